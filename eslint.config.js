@@ -1,0 +1,44 @@
+// @ts-check
+import js from '@eslint/js'
+import simpleImportSort from 'eslint-plugin-simple-import-sort'
+import globals from 'globals'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', '.shepherd/', 'coverage/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node } },
+    plugins: { 'simple-import-sort': simpleImportSort },
+    rules: {
+      'simple-import-sort/imports': 'error',
+      'simple-import-sort/exports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // The core decides; it never touches the world. Everything it needs comes in through ports,
+    // so every recovery decision can be tested with fake time and a fake process table.
+    files: ['src/core/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['node:*', 'fs', 'child_process', 'os', 'net', 'http', 'path'], message: 'src/core is pure: take what you need through a port.' }] },
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: 'src/core has no timers: return a wait effect.' },
+        { name: 'setInterval', message: 'src/core has no timers.' },
+        { name: 'process', message: 'src/core has no process access.' },
+        { name: 'performance', message: 'src/core takes the time as an argument.' },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'src/core takes `now` as an argument.' },
+        { object: 'Math', property: 'random', message: 'src/core takes `random` as an argument.' },
+      ],
+    },
+  },
+)

@@ -1,0 +1,35 @@
+/**
+ * Time as the core sees it: milliseconds since the epoch, given in by the caller. The daemon uses
+ * a monotonic clock (performance.timeOrigin + performance.now()); tests use a fake one.
+ * @module
+ */
+export interface Clock {
+  now(): number
+}
+
+/** A clock tests move by hand. */
+export class FakeClock implements Clock {
+  constructor(private t = 1_700_000_000_000) {}
+  now(): number {
+    return this.t
+  }
+  advance(ms: number): number {
+    this.t += ms
+    return this.t
+  }
+  set(t: number): void {
+    this.t = t
+  }
+}
+
+/** A deterministic source of numbers in [0, 1) for jitter in tests (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}

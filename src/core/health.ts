@@ -1,0 +1,309 @@
+/**
+ * Health: turns one sample of a worker into a report (each indicator's value and verdict), an
+ * explained score 0-100, and the anomaly that makes it a recovery target, if any.
+ *
+ * The score is 100 minus the penalty of every indicator that is not healthy:
+ *
+ * | indicator  | warning | unhealthy |
+ * |------------|---------|-----------|
+ * | alive      |    –    |    100    |
+ * | responsive |   30    |    100    |
+ * | zombies    |   20    |     60    |
+ * | cpu        |   20    |      –    |
+ * | memory     |   20    |     60    |
+ * | error_rate |   20    |     60    |
+ * | probe      |   20    |     60    |
+ * | backlog    |   15    |      –    |
+ * | throughput |   15    |      –    |
+ *
+ * floored at 0. A dead or hung worker scores 0, a healthy one 100, and the indicator with the
+ * largest penalty is the worst one. docs/health.md prints this table.
+ * @module
+ */
+import type { AnomalyCause } from './restart-policy.js'
+
+export const INDICATORS = [
+  'alive',
+  'responsive',
+  'zombies',
+  'cpu',
+  'memory',
+  'error_rate',
+  'probe',
+  'backlog',
+  'throughput',
+] as const
+export type IndicatorName = (typeof INDICATORS)[number]
+
+export type Verdict = 'healthy' | 'warning' | 'unhealthy'
+export type IndicatorVerdict = Verdict | 'n/a'
+
+export const PENALTIES: { [I in IndicatorName]: { warning: number; unhealthy: number } } = {
+  alive: { warning: 0, unhealthy: 100 },
+  responsive: { warning: 30, unhealthy: 100 },
+  zombies: { warning: 20, unhealthy: 60 },
+  cpu: { warning: 20, unhealthy: 20 },
+  memory: { warning: 20, unhealthy: 60 },
+  error_rate: { warning: 20, unhealthy: 60 },
+  probe: { warning: 20, unhealthy: 60 },
+  backlog: { warning: 15, unhealthy: 15 },
+  throughput: { warning: 15, unhealthy: 15 },
+}
+
+export interface Indicator {
+  name: IndicatorName
+  value: number | string | null
+  verdict: IndicatorVerdict
+  detail: string
+  penalty: number
+}
+
+export interface HealthReport {
+  at: number
+  verdict: Verdict
+  score: number
+  /** The indicator with the largest penalty, or null when healthy. */
+  worst: IndicatorName | null
+  indicators: Indicator[]
+}
+
+export interface ProbeState {
+  name: string
+  /** Consecutive failures so far. */
+  failures: number
+  threshold: number
+  lastDetail: string
+}
+
+export interface HealthSample {
+  at: number
+  alive: boolean
+  /** /proc state letter of the main process (R, S, D, T, t, Z), null when unknown. */
+  procState: string | null
+  /** How long the process has been in a stopped (T/t) or uninterruptible (D) state, ms. */
+  stuckForMs: number
+  /** Age of the last SDK heartbeat; null when the worker does not use the SDK. */
+  heartbeatAgeMs: number | null
+  zombies: number
+  /** Percent of one core used by the process tree since the previous sample; null on the first. */
+  cpuPercent: number | null
+  /** Resident memory of the process tree, MiB. */
+  rssMb: number | null
+  /** Outcomes reported through the SDK within the error window. */
+  outcomes: { total: number; failed: number }
+  probes: ProbeState[]
+  /** Waiting jobs of the pool's queue; null until the pool has a queue. */
+  backlog: number | null
+  /** Jobs per minute against the recent baseline; null until the pool has a queue. */
+  throughput: { perMinute: number; baseline: number } | null
+}
+
+export interface HealthThresholds {
+  cpu_percent: number
+  memory_mb: number
+  memory_limit_mb: number
+  error_rate: number
+  error_min_samples: number
+  queue_size: number
+  zombies: number
+  consecutive_checks: number
+}
+
+/** What the assessor remembers between checks of one worker. */
+export interface HealthMemory {
+  cpuOver: number
+  memoryOver: number
+  zombieChecks: number
+}
+
+export const FRESH_MEMORY: HealthMemory = { cpuOver: 0, memoryOver: 0, zombieChecks: 0 }
+
+export interface Anomaly {
+  cause: AnomalyCause
+  detail: string
+}
+
+export interface Assessment {
+  report: HealthReport
+  memory: HealthMemory
+  /** Set when the worker is a recovery target. */
+  anomaly: Anomaly | null
+}
+
+export function assessHealth(
+  s: HealthSample,
+  prev: HealthMemory,
+  t: HealthThresholds,
+  hangTimeoutMs: number,
+): Assessment {
+  const indicators: Indicator[] = []
+  const anomalies: Anomaly[] = []
+  const add = (name: IndicatorName, value: Indicator['value'], verdict: IndicatorVerdict, detail: string) => {
+    const penalty = verdict === 'warning' || verdict === 'unhealthy' ? PENALTIES[name][verdict] : 0
+    indicators.push({ name, value, verdict, detail, penalty })
+  }
+
+  if (!s.alive) {
+    add('alive', 'no', 'unhealthy', 'the process is not running')
+    return { report: summarise(s.at, indicators), memory: FRESH_MEMORY, anomaly: null }
+  }
+  add('alive', 'yes', 'healthy', 'running')
+
+  const hang = detectHang(s, hangTimeoutMs)
+  if (hang) {
+    add('responsive', s.heartbeatAgeMs ?? s.procState, 'unhealthy', hang.detail)
+    anomalies.push(hang)
+  } else if (s.procState === 'T' || s.procState === 't' || s.procState === 'D') {
+    add('responsive', s.procState, 'warning', `${stateName(s.procState)} for ${Math.round(s.stuckForMs)} ms`)
+  } else if (s.heartbeatAgeMs !== null && s.heartbeatAgeMs > hangTimeoutMs / 2) {
+    add('responsive', s.heartbeatAgeMs, 'warning', `last heartbeat ${Math.round(s.heartbeatAgeMs)} ms ago`)
+  } else {
+    add(
+      'responsive',
+      s.heartbeatAgeMs ?? s.procState,
+      'healthy',
+      s.heartbeatAgeMs === null ? `process state ${s.procState ?? '?'}` : `heartbeat ${Math.round(s.heartbeatAgeMs)} ms ago`,
+    )
+  }
+
+  const zombieChecks = s.zombies >= t.zombies ? prev.zombieChecks + 1 : 0
+  if (zombieChecks >= 2) {
+    const detail = `${s.zombies} zombie processes in the tree on ${zombieChecks} checks in a row`
+    add('zombies', s.zombies, 'unhealthy', detail)
+    anomalies.push({ cause: 'zombies', detail })
+  } else if (s.zombies > 0) {
+    add('zombies', s.zombies, 'warning', `${s.zombies} zombie process${s.zombies === 1 ? '' : 'es'} in the tree`)
+  } else {
+    add('zombies', 0, 'healthy', 'none')
+  }
+
+  let cpuOver = 0
+  if (s.cpuPercent === null) {
+    add('cpu', null, 'n/a', 'first sample')
+  } else {
+    cpuOver = s.cpuPercent > t.cpu_percent ? prev.cpuOver + 1 : 0
+    const value = round1(s.cpuPercent)
+    if (cpuOver >= t.consecutive_checks)
+      add('cpu', value, 'warning', `${value}% > ${t.cpu_percent}% for ${cpuOver} checks`)
+    else add('cpu', value, 'healthy', `${value}% of one core`)
+  }
+
+  let memoryOver = 0
+  if (s.rssMb === null) {
+    add('memory', null, 'n/a', 'not sampled')
+  } else {
+    const value = round1(s.rssMb)
+    memoryOver = s.rssMb > t.memory_mb ? prev.memoryOver + 1 : 0
+    if (s.rssMb > t.memory_limit_mb) {
+      const detail = `${value} MiB > limit ${t.memory_limit_mb} MiB`
+      add('memory', value, 'unhealthy', detail)
+      anomalies.push({ cause: 'memory', detail })
+    } else if (memoryOver >= t.consecutive_checks) {
+      add('memory', value, 'warning', `${value} MiB > ${t.memory_mb} MiB for ${memoryOver} checks`)
+    } else {
+      add('memory', value, 'healthy', `${value} MiB`)
+    }
+  }
+
+  const { total, failed } = s.outcomes
+  if (total < t.error_min_samples) {
+    add('error_rate', total === 0 ? null : round3(failed / total), 'n/a', `${total} outcomes, fewer than ${t.error_min_samples}`)
+  } else {
+    const rate = failed / total
+    const detail = `${failed} of ${total} failed (${round1(rate * 100)}%)`
+    if (rate > t.error_rate) {
+      add('error_rate', round3(rate), 'unhealthy', `${detail} > ${round1(t.error_rate * 100)}%`)
+      anomalies.push({ cause: 'error-rate', detail: `error rate ${detail} > ${round1(t.error_rate * 100)}%` })
+    } else {
+      add('error_rate', round3(rate), 'healthy', detail)
+    }
+  }
+
+  if (s.probes.length === 0) {
+    add('probe', null, 'n/a', 'no probes')
+  } else {
+    const failing = s.probes.filter((p) => p.failures >= p.threshold)
+    const flaky = s.probes.filter((p) => p.failures > 0 && p.failures < p.threshold)
+    if (failing.length > 0) {
+      const detail = failing.map((p) => `${p.name} failed ${p.failures}× (${p.lastDetail})`).join('; ')
+      add('probe', failing.length, 'unhealthy', detail)
+      anomalies.push({ cause: 'probe', detail })
+    } else if (flaky.length > 0) {
+      add('probe', flaky.length, 'warning', flaky.map((p) => `${p.name} failed ${p.failures}×`).join('; '))
+    } else {
+      add('probe', 0, 'healthy', `${s.probes.length} passing`)
+    }
+  }
+
+  if (s.backlog === null) add('backlog', null, 'n/a', 'no queue')
+  else if (s.backlog > t.queue_size) add('backlog', s.backlog, 'warning', `${s.backlog} waiting > ${t.queue_size}`)
+  else add('backlog', s.backlog, 'healthy', `${s.backlog} waiting`)
+
+  if (s.throughput === null) add('throughput', null, 'n/a', 'no queue')
+  else {
+    const { perMinute, baseline } = s.throughput
+    const dropped = (s.backlog ?? 0) > 0 && baseline > 0 && perMinute < baseline / 2
+    add(
+      'throughput',
+      round1(perMinute),
+      dropped ? 'warning' : 'healthy',
+      `${round1(perMinute)}/min (baseline ${round1(baseline)}/min)`,
+    )
+  }
+
+  // The most severe anomaly wins: a hang is handled before a memory leak.
+  const anomaly = anomalies[0] ?? null
+  return { report: summarise(s.at, indicators), memory: { cpuOver, memoryOver, zombieChecks }, anomaly }
+}
+
+/**
+ * A worker is hung when its SDK heartbeats stop for the hang timeout, or when its process stays
+ * stopped (SIGSTOP, state T) or in uninterruptible sleep (D) for that long. The watchdog calls this
+ * between full checks, so a hang is seen within the hang timeout whatever check_interval is.
+ */
+export function detectHang(
+  s: Pick<HealthSample, 'heartbeatAgeMs' | 'procState' | 'stuckForMs'>,
+  hangTimeoutMs: number,
+): Anomaly | null {
+  if ((s.procState === 'T' || s.procState === 't') && s.stuckForMs >= hangTimeoutMs) {
+    return { cause: 'stopped', detail: `process stopped (state ${s.procState}) for ${Math.round(s.stuckForMs)} ms` }
+  }
+  if (s.procState === 'D' && s.stuckForMs >= hangTimeoutMs) {
+    return { cause: 'uninterruptible', detail: `uninterruptible sleep (state D) for ${Math.round(s.stuckForMs)} ms` }
+  }
+  if (s.heartbeatAgeMs !== null && s.heartbeatAgeMs >= hangTimeoutMs) {
+    return { cause: 'hang', detail: `no heartbeat for ${Math.round(s.heartbeatAgeMs)} ms (hang_timeout ${hangTimeoutMs} ms)` }
+  }
+  return null
+}
+
+/** A report for a worker with no process (exited, failed, waiting to restart). */
+export function deadReport(at: number, detail: string): HealthReport {
+  return summarise(at, [{ name: 'alive', value: 'no', verdict: 'unhealthy', detail, penalty: PENALTIES.alive.unhealthy }])
+}
+
+function summarise(at: number, indicators: Indicator[]): HealthReport {
+  let penalty = 0
+  let worst: Indicator | null = null
+  for (const i of indicators) {
+    penalty += i.penalty
+    if (i.penalty > 0 && (!worst || i.penalty > worst.penalty)) worst = i
+  }
+  const verdict: Verdict = indicators.some((i) => i.verdict === 'unhealthy')
+    ? 'unhealthy'
+    : indicators.some((i) => i.verdict === 'warning')
+      ? 'warning'
+      : 'healthy'
+  return { at, verdict, score: Math.max(0, 100 - penalty), worst: worst?.name ?? null, indicators }
+}
+
+function stateName(s: string): string {
+  return s === 'D' ? 'uninterruptible sleep' : 'stopped'
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10
+}
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000
+}

@@ -1,0 +1,63 @@
+/**
+ * Every error Shepherd raises on purpose carries a code from this registry. The registry holds
+ * the code, the HTTP status the API answers with, and a line for docs/errors.md; a unit test keeps
+ * the two in step.
+ * @module
+ */
+
+export const ErrorRegistry = {
+  SHEPHERD_CONFIG_INVALID: { status: 400, summary: 'The config file does not match the schema; every problem is listed with its path and line.' },
+  SHEPHERD_CONFIG_NOT_FOUND: { status: 400, summary: 'The config file could not be read.' },
+  SHEPHERD_CONFIG_YAML: { status: 400, summary: 'The config file is not valid YAML.' },
+  SHEPHERD_SPAWN_FAILED: { status: 500, summary: 'A worker process could not be started (command not found, not executable, bad cwd).' },
+  SHEPHERD_STORE_OPEN_FAILED: { status: 500, summary: 'The SQLite store could not be opened (bad path, permissions, corrupt file).' },
+  SHEPHERD_STORE_MIGRATION_FAILED: { status: 500, summary: 'A store migration failed; the store was left at the previous version.' },
+  SHEPHERD_STORE_WRITE_FAILED: { status: 500, summary: 'The store refused a write (disk full, read-only, corrupt).' },
+  SHEPHERD_WORKER_NOT_FOUND: { status: 404, summary: 'No worker has that id.' },
+  SHEPHERD_INCIDENT_NOT_FOUND: { status: 404, summary: 'No incident has that id.' },
+  SHEPHERD_RECOVERY_IN_PROGRESS: { status: 409, summary: 'The worker is already being recovered; wait for the incident to end.' },
+  SHEPHERD_SUPERVISOR_STOPPING: { status: 409, summary: 'The supervisor is shutting down and takes no new actions.' },
+  SHEPHERD_BAD_REQUEST: { status: 400, summary: 'The request is malformed; the message says which part.' },
+  SHEPHERD_NOT_FOUND: { status: 404, summary: 'No such API route.' },
+  SHEPHERD_SUPERVISOR_UNREACHABLE: { status: 503, summary: 'The CLI could not reach a running supervisor at the configured API address.' },
+  SHEPHERD_API_PORT_IN_USE: { status: 500, summary: 'The API port is taken, usually by another supervisor on the same config.' },
+  SHEPHERD_INTERNAL: { status: 500, summary: 'An unexpected failure; the message and cause say what broke.' },
+} as const satisfies Record<string, { status: number; summary: string }>
+
+export type ErrorCode = keyof typeof ErrorRegistry
+
+export const ErrorCodes = Object.fromEntries(Object.keys(ErrorRegistry).map((k) => [k, k])) as {
+  readonly [K in ErrorCode]: K
+}
+
+export class ShepherdError extends Error {
+  readonly code: ErrorCode
+  /** Extra facts for machines (the API puts them in the error body), e.g. the list of config issues. */
+  readonly details: unknown
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: unknown }) {
+    super(message, { cause: options?.cause })
+    this.name = 'ShepherdError'
+    this.code = code
+    this.details = options?.details
+  }
+
+  get httpStatus(): number {
+    return ErrorRegistry[this.code].status
+  }
+}
+
+/** Normalises anything thrown into an Error, so catch blocks never deal with `unknown`. */
+export function coerceError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown
+  if (typeof thrown === 'string') return new Error(thrown)
+  try {
+    return new Error(JSON.stringify(thrown))
+  } catch {
+    return new Error(String(thrown))
+  }
+}
+
+export function isShepherdError(e: unknown, code?: ErrorCode): e is ShepherdError {
+  return e instanceof ShepherdError && (code === undefined || e.code === code)
+}

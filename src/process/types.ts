@@ -1,0 +1,50 @@
+/**
+ * The process port: what the supervisor needs from the operating system to run a worker.
+ * @module
+ */
+import type { ExitReport } from '../core/exit-report.js'
+
+export interface WorkerSpec {
+  /** Slot id, e.g. `email#2` (spares: `email#s1`). Used for log prefixes. */
+  workerId: string
+  pool: string
+  command: string
+  args: string[]
+  /** Absolute working directory. */
+  cwd: string
+  /** Full environment of the child (the caller merges process.env, pool env and SHEPHERD_* vars). */
+  env: Record<string, string>
+}
+
+export interface StopOptions {
+  /** graceful: SIGTERM (then SIGCONT, so a stopped process can act on it) to the process group,
+   *  SIGKILL to the group after timeoutMs. hard: SIGKILL to the group at once. */
+  mode: 'graceful' | 'hard'
+  timeoutMs: number
+}
+
+export interface ManagedProcess {
+  readonly pid: number
+  /** Epoch ms (monotonic clock) when spawned. */
+  readonly startedAt: number
+  /** Resolves once, when the process has exited (or failed to spawn). Never rejects. */
+  readonly exited: Promise<ExitReport>
+  /** The exit report once exited, else null. */
+  readonly exit: ExitReport | null
+  /** Subscribes to IPC messages from the worker (the worker SDK). */
+  onMessage(listener: (message: unknown) => void): void
+  /** Sends an IPC message; false when the channel is closed. */
+  send(message: unknown): boolean
+  /** Stops the whole process group; idempotent, concurrent callers share one stop. Also kills
+   *  any descendant pid in `extraPids` that left the group. Resolves with the exit report. */
+  stop(options: StopOptions, extraPids?: readonly number[]): Promise<ExitReport>
+  /** Sends a signal to the whole process group (no-op after exit). */
+  signal(signal: NodeJS.Signals): void
+}
+
+export interface ProcessSpawner {
+  spawn(spec: WorkerSpec): ManagedProcess
+}
+
+/** Called with complete lines of a worker's output, as they arrive. */
+export type OutputListener = (workerId: string, stream: 'out' | 'err', lines: string[]) => void

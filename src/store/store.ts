@@ -1,0 +1,59 @@
+/**
+ * The Store port: everything Shepherd keeps across restarts of the supervisor. The embedded
+ * adapter is SQLite (sqlite/); a later one is PostgreSQL behind the same contract, so the contract
+ * is semantic, takes `now` from the caller, and its SQL stays portable.
+ * @module
+ */
+import type { AnyEvent, EventType } from '../core/events.js'
+import type { ExitReport } from '../core/exit-report.js'
+import type { HealthReport } from '../core/health.js'
+import type { Incident } from '../core/incident.js'
+
+/** What the recovery flow saves about a worker before stopping it and hands to its replacement. */
+export interface SavedWorkerState {
+  workerId: string
+  pool: string
+  savedAt: number
+  incidentId: string | null
+  /** Last lines of output, oldest first, each prefixed `out| ` or `err| `. */
+  logTail: string[]
+  lastReport: HealthReport | null
+  exit: ExitReport | null
+  /** The worker's last checkpoint (worker SDK); null until a worker saves one. */
+  checkpoint: unknown
+}
+
+export interface IncidentQuery {
+  /** Newest first; default 50. */
+  limit?: number
+  workerId?: string
+  pool?: string
+  /** Only incidents detected at or after this epoch ms. */
+  since?: number
+}
+
+export interface EventQuery {
+  /** Events with seq greater than this. */
+  afterSeq?: number
+  types?: EventType[]
+  workerId?: string
+  /** Oldest first; default 100. */
+  limit?: number
+}
+
+export interface Store {
+  /** Creates or upgrades the schema; safe to call on every start and from two processes at once. */
+  migrate(): Promise<void>
+  /** Inserts or replaces the incident (the whole record, timeline included). */
+  saveIncident(incident: Incident): Promise<void>
+  getIncident(id: string): Promise<Incident | undefined>
+  listIncidents(query?: IncidentQuery): Promise<Incident[]>
+  /** Incidents whose phase is not final (recovered, escalated, interrupted). */
+  listOpenIncidents(): Promise<Incident[]>
+  /** Appends an event and returns its sequence number. */
+  appendEvent(event: AnyEvent): Promise<number>
+  listEvents(query?: EventQuery): Promise<AnyEvent[]>
+  saveWorkerState(state: SavedWorkerState): Promise<void>
+  loadWorkerState(workerId: string): Promise<SavedWorkerState | undefined>
+  close(): Promise<void>
+}

@@ -1,0 +1,59 @@
+/**
+ * What the supervisor shows of itself to the HTTP API and the CLI. These shapes are the API's
+ * JSON bodies; their key names are part of the CLI's `--json` contract.
+ * @module
+ */
+import type { HealthReport, IndicatorName, Verdict } from '../core/health.js'
+import type { WorkerState } from '../core/worker-state.js'
+
+export interface WorkerView {
+  /** Slot id, e.g. `email#2`; spares are `email#s1`. */
+  id: string
+  pool: string
+  pid: number | null
+  state: WorkerState
+  /** `worker` serves the pool; `spare` is warm and idle, ready to take a dead worker's place. */
+  role: 'worker' | 'spare'
+  healthScore: number
+  verdict: Verdict
+  /** The indicator with the largest penalty, null when healthy. */
+  worst: IndicatorName | null
+  worstDetail: string | null
+  /** Restarts of this slot since the supervisor started. */
+  restarts: number
+  startedAt: number | null
+  uptimeMs: number | null
+  /** The incident under way, if any. */
+  incidentId: string | null
+  lastExit: { exitCode: number | null; signal: string | null; at: number } | null
+  /** Whether the worker talks to Shepherd through the SDK. */
+  sdk: boolean
+  report: HealthReport | null
+}
+
+export interface SupervisorInfo {
+  pid: number
+  version: string
+  startedAt: number
+  configFile: string
+  pools: string[]
+  apiUrl: string
+}
+
+export interface RestartRequest {
+  hard: boolean
+}
+
+/** The supervisor as the HTTP API drives it. */
+export interface SupervisorControl {
+  info(): SupervisorInfo
+  listWorkers(): WorkerView[]
+  /** undefined when no worker has that id. */
+  getWorker(id: string): WorkerView | undefined
+  /**
+   * Opens a manual incident (soft_restart, or hard_restart with `hard`). Resolves once the
+   * incident is opened, not when it ends. Throws ShepherdError SHEPHERD_WORKER_NOT_FOUND,
+   * SHEPHERD_RECOVERY_IN_PROGRESS or SHEPHERD_SUPERVISOR_STOPPING.
+   */
+  restartWorker(id: string, request: RestartRequest): Promise<{ incidentId: string }>
+}
