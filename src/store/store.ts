@@ -53,6 +53,8 @@ export interface Store {
   /** Appends an event and returns its sequence number. */
   appendEvent(event: AnyEvent): Promise<number>
   listEvents(query?: EventQuery): Promise<AnyEvent[]>
+  /** Deletes events older than `before` (epoch ms); returns how many. Incidents are kept. */
+  pruneEvents(before: number): Promise<number>
   saveWorkerState(state: SavedWorkerState): Promise<void>
   loadWorkerState(workerId: string): Promise<SavedWorkerState | undefined>
   close(): Promise<void>
