@@ -211,10 +211,10 @@ function lineOf(root: unknown, at: string[], lines: LineCounter, wantKey: boolea
       const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === key)
       if (!pair) break
       const isLast = i === at.length - 1
-      best = offsetOf(isLast && wantKey ? (pair.key as Node) : ((pair.value as Node | null) ?? (pair.key as Node))) ?? best
-      if (isLast && !wantKey && (pair.value === null || isMap(pair.value) || isSeq(pair.value))) {
-        best = offsetOf(pair.key as Node) ?? best
-      }
+      const value = pair.value as Node | null
+      // Collections are reported at their key's line ("email:"), scalars at the value's.
+      const atKey = (isLast && wantKey) || value === null || isMap(value) || isSeq(value)
+      best = offsetOf(atKey ? (pair.key as Node) : value) ?? best
       node = pair.value as Node
     } else if (isSeq(node)) {
       const item = node.items[Number(key)] as Node | undefined

@@ -310,6 +310,9 @@ export const ConfigSchema = z
     store: z
       .strictObject({
         path: z.string().min(1).prefault('shepherd.db').describe('SQLite file, relative to the config file.'),
+        event_retention: duration({ positive: true })
+          .prefault('30d')
+          .describe('Events older than this are pruned (hourly). Incidents are kept.'),
       })
       .prefault({})
       .describe('Where incidents, events and worker state are kept.'),

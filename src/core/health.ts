@@ -162,7 +162,9 @@ export function assessHealth(
       'responsive',
       s.heartbeatAgeMs ?? s.procState,
       'healthy',
-      s.heartbeatAgeMs === null ? `process state ${s.procState ?? '?'}` : `heartbeat ${Math.round(s.heartbeatAgeMs)} ms ago`,
+      s.heartbeatAgeMs === null
+        ? `process state ${s.procState ?? '?'}`
+        : `heartbeat ${Math.round(s.heartbeatAgeMs)} ms ago`,
     )
   }
 
@@ -172,7 +174,12 @@ export function assessHealth(
     add('zombies', s.zombies, 'unhealthy', detail)
     anomalies.push({ cause: 'zombies', detail })
   } else if (s.zombies > 0) {
-    add('zombies', s.zombies, 'warning', `${s.zombies} zombie process${s.zombies === 1 ? '' : 'es'} in the tree`)
+    add(
+      'zombies',
+      s.zombies,
+      'warning',
+      `${s.zombies} zombie process${s.zombies === 1 ? '' : 'es'} in the tree`,
+    )
   } else {
     add('zombies', 0, 'healthy', 'none')
   }
@@ -207,7 +214,12 @@ export function assessHealth(
 
   const { total, failed } = s.outcomes
   if (total < t.error_min_samples) {
-    add('error_rate', total === 0 ? null : round3(failed / total), 'n/a', `${total} outcomes, fewer than ${t.error_min_samples}`)
+    add(
+      'error_rate',
+      total === 0 ? null : round3(failed / total),
+      'n/a',
+      `${total} outcomes, fewer than ${t.error_min_samples}`,
+    )
   } else {
     const rate = failed / total
     const detail = `${failed} of ${total} failed (${round1(rate * 100)}%)`
@@ -236,7 +248,8 @@ export function assessHealth(
   }
 
   if (s.backlog === null) add('backlog', null, 'n/a', 'no queue')
-  else if (s.backlog > t.queue_size) add('backlog', s.backlog, 'warning', `${s.backlog} waiting > ${t.queue_size}`)
+  else if (s.backlog > t.queue_size)
+    add('backlog', s.backlog, 'warning', `${s.backlog} waiting > ${t.queue_size}`)
   else add('backlog', s.backlog, 'healthy', `${s.backlog} waiting`)
 
   if (s.throughput === null) add('throughput', null, 'n/a', 'no queue')
@@ -266,20 +279,39 @@ export function detectHang(
   hangTimeoutMs: number,
 ): Anomaly | null {
   if ((s.procState === 'T' || s.procState === 't') && s.stuckForMs >= hangTimeoutMs) {
-    return { cause: 'stopped', detail: `process stopped (state ${s.procState}) for ${Math.round(s.stuckForMs)} ms` }
+    return {
+      cause: 'stopped',
+      detail: `process stopped (state ${s.procState}) for ${Math.round(s.stuckForMs)} ms`,
+    }
   }
   if (s.procState === 'D' && s.stuckForMs >= hangTimeoutMs) {
-    return { cause: 'uninterruptible', detail: `uninterruptible sleep (state D) for ${Math.round(s.stuckForMs)} ms` }
+    return {
+      cause: 'uninterruptible',
+      detail: `uninterruptible sleep (state D) for ${Math.round(s.stuckForMs)} ms`,
+    }
   }
   if (s.heartbeatAgeMs !== null && s.heartbeatAgeMs >= hangTimeoutMs) {
-    return { cause: 'hang', detail: `no heartbeat for ${Math.round(s.heartbeatAgeMs)} ms (hang_timeout ${hangTimeoutMs} ms)` }
+    return {
+      cause: 'hang',
+      detail: `no heartbeat for ${Math.round(s.heartbeatAgeMs)} ms (hang_timeout ${hangTimeoutMs} ms)`,
+    }
   }
   return null
 }
 
 /** A report for a worker with no process (exited, failed, waiting to restart). */
 export function deadReport(at: number, detail: string): HealthReport {
-  return summarise(at, [{ name: 'alive', value: 'no', verdict: 'unhealthy', detail, penalty: PENALTIES.alive.unhealthy }])
+  return summarise(at, [
+    { name: 'alive', value: 'no', verdict: 'unhealthy', detail, penalty: PENALTIES.alive.unhealthy },
+  ])
+}
+
+/** A report for a worker the watchdog found hung: only responsiveness is known, and it is fatal. */
+export function hungReport(at: number, value: number | string | null, detail: string): HealthReport {
+  return summarise(at, [
+    { name: 'alive', value: 'yes', verdict: 'healthy', detail: 'running', penalty: 0 },
+    { name: 'responsive', value, verdict: 'unhealthy', detail, penalty: PENALTIES.responsive.unhealthy },
+  ])
 }
 
 function summarise(at: number, indicators: Indicator[]): HealthReport {

@@ -212,7 +212,8 @@ export function advance(inc: Incident, input: IncidentInput, ctx: IncidentContex
         )
         return { incident: { ...next, phase: 'restoring' }, effects: [{ kind: 'restore-state' }] }
       }
-      if (input.type === 'start-failed') return attemptFailed(step(inc, ctx.now, 'start-failed', input.error), ctx)
+      if (input.type === 'start-failed')
+        return attemptFailed(step(inc, ctx.now, 'start-failed', input.error), ctx)
       return ignored(inc, input, ctx.now)
     case 'restoring':
       if (input.type !== 'restored') return ignored(inc, input, ctx.now)
@@ -228,7 +229,8 @@ export function advance(inc: Incident, input: IncidentInput, ctx: IncidentContex
         }
         return finish(next, ctx.now, 'recovered', 'recovered', `in ${ctx.now - inc.detectedAt} ms`)
       }
-      if (input.type === 'verify-failed') return attemptFailed(step(inc, ctx.now, 'verify-failed', input.reason), ctx)
+      if (input.type === 'verify-failed')
+        return attemptFailed(step(inc, ctx.now, 'verify-failed', input.reason), ctx)
       return ignored(inc, input, ctx.now)
     case 'retiring': {
       if (input.type !== 'retired') return ignored(inc, input, ctx.now)
@@ -255,7 +257,8 @@ function waitOrBegin(inc: Incident, ctx: IncidentContext, consecutive: number): 
 
 function beginAttempt(inc: Incident, ctx: IncidentContext): Transition {
   const attempt = inc.attempt + 1
-  const strategy = attempt === 1 ? inc.firstStrategy : chooseStrategy(inc.cause, attempt, ctx.policy.strategies)
+  const strategy =
+    attempt === 1 ? inc.firstStrategy : chooseStrategy(inc.cause, attempt, ctx.policy.strategies)
   const next = step(
     { ...inc, attempt, strategy },
     ctx.now,

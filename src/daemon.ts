@@ -1,0 +1,248 @@
+/**
+ * The composition root: builds the adapters (store, spawner, /proc, probes, notifiers, HTTP API),
+ * injects them into the supervisor, and owns the process lifecycle (signals, shutdown, exit code).
+ * @module
+ */
+import { readFileSync } from 'node:fs'
+
+import { nodeSignals, type SignalSource } from './adapters/node-signals.js'
+import { systemClock } from './adapters/system-clock.js'
+import { type LoadedConfig, loadConfigFile } from './config/load.js'
+import type { Clock } from './core/clock.js'
+import type { AnyEvent } from './core/events.js'
+import { isShepherdError } from './errors.js'
+import { createHttpApp } from './http/app.js'
+import { serveHttp } from './http/node-server.js'
+import { createLogger, type Logger } from './logger.js'
+import { createNotifiers, NotificationDispatcher } from './notify/index.js'
+import { readProcState, sampleTrees } from './process/proc.js'
+import { runProbe } from './process/probes.js'
+import { createProcessSpawner } from './process/spawner.js'
+import { openStore } from './store/open-store.js'
+import type { Store } from './store/store.js'
+import { Supervisor } from './supervisor/supervisor.js'
+
+/** Events are pruned this often; retention itself is `store.event_retention`. */
+const PRUNE_EVERY_MS = 3_600_000
+/** At shutdown, queued notifications get this long to go out. */
+const NOTIFY_DRAIN_MS = 5_000
+
+export interface DaemonOptions {
+  clock?: Clock
+  signals?: SignalSource
+  /** Where the supervisor's log goes (default stdout). */
+  logDestination?: NodeJS.WritableStream
+}
+
+export interface Daemon extends AsyncDisposable {
+  readonly supervisor: Supervisor
+  readonly store: Store
+  readonly apiUrl: string
+  readonly logger: Logger
+  /** Subscribes to every event (tests and benchmarks watch the flow this way). */
+  onEvent(listener: (e: AnyEvent) => void): () => void
+  /** Graceful stop; `force` kills workers at once. Resolves when everything is closed. */
+  stop(reason?: string, force?: boolean): Promise<void>
+}
+
+/** Starts a daemon on a loaded config; resolves once the API answers and workers are spawned. */
+export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}): Promise<Daemon> {
+  const clock = opts.clock ?? systemClock
+  const { config } = loaded
+  const logger = createLogger({ level: config.log.level, format: config.log.format, destination: opts.logDestination })
+  const store = await openStore(loaded.storePath)
+  await store.migrate()
+
+  const listeners = new Set<(e: AnyEvent) => void>()
+  const dispatcher = new NotificationDispatcher({
+    notifiers: createNotifiers(config.notifications, { configFile: loaded.file }),
+    settings: config.notifications,
+    now: () => Date.now(),
+    logger,
+    onDeliveryFailed: (f) =>
+      record({
+        type: 'notifier:failed',
+        at: clock.now(),
+        severity: 'warning',
+        message: `notification to ${f.notifier} failed after ${f.attempts} attempts: ${f.error}`,
+        pool: null,
+        workerId: null,
+        incidentId: null,
+        data: f,
+      }),
+  })
+  const recorder = new EventRecorder(store, logger)
+  function record(e: AnyEvent): void {
+    logEvent(logger, e)
+    recorder.append(e)
+    dispatcher.publish(e)
+    for (const l of listeners) {
+      try {
+        l(e)
+      } catch (err) {
+        logger.error({ err }, 'event listener failed')
+      }
+    }
+  }
+
+  let supervisor: Supervisor | null = null
+  const spawner = createProcessSpawner({
+    now: () => clock.now(),
+    onOutput: (key, stream, lines) => supervisor?.handleOutput(key, stream, lines),
+  })
+  supervisor = new Supervisor({
+    loaded,
+    spawner,
+    store,
+    clock,
+    proc: { sampleTrees, readProcState },
+    runProbe,
+    emit: record,
+    logger,
+    version: packageVersion(),
+  })
+  const sup = supervisor
+  // Whatever ends this process, no worker outlives it unwatched.
+  const killAll = (): void => spawner.killAllSync()
+  process.on('exit', killAll)
+
+  let server: Awaited<ReturnType<typeof serveHttp>>
+  try {
+    // The API binds first: a second supervisor on the same config fails here, before spawning anything.
+    server = await serveHttp(createHttpApp({ supervisor: sup, store }), { host: config.api.host, port: config.api.port })
+  } catch (e) {
+    process.off('exit', killAll)
+    await store.close()
+    throw e
+  }
+  sup.apiUrl = server.url
+  await sup.start()
+  logger.info({ api: server.url, config: loaded.file, store: loaded.storePath }, 'shepherd started')
+
+  const prune = setInterval(() => {
+    store
+      .pruneEvents(Date.now() - config.store.event_retention)
+      .catch((err: unknown) => logger.warn({ err }, 'could not prune events'))
+  }, PRUNE_EVERY_MS)
+  prune.unref()
+
+  let stopping: Promise<void> | null = null
+  const daemon: Daemon = {
+    supervisor: sup,
+    store,
+    apiUrl: server.url,
+    logger,
+    onEvent(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    stop(reason = 'stop requested', force = false) {
+      if (force) void sup.stop(reason, true)
+      stopping ??= (async () => {
+        clearInterval(prune)
+        await sup.stop(reason, force)
+        await server.close()
+        await dispatcher.drain(NOTIFY_DRAIN_MS)
+        dispatcher.close()
+        await recorder.flush()
+        await store.close()
+        process.off('exit', killAll)
+        logger.info({ reason }, 'shepherd stopped')
+      })()
+      return stopping
+    },
+    async [Symbol.asyncDispose]() {
+      await daemon.stop('disposed')
+    },
+  }
+  return daemon
+}
+
+/**
+ * `shepherd start`: runs in the foreground until SIGINT/SIGTERM (a second one forces), then stops
+ * every worker and returns the exit code: 0 after a clean stop, 2 for an invalid config, 1 otherwise.
+ */
+export async function runDaemon(configFile: string, opts: DaemonOptions = {}): Promise<number> {
+  let loaded: LoadedConfig
+  try {
+    loaded = loadConfigFile(configFile)
+  } catch (e) {
+    process.stderr.write(`shepherd: ${(e as Error).message}\n`)
+    return isShepherdError(e) ? 2 : 1
+  }
+  const signals = opts.signals ?? nodeSignals
+  let daemon: Daemon
+  try {
+    daemon = await startDaemon(loaded, opts)
+  } catch (e) {
+    const code = isShepherdError(e) ? ` [${e.code}]` : ''
+    process.stderr.write(`shepherd: ${(e as Error).message}${code}\n`)
+    return 1
+  }
+  return new Promise<number>((resolve) => {
+    const off = signals.onShutdown((signal, count) => {
+      daemon.logger.info({ signal, count }, count === 1 ? 'stopping gracefully' : 'stopping now (second signal)')
+      void daemon.stop(`received ${signal}`, count > 1).then(() => {
+        off()
+        resolve(0)
+      })
+    })
+  })
+}
+
+/**
+ * Events go to the store in batches: one transaction per turn of the event loop instead of one
+ * fsync per event, so persisting never sits on the recovery path.
+ */
+class EventRecorder {
+  private queue: AnyEvent[] = []
+  private scheduled = false
+  private flushing: Promise<void> = Promise.resolve()
+
+  constructor(
+    private readonly store: Store,
+    private readonly logger: Logger,
+  ) {}
+
+  append(e: AnyEvent): void {
+    this.queue.push(e)
+    if (this.scheduled) return
+    this.scheduled = true
+    setImmediate(() => void this.flush())
+  }
+
+  flush(): Promise<void> {
+    this.scheduled = false
+    const batch = this.queue
+    this.queue = []
+    if (batch.length === 0) return this.flushing
+    this.flushing = this.flushing.then(() =>
+      this.store.appendEvents(batch).then(
+        () => undefined,
+        (err: unknown) => this.logger.error({ err, lost: batch.length }, 'could not store events'),
+      ),
+    )
+    return this.flushing
+  }
+}
+
+function logEvent(logger: Logger, e: AnyEvent): void {
+  const fields = {
+    event: e.type,
+    pool: e.pool ?? undefined,
+    worker: e.workerId ?? undefined,
+    incident: e.incidentId ?? undefined,
+  }
+  if (e.severity === 'critical') logger.error(fields, e.message)
+  else if (e.severity === 'warning') logger.warn(fields, e.message)
+  else logger.info(fields, e.message)
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }
+    return pkg.version ?? '0.0.0'
+  } catch {
+    return '0.0.0'
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The supervisor's live picture of a pool: its slots (one per replica, with a stable id such as
+ * `email#2`), its warm spares, and the pool's restart history for the restart budget.
+ * @module
+ */
+import type { ResolvedPool } from '../config/load.js'
+import type { ExitReport } from '../core/exit-report.js'
+import { FRESH_MEMORY, type HealthMemory, type HealthReport } from '../core/health.js'
+import type { Incident } from '../core/incident.js'
+import { EMPTY_HISTORY, type RestartHistory } from '../core/restart-policy.js'
+import type { WorkerState } from '../core/worker-state.js'
+import { WORKER_ENV } from '../protocol/messages.js'
+import type { WorkerProcess } from './worker-process.js'
+
+export interface Slot {
+  readonly id: string
+  readonly index: number
+  readonly pool: PoolRuntime
+  state: WorkerState
+  /** The process serving this slot. */
+  proc: WorkerProcess | null
+  /** Scale recovery: the replacement started while `proc` still serves. */
+  surge: WorkerProcess | null
+  incident: Incident | null
+  history: RestartHistory
+  restarts: number
+  report: HealthReport | null
+  memory: HealthMemory
+  lastExit: ExitReport | null
+  /** Set while the slot is failed and a revive attempt is under way. */
+  reviving: boolean
+}
+
+export interface Spare {
+  readonly id: string
+  proc: WorkerProcess
+  report: HealthReport | null
+  memory: HealthMemory
+}
+
+export interface PoolRuntime {
+  readonly cfg: ResolvedPool
+  readonly slots: Slot[]
+  spares: Spare[]
+  /** Start times of every restart in the pool, pruned to the restart window. */
+  restartTimes: number[]
+  spareSeq: number
+  /** Spares that died before becoming ready, in a row: backs off their replacement. */
+  spareFailures: number
+}
+
+export function createPool(cfg: ResolvedPool): PoolRuntime {
+  const pool: PoolRuntime = { cfg, slots: [], spares: [], restartTimes: [], spareSeq: 0, spareFailures: 0 }
+  for (let i = 1; i <= cfg.replicas.min; i++) pool.slots.push(createSlot(pool, i))
+  return pool
+}
+
+export function createSlot(pool: PoolRuntime, index: number): Slot {
+  return {
+    id: `${pool.cfg.name}#${index}`,
+    index,
+    pool,
+    state: 'starting',
+    proc: null,
+    surge: null,
+    incident: null,
+    history: EMPTY_HISTORY,
+    restarts: 0,
+    report: null,
+    memory: FRESH_MEMORY,
+    lastExit: null,
+    reviving: false,
+  }
+}
+
+/** Every live process of the pool: slot processes, surges and spares. */
+export function liveProcesses(pool: PoolRuntime): WorkerProcess[] {
+  const out: WorkerProcess[] = []
+  for (const s of pool.slots) {
+    if (s.proc?.alive) out.push(s.proc)
+    if (s.surge?.alive) out.push(s.surge)
+  }
+  for (const sp of pool.spares) if (sp.proc.alive) out.push(sp.proc)
+  return out
+}
+
+/** The lowest port offset no live process of the pool holds, or null when the pool has no port. */
+export function freePortOffset(pool: PoolRuntime): number | null {
+  if (pool.cfg.port === undefined) return null
+  const taken = new Set(liveProcesses(pool).map((p) => p.portOffset))
+  let offset = 0
+  while (taken.has(offset)) offset++
+  return offset
+}
+
+/**
+ * Heartbeats come five times per hang timeout, so a hang is told apart from a late heartbeat with
+ * a wide margin, but never more often than every 20 ms or less often than every 5 s.
+ */
+export function heartbeatInterval(hangTimeoutMs: number): number {
+  return Math.min(5000, Math.max(20, Math.floor(hangTimeoutMs / 5)))
+}
+
+export function workerEnv(
+  pool: ResolvedPool,
+  base: Record<string, string | undefined>,
+  id: string,
+  index: number,
+  portOffset: number | null,
+): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v
+  Object.assign(env, pool.env)
+  env[WORKER_ENV.workerId] = id
+  env[WORKER_ENV.pool] = pool.name
+  env[WORKER_ENV.index] = String(index)
+  env[WORKER_ENV.heartbeatMs] = String(heartbeatInterval(pool.hang_timeout))
+  if (pool.port !== undefined && portOffset !== null) env.PORT = String(pool.port + portOffset)
+  return env
+}

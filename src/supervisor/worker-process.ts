@@ -1,0 +1,160 @@
+/**
+ * One running process of a pool, with what the supervisor knows about it: SDK handshake, ready
+ * state, heartbeats, outcomes of its work, probe results, its log tail and its process tree.
+ * A slot's process changes on every restart; this object lives exactly as long as its process.
+ * @module
+ */
+import type { ExitReport } from '../core/exit-report.js'
+import type { ProbeState } from '../core/health.js'
+import { LineTail } from '../process/log-files.js'
+import type { ManagedProcess, StopOptions } from '../process/types.js'
+import { parseWorkerMessage, type SupervisorMessage } from '../protocol/messages.js'
+
+export type ReadyHow = 'sdk' | 'probe' | 'uptime' | 'spare'
+
+export interface OutcomeWindow {
+  total: number
+  failed: number
+}
+
+export class WorkerProcess {
+  /** Unique per process (log routing, CPU meter); never reused. */
+  readonly key: string
+  /** The id shown in logs and status: its slot's id, or a spare's id until promoted. */
+  currentId: string
+  readonly portOffset: number | null
+  /** The slot index it was started for (SHEPHERD_INDEX, the {index} probe placeholder). */
+  readonly index: number
+  readonly tail: LineTail
+  sdk = false
+  readyAt: number | null = null
+  readyHow: ReadyHow | null = null
+  lastHeartbeatAt: number | null = null
+  /** Since when the process has been seen stopped (T) or in uninterruptible sleep (D). */
+  stuckSince: number | null = null
+  lastProcState: string | null = null
+  /** Descendants seen at the last check, killed along with the group on stop. */
+  descendants: number[] = []
+  probes: ProbeState[] = []
+  private outcomes: Array<{ at: number; ok: boolean }> = []
+  private readyWaiters: Array<(how: ReadyHow) => void> = []
+  private pendingRestore: SupervisorMessage | null = null
+  private stopRequested = false
+
+  constructor(
+    readonly mp: ManagedProcess,
+    o: {
+      key: string
+      id: string
+      index: number
+      portOffset: number | null
+      tailLines: number
+      probeNames: Array<{ name: string; threshold: number }>
+    },
+  ) {
+    this.key = o.key
+    this.index = o.index
+    this.currentId = o.id
+    this.portOffset = o.portOffset
+    this.tail = new LineTail(o.tailLines)
+    this.probes = o.probeNames.map((p) => ({
+      name: p.name,
+      failures: 0,
+      threshold: p.threshold,
+      lastDetail: 'not run yet',
+    }))
+  }
+
+  get pid(): number {
+    return this.mp.pid
+  }
+  get startedAt(): number {
+    return this.mp.startedAt
+  }
+  get exit(): ExitReport | null {
+    return this.mp.exit
+  }
+  get alive(): boolean {
+    return this.mp.exit === null
+  }
+  get stopping(): boolean {
+    return this.stopRequested
+  }
+
+  /** Handles one IPC message; returns what it was, for the supervisor to react to. */
+  receive(raw: unknown, now: number): 'hello' | 'ready' | 'hb' | 'outcome' | null {
+    const m = parseWorkerMessage(raw)
+    if (!m) return null
+    this.lastHeartbeatAt = now
+    switch (m.t) {
+      case 'hello':
+        this.sdk = true
+        if (this.pendingRestore) {
+          this.mp.send(this.pendingRestore)
+          this.pendingRestore = null
+        }
+        return 'hello'
+      case 'ready':
+        this.sdk = true
+        this.markReady(now, 'sdk')
+        return 'ready'
+      case 'hb':
+        return 'hb'
+      case 'outcome':
+        this.outcomes.push({ at: now, ok: m.ok })
+        if (this.outcomes.length > 10_000) this.outcomes.splice(0, this.outcomes.length - 10_000)
+        return 'outcome'
+    }
+  }
+
+  markReady(now: number, how: ReadyHow): void {
+    if (this.readyAt !== null) return
+    this.readyAt = now
+    this.readyHow = how
+    const waiters = this.readyWaiters
+    this.readyWaiters = []
+    for (const w of waiters) w(how)
+  }
+
+  /** Calls `fn` once the process is ready (at once if it already is). */
+  onReady(fn: (how: ReadyHow) => void): () => void {
+    if (this.readyAt !== null) {
+      fn(this.readyHow!)
+      return () => {}
+    }
+    this.readyWaiters.push(fn)
+    return () => {
+      this.readyWaiters = this.readyWaiters.filter((w) => w !== fn)
+    }
+  }
+
+  /** Hands saved state to the worker: now if its SDK has said hello, else as soon as it does. */
+  restore(message: SupervisorMessage): void {
+    if (this.sdk) this.mp.send(message)
+    else this.pendingRestore = message
+  }
+
+  outcomeWindow(now: number, windowMs: number): OutcomeWindow {
+    const from = now - windowMs
+    let drop = 0
+    while (drop < this.outcomes.length && this.outcomes[drop]!.at < from) drop++
+    if (drop > 0) this.outcomes.splice(0, drop)
+    let failed = 0
+    for (const o of this.outcomes) if (!o.ok) failed++
+    return { total: this.outcomes.length, failed }
+  }
+
+  heartbeatAge(now: number): number | null {
+    if (!this.sdk) return null
+    return Math.max(0, now - (this.lastHeartbeatAt ?? this.startedAt))
+  }
+
+  /** Graceful stops tell the SDK first, so its stop signal fires even before SIGTERM lands. */
+  stop(options: StopOptions, reason: string, now: number): Promise<ExitReport> {
+    this.stopRequested = true
+    if (options.mode === 'graceful' && this.alive) {
+      this.mp.send({ t: 'stop', reason, deadlineMs: now + options.timeoutMs } satisfies SupervisorMessage)
+    }
+    return this.mp.stop(options, this.descendants)
+  }
+}
