@@ -24,7 +24,7 @@ export interface SavedWorkerState {
 }
 
 export interface IncidentQuery {
-  /** Newest first; default 50. */
+  /** Newest first; default 50. An integer ≥ 0; anything else is refused (SHEPHERD_BAD_REQUEST). */
   limit?: number
   workerId?: string
   pool?: string
@@ -35,9 +35,10 @@ export interface IncidentQuery {
 export interface EventQuery {
   /** Events with seq greater than this. */
   afterSeq?: number
+  /** Only events of these types; absent or empty means any type. */
   types?: EventType[]
   workerId?: string
-  /** Oldest first; default 100. */
+  /** Oldest first; default 100. An integer ≥ 0; anything else is refused (SHEPHERD_BAD_REQUEST). */
   limit?: number
 }
 
@@ -48,9 +49,14 @@ export interface Store {
   saveIncident(incident: Incident): Promise<void>
   getIncident(id: string): Promise<Incident | undefined>
   listIncidents(query?: IncidentQuery): Promise<Incident[]>
-  /** Incidents whose phase is not final (recovered, escalated, interrupted). */
+  /** Incidents whose phase is not final (recovered, escalated, interrupted), oldest first. */
   listOpenIncidents(): Promise<Incident[]>
-  /** Appends an event and returns its sequence number. */
+  /**
+   * Appends an event and returns its sequence number (any `seq` on the argument is ignored).
+   * Sequence numbers only grow and are never reused, even after pruning.
+   */
+  /** Appends events in one transaction (all or none); returns their sequence numbers in order. */
+  appendEvents(events: AnyEvent[]): Promise<number[]>
   appendEvent(event: AnyEvent): Promise<number>
   listEvents(query?: EventQuery): Promise<AnyEvent[]>
   /** Deletes events older than `before` (epoch ms); returns how many. Incidents are kept. */

@@ -1,0 +1,492 @@
+/**
+ * The behaviour every Store adapter must have. Each adapter's test file calls {@link storeContract}
+ * with a factory; the same cases then run against SQLite today and PostgreSQL later.
+ * @module
+ */
+import assert from 'node:assert/strict'
+import { describe, it, type TestContext } from 'node:test'
+
+import type { AnyEvent, ShepherdEvent } from '../../src/core/events.js'
+import type { ExitReport } from '../../src/core/exit-report.js'
+import { deadReport } from '../../src/core/health.js'
+import {
+  advance,
+  type Incident,
+  type IncidentContext,
+  type IncidentInput,
+  type IncidentPolicy,
+  openIncident,
+} from '../../src/core/incident.js'
+import type { AnomalyCause } from '../../src/core/restart-policy.js'
+import { isShepherdError } from '../../src/errors.js'
+import type { SavedWorkerState, Store } from '../../src/store/store.js'
+
+/** What an adapter's factory hands the contract: a fresh, empty, migrated store of its own. */
+export interface OpenedStore {
+  store: Store
+  /** Closes every store the factory opened and removes their data. */
+  cleanup: () => Promise<void>
+  /** Opens another Store on the same data (the caller has closed `store`); absent when the adapter cannot. */
+  reopen?: () => Promise<Store>
+}
+
+/**
+ * Registers the Store contract as node:test cases under `describe(name)`.
+ * @param name - the adapter, e.g. `sqlite`.
+ * @param open - gives each case a fresh store; called once per case.
+ */
+export function storeContract(name: string, open: () => Promise<OpenedStore>): void {
+  async function withStore(run: (store: Store, opened: OpenedStore) => Promise<void>): Promise<void> {
+    const opened = await open()
+    try {
+      await run(opened.store, opened)
+    } finally {
+      await opened.cleanup()
+    }
+  }
+
+  describe(`Store contract: ${name}`, () => {
+    it('can be migrated again at any time', () =>
+      withStore(async (store) => {
+        await store.migrate()
+        await store.migrate()
+        const inc = incident({ id: 'inc-1', at: T0, until: 'recovered' })
+        await store.saveIncident(inc)
+        assert.deepEqual(await store.getIncident('inc-1'), inc)
+      }))
+
+    it('saves an incident and reads it back whole, timeline included', () =>
+      withStore(async (store) => {
+        const inc = incident({ id: 'inc-1', at: T0, until: 'recovered' })
+        assert.ok(inc.timeline.length >= 7, 'the fixture walks the whole recovery flow')
+        assert.equal(inc.phase, 'recovered')
+        await store.saveIncident(inc)
+        assert.deepEqual(await store.getIncident('inc-1'), inc)
+        assert.equal(await store.getIncident('inc-unknown'), undefined)
+      }))
+
+    it('replaces the whole incident on a second save', () =>
+      withStore(async (store) => {
+        const first = incident({ id: 'inc-1', at: T0, until: 'verifying' })
+        await store.saveIncident(first)
+        assert.deepEqual(await store.listOpenIncidents(), [first])
+
+        const done = advance(first, { type: 'ready', how: 'sent ready over IPC' }, ctx(T0 + 900)).incident
+        await store.saveIncident(done)
+        assert.deepEqual(await store.getIncident('inc-1'), done)
+        assert.deepEqual(await store.listIncidents(), [done])
+        assert.deepEqual(await store.listOpenIncidents(), [])
+      }))
+
+    it('lists incidents newest first, then by id among incidents of the same millisecond', () =>
+      withStore(async (store) => {
+        const old = incident({ id: 'inc-c', at: T0, until: 'recovered' })
+        const tieA = incident({ id: 'inc-a', at: T0 + 60_000, until: 'escalated' })
+        const tieB = incident({ id: 'inc-b', at: T0 + 60_000, until: 'recovered' })
+        const newest = incident({ id: 'inc-0', at: T0 + 120_000, until: 'stopping' })
+        for (const inc of [tieA, old, newest, tieB]) await store.saveIncident(inc)
+        assert.deepEqual(ids(await store.listIncidents()), ['inc-0', 'inc-b', 'inc-a', 'inc-c'])
+      }))
+
+    it('filters incidents by worker, pool and since (inclusive), and limits them', () =>
+      withStore(async (store) => {
+        const incs = [
+          incident({ id: 'i1', workerId: 'email#1', at: T0, until: 'recovered' }),
+          incident({ id: 'i2', workerId: 'email#2', at: T0 + 1_000, until: 'recovered' }),
+          incident({ id: 'i3', workerId: 'reports#1', at: T0 + 2_000, until: 'escalated', cause: 'hang' }),
+          incident({ id: 'i4', workerId: 'email#1', at: T0 + 3_000, until: 'recovered', cause: 'memory' }),
+          incident({ id: 'i5', workerId: 'reports#1', at: T0 + 4_000, until: 'stopping' }),
+        ]
+        for (const inc of incs) await store.saveIncident(inc)
+        assert.deepEqual(ids(await store.listIncidents({ workerId: 'email#1' })), ['i4', 'i1'])
+        assert.deepEqual(ids(await store.listIncidents({ pool: 'reports' })), ['i5', 'i3'])
+        assert.deepEqual(ids(await store.listIncidents({ since: T0 + 2_000 })), ['i5', 'i4', 'i3'])
+        assert.deepEqual(ids(await store.listIncidents({ limit: 2 })), ['i5', 'i4'])
+        assert.deepEqual(ids(await store.listIncidents({ pool: 'email', since: T0 + 500, limit: 1 })), ['i4'])
+        assert.deepEqual(ids(await store.listIncidents({ workerId: 'email#1', pool: 'reports' })), [])
+        assert.deepEqual(await store.listIncidents({ limit: 0 }), [])
+        assert.deepEqual(await store.listIncidents({ workerId: 'nobody#1' }), [])
+      }))
+
+    it('returns at most 50 incidents by default', () =>
+      withStore(async (store) => {
+        for (let i = 0; i < 53; i++) {
+          await store.saveIncident(
+            incident({ id: `inc-${String(i).padStart(2, '0')}`, at: T0 + i * 1_000, until: 'recovered' }),
+          )
+        }
+        const listed = await store.listIncidents()
+        assert.equal(listed.length, 50)
+        assert.equal(listed[0]?.id, 'inc-52')
+        assert.equal(listed[49]?.id, 'inc-03')
+      }))
+
+    it('lists the incidents that are not over, oldest first', () =>
+      withStore(async (store) => {
+        const incs = [
+          incident({ id: 'verifying', at: T0 + 5_000, until: 'verifying' }),
+          incident({ id: 'recovered', at: T0, until: 'recovered' }),
+          incident({ id: 'saving', at: T0 + 1_000, until: 'saving' }),
+          incident({ id: 'escalated', at: T0 + 2_000, until: 'escalated' }),
+          incident({ id: 'stopping', at: T0 + 3_000, until: 'stopping', cause: 'hang' }),
+          incident({ id: 'interrupted', at: T0 + 4_000, until: 'interrupted' }),
+        ]
+        for (const inc of incs) await store.saveIncident(inc)
+        const open = await store.listOpenIncidents()
+        assert.deepEqual(ids(open), ['saving', 'stopping', 'verifying'])
+        assert.deepEqual(open[1], incs[4])
+      }))
+
+    it('appends events with increasing seq and reads them back oldest first', () =>
+      withStore(async (store) => {
+        const events = sampleEvents(T0)
+        const seqs: number[] = []
+        for (const e of events) seqs.push(await store.appendEvent(e))
+        for (let i = 1; i < seqs.length; i++)
+          assert.ok(seqs[i]! > seqs[i - 1]!, `seq ${seqs[i]} after ${seqs[i - 1]}`)
+        assert.deepEqual(
+          await store.listEvents(),
+          events.map((e, i) => ({ ...e, seq: seqs[i] })),
+        )
+      }))
+
+    it('filters events by afterSeq, types and worker, and limits them', () =>
+      withStore(async (store) => {
+        const events = sampleEvents(T0)
+        const seqs: number[] = []
+        for (const e of events) seqs.push(await store.appendEvent(e))
+        const typesOf = (list: AnyEvent[]) => list.map((e) => e.type)
+
+        assert.deepEqual(
+          (await store.listEvents({ afterSeq: seqs[2] })).map((e) => e.seq),
+          seqs.slice(3),
+        )
+        assert.deepEqual(typesOf(await store.listEvents({ types: ['worker:exit', 'incident:opened'] })), [
+          'worker:exit',
+          'incident:opened',
+          'worker:exit',
+        ])
+        assert.deepEqual(
+          (await store.listEvents({ workerId: 'email#1' })).map((e) => e.workerId),
+          ['email#1', 'email#1', 'email#1', 'email#1'],
+        )
+        assert.deepEqual(typesOf(await store.listEvents({ workerId: 'email#1', types: ['worker:exit'] })), [
+          'worker:exit',
+        ])
+        assert.deepEqual(
+          (await store.listEvents({ afterSeq: seqs[0], limit: 2 })).map((e) => e.seq),
+          seqs.slice(1, 3),
+        )
+        assert.deepEqual((await store.listEvents({ types: [] })).length, events.length, 'no types: any type')
+        assert.deepEqual(await store.listEvents({ afterSeq: seqs.at(-1) }), [])
+        assert.deepEqual(await store.listEvents({ limit: 0 }), [])
+      }))
+
+    it('returns at most 100 events by default', () =>
+      withStore(async (store) => {
+        const first = await store.appendEvent(exitEvent(T0, 'email#1', 4000))
+        for (let i = 1; i < 103; i++) await store.appendEvent(exitEvent(T0 + i, 'email#1', 4000 + i))
+        const listed = await store.listEvents()
+        assert.equal(listed.length, 100)
+        assert.equal(listed[0]?.seq, first)
+        assert.equal((await store.listEvents({ afterSeq: listed[99]?.seq })).length, 3)
+      }))
+
+    it('prunes events older than a time, keeps incidents, and never reuses a seq', () =>
+      withStore(async (store) => {
+        const inc = incident({ id: 'inc-1', at: T0, until: 'recovered' })
+        await store.saveIncident(inc)
+        const seqs: number[] = []
+        for (let i = 0; i < 6; i++)
+          seqs.push(await store.appendEvent(exitEvent(T0 + i * 1_000, 'email#1', 100 + i)))
+
+        assert.equal(await store.pruneEvents(T0 + 3_000), 3, 'at < before: the event at exactly before stays')
+        assert.deepEqual(
+          (await store.listEvents()).map((e) => e.seq),
+          seqs.slice(3),
+        )
+        assert.equal(await store.pruneEvents(T0 + 3_000), 0)
+        assert.equal(await store.pruneEvents(T0 + 60_000), 3)
+        assert.deepEqual(await store.listEvents(), [])
+
+        const next = await store.appendEvent(exitEvent(T0 + 60_000, 'email#1', 200))
+        assert.ok(
+          next > seqs.at(-1)!,
+          `seq ${next} after pruning everything must still grow past ${seqs.at(-1)}`,
+        )
+        assert.deepEqual(await store.getIncident('inc-1'), inc)
+      }))
+
+    it('saves worker state with its checkpoint and reads it back', () =>
+      withStore(async (store) => {
+        const state = workerState('email#1', T0)
+        await store.saveWorkerState(state)
+        assert.deepEqual(await store.loadWorkerState('email#1'), state)
+        assert.equal(await store.loadWorkerState('email#9'), undefined)
+
+        const replaced: SavedWorkerState = {
+          ...workerState('email#1', T0 + 5_000),
+          incidentId: null,
+          exit: null,
+          lastReport: null,
+          checkpoint: null,
+          logTail: [],
+        }
+        await store.saveWorkerState(replaced)
+        assert.deepEqual(await store.loadWorkerState('email#1'), replaced)
+
+        const other = { ...workerState('reports#1', T0), pool: 'reports' }
+        await store.saveWorkerState(other)
+        assert.deepEqual(await store.loadWorkerState('reports#1'), other)
+        assert.deepEqual(await store.loadWorkerState('email#1'), replaced)
+      }))
+
+    it('refuses a negative or fractional limit', () =>
+      withStore(async (store) => {
+        await assert.rejects(store.listIncidents({ limit: -1 }), (e) =>
+          isShepherdError(e, 'SHEPHERD_BAD_REQUEST'),
+        )
+        await assert.rejects(store.listEvents({ limit: 1.5 }), (e) =>
+          isShepherdError(e, 'SHEPHERD_BAD_REQUEST'),
+        )
+      }))
+
+    it('keeps everything across a reopen', (t: TestContext) =>
+      withStore(async (store, opened) => {
+        if (!opened.reopen) {
+          t.skip(`the ${name} factory cannot reopen`)
+          return
+        }
+        const inc = incident({ id: 'inc-1', at: T0, until: 'recovered' })
+        const open = incident({ id: 'inc-2', at: T0 + 1_000, until: 'stopping', cause: 'hang' })
+        const events = sampleEvents(T0)
+        const state = workerState('email#1', T0)
+        await store.saveIncident(inc)
+        await store.saveIncident(open)
+        const seqs: number[] = []
+        for (const e of events) seqs.push(await store.appendEvent(e))
+        await store.saveWorkerState(state)
+        await store.close()
+
+        const again = await opened.reopen()
+        await again.migrate()
+        assert.deepEqual(await again.listIncidents(), [open, inc])
+        assert.deepEqual(await again.listOpenIncidents(), [open])
+        assert.deepEqual(
+          await again.listEvents(),
+          events.map((e, i) => ({ ...e, seq: seqs[i] })),
+        )
+        assert.deepEqual(await again.loadWorkerState('email#1'), state)
+        const next = await again.appendEvent(exitEvent(T0 + 10_000, 'email#2', 777))
+        assert.ok(next > seqs.at(-1)!)
+      }))
+
+    it('closes idempotently', () =>
+      withStore(async (store) => {
+        await store.close()
+        await store.close()
+      }))
+  })
+}
+
+/** 2023-11-14T22:13:20Z: a realistic epoch-ms time. */
+export const T0 = 1_700_000_000_000
+
+const POLICY: IncidentPolicy = {
+  strategies: { default: 'soft_restart', emergency: 'hard_restart' },
+  max_retries: 1,
+  backoff: { retry_delay: 10_000, max_retry_delay: 300_000, jitter: 0 },
+  restart_limit: { max: 10, window: 600_000 },
+  verify_timeout: 30_000,
+}
+
+function ctx(now: number): IncidentContext {
+  return { now, policy: POLICY, random: () => 0.5, poolRestartTimes: [], consecutiveRestarts: 0 }
+}
+
+function exitReport(pid: number, at: number, signal: string | null, killedByUs: boolean): ExitReport {
+  return {
+    pid,
+    exitCode: signal ? null : 1,
+    signal,
+    killedByUs,
+    forced: false,
+    spawnFailed: false,
+    at,
+    durationMs: 3_600_000,
+  }
+}
+
+type Until = 'saving' | 'stopping' | 'verifying' | 'recovered' | 'escalated' | 'interrupted'
+
+/**
+ * A real incident, built by driving the core's state machine from detection to `until`, one
+ * input every 100 ms (and the backoff's 10 s before a retry).
+ */
+export function incident(o: {
+  id: string
+  at: number
+  until: Until
+  workerId?: string
+  cause?: AnomalyCause
+}): Incident {
+  const workerId = o.workerId ?? 'email#1'
+  const pool = workerId.split('#')[0] ?? workerId
+  const cause = o.cause ?? 'crash'
+  const oldPid = 41_000 + (o.at % 1_000)
+  let t = o.at
+  let inc = openIncident(
+    {
+      id: o.id,
+      workerId,
+      pool,
+      cause,
+      detail: cause === 'crash' ? 'exited with code 1' : `${cause} detected`,
+      pid: oldPid,
+      exit: cause === 'crash' ? exitReport(oldPid, o.at, null, false) : null,
+    },
+    ctx(t),
+  ).incident
+  const feed = (input: IncidentInput, after = 100) => {
+    t += after
+    inc = advance(inc, input, ctx(t)).incident
+  }
+  if (o.until === 'saving') return inc
+  feed({ type: 'state-saved', detail: 'saved 50 log lines, the last health report and a checkpoint' })
+  if (o.until === 'stopping') return inc
+  if (o.until === 'interrupted') {
+    feed({ type: 'interrupt', reason: 'the supervisor received SIGTERM' })
+    return inc
+  }
+  feed({ type: 'stopped', exit: exitReport(oldPid, t, 'SIGTERM', true) })
+  feed({ type: 'started', pid: oldPid + 1, spare: false })
+  feed({ type: 'restored', detail: 'checkpoint handed to the replacement' })
+  if (o.until === 'verifying') return inc
+  if (o.until === 'recovered') {
+    feed({ type: 'ready', how: 'sent ready over IPC' })
+    return inc
+  }
+  // escalated: the first attempt fails, the retry (after a backoff) fails too.
+  feed({ type: 'verify-failed', reason: 'not ready within 30000 ms' })
+  feed({ type: 'backoff-elapsed' }, POLICY.backoff.retry_delay)
+  feed({ type: 'stopped', exit: exitReport(oldPid + 1, t, 'SIGKILL', true) })
+  feed({ type: 'started', pid: oldPid + 2, spare: false })
+  feed({ type: 'restored', detail: 'checkpoint handed to the replacement' })
+  feed({ type: 'verify-failed', reason: 'exited with code 1 while verifying' })
+  assert.equal(inc.phase, 'escalated')
+  return inc
+}
+
+function ids(incidents: Incident[]): string[] {
+  return incidents.map((i) => i.id)
+}
+
+/** A `worker:exit` event of the kind the supervisor records for every exit. */
+export function exitEvent(at: number, workerId: string, pid: number): ShepherdEvent<'worker:exit'> {
+  return {
+    type: 'worker:exit',
+    at,
+    severity: 'warning',
+    message: `${workerId} (pid ${pid}) was killed by SIGKILL after 3600000 ms`,
+    pool: workerId.split('#')[0] ?? null,
+    workerId,
+    incidentId: null,
+    data: { pid, exitCode: null, signal: 'SIGKILL', killedByUs: false, forced: false, durationMs: 3_600_000 },
+  }
+}
+
+/** Seven events of six types, as a start, one crash and its recovery produce them. */
+export function sampleEvents(t0: number): AnyEvent[] {
+  const inc = incident({ id: 'inc-ev', at: t0 + 20, until: 'saving' })
+  const done = incident({ id: 'inc-ev', at: t0 + 20, until: 'recovered' })
+  const started: ShepherdEvent<'supervisor:started'> = {
+    type: 'supervisor:started',
+    at: t0,
+    severity: 'info',
+    message: 'Shepherd started 2 pools, 3 workers; API on http://127.0.0.1:7717',
+    pool: null,
+    workerId: null,
+    incidentId: null,
+    data: { pools: ['email', 'reports'], workers: 3, apiUrl: 'http://127.0.0.1:7717' },
+  }
+  const opened: ShepherdEvent<'incident:opened'> = {
+    type: 'incident:opened',
+    at: t0 + 20,
+    severity: 'warning',
+    message: 'email#1 crashed (exit code 1); recovering with soft_restart',
+    pool: 'email',
+    workerId: 'email#1',
+    incidentId: 'inc-ev',
+    data: { incident: inc },
+  }
+  const state: ShepherdEvent<'worker:state'> = {
+    type: 'worker:state',
+    at: t0 + 30,
+    severity: 'info',
+    message: 'email#1: exited → restarting (crash)',
+    pool: 'email',
+    workerId: 'email#1',
+    incidentId: 'inc-ev',
+    data: { from: 'exited', to: 'restarting', reason: 'crash', pid: null },
+  }
+  const health: ShepherdEvent<'health:changed'> = {
+    type: 'health:changed',
+    at: t0 + 40,
+    severity: 'warning',
+    message: 'reports#1 is “warning” (score 80): memory 1100 MiB > 1024 MiB for 3 checks',
+    pool: 'reports',
+    workerId: 'reports#1',
+    incidentId: null,
+    data: {
+      from: 'healthy',
+      to: 'warning',
+      score: 80,
+      worst: 'memory',
+      detail: 'memory 1100 MiB > 1024 MiB',
+    },
+  }
+  const recovered: ShepherdEvent<'incident:recovered'> = {
+    type: 'incident:recovered',
+    at: t0 + 700,
+    severity: 'info',
+    message: `email#1 recovered in ${done.recoveredAt! - done.detectedAt} ms`,
+    pool: 'email',
+    workerId: 'email#1',
+    incidentId: 'inc-ev',
+    data: { incident: done },
+  }
+  return [
+    started,
+    exitEvent(t0 + 10, 'email#1', 41_010),
+    opened,
+    state,
+    health,
+    recovered,
+    exitEvent(t0 + 800, 'reports#1', 52_001),
+  ]
+}
+
+/** What the recovery flow saves about a crashed worker, with a nested checkpoint. */
+export function workerState(workerId: string, at: number): SavedWorkerState {
+  return {
+    workerId,
+    pool: workerId.split('#')[0] ?? workerId,
+    savedAt: at,
+    incidentId: 'inc-1',
+    logTail: [
+      'out| processing job 1042 (welcome email to a@example.com)',
+      'err| TypeError: Cannot read properties of undefined (reading "to")',
+      'err|     at send (/srv/workers/email.js:42:17)',
+    ],
+    lastReport: deadReport(at - 5, 'the process is not running'),
+    exit: exitReport(41_001, at - 5, null, false),
+    checkpoint: {
+      cursor: 'job-1042',
+      processed: 1041,
+      batch: [1040, 1041, 1042],
+      retry: { attempt: 2, lastError: 'SMTP 451 “try again later”' },
+      flags: { dryRun: false, locale: 'ja-JP' },
+      note: null,
+    },
+  }
+}
