@@ -49,7 +49,11 @@ export interface Daemon extends AsyncDisposable {
 export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}): Promise<Daemon> {
   const clock = opts.clock ?? systemClock
   const { config } = loaded
-  const logger = createLogger({ level: config.log.level, format: config.log.format, destination: opts.logDestination })
+  const logger = createLogger({
+    level: config.log.level,
+    format: config.log.format,
+    destination: opts.logDestination,
+  })
   const store = await openStore(loaded.storePath)
   await store.migrate()
 
@@ -109,7 +113,14 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   let server: Awaited<ReturnType<typeof serveHttp>>
   try {
     // The API binds first: a second supervisor on the same config fails here, before spawning anything.
-    server = await serveHttp(createHttpApp({ supervisor: sup, store }), { host: config.api.host, port: config.api.port })
+    server = await serveHttp(
+      createHttpApp({
+        supervisor: sup,
+        store,
+        onInternalError: (err, request) => logger.error({ err, ...request }, 'API request failed'),
+      }),
+      { host: config.api.host, port: config.api.port },
+    )
   } catch (e) {
     process.off('exit', killAll)
     await store.close()
@@ -181,7 +192,10 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   }
   return new Promise<number>((resolve) => {
     const off = signals.onShutdown((signal, count) => {
-      daemon.logger.info({ signal, count }, count === 1 ? 'stopping gracefully' : 'stopping now (second signal)')
+      daemon.logger.info(
+        { signal, count },
+        count === 1 ? 'stopping gracefully' : 'stopping now (second signal)',
+      )
       void daemon.stop(`received ${signal}`, count > 1).then(() => {
         off()
         resolve(0)
@@ -240,7 +254,9 @@ function logEvent(logger: Logger, e: AnyEvent): void {
 
 function packageVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version?: string
+    }
     return pkg.version ?? '0.0.0'
   } catch {
     return '0.0.0'

@@ -6,21 +6,45 @@
  */
 
 export const ErrorRegistry = {
-  SHEPHERD_CONFIG_INVALID: { status: 400, summary: 'The config file does not match the schema; every problem is listed with its path and line.' },
+  SHEPHERD_CONFIG_INVALID: {
+    status: 400,
+    summary: 'The config file does not match the schema; every problem is listed with its path and line.',
+  },
   SHEPHERD_CONFIG_NOT_FOUND: { status: 400, summary: 'The config file could not be read.' },
-  SHEPHERD_CONFIG_YAML: { status: 400, summary: 'The config file is not valid YAML.' },
-  SHEPHERD_SPAWN_FAILED: { status: 500, summary: 'A worker process could not be started (command not found, not executable, bad cwd).' },
-  SHEPHERD_STORE_OPEN_FAILED: { status: 500, summary: 'The SQLite store could not be opened (bad path, permissions, corrupt file).' },
-  SHEPHERD_STORE_MIGRATION_FAILED: { status: 500, summary: 'A store migration failed; the store was left at the previous version.' },
-  SHEPHERD_STORE_WRITE_FAILED: { status: 500, summary: 'The store refused a write (disk full, read-only, corrupt).' },
+  SHEPHERD_STORE_OPEN_FAILED: {
+    status: 500,
+    summary: 'The SQLite store could not be opened (bad path, permissions, corrupt file).',
+  },
+  SHEPHERD_STORE_MIGRATION_FAILED: {
+    status: 500,
+    summary: 'A store migration failed; the store was left at the previous version.',
+  },
+  SHEPHERD_STORE_WRITE_FAILED: {
+    status: 500,
+    summary: 'The store refused a write (disk full, read-only, corrupt).',
+  },
   SHEPHERD_WORKER_NOT_FOUND: { status: 404, summary: 'No worker has that id.' },
   SHEPHERD_INCIDENT_NOT_FOUND: { status: 404, summary: 'No incident has that id.' },
-  SHEPHERD_RECOVERY_IN_PROGRESS: { status: 409, summary: 'The worker is already being recovered; wait for the incident to end.' },
-  SHEPHERD_SUPERVISOR_STOPPING: { status: 409, summary: 'The supervisor is shutting down and takes no new actions.' },
+  SHEPHERD_RECOVERY_IN_PROGRESS: {
+    status: 409,
+    summary: 'The worker is already being recovered; wait for the incident to end.',
+  },
+  SHEPHERD_SUPERVISOR_STOPPING: {
+    status: 409,
+    summary: 'The supervisor is shutting down and takes no new actions.',
+  },
   SHEPHERD_BAD_REQUEST: { status: 400, summary: 'The request is malformed; the message says which part.' },
   SHEPHERD_NOT_FOUND: { status: 404, summary: 'No such API route.' },
-  SHEPHERD_SUPERVISOR_UNREACHABLE: { status: 503, summary: 'The CLI could not reach a running supervisor at the configured API address.' },
-  SHEPHERD_API_PORT_IN_USE: { status: 500, summary: 'The API port is taken, usually by another supervisor on the same config.' },
+  SHEPHERD_METHOD_NOT_ALLOWED: { status: 405, summary: 'The route exists but not with this HTTP method.' },
+  SHEPHERD_PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body is over the API limit (64 KiB).' },
+  SHEPHERD_SUPERVISOR_UNREACHABLE: {
+    status: 503,
+    summary: 'The CLI could not reach a running supervisor at the configured API address.',
+  },
+  SHEPHERD_API_PORT_IN_USE: {
+    status: 500,
+    summary: 'The API port is taken, usually by another supervisor on the same config.',
+  },
   SHEPHERD_INTERNAL: { status: 500, summary: 'An unexpected failure; the message and cause say what broke.' },
 } as const satisfies Record<string, { status: number; summary: string }>
 

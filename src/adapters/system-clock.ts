@@ -1,6 +1,7 @@
 /**
- * The real clock: epoch milliseconds that never step backwards (performance.timeOrigin plus the
- * monotonic performance.now()), with sub-millisecond resolution for latency figures.
+ * The real clock: whole epoch milliseconds that never step backwards (performance.timeOrigin plus
+ * the monotonic performance.now()), so a wall-clock step (NTP, a VM resuming) never makes a
+ * duration negative. Benchmarks that need sub-millisecond figures read performance.now() themselves.
  * @module
  */
 import { performance } from 'node:perf_hooks'
@@ -8,5 +9,5 @@ import { performance } from 'node:perf_hooks'
 import type { Clock } from '../core/clock.js'
 
 export const systemClock: Clock = {
-  now: () => performance.timeOrigin + performance.now(),
+  now: () => Math.round(performance.timeOrigin + performance.now()),
 }

@@ -685,7 +685,10 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
         const state = this.collectState(slot, inc)
         await this.deps.store.saveWorkerState(state)
         const exit = state.exit ? `, exit: ${describeExit(state.exit)}` : ''
-        return { type: 'state-saved', detail: `${state.logTail.length} log lines, last health report${exit}` }
+        return {
+          type: 'state-saved',
+          detail: `${plural(state.logTail.length, 'log line')}, last health report${exit}`,
+        }
       }
       case 'wait':
         if (slot.state !== 'failed' && !slot.proc?.alive)
@@ -1125,6 +1128,10 @@ function readyText(how: ReadyHow, wp: WorkerProcess): string {
     case 'spare':
       return `warm spare pid ${wp.pid} was ready`
   }
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
 }
 
 function syntheticExit(at: number): ExitReport {

@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// The `shepherd` command, from the build (dist/). src/cli/run.ts is the same from source.
+import { main } from '../dist/cli/main.js'
+
+// `shepherd logs -f | head` closes the pipe early: that is the reader's way of saying "enough".
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(0)
+  throw err
+})
+
+process.exitCode = await main(process.argv.slice(2))

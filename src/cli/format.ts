@@ -1,0 +1,218 @@
+/**
+ * How the CLI shows things to people: aligned plain-text tables, incident timelines, the config
+ * summary of `validate`. Pure functions of their input; colour only when the caller says the
+ * output is a terminal.
+ * @module
+ */
+import type { Config } from '../config/schema.js'
+import { formatDuration } from '../config/units.js'
+import { type Incident, incidentDuration } from '../core/incident.js'
+import type { WorkerView } from '../supervisor/view.js'
+
+/** The few styles the CLI uses. */
+export type Style = 'bold' | 'dim' | 'red' | 'yellow' | 'green'
+
+/** Applies a style to a piece of text (or leaves it alone when colour is off). */
+export type Styler = (style: Style, text: string) => string
+
+const ANSI: { [S in Style]: [number, number] } = {
+  bold: [1, 22],
+  dim: [2, 22],
+  red: [31, 39],
+  yellow: [33, 39],
+  green: [32, 39],
+}
+
+/** A styler that colours with ANSI escapes when `enabled`, and returns the text as is otherwise. */
+export function styler(enabled: boolean): Styler {
+  if (!enabled) return (_style, text) => text
+  return (style, text) => `\u001b[${ANSI[style][0]}m${text}\u001b[${ANSI[style][1]}m`
+}
+
+/** A table cell: its text, and optionally a style applied after alignment. */
+export type Cell = string | { text: string; style?: Style | undefined }
+
+/**
+ * Renders rows as columns aligned with two spaces between them, header first. The last column is
+ * not padded, so no line ends in spaces.
+ */
+export function renderTable(
+  header: readonly string[],
+  rows: readonly (readonly Cell[])[],
+  style: Styler,
+): string {
+  const cells = rows.map((row) => row.map((c) => (typeof c === 'string' ? { text: c } : c)))
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i]?.text.length ?? 0)))
+  const line = (row: readonly { text: string; style?: Style | undefined }[], isHeader: boolean) =>
+    row
+      .map((cell, i) => {
+        const text = i === row.length - 1 ? cell.text : cell.text.padEnd(widths[i] ?? 0)
+        if (isHeader) return style('bold', text)
+        return cell.style ? style(cell.style, text) : text
+      })
+      .join('  ')
+  return [
+    line(
+      header.map((text) => ({ text })),
+      true,
+    ),
+    ...cells.map((row) => line(row, false)),
+  ].join('\n')
+}
+
+/** The worker table of `shepherd status`: one row per slot, spares included. */
+export function formatWorkers(workers: readonly WorkerView[], style: Styler): string {
+  if (workers.length === 0) return 'no workers'
+  const rows = workers.map((w): Cell[] => [
+    w.id,
+    w.pool,
+    w.pid === null ? '-' : String(w.pid),
+    { text: w.role === 'spare' ? `${w.state} (spare)` : w.state, style: stateStyle(w.state) },
+    { text: String(w.healthScore), style: scoreStyle(w.healthScore) },
+    String(w.restarts),
+    w.uptimeMs === null ? '-' : formatDuration(w.uptimeMs),
+    w.worst === null ? '-' : w.worstDetail ? `${w.worst}: ${w.worstDetail}` : w.worst,
+  ])
+  return renderTable(['ID', 'POOL', 'PID', 'STATE', 'HEALTH', 'RESTARTS', 'UPTIME', 'WORST'], rows, style)
+}
+
+function stateStyle(state: WorkerView['state']): Style | undefined {
+  switch (state) {
+    case 'ready':
+      return 'green'
+    case 'degraded':
+    case 'restarting':
+    case 'starting':
+    case 'stopping':
+      return 'yellow'
+    case 'failed':
+    case 'exited':
+      return 'red'
+    default:
+      return assertNever(state)
+  }
+}
+
+function scoreStyle(score: number): Style {
+  if (score >= 80) return 'green'
+  if (score >= 50) return 'yellow'
+  return 'red'
+}
+
+/** What an incident came to: its outcome, or `open` while it runs. */
+export function incidentOutcome(incident: Incident): 'recovered' | 'escalated' | 'interrupted' | 'open' {
+  return incident.outcome ?? 'open'
+}
+
+/**
+ * The blocks of `shepherd incidents`, newest first as given: the facts of each incident, then its
+ * timeline with each step's offset from detection. `now` dates the duration of open incidents.
+ */
+export function formatIncidents(
+  incidents: readonly Incident[],
+  opts: { now: number; style: Styler; timeZone?: string },
+): string {
+  if (incidents.length === 0) return 'no incidents'
+  return incidents.map((inc) => formatIncident(inc, opts)).join('\n\n')
+}
+
+/** One incident block (see {@link formatIncidents}). */
+export function formatIncident(
+  inc: Incident,
+  opts: { now: number; style: Styler; timeZone?: string },
+): string {
+  const { style } = opts
+  const outcome = incidentOutcome(inc)
+  const outcomeStyle: Style = outcome === 'recovered' ? 'green' : outcome === 'open' ? 'yellow' : 'red'
+  const strategy =
+    inc.firstStrategy === inc.strategy ? inc.strategy : `${inc.firstStrategy} → ${inc.strategy}`
+  const duration = formatDuration(incidentDuration(inc, opts.now))
+  const facts: [string, string][] = [
+    ['worker', `${inc.workerId} (pool ${inc.pool})`],
+    [
+      'cause',
+      `${inc.cause} (${inc.severity})${inc.manual && inc.cause !== 'manual' ? ', manual' : ''}: ${inc.detail}`,
+    ],
+    ['strategy', strategy],
+    ['attempts', `${inc.attempt} of ${inc.maxAttempts}`],
+    [
+      'outcome',
+      style(
+        outcomeStyle,
+        outcome === 'escalated' && inc.escalationReason ? `escalated: ${inc.escalationReason}` : outcome,
+      ),
+    ],
+    ['detected at', formatLocalTime(inc.detectedAt, opts.timeZone)],
+    ['recovered at', inc.recoveredAt === null ? '-' : formatLocalTime(inc.recoveredAt, opts.timeZone)],
+    ['duration', inc.endedAt === null ? `${duration} so far` : duration],
+  ]
+  const labelWidth = Math.max(...facts.map(([label]) => label.length))
+  const offsets = inc.timeline.map((s) => `+${Math.max(0, Math.round(s.at - inc.detectedAt))} ms`)
+  const offsetWidth = Math.max(0, ...offsets.map((o) => o.length))
+  const stepWidth = Math.max(0, ...inc.timeline.map((s) => s.step.length))
+  return [
+    style('bold', `incident ${inc.id}`),
+    ...facts.map(([label, value]) => `  ${label.padEnd(labelWidth)}  ${value}`),
+    '  timeline',
+    ...inc.timeline.map((s, i) =>
+      `    ${(offsets[i] ?? '').padStart(offsetWidth)}  ${s.step.padEnd(stepWidth)}  ${s.detail}`.trimEnd(),
+    ),
+  ].join('\n')
+}
+
+/**
+ * An epoch-ms time as a local ISO 8601 string with its UTC offset, e.g.
+ * `2025-03-01T14:05:09.120+09:00`. `timeZone` (IANA name) overrides the process's zone.
+ */
+export function formatLocalTime(ms: number, timeZone?: string): string {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    fractionalSecondDigits: 3,
+  }).formatToParts(new Date(ms))
+  const get = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? '00'
+  const local = `${get('year')}-${get('month')}-${get('day')}T${get('hour')}:${get('minute')}:${get('second')}.${get('fractionalSecond')}`
+  const asUtc = Date.UTC(
+    Number(get('year')),
+    Number(get('month')) - 1,
+    Number(get('day')),
+    Number(get('hour')),
+    Number(get('minute')),
+    Number(get('second')),
+    Number(get('fractionalSecond')),
+  )
+  const offsetMin = Math.round((asUtc - ms) / 60_000)
+  const sign = offsetMin < 0 ? '-' : '+'
+  const abs = Math.abs(offsetMin)
+  return `${local}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`
+}
+
+/** The second line of `shepherd validate`: the pools and how many workers each starts. */
+export function formatConfigSummary(config: Config): string {
+  const pools = Object.entries(config.workers)
+  const workers = pools.reduce((n, [, p]) => n + p.replicas.min, 0)
+  const spares = pools.reduce((n, [, p]) => n + p.spares, 0)
+  const list = pools
+    .map(([name, p]) => {
+      const size =
+        p.replicas.min === p.replicas.max ? `${p.replicas.min}` : `${p.replicas.min}..${p.replicas.max}`
+      return `${name} (${size}${p.spares > 0 ? ` + ${p.spares} spare${p.spares === 1 ? '' : 's'}` : ''})`
+    })
+    .join(', ')
+  const head = `${plural(pools.length, 'pool')}, ${plural(workers, 'worker')}${spares > 0 ? ` + ${plural(spares, 'spare')}` : ''}`
+  return `${head}: ${list}`
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unexpected ${String(x)}`)
+}

@@ -1,0 +1,269 @@
+/**
+ * The `shepherd` command: argv to library calls, nothing else. Each command loads the config,
+ * calls the supervisor's API (or the log files, or the daemon) and prints what came back.
+ *
+ * Exit codes: 0 ok; 1 a runtime failure (no supervisor answers, the API refused); 2 an invalid
+ * config or a usage error. Errors print `shepherd: <message> [<code>]` on stderr, as `shepherd start` does.
+ * @module
+ */
+import { readFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+
+import { Command, CommanderError, InvalidArgumentError } from 'commander'
+
+import { formatProblems, loadConfigFile, type LoadedConfig, validateConfigText } from '../config/load.js'
+import { coerceError, isShepherdError, ShepherdError } from '../errors.js'
+import { apiBaseUrl, ApiClient } from '../http/client.js'
+import { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, resolveConfigPath } from './config-path.js'
+import { formatConfigSummary, formatIncidents, formatWorkers, styler } from './format.js'
+
+/** The exit codes of `shepherd`. */
+export const ExitCode = {
+  /** The command did what was asked. */
+  ok: 0,
+  /** A runtime failure: no supervisor answers, the API refused, a file could not be read. */
+  failure: 1,
+  /** The config is invalid or the command line is wrong. */
+  usage: 2,
+} as const
+
+/** Lines `shepherd logs` shows when `-n` is not given. */
+export const DEFAULT_LOG_LINES = 50
+
+/** Where the CLI writes and what it knows of its surroundings; tests and embedders pass their own. */
+export interface CliIo {
+  /** Writes one block of standard output (a newline is added). */
+  out(text: string): void
+  /** Writes one block of standard error (a newline is added). */
+  err(text: string): void
+  /** Whether standard output is a terminal that takes colour. */
+  color: boolean
+  /** The environment: `SHEPHERD_CONFIG`, `SHEPHERD_DEBUG`. */
+  env: NodeJS.ProcessEnv
+  /** Calls `listener` on the first SIGINT or SIGTERM; returns the unsubscribe function. */
+  onInterrupt(listener: () => void): () => void
+}
+
+/** The process's own streams, environment and signals. Colour only on a TTY without NO_COLOR. */
+export function processIo(): CliIo {
+  return {
+    out: (text) => process.stdout.write(`${text}\n`),
+    err: (text) => process.stderr.write(`${text}\n`),
+    color: process.stdout.isTTY === true && !process.env.NO_COLOR,
+    env: process.env,
+    onInterrupt(listener) {
+      const handler = () => listener()
+      process.once('SIGINT', handler)
+      process.once('SIGTERM', handler)
+      return () => {
+        process.off('SIGINT', handler)
+        process.off('SIGTERM', handler)
+      }
+    },
+  }
+}
+
+/**
+ * Runs `shepherd` with `argv` (the arguments after the program name) and resolves with the exit
+ * code; it never throws and never exits the process.
+ * @example
+ * ```ts
+ * process.exitCode = await main(['status', '-c', 'config/worker_recovery.yaml', '--json'])
+ * ```
+ */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  let code: number = ExitCode.ok
+  const program = buildProgram(io, (c) => (code = c))
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return code
+  } catch (thrown) {
+    return reportError(thrown, io)
+  }
+}
+
+type Options = { config?: string }
+
+function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
+  const program = new Command('shepherd')
+    .description('Supervises workers and recovers them on its own.')
+    .version(packageVersion(), '-V, --version')
+    .option('-c, --config <file>', `config file (default: $${CONFIG_ENV_VAR}, else ${DEFAULT_CONFIG_PATH})`)
+    .showHelpAfterError('(run `shepherd --help` for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+      outputError: (s, write) => write(`shepherd: ${s.replace(/^error: /, '')}`),
+    })
+
+  const configFile = (cmd: Command) => resolveConfigPath(cmd.optsWithGlobals<Options>().config, io.env)
+  const client = (loaded: LoadedConfig) => new ApiClient(apiBaseUrl(loaded.config))
+  const style = styler(io.color)
+
+  program
+    .command('start')
+    .description('run the supervisor in the foreground until SIGINT or SIGTERM')
+    .action(async (_opts: object, cmd: Command) => {
+      const { runDaemon } = await import('../daemon.js')
+      setExitCode(await runDaemon(configFile(cmd)))
+    })
+
+  program
+    .command('validate')
+    .description('check the config file and list every problem with its path and line')
+    .action(async (_opts: object, cmd: Command) => {
+      const file = path.resolve(configFile(cmd))
+      let text: string
+      try {
+        text = await readFile(file, 'utf8')
+      } catch (cause) {
+        throw new ShepherdError(
+          'SHEPHERD_CONFIG_NOT_FOUND',
+          `cannot read config file ${file}: ${coerceError(cause).message}`,
+          {
+            cause,
+          },
+        )
+      }
+      const { config, problems } = validateConfigText(text)
+      if (!config)
+        throw new ShepherdError('SHEPHERD_CONFIG_INVALID', formatProblems(file, problems), {
+          details: problems,
+        })
+      io.out('ok')
+      io.out(formatConfigSummary(config))
+    })
+
+  program
+    .command('status')
+    .description('show every worker: pid, state, health score, restarts, uptime, worst indicator')
+    .option('--json', 'print {"workers":[...]} as JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const workers = await client(loadConfigFile(configFile(cmd))).workers()
+      io.out(opts.json ? JSON.stringify({ workers }) : formatWorkers(workers, style))
+    })
+
+  program
+    .command('restart')
+    .description('recover a worker now (soft_restart, or hard_restart with --hard)')
+    .argument('<worker-id>', 'the worker, e.g. email#2')
+    .option('--hard', 'SIGKILL the process group instead of a graceful stop')
+    .action(async (workerId: string, opts: { hard?: boolean }, cmd: Command) => {
+      const hard = opts.hard === true
+      const { incidentId } = await client(loadConfigFile(configFile(cmd))).restart(workerId, hard)
+      io.out(`incident ${incidentId} opened: ${hard ? 'hard_restart' : 'soft_restart'} of ${workerId}`)
+    })
+
+  program
+    .command('incidents')
+    .description('list recent incidents, newest first, each with its timeline')
+    .option('--json', 'print {"incidents":[...]} as JSON')
+    .option('--limit <n>', 'at most this many (1..1000)', parseLimit, 50)
+    .option('--worker <id>', 'only this worker')
+    .option('--pool <name>', 'only this pool')
+    .action(async (opts: { json?: boolean; limit: number; worker?: string; pool?: string }, cmd: Command) => {
+      const incidents = await client(loadConfigFile(configFile(cmd))).incidents({
+        limit: opts.limit,
+        worker: opts.worker,
+        pool: opts.pool,
+      })
+      io.out(
+        opts.json ? JSON.stringify({ incidents }) : formatIncidents(incidents, { now: Date.now(), style }),
+      )
+    })
+
+  program
+    .command('logs')
+    .description('print the last lines of the worker logs (works with the supervisor down)')
+    .argument('[selector]', 'a pool name or a worker id (default: every pool)')
+    .option('-f, --follow', 'keep printing new lines until SIGINT')
+    .option('-n, --lines <n>', 'lines to print first', parseLines, DEFAULT_LOG_LINES)
+    .action(async (selector: string | undefined, opts: { follow?: boolean; lines: number }, cmd: Command) => {
+      const loaded = loadConfigFile(configFile(cmd))
+      const pools = loaded.pools.map((p) => p.name)
+      if (selector !== undefined && !selectsLogs(selector, pools)) {
+        cmd.error(
+          `no pool or worker "${selector}"; the pools are: ${pools.join(', ')} (a worker id is POOL#N)`,
+          {
+            exitCode: ExitCode.usage,
+            code: 'shepherd.unknownSelector',
+          },
+        )
+      }
+      const { readLogTail, followLogs } = await import('../process/log-files.js')
+      const dir = loaded.logDir
+      const tail = await readLogTail({ dir, selector, lines: opts.lines, pools })
+      if (tail.length > 0) io.out(tail.join('\n'))
+      if (!opts.follow) return
+      const stop = new AbortController()
+      const unsubscribe = io.onInterrupt(() => stop.abort())
+      try {
+        await followLogs({
+          dir,
+          selector,
+          pools,
+          signal: stop.signal,
+          onLines: (lines) => {
+            if (lines.length > 0) io.out(lines.join('\n'))
+          },
+        })
+      } finally {
+        unsubscribe()
+      }
+    })
+
+  return program
+}
+
+/** A pool name, or a worker id of a pool (`email#2`, `email#s1`). */
+function selectsLogs(selector: string, pools: readonly string[]): boolean {
+  if (pools.includes(selector)) return true
+  const hash = selector.indexOf('#')
+  return hash > 0 && hash < selector.length - 1 && pools.includes(selector.slice(0, hash))
+}
+
+function parseLimit(value: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new InvalidArgumentError('expected an integer from 1 to 1000.')
+  return n
+}
+
+function parseLines(value: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN
+  if (!Number.isSafeInteger(n))
+    throw new InvalidArgumentError('expected a whole number of lines (0 or more).')
+  return n
+}
+
+/** Prints an error the way every command does and returns its exit code. */
+function reportError(thrown: unknown, io: CliIo): number {
+  if (thrown instanceof CommanderError) {
+    // Commander has printed its message already (help, version, or a usage error).
+    if (thrown.exitCode === 0) return ExitCode.ok
+    return ExitCode.usage
+  }
+  if (isShepherdError(thrown)) {
+    const [head = '', ...rest] = thrown.message.split('\n')
+    io.err([`shepherd: ${head} [${thrown.code}]`, ...rest].join('\n'))
+    return thrown.code.startsWith('SHEPHERD_CONFIG_') ? ExitCode.usage : ExitCode.failure
+  }
+  const err = coerceError(thrown)
+  io.err(`shepherd: ${err.message}`)
+  if (io.env.SHEPHERD_DEBUG && err.stack) io.err(err.stack)
+  return ExitCode.failure
+}
+
+/** The version in package.json, which sits two levels above both src/cli and dist/cli. */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown
+    }
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
