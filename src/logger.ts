@@ -23,7 +23,9 @@ export function createLogger(opts: LoggerOptions): Logger {
         sync: true,
         colorize: process.stdout.isTTY,
         translateTime: 'HH:MM:ss.l',
-        ignore: 'pid,hostname,name',
+        // Events already name their pool, worker and incident in the message.
+        ignore: 'pid,hostname,name,event,pool,worker,incident',
+        singleLine: true,
         destination: opts.destination ?? 1,
       }),
     )

@@ -57,9 +57,13 @@ export function loadConfigFile(file: string): LoadedConfig {
   try {
     text = readFileSync(abs, 'utf8')
   } catch (cause) {
-    throw new ShepherdError('SHEPHERD_CONFIG_NOT_FOUND', `Cannot read config file ${abs}: ${(cause as Error).message}`, {
-      cause,
-    })
+    throw new ShepherdError(
+      'SHEPHERD_CONFIG_NOT_FOUND',
+      `Cannot read config file ${abs}: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    )
   }
   return loadConfigText(text, abs)
 }
@@ -161,13 +165,16 @@ function messageFor(issue: Issue, value: unknown): string {
     case 'invalid_union': {
       if (value === undefined) return 'required'
       const note = (issue as { note?: string }).note
-      if (note === 'No matching discriminator') return `expected "type" to be one of "http", "tcp", "exec", got ${got}`
+      if (note === 'No matching discriminator')
+        return `expected "type" to be one of "http", "tcp", "exec", got ${got}`
       return `${issue.message.replace(/^Invalid input/, 'unexpected value')}, got ${got}`
     }
     case 'invalid_format':
       return `expected ${issue.format === 'url' ? 'an http(s) URL' : issue.format}, got ${got}`
     case 'custom':
-      return value === undefined || issue.message.includes(', got ') ? issue.message : `${issue.message}, got ${got}`
+      return value === undefined || issue.message.includes(', got ')
+        ? issue.message
+        : `${issue.message}, got ${got}`
     default:
       return `${issue.message}, got ${got}`
   }
@@ -251,10 +258,12 @@ function knownKeysAt(at: string[]): string[] {
 }
 
 function unwrap(schema: unknown): unknown {
-  let s = schema as { def?: { type?: string; innerType?: unknown; in?: unknown; options?: unknown[] } } | undefined
+  let s = schema as
+    { def?: { type?: string; innerType?: unknown; in?: unknown; options?: unknown[] } } | undefined
   for (let i = 0; i < 10 && s?.def; i++) {
     const t = s.def.type
-    if (t === 'optional' || t === 'default' || t === 'prefault' || t === 'nullable') s = s.def.innerType as typeof s
+    if (t === 'optional' || t === 'default' || t === 'prefault' || t === 'nullable')
+      s = s.def.innerType as typeof s
     else if (t === 'pipe') s = s.def.in as typeof s
     else if (t === 'union') s = (s.def.options ?? []).find((o) => shapeOf(unwrap(o))) as typeof s
     else break

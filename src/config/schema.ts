@@ -39,7 +39,9 @@ function recoveryFields() {
       .number()
       .min(0)
       .max(1)
-      .describe('Fraction of the backoff delay randomised (0.2: the delay is scaled by a random factor in [0.8, 1.2]).'),
+      .describe(
+        'Fraction of the backoff delay randomised (0.2: the delay is scaled by a random factor in [0.8, 1.2]).',
+      ),
     stable_after: duration({ positive: true }).describe(
       'A worker that has run this long without a restart is stable again: its backoff resets to zero.',
     ),
@@ -68,11 +70,15 @@ function thresholdFields() {
     cpu_percent: z
       .number()
       .positive()
-      .describe("CPU of the worker's process tree, in percent of one core; above it for consecutive_checks checks is a warning."),
+      .describe(
+        "CPU of the worker's process tree, in percent of one core; above it for consecutive_checks checks is a warning.",
+      ),
     memory_mb: z
       .number()
       .positive()
-      .describe("Resident memory of the worker's process tree in MiB; above it for consecutive_checks checks is a warning."),
+      .describe(
+        "Resident memory of the worker's process tree in MiB; above it for consecutive_checks checks is a warning.",
+      ),
     memory_limit_mb: z
       .number()
       .positive()
@@ -83,7 +89,9 @@ function thresholdFields() {
       .number()
       .min(0)
       .max(1)
-      .describe('Share of failed units of work (reported through the SDK) over error_window; above it the worker is recovered.'),
+      .describe(
+        'Share of failed units of work (reported through the SDK) over error_window; above it the worker is recovered.',
+      ),
     error_window: duration({ positive: true }).describe('Sliding window for the error rate.'),
     error_min_samples: z
       .number()
@@ -106,13 +114,17 @@ function thresholdFields() {
       .number()
       .int()
       .min(1)
-      .describe('How many checks in a row a CPU or memory reading must stay above its threshold to be a warning.'),
+      .describe(
+        'How many checks in a row a CPU or memory reading must stay above its threshold to be a warning.',
+      ),
   }
 }
 
 function strategyFields() {
   return {
-    default: z.enum(STRATEGIES).describe('Strategy for ordinary anomalies (memory limit, error rate, failed probes, crashes).'),
+    default: z
+      .enum(STRATEGIES)
+      .describe('Strategy for ordinary anomalies (memory limit, error rate, failed probes, crashes).'),
     emergency: z
       .enum(STRATEGIES)
       .describe(
@@ -151,7 +163,8 @@ function withDefaults<S extends z.ZodRawShape>(fields: S, defaults: Record<strin
   const shape: Record<string, z.ZodType> = {}
   for (const [key, schema] of Object.entries(fields)) {
     const d = defaults[key]
-    shape[key] = d === undefined ? (schema as z.ZodType).optional() : (schema as z.ZodType).prefault(d as never)
+    shape[key] =
+      d === undefined ? (schema as z.ZodType).optional() : (schema as z.ZodType).prefault(d as never)
   }
   return shape as { [K in keyof S]: z.ZodPrefault<S[K]> }
 }
@@ -177,7 +190,12 @@ const envValue = z.union([z.string(), z.number(), z.boolean()]).transform((v) =>
 const probeCommon = {
   interval: duration({ positive: true }).prefault(10).describe('Time between probes.'),
   timeout: duration({ positive: true }).prefault(2).describe('A probe that takes longer fails.'),
-  failure_threshold: z.number().int().min(1).prefault(3).describe('Consecutive failures that make the worker unhealthy.'),
+  failure_threshold: z
+    .number()
+    .int()
+    .min(1)
+    .prefault(3)
+    .describe('Consecutive failures that make the worker unhealthy.'),
   initial_delay: duration().prefault(0).describe('Wait after the worker starts before the first probe.'),
 }
 
@@ -189,7 +207,9 @@ export const ProbeSchema = z
         url: z
           .string()
           .min(1)
-          .describe('URL to GET; 2xx passes. Placeholders: {port} (the worker’s PORT), {index}, {pid}, {id}.'),
+          .describe(
+            'URL to GET; 2xx passes. Placeholders: {port} (the worker’s PORT), {index}, {pid}, {id}.',
+          ),
         ...probeCommon,
       })
       .describe('HTTP GET probe.'),
@@ -236,9 +256,12 @@ const Replicas = z
 
 export const PoolSchema = z
   .strictObject({
-    command: z.string().min(1).describe('Executable to run, found on PATH or relative to cwd. Required.'),
+    command: z.string().min(1).describe('Executable to run, found on PATH or relative to cwd.'),
     args: z.array(z.string()).prefault([]).describe('Arguments, passed without a shell.'),
-    cwd: z.string().optional().describe('Working directory, relative to the config file. Default: the config file’s directory.'),
+    cwd: z
+      .string()
+      .optional()
+      .describe('Working directory, relative to the config file. Default: the config file’s directory.'),
     env: z
       .record(z.string(), envValue)
       .prefault({})
@@ -272,7 +295,10 @@ export const PoolSchema = z
         'A worker is hung when its SDK heartbeats stop, or its process stays stopped (SIGSTOP) or in uninterruptible sleep, for this long.',
       ),
     probes: z.array(ProbeSchema).prefault([]).describe('Liveness probes, all of which must pass.'),
-    recovery: z.strictObject(optionalAll(recoveryFields())).optional().describe('Overrides of the top-level recovery block.'),
+    recovery: z
+      .strictObject(optionalAll(recoveryFields()))
+      .optional()
+      .describe('Overrides of the top-level recovery block.'),
     thresholds: z
       .strictObject(optionalAll(thresholdFields()))
       .optional()
@@ -287,8 +313,14 @@ export const PoolSchema = z
 const WebhookSchema = z
   .strictObject({
     url: z.url({ protocol: /^https?$/ }).describe('URL that receives each event as a JSON POST.'),
-    min_severity: z.enum(SEVERITIES).prefault('info').describe('Events below this severity are not sent here.'),
-    headers: z.record(z.string(), z.string()).prefault({}).describe('Extra HTTP headers, e.g. an Authorization token.'),
+    min_severity: z
+      .enum(SEVERITIES)
+      .prefault('info')
+      .describe('Events below this severity are not sent here.'),
+    headers: z
+      .record(z.string(), z.string())
+      .prefault({})
+      .describe('Extra HTTP headers, e.g. an Authorization token.'),
   })
   .describe('A generic webhook.')
 
@@ -303,7 +335,13 @@ export const ConfigSchema = z
           .enum(['127.0.0.1', '::1', 'localhost'])
           .prefault('127.0.0.1')
           .describe('Address of the control API. Loopback only: the API has no authentication yet.'),
-        port: z.number().int().min(0).max(65535).prefault(7717).describe('Port of the control API (0 picks a free one).'),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .prefault(7717)
+          .describe('Port of the control API (0 picks a free one).'),
       })
       .prefault({})
       .describe('The HTTP control API the CLI talks to.'),
@@ -318,9 +356,18 @@ export const ConfigSchema = z
       .describe('Where incidents, events and worker state are kept.'),
     logs: z
       .strictObject({
-        dir: z.string().min(1).prefault('logs').describe('Directory for per-pool worker logs, relative to the config file.'),
+        dir: z
+          .string()
+          .min(1)
+          .prefault('logs')
+          .describe('Directory for per-pool worker logs, relative to the config file.'),
         max_size: size().prefault('10MB').describe('A pool’s log file is rotated when it reaches this size.'),
-        max_files: z.number().int().min(1).prefault(5).describe('Rotated files kept per pool; older ones are deleted.'),
+        max_files: z
+          .number()
+          .int()
+          .min(1)
+          .prefault(5)
+          .describe('Rotated files kept per pool; older ones are deleted.'),
         tail_lines: z
           .number()
           .int()
@@ -333,7 +380,10 @@ export const ConfigSchema = z
     log: z
       .strictObject({
         level: z.enum(LOG_LEVELS).prefault('info').describe('Level of the supervisor’s own log.'),
-        format: z.enum(['json', 'pretty']).prefault('json').describe('json: one JSON object a line; pretty: for people.'),
+        format: z
+          .enum(['json', 'pretty'])
+          .prefault('json')
+          .describe('json: one JSON object a line; pretty: for people.'),
       })
       .prefault({})
       .describe('The supervisor’s own structured log, on stdout.'),
@@ -342,7 +392,12 @@ export const ConfigSchema = z
         slack: z
           .strictObject({
             webhook_url: z.url({ protocol: /^https?$/ }).describe('Slack incoming-webhook URL.'),
-            min_severity: z.enum(SEVERITIES).prefault('warning').describe('Events below this severity are not sent to Slack.'),
+            min_severity: z
+              .enum(SEVERITIES)
+              .prefault('info')
+              .describe(
+                'Events below this severity are not sent to Slack. info sends recoveries too; warning sends openings, revivals and escalations; critical only escalations.',
+              ),
           })
           .optional()
           .describe('Slack incoming webhook.'),
@@ -353,11 +408,18 @@ export const ConfigSchema = z
             window: duration({ positive: true }).prefault('10m').describe('The window.'),
           })
           .prefault({})
-          .describe('Per worker and destination; escalations always pass. Suppressed messages are counted in the next one.'),
+          .describe(
+            'Per worker and destination; escalations always pass. Suppressed messages are counted in the next one.',
+          ),
         dedup_window: duration()
           .prefault('5m')
           .describe('The same event (type, worker, cause) is sent once per window per destination.'),
-        retries: z.number().int().min(0).prefault(3).describe('Retries of a failed delivery, with exponential backoff.'),
+        retries: z
+          .number()
+          .int()
+          .min(0)
+          .prefault(3)
+          .describe('Retries of a failed delivery, with exponential backoff.'),
         timeout: duration({ positive: true }).prefault(5).describe('Timeout of one delivery.'),
       })
       .prefault({})
@@ -368,7 +430,7 @@ export const ConfigSchema = z
         PoolSchema,
       )
       .refine((pools) => Object.keys(pools).length > 0, 'expected at least one pool')
-      .describe('The pools, by name. Required.'),
+      .describe('The pools, by name.'),
   })
   .describe('A Shepherd config file.')
 

@@ -40,7 +40,8 @@ export function parseSize(value: number | string): number | { error: string } {
   if (!m) return { error: 'a size: bytes as a number, or a string such as "512KB", "10MB", "1GB"' }
   const unit = (m[2] || 'b').toLowerCase()
   const factor = SIZE_UNITS[unit]
-  if (factor === undefined) return { error: 'a size: bytes as a number, or a string such as "512KB", "10MB", "1GB"' }
+  if (factor === undefined)
+    return { error: 'a size: bytes as a number, or a string such as "512KB", "10MB", "1GB"' }
   return Math.round(Number(m[1]) * factor)
 }
 

@@ -13,6 +13,7 @@ export const ANOMALY_CAUSES = {
   memory: 'ordinary',
   'error-rate': 'ordinary',
   probe: 'ordinary',
+  'start-timeout': 'ordinary',
   manual: 'ordinary',
   hang: 'severe',
   stopped: 'severe',

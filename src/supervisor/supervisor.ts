@@ -347,6 +347,13 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
         this.setState(slot, 'ready', `ready (${how})`)
       }
     })
+    // A first start is held to the same verify_timeout as a restart: never ready is a failure too.
+    const timeout = slot.pool.cfg.recovery.verify_timeout
+    this.later(timeout, () => {
+      if (slot.proc === wp && wp.alive && wp.readyAt === null && !slot.incident && !slot.reviving) {
+        this.openFor(slot, 'start-timeout', `not ready within ${timeout} ms of its start (verify_timeout)`)
+      }
+    })
     return wp
   }
 
@@ -605,7 +612,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
 
   private onProbeFailing(pool: PoolRuntime, wp: WorkerProcess, name: string, detail: string): void {
     const slot = pool.slots.find((s) => s.proc === wp)
-    if (slot && !slot.incident && !slot.reviving && isServing(slot.state)) {
+    if (slot && !slot.incident && !slot.reviving && (isServing(slot.state) || slot.state === 'starting')) {
       this.openFor(
         slot,
         'probe',
@@ -656,11 +663,14 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     const id = t.incident.id
     try {
       for (;;) {
-        this.commit(slot, t.incident)
         if (isFinal(t.incident.phase)) {
+          // Act first (the worker is failed or ready), then announce, so that whoever hears
+          // "recovered" or "escalated" finds the worker in that state.
           for (const e of t.effects) await this.runEffect(slot, t.incident, e)
+          this.commit(slot, t.incident)
           return
         }
+        this.commit(slot, t.incident)
         let input: IncidentInput | null = null
         for (const e of t.effects) input = (await this.runEffect(slot, t.incident, e)) ?? input
         if (!input || slot.incident?.id !== id || this.stopping) return
@@ -801,11 +811,10 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   private verify(slot: Slot, timeoutMs: number): Promise<IncidentInput> {
     const wp = slot.surge ?? slot.proc
     if (!wp || !wp.alive) {
-      return Promise.resolve({
-        type: 'verify-failed',
-        reason: wp?.exit ? `the replacement ${describeExit(wp.exit)}` : 'no replacement process',
-      })
+      const reason = wp?.exit ? `the replacement ${describeExit(wp.exit)}` : 'no replacement process'
+      return Promise.resolve({ type: 'verify-failed', reason })
     }
+    if (wp.readyHow !== null) return Promise.resolve({ type: 'ready', how: readyText(wp.readyHow, wp) })
     return new Promise((resolve) => {
       let done = false
       const finish = (input: IncidentInput): void => {
@@ -816,10 +825,10 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
         cancelReady()
         resolve(input)
       }
-      const cancelReady = wp.onReady((how: ReadyHow) => finish({ type: 'ready', how: readyText(how, wp) }))
       const timer = this.later(timeoutMs, () =>
         finish({ type: 'verify-failed', reason: `not ready within ${timeoutMs} ms (verify_timeout)` }),
       )
+      const cancelReady = wp.onReady((how: ReadyHow) => finish({ type: 'ready', how: readyText(how, wp) }))
       void wp.mp.exited.then((exit) =>
         finish({
           type: 'verify-failed',

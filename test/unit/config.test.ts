@@ -80,7 +80,11 @@ workers:
 describe('bad configs get precise errors', () => {
   it('a wrong type names the path, the line and what was expected', () => {
     const [p] = problems('thresholds:\n  cpu_percent: high\nworkers:\n  a:\n    command: node\n')
-    assert.deepEqual(p, { path: 'thresholds.cpu_percent', line: 2, message: 'expected a number, got "high" (string)' })
+    assert.deepEqual(p, {
+      path: 'thresholds.cpu_percent',
+      line: 2,
+      message: 'expected a number, got "high" (string)',
+    })
   })
   it('an unknown key is an error with a suggestion', () => {
     const [p] = problems('recovery:\n  retry_dela: 10\nworkers:\n  a:\n    command: node\n')
@@ -90,7 +94,11 @@ describe('bad configs get precise errors', () => {
   })
   it('a negative duration is refused', () => {
     const [p] = problems('workers:\n  a:\n    command: node\n    stop_timeout: -5\n')
-    assert.deepEqual(p, { path: 'workers.a.stop_timeout', line: 4, message: 'expected a duration ≥ 0, got -5 (number)' })
+    assert.deepEqual(p, {
+      path: 'workers.a.stop_timeout',
+      line: 4,
+      message: 'expected a duration ≥ 0, got -5 (number)',
+    })
   })
   it('a missing command is refused at the pool’s line', () => {
     const [p] = problems('workers:\n  a:\n    args: [x.js]\n')
@@ -109,7 +117,10 @@ describe('bad configs get precise errors', () => {
         ['workers.a.hang_timeout', 9],
       ],
     )
-    assert.match(ps[1]!.message, /expected one of "soft_restart", "hard_restart", "scale_recovery", got "softer"/)
+    assert.match(
+      ps[1]!.message,
+      /expected one of "soft_restart", "hard_restart", "scale_recovery", got "softer"/,
+    )
     assert.match(ps[2]!.message, /expected max ≥ min, got min 3 and max 2/)
   })
   it('no workers section, or an empty one, is refused', () => {
@@ -124,11 +135,16 @@ describe('bad configs get precise errors', () => {
   it('loadConfigText throws one SHEPHERD_CONFIG_INVALID listing every problem', () => {
     assert.throws(
       () => loadConfigText('workers:\n  a:\n    command: 3\n    nope: 1\n', '/x/c.yaml'),
-      (e: unknown) => isShepherdError(e, 'SHEPHERD_CONFIG_INVALID') && /2 problems/.test(e.message) && /line 4/.test(e.message),
+      (e: unknown) =>
+        isShepherdError(e, 'SHEPHERD_CONFIG_INVALID') &&
+        /2 problems/.test(e.message) &&
+        /line 4/.test(e.message),
     )
   })
   it('a bad probe type and an unknown probe key are reported', () => {
-    const ps = problems('workers:\n  a:\n    command: node\n    probes:\n      - type: grpc\n      - type: http\n        url: http://x\n        every: 5\n')
+    const ps = problems(
+      'workers:\n  a:\n    command: node\n    probes:\n      - type: grpc\n      - type: http\n        url: http://x\n        every: 5\n',
+    )
     assert.equal(ps[0]!.path, 'workers.a.probes.0.type')
     assert.match(ps[0]!.message, /"http", "tcp", "exec"/)
     assert.equal(ps[1]!.path, 'workers.a.probes.1.every')

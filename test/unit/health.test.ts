@@ -86,7 +86,10 @@ describe('resource thresholds', () => {
     const a = run([{ cpuPercent: 95 }, { cpuPercent: 95 }, { cpuPercent: 95 }])
     assert.equal(a.report.worst, 'cpu')
     assert.equal(a.anomaly, null, 'CPU alone is a warning, as in the plan')
-    assert.equal(run([{ cpuPercent: 95 }, { cpuPercent: 95 }, { cpuPercent: 50 }, { cpuPercent: 95 }]).report.verdict, 'healthy')
+    assert.equal(
+      run([{ cpuPercent: 95 }, { cpuPercent: 95 }, { cpuPercent: 50 }, { cpuPercent: 95 }]).report.verdict,
+      'healthy',
+    )
   })
   it('warns about memory above memory_mb for consecutive checks and recovers above the hard limit at once', () => {
     assert.equal(run([{ rssMb: 120 }, { rssMb: 120 }, { rssMb: 120 }]).report.worst, 'memory')
@@ -123,8 +126,14 @@ describe('zombies', () => {
 describe('responsiveness', () => {
   it('sees a stopped or uninterruptible process as hung after the hang timeout', () => {
     assert.equal(detectHang({ heartbeatAgeMs: null, procState: 'T', stuckForMs: 9999 }, HANG), null)
-    assert.equal(detectHang({ heartbeatAgeMs: null, procState: 'T', stuckForMs: 10_000 }, HANG)?.cause, 'stopped')
-    assert.equal(detectHang({ heartbeatAgeMs: null, procState: 'D', stuckForMs: 10_000 }, HANG)?.cause, 'uninterruptible')
+    assert.equal(
+      detectHang({ heartbeatAgeMs: null, procState: 'T', stuckForMs: 10_000 }, HANG)?.cause,
+      'stopped',
+    )
+    assert.equal(
+      detectHang({ heartbeatAgeMs: null, procState: 'D', stuckForMs: 10_000 }, HANG)?.cause,
+      'uninterruptible',
+    )
     assert.equal(detectHang({ heartbeatAgeMs: 10_000, procState: 'R', stuckForMs: 0 }, HANG)?.cause, 'hang')
     assert.equal(detectHang({ heartbeatAgeMs: null, procState: 'R', stuckForMs: 0 }, HANG), null)
   })

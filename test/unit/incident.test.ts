@@ -24,7 +24,17 @@ const policy: IncidentPolicy = {
 }
 
 function exit(pid: number, over: Partial<ExitReport> = {}): ExitReport {
-  return { pid, exitCode: null, signal: 'SIGKILL', killedByUs: false, forced: false, spawnFailed: false, at: 0, durationMs: 1, ...over }
+  return {
+    pid,
+    exitCode: null,
+    signal: 'SIGKILL',
+    killedByUs: false,
+    forced: false,
+    spawnFailed: false,
+    at: 0,
+    durationMs: 1,
+    ...over,
+  }
 }
 
 /** Drives the machine the way the daemon does, with a fake clock and a scripted world. */
@@ -50,7 +60,18 @@ class Harness {
     }
   }
   open(params: Partial<OpenIncidentParams> = {}) {
-    const t = openIncident({ id: 'i1', workerId: 'email#1', pool: 'email', cause: 'crash', detail: 'killed by SIGKILL', pid: 100, ...params }, this.ctx())
+    const t = openIncident(
+      {
+        id: 'i1',
+        workerId: 'email#1',
+        pool: 'email',
+        cause: 'crash',
+        detail: 'killed by SIGKILL',
+        pid: 100,
+        ...params,
+      },
+      this.ctx(),
+    )
     this.inc = t.incident
     this.effects = t.effects
     return this
@@ -94,9 +115,21 @@ describe('incident flow: the plan’s happy path', () => {
     assert.equal(incidentDuration(h.inc, 0), 155)
     assert.equal(h.inc.newPid, 101)
     assert.equal(h.inc.attempt, 1)
-    assert.deepEqual(h.steps(), ['detected', 'state-saved', 'attempt', 'stopped', 'started', 'state-restored', 'ready', 'recovered'])
+    assert.deepEqual(h.steps(), [
+      'detected',
+      'state-saved',
+      'attempt',
+      'stopped',
+      'started',
+      'state-restored',
+      'ready',
+      'recovered',
+    ])
     const times = h.inc.timeline.map((s) => s.at)
-    assert.deepEqual(times, [...times].sort((a, b) => a - b))
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+    )
   })
 
   it('uses the emergency strategy (hard restart) for a hang', () => {
@@ -107,7 +140,9 @@ describe('incident flow: the plan’s happy path', () => {
   })
 
   it('scale_recovery starts the replacement first and retires the sick worker after it is ready', () => {
-    const h = new Harness({ strategies: { default: 'scale_recovery', emergency: 'hard_restart' } }).open({ cause: 'memory' })
+    const h = new Harness({ strategies: { default: 'scale_recovery', emergency: 'hard_restart' } }).open({
+      cause: 'memory',
+    })
     h.feed({ type: 'state-saved', detail: '' })
     assert.deepEqual(h.effects, [{ kind: 'start', surge: true }])
     h.feed({ type: 'started', pid: 101, spare: false })

@@ -55,7 +55,10 @@ describe('backoffDelay', () => {
     }
   })
   it('never overflows for absurd counts', () => {
-    assert.equal(backoffDelay(10_000, backoff, () => 0.5), 300_000)
+    assert.equal(
+      backoffDelay(10_000, backoff, () => 0.5),
+      300_000,
+    )
   })
 })
 
