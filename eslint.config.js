@@ -25,7 +25,14 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['node:*', 'fs', 'child_process', 'os', 'net', 'http', 'path'], message: 'src/core is pure: take what you need through a port.' }] },
+        {
+          patterns: [
+            {
+              group: ['node:*', 'fs', 'child_process', 'os', 'net', 'http', 'path'],
+              message: 'src/core is pure: take what you need through a port.',
+            },
+          ],
+        },
       ],
       'no-restricted-globals': [
         'error',

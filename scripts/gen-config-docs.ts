@@ -35,7 +35,8 @@ function typeOf(s: Json, path: string): string {
   if (s.const !== undefined) return `\`${String(s.const)}\``
   const alts = s.anyOf ?? s.oneOf
   const tags = alts?.map((a) => a.properties?.type?.const)
-  if (tags && tags.every((t) => t !== undefined)) return `probe: ${tags.map((t) => `\`${String(t)}\``).join(' \\| ')}`
+  if (tags && tags.every((t) => t !== undefined))
+    return `probe: ${tags.map((t) => `\`${String(t)}\``).join(' \\| ')}`
   if (alts) {
     const types = alts.map((a) => typeOf(a, path))
     if (types.join() === 'number,string') return isSize(path) ? 'size' : DURATION_HINT
@@ -65,7 +66,8 @@ function isSize(path: string): boolean {
 
 function fmtDefault(v: unknown): string {
   if (v === undefined) return ''
-  if (typeof v === 'object' && v !== null && Object.keys(v).length === 0) return Array.isArray(v) ? '`[]`' : ''
+  if (typeof v === 'object' && v !== null && Object.keys(v).length === 0)
+    return Array.isArray(v) ? '`[]`' : ''
   return `\`${JSON.stringify(v)}\``
 }
 
@@ -80,7 +82,8 @@ function walk(s: Json, path: string, required: boolean): void {
   // Per-pool overrides take the same keys as the top-level blocks listed above.
   if (/^workers\.<name>\.(recovery|thresholds|strategies)$/.test(path)) return
   if (isObject) {
-    for (const [k, v] of Object.entries(s.properties!)) walk(v, path ? `${path}.${k}` : k, s.required?.includes(k) ?? false)
+    for (const [k, v] of Object.entries(s.properties!))
+      walk(v, path ? `${path}.${k}` : k, s.required?.includes(k) ?? false)
   } else if (s.type === 'object' && typeof s.additionalProperties === 'object') {
     walk(s.additionalProperties, `${path}.<name>`, false)
   } else if (s.type === 'array' && s.items && (s.items.properties || s.items.anyOf || s.items.oneOf)) {
@@ -100,7 +103,11 @@ function walk(s: Json, path: string, required: boolean): void {
           seen.add(k)
           continue
         }
-        walk(v, tag !== undefined ? `${path}.${k} (${String(tag)})` : `${path}.${k}`, a.required?.includes(k) ?? false)
+        walk(
+          v,
+          tag !== undefined ? `${path}.${k} (${String(tag)})` : `${path}.${k}`,
+          a.required?.includes(k) ?? false,
+        )
       }
     }
   }

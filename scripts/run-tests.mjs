@@ -17,7 +17,11 @@ if (files.length === 0) {
   console.error('no test files found')
   process.exit(1)
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...flags, ...files], {
-  stdio: 'inherit',
-})
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', ...flags, ...files],
+  {
+    stdio: 'inherit',
+  },
+)
 process.exit(r.status ?? 1)

@@ -7,9 +7,8 @@
  */
 import { z } from 'zod'
 
-import { duration, size } from './units.js'
-
 import { STRATEGIES } from '../core/strategy.js'
+import { duration, size } from './units.js'
 export { STRATEGIES }
 export const SEVERITIES = ['info', 'warning', 'critical'] as const
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const

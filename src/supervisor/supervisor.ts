@@ -37,18 +37,18 @@ import {
 } from '../core/incident.js'
 import {
   type AnomalyCause,
-  EMPTY_HISTORY,
-  effectiveHistory,
-  pruneRestartTimes,
   backoffDelay,
+  effectiveHistory,
+  EMPTY_HISTORY,
+  pruneRestartTimes,
 } from '../core/restart-policy.js'
 import type { Strategy } from '../core/strategy.js'
 import { canMove, isServing, type WorkerState } from '../core/worker-state.js'
 import { ShepherdError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { PoolLogWriter } from '../process/log-files.js'
-import { CpuMeter, type TreeSample } from '../process/proc.js'
 import type { runProbe as RunProbe } from '../process/probes.js'
+import { CpuMeter, type TreeSample } from '../process/proc.js'
 import type { ProcessSpawner } from '../process/types.js'
 import type { RestoredState } from '../protocol/messages.js'
 import type { SavedWorkerState, Store } from '../store/store.js'

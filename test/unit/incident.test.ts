@@ -7,10 +7,10 @@ import {
   advance,
   type Incident,
   type IncidentContext,
+  incidentDuration,
   type IncidentEffect,
   type IncidentInput,
   type IncidentPolicy,
-  incidentDuration,
   openIncident,
   type OpenIncidentParams,
 } from '../../src/core/incident.js'

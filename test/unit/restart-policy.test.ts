@@ -5,8 +5,8 @@ import { seededRandom } from '../../src/core/clock.js'
 import {
   backoffDelay,
   chooseStrategy,
-  EMPTY_HISTORY,
   effectiveHistory,
+  EMPTY_HISTORY,
   noteRestart,
   pruneRestartTimes,
   restartBudgetExhausted,
