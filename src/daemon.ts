@@ -20,6 +20,7 @@ import { readProcState, sampleTrees } from './process/proc.js'
 import { createProcessSpawner } from './process/spawner.js'
 import { openStore } from './store/open-store.js'
 import type { Store } from './store/store.js'
+import { WriteBehind } from './store/write-behind.js'
 import { Supervisor } from './supervisor/supervisor.js'
 
 /** Events are pruned this often; retention itself is `store.event_retention`. */
@@ -61,7 +62,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   const dispatcher = new NotificationDispatcher({
     notifiers: createNotifiers(config.notifications, { configFile: loaded.file }),
     settings: config.notifications,
-    now: () => Date.now(),
+    now: () => clock.now(),
     logger,
     onDeliveryFailed: (f) =>
       record({
@@ -75,10 +76,12 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         data: f,
       }),
   })
-  const recorder = new EventRecorder(store, logger)
+  const writer = new WriteBehind(store, (err, lost) =>
+    logger.error({ err, lost }, 'could not write to the store'),
+  )
   function record(e: AnyEvent): void {
     logEvent(logger, e)
-    recorder.append(e)
+    writer.appendEvent(e)
     dispatcher.publish(e)
     for (const l of listeners) {
       try {
@@ -98,6 +101,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     loaded,
     spawner,
     store,
+    writer,
     clock,
     proc: { sampleTrees, readProcState },
     runProbe,
@@ -155,7 +159,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         await server.close()
         await dispatcher.drain(NOTIFY_DRAIN_MS)
         dispatcher.close()
-        await recorder.flush()
+        await writer.flush()
         await store.close()
         process.off('exit', killAll)
         logger.info({ reason }, 'shepherd stopped')
@@ -202,42 +206,6 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
       })
     })
   })
-}
-
-/**
- * Events go to the store in batches: one transaction per turn of the event loop instead of one
- * fsync per event, so persisting never sits on the recovery path.
- */
-class EventRecorder {
-  private queue: AnyEvent[] = []
-  private scheduled = false
-  private flushing: Promise<void> = Promise.resolve()
-
-  constructor(
-    private readonly store: Store,
-    private readonly logger: Logger,
-  ) {}
-
-  append(e: AnyEvent): void {
-    this.queue.push(e)
-    if (this.scheduled) return
-    this.scheduled = true
-    setImmediate(() => void this.flush())
-  }
-
-  flush(): Promise<void> {
-    this.scheduled = false
-    const batch = this.queue
-    this.queue = []
-    if (batch.length === 0) return this.flushing
-    this.flushing = this.flushing.then(() =>
-      this.store.appendEvents(batch).then(
-        () => undefined,
-        (err: unknown) => this.logger.error({ err, lost: batch.length }, 'could not store events'),
-      ),
-    )
-    return this.flushing
-  }
 }
 
 function logEvent(logger: Logger, e: AnyEvent): void {

@@ -48,7 +48,7 @@ function recoveryFields() {
       'How long a restarted worker has to become ready (SDK ready message, passing probes, or min_uptime alive) before the attempt counts as failed.',
     ),
     min_uptime: duration().describe(
-      'A worker that uses neither the SDK nor probes is ready once it has stayed alive this long.',
+      'A worker that uses neither the SDK nor probes is ready once it has stayed alive this long. 500 ms is past the start-up crashes (bad config, missing module) of most programs, and short enough for a hang to be recovered within hang_timeout + 1 s.',
     ),
     restart_limit: z
       .strictObject({
@@ -140,7 +140,7 @@ export const RECOVERY_DEFAULTS = {
   jitter: 0.2,
   stable_after: 60,
   verify_timeout: 30,
-  min_uptime: 1,
+  min_uptime: 0.5,
   restart_limit: { max: 10, window: 600 },
   revive_interval: 300,
 } as const

@@ -23,6 +23,12 @@ export interface SavedWorkerState {
   checkpoint: unknown
 }
 
+export interface StoreBatch {
+  incidents?: readonly Incident[]
+  workerStates?: readonly SavedWorkerState[]
+  events?: readonly AnyEvent[]
+}
+
 export interface IncidentQuery {
   /** Newest first; default 50. An integer ≥ 0; anything else is refused (SHEPHERD_BAD_REQUEST). */
   limit?: number
@@ -55,8 +61,11 @@ export interface Store {
    * Appends an event and returns its sequence number (any `seq` on the argument is ignored).
    * Sequence numbers only grow and are never reused, even after pruning.
    */
-  /** Appends events in one transaction (all or none); returns their sequence numbers in order. */
-  appendEvents(events: AnyEvent[]): Promise<number[]>
+  /**
+   * Writes incidents, worker states and events in one transaction (all or none: one fsync for the
+   * lot) and returns the events' sequence numbers in order. The supervisor's write-behind uses it.
+   */
+  writeBatch(batch: StoreBatch): Promise<number[]>
   appendEvent(event: AnyEvent): Promise<number>
   listEvents(query?: EventQuery): Promise<AnyEvent[]>
   /** Deletes events older than `before` (epoch ms); returns how many. Incidents are kept. */

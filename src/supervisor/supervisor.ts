@@ -52,6 +52,7 @@ import { CpuMeter, type TreeSample } from '../process/proc.js'
 import type { ProcessSpawner } from '../process/types.js'
 import type { RestoredState } from '../protocol/messages.js'
 import type { SavedWorkerState, Store } from '../store/store.js'
+import type { WriteBehind } from '../store/write-behind.js'
 import {
   createPool,
   freePortOffset,
@@ -74,6 +75,8 @@ export interface SupervisorDeps {
   loaded: LoadedConfig
   spawner: ProcessSpawner
   store: Store
+  /** Where incidents and saved states are written (batched off the recovery path). */
+  writer: WriteBehind
   clock: Clock
   proc: ProcPort
   runProbe: typeof RunProbe
@@ -693,7 +696,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     switch (e.kind) {
       case 'save-state': {
         const state = this.collectState(slot, inc)
-        await this.deps.store.saveWorkerState(state)
+        this.deps.writer.saveWorkerState(state)
         const exit = state.exit ? `, exit: ${describeExit(state.exit)}` : ''
         return {
           type: 'state-saved',
@@ -716,7 +719,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
       }
       case 'restore-state': {
         const target = slot.surge ?? slot.proc
-        const saved = await this.deps.store.loadWorkerState(slot.id)
+        const saved = await this.deps.writer.loadWorkerState(slot.id)
         const state: RestoredState = {
           incidentId: inc.id,
           previousExit: inc.exit ? { exitCode: inc.exit.exitCode, signal: inc.exit.signal } : null,
@@ -904,9 +907,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   private commit(slot: Slot, next: Incident): void {
     const prev = slot.incident?.id === next.id ? slot.incident : null
     slot.incident = isFinal(next.phase) ? null : next
-    void this.deps.store
-      .saveIncident(next)
-      .catch((e: unknown) => this.deps.logger.error({ err: e, incident: next.id }, 'could not save incident'))
+    this.deps.writer.saveIncident(next)
     const { pool, workerId, id } = next
     if (!prev) {
       this.emit(

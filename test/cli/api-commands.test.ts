@@ -12,7 +12,7 @@ import type { Incident } from '../../src/core/incident.js'
 import { ShepherdError } from '../../src/errors.js'
 import { createHttpApp } from '../../src/http/app.js'
 import { type RunningHttpServer, serveHttp } from '../../src/http/node-server.js'
-import type { IncidentQuery, SavedWorkerState, Store } from '../../src/store/store.js'
+import type { IncidentQuery, SavedWorkerState, Store, StoreBatch } from '../../src/store/store.js'
 import type {
   RestartRequest,
   SupervisorControl,
@@ -188,8 +188,8 @@ class MemoryStore implements Store {
   async listOpenIncidents(): Promise<Incident[]> {
     return []
   }
-  async appendEvents(events: AnyEvent[]): Promise<number[]> {
-    return Promise.all(events.map((e) => this.appendEvent(e)))
+  async writeBatch(batch: StoreBatch): Promise<number[]> {
+    return (batch.events ?? []).map(() => 0)
   }
   async appendEvent(_event: AnyEvent): Promise<number> {
     return 0

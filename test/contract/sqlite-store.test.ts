@@ -477,17 +477,17 @@ describe('SQLite store', () => {
     )
   })
 
-  it('appends a batch of events in one transaction: all or none', async (t) => {
+  it('writes a batch of events in one transaction: all or none', async (t) => {
     const store = await openFor(t, path.join(tempDir(t), 'shepherd.db'))
     const batch = sampleEvents(T0)
-    const seqs = await store.appendEvents(batch)
+    const seqs = await store.writeBatch({ events: batch })
     assert.equal(seqs.length, batch.length)
     for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! > seqs[i - 1]!)
     assert.deepEqual(
       await store.listEvents(),
       batch.map((e, i) => ({ ...e, seq: seqs[i] })),
     )
-    assert.deepEqual(await store.appendEvents([]), [])
+    assert.deepEqual(await store.writeBatch({}), [])
 
     const poisoned = [
       exitEvent(T0 + 1, 'email#1', 1),
@@ -495,8 +495,8 @@ describe('SQLite store', () => {
       exitEvent(T0 + 3, 'email#1', 3),
     ]
     await assert.rejects(
-      store.appendEvents(poisoned),
-      expectError('SHEPHERD_STORE_WRITE_FAILED', /append 3 events \(worker:exit\)/),
+      store.writeBatch({ events: poisoned }),
+      expectError('SHEPHERD_STORE_WRITE_FAILED', /write 3 events \(worker:exit\)/),
     )
     assert.equal(
       (await store.listEvents()).length,

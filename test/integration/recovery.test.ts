@@ -53,8 +53,8 @@ describe('recovery', () => {
     assert.equal(w.state, 'ready')
     assert.notEqual(w.pid, pid)
     assert.equal(w.restarts, 1)
-    const stored = await td.daemon.store.getIncident(inc.id)
-    assert.equal(stored?.outcome, 'recovered')
+    // Written behind the recovery, within a turn of the event loop.
+    await waitFor(async () => (await td.daemon.store.getIncident(inc.id))?.outcome === 'recovered', 'the stored incident')
     const saved = await td.daemon.store.loadWorkerState('a#1')
     assert.equal(saved?.exit?.signal, 'SIGKILL')
   })

@@ -6,7 +6,7 @@ import type { Incident } from '../../src/core/incident.js'
 import { type ErrorCode, ShepherdError } from '../../src/errors.js'
 import { API_BODY_LIMIT, createHttpApp } from '../../src/http/app.js'
 import { apiBaseUrl, ApiClient } from '../../src/http/client.js'
-import type { IncidentQuery, SavedWorkerState, Store } from '../../src/store/store.js'
+import type { IncidentQuery, SavedWorkerState, Store, StoreBatch } from '../../src/store/store.js'
 import type {
   RestartRequest,
   SupervisorControl,
@@ -122,8 +122,10 @@ class MemoryStore implements Store {
   async listOpenIncidents(): Promise<Incident[]> {
     return this.incidents.filter((i) => i.outcome === null)
   }
-  async appendEvents(events: AnyEvent[]): Promise<number[]> {
-    return Promise.all(events.map((e) => this.appendEvent(e)))
+  async writeBatch(batch: StoreBatch): Promise<number[]> {
+    for (const i of batch.incidents ?? []) await this.saveIncident(i)
+    for (const w of batch.workerStates ?? []) await this.saveWorkerState(w)
+    return Promise.all((batch.events ?? []).map((e) => this.appendEvent(e)))
   }
   async appendEvent(_event: AnyEvent): Promise<number> {
     return 0

@@ -14,7 +14,7 @@ import Database from 'better-sqlite3'
 import type { AnyEvent, EventType } from '../../core/events.js'
 import { type Incident, INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
 import { coerceError, type ErrorCode, ShepherdError } from '../../errors.js'
-import type { EventQuery, IncidentQuery, SavedWorkerState, Store } from '../store.js'
+import type { EventQuery, IncidentQuery, SavedWorkerState, Store, StoreBatch } from '../store.js'
 import { loadMigrations, type Migration, runMigrations, sqliteCode } from './migrate.js'
 
 /**
@@ -232,7 +232,13 @@ export class SqliteStore implements Store {
   readonly #migrations: readonly Migration[]
   readonly #s: { [K in keyof typeof SQL]: Statement }
   readonly #queries = new Map<string, Statement>()
-  readonly #appendMany: Database.Transaction<(events: readonly AnyEvent[]) => number[]>
+  readonly #batch: Database.Transaction<
+    (
+      incidents: readonly Incident[],
+      states: readonly SavedWorkerState[],
+      events: readonly AnyEvent[],
+    ) => number[]
+  >
   #closed = false
 
   /**
@@ -258,8 +264,12 @@ export class SqliteStore implements Store {
     } catch (e) {
       throw openFailed(file, e)
     }
-    this.#appendMany = db.transaction((events: readonly AnyEvent[]) =>
-      events.map((e) => this.#insertEvent(e)),
+    this.#batch = db.transaction(
+      (incidents: readonly Incident[], states: readonly SavedWorkerState[], events: readonly AnyEvent[]) => {
+        for (const i of incidents) this.#upsertIncident(i)
+        for (const s of states) this.#upsertWorkerState(s)
+        return events.map((e) => this.#insertEvent(e))
+      },
     )
   }
 
@@ -276,22 +286,24 @@ export class SqliteStore implements Store {
 
   /** Inserts or replaces the whole incident (timeline included), in one statement. */
   async saveIncident(incident: Incident): Promise<void> {
-    this.#write(`save incident ${incident.id}`, () =>
-      this.#s.upsertIncident.run(
-        incident.id,
-        incident.workerId,
-        incident.pool,
-        incident.cause,
-        incident.severity,
-        incident.strategy,
-        incident.phase,
-        incident.outcome,
-        incident.attempt,
-        epochMs(incident.detectedAt),
-        incident.recoveredAt === null ? null : epochMs(incident.recoveredAt),
-        incident.endedAt === null ? null : epochMs(incident.endedAt),
-        JSON.stringify(incident),
-      ),
+    this.#write(`save incident ${incident.id}`, () => this.#upsertIncident(incident))
+  }
+
+  #upsertIncident(incident: Incident): void {
+    this.#s.upsertIncident.run(
+      incident.id,
+      incident.workerId,
+      incident.pool,
+      incident.cause,
+      incident.severity,
+      incident.strategy,
+      incident.phase,
+      incident.outcome,
+      incident.attempt,
+      epochMs(incident.detectedAt),
+      incident.recoveredAt === null ? null : epochMs(incident.recoveredAt),
+      incident.endedAt === null ? null : epochMs(incident.endedAt),
+      JSON.stringify(incident),
     )
   }
 
@@ -338,15 +350,24 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Appends several events in one transaction, in order, and returns their sequence numbers: all of
-   * them are stored or none is. One commit (one fsync under synchronous=FULL) for the whole batch.
-   * Not on the Store port yet; the daemon's event writer batches this way.
+   * Writes a batch in one transaction, in order (incidents, worker states, then events), and returns
+   * the events' sequence numbers: all of it is stored or none is. One commit (one fsync under
+   * synchronous=FULL) for the whole batch.
    */
-  async appendEvents(events: readonly AnyEvent[]): Promise<number[]> {
-    if (events.length === 0) return []
-    const types = [...new Set(events.map((e) => e.type))].join(', ')
-    // IMMEDIATE takes the write lock (waiting up to busy_timeout) before the first insert.
-    return this.#write(`append ${events.length} events (${types})`, () => this.#appendMany.immediate(events))
+  async writeBatch(batch: StoreBatch): Promise<number[]> {
+    const incidents = batch.incidents ?? []
+    const states = batch.workerStates ?? []
+    const events = batch.events ?? []
+    if (incidents.length + states.length + events.length === 0) return []
+    const what = [
+      incidents.length ? `${incidents.length} incidents` : '',
+      states.length ? `${states.length} worker states` : '',
+      events.length ? `${events.length} events (${[...new Set(events.map((e) => e.type))].join(', ')})` : '',
+    ]
+      .filter(Boolean)
+      .join(', ')
+    // IMMEDIATE takes the write lock (waiting up to busy_timeout) before the first write.
+    return this.#write(`write ${what}`, () => this.#batch.immediate(incidents, states, events))
   }
 
   /** Oldest first by seq. An empty `types` list means any type, as an absent one does. */
@@ -384,14 +405,16 @@ export class SqliteStore implements Store {
 
   /** Inserts or replaces the worker's saved state. The checkpoint must be a JSON value. */
   async saveWorkerState(state: SavedWorkerState): Promise<void> {
-    this.#write(`save the state of worker ${state.workerId}`, () =>
-      this.#s.upsertWorkerState.run(
-        state.workerId,
-        state.pool,
-        epochMs(state.savedAt),
-        // undefined would vanish from the JSON; the port's "no checkpoint" is null.
-        JSON.stringify({ ...state, checkpoint: state.checkpoint ?? null }),
-      ),
+    this.#write(`save the state of worker ${state.workerId}`, () => this.#upsertWorkerState(state))
+  }
+
+  #upsertWorkerState(state: SavedWorkerState): void {
+    this.#s.upsertWorkerState.run(
+      state.workerId,
+      state.pool,
+      epochMs(state.savedAt),
+      // undefined would vanish from the JSON; the port's "no checkpoint" is null.
+      JSON.stringify({ ...state, checkpoint: state.checkpoint ?? null }),
     )
   }
 

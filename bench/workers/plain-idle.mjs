@@ -1,0 +1,2 @@
+// A worker without the SDK: idles until stopped or killed.
+setInterval(() => {}, 1 << 30)
