@@ -51,6 +51,7 @@ export function writeSection(name: string, body: string): void {
   const block = `${begin}\n${body.trim()}\n${end}`
   const i = doc.indexOf(begin)
   const j = doc.indexOf(end)
-  doc = i >= 0 && j > i ? doc.slice(0, i) + block + doc.slice(j + end.length) : `${doc.trimEnd()}\n\n${block}\n`
+  doc =
+    i >= 0 && j > i ? doc.slice(0, i) + block + doc.slice(j + end.length) : `${doc.trimEnd()}\n\n${block}\n`
   writeFileSync(file, doc)
 }

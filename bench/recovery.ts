@@ -19,7 +19,7 @@ import { stringify } from 'yaml'
 import { loadConfigFile } from '../src/config/load.js'
 import type { AnyEvent } from '../src/core/events.js'
 import { type Daemon, startDaemon } from '../src/daemon.js'
-import { fmtMs, machine, type Summary, summarize, writeSection } from './lib.js'
+import { fmtMs, machine, summarize, type Summary, writeSection } from './lib.js'
 
 const FAULTS = Number(process.env.BENCH_FAULTS ?? 40)
 const HANG_FAULTS = Number(process.env.BENCH_HANG_FAULTS ?? 30)
@@ -50,7 +50,10 @@ class Probe {
   }
   next(type: AnyEvent['type'], workerId: string, timeoutMs = 30_000): Promise<number> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${type} for ${workerId} within ${timeoutMs} ms`)), timeoutMs)
+      const timer = setTimeout(
+        () => reject(new Error(`no ${type} for ${workerId} within ${timeoutMs} ms`)),
+        timeoutMs,
+      )
       this.waiters.push({
         match: (e) => e.type === type && e.workerId === workerId,
         resolve: (t) => {
@@ -113,26 +116,61 @@ async function faults(): Promise<Array<[string, string, Summary]>> {
       workers: {
         crash: { command: process.execPath, args: [worker('sdk-idle.mjs')], stop_timeout: 2 },
         hot: { command: process.execPath, args: [worker('sdk-idle.mjs')], spares: 1, stop_timeout: 2 },
-        frozen: { command: process.execPath, args: [worker('plain-idle.mjs')], hang_timeout: HANG_TIMEOUT_MS / 1000, stop_timeout: 2 },
-        busy: { command: process.execPath, args: [worker('sdk-idle.mjs')], hang_timeout: HANG_TIMEOUT_MS / 1000, stop_timeout: 2 },
+        frozen: {
+          command: process.execPath,
+          args: [worker('plain-idle.mjs')],
+          hang_timeout: HANG_TIMEOUT_MS / 1000,
+          stop_timeout: 2,
+        },
+        busy: {
+          command: process.execPath,
+          args: [worker('sdk-idle.mjs')],
+          hang_timeout: HANG_TIMEOUT_MS / 1000,
+          stop_timeout: 2,
+        },
       },
     }),
   )
-  const daemon = await startDaemon(loadConfigFile(file), { logDestination: new Writable({ write: (_c, _e, cb) => cb() }) })
+  const daemon = await startDaemon(loadConfigFile(file), {
+    logDestination: new Writable({ write: (_c, _e, cb) => cb() }),
+  })
   const probe = new Probe(daemon)
   const rows: Array<[string, string, Summary]> = []
   try {
     const crash = await faultLoop(daemon, probe, 'crash#1', FAULTS, (pid) => process.kill(pid, 'SIGKILL'))
     rows.push(['crash (SIGKILL) → detected', '≤ 5 ms p50', summarize(crash.detect)])
-    rows.push(['crash → replacement ready (small Node worker, SDK)', '≤ 300 ms p50, ≤ 600 ms p95', summarize(crash.ready)])
+    rows.push([
+      'crash → replacement ready (small Node worker, SDK)',
+      '≤ 300 ms p50, ≤ 600 ms p95',
+      summarize(crash.ready),
+    ])
     const spareReady = () =>
-      daemon.supervisor.listWorkers().some((w) => w.pool === 'hot' && w.role === 'spare' && w.state === 'ready')
-    const hot = await faultLoop(daemon, probe, 'hot#1', FAULTS, (pid) => process.kill(pid, 'SIGKILL'), spareReady)
+      daemon.supervisor
+        .listWorkers()
+        .some((w) => w.pool === 'hot' && w.role === 'spare' && w.state === 'ready')
+    const hot = await faultLoop(
+      daemon,
+      probe,
+      'hot#1',
+      FAULTS,
+      (pid) => process.kill(pid, 'SIGKILL'),
+      spareReady,
+    )
     rows.push(['crash → warm spare ready in its place', '≤ 20 ms p50', summarize(hot.ready)])
-    const frozen = await faultLoop(daemon, probe, 'frozen#1', HANG_FAULTS, (pid) => process.kill(pid, 'SIGSTOP'))
-    rows.push([`SIGSTOP (no SDK, hang_timeout ${HANG_TIMEOUT_MS} ms) → recovered`, `≤ ${HANG_TIMEOUT_MS + 1000} ms`, summarize(frozen.ready)])
+    const frozen = await faultLoop(daemon, probe, 'frozen#1', HANG_FAULTS, (pid) =>
+      process.kill(pid, 'SIGSTOP'),
+    )
+    rows.push([
+      `SIGSTOP (no SDK, hang_timeout ${HANG_TIMEOUT_MS} ms) → recovered`,
+      `≤ ${HANG_TIMEOUT_MS + 1000} ms`,
+      summarize(frozen.ready),
+    ])
     const busy = await faultLoop(daemon, probe, 'busy#1', HANG_FAULTS, (pid) => process.kill(pid, 'SIGUSR2'))
-    rows.push([`busy loop (SDK, hang_timeout ${HANG_TIMEOUT_MS} ms) → recovered`, `≤ ${HANG_TIMEOUT_MS + 1000} ms`, summarize(busy.ready)])
+    rows.push([
+      `busy loop (SDK, hang_timeout ${HANG_TIMEOUT_MS} ms) → recovered`,
+      `≤ ${HANG_TIMEOUT_MS + 1000} ms`,
+      summarize(busy.ready),
+    ])
   } finally {
     await daemon.stop('benchmark done', true)
     rmSync(dir, { recursive: true, force: true })
@@ -161,13 +199,18 @@ async function idle(script: string, label: string): Promise<IdleFigures & { labe
     }),
   )
   const bin = path.join(here, '..', 'bin', 'shepherd.js')
-  const child = spawn(process.execPath, [bin, 'start', '-c', file], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(process.execPath, [bin, 'start', '-c', file], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
   const ticks = () => {
     const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8')
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return Number(f[11]) + Number(f[12])
   }
-  const status = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024
+  const status = (key: string) =>
+    Number(
+      new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN,
+    ) / 1024
   try {
     // Let all 50 boot and the first checks settle before measuring.
     await sleep(8000)
@@ -191,13 +234,17 @@ const idlePlain = await idle('plain-idle.mjs', '50 idle workers without the SDK'
 const table = [
   '| figure | target | faults | p50 ms | p95 ms | max ms |',
   '| --- | --- | --- | --- | --- | --- |',
-  ...rows.map(([what, target, s]) => `| ${what} | ${target} | ${s.n} | ${fmtMs(s.p50)} | ${fmtMs(s.p95)} | ${fmtMs(s.max)} |`),
+  ...rows.map(
+    ([what, target, s]) =>
+      `| ${what} | ${target} | ${s.n} | ${fmtMs(s.p50)} | ${fmtMs(s.p95)} | ${fmtMs(s.max)} |`,
+  ),
 ].join('\n')
 const idleTable = [
   '| supervisor running | check_interval | CPU (% of one core) | RSS MiB | peak RSS MiB | target |',
   '| --- | --- | --- | --- | --- | --- |',
   ...[idleSdk, idlePlain].map(
-    (f) => `| ${f.label} | 1 s | ${f.cpuPercent.toFixed(2)} | ${f.rssMb.toFixed(0)} | ${f.peakRssMb.toFixed(0)} | < 2 %, < 120 MiB |`,
+    (f) =>
+      `| ${f.label} | 1 s | ${f.cpuPercent.toFixed(2)} | ${f.rssMb.toFixed(0)} | ${f.peakRssMb.toFixed(0)} | < 2 %, < 120 MiB |`,
   ),
 ].join('\n')
 
