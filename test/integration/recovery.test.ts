@@ -54,7 +54,10 @@ describe('recovery', () => {
     assert.notEqual(w.pid, pid)
     assert.equal(w.restarts, 1)
     // Written behind the recovery, within a turn of the event loop.
-    await waitFor(async () => (await td.daemon.store.getIncident(inc.id))?.outcome === 'recovered', 'the stored incident')
+    await waitFor(
+      async () => (await td.daemon.store.getIncident(inc.id))?.outcome === 'recovered',
+      'the stored incident',
+    )
     const saved = await td.daemon.store.loadWorkerState('a#1')
     assert.equal(saved?.exit?.signal, 'SIGKILL')
   })
