@@ -215,7 +215,9 @@ function logEvent(logger: Logger, e: AnyEvent): void {
     worker: e.workerId ?? undefined,
     incident: e.incidentId ?? undefined,
   }
-  if (e.severity === 'critical') logger.error(fields, e.message)
+  // Steps are in the incident's timeline (shepherd incidents); the log keeps the opening and the outcome.
+  if (e.type === 'incident:step') logger.debug(fields, e.message)
+  else if (e.severity === 'critical') logger.error(fields, e.message)
   else if (e.severity === 'warning') logger.warn(fields, e.message)
   else logger.info(fields, e.message)
 }
