@@ -10,7 +10,7 @@ import { LineTail } from '../process/log-files.js'
 import type { ManagedProcess, StopOptions } from '../process/types.js'
 import { parseWorkerMessage, type SupervisorMessage } from '../protocol/messages.js'
 
-export type ReadyHow = 'sdk' | 'probe' | 'uptime' | 'spare'
+export type ReadyHow = 'sdk' | 'probe' | 'uptime'
 
 export interface OutcomeWindow {
   total: number

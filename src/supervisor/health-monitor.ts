@@ -1,0 +1,229 @@
+/**
+ * Watches every live process of the pools and reports anomalies; the core (src/core/health.ts)
+ * judges each sample. Three cadences:
+ * - a full check of each pool every check_interval: one /proc scan for CPU, memory and zombies of
+ *   every process tree, plus the error rate the SDK reports;
+ * - a watchdog ten times per shortest hang_timeout: heartbeat ages (free) and, for workers without
+ *   the SDK, one small /proc read each, so a hang is seen within the hang timeout whatever
+ *   check_interval is;
+ * - probes, each on its own interval.
+ * @module
+ */
+import type { ResolvedPool } from '../config/load.js'
+import { describeExit } from '../core/exit-report.js'
+import {
+  type Anomaly,
+  assessHealth,
+  deadReport,
+  detectHang,
+  type HealthSample,
+  hungReport,
+} from '../core/health.js'
+import { isServing } from '../core/worker-state.js'
+import { CpuMeter, type TreeSample } from '../process/proc.js'
+import type { SupervisorKernel } from './kernel.js'
+import { liveProcesses, type PoolRuntime, type Slot } from './pool-runtime.js'
+import type { Processes } from './processes.js'
+import type { WorkerProcess } from './worker-process.js'
+
+export class HealthMonitor {
+  private readonly cpu = new CpuMeter()
+
+  constructor(
+    private readonly k: SupervisorKernel,
+    private readonly pools: ReadonlyMap<string, PoolRuntime>,
+    private readonly processes: Processes,
+    /** A serving (or starting) worker needs recovering. */
+    private readonly onAnomaly: (slot: Slot, anomaly: Anomaly) => void,
+  ) {}
+
+  /** Starts the periodic checks and the watchdog. */
+  start(): void {
+    for (const pool of this.pools.values())
+      this.k.every(pool.cfg.recovery.check_interval, () => this.checkPool(pool))
+    this.k.every(this.watchdogPeriod(), () => this.watchdog())
+  }
+
+  /** Readiness by uptime, or probes, for a new process. */
+  watch(pool: PoolRuntime, wp: WorkerProcess): void {
+    if (pool.cfg.probes.length > 0) {
+      this.startProbes(pool, wp)
+      return
+    }
+    // Without the SDK or probes, staying alive for min_uptime is the only sign of readiness there is.
+    this.k.later(pool.cfg.recovery.min_uptime, () => {
+      if (wp.alive && !wp.sdk) wp.markReady(this.k.now(), 'uptime')
+    })
+  }
+
+  forget(wp: WorkerProcess): void {
+    this.cpu.forget(wp.key)
+  }
+
+  checkNow(): void {
+    for (const pool of this.pools.values()) this.checkPool(pool)
+  }
+
+  private checkPool(pool: PoolRuntime): void {
+    if (this.k.stopping) return
+    const procs = liveProcesses(pool)
+    const trees = procs.length > 0 ? this.k.deps.proc.sampleTrees(procs.map((p) => p.pid)) : new Map()
+    const now = this.k.now()
+    const t = pool.cfg.thresholds
+    for (const slot of pool.slots) {
+      const wp = slot.proc
+      if (!wp?.alive) {
+        slot.report = deadReport(now, slot.lastExit ? describeExit(slot.lastExit) : slot.state)
+        continue
+      }
+      const a = assessHealth(
+        this.sample(wp, trees.get(wp.pid), now, pool.cfg),
+        slot.memory,
+        t,
+        pool.cfg.hang_timeout,
+      )
+      const before = slot.report?.verdict ?? 'healthy'
+      const worstDetail = a.report.indicators.find((i) => i.name === a.report.worst)?.detail ?? ''
+      slot.report = a.report
+      slot.memory = a.memory
+      if (before !== a.report.verdict) {
+        this.k.emit(
+          'health:changed',
+          a.report.verdict === 'healthy' ? 'info' : 'warning',
+          { pool: pool.cfg.name, workerId: slot.id },
+          `${slot.id} health ${before} → ${a.report.verdict} (score ${a.report.score})`,
+          {
+            from: before,
+            to: a.report.verdict,
+            score: a.report.score,
+            worst: a.report.worst,
+            detail: worstDetail,
+          },
+        )
+      }
+      if (slot.incident || slot.reviving) continue
+      if (a.anomaly && isServing(slot.state)) this.onAnomaly(slot, a.anomaly)
+      else if (slot.state === 'ready' && a.report.verdict === 'warning')
+        this.k.setState(slot, 'degraded', worstDetail)
+      else if (slot.state === 'degraded' && a.report.verdict === 'healthy')
+        this.k.setState(slot, 'ready', 'healthy again')
+    }
+    for (const spare of pool.spares) {
+      if (!spare.proc.alive) continue
+      const sample = this.sample(spare.proc, trees.get(spare.proc.pid), now, pool.cfg)
+      const a = assessHealth(sample, spare.memory, t, pool.cfg.hang_timeout)
+      spare.report = a.report
+      spare.memory = a.memory
+      if (a.anomaly) this.processes.retireSpare(pool, spare, a.anomaly.detail)
+    }
+  }
+
+  private sample(
+    wp: WorkerProcess,
+    tree: TreeSample | undefined,
+    now: number,
+    cfg: ResolvedPool,
+  ): HealthSample {
+    if (tree) {
+      wp.descendants = tree.descendants
+      noteProcState(wp, tree.rootState, now)
+    }
+    return {
+      at: now,
+      alive: wp.alive,
+      procState: wp.lastProcState,
+      stuckForMs: wp.stuckSince === null ? 0 : now - wp.stuckSince,
+      heartbeatAgeMs: wp.heartbeatAge(now),
+      zombies: tree?.zombies ?? 0,
+      cpuPercent: tree ? this.cpu.sample(wp.key, tree.cpuTicks, now) : null,
+      rssMb: tree ? tree.rssBytes / (1024 * 1024) : null,
+      outcomes: wp.outcomeWindow(now, cfg.thresholds.error_window),
+      probes: wp.probes,
+      backlog: null,
+      throughput: null,
+    }
+  }
+
+  /**
+   * Hang detection between full checks. SDK workers with fresh heartbeats cost nothing; the others
+   * cost one small /proc read each.
+   */
+  watchdog(): void {
+    if (this.k.stopping) return
+    const now = this.k.now()
+    const period = this.watchdogPeriod()
+    for (const pool of this.pools.values()) {
+      for (const slot of pool.slots) {
+        const wp = slot.proc
+        if (!wp?.alive || slot.incident || slot.reviving || !isServing(slot.state)) continue
+        const hang = this.hangOf(wp, now, period, pool.cfg.hang_timeout)
+        if (!hang) continue
+        slot.report = hungReport(now, wp.heartbeatAge(now) ?? wp.lastProcState, hang.detail)
+        this.onAnomaly(slot, hang)
+      }
+      for (const spare of pool.spares) {
+        const wp = spare.proc
+        if (!wp.alive || wp.stopping || wp.readyAt === null) continue
+        const hang = this.hangOf(wp, now, period, pool.cfg.hang_timeout)
+        if (hang) this.processes.retireSpare(pool, spare, hang.detail)
+      }
+    }
+  }
+
+  private hangOf(wp: WorkerProcess, now: number, period: number, hangTimeout: number): Anomaly | null {
+    const age = wp.heartbeatAge(now)
+    // A fresh heartbeat proves the process runs; only a silent one (or no SDK) needs /proc.
+    if (age === null || age > period * 2) noteProcState(wp, this.k.deps.proc.readProcState(wp.pid), now)
+    const stuckForMs = wp.stuckSince === null ? 0 : now - wp.stuckSince
+    return detectHang({ heartbeatAgeMs: age, procState: wp.lastProcState, stuckForMs }, hangTimeout)
+  }
+
+  /** The watchdog runs ten times per shortest hang timeout, between every 50 ms and every 500 ms. */
+  private watchdogPeriod(): number {
+    let min = Infinity
+    for (const pool of this.pools.values()) min = Math.min(min, pool.cfg.hang_timeout)
+    return Math.min(500, Math.max(50, Math.floor(min / 10)))
+  }
+
+  private startProbes(pool: PoolRuntime, wp: WorkerProcess): void {
+    pool.cfg.probes.forEach((probe, i) => {
+      const run = async (): Promise<void> => {
+        if (!wp.alive || this.k.stopping) return
+        const port =
+          pool.cfg.port !== undefined && wp.portOffset !== null ? pool.cfg.port + wp.portOffset : undefined
+        const r = await this.k.deps.runProbe(probe, { port, index: wp.index, pid: wp.pid, id: wp.currentId })
+        if (!wp.alive || this.k.stopping) return
+        const state = wp.probes[i]!
+        state.failures = r.ok ? 0 : state.failures + 1
+        state.lastDetail = r.detail
+        if (r.ok && !wp.sdk && wp.probes.every((p) => p.failures === 0 && p.lastDetail !== 'not run yet')) {
+          wp.markReady(this.k.now(), 'probe')
+        }
+        if (!r.ok && state.failures >= state.threshold)
+          this.probeFailing(pool, wp, `${state.name} failed ${state.failures}× (${r.detail})`)
+        this.k.later(probe.interval, () => void run())
+      }
+      this.k.later(probe.initial_delay, () => void run())
+    })
+  }
+
+  private probeFailing(pool: PoolRuntime, wp: WorkerProcess, detail: string): void {
+    const slot = pool.slots.find((s) => s.proc === wp)
+    if (slot) {
+      // Liveness probes count from the start, as in Kubernetes: a worker that never passes is recovered.
+      if (!slot.incident && !slot.reviving && (isServing(slot.state) || slot.state === 'starting')) {
+        this.onAnomaly(slot, { cause: 'probe', detail })
+      }
+      return
+    }
+    const spare = pool.spares.find((s) => s.proc === wp)
+    if (spare) this.processes.retireSpare(pool, spare, detail)
+  }
+}
+
+function noteProcState(wp: WorkerProcess, state: string | null, now: number): void {
+  wp.lastProcState = state
+  const stuck = state === 'T' || state === 't' || state === 'D'
+  if (!stuck) wp.stuckSince = null
+  else wp.stuckSince ??= now
+}
