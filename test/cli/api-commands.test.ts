@@ -7,18 +7,11 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
-import type { AnyEvent } from '../../src/core/events.js'
 import type { Incident } from '../../src/core/incident.js'
-import { ShepherdError } from '../../src/errors.js'
 import { createHttpApp } from '../../src/http/app.js'
 import { type RunningHttpServer, serveHttp } from '../../src/http/node-server.js'
-import type { IncidentQuery, SavedWorkerState, Store, StoreBatch } from '../../src/store/store.js'
-import type {
-  RestartRequest,
-  SupervisorControl,
-  SupervisorInfo,
-  WorkerView,
-} from '../../src/supervisor/view.js'
+import type { WorkerView } from '../../src/supervisor/view.js'
+import { FakeSupervisor, incidentRecord, MemoryStore, workerView } from '../helpers/fakes.js'
 
 const RUN = fileURLToPath(new URL('../../src/cli/run.ts', import.meta.url))
 const TSX = import.meta.resolve('tsx')
@@ -26,51 +19,15 @@ const TSX = import.meta.resolve('tsx')
 // ---- fakes ---------------------------------------------------------------------------------
 
 function worker(id: string, over: Partial<WorkerView> = {}): WorkerView {
-  return {
-    id,
-    pool: id.split('#')[0]!,
-    pid: 4242,
-    state: 'ready',
-    role: 'worker',
-    healthScore: 100,
-    verdict: 'healthy',
-    worst: null,
-    worstDetail: null,
-    restarts: 0,
-    startedAt: 1_000,
-    uptimeMs: 5_000,
-    incidentId: null,
-    lastExit: null,
-    sdk: true,
-    report: null,
-    ...over,
-  }
+  return workerView(id, { sdk: true, ...over })
 }
 
 const T0 = Date.UTC(2025, 0, 31, 9, 15, 2, 120)
 
 function incident(id: string, workerId: string, detectedAt: number, over: Partial<Incident> = {}): Incident {
-  return {
-    id,
-    workerId,
-    pool: workerId.split('#')[0]!,
-    cause: 'crash',
-    severity: 'ordinary',
-    detail: 'exited with code 1',
-    strategy: 'soft_restart',
-    firstStrategy: 'soft_restart',
-    attempt: 1,
-    maxAttempts: 4,
-    phase: 'recovered',
-    outcome: 'recovered',
-    escalationReason: null,
-    detectedAt,
+  return incidentRecord(id, workerId, detectedAt, {
     recoveredAt: detectedAt + 850,
     endedAt: detectedAt + 850,
-    oldPid: 100,
-    newPid: 101,
-    exit: null,
-    manual: false,
     timeline: [
       { at: detectedAt, step: 'detected', detail: 'crash (ordinary): exited with code 1' },
       { at: detectedAt + 3, step: 'state-saved', detail: '12 log lines, checkpoint' },
@@ -79,7 +36,7 @@ function incident(id: string, workerId: string, detectedAt: number, over: Partia
       { at: detectedAt + 850, step: 'recovered', detail: 'in 850 ms' },
     ],
     ...over,
-  }
+  })
 }
 
 const WORKERS: WorkerView[] = [
@@ -138,74 +95,6 @@ const INCIDENTS: Incident[] = [
   }),
   incident('inc-1', 'email#1', T0),
 ]
-
-class FakeSupervisor implements SupervisorControl {
-  readonly restarts: { id: string; request: RestartRequest }[] = []
-  busy = new Set<string>()
-  info(): SupervisorInfo {
-    return {
-      pid: 1,
-      version: '0.1.0',
-      startedAt: T0,
-      configFile: 'x.yaml',
-      pools: ['email', 'reports'],
-      apiUrl: '',
-    }
-  }
-  listWorkers(): WorkerView[] {
-    return WORKERS
-  }
-  getWorker(id: string): WorkerView | undefined {
-    return WORKERS.find((w) => w.id === id)
-  }
-  async restartWorker(id: string, request: RestartRequest): Promise<{ incidentId: string }> {
-    this.restarts.push({ id, request })
-    if (!this.getWorker(id)) throw new ShepherdError('SHEPHERD_WORKER_NOT_FOUND', `no worker has id "${id}"`)
-    if (this.busy.has(id)) {
-      throw new ShepherdError(
-        'SHEPHERD_RECOVERY_IN_PROGRESS',
-        `${id} is already being recovered (incident inc-3)`,
-      )
-    }
-    return { incidentId: `inc-manual-${this.restarts.length}` }
-  }
-}
-
-class MemoryStore implements Store {
-  readonly queries: IncidentQuery[] = []
-  async migrate(): Promise<void> {}
-  async saveIncident(): Promise<void> {}
-  async getIncident(id: string): Promise<Incident | undefined> {
-    return INCIDENTS.find((i) => i.id === id)
-  }
-  async listIncidents(q: IncidentQuery = {}): Promise<Incident[]> {
-    this.queries.push(q)
-    return INCIDENTS.filter((i) => q.workerId === undefined || i.workerId === q.workerId).slice(
-      0,
-      q.limit ?? 50,
-    )
-  }
-  async listOpenIncidents(): Promise<Incident[]> {
-    return []
-  }
-  async writeBatch(batch: StoreBatch): Promise<number[]> {
-    return (batch.events ?? []).map(() => 0)
-  }
-  async appendEvent(_event: AnyEvent): Promise<number> {
-    return 0
-  }
-  async listEvents(): Promise<AnyEvent[]> {
-    return []
-  }
-  async pruneEvents(): Promise<number> {
-    return 0
-  }
-  async saveWorkerState(_state: SavedWorkerState): Promise<void> {}
-  async loadWorkerState(): Promise<SavedWorkerState | undefined> {
-    return undefined
-  }
-  async close(): Promise<void> {}
-}
 
 // ---- the CLI in a real process --------------------------------------------------------------
 
@@ -268,8 +157,8 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
   let dir = ''
   let config = ''
   let server: RunningHttpServer
-  const supervisor = new FakeSupervisor()
-  const store = new MemoryStore()
+  const supervisor = new FakeSupervisor(WORKERS)
+  const store = new MemoryStore([...INCIDENTS])
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'shepherd-cli-'))
@@ -325,14 +214,14 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
     const before = supervisor.restarts.length
     const r = await shepherd(['restart', '-c', config, 'email#2'])
     assert.equal(r.code, 0, r.stderr)
-    assert.equal(r.stdout, `incident inc-manual-${before + 1} opened: soft_restart of email#2\n`)
+    assert.equal(r.stdout, `incident inc-${before + 1} opened: soft_restart of email#2\n`)
     assert.deepEqual(supervisor.restarts.at(-1), { id: 'email#2', request: { hard: false } })
   })
 
   it('restart --hard asks for a hard restart', async () => {
     const r = await shepherd(['restart', 'email#1', '--hard', '-c', config])
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /^incident inc-manual-\d+ opened: hard_restart of email#1\n$/)
+    assert.match(r.stdout, /^incident inc-\d+ opened: hard_restart of email#1\n$/)
     assert.deepEqual(supervisor.restarts.at(-1), { id: 'email#1', request: { hard: true } })
   })
 

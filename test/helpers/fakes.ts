@@ -1,0 +1,154 @@
+/**
+ * In-memory stand-ins for the API's two dependencies, for tests of the HTTP app and of the CLI
+ * against a served app: a supervisor that records restarts, and a store that holds incidents.
+ */
+import type { AnyEvent } from '../../src/core/events.js'
+import type { Incident } from '../../src/core/incident.js'
+import { ShepherdError } from '../../src/errors.js'
+import type { IncidentQuery, SavedWorkerState, Store, StoreBatch } from '../../src/store/store.js'
+import type {
+  RestartRequest,
+  SupervisorControl,
+  SupervisorInfo,
+  WorkerView,
+} from '../../src/supervisor/view.js'
+
+export function workerView(id: string, over: Partial<WorkerView> = {}): WorkerView {
+  return {
+    id,
+    pool: id.split('#')[0]!,
+    pid: 4242,
+    state: 'ready',
+    role: 'worker',
+    healthScore: 100,
+    verdict: 'healthy',
+    worst: null,
+    worstDetail: null,
+    restarts: 0,
+    startedAt: 1_000,
+    uptimeMs: 5_000,
+    incidentId: null,
+    lastExit: null,
+    sdk: false,
+    report: null,
+    ...over,
+  }
+}
+
+export function incidentRecord(
+  id: string,
+  workerId: string,
+  detectedAt: number,
+  over: Partial<Incident> = {},
+): Incident {
+  return {
+    id,
+    workerId,
+    pool: workerId.split('#')[0]!,
+    cause: 'crash',
+    severity: 'ordinary',
+    detail: 'exited with code 1',
+    strategy: 'soft_restart',
+    firstStrategy: 'soft_restart',
+    attempt: 1,
+    maxAttempts: 4,
+    phase: 'recovered',
+    outcome: 'recovered',
+    escalationReason: null,
+    detectedAt,
+    recoveredAt: detectedAt + 500,
+    endedAt: detectedAt + 500,
+    oldPid: 100,
+    newPid: 101,
+    exit: null,
+    manual: false,
+    timeline: [{ at: detectedAt, step: 'detected', detail: 'crash (ordinary): exited with code 1' }],
+    ...over,
+  }
+}
+
+export const FAKE_INFO: SupervisorInfo = {
+  pid: 77,
+  version: '0.1.0',
+  startedAt: 1_000,
+  configFile: '/etc/shepherd/worker_recovery.yaml',
+  pools: ['email', 'reports'],
+  apiUrl: 'http://127.0.0.1:7717',
+}
+
+/** Records restart calls; `busy` ids answer 409, unknown ids 404, and `failWith` overrides both. */
+export class FakeSupervisor implements SupervisorControl {
+  readonly restarts: { id: string; request: RestartRequest }[] = []
+  readonly busy = new Set<string>()
+  failWith: Error | null = null
+  constructor(readonly workers: WorkerView[]) {}
+  info(): SupervisorInfo {
+    return FAKE_INFO
+  }
+  listWorkers(): WorkerView[] {
+    return this.workers
+  }
+  getWorker(id: string): WorkerView | undefined {
+    return this.workers.find((w) => w.id === id)
+  }
+  async restartWorker(id: string, request: RestartRequest): Promise<{ incidentId: string }> {
+    this.restarts.push({ id, request })
+    if (this.failWith) throw this.failWith
+    if (!this.getWorker(id)) throw new ShepherdError('SHEPHERD_WORKER_NOT_FOUND', `no worker has id "${id}"`)
+    if (this.busy.has(id)) {
+      throw new ShepherdError(
+        'SHEPHERD_RECOVERY_IN_PROGRESS',
+        `${id} is already being recovered (incident inc-3)`,
+      )
+    }
+    return { incidentId: `inc-${this.restarts.length}` }
+  }
+}
+
+/** Incidents in memory, filtered and ordered as the Store contract says; the rest does nothing. */
+export class MemoryStore implements Store {
+  readonly queries: IncidentQuery[] = []
+  failWith: Error | null = null
+  constructor(readonly incidents: Incident[]) {}
+  async migrate(): Promise<void> {}
+  async saveIncident(inc: Incident): Promise<void> {
+    this.incidents.push(inc)
+  }
+  async getIncident(id: string): Promise<Incident | undefined> {
+    if (this.failWith) throw this.failWith
+    return this.incidents.find((i) => i.id === id)
+  }
+  async listIncidents(q: IncidentQuery = {}): Promise<Incident[]> {
+    this.queries.push(q)
+    if (this.failWith) throw this.failWith
+    return this.incidents
+      .filter(
+        (i) =>
+          (q.workerId === undefined || i.workerId === q.workerId) &&
+          (q.pool === undefined || i.pool === q.pool),
+      )
+      .sort((a, b) => b.detectedAt - a.detectedAt)
+      .slice(0, q.limit ?? 50)
+  }
+  async listOpenIncidents(): Promise<Incident[]> {
+    return this.incidents.filter((i) => i.outcome === null)
+  }
+  async writeBatch(batch: StoreBatch): Promise<number[]> {
+    for (const i of batch.incidents ?? []) await this.saveIncident(i)
+    return (batch.events ?? []).map(() => 0)
+  }
+  async appendEvent(_event: AnyEvent): Promise<number> {
+    return 0
+  }
+  async listEvents(): Promise<AnyEvent[]> {
+    return []
+  }
+  async pruneEvents(): Promise<number> {
+    return 0
+  }
+  async saveWorkerState(_state: SavedWorkerState): Promise<void> {}
+  async loadWorkerState(): Promise<SavedWorkerState | undefined> {
+    return undefined
+  }
+  async close(): Promise<void> {}
+}
