@@ -11,11 +11,14 @@ import path from 'node:path'
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
 import type { z } from 'zod'
 
+import type { JobPolicy } from '../core/job.js'
 import { ShepherdError } from '../errors.js'
 import {
   type Config,
   ConfigSchema,
   type PoolConfig,
+  type QueueConfig,
+  QueueSchema,
   type RecoverySettings,
   type StrategySettings,
   type ThresholdSettings,
@@ -49,6 +52,16 @@ export interface LoadedConfig {
   storePath: string
   /** Absolute path of the log directory. */
   logDir: string
+}
+
+/** The settings of a queue: its `queues:` entry, or the defaults when it has none. */
+export function queueSettings(config: Config, queue: string): QueueConfig {
+  return config.queues[queue] ?? QueueSchema.parse({})
+}
+
+/** The core's job policy for a queue. */
+export function jobPolicy(q: QueueConfig, jitter: number): JobPolicy {
+  return { retryDelay: q.retry_delay, maxRetryDelay: q.max_retry_delay, jitter, poisonThreshold: q.poison_threshold }
 }
 
 export function loadConfigFile(file: string): LoadedConfig {

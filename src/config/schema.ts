@@ -294,6 +294,17 @@ export const PoolSchema = z
         'A worker is hung when its SDK heartbeats stop, or its process stays stopped (SIGSTOP) or in uninterruptible sleep, for this long.',
       ),
     probes: z.array(ProbeSchema).prefault([]).describe('Liveness probes, all of which must pass.'),
+    queue: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'expected a queue name of letters, digits, "_", "." or "-"')
+      .optional()
+      .describe('The queue whose jobs this pool works on (through the worker SDK’s work() or the JSON-lines protocol).'),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .prefault(1)
+      .describe('Jobs a worker of this pool holds at once.'),
     recovery: z
       .strictObject(optionalAll(recoveryFields()))
       .optional()
@@ -308,6 +319,33 @@ export const PoolSchema = z
       .describe('Overrides of the top-level strategies block.'),
   })
   .describe('A pool of identical workers.')
+
+export const QueueSchema = z
+  .strictObject({
+    max_attempts: z
+      .number()
+      .int()
+      .min(1)
+      .prefault(3)
+      .describe('Deliveries a job gets before a handler error dead-letters it (an enqueue may set its own).'),
+    retry_delay: duration().prefault(1).describe('Delay before the first retry after an error; doubles each time.'),
+    max_retry_delay: duration().prefault('5m').describe('Cap on the retry delay.'),
+    timeout: duration({ positive: true })
+      .optional()
+      .describe('A delivery running longer fails (and counts as an attempt); its worker is suspect. Default: no limit.'),
+    poison_threshold: z
+      .number()
+      .int()
+      .min(1)
+      .prefault(3)
+      .describe(
+        'A job in flight in this many worker crashes or hangs is quarantined, not retried: the commonest restart loop, stopped.',
+      ),
+    keep_done: duration()
+      .prefault('24h')
+      .describe('Finished jobs are kept this long (for counts, throughput and idempotency), then deleted.'),
+  })
+  .describe('Settings of one queue.')
 
 const WebhookSchema = z
   .strictObject({
@@ -423,6 +461,10 @@ export const ConfigSchema = z
       })
       .prefault({})
       .describe('Where incidents, recoveries and escalations are sent. The JSON log always receives them.'),
+    queues: z
+      .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a queue name of letters, digits, "_", "." or "-"'), QueueSchema)
+      .prefault({})
+      .describe('Queue settings by name. A queue that a pool or an enqueue names without an entry here gets the defaults.'),
     workers: z
       .record(
         z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a pool name of letters, digits, "_", "." or "-"'),
@@ -437,6 +479,7 @@ export type ConfigInput = z.input<typeof ConfigSchema>
 export type Config = z.output<typeof ConfigSchema>
 export type PoolConfig = Config['workers'][string]
 export type ProbeConfig = z.output<typeof ProbeSchema>
+export type QueueConfig = z.output<typeof QueueSchema>
 export type { Strategy } from '../core/strategy.js'
 export type Severity = (typeof SEVERITIES)[number]
 export type RecoverySettings = Config['recovery']

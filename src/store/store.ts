@@ -8,6 +8,7 @@ import type { AnyEvent, EventType } from '../core/events.js'
 import type { ExitReport } from '../core/exit-report.js'
 import type { HealthReport } from '../core/health.js'
 import type { Incident } from '../core/incident.js'
+import type { JobStore } from './job-store.js'
 
 /** What the recovery flow saves about a worker before stopping it and hands to its replacement. */
 export interface SavedWorkerState {
@@ -49,6 +50,8 @@ export interface EventQuery {
 }
 
 export interface Store {
+  /** The durable job queue, in the same database. */
+  readonly jobs: JobStore
   /** Creates or upgrades the schema; safe to call on every start and from two processes at once. */
   migrate(): Promise<void>
   /** Inserts or replaces the incident (the whole record, timeline included). */

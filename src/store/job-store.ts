@@ -1,0 +1,107 @@
+/**
+ * The JobStore port: Shepherd's durable queue. The embedded adapter keeps jobs in the same SQLite
+ * file as incidents and events; a PostgreSQL adapter follows behind the same contract, so every
+ * method takes `now` from the caller, does its work in one transaction, and keeps its SQL portable.
+ *
+ * The supervisor is the only deliverer: it claims jobs for its workers, sends them over IPC, and
+ * settles what comes back (acks, failures, checkpoints) in batches, one transaction per turn of
+ * its event loop. The rules for what becomes of a job are the core's (src/core/job.ts); the store
+ * applies them atomically.
+ * @module
+ */
+import type { Delivery, Job, JobPolicy, JobState, NewJob } from '../core/job.js'
+
+export interface AddResult {
+  id: string
+  /** false when the id or the idempotency key already existed: nothing was changed. */
+  added: boolean
+}
+
+/** What a worker (or the supervisor on its behalf) reports about one delivery. */
+export type Settlement =
+  /** The handler finished. */
+  | { kind: 'ack'; token: string; result?: unknown }
+  /** The handler threw, or the delivery ran past its timeout: retry with backoff or dead-letter. */
+  | { kind: 'fail'; token: string; error: string; stack?: string; timedOut?: boolean }
+  /** The handler saved progress state, handed to the next delivery if this one does not finish. */
+  | { kind: 'checkpoint'; token: string; state: unknown }
+  | { kind: 'progress'; token: string; value: unknown }
+  /** The worker crashed or hung with the job in flight: back to the queue at once, or quarantine. */
+  | { kind: 'crash'; token: string }
+  /** The delivery is abandoned through no fault of the job (shutdown): back to the queue at once, nothing counted. */
+  | { kind: 'release'; token: string }
+
+export type SettleOutcome =
+  | 'done'
+  | 'retry'
+  | 'dead'
+  | 'requeued'
+  | 'quarantined'
+  | 'released'
+  | 'saved'
+  /** The token is not the job's current delivery (or the job is gone): refused, nothing changed. */
+  | 'stale'
+
+export interface SettleResult {
+  token: string
+  kind: Settlement['kind']
+  outcome: SettleOutcome
+  /** The job after the settlement (undefined for an unknown job). */
+  job?: Job
+}
+
+export interface QueueCounts {
+  queue: string
+  /** Due now. */
+  waiting: number
+  /** Waiting, but not due yet (delay or retry backoff). */
+  delayed: number
+  inFlight: number
+  done: number
+  /** Waiting for a retry after an error (attempts > 0). */
+  failed: number
+  deadLettered: number
+  quarantined: number
+  /** Jobs finished in the last minute. */
+  throughputPerMinute: number
+  /** Age of the oldest job that is due, ms (0 when none). */
+  oldestWaitingMs: number
+}
+
+export interface JobQuery {
+  state?: JobState | 'delayed' | 'failed'
+  /** Newest first; default 50. */
+  limit?: number
+}
+
+export interface JobStore {
+  /**
+   * Adds jobs in one transaction. An id or (queue, idempotency key) that exists already is a
+   * duplicate: `added: false`, nothing changes. Defaults: priority 0, maxAttempts and timeout
+   * from `defaults(queue)`.
+   */
+  add(jobs: readonly NewJob[], now: number, defaults: (queue: string) => { maxAttempts: number; timeoutMs: number | null }): Promise<AddResult[]>
+  /**
+   * Leases up to `limit` due jobs of the queue to `worker`, highest priority first, then in
+   * enqueue order: each becomes active with its delivery number incremented.
+   */
+  claim(queue: string, limit: number, worker: string, now: number): Promise<Delivery[]>
+  /** Applies settlements in order, in one transaction; a stale token changes nothing. */
+  settle(items: readonly Settlement[], now: number, policy: (queue: string) => JobPolicy, random: () => number): Promise<SettleResult[]>
+  /**
+   * Puts every active job back in the queue (a supervisor starting after a crash: the workers that
+   * held them are gone). Returns how many.
+   */
+  releaseAllActive(now: number): Promise<number>
+  /** The earliest runAt of a waiting job of the queue that is not due yet, or null. */
+  nextDueAt(queue: string, now: number): Promise<number | null>
+  counts(now: number, queue?: string): Promise<QueueCounts[]>
+  getJob(id: string): Promise<Job | undefined>
+  listJobs(queue: string, query: JobQuery, now: number): Promise<Job[]>
+  /** Puts dead-lettered or quarantined jobs (all of the state, or those ids) back to waiting, attempts and crashes reset. */
+  retry(queue: string, from: 'dead' | 'quarantined', now: number, ids?: readonly string[]): Promise<number>
+  /** Deletes jobs of the queue in that state (or those ids of it). */
+  purge(queue: string, state: 'dead' | 'quarantined' | 'done', ids?: readonly string[]): Promise<number>
+  /** Deletes done jobs finished before `before`. */
+  pruneDone(before: number): Promise<number>
+}
