@@ -61,7 +61,12 @@ export function queueSettings(config: Config, queue: string): QueueConfig {
 
 /** The core's job policy for a queue. */
 export function jobPolicy(q: QueueConfig, jitter: number): JobPolicy {
-  return { retryDelay: q.retry_delay, maxRetryDelay: q.max_retry_delay, jitter, poisonThreshold: q.poison_threshold }
+  return {
+    retryDelay: q.retry_delay,
+    maxRetryDelay: q.max_retry_delay,
+    jitter,
+    poisonThreshold: q.poison_threshold,
+  }
 }
 
 export function loadConfigFile(file: string): LoadedConfig {

@@ -298,13 +298,10 @@ export const PoolSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.-]+$/, 'expected a queue name of letters, digits, "_", "." or "-"')
       .optional()
-      .describe('The queue whose jobs this pool works on (through the worker SDK’s work() or the JSON-lines protocol).'),
-    concurrency: z
-      .number()
-      .int()
-      .min(1)
-      .prefault(1)
-      .describe('Jobs a worker of this pool holds at once.'),
+      .describe(
+        'The queue whose jobs this pool works on (through the worker SDK’s work() or the JSON-lines protocol).',
+      ),
+    concurrency: z.number().int().min(1).prefault(1).describe('Jobs a worker of this pool holds at once.'),
     recovery: z
       .strictObject(optionalAll(recoveryFields()))
       .optional()
@@ -328,11 +325,15 @@ export const QueueSchema = z
       .min(1)
       .prefault(3)
       .describe('Deliveries a job gets before a handler error dead-letters it (an enqueue may set its own).'),
-    retry_delay: duration().prefault(1).describe('Delay before the first retry after an error; doubles each time.'),
+    retry_delay: duration()
+      .prefault(1)
+      .describe('Delay before the first retry after an error; doubles each time.'),
     max_retry_delay: duration().prefault('5m').describe('Cap on the retry delay.'),
     timeout: duration({ positive: true })
       .optional()
-      .describe('A delivery running longer fails (and counts as an attempt); its worker is suspect. Default: no limit.'),
+      .describe(
+        'A delivery running longer fails (and counts as an attempt); its worker is suspect. Default: no limit.',
+      ),
     poison_threshold: z
       .number()
       .int()
@@ -462,9 +463,14 @@ export const ConfigSchema = z
       .prefault({})
       .describe('Where incidents, recoveries and escalations are sent. The JSON log always receives them.'),
     queues: z
-      .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a queue name of letters, digits, "_", "." or "-"'), QueueSchema)
+      .record(
+        z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a queue name of letters, digits, "_", "." or "-"'),
+        QueueSchema,
+      )
       .prefault({})
-      .describe('Queue settings by name. A queue that a pool or an enqueue names without an entry here gets the defaults.'),
+      .describe(
+        'Queue settings by name. A queue that a pool or an enqueue names without an entry here gets the defaults.',
+      ),
     workers: z
       .record(
         z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a pool name of letters, digits, "_", "." or "-"'),

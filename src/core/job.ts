@@ -100,7 +100,11 @@ export type FailureDecision = { kind: 'retry'; runAt: number } | { kind: 'dead' 
 export function decideFailure(job: Job, now: number, p: JobPolicy, random: () => number): FailureDecision {
   const attempts = job.attempts + 1
   if (attempts >= job.maxAttempts) return { kind: 'dead' }
-  const delay = backoffDelay(attempts, { retry_delay: p.retryDelay, max_retry_delay: p.maxRetryDelay, jitter: p.jitter }, random)
+  const delay = backoffDelay(
+    attempts,
+    { retry_delay: p.retryDelay, max_retry_delay: p.maxRetryDelay, jitter: p.jitter },
+    random,
+  )
   return { kind: 'retry', runAt: now + delay }
 }
 

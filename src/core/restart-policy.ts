@@ -19,6 +19,7 @@ export const ANOMALY_CAUSES = {
   stopped: 'severe',
   uninterruptible: 'severe',
   zombies: 'severe',
+  'stale-delivery': 'severe',
 } as const
 
 export type AnomalyCause = keyof typeof ANOMALY_CAUSES

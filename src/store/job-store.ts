@@ -80,14 +80,23 @@ export interface JobStore {
    * duplicate: `added: false`, nothing changes. Defaults: priority 0, maxAttempts and timeout
    * from `defaults(queue)`.
    */
-  add(jobs: readonly NewJob[], now: number, defaults: (queue: string) => { maxAttempts: number; timeoutMs: number | null }): Promise<AddResult[]>
+  add(
+    jobs: readonly NewJob[],
+    now: number,
+    defaults: (queue: string) => { maxAttempts: number; timeoutMs: number | null },
+  ): Promise<AddResult[]>
   /**
    * Leases up to `limit` due jobs of the queue to `worker`, highest priority first, then in
    * enqueue order: each becomes active with its delivery number incremented.
    */
   claim(queue: string, limit: number, worker: string, now: number): Promise<Delivery[]>
   /** Applies settlements in order, in one transaction; a stale token changes nothing. */
-  settle(items: readonly Settlement[], now: number, policy: (queue: string) => JobPolicy, random: () => number): Promise<SettleResult[]>
+  settle(
+    items: readonly Settlement[],
+    now: number,
+    policy: (queue: string) => JobPolicy,
+    random: () => number,
+  ): Promise<SettleResult[]>
   /**
    * Puts every active job back in the queue (a supervisor starting after a crash: the workers that
    * held them are gone). Returns how many.

@@ -116,5 +116,7 @@ export function workerEnv(
   env[WORKER_ENV.index] = String(index)
   env[WORKER_ENV.heartbeatMs] = String(heartbeatInterval(pool.hang_timeout))
   if (pool.port !== undefined && portOffset !== null) env.PORT = String(pool.port + portOffset)
+  if (pool.queue !== undefined) env[WORKER_ENV.queue] = pool.queue
+  env[WORKER_ENV.concurrency] = String(pool.concurrency)
   return env
 }

@@ -7,6 +7,7 @@ import { describeExit, type ExitReport } from '../core/exit-report.js'
 import { FRESH_MEMORY } from '../core/health.js'
 import { backoffDelay } from '../core/restart-policy.js'
 import { PoolLogWriter } from '../process/log-files.js'
+import type { WorkerMessage } from '../protocol/messages.js'
 import type { SupervisorKernel } from './kernel.js'
 import { freePortOffset, type PoolRuntime, type Spare, workerEnv } from './pool-runtime.js'
 import { WorkerProcess } from './worker-process.js'
@@ -21,6 +22,8 @@ export interface ProcessHooks {
   onExit(pool: PoolRuntime, wp: WorkerProcess, exit: ExitReport): void
   /** Called when a process is gone for good, to drop what was kept about it. */
   onGone(wp: WorkerProcess): void
+  /** Called with every protocol message after the process has taken note of it. */
+  onMessage(pool: PoolRuntime, wp: WorkerProcess, message: WorkerMessage): void
 }
 
 export class Processes {
@@ -73,7 +76,10 @@ export class Processes {
       probeNames: cfg.probes.map((p, i) => ({ name: `${p.type}#${i + 1}`, threshold: p.failure_threshold })),
     })
     this.byKey.set(key, wp)
-    mp.onMessage((m) => wp.receive(m, this.k.now()))
+    mp.onMessage((raw) => {
+      const m = wp.receive(raw, this.k.now())
+      if (m) this.hooks?.onMessage(pool, wp, m)
+    })
     void mp.exited.then((exit) => this.exited(pool, wp, exit))
     this.hooks?.onSpawn(pool, wp)
     return wp

@@ -27,6 +27,7 @@ import {
 } from '../core/restart-policy.js'
 import type { Strategy } from '../core/strategy.js'
 import type { RestoredState } from '../protocol/messages.js'
+import type { Dispatcher } from '../queue/dispatcher.js'
 import type { SavedWorkerState } from '../store/store.js'
 import type { SupervisorKernel } from './kernel.js'
 import type { Slot } from './pool-runtime.js'
@@ -44,6 +45,7 @@ export class Recovery {
   constructor(
     private readonly k: SupervisorKernel,
     private readonly processes: Processes,
+    private readonly dispatcher: Dispatcher<WorkerProcess>,
   ) {}
 
   /** Opens an incident for the slot and starts its flow; returns the incident as opened. */
@@ -136,9 +138,11 @@ export class Recovery {
         const state = this.collectState(slot, inc)
         this.k.deps.writer.saveWorkerState(state)
         const exit = state.exit ? `, exit: ${describeExit(state.exit)}` : ''
+        const jobs = await this.saveJobs(slot, inc)
+        const checkpoint = state.checkpoint === null ? '' : ', its checkpoint'
         return {
           type: 'state-saved',
-          detail: `${plural(state.logTail.length, 'log line')}, last health report${exit}`,
+          detail: `${plural(state.logTail.length, 'log line')}, last health report${checkpoint}${exit}${jobs}`,
         }
       }
       case 'wait':
@@ -306,6 +310,24 @@ export class Recovery {
     })
   }
 
+  /**
+   * The jobs the sick worker holds. A dead or hung worker's go back to the queue now, before its
+   * replacement starts (counting toward quarantine); a worker that stops gracefully takes no new
+   * jobs and may finish the ones it has.
+   */
+  private async saveJobs(slot: Slot, inc: Incident): Promise<string> {
+    const wp = slot.proc
+    if (!wp) return ''
+    const held = this.dispatcher.held(wp)
+    const checkpointed = held.checkpointed > 0 ? ` (${held.checkpointed} with checkpoints)` : ''
+    if (!wp.alive || inc.severity === 'severe') {
+      await this.dispatcher.workerGone(wp, 'crash')
+      return held.jobs > 0 ? `; ${plural(held.jobs, 'job')} in flight back to the queue${checkpointed}` : ''
+    }
+    this.dispatcher.drain(wp)
+    return held.jobs > 0 ? `; ${plural(held.jobs, 'job')} in flight left to finish${checkpointed}` : ''
+  }
+
   private collectState(slot: Slot, inc: Incident): SavedWorkerState {
     return {
       workerId: slot.id,
@@ -315,7 +337,7 @@ export class Recovery {
       logTail: slot.proc ? slot.proc.tail.lines() : [],
       lastReport: slot.report,
       exit: inc.exit ?? slot.lastExit,
-      checkpoint: null,
+      checkpoint: slot.proc?.checkpoint ?? null,
     }
   }
 

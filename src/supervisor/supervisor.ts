@@ -8,10 +8,13 @@
  * This class owns the lifecycle and answers the control API.
  * @module
  */
+import { jobPolicy, queueSettings } from '../config/load.js'
 import type { ExitReport } from '../core/exit-report.js'
 import { describeExit } from '../core/exit-report.js'
 import type { Strategy } from '../core/strategy.js'
 import { ShepherdError } from '../errors.js'
+import type { WorkerMessage } from '../protocol/messages.js'
+import { Dispatcher } from '../queue/dispatcher.js'
 import { HealthMonitor } from './health-monitor.js'
 import { type SupervisorDeps, SupervisorKernel } from './kernel.js'
 import { createPool, liveProcesses, type PoolRuntime, type Slot } from './pool-runtime.js'
@@ -29,6 +32,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   private readonly processes: Processes
   private readonly monitor: HealthMonitor
   private readonly recovery: Recovery
+  private readonly dispatcher: Dispatcher<WorkerProcess>
   private startedAt = 0
   private starting: Promise<void> | null = null
   private stopping: Promise<void> | null = null
@@ -39,14 +43,31 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     this.apiUrl = deps.apiUrl ?? ''
     for (const cfg of deps.loaded.pools) this.pools.set(cfg.name, createPool(cfg))
     this.processes = new Processes(this.k)
-    this.recovery = new Recovery(this.k, this.processes)
+    const { config } = deps.loaded
+    this.dispatcher = new Dispatcher<WorkerProcess>({
+      jobs: deps.store.jobs,
+      now: () => this.k.now(),
+      random: this.k.random,
+      policy: (queue) => jobPolicy(queueSettings(config, queue), config.recovery.jitter),
+      emit: (type, severity, origin, message, data) => this.k.emit(type, severity, origin, message, data),
+      logger: this.k.logger,
+      onStaleWorker: (worker, detail) => this.onStale(worker, detail),
+      eligible: (worker) => this.servesJobs(worker),
+    })
+    this.recovery = new Recovery(this.k, this.processes, this.dispatcher)
     this.monitor = new HealthMonitor(this.k, this.pools, this.processes, (slot, a) =>
       this.recovery.open(slot, a.cause, a.detail),
     )
     this.processes.hooks = {
       onSpawn: (pool, wp) => this.monitor.watch(pool, wp),
       onExit: (pool, wp, exit) => this.onExit(pool, wp, exit),
-      onGone: (wp) => this.monitor.forget(wp),
+      onGone: (wp) => {
+        this.monitor.forget(wp)
+        // Whatever it still held goes back to the queue: a crash counts toward quarantine, a
+        // shutdown does not. (A recovery may have given them back already; then this is a no-op.)
+        void this.dispatcher.workerGone(wp, this.k.stopping ? 'release' : 'crash')
+      },
+      onMessage: (pool, wp, m) => this.onMessage(pool, wp, m),
     }
   }
 
@@ -59,6 +80,13 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   private async doStart(): Promise<void> {
     this.startedAt = this.k.now()
     await this.recovery.closeLeftovers(this.k.deps.loaded.pools)
+    // The previous supervisor's deliveries died with its workers: back to the queue, counting nothing.
+    const released = await this.k.deps.store.jobs.releaseAllActive(this.startedAt)
+    if (released > 0)
+      this.k.logger.warn(
+        { jobs: released },
+        'jobs in flight when the last supervisor stopped are back in their queues',
+      )
     for (const pool of this.pools.values()) {
       this.processes.open(pool)
       for (const slot of pool.slots) this.launch(slot)
@@ -97,6 +125,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     this.k.emit('supervisor:stopping', 'info', {}, `stopping: ${reason}`, { reason })
     const stops: Promise<unknown>[] = []
     for (const pool of this.pools.values()) {
+      for (const p of liveProcesses(pool)) this.dispatcher.drain(p)
       for (const slot of pool.slots) {
         this.recovery.interrupt(slot, reason)
         if (slot.proc?.alive || slot.surge?.alive) this.k.setState(slot, 'stopping', reason)
@@ -105,6 +134,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
         stops.push(p.stop({ mode: 'graceful', timeoutMs: pool.cfg.stop_timeout }, reason, this.k.now()))
     }
     await Promise.all(stops)
+    await this.dispatcher.stop()
     for (const pool of this.pools.values())
       for (const slot of pool.slots) this.k.setState(slot, 'exited', reason)
     this.processes.closeLogs()
@@ -217,6 +247,49 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     if (this.k.stopping || wp.stopping || slot.incident || slot.reviving) return
     this.k.setState(slot, 'exited', describeExit(exit))
     this.recovery.open(slot, exit.spawnFailed ? 'spawn-failed' : 'crash', describeExit(exit), { exit })
+  }
+
+  /** Jobs and checkpoints from workers. */
+  private onMessage(pool: PoolRuntime, wp: WorkerProcess, m: WorkerMessage): void {
+    if (m.t === 'work') {
+      if (pool.cfg.queue === undefined) {
+        this.k.logger.warn(
+          { pool: pool.cfg.name, worker: wp.currentId },
+          'a worker asked for jobs, but its pool has no queue',
+        )
+        return
+      }
+      this.dispatcher.subscribe(
+        wp,
+        pool.cfg.name,
+        pool.cfg.queue,
+        Math.min(m.concurrency, pool.cfg.concurrency),
+      )
+    } else if (m.t === 'settle') {
+      this.dispatcher.receive(wp, m.items)
+    }
+  }
+
+  /** Slot processes (and scale-recovery replacements) work on jobs; warm spares wait to be promoted. */
+  private servesJobs(wp: WorkerProcess): boolean {
+    const pool = this.pools.get(wp.key.slice(0, wp.key.lastIndexOf(':')))
+    return pool?.slots.some((s) => s.proc === wp || s.surge === wp) ?? false
+  }
+
+  /** A worker answered for a job that was given away: it woke up from a hang, or lost track. Stop it. */
+  private onStale(wp: WorkerProcess, detail: string): void {
+    const pool = this.pools.get(wp.key.slice(0, wp.key.lastIndexOf(':')))
+    const slot = pool?.slots.find((s) => s.proc === wp)
+    if (slot && !slot.incident && !this.k.stopping) {
+      this.recovery.open(slot, 'stale-delivery', `${wp.currentId} ${detail}`)
+      return
+    }
+    if (wp.alive && !wp.stopping) void wp.stop({ mode: 'hard', timeoutMs: 0 }, detail, this.k.now())
+  }
+
+  /** Enqueued through the API: deliver without waiting for the next poll. */
+  jobsAdded(): void {
+    this.dispatcher.kick()
   }
 
   private findSlot(id: string): Slot | undefined {

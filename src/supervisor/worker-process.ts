@@ -8,7 +8,7 @@ import type { ExitReport } from '../core/exit-report.js'
 import type { ProbeState } from '../core/health.js'
 import { LineTail } from '../process/log-files.js'
 import type { ManagedProcess, StopOptions } from '../process/types.js'
-import { parseWorkerMessage, type SupervisorMessage } from '../protocol/messages.js'
+import { parseWorkerMessage, type SupervisorMessage, type WorkerMessage } from '../protocol/messages.js'
 
 export type ReadyHow = 'sdk' | 'probe' | 'uptime'
 
@@ -36,6 +36,8 @@ export class WorkerProcess {
   /** Descendants seen at the last check, killed along with the group on stop. */
   descendants: number[] = []
   probes: ProbeState[] = []
+  /** The worker's own last checkpoint (SDK `checkpoint()`), handed to its replacement. */
+  checkpoint: unknown = null
   private outcomes: Array<{ at: number; ok: boolean }> = []
   private readyWaiters: Array<(how: ReadyHow) => void> = []
   private pendingRestore: SupervisorMessage | null = null
@@ -81,8 +83,11 @@ export class WorkerProcess {
     return this.stopRequested
   }
 
-  /** Handles one IPC message; returns what it was, for the supervisor to react to. */
-  receive(raw: unknown, now: number): 'hello' | 'ready' | 'hb' | 'outcome' | null {
+  /**
+   * Handles one IPC message: handshake, heartbeats and outcomes here; the message is returned so
+   * that the supervisor can act on the rest (jobs, checkpoints). Any message is a sign of life.
+   */
+  receive(raw: unknown, now: number): WorkerMessage | null {
     const m = parseWorkerMessage(raw)
     if (!m) return null
     this.lastHeartbeatAt = now
@@ -93,18 +98,25 @@ export class WorkerProcess {
           this.mp.send(this.pendingRestore)
           this.pendingRestore = null
         }
-        return 'hello'
+        break
       case 'ready':
         this.sdk = true
         this.markReady(now, 'sdk')
-        return 'ready'
-      case 'hb':
-        return 'hb'
+        break
       case 'outcome':
-        this.outcomes.push({ at: now, ok: m.ok })
-        if (this.outcomes.length > 10_000) this.outcomes.splice(0, this.outcomes.length - 10_000)
-        return 'outcome'
+        this.recordOutcome(now, m.ok)
+        break
+      case 'checkpoint':
+        this.checkpoint = m.state
+        break
     }
+    return m
+  }
+
+  /** One unit of work done or failed, for the error rate. */
+  recordOutcome(now: number, ok: boolean): void {
+    this.outcomes.push({ at: now, ok })
+    if (this.outcomes.length > 10_000) this.outcomes.splice(0, this.outcomes.length - 10_000)
   }
 
   markReady(now: number, how: ReadyHow): void {
@@ -126,6 +138,11 @@ export class WorkerProcess {
     return () => {
       this.readyWaiters = this.readyWaiters.filter((w) => w !== fn)
     }
+  }
+
+  /** Sends a protocol message; false when the channel is closed. */
+  send(message: SupervisorMessage): boolean {
+    return this.mp.send(message)
   }
 
   /** Hands saved state to the worker: now if its SDK has said hello, else as soon as it does. */

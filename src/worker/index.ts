@@ -19,8 +19,10 @@
  * @module
  */
 import {
+  type JobMessage,
   PROTOCOL_VERSION,
   type RestoredState,
+  type SettleItem,
   type SupervisorMessage,
   WORKER_ENV,
   type WorkerMessage,
@@ -89,6 +91,144 @@ export function restoredState(): RestoredState | null {
   return restored
 }
 
+/**
+ * Saves this worker's own state (not a job's). When the worker is replaced, its replacement
+ * receives the last one through `onRestore` / `restoredState().checkpoint`.
+ */
+export function checkpoint(state: unknown): void {
+  send({ t: 'checkpoint', state })
+}
+
+/** A job as a handler sees it. */
+export interface Job<T = unknown> {
+  id: string
+  queue: string
+  payload: T
+  /** 1 for the first delivery. */
+  delivery: number
+  /** Failed attempts before this delivery. */
+  attempts: number
+  maxAttempts: number
+}
+
+export interface JobContext {
+  job: Job
+  /**
+   * This delivery. The token is refused once the job has been given to another worker, so use it
+   * to make side effects idempotent (e.g. as a request id).
+   */
+  attempt: { token: string; number: number }
+  /** The last state a handler saved with `checkpoint()` for this job, or null: resume from it. */
+  restoredState: unknown
+  /** Saves progress state; a later delivery of this job (after a crash, say) gets it as restoredState. */
+  checkpoint(state: unknown): void
+  /** Reports progress (any JSON value), shown by `shepherd jobs`. */
+  progress(value: unknown): void
+  /** Aborted when Shepherd stops this worker gracefully: finish or give up the job soon. */
+  signal: AbortSignal
+  /** Lines prefixed with the job id, in the pool's log. */
+  logger: { info(message: string): void; warn(message: string): void; error(message: string): void }
+}
+
+export type JobHandler<T = unknown> = (job: Job<T>, ctx: JobContext) => unknown
+
+let working = false
+const inFlight = new Set<Promise<void>>()
+let pending: SettleItem[] = []
+let flushScheduled = false
+
+/**
+ * Takes jobs from the pool's queue (`queue:` in the config) and runs `handler` for each, up to
+ * `concurrency` at once (default: the pool's `concurrency`). What the handler returns acks the
+ * job (the value is stored as its result); what it throws fails it: it is retried with backoff,
+ * then dead-lettered with its error and stack. A graceful stop waits for the jobs in flight.
+ *
+ * @example
+ * ```js
+ * import { work } from 'shepherd/worker'
+ * work(async (job, ctx) => {
+ *   const done = ctx.restoredState?.sent ?? 0
+ *   for (let i = done; i < job.payload.to.length; i++) {
+ *     await send(job.payload.to[i], { idempotencyKey: `${ctx.attempt.token}:${i}` })
+ *     ctx.checkpoint({ sent: i + 1 })
+ *   }
+ * })
+ * ```
+ */
+export function work<T = unknown>(handler: JobHandler<T>, options: { concurrency?: number } = {}): void {
+  if (working) throw new Error('work() was called twice: one handler per worker')
+  working = true
+  const concurrency = options.concurrency ?? (Number(process.env[WORKER_ENV.concurrency]) || 1)
+  process.on('message', (raw: unknown) => {
+    const m = raw as SupervisorMessage
+    if (m?.t === 'jobs' && !stopping) for (const j of m.jobs) track(run(handler as JobHandler, j))
+  })
+  // Waiting for jobs is this worker's reason to live: keep the channel (and the process) open.
+  process.channel?.ref()
+  send({ t: 'work', concurrency })
+  ready()
+}
+
+function track(p: Promise<void>): void {
+  inFlight.add(p)
+  void p.finally(() => inFlight.delete(p))
+}
+
+async function run(handler: JobHandler, m: JobMessage): Promise<void> {
+  const job: Job = {
+    id: m.id,
+    queue: m.queue,
+    payload: m.payload,
+    delivery: m.delivery,
+    attempts: m.attempts,
+    maxAttempts: m.maxAttempts,
+  }
+  const prefix = `[job ${m.id}]`
+  const ctx: JobContext = {
+    job,
+    attempt: { token: m.token, number: m.delivery },
+    restoredState: m.checkpoint ?? null,
+    checkpoint: (state) => settle({ k: 'checkpoint', token: m.token, state }),
+    progress: (value) => settle({ k: 'progress', token: m.token, value }),
+    signal: stopSignal,
+    logger: {
+      info: (msg) => console.log(`${prefix} ${msg}`),
+      warn: (msg) => console.warn(`${prefix} ${msg}`),
+      error: (msg) => console.error(`${prefix} ${msg}`),
+    },
+  }
+  try {
+    const result = await handler(job, ctx)
+    settle(result === undefined ? { k: 'ack', token: m.token } : { k: 'ack', token: m.token, result })
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e))
+    settle({ k: 'fail', token: m.token, error: err.message || err.name, stack: err.stack })
+  }
+}
+
+/** Settlements go out in one message per turn of the event loop: fewer, larger IPC writes. */
+function settle(item: SettleItem): void {
+  pending.push(item)
+  if (flushScheduled) return
+  flushScheduled = true
+  setImmediate(() => void flush())
+}
+
+function flush(): Promise<void> {
+  flushScheduled = false
+  if (pending.length === 0) return Promise.resolve()
+  const items = pending
+  pending = []
+  return new Promise((resolve) => {
+    if (!supervised || !process.connected) return resolve()
+    try {
+      process.send!({ t: 'settle', items } satisfies WorkerMessage, undefined, undefined, () => resolve())
+    } catch {
+      resolve()
+    }
+  })
+}
+
 function send(message: WorkerMessage): void {
   if (!supervised || !process.connected) return
   try {
@@ -100,11 +240,14 @@ function send(message: WorkerMessage): void {
 
 function ignoreSendError(): void {}
 
-async function stop(reason: string): Promise<void> {
+async function stop(reason: string, reportable = true): Promise<void> {
   if (stopping) return
   stopping = true
   stopController.abort(new Error(`stopped by Shepherd: ${reason}`))
-  await Promise.allSettled(stopHandlers.map(async (h) => h(reason)))
+  // Jobs in flight finish first (Shepherd SIGKILLs after stop_timeout whatever happens), and their
+  // acks are on the wire before the process exits. Without a supervisor nobody would hear them.
+  await Promise.allSettled([...stopHandlers.map(async (h) => h(reason)), ...(reportable ? inFlight : [])])
+  if (reportable) await flush()
   process.exit(0)
 }
 
@@ -123,7 +266,7 @@ function connect(): void {
   })
   process.on('SIGTERM', () => void stop('SIGTERM'))
   // The supervisor died (even by SIGKILL): don't linger as an orphan nobody watches.
-  process.on('disconnect', () => void stop('supervisor disconnected'))
+  process.on('disconnect', () => void stop('supervisor disconnected', false))
   // The channel must not keep an otherwise finished worker alive.
   process.channel?.unref()
 }

@@ -1,0 +1,370 @@
+/**
+ * Delivers jobs from the store to the workers that asked for them, and settles what comes back.
+ *
+ * - A worker subscribes with its concurrency (the SDK's `work()`); it is sent at most that many
+ *   jobs at once, in one `jobs` message per round.
+ * - Rounds are coalesced: whatever frees a slot or adds work (an ack, a new subscriber, an
+ *   enqueue, a delayed job falling due) asks for one round on the next turn of the event loop.
+ *   While workers have free slots and the queue looked empty, the store is asked again every
+ *   POLL_MS, which also picks up jobs enqueued by other processes (the CLI, a `Queue` elsewhere).
+ * - Settlements (acks, failures, checkpoints, progress) are written in one transaction per turn.
+ *   A settlement whose token is no longer the job's current delivery is refused by the store; its
+ *   worker is reported (the supervisor stops it): it woke up after its job was given away.
+ * - When a worker dies or hangs, the jobs it held go back at once (`workerGone`), before its
+ *   replacement starts, counting toward quarantine. At shutdown they are released, counting nothing.
+ * @module
+ */
+import type { EventDataMap, EventSeverity, EventType } from '../core/events.js'
+import type { JobPolicy } from '../core/job.js'
+import type { Logger } from '../logger.js'
+import type { JobMessage, SettleItem, SupervisorMessage } from '../protocol/messages.js'
+import type { JobStore, Settlement, SettleResult } from '../store/job-store.js'
+
+/**
+ * How often a worker with free slots looks for jobs when the queue looked empty. Low enough that
+ * an enqueue from another process starts within a few tens of ms; each look is one indexed query.
+ */
+const POLL_MS = 25
+
+/** What the dispatcher needs to know about a worker process. */
+export interface JobWorker {
+  /** Unique per process. */
+  readonly key: string
+  readonly currentId: string
+  readonly alive: boolean
+  send(message: SupervisorMessage): boolean
+  recordOutcome(now: number, ok: boolean): void
+}
+
+export interface DispatcherDeps<W extends JobWorker> {
+  jobs: JobStore
+  now: () => number
+  random: () => number
+  policy: (queue: string) => JobPolicy
+  emit: <T extends EventType>(
+    type: T,
+    severity: EventSeverity,
+    origin: { pool?: string | null; workerId?: string | null },
+    message: string,
+    data: EventDataMap[T],
+  ) => void
+  logger: Logger
+  /** A worker answered for a delivery it no longer holds: stop it. */
+  onStaleWorker: (worker: W, detail: string) => void
+  /** Whether a subscribed worker may be given jobs now (warm spares wait until they are promoted). */
+  eligible: (worker: W) => boolean
+}
+
+interface Subscription<W extends JobWorker> {
+  worker: W
+  pool: string
+  queue: string
+  capacity: number
+  /** Tokens of the deliveries it holds. */
+  held: Map<string, Held>
+  draining: boolean
+}
+
+interface Held {
+  jobId: string
+  queue: string
+  timer: ReturnType<typeof setTimeout> | null
+  checkpointed: boolean
+}
+
+interface PendingSettlement<W extends JobWorker> {
+  item: Settlement
+  from: Subscription<W> | null
+}
+
+export class Dispatcher<W extends JobWorker> {
+  private readonly subs = new Map<string, Subscription<W>>()
+  private pending: PendingSettlement<W>[] = []
+  private roundScheduled = false
+  private flushScheduled = false
+  private pollTimer: ReturnType<typeof setTimeout> | null = null
+  private dueTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  private stopped = false
+  /** Serialises store work: settlements and claims never interleave. */
+  private chain: Promise<unknown> = Promise.resolve()
+
+  constructor(private readonly d: DispatcherDeps<W>) {}
+
+  /** A worker asked for jobs. */
+  subscribe(worker: W, pool: string, queue: string, concurrency: number): void {
+    const existing = this.subs.get(worker.key)
+    if (existing) {
+      existing.capacity = concurrency
+    } else {
+      this.subs.set(worker.key, {
+        worker,
+        pool,
+        queue,
+        capacity: concurrency,
+        held: new Map(),
+        draining: false,
+      })
+    }
+    this.kick()
+  }
+
+  /** No new jobs for this worker (it is stopping gracefully); the ones it holds may finish. */
+  drain(worker: W): void {
+    const sub = this.subs.get(worker.key)
+    if (sub) sub.draining = true
+  }
+
+  /** How many deliveries the worker holds, and how many of them have a checkpoint. */
+  held(worker: W): { jobs: number; checkpointed: number } {
+    const sub = this.subs.get(worker.key)
+    if (!sub) return { jobs: 0, checkpointed: 0 }
+    let checkpointed = 0
+    for (const h of sub.held.values()) if (h.checkpointed) checkpointed++
+    return { jobs: sub.held.size, checkpointed }
+  }
+
+  /** Settlements from a worker, written on the next turn. */
+  receive(worker: W, items: SettleItem[]): void {
+    const sub = this.subs.get(worker.key) ?? null
+    const now = this.d.now()
+    for (const i of items) {
+      if (i.k === 'ack' || i.k === 'fail') {
+        worker.recordOutcome(now, i.k === 'ack')
+        // The slot is free as soon as the worker says so; the write follows within the turn.
+        if (sub && this.release(sub, i.token)) this.kick()
+      } else if (i.k === 'checkpoint') {
+        const h = sub?.held.get(i.token)
+        if (h) h.checkpointed = true
+      }
+      this.pending.push({ item: toSettlement(i), from: sub })
+    }
+    this.scheduleFlush()
+  }
+
+  /**
+   * The worker is gone (exited, or hung and about to be killed): the jobs it held go back to the
+   * queue now (crash: counted toward quarantine; release: at shutdown, counted nothing), written
+   * before this returns so that its replacement and the other workers can have them at once.
+   */
+  async workerGone(worker: W, why: 'crash' | 'release'): Promise<void> {
+    const sub = this.subs.get(worker.key)
+    if (!sub) return
+    this.subs.delete(worker.key)
+    const tokens = [...sub.held.keys()]
+    for (const t of tokens) this.release(sub, t)
+    if (tokens.length === 0) return
+    const results = await this.enqueue(() =>
+      this.d.jobs.settle(
+        tokens.map((token) => ({ kind: why, token })),
+        this.d.now(),
+        this.d.policy,
+        this.d.random,
+      ),
+    )
+    const requeued = results.filter((r) => r.outcome === 'requeued' || r.outcome === 'released')
+    if (requeued.length > 0) {
+      this.d.emit(
+        'job:requeued',
+        'info',
+        { pool: sub.pool, workerId: worker.currentId },
+        `${requeued.length} job${requeued.length === 1 ? '' : 's'} of ${worker.currentId} back in ${sub.queue} (${why})`,
+        { queue: sub.queue, count: requeued.length, reason: why, jobIds: requeued.map((r) => r.job!.id) },
+      )
+    }
+    this.report(results, sub)
+    this.kick()
+  }
+
+  /** New jobs may be due (an enqueue through the API, a retry). */
+  kick(): void {
+    if (this.roundScheduled || this.stopped) return
+    this.roundScheduled = true
+    setImmediate(() => {
+      this.roundScheduled = false
+      void this.enqueue(() => this.round())
+    })
+  }
+
+  /** Writes what is pending; stops rounds, polls and timers. In-flight jobs stay with their workers. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.pollTimer) clearTimeout(this.pollTimer)
+    for (const t of this.dueTimers.values()) clearTimeout(t)
+    for (const sub of this.subs.values())
+      for (const h of sub.held.values()) if (h.timer) clearTimeout(h.timer)
+    await this.flush()
+  }
+
+  /** Writes pending settlements now. */
+  flush(): Promise<void> {
+    this.flushScheduled = false
+    if (this.pending.length === 0) return this.chain.then(() => undefined)
+    const batch = this.pending
+    this.pending = []
+    return this.enqueue(async () => {
+      const results = await this.d.jobs.settle(
+        batch.map((p) => p.item),
+        this.d.now(),
+        this.d.policy,
+        this.d.random,
+      )
+      results.forEach((r, i) => this.report([r], batch[i]!.from))
+    })
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    setImmediate(() => void this.flush())
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(work)
+    this.chain = next.catch((e: unknown) => this.d.logger.error({ err: e }, 'job store operation failed'))
+    return next
+  }
+
+  private async round(): Promise<void> {
+    if (this.stopped) return
+    let starved = false
+    const now = this.d.now()
+    const queues = new Set<string>()
+    for (const sub of this.subs.values()) {
+      const free = sub.capacity - sub.held.size
+      if (free <= 0 || sub.draining || !sub.worker.alive || !this.d.eligible(sub.worker)) continue
+      queues.add(sub.queue)
+      const deliveries = await this.d.jobs.claim(sub.queue, free, sub.worker.currentId, now)
+      if (deliveries.length < free) starved = true
+      if (deliveries.length === 0) continue
+      const messages: JobMessage[] = []
+      for (const { job, token } of deliveries) {
+        const timer =
+          job.timeoutMs === null
+            ? null
+            : setTimeout(() => this.timedOut(sub, token, job.timeoutMs!), job.timeoutMs)
+        timer?.unref()
+        sub.held.set(token, { jobId: job.id, queue: job.queue, timer, checkpointed: job.checkpoint !== null })
+        messages.push({
+          token,
+          id: job.id,
+          queue: job.queue,
+          payload: job.payload,
+          delivery: job.delivery,
+          attempts: job.attempts,
+          maxAttempts: job.maxAttempts,
+          checkpoint: job.checkpoint ?? null,
+          timeoutMs: job.timeoutMs,
+        })
+      }
+      if (!sub.worker.send({ t: 'jobs', jobs: messages })) {
+        // The channel closed under us: the exit handler will give these back through workerGone.
+        this.d.logger.warn(
+          { worker: sub.worker.currentId },
+          'could not send jobs: the worker channel is closed',
+        )
+      }
+    }
+    if (starved) {
+      this.schedulePoll()
+      for (const q of queues) await this.watchDue(q, now)
+    }
+  }
+
+  private schedulePoll(): void {
+    if (this.pollTimer || this.stopped) return
+    this.pollTimer = setTimeout(() => {
+      this.pollTimer = null
+      this.kick()
+    }, POLL_MS)
+    this.pollTimer.unref()
+  }
+
+  /** A delayed job (or a retry) falls due: wake up for it even if polling has stopped by then. */
+  private async watchDue(queue: string, now: number): Promise<void> {
+    const at = await this.d.jobs.nextDueAt(queue, now)
+    const old = this.dueTimers.get(queue)
+    if (old) clearTimeout(old)
+    if (at === null) return
+    const t = setTimeout(() => this.kick(), Math.max(0, at - now))
+    t.unref()
+    this.dueTimers.set(queue, t)
+  }
+
+  private timedOut(sub: Subscription<W>, token: string, timeoutMs: number): void {
+    const h = sub.held.get(token)
+    if (!h) return
+    this.release(sub, token)
+    sub.worker.recordOutcome(this.d.now(), false)
+    this.d.emit(
+      'job:timeout',
+      'warning',
+      { pool: sub.pool, workerId: sub.worker.currentId },
+      `job ${h.jobId} ran past its ${timeoutMs} ms timeout on ${sub.worker.currentId}`,
+      { jobId: h.jobId, queue: h.queue, token, timeoutMs },
+    )
+    this.pending.push({
+      item: { kind: 'fail', token, error: `timed out after ${timeoutMs} ms`, timedOut: true },
+      from: null,
+    })
+    this.scheduleFlush()
+    this.kick()
+  }
+
+  /** Forgets a delivery; true when the subscription held it. */
+  private release(sub: Subscription<W>, token: string): boolean {
+    const h = sub.held.get(token)
+    if (!h) return false
+    if (h.timer) clearTimeout(h.timer)
+    sub.held.delete(token)
+    return true
+  }
+
+  private report(results: SettleResult[], from: Subscription<W> | null): void {
+    for (const r of results) {
+      const job = r.job
+      if (r.outcome === 'stale') {
+        const jobId = r.token.slice(0, r.token.lastIndexOf(':'))
+        const who = from?.worker.currentId ?? 'a worker'
+        this.d.emit(
+          'job:stale',
+          'warning',
+          { pool: from?.pool ?? null, workerId: from?.worker.currentId ?? null },
+          `${who} answered (${r.kind}) for delivery ${r.token} of job ${jobId}, which was given away: refused`,
+          { jobId, queue: job?.queue ?? from?.queue ?? '', token: r.token, kind: r.kind },
+        )
+        if (from && from.worker.alive && (r.kind === 'ack' || r.kind === 'fail' || r.kind === 'checkpoint')) {
+          this.d.onStaleWorker(from.worker, `answered for job ${jobId} after it was given to another worker`)
+        }
+      } else if (r.outcome === 'dead' && job) {
+        this.d.emit(
+          'job:dead-lettered',
+          'info',
+          { pool: from?.pool ?? null, workerId: from?.worker.currentId ?? null },
+          `job ${job.id} of ${job.queue} dead-lettered after ${job.attempts} attempts: ${job.lastError ?? ''}`,
+          { jobId: job.id, queue: job.queue, attempts: job.attempts, error: job.lastError },
+        )
+      } else if (r.outcome === 'quarantined' && job) {
+        this.d.emit(
+          'job:quarantined',
+          'warning',
+          { pool: from?.pool ?? null, workerId: from?.worker.currentId ?? null },
+          `job ${job.id} of ${job.queue} quarantined: in flight in ${job.crashes} worker crashes or hangs`,
+          { jobId: job.id, queue: job.queue, crashes: job.crashes, error: job.lastError },
+        )
+      }
+    }
+  }
+}
+
+function toSettlement(i: SettleItem): Settlement {
+  switch (i.k) {
+    case 'ack':
+      return { kind: 'ack', token: i.token, result: i.result }
+    case 'fail':
+      return { kind: 'fail', token: i.token, error: i.error, stack: i.stack }
+    case 'checkpoint':
+      return { kind: 'checkpoint', token: i.token, state: i.state }
+    case 'progress':
+      return { kind: 'progress', token: i.token, value: i.value }
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Jobs through real workers: the durable queue, the dispatcher, the SDK's work(), and what the
+ * recovery flow does with the jobs of a worker that crashes, hangs or is restarted.
+ */
+import assert from 'node:assert/strict'
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { describe, it } from 'node:test'
+
+import { loadConfigFile } from '../../src/config/load.js'
+import { Queue } from '../../src/queue/queue.js'
+import { fixture, NODE, startTestDaemon, type TestDaemon, waitFor } from '../helpers/daemon.js'
+
+const fast = { check_interval: '200ms', retry_delay: '50ms', max_retry_delay: '200ms', min_uptime: '300ms' }
+
+async function setup(t: Parameters<typeof startTestDaemon>[0], over: Record<string, unknown> = {}) {
+  const ledgerName = 'ledger.txt'
+  const td = await startTestDaemon(t, {
+    recovery: fast,
+    queues: { work: { retry_delay: '20ms', max_retry_delay: '100ms', poison_threshold: 3 } },
+    workers: {
+      jobs: {
+        command: NODE,
+        args: [fixture('sdk-jobs.mjs')],
+        queue: 'work',
+        concurrency: 2,
+        replicas: 2,
+        hang_timeout: '1s',
+        stop_timeout: 5,
+        env: { LEDGER: `./${ledgerName}` },
+      },
+    },
+    ...over,
+  })
+  const queue = new Queue(td.daemon.store, loadConfigFile(td.configFile))
+  const ledger = (): string[] => {
+    const file = path.join(td.dir, ledgerName)
+    return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : []
+  }
+  return { td, queue, ledger }
+}
+
+async function done(td: TestDaemon, id: string) {
+  await waitFor(async () => (await td.daemon.store.jobs.getJob(id))?.state === 'done', `job ${id} to be done`)
+  return (await td.daemon.store.jobs.getJob(id))!
+}
+
+describe('jobs', () => {
+  it('delivers jobs to workers and records their results', async (t) => {
+    const { td, queue, ledger } = await setup(t)
+    const added = await queue.addMany(
+      'work',
+      Array.from({ length: 50 }, (_, i) => ({ payload: { op: 'ok', i } })),
+    )
+    for (const a of added) await done(td, a.id)
+    assert.equal(ledger().length, 50)
+    const job = await td.daemon.store.jobs.getJob(added[0]!.id)
+    assert.deepEqual((job!.result as { delivery: number }).delivery, 1)
+    const [counts] = await td.daemon.store.jobs.counts(Date.now(), 'work')
+    assert.equal(counts!.done, 50)
+    assert.equal(counts!.inFlight, 0)
+  })
+
+  it('redelivers the job of a worker killed with SIGKILL mid-job, and it is done exactly once more', async (t) => {
+    const { td, queue, ledger } = await setup(t)
+    const { id } = await queue.add('work', { op: 'crash' })
+    const job = await done(td, id)
+    assert.equal(job.delivery, 2)
+    assert.equal(job.crashes, 1)
+    assert.equal(job.attempts, 0, 'a crash is not counted as an attempt')
+    assert.deepEqual(ledger(), [`${id} 2`])
+    const inc = (await td.waitForEvent('incident:recovered')).data.incident
+    assert.match(
+      inc.timeline.find((s) => s.step === 'state-saved')!.detail,
+      /1 job in flight back to the queue/,
+    )
+  })
+
+  for (const op of ['stop', 'hang'] as const) {
+    it(`redelivers the job of a worker that ${op === 'stop' ? 'is SIGSTOPped' : 'busy-loops'} mid-job`, async (t) => {
+      const { td, queue, ledger } = await setup(t)
+      const { id } = await queue.add('work', { op })
+      const job = await done(td, id)
+      assert.equal(job.delivery, 2)
+      assert.equal(job.crashes, 1)
+      assert.deepEqual(ledger(), [`${id} 2`])
+      const inc = (await td.waitForEvent('incident:recovered')).data.incident
+      assert.equal(inc.severity, 'severe')
+    })
+  }
+
+  it('quarantines a poison job after it crashes three workers, while other jobs keep flowing', async (t) => {
+    const { td, queue, ledger } = await setup(t)
+    const poison = await queue.add('work', { op: 'crash', always: true })
+    const others = await queue.addMany(
+      'work',
+      Array.from({ length: 30 }, (_, i) => ({ payload: { op: 'sleep', ms: 20, i } })),
+    )
+    const q = await td.waitForEvent('job:quarantined', (e) => e.data.jobId === poison.id, 30_000)
+    assert.equal(q.data.crashes, 3)
+    const job = await td.daemon.store.jobs.getJob(poison.id)
+    assert.equal(job!.state, 'quarantined')
+    for (const o of others) await done(td, o.id)
+    assert.equal(ledger().filter((l) => l.startsWith(poison.id)).length, 0)
+  })
+
+  it('hands the checkpoint saved before a crash to the next delivery', async (t) => {
+    const { td, queue } = await setup(t)
+    const { id } = await queue.add('work', { op: 'resume' })
+    const job = await done(td, id)
+    const result = job.result as { restored: { step: number; by: number }; delivery: number }
+    assert.equal(result.delivery, 2)
+    assert.equal(result.restored.step, 1)
+    assert.notEqual(result.restored.by, undefined)
+  })
+
+  it('retries a failing job with backoff, then dead-letters it with its error and stack', async (t) => {
+    const { td, queue } = await setup(t)
+    const { id } = await queue.add('work', { op: 'fail', message: 'upstream said 503' }, { maxAttempts: 3 })
+    const dead = await td.waitForEvent('job:dead-lettered', (e) => e.data.jobId === id)
+    assert.equal(dead.data.attempts, 3)
+    const job = await td.daemon.store.jobs.getJob(id)
+    assert.equal(job!.state, 'dead')
+    assert.equal(job!.lastError, 'upstream said 503')
+    assert.match(job!.lastStack ?? '', /sdk-jobs\.mjs/)
+    assert.equal(job!.crashes, 0)
+  })
+
+  it('lets the job in flight finish during a soft restart', async (t) => {
+    const { td, queue, ledger } = await setup(t, {})
+    await waitFor(() => td.daemon.supervisor.listWorkers().every((w) => w.state === 'ready'), 'workers ready')
+    const { id } = await queue.add('work', { op: 'sleep', ms: 700 })
+    await waitFor(
+      async () => (await td.daemon.store.jobs.getJob(id))?.state === 'active',
+      'the job to be in flight',
+    )
+    const holder = (await td.daemon.store.jobs.getJob(id))!.leaseWorker!
+    const { incidentId } = await td.daemon.supervisor.restartWorker(holder, { hard: false })
+    const inc = (await td.waitForEvent('incident:recovered', (e) => e.data.incident.id === incidentId)).data
+      .incident
+    assert.match(inc.timeline.find((s) => s.step === 'state-saved')!.detail, /1 job in flight left to finish/)
+    const job = await done(td, id)
+    assert.equal(job.delivery, 1, 'finished by the worker that had it, not redelivered')
+    assert.deepEqual(ledger(), [`${id} 1`])
+  })
+
+  it('fails a job past its timeout, redelivers it, refuses the late ack and stops the stale worker', async (t) => {
+    const { td, queue } = await setup(t)
+    const { id } = await queue.add('work', { op: 'sleep', ms: 800 }, { timeout: 300, maxAttempts: 2 })
+    await td.waitForEvent('job:timeout', (e) => e.data.jobId === id)
+    const stale = await td.waitForEvent('job:stale', (e) => e.data.jobId === id)
+    assert.equal(stale.data.kind, 'ack')
+    await td.waitForEvent('incident:opened', (e) => e.data.incident.cause === 'stale-delivery')
+    const job = (await td.daemon.store.jobs.getJob(id))!
+    assert.ok(job.delivery >= 2, 'the job was given to another delivery')
+  })
+
+  it('takes jobs enqueued while the supervisor is down', async (t) => {
+    const { td, queue } = await setup(t)
+    const { id } = await queue.add('work', { op: 'ok' }, { delay: 200, priority: 5 })
+    const job = await done(td, id)
+    assert.ok(job.finishedAt! - job.createdAt >= 200, 'not before its delay')
+  })
+})
