@@ -155,10 +155,53 @@ describe('jobs', () => {
     assert.ok(job.delivery >= 2, 'the job was given to another delivery')
   })
 
-  it('takes jobs enqueued while the supervisor is down', async (t) => {
+  it('holds a delayed job until it is due', async (t) => {
     const { td, queue } = await setup(t)
     const { id } = await queue.add('work', { op: 'ok' }, { delay: 200, priority: 5 })
     const job = await done(td, id)
     assert.ok(job.finishedAt! - job.createdAt >= 200, 'not before its delay')
+  })
+})
+
+describe('a Python worker (examples/python)', () => {
+  const python = {
+    command: 'python3',
+    args: [path.resolve(import.meta.dirname, '../../examples/python/worker.py')],
+    queue: 'work',
+    replicas: 2,
+    hang_timeout: '1s',
+    stop_timeout: 5,
+    env: { LEDGER: './ledger.txt' },
+  }
+
+  it('processes jobs, and its crash mid-job is recovered like a Node worker’s', async (t) => {
+    const { td, queue, ledger } = await setup(t, { workers: { py: python } })
+    const ok = await queue.addMany(
+      'work',
+      Array.from({ length: 10 }, (_, i) => ({ payload: { op: 'ok', i } })),
+    )
+    for (const a of ok) {
+      const job = await done(td, a.id)
+      assert.equal((job.result as { lang: string }).lang, 'python')
+    }
+    const crash = await queue.add('work', { op: 'crash' })
+    const job = await done(td, crash.id)
+    assert.equal(job.delivery, 2)
+    const inc = (await td.waitForEvent('incident:recovered')).data.incident
+    assert.equal(inc.workerId.startsWith('py#'), true)
+    assert.equal(td.daemon.supervisor.getWorker(inc.workerId)?.sdk, true)
+    assert.equal(ledger().filter((l) => l.startsWith(crash.id)).length, 1)
+  })
+
+  it('resumes from the checkpoint saved before a crash, and dead-letters what keeps failing', async (t) => {
+    const { td, queue } = await setup(t, { workers: { py: python } })
+    const { id } = await queue.add('work', { op: 'resume' })
+    const job = await done(td, id)
+    assert.equal((job.result as { restored: { step: number } }).restored.step, 1)
+    const failing = await queue.add('work', { op: 'fail', message: 'bad input' }, { maxAttempts: 2 })
+    await td.waitForEvent('job:dead-lettered', (e) => e.data.jobId === failing.id)
+    const dead = (await td.daemon.store.jobs.getJob(failing.id))!
+    assert.equal(dead.lastError, 'bad input')
+    assert.match(dead.lastStack ?? '', /RuntimeError: bad input/)
   })
 })
