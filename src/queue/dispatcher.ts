@@ -26,6 +26,16 @@ import type { JobStore, Settlement, SettleResult } from '../store/job-store.js'
  */
 const POLL_MS = 25
 
+/** Gone workers whose jobs are remembered (for the incident about them); the oldest are forgotten. */
+const GONE_KEPT = 1000
+
+export interface HeldSummary {
+  jobs: number
+  checkpointed: number
+  /** The worker is gone and these jobs went back to the queue when it went. */
+  returned: boolean
+}
+
 /** What the dispatcher needs to know about a worker process. */
 export interface JobWorker {
   /** Unique per process. */
@@ -79,6 +89,7 @@ interface PendingSettlement<W extends JobWorker> {
 
 export class Dispatcher<W extends JobWorker> {
   private readonly subs = new Map<string, Subscription<W>>()
+  private readonly gone = new Map<string, HeldSummary>()
   private pending: PendingSettlement<W>[] = []
   private roundScheduled = false
   private flushScheduled = false
@@ -114,13 +125,14 @@ export class Dispatcher<W extends JobWorker> {
     if (sub) sub.draining = true
   }
 
-  /** How many deliveries the worker holds, and how many of them have a checkpoint. */
-  held(worker: W): { jobs: number; checkpointed: number } {
+  /**
+   * How many deliveries the worker holds, and how many of them have a checkpoint; for a worker that
+   * is gone, what it held when it went (`returned`: they are back in the queue already).
+   */
+  held(worker: W): HeldSummary {
     const sub = this.subs.get(worker.key)
-    if (!sub) return { jobs: 0, checkpointed: 0 }
-    let checkpointed = 0
-    for (const h of sub.held.values()) if (h.checkpointed) checkpointed++
-    return { jobs: sub.held.size, checkpointed }
+    if (!sub) return this.gone.get(worker.key) ?? { jobs: 0, checkpointed: 0, returned: false }
+    return summarize(sub, false)
   }
 
   /** Settlements from a worker, written on the next turn. */
@@ -150,6 +162,7 @@ export class Dispatcher<W extends JobWorker> {
     const sub = this.subs.get(worker.key)
     if (!sub) return
     this.subs.delete(worker.key)
+    this.remember(worker.key, summarize(sub, true))
     const tokens = [...sub.held.keys()]
     for (const t of tokens) this.release(sub, t)
     if (tokens.length === 0) return
@@ -210,6 +223,12 @@ export class Dispatcher<W extends JobWorker> {
       )
       results.forEach((r, i) => this.report([r], batch[i]!.from))
     })
+  }
+
+  /** What gone workers held, kept for a while for the incident that follows their exit. */
+  private remember(key: string, summary: HeldSummary): void {
+    this.gone.set(key, summary)
+    if (this.gone.size > GONE_KEPT) this.gone.delete(this.gone.keys().next().value!)
   }
 
   private scheduleFlush(): void {
@@ -354,6 +373,12 @@ export class Dispatcher<W extends JobWorker> {
       }
     }
   }
+}
+
+function summarize<W extends JobWorker>(sub: Subscription<W>, returned: boolean): HeldSummary {
+  let checkpointed = 0
+  for (const h of sub.held.values()) if (h.checkpointed) checkpointed++
+  return { jobs: sub.held.size, checkpointed, returned }
 }
 
 function toSettlement(i: SettleItem): Settlement {

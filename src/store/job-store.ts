@@ -7,11 +7,17 @@
  * settles what comes back (acks, failures, checkpoints) in batches, one transaction per turn of
  * its event loop. The rules for what becomes of a job are the core's (src/core/job.ts); the store
  * applies them atomically.
+ *
+ * Payloads, results, checkpoints and progress values are stored as JSON: they come back as
+ * `JSON.parse(JSON.stringify(value))`, and a checkpoint, progress or result never set is `null`.
+ * Arguments are checked before anything is written: a bad one is refused with SHEPHERD_BAD_REQUEST
+ * and changes nothing.
  * @module
  */
 import type { Delivery, Job, JobPolicy, JobState, NewJob } from '../core/job.js'
 
 export interface AddResult {
+  /** The job's id; for a duplicate by idempotency key, the id of the job that has the key. */
   id: string
   /** false when the id or the idempotency key already existed: nothing was changed. */
   added: boolean
@@ -69,8 +75,12 @@ export interface QueueCounts {
 }
 
 export interface JobQuery {
+  /**
+   * As {@link QueueCounts} counts them: `waiting` is due now, `delayed` is waiting but not due,
+   * `failed` is waiting after at least one error (delayed or not); any other state is that state.
+   */
   state?: JobState | 'delayed' | 'failed'
-  /** Newest first; default 50. */
+  /** Newest first; default 50; an integer from 1 to 1000. */
   limit?: number
 }
 
@@ -79,6 +89,11 @@ export interface JobStore {
    * Adds jobs in one transaction. An id or (queue, idempotency key) that exists already is a
    * duplicate: `added: false`, nothing changes. Defaults: priority 0, maxAttempts and timeout
    * from `defaults(queue)`.
+   *
+   * A duplicate may be earlier in the same batch; a done job keeps its key until it is pruned.
+   * Refused (SHEPHERD_BAD_REQUEST, nothing added): a payload that is not JSON, a delay that is not
+   * a finite number ≥ 0, a priority that is not an integer, maxAttempts not an integer ≥ 1, a
+   * timeout not > 0 ms, an empty queue or id.
    */
   add(
     jobs: readonly NewJob[],
@@ -90,7 +105,13 @@ export interface JobStore {
    * enqueue order: each becomes active with its delivery number incremented.
    */
   claim(queue: string, limit: number, worker: string, now: number): Promise<Delivery[]>
-  /** Applies settlements in order, in one transaction; a stale token changes nothing. */
+  /**
+   * Applies settlements in order, in one transaction; a stale token changes nothing.
+   *
+   * A token is `<id>:<delivery>` (split at the last `:`); one that names no delivery (malformed,
+   * unknown job) is stale too. A result, checkpoint or progress value that is not JSON, an error
+   * that is not a string, or an unknown kind refuses the whole batch (SHEPHERD_BAD_REQUEST).
+   */
   settle(
     items: readonly Settlement[],
     now: number,
@@ -104,13 +125,20 @@ export interface JobStore {
   releaseAllActive(now: number): Promise<number>
   /** The earliest runAt of a waiting job of the queue that is not due yet, or null. */
   nextDueAt(queue: string, now: number): Promise<number | null>
+  /** One row per queue that has any job, by queue name; a queue asked for by name always gets a row. */
   counts(now: number, queue?: string): Promise<QueueCounts[]>
   getJob(id: string): Promise<Job | undefined>
   listJobs(queue: string, query: JobQuery, now: number): Promise<Job[]>
-  /** Puts dead-lettered or quarantined jobs (all of the state, or those ids) back to waiting, attempts and crashes reset. */
+  /**
+   * Puts dead-lettered or quarantined jobs (all of the state, or those ids) back to waiting, attempts and crashes reset.
+   * Returns how many. A whole state may be done in several transactions (an adapter may batch it).
+   */
   retry(queue: string, from: 'dead' | 'quarantined', now: number, ids?: readonly string[]): Promise<number>
-  /** Deletes jobs of the queue in that state (or those ids of it). */
+  /**
+   * Deletes jobs of the queue in that state (or those ids of it); returns how many. A whole state
+   * may be deleted in several transactions (an adapter may batch it).
+   */
   purge(queue: string, state: 'dead' | 'quarantined' | 'done', ids?: readonly string[]): Promise<number>
-  /** Deletes done jobs finished before `before`. */
+  /** Deletes done jobs finished before `before`; returns how many. May run in several transactions. */
   pruneDone(before: number): Promise<number>
 }

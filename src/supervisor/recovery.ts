@@ -320,6 +320,11 @@ export class Recovery {
     if (!wp) return ''
     const held = this.dispatcher.held(wp)
     const checkpointed = held.checkpointed > 0 ? ` (${held.checkpointed} with checkpoints)` : ''
+    if (held.returned) {
+      return held.jobs > 0
+        ? `; ${plural(held.jobs, 'job')} in flight went back to the queue at its exit${checkpointed}`
+        : ''
+    }
     if (!wp.alive || inc.severity === 'severe') {
       await this.dispatcher.workerGone(wp, 'crash')
       return held.jobs > 0 ? `; ${plural(held.jobs, 'job')} in flight back to the queue${checkpointed}` : ''

@@ -160,6 +160,7 @@ describe('SQLite store', () => {
     assert.deepEqual(tables(raw(t, file)), [
       'events',
       'incidents',
+      'jobs',
       'shepherd_migrations',
       'sqlite_sequence',
       'worker_state',
@@ -202,7 +203,7 @@ describe('SQLite store', () => {
   })
 
   // The upgrade of an existing store is the harder race: the ledger already exists, so nothing
-  // takes the write lock before the ledger is read unless the migrator begins with BEGIN IMMEDIATE.
+  // The extra migration added after the real ones fills a table so that it runs long enough for the other process to arrive
   // Migration 0002 fills a table so that it runs long enough for the other process to arrive
   // while it is under way; if the two do not overlap, the test still holds (it cannot flake).
   it('serialises two processes upgrading the same store at once', { timeout: 120_000 }, async (t) => {
@@ -235,12 +236,12 @@ describe('SQLite store', () => {
     assert.deepEqual(
       runs.map((r) => r.applied.length).sort(),
       [0, 1],
-      'one process applied 0002, the other found nothing to do',
+      'one process applied the new migration, the other found nothing to do',
     )
     const db = raw(t, file)
     assert.deepEqual(
       ledger(db).map((r) => r.version),
-      [1, 2],
+      [...loadMigrations().map((m) => m.version), loadMigrations().length + 1],
     )
     assert.equal((db.prepare('SELECT count(*) AS n FROM filler').get() as { n: number }).n, 200_000)
   })

@@ -5,6 +5,7 @@
 import type { AnyEvent } from '../../src/core/events.js'
 import type { Incident } from '../../src/core/incident.js'
 import { ShepherdError } from '../../src/errors.js'
+import type { JobStore } from '../../src/store/job-store.js'
 import type { IncidentQuery, SavedWorkerState, Store, StoreBatch } from '../../src/store/store.js'
 import type {
   RestartRequest,
@@ -105,8 +106,29 @@ export class FakeSupervisor implements SupervisorControl {
   }
 }
 
+/**
+ * The tests that use {@link MemoryStore} never touch jobs; a call that does is a test bug, and
+ * says so, instead of answering with an empty queue that a test could mistake for behaviour.
+ */
+async function noJobQueue(): Promise<never> {
+  throw new Error('MemoryStore has no job queue')
+}
+
 /** Incidents in memory, filtered and ordered as the Store contract says; the rest does nothing. */
 export class MemoryStore implements Store {
+  readonly jobs: JobStore = {
+    add: noJobQueue,
+    claim: noJobQueue,
+    settle: noJobQueue,
+    releaseAllActive: noJobQueue,
+    nextDueAt: noJobQueue,
+    counts: noJobQueue,
+    getJob: noJobQueue,
+    listJobs: noJobQueue,
+    retry: noJobQueue,
+    purge: noJobQueue,
+    pruneDone: noJobQueue,
+  }
   readonly queries: IncidentQuery[] = []
   failWith: Error | null = null
   constructor(readonly incidents: Incident[]) {}

@@ -72,7 +72,7 @@ describe('jobs', () => {
     const inc = (await td.waitForEvent('incident:recovered')).data.incident
     assert.match(
       inc.timeline.find((s) => s.step === 'state-saved')!.detail,
-      /1 job in flight back to the queue/,
+      /1 job in flight went back to the queue at its exit/,
     )
   })
 

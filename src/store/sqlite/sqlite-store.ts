@@ -14,8 +14,10 @@ import Database from 'better-sqlite3'
 import type { AnyEvent, EventType } from '../../core/events.js'
 import { type Incident, INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
 import { coerceError, type ErrorCode, ShepherdError } from '../../errors.js'
+import type { JobStore } from '../job-store.js'
 import type { EventQuery, IncidentQuery, SavedWorkerState, Store, StoreBatch } from '../store.js'
 import { loadMigrations, type Migration, runMigrations, sqliteCode } from './migrate.js'
+import { SqliteJobStore } from './sqlite-job-store.js'
 
 /**
  * How long a statement waits for another connection's write lock before failing with SQLITE_BUSY.
@@ -228,6 +230,11 @@ async function switchToWal(db: Database.Database): Promise<unknown> {
 export class SqliteStore implements Store {
   /** The database file, as given to {@link openSqliteStore}. */
   readonly file: string
+  /**
+   * The durable job queue ({@link SqliteJobStore}), on this store's connection: same file, same
+   * pragmas, and failures reported through this store's error mapping.
+   */
+  readonly jobs: JobStore
   readonly #db: Database.Database
   readonly #migrations: readonly Migration[]
   readonly #s: { [K in keyof typeof SQL]: Statement }
@@ -261,6 +268,10 @@ export class SqliteStore implements Store {
         upsertWorkerState: db.prepare(SQL.upsertWorkerState),
         loadWorkerState: db.prepare(SQL.loadWorkerState),
       }
+      this.jobs = new SqliteJobStore(db, {
+        write: (operation, run) => this.#write(operation, run),
+        read: (operation, run) => this.#read(operation, run),
+      })
     } catch (e) {
       throw openFailed(file, e)
     }
