@@ -51,8 +51,15 @@ CREATE UNIQUE INDEX jobs_queue_idempotency_key ON jobs (queue, idempotency_key)
 -- reading the row: a job that is not due yet (delay, retry backoff) and sits ahead of the due ones
 -- costs one index entry skipped. Partial on state = 'waiting', so the index holds only the backlog
 -- (done jobs kept for idempotency and throughput add nothing), and a claim removes its entries.
-CREATE INDEX jobs_claim ON jobs (queue, priority DESC, seq, run_at)
+CREATE INDEX jobs_claim ON jobs (queue, priority DESC, seq, run_at, crashes)
   WHERE state = 'waiting';
+
+-- Suspects: waiting jobs that were in flight in a worker crash. The dispatcher delivers them one at
+-- a time to a worker that holds nothing else, so that a further crash is the suspect's own and an
+-- innocent job that shared the first crash is not quarantined with the poison one. This index holds
+-- only suspects (few), so looking for one costs nothing when there are none.
+CREATE INDEX jobs_suspects ON jobs (queue, priority DESC, seq)
+  WHERE state = 'waiting' AND crashes > 0;
 
 -- nextDueAt: the earliest run_at after now among a queue's waiting jobs (one index seek). Also
 -- counts: the delayed jobs (run_at after now) are a range of it, and the age of the oldest due job

@@ -15,7 +15,7 @@
  * @module
  */
 import type { EventDataMap, EventSeverity, EventType } from '../core/events.js'
-import type { JobPolicy } from '../core/job.js'
+import type { Delivery, JobPolicy } from '../core/job.js'
 import type { Logger } from '../logger.js'
 import type { JobMessage, SettleItem, SupervisorMessage } from '../protocol/messages.js'
 import type { JobStore, Settlement, SettleResult } from '../store/job-store.js'
@@ -80,6 +80,8 @@ interface Held {
   queue: string
   timer: ReturnType<typeof setTimeout> | null
   checkpointed: boolean
+  /** It was in flight in a worker crash before: it runs alone on its worker. */
+  suspect: boolean
 }
 
 interface PendingSettlement<W extends JobWorker> {
@@ -252,7 +254,7 @@ export class Dispatcher<W extends JobWorker> {
       const free = sub.capacity - sub.held.size
       if (free <= 0 || sub.draining || !sub.worker.alive || !this.d.eligible(sub.worker)) continue
       queues.add(sub.queue)
-      const deliveries = await this.d.jobs.claim(sub.queue, free, sub.worker.currentId, now)
+      const deliveries = await this.claimFor(sub, free, now)
       if (deliveries.length < free) starved = true
       if (deliveries.length === 0) continue
       const messages: JobMessage[] = []
@@ -262,7 +264,13 @@ export class Dispatcher<W extends JobWorker> {
             ? null
             : setTimeout(() => this.timedOut(sub, token, job.timeoutMs!), job.timeoutMs)
         timer?.unref()
-        sub.held.set(token, { jobId: job.id, queue: job.queue, timer, checkpointed: job.checkpoint !== null })
+        sub.held.set(token, {
+          jobId: job.id,
+          queue: job.queue,
+          timer,
+          checkpointed: job.checkpoint !== null,
+          suspect: job.crashes > 0,
+        })
         messages.push({
           token,
           id: job.id,
@@ -287,6 +295,22 @@ export class Dispatcher<W extends JobWorker> {
       this.schedulePoll()
       for (const q of queues) await this.watchDue(q, now)
     }
+  }
+
+  /**
+   * Poison jobs are told from their neighbours by running suspects alone: a job that was in flight
+   * in a crash goes only to a worker that holds nothing, and that worker gets nothing else until it
+   * is done. A further crash is then the suspect's own, and a job that merely shared a worker with
+   * a poison job is never quarantined with it.
+   */
+  private async claimFor(sub: Subscription<W>, free: number, now: number): Promise<Delivery[]> {
+    const worker = sub.worker.currentId
+    if ([...sub.held.values()].some((h) => h.suspect)) return []
+    if (sub.held.size === 0) {
+      const suspect = await this.d.jobs.claim(sub.queue, 1, worker, now, 'only')
+      if (suspect.length > 0) return suspect
+    }
+    return this.d.jobs.claim(sub.queue, free, worker, now, 'exclude')
   }
 
   private schedulePoll(): void {

@@ -56,6 +56,13 @@ export interface SettleResult {
   job?: Job
 }
 
+/**
+ * Which jobs a claim may take, by whether they were in flight in a worker crash (`crashes > 0`,
+ * "suspects"): `any` (the default), `exclude` (only jobs never in a crash), `only` (only suspects).
+ * The dispatcher gives a suspect to a worker alone, so that a further crash is its own doing.
+ */
+export type SuspectRule = 'any' | 'exclude' | 'only'
+
 export interface QueueCounts {
   queue: string
   /** Due now. */
@@ -104,7 +111,13 @@ export interface JobStore {
    * Leases up to `limit` due jobs of the queue to `worker`, highest priority first, then in
    * enqueue order: each becomes active with its delivery number incremented.
    */
-  claim(queue: string, limit: number, worker: string, now: number): Promise<Delivery[]>
+  claim(
+    queue: string,
+    limit: number,
+    worker: string,
+    now: number,
+    suspects?: SuspectRule,
+  ): Promise<Delivery[]>
   /**
    * Applies settlements in order, in one transaction; a stale token changes nothing.
    *

@@ -439,6 +439,33 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         )
       }))
 
+    it('claims suspects (jobs that were in a crash) apart: only them, or none of them', () =>
+      withJobs(async (jobs) => {
+        await jobs.add(
+          ['a', 'b', 'c', 'd'].map((id) => ({ queue: 'email', payload: id, id })),
+          T0,
+          defaults,
+        )
+        const first = await jobs.claim('email', 2, 'email#1', T0)
+        assert.deepEqual(
+          first.map((d) => d.job.id),
+          ['a', 'b'],
+        )
+        await settle(
+          jobs,
+          first.map((d) => ({ kind: 'crash', token: d.token })),
+          T0 + 1,
+        )
+        assert.deepEqual(
+          (await jobs.claim('email', 5, 'email#2', T0 + 2, 'exclude')).map((d) => d.job.id),
+          ['c', 'd'],
+        )
+        assert.deepEqual(
+          (await jobs.claim('email', 5, 'email#3', T0 + 2, 'only')).map((d) => d.job.id),
+          ['a', 'b'],
+        )
+      }))
+
     it('releases a delivery back to the queue at once, counting nothing', () =>
       withJobs(async (jobs) => {
         await jobs.add([{ queue: 'email', payload: 1, id: 'r', delay: 1_000 }], T0, defaults)

@@ -35,6 +35,7 @@ import type {
   Settlement,
   SettleOutcome,
   SettleResult,
+  SuspectRule,
 } from '../job-store.js'
 
 /**
@@ -92,6 +93,18 @@ const NO_LEASE = 'lease_worker = NULL, lease_expires = NULL'
  * state (or sort a whole backlog). It is SQLite's documented guard for exactly this: the statement
  * fails to prepare, rather than silently slowing down, if the index is ever dropped or renamed.
  */
+// The subquery reads the first `limit` due entries of the index (covering: no row is read to
+// choose) and stops. RETURNING gives rows in no particular order; the store sorts the few it got.
+function claimSql(index: string, filter: string): string {
+  return `UPDATE jobs SET state = 'active', delivery = delivery + 1, lease_worker = ?,
+      lease_expires = CASE WHEN timeout_ms IS NULL THEN NULL ELSE ? + timeout_ms END, updated_at = ?
+    WHERE seq IN (
+      SELECT seq FROM jobs INDEXED BY ${index}
+      WHERE queue = ? AND state = 'waiting' AND run_at <= ? ${filter}
+      ORDER BY priority DESC, seq LIMIT ?)
+    RETURNING ${COLUMNS}`
+}
+
 export const JOB_SQL = {
   // ON CONFLICT DO NOTHING without a target covers both the id and the (queue, idempotency key)
   // uniqueness, and is the same in PostgreSQL.
@@ -102,13 +115,11 @@ export const JOB_SQL = {
   idByKey: 'SELECT id FROM jobs WHERE queue = ? AND idempotency_key = ?',
   // The subquery reads the first `limit` due entries of jobs_claim (covering: no row is read to
   // choose) and stops. RETURNING gives rows in no particular order; the store sorts the few it got.
-  claim: `UPDATE jobs SET state = 'active', delivery = delivery + 1, lease_worker = ?,
-      lease_expires = CASE WHEN timeout_ms IS NULL THEN NULL ELSE ? + timeout_ms END, updated_at = ?
-    WHERE seq IN (
-      SELECT seq FROM jobs INDEXED BY jobs_claim
-      WHERE queue = ? AND state = 'waiting' AND run_at <= ?
-      ORDER BY priority DESC, seq LIMIT ?)
-    RETURNING ${COLUMNS}`,
+  claim: claimSql('jobs_claim', ''),
+  // Only jobs with no crash behind them: crashes is in jobs_claim, so the filter reads no row.
+  claimClean: claimSql('jobs_claim', 'AND crashes = 0'),
+  // One suspect, from the small index of suspects.
+  claimSuspect: claimSql('jobs_suspects', 'AND crashes > 0'),
   byId: `SELECT ${COLUMNS} FROM jobs WHERE id = ?`,
   current: `SELECT ${COLUMNS} FROM jobs WHERE ${CURRENT}`,
   ack: `UPDATE jobs SET state = 'done', result = ?, finished_at = ?, updated_at = ?, ${NO_LEASE}
@@ -244,7 +255,7 @@ export class SqliteJobStore implements JobStore {
   readonly #s: { [K in keyof typeof JOB_SQL]: Statement }
   readonly #add: Database.Transaction<(rows: readonly NewRow[]) => AddResult[]>
   readonly #claim: Database.Transaction<
-    (queue: string, limit: number, worker: string, now: number) => Delivery[]
+    (queue: string, limit: number, worker: string, now: number, suspects: SuspectRule) => Delivery[]
   >
   readonly #settle: Database.Transaction<
     (
@@ -272,14 +283,22 @@ export class SqliteJobStore implements JobStore {
       [K in keyof typeof JOB_SQL]: Statement
     }
     this.#add = db.transaction((rows: readonly NewRow[]) => rows.map((r) => this.#insert(r)))
-    this.#claim = db.transaction((queue: string, limit: number, worker: string, now: number) => {
-      const rows = (this.#s.claim as Statement<JobRow>).all(worker, now, now, queue, now, limit)
-      rows.sort((a, b) => b.priority - a.priority || a.seq - b.seq)
-      return rows.map((r) => {
-        const job = toJob(r)
-        return { job, token: deliveryToken(job.id, job.delivery) }
-      })
-    })
+    this.#claim = db.transaction(
+      (queue: string, limit: number, worker: string, now: number, suspects: SuspectRule) => {
+        const stmt =
+          suspects === 'only'
+            ? this.#s.claimSuspect
+            : suspects === 'exclude'
+              ? this.#s.claimClean
+              : this.#s.claim
+        const rows = (stmt as Statement<JobRow>).all(worker, now, now, queue, now, limit)
+        rows.sort((a, b) => b.priority - a.priority || a.seq - b.seq)
+        return rows.map((r) => {
+          const job = toJob(r)
+          return { job, token: deliveryToken(job.id, job.delivery) }
+        })
+      },
+    )
     this.#settle = db.transaction(
       (
         items: readonly ReadySettlement[],
@@ -342,14 +361,20 @@ export class SqliteJobStore implements JobStore {
    * delivery number one higher, its lease held by `worker` until `now + timeoutMs` (no expiry
    * without a timeout).
    */
-  async claim(queue: string, limit: number, worker: string, now: number): Promise<Delivery[]> {
+  async claim(
+    queue: string,
+    limit: number,
+    worker: string,
+    now: number,
+    suspects: SuspectRule = 'any',
+  ): Promise<Delivery[]> {
     const t = epochMs('now', now)
     checkName('queue', queue)
     checkName('worker', worker)
     checkInteger('limit', limit, 0)
     if (limit === 0) return []
     return this.#guard.write(`claim jobs of ${queue} for ${worker}`, () =>
-      this.#claim.immediate(queue, limit, worker, t),
+      this.#claim.immediate(queue, limit, worker, t, suspects),
     )
   }
 
