@@ -58,6 +58,9 @@ function recoveryFields() {
       .describe(
         "The pool's restart intensity (as in Erlang/OTP supervisors): more than `max` restarts of the pool's workers within `window` escalates instead of restarting again. Every restart counts, whatever the uptime.",
       ),
+    scale_in_after: duration({ positive: true }).describe(
+      'A pool with a queue and replicas.max above replicas.min grows by one worker per check while its backlog is above thresholds.queue_size, and shrinks by one (gracefully) each time the backlog has stayed at or below it this long.',
+    ),
     revive_interval: duration({ positive: true }).describe(
       'After an escalation the worker is failed; Shepherd tries to start it again at this slow interval and, once it runs, brings it back with a notification.',
     ),
@@ -142,6 +145,7 @@ export const RECOVERY_DEFAULTS = {
   verify_timeout: 30,
   min_uptime: 0.5,
   restart_limit: { max: 10, window: 600 },
+  scale_in_after: 60,
   revive_interval: 300,
 } as const
 

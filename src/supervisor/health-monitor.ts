@@ -19,12 +19,18 @@ import {
   type HealthSample,
   hungReport,
 } from '../core/health.js'
+import { decideScale, throughputBaseline } from '../core/scaling.js'
 import { isServing } from '../core/worker-state.js'
 import { CpuMeter, type TreeSample } from '../process/proc.js'
 import type { SupervisorKernel } from './kernel.js'
 import { liveProcesses, type PoolRuntime, type Slot } from './pool-runtime.js'
 import type { Processes } from './processes.js'
 import type { WorkerProcess } from './worker-process.js'
+
+interface QueueReading {
+  backlog: number
+  throughput: { perMinute: number; baseline: number }
+}
 
 export class HealthMonitor {
   private readonly cpu = new CpuMeter()
@@ -35,6 +41,8 @@ export class HealthMonitor {
     private readonly processes: Processes,
     /** A serving (or starting) worker needs recovering. */
     private readonly onAnomaly: (slot: Slot, anomaly: Anomaly) => void,
+    /** The pool's backlog asks for one worker more or one fewer. */
+    private readonly onScale: (pool: PoolRuntime, action: 'out' | 'in', reason: string) => void,
   ) {}
 
   /** Starts the periodic checks and the watchdog. */
@@ -60,11 +68,54 @@ export class HealthMonitor {
     this.cpu.forget(wp.key)
   }
 
-  checkNow(): void {
-    for (const pool of this.pools.values()) this.checkPool(pool)
+  async checkNow(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((pool) => this.checkPool(pool)))
   }
 
-  private checkPool(pool: PoolRuntime): void {
+  private async checkPool(pool: PoolRuntime): Promise<void> {
+    if (this.k.stopping || pool.checking) return
+    pool.checking = true
+    try {
+      const queue = await this.queueReading(pool)
+      this.assessPool(pool, queue)
+      if (queue) this.scale(pool, queue.backlog)
+    } catch (e) {
+      this.k.logger.error({ err: e, pool: pool.cfg.name }, 'health check failed')
+    } finally {
+      pool.checking = false
+    }
+  }
+
+  /** The pool's queue: backlog, and throughput against its recent baseline. */
+  private async queueReading(pool: PoolRuntime): Promise<QueueReading | null> {
+    const queue = pool.cfg.queue
+    if (queue === undefined) return null
+    const [counts] = await this.k.deps.store.jobs.counts(this.k.now(), queue)
+    const perMinute = counts?.throughputPerMinute ?? 0
+    const { baseline, history } = throughputBaseline(pool.throughputHistory, perMinute)
+    pool.throughputHistory = history
+    return { backlog: counts?.waiting ?? 0, throughput: { perMinute, baseline } }
+  }
+
+  private scale(pool: PoolRuntime, backlog: number): void {
+    const { replicas, thresholds, recovery } = pool.cfg
+    if (replicas.max === replicas.min) return
+    const d = decideScale(
+      pool.scale,
+      {
+        backlog,
+        queueSize: thresholds.queue_size,
+        replicas,
+        current: pool.slots.length,
+        cooldownMs: recovery.scale_in_after,
+      },
+      this.k.now(),
+    )
+    pool.scale = d.state
+    if (d.action !== 'none') this.onScale(pool, d.action, d.reason)
+  }
+
+  private assessPool(pool: PoolRuntime, queue: QueueReading | null): void {
     if (this.k.stopping) return
     const procs = liveProcesses(pool)
     const trees = procs.length > 0 ? this.k.deps.proc.sampleTrees(procs.map((p) => p.pid)) : new Map()
@@ -77,7 +128,7 @@ export class HealthMonitor {
         continue
       }
       const a = assessHealth(
-        this.sample(wp, trees.get(wp.pid), now, pool.cfg),
+        this.sample(wp, trees.get(wp.pid), now, pool.cfg, queue),
         slot.memory,
         t,
         pool.cfg.hang_timeout,
@@ -110,7 +161,7 @@ export class HealthMonitor {
     }
     for (const spare of pool.spares) {
       if (!spare.proc.alive) continue
-      const sample = this.sample(spare.proc, trees.get(spare.proc.pid), now, pool.cfg)
+      const sample = this.sample(spare.proc, trees.get(spare.proc.pid), now, pool.cfg, queue)
       const a = assessHealth(sample, spare.memory, t, pool.cfg.hang_timeout)
       spare.report = a.report
       spare.memory = a.memory
@@ -123,6 +174,7 @@ export class HealthMonitor {
     tree: TreeSample | undefined,
     now: number,
     cfg: ResolvedPool,
+    queue: QueueReading | null,
   ): HealthSample {
     if (tree) {
       wp.descendants = tree.descendants
@@ -139,8 +191,8 @@ export class HealthMonitor {
       rssMb: tree ? tree.rssBytes / (1024 * 1024) : null,
       outcomes: wp.outcomeWindow(now, cfg.thresholds.error_window),
       probes: wp.probes,
-      backlog: null,
-      throughput: null,
+      backlog: queue?.backlog ?? null,
+      throughput: queue?.throughput ?? null,
     }
   }
 

@@ -8,6 +8,7 @@ import type { ExitReport } from '../core/exit-report.js'
 import { FRESH_MEMORY, type HealthMemory, type HealthReport } from '../core/health.js'
 import type { Incident } from '../core/incident.js'
 import { EMPTY_HISTORY, type RestartHistory } from '../core/restart-policy.js'
+import { FRESH_SCALE, type ScaleState } from '../core/scaling.js'
 import type { WorkerState } from '../core/worker-state.js'
 import { WORKER_ENV } from '../protocol/messages.js'
 import type { WorkerProcess } from './worker-process.js'
@@ -47,10 +48,26 @@ export interface PoolRuntime {
   spareSeq: number
   /** Spares that died before becoming ready, in a row: backs off their replacement. */
   spareFailures: number
+  /** Queue-driven scaling. */
+  scale: ScaleState
+  /** Recent throughput readings (jobs per minute), for the baseline a drop is judged against. */
+  throughputHistory: number[]
+  /** A health check of the pool is under way (checks read the store, so one may outlast a tick). */
+  checking: boolean
 }
 
 export function createPool(cfg: ResolvedPool): PoolRuntime {
-  const pool: PoolRuntime = { cfg, slots: [], spares: [], restartTimes: [], spareSeq: 0, spareFailures: 0 }
+  const pool: PoolRuntime = {
+    cfg,
+    slots: [],
+    spares: [],
+    restartTimes: [],
+    spareSeq: 0,
+    spareFailures: 0,
+    scale: FRESH_SCALE,
+    throughputHistory: [],
+    checking: false,
+  }
   for (let i = 1; i <= cfg.replicas.min; i++) pool.slots.push(createSlot(pool, i))
   return pool
 }

@@ -12,12 +12,13 @@ import { jobPolicy, queueSettings } from '../config/load.js'
 import type { ExitReport } from '../core/exit-report.js'
 import { describeExit } from '../core/exit-report.js'
 import type { Strategy } from '../core/strategy.js'
+import { isServing } from '../core/worker-state.js'
 import { ShepherdError } from '../errors.js'
 import type { WorkerMessage } from '../protocol/messages.js'
 import { Dispatcher } from '../queue/dispatcher.js'
 import { HealthMonitor } from './health-monitor.js'
 import { type SupervisorDeps, SupervisorKernel } from './kernel.js'
-import { createPool, liveProcesses, type PoolRuntime, type Slot } from './pool-runtime.js'
+import { createPool, createSlot, liveProcesses, type PoolRuntime, type Slot } from './pool-runtime.js'
 import { Processes } from './processes.js'
 import { Recovery } from './recovery.js'
 import type { RestartRequest, SupervisorControl, SupervisorInfo, WorkerView } from './view.js'
@@ -55,8 +56,12 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
       eligible: (worker) => this.servesJobs(worker),
     })
     this.recovery = new Recovery(this.k, this.processes, this.dispatcher)
-    this.monitor = new HealthMonitor(this.k, this.pools, this.processes, (slot, a) =>
-      this.recovery.open(slot, a.cause, a.detail),
+    this.monitor = new HealthMonitor(
+      this.k,
+      this.pools,
+      this.processes,
+      (slot, a) => this.recovery.open(slot, a.cause, a.detail),
+      (pool, action, reason) => (action === 'out' ? this.scaleOut(pool, reason) : this.scaleIn(pool, reason)),
     )
     this.processes.hooks = {
       onSpawn: (pool, wp) => this.monitor.watch(pool, wp),
@@ -198,8 +203,8 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   }
 
   /** Runs a full health check of every pool now (timers call it every check_interval). */
-  checkNow(): void {
-    this.monitor.checkNow()
+  checkNow(): Promise<void> {
+    return this.monitor.checkNow()
   }
 
   /** Routes output lines from the spawner to the pool's log file and the process's tail. */
@@ -247,6 +252,54 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     if (this.k.stopping || wp.stopping || slot.incident || slot.reviving) return
     this.k.setState(slot, 'exited', describeExit(exit))
     this.recovery.open(slot, exit.spawnFailed ? 'spawn-failed' : 'crash', describeExit(exit), { exit })
+  }
+
+  /** One more worker for a pool whose backlog grew. */
+  private scaleOut(pool: PoolRuntime, reason: string): void {
+    const from = pool.slots.length
+    const index = Math.max(0, ...pool.slots.map((s) => s.index)) + 1
+    const slot = createSlot(pool, index)
+    pool.slots.push(slot)
+    this.k.emit(
+      'pool:scaled',
+      'info',
+      { pool: pool.cfg.name, workerId: slot.id },
+      `${pool.cfg.name} scaled out to ${from + 1} workers: ${reason}`,
+      {
+        from,
+        to: from + 1,
+        reason,
+      },
+    )
+    this.launch(slot)
+  }
+
+  /**
+   * One worker fewer, once the backlog has stayed low: the newest slot that is serving and not
+   * being recovered stops taking jobs, finishes the ones it has, stops gracefully and goes away.
+   */
+  private scaleIn(pool: PoolRuntime, reason: string): void {
+    const slot = [...pool.slots]
+      .sort((a, b) => b.index - a.index)
+      .find((s) => !s.incident && !s.reviving && isServing(s.state) && s.proc?.alive)
+    if (!slot || pool.slots.length <= pool.cfg.replicas.min) return
+    const from = pool.slots.length
+    pool.slots.splice(pool.slots.indexOf(slot), 1)
+    this.k.emit(
+      'pool:scaled',
+      'info',
+      { pool: pool.cfg.name, workerId: slot.id },
+      `${pool.cfg.name} scaled in to ${from - 1} workers: ${reason}`,
+      {
+        from,
+        to: from - 1,
+        reason,
+      },
+    )
+    const wp = slot.proc!
+    this.dispatcher.drain(wp)
+    this.k.setState(slot, 'stopping', `scaled in: ${reason}`)
+    void wp.stop({ mode: 'graceful', timeoutMs: pool.cfg.stop_timeout }, 'scaled in', this.k.now())
   }
 
   /** Jobs and checkpoints from workers. */

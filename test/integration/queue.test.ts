@@ -163,6 +163,41 @@ describe('jobs', () => {
   })
 })
 
+describe('queue-driven scaling', () => {
+  it('scales a pool out while its backlog is high and back in, gracefully, once it stays low', async (t) => {
+    const { td, queue } = await setup(t, {
+      recovery: { ...fast, scale_in_after: '1s' },
+      thresholds: { queue_size: 5 },
+      workers: {
+        jobs: {
+          command: NODE,
+          args: [fixture('sdk-jobs.mjs')],
+          queue: 'work',
+          replicas: { min: 1, max: 3 },
+          stop_timeout: 5,
+        },
+      },
+    })
+    const jobs = await queue.addMany(
+      'work',
+      Array.from({ length: 60 }, (_, i) => ({ payload: { op: 'sleep', ms: 60, i } })),
+    )
+    await td.waitForEvent('pool:scaled', (e) => e.data.to === 3)
+    assert.equal(
+      td.eventsOf('pool:scaled').filter((e) => e.data.to > e.data.from).length,
+      2,
+      'one worker at a time',
+    )
+    for (const j of jobs) await done(td, j.id)
+    await td.waitForEvent('pool:scaled', (e) => e.data.to === 1, 30_000)
+    assert.equal(td.daemon.supervisor.listWorkers().filter((w) => w.pool === 'jobs').length, 1)
+    const crashes = td.eventsOf('incident:opened')
+    assert.equal(crashes.length, 0, 'scaling in is not a recovery')
+    const [counts] = await td.daemon.store.jobs.counts(Date.now(), 'work')
+    assert.equal(counts!.done, 60)
+  })
+})
+
 describe('a Python worker (examples/python)', () => {
   const python = {
     command: 'python3',
