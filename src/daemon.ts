@@ -16,7 +16,7 @@ import { serveHttp } from './http/node-server.js'
 import { createLogger, type Logger } from './logger.js'
 import { createNotifiers, NotificationDispatcher } from './notify/index.js'
 import { runProbe } from './process/probes.js'
-import { readProcState, sampleTrees } from './process/proc.js'
+import { readProcStat, readProcState, sampleTrees } from './process/proc.js'
 import { createProcessSpawner } from './process/spawner.js'
 import { openStore } from './store/open-store.js'
 import type { Store } from './store/store.js'
@@ -103,7 +103,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     store,
     writer,
     clock,
-    proc: { sampleTrees, readProcState },
+    proc: { sampleTrees, readProcState, readStartTicks: (pid) => readProcStat(pid)?.startTimeTicks ?? null },
     runProbe,
     emit: record,
     logger,
@@ -121,6 +121,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
       createHttpApp({
         supervisor: sup,
         store,
+        config: loaded.config,
         onInternalError: (err, request) => logger.error({ err, ...request }, 'API request failed'),
       }),
       { host: config.api.host, port: config.api.port },

@@ -4,14 +4,26 @@
  * SHEPHERD_SUPERVISOR_UNREACHABLE, and an API error body keeps its code and message.
  * @module
  */
+import type { z } from 'zod'
+
 import type { Incident } from '../core/incident.js'
+import type { Job } from '../core/job.js'
 import { coerceError, type ErrorCode, ErrorRegistry, ShepherdError } from '../errors.js'
+import type { EnqueueBodySchema } from '../queue/enqueue.js'
+import type { AddResult, QueueCounts } from '../store/job-store.js'
 import type { SupervisorInfo, WorkerView } from '../supervisor/view.js'
 import type {
+  EnqueueResponse,
   HealthResponse,
   IncidentResponse,
   IncidentsResponse,
+  JOB_LIST_STATES,
+  JobResponse,
+  JobsResponse,
+  PurgeJobsResponse,
+  QueuesResponse,
   RestartResponse,
+  RetryJobsResponse,
   WorkerResponse,
   WorkersResponse,
 } from './app.js'
@@ -40,6 +52,17 @@ export interface IncidentFilter {
   worker?: string
   /** Only this pool's incidents. */
   pool?: string
+}
+
+/** One job to enqueue: its payload and the enqueue options (`id`, `idempotencyKey`, `delay`, …). */
+export type EnqueueJob = z.input<typeof EnqueueBodySchema>
+
+/** Filters of {@link ApiClient.jobs}. */
+export interface JobFilter {
+  /** Only jobs in this state (`waiting` is due now; `delayed`, `failed` as `queues` counts them). */
+  state?: (typeof JOB_LIST_STATES)[number]
+  /** At most this many, newest first (1..1000). @defaultValue 50 (the API's default) */
+  limit?: number
 }
 
 /** The URL of an HTTP server on `host` and `port`; an IPv6 host is bracketed (`http://[::1]:7717`). */
@@ -140,6 +163,64 @@ export class ApiClient {
     return (await this.#request<IncidentResponse>('GET', `/api/incidents/${encodeURIComponent(id)}`)).incident
   }
 
+  /** `GET /api/queues`: the counts of every queue that has jobs or that the config names. */
+  async queues(): Promise<QueueCounts[]> {
+    return (await this.#request<QueuesResponse>('GET', '/api/queues')).queues
+  }
+
+  /**
+   * `POST /api/queues/:queue/jobs` with one job; `added` is false when its id or idempotency key
+   * existed already (the existing job is left as it was).
+   * @example
+   * ```ts
+   * await api.enqueue('email', { payload: { to: 'a@example.com' }, idempotencyKey: 'welcome:42' })
+   * ```
+   */
+  async enqueue(queue: string, job: EnqueueJob): Promise<AddResult> {
+    const [result] = (await this.#request<EnqueueResponse>('POST', queuePath(queue, 'jobs'), job)).jobs
+    if (!result)
+      throw new ShepherdError('SHEPHERD_INTERNAL', `POST ${queuePath(queue, 'jobs')} answered no job`)
+    return result
+  }
+
+  /** `POST /api/queues/:queue/jobs` with 1..1000 jobs, added in one transaction; results in order. */
+  async enqueueMany(queue: string, jobs: readonly EnqueueJob[]): Promise<AddResult[]> {
+    return (await this.#request<EnqueueResponse>('POST', queuePath(queue, 'jobs'), { jobs })).jobs
+  }
+
+  /** `GET /api/queues/:queue/jobs`: newest first. */
+  async jobs(queue: string, filter: JobFilter = {}): Promise<Job[]> {
+    const q = new URLSearchParams()
+    if (filter.state !== undefined) q.set('state', filter.state)
+    if (filter.limit !== undefined) q.set('limit', String(filter.limit))
+    const qs = q.size > 0 ? `?${q.toString()}` : ''
+    return (await this.#request<JobsResponse>('GET', `${queuePath(queue, 'jobs')}${qs}`)).jobs
+  }
+
+  /** `GET /api/jobs/:id`; SHEPHERD_JOB_NOT_FOUND when there is no such job. */
+  async job(id: string): Promise<Job> {
+    return (await this.#request<JobResponse>('GET', `/api/jobs/${encodeURIComponent(id)}`)).job
+  }
+
+  /**
+   * `POST /api/queues/:queue/retry`: puts the queue's dead-lettered or quarantined jobs (all, or
+   * those `ids`) back to waiting; resolves with how many.
+   */
+  async retryJobs(queue: string, from: 'dead' | 'quarantined', ids?: readonly string[]): Promise<number> {
+    const body = ids === undefined ? { from } : { from, ids }
+    return (await this.#request<RetryJobsResponse>('POST', queuePath(queue, 'retry'), body)).retried
+  }
+
+  /** `POST /api/queues/:queue/purge`: deletes the queue's jobs in that state (all, or those `ids`); resolves with how many. */
+  async purgeJobs(
+    queue: string,
+    state: 'dead' | 'quarantined' | 'done',
+    ids?: readonly string[],
+  ): Promise<number> {
+    const body = ids === undefined ? { state } : { state, ids }
+    return (await this.#request<PurgeJobsResponse>('POST', queuePath(queue, 'purge'), body)).purged
+  }
+
   async #request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     if (new URL(this.baseUrl).port === '0') {
       throw new ShepherdError(
@@ -207,6 +288,10 @@ export class ApiClient {
       },
     )
   }
+}
+
+function queuePath(queue: string, action: 'jobs' | 'retry' | 'purge'): string {
+  return `/api/queues/${encodeURIComponent(queue)}/${action}`
 }
 
 function parseJson(text: string): unknown {

@@ -86,37 +86,118 @@ export function bodyTooLargeMessage(limitBytes?: number): string {
     : `body is too large: the limit is ${limitBytes} bytes (${Math.round(limitBytes / 1024)} KiB)`
 }
 
+/** The part of a request a validation issue is in. */
+export type RequestPart = 'body' | 'query' | 'path'
+
+/**
+ * The keys an object accepts, for the "unknown key" message: one list for every object of the
+ * request, or a function of the object's path (`['jobs', 3]`) when it has nested objects.
+ */
+export type KnownKeys = readonly string[] | ((at: readonly PropertyKey[]) => readonly string[])
+
 /**
  * Turns zod issues of a request part into one SHEPHERD_BAD_REQUEST whose message names every
  * problem (`body.hardd: unknown key "hardd" (known: hard)`) and whose details list them. Parse
  * with `{ reportInput: true }` so that the message can quote the value received.
  */
 export function requestValidationError(
-  where: 'body' | 'query',
+  where: RequestPart,
   issues: readonly z.core.$ZodIssue[],
-  knownKeys: readonly string[] = [],
+  knownKeys: KnownKeys = [],
 ): ShepherdError {
-  const list = issues.flatMap((issue) => describeRequestIssue(where, issue, knownKeys))
+  const list = describeIssues(issues, {
+    root: where,
+    knownKeys,
+    noun: where === 'body' ? 'key' : 'parameter',
+  })
   const message = list.map((i) => `${i.path}: ${i.message}`).join('; ')
   return new ShepherdError('SHEPHERD_BAD_REQUEST', message, { details: { issues: list } })
 }
 
-function describeRequestIssue(
-  where: 'body' | 'query',
-  issue: z.core.$ZodIssue,
-  knownKeys: readonly string[],
+/** How {@link describeIssues} names things. */
+export interface DescribeOptions {
+  /** The first segment of every path (`body`); none when empty. @defaultValue '' */
+  root?: string
+  /** The keys of the object an unknown key was found in. @defaultValue none listed */
+  knownKeys?: KnownKeys
+  /** What an unknown key is called. @defaultValue 'key' */
+  noun?: 'key' | 'parameter'
+}
+
+/**
+ * Zod issues as sentences for people, each with its path: `body.jobs[3].delay`, an array index in
+ * brackets. Parse with `{ reportInput: true }` so that the message can quote the value received.
+ * The CLI uses it too, for the lines of `shepherd enqueue`.
+ */
+export function describeIssues(
+  issues: readonly z.core.$ZodIssue[],
+  options: DescribeOptions = {},
 ): RequestIssue[] {
-  const at = [where, ...issue.path.map(String)].join('.')
-  const noun = where === 'body' ? 'key' : 'parameter'
+  return issues.flatMap((issue) => describeIssue(issue, options))
+}
+
+function describeIssue(issue: z.core.$ZodIssue, options: DescribeOptions): RequestIssue[] {
+  const { root = '', knownKeys = [], noun = 'key' } = options
+  const at = formatPath(root, issue.path)
   if (issue.code === 'unrecognized_keys') {
-    const known = knownKeys.length > 0 ? ` (known: ${knownKeys.join(', ')})` : ''
-    return issue.keys.map((key) => ({ path: `${at}.${key}`, message: `unknown ${noun} "${key}"${known}` }))
+    const keys = typeof knownKeys === 'function' ? knownKeys(issue.path) : knownKeys
+    const known = keys.length > 0 ? ` (known: ${keys.join(', ')})` : ''
+    return issue.keys.map((key) => ({
+      path: formatPath(at, [key]),
+      message: `unknown ${noun} "${key}"${known}`,
+    }))
   }
-  if (issue.code === 'invalid_type') {
-    const expected = issue.expected === 'object' ? 'a JSON object' : `a ${issue.expected}`
-    return [{ path: at, message: `expected ${expected}, got ${describeValue(issue.input)}` }]
+  return [{ path: at, message: issueMessage(issue) }]
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  const got = describeValue(issue.input)
+  switch (issue.code) {
+    case 'invalid_type': {
+      const expected =
+        issue.expected === 'object'
+          ? 'a JSON object'
+          : issue.expected === 'int'
+            ? 'an integer'
+            : issue.expected === 'array'
+              ? 'a list'
+              : `a ${issue.expected}`
+      return `expected ${expected}, got ${got}`
+    }
+    case 'too_small':
+      if (issue.origin === 'array')
+        return `expected at least ${String(issue.minimum)} item(s), got ${countOf(issue.input)}`
+      if (issue.origin === 'string')
+        return `expected at least ${String(issue.minimum)} character(s), got ${got}`
+      return `expected a number ${issue.inclusive ? '≥' : '>'} ${String(issue.minimum)}, got ${got}`
+    case 'too_big':
+      if (issue.origin === 'array')
+        return `expected at most ${String(issue.maximum)} item(s), got ${countOf(issue.input)}`
+      if (issue.origin === 'string')
+        return `expected at most ${String(issue.maximum)} character(s), got ${got}`
+      return `expected a number ${issue.inclusive ? '≤' : '<'} ${String(issue.maximum)}, got ${got}`
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => String(v)).join(', ')}, got ${got}`
+    case 'invalid_union':
+      // z.json() (a job's payload) is a union: the only way to fail it from parsed JSON is to leave it out.
+      return issue.input === undefined ? 'expected a value, got nothing' : `unexpected value, got ${got}`
+    default:
+      return issue.message
   }
-  return [{ path: at, message: issue.message }]
+}
+
+/** `body` + `['jobs', 3, 'delay']` → `body.jobs[3].delay`. */
+function formatPath(root: string, path: readonly PropertyKey[]): string {
+  let out = root
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`
+    else out += out === '' ? String(segment) : `.${String(segment)}`
+  }
+  return out
+}
+
+function countOf(v: unknown): string {
+  return Array.isArray(v) ? String(v.length) : describeValue(v)
 }
 
 function describeValue(v: unknown): string {

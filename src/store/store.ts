@@ -24,10 +24,23 @@ export interface SavedWorkerState {
   checkpoint: unknown
 }
 
+/** A worker process a supervisor started: enough to find it again after the supervisor died. */
+export interface WorkerProcessRecord {
+  pid: number
+  /** Start time in clock ticks after boot (/proc/<pid>/stat): with the pid, it names one process. */
+  startTicks: number
+  pool: string
+  workerId: string
+  spawnedAt: number
+}
+
 export interface StoreBatch {
   incidents?: readonly Incident[]
   workerStates?: readonly SavedWorkerState[]
   events?: readonly AnyEvent[]
+  /** Processes started, and processes seen to exit (by pid and start ticks). */
+  processesStarted?: readonly WorkerProcessRecord[]
+  processesEnded?: readonly Pick<WorkerProcessRecord, 'pid' | 'startTicks'>[]
 }
 
 export interface IncidentQuery {
@@ -73,6 +86,10 @@ export interface Store {
   listEvents(query?: EventQuery): Promise<AnyEvent[]>
   /** Deletes events older than `before` (epoch ms); returns how many. Incidents are kept. */
   pruneEvents(before: number): Promise<number>
+  /** Processes recorded as started and not (yet) as ended: a dead supervisor's orphans, at start. */
+  listWorkerProcesses(): Promise<WorkerProcessRecord[]>
+  /** Forgets every recorded process (after the orphans were dealt with). */
+  clearWorkerProcesses(): Promise<void>
   saveWorkerState(state: SavedWorkerState): Promise<void>
   loadWorkerState(workerId: string): Promise<SavedWorkerState | undefined>
   close(): Promise<void>

@@ -8,12 +8,14 @@
  */
 import type { AnyEvent } from '../core/events.js'
 import type { Incident } from '../core/incident.js'
-import type { SavedWorkerState, Store } from './store.js'
+import type { SavedWorkerState, Store, WorkerProcessRecord } from './store.js'
 
 export class WriteBehind {
   private incidents = new Map<string, Incident>()
   private states = new Map<string, SavedWorkerState>()
   private events: AnyEvent[] = []
+  private started: WorkerProcessRecord[] = []
+  private ended: Pick<WorkerProcessRecord, 'pid' | 'startTicks'>[] = []
   private scheduled = false
   private chain: Promise<void> = Promise.resolve()
 
@@ -38,6 +40,17 @@ export class WriteBehind {
     this.schedule()
   }
 
+  /** A worker process started (so that, were the supervisor to die, the next one finds it). */
+  processStarted(record: WorkerProcessRecord): void {
+    this.started.push(record)
+    this.schedule()
+  }
+
+  processEnded(pid: number, startTicks: number): void {
+    this.ended.push({ pid, startTicks })
+    this.schedule()
+  }
+
   /** The worker's state: the queued one if any, else the stored one. */
   async loadWorkerState(workerId: string): Promise<SavedWorkerState | undefined> {
     return this.states.get(workerId) ?? this.store.loadWorkerState(workerId)
@@ -49,12 +62,18 @@ export class WriteBehind {
     const incidents = [...this.incidents.values()]
     const workerStates = [...this.states.values()]
     const events = this.events
+    const processesStarted = this.started
+    const processesEnded = this.ended
     this.incidents = new Map()
     this.states = new Map()
     this.events = []
-    if (incidents.length + workerStates.length + events.length === 0) return this.chain
+    this.started = []
+    this.ended = []
+    const n =
+      incidents.length + workerStates.length + events.length + processesStarted.length + processesEnded.length
+    if (n === 0) return this.chain
     this.chain = this.chain.then(() =>
-      this.store.writeBatch({ incidents, workerStates, events }).then(
+      this.store.writeBatch({ incidents, workerStates, events, processesStarted, processesEnded }).then(
         () => undefined,
         (error: unknown) =>
           this.onError(

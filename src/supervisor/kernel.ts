@@ -22,6 +22,8 @@ import type { Slot } from './pool-runtime.js'
 export interface ProcPort {
   sampleTrees(roots: readonly number[]): Map<number, TreeSample>
   readProcState(pid: number): string | null
+  /** Start ticks of the process with this pid (it names the process), or null when there is none. */
+  readStartTicks(pid: number): number | null
 }
 
 export interface SupervisorDeps {

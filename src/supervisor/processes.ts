@@ -76,6 +76,17 @@ export class Processes {
       probeNames: cfg.probes.map((p, i) => ({ name: `${p.type}#${i + 1}`, threshold: p.failure_threshold })),
     })
     this.byKey.set(key, wp)
+    const startTicks = mp.pid > 0 ? this.k.deps.proc.readStartTicks(mp.pid) : null
+    if (startTicks !== null) {
+      wp.startTicks = startTicks
+      this.k.deps.writer.processStarted({
+        pid: mp.pid,
+        startTicks,
+        pool: cfg.name,
+        workerId: id,
+        spawnedAt: this.k.now(),
+      })
+    }
     mp.onMessage((raw) => {
       const m = wp.receive(raw, this.k.now())
       if (m) this.hooks?.onMessage(pool, wp, m)
@@ -127,6 +138,7 @@ export class Processes {
   }
 
   private exited(pool: PoolRuntime, wp: WorkerProcess, exit: ExitReport): void {
+    if (wp.startTicks !== null) this.k.deps.writer.processEnded(wp.pid, wp.startTicks)
     this.hooks?.onGone(wp)
     const t = setTimeout(() => this.byKey.delete(wp.key), OUTPUT_ROUTE_LINGER_MS)
     t.unref()

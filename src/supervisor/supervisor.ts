@@ -15,6 +15,7 @@ import type { Strategy } from '../core/strategy.js'
 import { isServing } from '../core/worker-state.js'
 import { ShepherdError } from '../errors.js'
 import type { WorkerMessage } from '../protocol/messages.js'
+import { stopOrphans } from '../process/orphans.js'
 import { Dispatcher } from '../queue/dispatcher.js'
 import { HealthMonitor } from './health-monitor.js'
 import { type SupervisorDeps, SupervisorKernel } from './kernel.js'
@@ -26,6 +27,9 @@ import { viewSlot, viewSpare } from './views.js'
 import type { WorkerProcess } from './worker-process.js'
 
 export type { ProcPort, SupervisorDeps } from './kernel.js'
+
+/** Orphans of a dead supervisor get SIGTERM, then SIGKILL after at most this long. */
+const ORPHAN_GRACE_MS = 5_000
 
 export class Supervisor implements SupervisorControl, AsyncDisposable {
   private readonly k: SupervisorKernel
@@ -85,6 +89,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   private async doStart(): Promise<void> {
     this.startedAt = this.k.now()
     await this.recovery.closeLeftovers(this.k.deps.loaded.pools)
+    await this.stopOrphans()
     // The previous supervisor's deliveries died with its workers: back to the queue, counting nothing.
     const released = await this.k.deps.store.jobs.releaseAllActive(this.startedAt)
     if (released > 0)
@@ -252,6 +257,25 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     if (this.k.stopping || wp.stopping || slot.incident || slot.reviving) return
     this.k.setState(slot, 'exited', describeExit(exit))
     this.recovery.open(slot, exit.spawnFailed ? 'spawn-failed' : 'crash', describeExit(exit), { exit })
+  }
+
+  /**
+   * Workers a supervisor killed with SIGKILL left behind: SDK workers leave by themselves when the
+   * IPC channel closes; anything else still running is stopped here, before new workers start.
+   */
+  private async stopOrphans(): Promise<void> {
+    const { store, proc } = this.k.deps
+    const records = await store.listWorkerProcesses()
+    if (records.length === 0) return
+    const grace = Math.max(...this.k.deps.loaded.pools.map((p) => p.stop_timeout), 0)
+    const stopped = await stopOrphans(records, proc, Math.min(grace, ORPHAN_GRACE_MS))
+    await store.clearWorkerProcesses()
+    if (stopped.length > 0) {
+      this.k.logger.warn(
+        { orphans: stopped.map((o) => ({ pid: o.pid, worker: o.workerId })) },
+        `stopped ${stopped.length} worker process(es) left running by a supervisor that died`,
+      )
+    }
   }
 
   /** One more worker for a pool whose backlog grew. */

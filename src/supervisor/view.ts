@@ -56,4 +56,10 @@ export interface SupervisorControl {
    * SHEPHERD_RECOVERY_IN_PROGRESS or SHEPHERD_SUPERVISOR_STOPPING.
    */
   restartWorker(id: string, request: RestartRequest): Promise<{ incidentId: string }>
+  /**
+   * Says that jobs were just added or put back in a queue (through the API), so that they are
+   * delivered at once rather than at the dispatcher's next poll. It only wakes the dispatcher:
+   * jobs are in the store already, and a supervisor that never hears of them still finds them.
+   */
+  jobsAdded(): void
 }

@@ -33,6 +33,8 @@ export class WorkerProcess {
   /** Since when the process has been seen stopped (T) or in uninterruptible sleep (D). */
   stuckSince: number | null = null
   lastProcState: string | null = null
+  /** Start time in clock ticks (/proc): with the pid, names this process in the store's registry. */
+  startTicks: number | null = null
   /** Descendants seen at the last check, killed along with the group on stop. */
   descendants: number[] = []
   probes: ProbeState[] = []

@@ -15,7 +15,14 @@ import type { AnyEvent, EventType } from '../../core/events.js'
 import { type Incident, INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
 import { coerceError, type ErrorCode, ShepherdError } from '../../errors.js'
 import type { JobStore } from '../job-store.js'
-import type { EventQuery, IncidentQuery, SavedWorkerState, Store, StoreBatch } from '../store.js'
+import type {
+  EventQuery,
+  IncidentQuery,
+  SavedWorkerState,
+  Store,
+  StoreBatch,
+  WorkerProcessRecord,
+} from '../store.js'
 import { loadMigrations, type Migration, runMigrations, sqliteCode } from './migrate.js'
 import { SqliteJobStore } from './sqlite-job-store.js'
 
@@ -74,6 +81,12 @@ const SQL = {
   upsertWorkerState: `INSERT INTO worker_state (worker_id, pool, saved_at, data) VALUES (?, ?, ?, ?)
     ON CONFLICT (worker_id) DO UPDATE SET pool = excluded.pool, saved_at = excluded.saved_at, data = excluded.data`,
   loadWorkerState: 'SELECT data FROM worker_state WHERE worker_id = ?',
+  insertProcess: `INSERT INTO worker_processes (pid, start_ticks, pool, worker_id, spawned_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (pid, start_ticks) DO NOTHING`,
+  deleteProcess: 'DELETE FROM worker_processes WHERE pid = ? AND start_ticks = ?',
+  listProcesses:
+    'SELECT pid, start_ticks, pool, worker_id, spawned_at FROM worker_processes ORDER BY spawned_at',
+  clearProcesses: 'DELETE FROM worker_processes',
 } as const
 
 /** listIncidents for one combination of filters; parameters in the order of the filters, then the limit. */
@@ -239,13 +252,7 @@ export class SqliteStore implements Store {
   readonly #migrations: readonly Migration[]
   readonly #s: { [K in keyof typeof SQL]: Statement }
   readonly #queries = new Map<string, Statement>()
-  readonly #batch: Database.Transaction<
-    (
-      incidents: readonly Incident[],
-      states: readonly SavedWorkerState[],
-      events: readonly AnyEvent[],
-    ) => number[]
-  >
+  readonly #batch: Database.Transaction<(batch: StoreBatch) => number[]>
   #closed = false
 
   /**
@@ -267,6 +274,10 @@ export class SqliteStore implements Store {
         pruneEvents: db.prepare(SQL.pruneEvents),
         upsertWorkerState: db.prepare(SQL.upsertWorkerState),
         loadWorkerState: db.prepare(SQL.loadWorkerState),
+        insertProcess: db.prepare(SQL.insertProcess),
+        deleteProcess: db.prepare(SQL.deleteProcess),
+        listProcesses: db.prepare(SQL.listProcesses),
+        clearProcesses: db.prepare(SQL.clearProcesses),
       }
       this.jobs = new SqliteJobStore(db, {
         write: (operation, run) => this.#write(operation, run),
@@ -275,13 +286,14 @@ export class SqliteStore implements Store {
     } catch (e) {
       throw openFailed(file, e)
     }
-    this.#batch = db.transaction(
-      (incidents: readonly Incident[], states: readonly SavedWorkerState[], events: readonly AnyEvent[]) => {
-        for (const i of incidents) this.#upsertIncident(i)
-        for (const s of states) this.#upsertWorkerState(s)
-        return events.map((e) => this.#insertEvent(e))
-      },
-    )
+    this.#batch = db.transaction((b: StoreBatch) => {
+      for (const i of b.incidents ?? []) this.#upsertIncident(i)
+      for (const s of b.workerStates ?? []) this.#upsertWorkerState(s)
+      for (const p of b.processesStarted ?? [])
+        this.#s.insertProcess.run(p.pid, p.startTicks, p.pool, p.workerId, epochMs(p.spawnedAt))
+      for (const p of b.processesEnded ?? []) this.#s.deleteProcess.run(p.pid, p.startTicks)
+      return (b.events ?? []).map((e) => this.#insertEvent(e))
+    })
   }
 
   /** Applies pending migrations; nothing to do when another process or the opening already did. */
@@ -369,16 +381,43 @@ export class SqliteStore implements Store {
     const incidents = batch.incidents ?? []
     const states = batch.workerStates ?? []
     const events = batch.events ?? []
-    if (incidents.length + states.length + events.length === 0) return []
+    const started = batch.processesStarted ?? []
+    const ended = batch.processesEnded ?? []
+    if (incidents.length + states.length + events.length + started.length + ended.length === 0) return []
     const what = [
       incidents.length ? `${incidents.length} incidents` : '',
       states.length ? `${states.length} worker states` : '',
+      started.length + ended.length ? `${started.length + ended.length} process records` : '',
       events.length ? `${events.length} events (${[...new Set(events.map((e) => e.type))].join(', ')})` : '',
     ]
       .filter(Boolean)
       .join(', ')
     // IMMEDIATE takes the write lock (waiting up to busy_timeout) before the first write.
-    return this.#write(`write ${what}`, () => this.#batch.immediate(incidents, states, events))
+    return this.#write(`write ${what}`, () => this.#batch.immediate(batch))
+  }
+
+  async listWorkerProcesses(): Promise<WorkerProcessRecord[]> {
+    return this.#read('list worker processes', () =>
+      (
+        this.#s.listProcesses.all() as Array<{
+          pid: number
+          start_ticks: number
+          pool: string
+          worker_id: string
+          spawned_at: number
+        }>
+      ).map((r) => ({
+        pid: r.pid,
+        startTicks: r.start_ticks,
+        pool: r.pool,
+        workerId: r.worker_id,
+        spawnedAt: r.spawned_at,
+      })),
+    )
+  }
+
+  async clearWorkerProcesses(): Promise<void> {
+    this.#write('forget worker processes', () => this.#s.clearProcesses.run())
   }
 
   /** Oldest first by seq. An empty `types` list means any type, as an absent one does. */
