@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 
 import { nodeSignals, type SignalSource } from './adapters/node-signals.js'
 import { systemClock } from './adapters/system-clock.js'
-import { loadConfigFile, type LoadedConfig } from './config/load.js'
+import { loadConfigFile, type LoadedConfig, queueSettings } from './config/load.js'
 import type { Clock } from './core/clock.js'
 import type { AnyEvent } from './core/events.js'
 import { isShepherdError } from './errors.js'
@@ -136,9 +136,17 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   logger.info({ api: server.url, config: loaded.file, store: loaded.storePath }, 'shepherd started')
 
   const prune = setInterval(() => {
+    const now = clock.now()
     store
-      .pruneEvents(Date.now() - config.store.event_retention)
+      .pruneEvents(now - config.store.event_retention)
       .catch((err: unknown) => logger.warn({ err }, 'could not prune events'))
+    // Finished jobs are kept keep_done per queue (for counts, throughput and idempotency keys).
+    const queues = new Set([...Object.keys(config.queues), ...loaded.pools.flatMap((p) => p.queue ?? [])])
+    for (const q of queues) {
+      store.jobs
+        .pruneDone(now - queueSettings(config, q).keep_done, q)
+        .catch((err: unknown) => logger.warn({ err, queue: q }, 'could not prune finished jobs'))
+    }
   }, PRUNE_EVERY_MS)
   prune.unref()
 

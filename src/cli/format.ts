@@ -1,12 +1,14 @@
 /**
- * How the CLI shows things to people: aligned plain-text tables, incident timelines, the config
- * summary of `validate`. Pure functions of their input; colour only when the caller says the
+ * How the CLI shows things to people: aligned plain-text tables (workers, queues, jobs), incident
+ * timelines, the config summary of `validate`. Pure functions of their input; colour only when the caller says the
  * output is a terminal.
  * @module
  */
 import type { Config } from '../config/schema.js'
 import { formatDuration } from '../config/units.js'
 import { type Incident, incidentDuration } from '../core/incident.js'
+import type { Job } from '../core/job.js'
+import type { QueueCounts } from '../store/job-store.js'
 import type { WorkerView } from '../supervisor/view.js'
 
 /** The few styles the CLI uses. */
@@ -207,6 +209,97 @@ export function formatConfigSummary(config: Config): string {
     .join(', ')
   const head = `${plural(pools.length, 'pool')}, ${plural(workers, 'worker')}${spares > 0 ? ` + ${plural(spares, 'spare')}` : ''}`
   return `${head}: ${list}`
+}
+
+/**
+ * The queue table of `shepherd queues`: one row per queue with its counts, the jobs finished in
+ * the last minute, and the age of the oldest job that is due (`-` when none waits).
+ */
+export function formatQueues(queues: readonly QueueCounts[], style: Styler): string {
+  if (queues.length === 0) return 'no queues'
+  const count = (n: number, bad?: Style): Cell => ({ text: String(n), style: n > 0 ? bad : undefined })
+  const rows = queues.map((q): Cell[] => [
+    q.queue,
+    String(q.waiting),
+    String(q.delayed),
+    String(q.inFlight),
+    String(q.done),
+    count(q.failed, 'yellow'),
+    count(q.deadLettered, 'red'),
+    count(q.quarantined, 'red'),
+    String(q.throughputPerMinute),
+    q.oldestWaitingMs > 0 ? formatDuration(q.oldestWaitingMs) : '-',
+  ])
+  return renderTable(
+    [
+      'QUEUE',
+      'WAITING',
+      'DELAYED',
+      'IN FLIGHT',
+      'DONE',
+      'FAILED',
+      'DEAD',
+      'QUARANTINED',
+      'PER MIN',
+      'OLDEST WAITING',
+    ],
+    rows,
+    style,
+  )
+}
+
+/** Longest last error `shepherd jobs` shows; the whole one is in `--json` and `GET /api/jobs/:id`. */
+export const LAST_ERROR_WIDTH = 60
+
+/**
+ * A job's state for people: a waiting job that is not due yet is `delayed`, or `retrying` when it
+ * waits out the backoff after an error; any other state is itself.
+ */
+export function jobStateLabel(job: Job, now: number): string {
+  if (job.state !== 'waiting' || job.runAt <= now) return job.state
+  return job.attempts > 0 ? 'retrying' : 'delayed'
+}
+
+/**
+ * The job table of `shepherd jobs`: id, state, priority, attempts of the maximum, crashes it was
+ * in flight for, deliveries, age, and the first line of the last error (truncated).
+ */
+export function formatJobs(jobs: readonly Job[], opts: { now: number; style: Styler }): string {
+  if (jobs.length === 0) return 'no jobs'
+  const rows = jobs.map((j): Cell[] => [
+    j.id,
+    { text: jobStateLabel(j, opts.now), style: jobStateStyle(j.state) },
+    String(j.priority),
+    `${j.attempts}/${j.maxAttempts}`,
+    { text: String(j.crashes), style: j.crashes > 0 ? 'yellow' : undefined },
+    String(j.delivery),
+    formatDuration(Math.max(0, opts.now - j.createdAt)),
+    j.lastError === null ? '-' : truncate(j.lastError.split('\n')[0] ?? '', LAST_ERROR_WIDTH),
+  ])
+  return renderTable(
+    ['ID', 'STATE', 'PRIORITY', 'ATTEMPTS', 'CRASHES', 'DELIVERY', 'AGE', 'LAST ERROR'],
+    rows,
+    opts.style,
+  )
+}
+
+function jobStateStyle(state: Job['state']): Style | undefined {
+  switch (state) {
+    case 'done':
+      return 'green'
+    case 'active':
+    case 'waiting':
+      return undefined
+    case 'dead':
+    case 'quarantined':
+      return 'red'
+    default:
+      return assertNever(state)
+  }
+}
+
+function truncate(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`
 }
 
 function plural(n: number, noun: string): string {

@@ -33,6 +33,7 @@ export const NOTIFIABLE_EVENTS = {
   'incident:recovered': 'info',
   'incident:escalated': 'critical',
   'worker:revived': 'warning',
+  'job:quarantined': 'warning',
 } as const satisfies Partial<Record<EventType, EventSeverity>>
 
 /** One of the event types that can reach a destination. */
@@ -206,13 +207,15 @@ export function retryDelay(attempt: number, baseMs: number, capMs: number, rando
 }
 
 /**
- * (type, cause) for ordinary events (the worker is the memory's key). A critical event is keyed by
+ * (type, cause) for ordinary events, (type, job) for job events (the worker is the memory's key). A critical event is keyed by
  * its incident; one without an incident is never a duplicate.
  */
 function dedupKeyOf(event: AnyEvent, critical: boolean): string | null {
   const incidentId = 'incident' in event.data ? event.data.incident.id : event.incidentId
   if (critical) return incidentId === null ? null : `${event.type}${SEP}incident${SEP}${incidentId}`
-  const cause = 'incident' in event.data ? event.data.incident.cause : ''
+  // A job event is about its job: two poison jobs are two messages, one job's repeat is a duplicate.
+  const cause =
+    'incident' in event.data ? event.data.incident.cause : 'jobId' in event.data ? event.data.jobId : ''
   return `${event.type}${SEP}${cause}`
 }
 

@@ -76,6 +76,8 @@ export function formatSlackMessage(event: AnyEvent, ctx: SlackFormatContext): Sl
       return incidentMessage(event, event.data.incident, ctx, event.data.reason)
     case 'worker:revived':
       return revivedMessage(event, ctx)
+    case 'job:quarantined':
+      return quarantinedMessage(event, ctx)
     default:
       return genericMessage(event, ctx)
   }
@@ -236,6 +238,30 @@ function revivedMessage(event: ShepherdEvent<'worker:revived'>, ctx: SlackFormat
   appendLookAt(blocks, plain, event, w, ctx)
   blocks.push({ type: 'context', elements: contextElements(`At ${slackDate(event.at)}`, w, ctx) })
   appendSuppressed(plain, w, ctx)
+  return { text: esc(plain.join('\n')), blocks }
+}
+
+function quarantinedMessage(event: ShepherdEvent<'job:quarantined'>, ctx: SlackFormatContext): SlackMessage {
+  const { jobId, queue, crashes, error } = event.data
+  const w = event.workerId ?? 'a worker'
+  const title = `☣️ Job ${jobId} of queue ${queue} is quarantined: it was in flight in ${crashes} worker crashes or hangs`
+  const retry = `shepherd retry -c ${ctx.configFile} ${queue} --quarantined ${jobId}`
+  const look = `shepherd jobs -c ${ctx.configFile} ${queue} --state quarantined`
+  const lines = [
+    `What was wrong: the worker running it (last ${w}) crashed or hung ${crashes} times; it is not retried, so it can no longer take workers down.`,
+    error ? `Its last error: ${clip(error, MAX_DETAIL_CHARS)}` : '',
+    `What to do: look at its payload (${look}); once the cause is fixed, put it back with ${retry}`,
+  ].filter(Boolean)
+  const blocks: SlackBlock[] = [
+    { type: 'section', text: md(`☣️ *Job ${esc(jobId)} of queue ${esc(queue)} is quarantined*`) },
+    { type: 'section', text: md(esc(lines.join('\n'))) },
+  ]
+  blocks.push({
+    type: 'context',
+    elements: contextElements(`At ${slackDate(event.at)}`, event.workerId, ctx),
+  })
+  const plain = [title, ...lines]
+  appendSuppressed(plain, event.workerId, ctx)
   return { text: esc(plain.join('\n')), blocks }
 }
 

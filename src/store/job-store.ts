@@ -153,5 +153,5 @@ export interface JobStore {
    */
   purge(queue: string, state: 'dead' | 'quarantined' | 'done', ids?: readonly string[]): Promise<number>
   /** Deletes done jobs finished before `before`; returns how many. May run in several transactions. */
-  pruneDone(before: number): Promise<number>
+  pruneDone(before: number, queue?: string): Promise<number>
 }

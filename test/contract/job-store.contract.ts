@@ -879,6 +879,7 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
           0,
           'finishedAt < before: the one at exactly before stays',
         )
+        assert.equal(await jobs.pruneDone(T0 + 2_001, 'other-queue'), 0, 'only the queue named')
         assert.equal(await jobs.pruneDone(T0 + 2_001), 1)
         assert.equal(await jobs.getJob('done-old'), undefined)
         assert.equal(await jobs.pruneDone(now + 3_600_000), 1)

@@ -111,24 +111,21 @@ describe('SQLite job store', () => {
 
     const store = await openFor(t, file)
     const db = raw(t, file)
-    assert.deepEqual(db.prepare('SELECT version, name FROM shepherd_migrations ORDER BY version').all(), [
-      { version: 1, name: 'init' },
-      { version: 2, name: 'jobs' },
-    ])
+    assert.deepEqual(
+      db.prepare('SELECT version, name FROM shepherd_migrations ORDER BY version').all(),
+      loadMigrations().map((m) => ({ version: m.version, name: m.name })),
+    )
     assert.equal((await store.listEvents()).length, 1, 'the events of the old store are kept')
     const [r] = await store.jobs.add([{ queue: 'email', payload: 1 }], T0, defaults)
     assert.equal(r?.added, true)
     assert.equal((await store.jobs.claim('email', 1, 'email#1', T0)).length, 1)
   })
 
-  it('refuses to wrap a connection whose schema has no jobs table', async (t) => {
+  it('refuses to wrap a connection whose schema is older than the code (no jobs table)', async (t) => {
     const file = path.join(tempDir(t), 'shepherd.db')
     const db = raw(t, file)
     runMigrations(db, loadMigrations().slice(0, 1))
-    assert.throws(
-      () => new SqliteStore(db, file),
-      expectError('SHEPHERD_STORE_OPEN_FAILED', /no such table: jobs/),
-    )
+    assert.throws(() => new SqliteStore(db, file), expectError('SHEPHERD_STORE_OPEN_FAILED', /no such table/))
   })
 
   // SQLite plans without statistics until ANALYZE runs, and differently after; the hot statements

@@ -163,6 +163,7 @@ describe('SQLite store', () => {
       'jobs',
       'shepherd_migrations',
       'sqlite_sequence',
+      'worker_processes',
       'worker_state',
     ])
     assert.equal((await second.listIncidents()).length, 1, 'migrating again kept the data')

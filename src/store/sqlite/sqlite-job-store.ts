@@ -186,6 +186,9 @@ export const JOB_SQL = {
   purgeOne: 'DELETE FROM jobs WHERE id = ? AND state = ? AND queue = ?',
   pruneDone: `DELETE FROM jobs WHERE seq IN (
     SELECT seq FROM jobs INDEXED BY jobs_done_finished_at WHERE state = 'done' AND finished_at < ? LIMIT ?)`,
+  pruneDoneOf: `DELETE FROM jobs WHERE seq IN (
+    SELECT seq FROM jobs INDEXED BY jobs_done_finished_at
+    WHERE state = 'done' AND finished_at < ? AND queue = ? LIMIT ?)`,
 } as const
 
 /** A row of `jobs` as better-sqlite3 returns it. */
@@ -527,11 +530,13 @@ export class SqliteJobStore implements JobStore {
    * Deletes done jobs finished before `before` (their idempotency keys become free again) in
    * batches of {@link JOB_BATCH}, yielding to the event loop between batches; returns how many.
    */
-  async pruneDone(before: number): Promise<number> {
+  async pruneDone(before: number, queue?: string): Promise<number> {
     const bound = epochMs('before', before)
-    return this.#inBatches(
-      `prune done jobs finished before ${bound}`,
-      () => this.#s.pruneDone.run(bound, JOB_BATCH).changes,
+    if (queue !== undefined) checkName('queue', queue)
+    return this.#inBatches(`prune done jobs${queue ? ` of ${queue}` : ''} finished before ${bound}`, () =>
+      queue === undefined
+        ? this.#s.pruneDone.run(bound, JOB_BATCH).changes
+        : this.#s.pruneDoneOf.run(bound, queue, JOB_BATCH).changes,
     )
   }
 
