@@ -104,16 +104,21 @@ class Worker:
         self.send({"t": "work", "concurrency": 1})
         self.send({"t": "ready"})
         while True:
+            if self.stopping:
+                # Jobs sent ahead and not started go back to the queue for another worker.
+                items = [{"k": "release", "token": m["token"]} for m in self._queue]
+                if items:
+                    self.send({"t": "settle", "items": items})
+                return
             if self._queue:
                 self.handle(handler, self._queue.pop(0))
-            elif self.stopping:
-                return
             self.beat()
             if not self.receive(0 if self._queue else self.heartbeat_s):
                 return
 
     def handle(self, handler, message):
         job = {key: message[key] for key in ("id", "queue", "payload", "delivery", "attempts", "maxAttempts")}
+        started = time.monotonic()
         try:
             result = handler(job, Context(self, message))
             item = {"k": "ack", "token": message["token"]}
@@ -122,6 +127,7 @@ class Worker:
         except Exception as error:  # noqa: BLE001 - any failure of the handler fails the job
             item = {"k": "fail", "token": message["token"], "error": str(error) or type(error).__name__,
                     "stack": traceback.format_exc()}
+        item["ms"] = round((time.monotonic() - started) * 1000)
         self.send({"t": "settle", "items": [item]})
 
 

@@ -1,6 +1,8 @@
 /**
  * The `shepherd` command: argv to library calls, nothing else. Each command loads the config,
- * calls the supervisor's API (or the log files, or the daemon) and prints what came back.
+ * calls the supervisor's API (or the log files, the store's queue, or the daemon) and prints what
+ * came back. The queue commands (`enqueue`, `queues`, `jobs`, `retry`, `purge`) are in
+ * queue-commands.ts.
  *
  * Exit codes: 0 ok; 1 a runtime failure (no supervisor answers, the API refused); 2 an invalid
  * config or a usage error. Errors print `shepherd: <message> [<code>]` on stderr, as `shepherd start` does.
@@ -17,6 +19,7 @@ import { coerceError, isShepherdError, ShepherdError } from '../errors.js'
 import { apiBaseUrl, ApiClient } from '../http/client.js'
 import { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, resolveConfigPath } from './config-path.js'
 import { formatConfigSummary, formatIncidents, formatWorkers, styler } from './format.js'
+import { addQueueCommands, processQueueIo, type QueueCommandIo } from './queue-commands.js'
 
 /** The exit codes of `shepherd`. */
 export const ExitCode = {
@@ -43,6 +46,21 @@ export interface CliIo {
   env: NodeJS.ProcessEnv
   /** Calls `listener` on the first SIGINT or SIGTERM; returns the unsubscribe function. */
   onInterrupt(listener: () => void): () => void
+  /**
+   * Standard input: the JSON lines of `shepherd enqueue`.
+   * @defaultValue process.stdin
+   */
+  stdin?: NodeJS.ReadableStream
+  /**
+   * Whether stdin is a terminal a person answers at (`shepherd purge` asks there).
+   * @defaultValue process.stdin.isTTY
+   */
+  interactive?: boolean
+  /**
+   * Asks a question and resolves with the line answered ('' when input ends).
+   * @defaultValue a question on the terminal: prompt on stderr, answer from stdin
+   */
+  ask?(question: string): Promise<string>
 }
 
 /** The process's own streams, environment and signals. Colour only on a TTY without NO_COLOR. */
@@ -101,6 +119,14 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   const configFile = (cmd: Command) => resolveConfigPath(cmd.optsWithGlobals<Options>().config, io.env)
   const client = (loaded: LoadedConfig) => new ApiClient(apiBaseUrl(loaded.config))
   const style = styler(io.color)
+  const processQueue = processQueueIo(io.out, io.err)
+  const queueIo: QueueCommandIo = {
+    out: io.out,
+    err: io.err,
+    stdin: io.stdin ?? processQueue.stdin,
+    interactive: io.interactive ?? processQueue.interactive,
+    ask: io.ask?.bind(io) ?? processQueue.ask,
+  }
 
   program
     .command('start')
@@ -213,6 +239,8 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
         unsubscribe()
       }
     })
+
+  addQueueCommands(program, { io: queueIo, configFile, style, setExitCode })
 
   return program
 }

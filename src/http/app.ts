@@ -2,20 +2,20 @@
  * The HTTP control API: a web-standard Hono app over the supervisor and the store. It binds no
  * port (node-server.ts does), so tests drive it in-process with `app.request()`.
  *
- * | method | path                          | answer                       |
- * |--------|-------------------------------|------------------------------|
- * | GET    | /api/health                   | `{ ok, supervisor }`         |
- * | GET    | /api/workers                  | `{ workers }`                |
- * | GET    | /api/workers/:id              | `{ worker }`                 |
- * | POST   | /api/workers/:id/restart      | 202 `{ incidentId }`         |
- * | GET    | /api/incidents                | `{ incidents }`              |
- * | GET    | /api/incidents/:id            | `{ incident }`               |
- * | GET    | /api/queues                   | `{ queues }`                 |
- * | POST   | /api/queues/:queue/jobs       | 201 `{ jobs: [{ id, added }] }` |
- * | GET    | /api/queues/:queue/jobs       | `{ jobs }`                   |
- * | POST   | /api/queues/:queue/retry      | `{ retried }`                |
- * | POST   | /api/queues/:queue/purge      | `{ purged }`                 |
- * | GET    | /api/jobs/:id                 | `{ job }`                    |
+ * | method | path                     | answer                          |
+ * |--------|--------------------------|---------------------------------|
+ * | GET    | /api/health              | `{ ok, supervisor }`            |
+ * | GET    | /api/workers             | `{ workers }`                   |
+ * | GET    | /api/workers/:id         | `{ worker }`                    |
+ * | POST   | /api/workers/:id/restart | 202 `{ incidentId }`            |
+ * | GET    | /api/incidents           | `{ incidents }`                 |
+ * | GET    | /api/incidents/:id       | `{ incident }`                  |
+ * | GET    | /api/queues              | `{ queues }`                    |
+ * | POST   | /api/queues/:queue/jobs  | 201 `{ jobs: [{ id, added }] }` |
+ * | GET    | /api/queues/:queue/jobs  | `{ jobs }`                      |
+ * | POST   | /api/queues/:queue/retry | `{ retried }`                   |
+ * | POST   | /api/queues/:queue/purge | `{ purged }`                    |
+ * | GET    | /api/jobs/:id            | `{ job }`                       |
  *
  * Worker ids contain `#` (`email#2`), which a client must send percent-encoded (`email%232`);
  * path parameters are decoded before use. docs/api.md describes every route.
@@ -37,7 +37,13 @@ import { EnqueueBodySchema, QUEUE_NAME, toNewJob } from '../queue/enqueue.js'
 import type { AddResult, JobStore, QueueCounts } from '../store/job-store.js'
 import type { IncidentQuery, Store } from '../store/store.js'
 import type { SupervisorControl, SupervisorInfo, WorkerView } from '../supervisor/view.js'
-import { bodyTooLargeMessage, errorResponse, requestValidationError, toErrorResponse } from './errors.js'
+import {
+  bodyTooLargeMessage,
+  errorResponse,
+  parseRequest,
+  requestValidationError,
+  toErrorResponse,
+} from './errors.js'
 
 /**
  * Largest request body accepted, in bytes. The API takes small JSON commands only; the limit
@@ -59,6 +65,9 @@ export const DEFAULT_INCIDENT_LIMIT = 50
  * through several requests, or `shepherd enqueue` on stdin.
  */
 export const MAX_ENQUEUE_BATCH = 1000
+
+/** Largest `limit` of `GET /api/queues/:queue/jobs`: the store's largest page (payloads included). */
+export const MAX_JOB_LIMIT = 1000
 
 /** `limit` of `GET /api/queues/:queue/jobs` when the query has none. */
 export const DEFAULT_JOB_LIMIT = 50
@@ -231,9 +240,9 @@ export const JobsQuerySchema = z
       .describe(
         'Only jobs in this state: waiting (due now), delayed (waiting, not due yet), failed (waiting for a retry after an error), active, done, dead, quarantined.',
       ),
-    limit: limitParam(MAX_ENQUEUE_BATCH)
+    limit: limitParam(MAX_JOB_LIMIT)
       .optional()
-      .describe(`Newest first, at most this many (1..${MAX_ENQUEUE_BATCH}); default ${DEFAULT_JOB_LIMIT}.`),
+      .describe(`Newest first, at most this many (1..${MAX_JOB_LIMIT}); default ${DEFAULT_JOB_LIMIT}.`),
   })
   .describe('Filters of the job list.')
 
@@ -316,7 +325,7 @@ function zeroCounts(queue: string): QueueCounts {
  * answered by the one mapping of errors.ts, so a new route only adds its handler.
  * @example
  * ```ts
- * const app = createHttpApp({ supervisor, store })
+ * const app = createHttpApp({ supervisor, store, config: loaded.config })
  * const res = await app.request('/api/workers/email%232')
  * ```
  */
@@ -362,7 +371,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
 
   app.post('/api/workers/:id/restart', async (c) => {
     const id = c.req.param('id')
-    const body = RestartBodySchema.safeParse(await readJsonBody(c), { reportInput: true })
+    const body = parseRequest(RestartBodySchema, await readJsonBody(c))
     if (!body.success)
       throw requestValidationError('body', body.error.issues, Object.keys(RestartBodySchema.shape))
     const { incidentId } = await supervisor.restartWorker(id, { hard: body.data.hard ?? false })
@@ -371,7 +380,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   })
 
   app.get('/api/incidents', async (c) => {
-    const query = IncidentsQuerySchema.safeParse(c.req.query(), { reportInput: true })
+    const query = parseRequest(IncidentsQuerySchema, c.req.query())
     if (!query.success) {
       throw requestValidationError('query', query.error.issues, Object.keys(IncidentsQuerySchema.shape))
     }
@@ -398,9 +407,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
     const queue = queueParam(c)
     const body = await readJsonBody(c)
     const isBatch = isRecord(body) && Object.hasOwn(body, 'jobs')
-    const parsed = isBatch
-      ? EnqueueBatchSchema.safeParse(body, { reportInput: true })
-      : EnqueueBodySchema.safeParse(body, { reportInput: true })
+    const parsed = isBatch ? parseRequest(EnqueueBatchSchema, body) : parseRequest(EnqueueBodySchema, body)
     if (!parsed.success) {
       const jobKeys = Object.keys(EnqueueBodySchema.shape)
       throw requestValidationError('body', parsed.error.issues, (at) =>
@@ -419,7 +426,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
 
   app.get('/api/queues/:queue/jobs', async (c) => {
     const queue = queueParam(c)
-    const query = JobsQuerySchema.safeParse(c.req.query(), { reportInput: true })
+    const query = parseRequest(JobsQuerySchema, c.req.query())
     if (!query.success)
       throw requestValidationError('query', query.error.issues, Object.keys(JobsQuerySchema.shape))
     const { state, limit = DEFAULT_JOB_LIMIT } = query.data
@@ -429,7 +436,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
 
   app.post('/api/queues/:queue/retry', async (c) => {
     const queue = queueParam(c)
-    const body = RetryBodySchema.safeParse(await readJsonBody(c), { reportInput: true })
+    const body = parseRequest(RetryBodySchema, await readJsonBody(c))
     if (!body.success)
       throw requestValidationError('body', body.error.issues, Object.keys(RetryBodySchema.shape))
     const retried = await store.jobs.retry(queue, body.data.from, clock.now(), body.data.ids)
@@ -439,7 +446,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
 
   app.post('/api/queues/:queue/purge', async (c) => {
     const queue = queueParam(c)
-    const body = PurgeBodySchema.safeParse(await readJsonBody(c), { reportInput: true })
+    const body = parseRequest(PurgeBodySchema, await readJsonBody(c))
     if (!body.success)
       throw requestValidationError('body', body.error.issues, Object.keys(PurgeBodySchema.shape))
     const purged = await store.jobs.purge(queue, body.data.state, body.data.ids)
@@ -468,7 +475,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
 
 /** The `:queue` path parameter, checked; SHEPHERD_BAD_REQUEST naming `path.queue` when it is not a queue name. */
 function queueParam(c: Context): string {
-  const params = QueueParamSchema.safeParse({ queue: c.req.param('queue') }, { reportInput: true })
+  const params = parseRequest(QueueParamSchema, { queue: c.req.param('queue') })
   if (!params.success) throw requestValidationError('path', params.error.issues)
   return params.data.queue
 }

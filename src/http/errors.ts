@@ -147,43 +147,53 @@ function describeIssue(issue: z.core.$ZodIssue, options: DescribeOptions): Reque
       message: `unknown ${noun} "${key}"${known}`,
     }))
   }
-  return [{ path: at, message: issueMessage(issue) }]
+  return [{ path: at, message: issue.message }]
 }
 
-function issueMessage(issue: z.core.$ZodIssue): string {
+/**
+ * The messages of request validation, as a zod error map: "expected an integer, got 1.5 (number)"
+ * rather than zod's "Invalid input: expected int, received number". Pass it to `safeParse` (see
+ * {@link parseRequest}); a message a schema sets itself (`.min(1, 'expected a pool name')`) still
+ * wins, as zod ranks a schema's own message above the parse's error map.
+ */
+export const requestErrorMap: z.core.$ZodErrorMap = (issue) => {
   const got = describeValue(issue.input)
   switch (issue.code) {
     case 'invalid_type': {
-      const expected =
-        issue.expected === 'object'
-          ? 'a JSON object'
-          : issue.expected === 'int'
-            ? 'an integer'
-            : issue.expected === 'array'
-              ? 'a list'
-              : `a ${issue.expected}`
-      return `expected ${expected}, got ${got}`
+      const names: Record<string, string> = { object: 'a JSON object', int: 'an integer', array: 'a list' }
+      return `expected ${names[issue.expected] ?? `a ${issue.expected}`}, got ${got}`
     }
-    case 'too_small':
-      if (issue.origin === 'array')
-        return `expected at least ${String(issue.minimum)} item(s), got ${countOf(issue.input)}`
-      if (issue.origin === 'string')
-        return `expected at least ${String(issue.minimum)} character(s), got ${got}`
-      return `expected a number ${issue.inclusive ? '≥' : '>'} ${String(issue.minimum)}, got ${got}`
-    case 'too_big':
-      if (issue.origin === 'array')
-        return `expected at most ${String(issue.maximum)} item(s), got ${countOf(issue.input)}`
-      if (issue.origin === 'string')
-        return `expected at most ${String(issue.maximum)} character(s), got ${got}`
-      return `expected a number ${issue.inclusive ? '≤' : '<'} ${String(issue.maximum)}, got ${got}`
+    case 'too_small': {
+      const min = String(issue.minimum)
+      if (issue.origin === 'array') return `expected at least ${min} item(s), got ${countOf(issue.input)}`
+      if (issue.origin === 'string') return `expected at least ${min} character(s), got ${got}`
+      return `expected a number ${issue.inclusive ? '≥' : '>'} ${min}, got ${got}`
+    }
+    case 'too_big': {
+      const max = String(issue.maximum)
+      if (issue.origin === 'array') return `expected at most ${max} item(s), got ${countOf(issue.input)}`
+      if (issue.origin === 'string') return `expected at most ${max} character(s), got ${got}`
+      return `expected a number ${issue.inclusive ? '≤' : '<'} ${max}, got ${got}`
+    }
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => String(v)).join(', ')}, got ${got}`
     case 'invalid_union':
       // z.json() (a job's payload) is a union: the only way to fail it from parsed JSON is to leave it out.
       return issue.input === undefined ? 'expected a value, got nothing' : `unexpected value, got ${got}`
     default:
-      return issue.message
+      return undefined
   }
+}
+
+/**
+ * `schema.safeParse(data)` with the request error map and the input kept in each issue: the one
+ * way request parts (and the lines of `shepherd enqueue`) are validated.
+ */
+export function parseRequest<S extends z.ZodType>(
+  schema: S,
+  data: unknown,
+): z.ZodSafeParseResult<z.output<S>> {
+  return schema.safeParse(data, { reportInput: true, error: requestErrorMap })
 }
 
 /** `body` + `['jobs', 3, 'delay']` → `body.jobs[3].delay`. */

@@ -24,10 +24,13 @@ export type WorkerMessage =
 
 /** What a worker says about one delivery; `token` names the delivery. */
 export type SettleItem =
-  | { k: 'ack'; token: string; result?: unknown }
-  | { k: 'fail'; token: string; error: string; stack?: string }
+  /** `ms`: how long the handler ran (optional; it steers prefetch). */
+  | { k: 'ack'; token: string; result?: unknown; ms?: number }
+  | { k: 'fail'; token: string; error: string; stack?: string; ms?: number }
   | { k: 'checkpoint'; token: string; state: unknown }
   | { k: 'progress'; token: string; value: unknown }
+  /** A delivery the worker received ahead (prefetch) and will not run: back to the queue, nothing counted. */
+  | { k: 'release'; token: string }
 
 /** One delivery of a job to a worker. */
 export interface JobMessage {
@@ -104,6 +107,7 @@ function isSettleItem(x: unknown): x is SettleItem {
     case 'ack':
     case 'checkpoint':
     case 'progress':
+    case 'release':
       return true
     case 'fail':
       return typeof i.error === 'string'

@@ -69,7 +69,10 @@ interface Subscription<W extends JobWorker> {
   worker: W
   pool: string
   queue: string
+  /** Jobs it runs at once. */
   capacity: number
+  /** Average time from delivery to ack of its recent jobs (ms), for prefetch; null before any. */
+  avgJobMs: number | null
   /** Tokens of the deliveries it holds. */
   held: Map<string, Held>
   draining: boolean
@@ -82,6 +85,7 @@ interface Held {
   checkpointed: boolean
   /** It was in flight in a worker crash before: it runs alone on its worker. */
   suspect: boolean
+  deliveredAt: number
 }
 
 interface PendingSettlement<W extends JobWorker> {
@@ -93,8 +97,7 @@ export class Dispatcher<W extends JobWorker> {
   private readonly subs = new Map<string, Subscription<W>>()
   private readonly gone = new Map<string, HeldSummary>()
   private pending: PendingSettlement<W>[] = []
-  private roundScheduled = false
-  private flushScheduled = false
+  private turnScheduled = false
   private pollTimer: ReturnType<typeof setTimeout> | null = null
   private dueTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private stopped = false
@@ -114,6 +117,7 @@ export class Dispatcher<W extends JobWorker> {
         pool,
         queue,
         capacity: concurrency,
+        avgJobMs: null,
         held: new Map(),
         draining: false,
       })
@@ -142,17 +146,23 @@ export class Dispatcher<W extends JobWorker> {
     const sub = this.subs.get(worker.key) ?? null
     const now = this.d.now()
     for (const i of items) {
-      if (i.k === 'ack' || i.k === 'fail') {
+      if (i.k === 'release') {
+        if (sub) this.release(sub, i.token)
+      } else if (i.k === 'ack' || i.k === 'fail') {
         worker.recordOutcome(now, i.k === 'ack')
-        // The slot is free as soon as the worker says so; the write follows within the turn.
-        if (sub && this.release(sub, i.token)) this.kick()
+        const h = sub?.held.get(i.token)
+        // The handler's own run time when the worker says it; else delivery to ack.
+        if (sub && h) noteDuration(sub, typeof i.ms === 'number' ? i.ms : now - h.deliveredAt)
+        // The slot is free as soon as the worker says so; the write and the next claim follow in
+        // one transaction on the next turn.
+        if (sub) this.release(sub, i.token)
       } else if (i.k === 'checkpoint') {
         const h = sub?.held.get(i.token)
         if (h) h.checkpointed = true
       }
       this.pending.push({ item: toSettlement(i), from: sub })
     }
-    this.scheduleFlush()
+    this.kick()
   }
 
   /**
@@ -190,13 +200,13 @@ export class Dispatcher<W extends JobWorker> {
     this.kick()
   }
 
-  /** New jobs may be due (an enqueue through the API, a retry). */
+  /** Something changed (an ack, a free slot, an enqueue, a retry falling due): one turn soon. */
   kick(): void {
-    if (this.roundScheduled || this.stopped) return
-    this.roundScheduled = true
+    if (this.turnScheduled || this.stopped) return
+    this.turnScheduled = true
     setImmediate(() => {
-      this.roundScheduled = false
-      void this.enqueue(() => this.round())
+      this.turnScheduled = false
+      void this.enqueue(() => this.turn())
     })
   }
 
@@ -210,21 +220,9 @@ export class Dispatcher<W extends JobWorker> {
     await this.flush()
   }
 
-  /** Writes pending settlements now. */
+  /** Writes pending settlements now, without claiming anything (shutdown). */
   flush(): Promise<void> {
-    this.flushScheduled = false
-    if (this.pending.length === 0) return this.chain.then(() => undefined)
-    const batch = this.pending
-    this.pending = []
-    return this.enqueue(async () => {
-      const results = await this.d.jobs.settle(
-        batch.map((p) => p.item),
-        this.d.now(),
-        this.d.policy,
-        this.d.random,
-      )
-      results.forEach((r, i) => this.report([r], batch[i]!.from))
-    })
+    return this.enqueue(() => this.turn(false))
   }
 
   /** What gone workers held, kept for a while for the incident that follows their exit. */
@@ -233,84 +231,114 @@ export class Dispatcher<W extends JobWorker> {
     if (this.gone.size > GONE_KEPT) this.gone.delete(this.gone.keys().next().value!)
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return
-    this.flushScheduled = true
-    setImmediate(() => void this.flush())
-  }
-
   private enqueue<T>(work: () => Promise<T>): Promise<T> {
     const next = this.chain.then(work)
     this.chain = next.catch((e: unknown) => this.d.logger.error({ err: e }, 'job store operation failed'))
     return next
   }
 
-  private async round(): Promise<void> {
-    if (this.stopped) return
-    let starved = false
+  /**
+   * One turn: a claim for every worker with free slots, sent out at once, then the settlements that
+   * came in. Claims go first and without waiting for the disk (a lost claim only leaves its jobs
+   * waiting), so a worker has its next job while the acks it sent are being synced: the fsync that
+   * makes acknowledged work durable overlaps with the workers' own work instead of delaying it.
+   */
+  private async turn(claim = !this.stopped): Promise<void> {
+    const batch = this.pending
+    this.pending = []
+    const subs = claim ? this.claimants() : []
     const now = this.d.now()
-    const queues = new Set<string>()
-    for (const sub of this.subs.values()) {
-      const free = sub.capacity - sub.held.size
-      if (free <= 0 || sub.draining || !sub.worker.alive || !this.d.eligible(sub.worker)) continue
-      queues.add(sub.queue)
-      const deliveries = await this.claimFor(sub, free, now)
-      if (deliveries.length < free) starved = true
-      if (deliveries.length === 0) continue
-      const messages: JobMessage[] = []
-      for (const { job, token } of deliveries) {
-        const timer =
-          job.timeoutMs === null
-            ? null
-            : setTimeout(() => this.timedOut(sub, token, job.timeoutMs!), job.timeoutMs)
-        timer?.unref()
-        sub.held.set(token, {
-          jobId: job.id,
-          queue: job.queue,
-          timer,
-          checkpointed: job.checkpoint !== null,
-          suspect: job.crashes > 0,
-        })
-        messages.push({
-          token,
-          id: job.id,
-          queue: job.queue,
-          payload: job.payload,
-          delivery: job.delivery,
-          attempts: job.attempts,
-          maxAttempts: job.maxAttempts,
-          checkpoint: job.checkpoint ?? null,
-          timeoutMs: job.timeoutMs,
-        })
-      }
-      if (!sub.worker.send({ t: 'jobs', jobs: messages })) {
-        // The channel closed under us: the exit handler will give these back through workerGone.
-        this.d.logger.warn(
-          { worker: sub.worker.currentId },
-          'could not send jobs: the worker channel is closed',
-        )
+    if (subs.length > 0) {
+      const { claimed } = await this.d.jobs.exchange(
+        [],
+        subs.map(({ sub, free }) => ({
+          queue: sub.queue,
+          limit: free,
+          worker: sub.worker.currentId,
+          // Suspects run alone: see claimants().
+          suspects: sub.held.size === 0 ? 'alone' : 'exclude',
+        })),
+        now,
+        this.d.policy,
+        this.d.random,
+      )
+      const starved = new Set<string>()
+      subs.forEach(({ sub, free }, i) => {
+        const deliveries = claimed[i]!
+        if (deliveries.length < free) starved.add(sub.queue)
+        if (deliveries.length > 0) this.deliver(sub, deliveries)
+      })
+      if (starved.size > 0 && !this.stopped) {
+        this.schedulePoll()
+        for (const q of starved) await this.watchDue(q, now)
       }
     }
-    if (starved) {
-      this.schedulePoll()
-      for (const q of queues) await this.watchDue(q, now)
+    if (batch.length > 0) {
+      const { settled } = await this.d.jobs.exchange(
+        batch.map((p) => p.item),
+        [],
+        now,
+        this.d.policy,
+        this.d.random,
+      )
+      settled.forEach((r, i) => this.report([r], batch[i]!.from))
     }
   }
 
   /**
-   * Poison jobs are told from their neighbours by running suspects alone: a job that was in flight
-   * in a crash goes only to a worker that holds nothing, and that worker gets nothing else until it
-   * is done. A further crash is then the suspect's own, and a job that merely shared a worker with
-   * a poison job is never quarantined with it.
+   * The workers that may take jobs now, with their free slots. Poison jobs are told from their
+   * neighbours by running suspects alone: a job that was in flight in a crash goes only to a worker
+   * that holds nothing (the 'alone' claim), and that worker gets nothing else until it is done. A
+   * further crash is then the suspect's own, and a job that merely shared a worker with a poison
+   * job is never quarantined with it.
    */
-  private async claimFor(sub: Subscription<W>, free: number, now: number): Promise<Delivery[]> {
-    const worker = sub.worker.currentId
-    if ([...sub.held.values()].some((h) => h.suspect)) return []
-    if (sub.held.size === 0) {
-      const suspect = await this.d.jobs.claim(sub.queue, 1, worker, now, 'only')
-      if (suspect.length > 0) return suspect
+  private claimants(): Array<{ sub: Subscription<W>; free: number }> {
+    const out: Array<{ sub: Subscription<W>; free: number }> = []
+    for (const sub of this.subs.values()) {
+      const free = sub.capacity + prefetchOf(sub) - sub.held.size
+      if (free <= 0 || sub.draining || !sub.worker.alive || !this.d.eligible(sub.worker)) continue
+      if ([...sub.held.values()].some((h) => h.suspect)) continue
+      out.push({ sub, free })
     }
-    return this.d.jobs.claim(sub.queue, free, worker, now, 'exclude')
+    return out
+  }
+
+  private deliver(sub: Subscription<W>, deliveries: Delivery[]): void {
+    const now = this.d.now()
+    const messages: JobMessage[] = []
+    for (const { job, token } of deliveries) {
+      const timer =
+        job.timeoutMs === null
+          ? null
+          : setTimeout(() => this.timedOut(sub, token, job.timeoutMs!), job.timeoutMs)
+      timer?.unref()
+      sub.held.set(token, {
+        jobId: job.id,
+        queue: job.queue,
+        timer,
+        checkpointed: job.checkpoint !== null,
+        suspect: job.crashes > 0,
+        deliveredAt: now,
+      })
+      messages.push({
+        token,
+        id: job.id,
+        queue: job.queue,
+        payload: job.payload,
+        delivery: job.delivery,
+        attempts: job.attempts,
+        maxAttempts: job.maxAttempts,
+        checkpoint: job.checkpoint ?? null,
+        timeoutMs: job.timeoutMs,
+      })
+    }
+    if (!sub.worker.send({ t: 'jobs', jobs: messages })) {
+      // The channel closed under us: the exit handler gives these back through workerGone.
+      this.d.logger.warn(
+        { worker: sub.worker.currentId },
+        'could not send jobs: the worker channel is closed',
+      )
+    }
   }
 
   private schedulePoll(): void {
@@ -349,7 +377,6 @@ export class Dispatcher<W extends JobWorker> {
       item: { kind: 'fail', token, error: `timed out after ${timeoutMs} ms`, timedOut: true },
       from: null,
     })
-    this.scheduleFlush()
     this.kick()
   }
 
@@ -399,6 +426,25 @@ export class Dispatcher<W extends JobWorker> {
   }
 }
 
+/**
+ * Short jobs are sent one batch ahead: a worker whose recent jobs took under PREFETCH_BELOW_MS on
+ * average may hold as many extra deliveries as it runs at once, so that it starts its next job the
+ * moment it finishes one instead of waiting for a round trip through the supervisor (and its disk
+ * sync). Long jobs are not prefetched: one would wait in a busy worker while another sits idle.
+ * Prefetched jobs a worker never started are released, counting nothing, when it stops gracefully.
+ */
+const PREFETCH_BELOW_MS = 50
+const PREFETCH_MIN = 8
+
+function prefetchOf<W extends JobWorker>(sub: Subscription<W>): number {
+  return sub.avgJobMs !== null && sub.avgJobMs < PREFETCH_BELOW_MS ? Math.max(PREFETCH_MIN, sub.capacity) : 0
+}
+
+/** Exponentially weighted: recent jobs count most, one slow job does not switch prefetch off alone. */
+function noteDuration<W extends JobWorker>(sub: Subscription<W>, ms: number): void {
+  sub.avgJobMs = sub.avgJobMs === null ? ms : sub.avgJobMs * 0.8 + ms * 0.2
+}
+
 function summarize<W extends JobWorker>(sub: Subscription<W>, returned: boolean): HeldSummary {
   let checkpointed = 0
   for (const h of sub.held.values()) if (h.checkpointed) checkpointed++
@@ -415,5 +461,7 @@ function toSettlement(i: SettleItem): Settlement {
       return { kind: 'checkpoint', token: i.token, state: i.state }
     case 'progress':
       return { kind: 'progress', token: i.token, value: i.value }
+    case 'release':
+      return { kind: 'release', token: i.token }
   }
 }

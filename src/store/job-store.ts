@@ -58,10 +58,25 @@ export interface SettleResult {
 
 /**
  * Which jobs a claim may take, by whether they were in flight in a worker crash (`crashes > 0`,
- * "suspects"): `any` (the default), `exclude` (only jobs never in a crash), `only` (only suspects).
+ * "suspects"): `any` (the default), `exclude` (only jobs never in a crash), `only` (only suspects),
+ * `alone` (one suspect if one is due, else up to `limit` jobs never in a crash).
  * The dispatcher gives a suspect to a worker alone, so that a further crash is its own doing.
  */
-export type SuspectRule = 'any' | 'exclude' | 'only'
+export type SuspectRule = 'any' | 'exclude' | 'only' | 'alone'
+
+/** One worker's claim in an exchange. */
+export interface ClaimRequest {
+  queue: string
+  limit: number
+  worker: string
+  suspects: SuspectRule
+}
+
+export interface Exchange {
+  settled: SettleResult[]
+  /** One list of deliveries per claim request, in the order of the requests. */
+  claimed: Delivery[][]
+}
 
 export interface QueueCounts {
   queue: string
@@ -118,6 +133,17 @@ export interface JobStore {
     now: number,
     suspects?: SuspectRule,
   ): Promise<Delivery[]>
+  /**
+   * Settlements, then claims, in one transaction: the supervisor's turn (acks in, next jobs out)
+   * costs one commit. Same rules as settle and claim.
+   */
+  exchange(
+    settlements: readonly Settlement[],
+    claims: readonly ClaimRequest[],
+    now: number,
+    policy: (queue: string) => JobPolicy,
+    random: () => number,
+  ): Promise<Exchange>
   /**
    * Applies settlements in order, in one transaction; a stale token changes nothing.
    *

@@ -40,7 +40,8 @@ export class WorkerProcess {
   probes: ProbeState[] = []
   /** The worker's own last checkpoint (SDK `checkpoint()`), handed to its replacement. */
   checkpoint: unknown = null
-  private outcomes: Array<{ at: number; ok: boolean }> = []
+  /** Outcomes counted per second, oldest first: constant work per outcome at any job rate. */
+  private outcomes: Array<{ second: number; total: number; failed: number }> = []
   private readyWaiters: Array<(how: ReadyHow) => void> = []
   private pendingRestore: SupervisorMessage | null = null
   private stopRequested = false
@@ -117,8 +118,16 @@ export class WorkerProcess {
 
   /** One unit of work done or failed, for the error rate. */
   recordOutcome(now: number, ok: boolean): void {
-    this.outcomes.push({ at: now, ok })
-    if (this.outcomes.length > 10_000) this.outcomes.splice(0, this.outcomes.length - 10_000)
+    const second = Math.floor(now / 1000)
+    let last = this.outcomes[this.outcomes.length - 1]
+    if (!last || last.second !== second) {
+      last = { second, total: 0, failed: 0 }
+      this.outcomes.push(last)
+      // A worker nobody asks about (no check runs) keeps at most an hour of seconds.
+      if (this.outcomes.length > 3600) this.outcomes.shift()
+    }
+    last.total++
+    if (!ok) last.failed++
   }
 
   markReady(now: number, how: ReadyHow): void {
@@ -156,11 +165,16 @@ export class WorkerProcess {
   outcomeWindow(now: number, windowMs: number): OutcomeWindow {
     const from = now - windowMs
     let drop = 0
-    while (drop < this.outcomes.length && this.outcomes[drop]!.at < from) drop++
+    const fromSecond = Math.floor(from / 1000)
+    while (drop < this.outcomes.length && this.outcomes[drop]!.second < fromSecond) drop++
     if (drop > 0) this.outcomes.splice(0, drop)
+    let total = 0
     let failed = 0
-    for (const o of this.outcomes) if (!o.ok) failed++
-    return { total: this.outcomes.length, failed }
+    for (const b of this.outcomes) {
+      total += b.total
+      failed += b.failed
+    }
+    return { total, failed }
   }
 
   heartbeatAge(now: number): number | null {

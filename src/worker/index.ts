@@ -159,9 +159,14 @@ export function work<T = unknown>(handler: JobHandler<T>, options: { concurrency
   if (working) throw new Error('work() was called twice: one handler per worker')
   working = true
   const concurrency = options.concurrency ?? (Number(process.env[WORKER_ENV.concurrency]) || 1)
+  limit = concurrency
+  runner = handler as JobHandler
   process.on('message', (raw: unknown) => {
     const m = raw as SupervisorMessage
-    if (m?.t === 'jobs' && !stopping) for (const j of m.jobs) track(run(handler as JobHandler, j))
+    if (m?.t !== 'jobs') return
+    // The supervisor may send short jobs ahead of time (prefetch): at most `concurrency` run at once.
+    for (const j of m.jobs) waiting.push(j)
+    startWaiting()
   })
   // Waiting for jobs is this worker's reason to live: keep the channel (and the process) open.
   process.channel?.ref()
@@ -169,9 +174,19 @@ export function work<T = unknown>(handler: JobHandler<T>, options: { concurrency
   ready()
 }
 
-function track(p: Promise<void>): void {
-  inFlight.add(p)
-  void p.finally(() => inFlight.delete(p))
+let limit = 1
+let runner: JobHandler | null = null
+const waiting: JobMessage[] = []
+
+function startWaiting(): void {
+  while (!stopping && runner && inFlight.size < limit && waiting.length > 0) {
+    const p = run(runner, waiting.shift()!)
+    inFlight.add(p)
+    void p.finally(() => {
+      inFlight.delete(p)
+      startWaiting()
+    })
+  }
 }
 
 async function run(handler: JobHandler, m: JobMessage): Promise<void> {
@@ -197,12 +212,15 @@ async function run(handler: JobHandler, m: JobMessage): Promise<void> {
       error: (msg) => console.error(`${prefix} ${msg}`),
     },
   }
+  const started = performance.now()
   try {
     const result = await handler(job, ctx)
-    settle(result === undefined ? { k: 'ack', token: m.token } : { k: 'ack', token: m.token, result })
+    const ms = Math.round(performance.now() - started)
+    settle(result === undefined ? { k: 'ack', token: m.token, ms } : { k: 'ack', token: m.token, result, ms })
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e))
-    settle({ k: 'fail', token: m.token, error: err.message || err.name, stack: err.stack })
+    const ms = Math.round(performance.now() - started)
+    settle({ k: 'fail', token: m.token, error: err.message || err.name, stack: err.stack, ms })
   }
 }
 
@@ -244,6 +262,8 @@ async function stop(reason: string, reportable = true): Promise<void> {
   if (stopping) return
   stopping = true
   stopController.abort(new Error(`stopped by Shepherd: ${reason}`))
+  // Jobs received ahead and not started go back to the queue for another worker, counting nothing.
+  for (const j of waiting.splice(0)) settle({ k: 'release', token: j.token })
   // Jobs in flight finish first (Shepherd SIGKILLs after stop_timeout whatever happens), and their
   // acks are on the wire before the process exits. Without a supervisor nobody would hear them.
   await Promise.allSettled([...stopHandlers.map(async (h) => h(reason)), ...(reportable ? inFlight : [])])

@@ -29,6 +29,8 @@ import {
 import { ShepherdError } from '../../errors.js'
 import type {
   AddResult,
+  ClaimRequest,
+  Exchange,
   JobQuery,
   JobStore,
   QueueCounts,
@@ -191,6 +193,20 @@ export const JOB_SQL = {
     WHERE state = 'done' AND finished_at < ? AND queue = ? LIMIT ?)`,
 } as const
 
+const SUSPECT_RULES: readonly SuspectRule[] = ['any', 'exclude', 'only', 'alone']
+
+function checkClaim(c: ClaimRequest): ClaimRequest {
+  checkName('queue', c.queue)
+  checkName('worker', c.worker)
+  checkInteger('limit', c.limit, 0)
+  if (!SUSPECT_RULES.includes(c.suspects)) {
+    throw badRequest(
+      `Expected \`suspects\` to be one of ${SUSPECT_RULES.join(', ')}, got ${describe(c.suspects)}`,
+    )
+  }
+  return c
+}
+
 /** A row of `jobs` as better-sqlite3 returns it. */
 interface JobRow {
   seq: number
@@ -257,8 +273,16 @@ export class SqliteJobStore implements JobStore {
   readonly #newId: () => string
   readonly #s: { [K in keyof typeof JOB_SQL]: Statement }
   readonly #add: Database.Transaction<(rows: readonly NewRow[]) => AddResult[]>
-  readonly #claim: Database.Transaction<
-    (queue: string, limit: number, worker: string, now: number, suspects: SuspectRule) => Delivery[]
+  readonly #db: Database.Database
+  readonly #claim: Database.Transaction<(c: ClaimRequest, now: number) => Delivery[]>
+  readonly #exchange: Database.Transaction<
+    (
+      items: readonly ReadySettlement[],
+      claims: readonly ClaimRequest[],
+      now: number,
+      policy: (queue: string) => JobPolicy,
+      random: () => number,
+    ) => { settled: SettleResult[]; claimed: Delivery[][] }
   >
   readonly #settle: Database.Transaction<
     (
@@ -286,42 +310,28 @@ export class SqliteJobStore implements JobStore {
       [K in keyof typeof JOB_SQL]: Statement
     }
     this.#add = db.transaction((rows: readonly NewRow[]) => rows.map((r) => this.#insert(r)))
-    this.#claim = db.transaction(
-      (queue: string, limit: number, worker: string, now: number, suspects: SuspectRule) => {
-        const stmt =
-          suspects === 'only'
-            ? this.#s.claimSuspect
-            : suspects === 'exclude'
-              ? this.#s.claimClean
-              : this.#s.claim
-        const rows = (stmt as Statement<JobRow>).all(worker, now, now, queue, now, limit)
-        rows.sort((a, b) => b.priority - a.priority || a.seq - b.seq)
-        return rows.map((r) => {
-          const job = toJob(r)
-          return { job, token: deliveryToken(job.id, job.delivery) }
-        })
-      },
-    )
+    this.#claim = db.transaction((c: ClaimRequest, now: number) => this.#claimRows(c, now))
     this.#settle = db.transaction(
       (
         items: readonly ReadySettlement[],
         now: number,
         policy: (queue: string) => JobPolicy,
         random: () => number,
-      ) => {
-        // One policy per queue per batch: the caller's function may build it from the config.
-        const policies = new Map<string, JobPolicy>()
-        const policyOf = (queue: string): JobPolicy => {
-          let p = policies.get(queue)
-          if (!p) {
-            p = policy(queue)
-            policies.set(queue, p)
-          }
-          return p
-        }
-        return items.map((r) => this.#settleOne(r, now, policyOf, random))
-      },
+      ) => this.#settleAll(items, now, policy, random),
     )
+    this.#exchange = db.transaction(
+      (
+        items: readonly ReadySettlement[],
+        claims: readonly ClaimRequest[],
+        now: number,
+        policy: (queue: string) => JobPolicy,
+        random: () => number,
+      ) => ({
+        settled: this.#settleAll(items, now, policy, random),
+        claimed: claims.map((c) => this.#claimRows(c, now)),
+      }),
+    )
+    this.#db = db
     this.#counts = db.transaction((now: number, queue: string | undefined) => this.#countAll(now, queue))
     this.#tx = db.transaction((run: () => number) => run())
   }
@@ -372,13 +382,100 @@ export class SqliteJobStore implements JobStore {
     suspects: SuspectRule = 'any',
   ): Promise<Delivery[]> {
     const t = epochMs('now', now)
-    checkName('queue', queue)
-    checkName('worker', worker)
-    checkInteger('limit', limit, 0)
+    const c = checkClaim({ queue, limit, worker, suspects })
     if (limit === 0) return []
-    return this.#guard.write(`claim jobs of ${queue} for ${worker}`, () =>
-      this.#claim.immediate(queue, limit, worker, t, suspects),
+    return this.#lightly(() =>
+      this.#guard.write(`claim jobs of ${queue} for ${worker}`, () => this.#claim.immediate(c, t)),
     )
+  }
+
+  /**
+   * Settlements, then claims, in one transaction: the supervisor's whole turn costs one commit. A
+   * turn with claims only commits without waiting for the disk (see #lightly).
+   */
+  async exchange(
+    settlements: readonly Settlement[],
+    claims: readonly ClaimRequest[],
+    now: number,
+    policy: (queue: string) => JobPolicy,
+    random: () => number,
+  ): Promise<Exchange> {
+    const t = epochMs('now', now)
+    if (!Array.isArray(settlements)) {
+      throw badRequest(`Expected \`settlements\` to be an array, got ${describe(settlements)}`)
+    }
+    const ready = settlements.map(readySettlement)
+    const requests = claims.map(checkClaim).filter((c) => c.limit > 0)
+    if (ready.length + requests.length === 0) return { settled: [], claimed: claims.map(() => []) }
+    const run = (): Exchange => {
+      const r = this.#exchange.immediate(ready, requests, t, policy, random)
+      // Put back the empty answers of the claims that asked for nothing.
+      let k = 0
+      return { settled: r.settled, claimed: claims.map((c) => (c.limit > 0 ? r.claimed[k++]! : [])) }
+    }
+    const what = `settle ${plural(ready.length, 'delivery', 'deliveries')} and claim for ${plural(requests.length, 'worker', 'workers')}`
+    return ready.length > 0 ? this.#guard.write(what, run) : this.#lightly(() => this.#guard.write(what, run))
+  }
+
+  /**
+   * Runs a write that need not reach the disk before it returns: a claim. If power fails before a
+   * later commit syncs the log, the claim is lost and its jobs are simply still waiting, which is
+   * what at-least-once allows; and every settlement commit (synchronous=FULL) syncs the log up to
+   * itself, claims before it included. Acknowledged work keeps its full durability.
+   */
+  #lightly<T>(run: () => T): T {
+    this.#db.pragma('synchronous = NORMAL')
+    try {
+      return run()
+    } finally {
+      this.#db.pragma('synchronous = FULL')
+    }
+  }
+
+  #claimRows(c: ClaimRequest, now: number): Delivery[] {
+    const take = (stmt: Statement, limit: number): JobRow[] =>
+      (stmt as Statement<JobRow>).all(c.worker, now, now, c.queue, now, limit)
+    let rows: JobRow[]
+    switch (c.suspects) {
+      case 'only':
+        rows = take(this.#s.claimSuspect, c.limit)
+        break
+      case 'exclude':
+        rows = take(this.#s.claimClean, c.limit)
+        break
+      case 'alone': {
+        const suspect = take(this.#s.claimSuspect, 1)
+        rows = suspect.length > 0 ? suspect : take(this.#s.claimClean, c.limit)
+        break
+      }
+      case 'any':
+        rows = take(this.#s.claim, c.limit)
+        break
+    }
+    rows.sort((a, b) => b.priority - a.priority || a.seq - b.seq)
+    return rows.map((r) => {
+      const job = toJob(r)
+      return { job, token: deliveryToken(job.id, job.delivery) }
+    })
+  }
+
+  #settleAll(
+    items: readonly ReadySettlement[],
+    now: number,
+    policy: (queue: string) => JobPolicy,
+    random: () => number,
+  ): SettleResult[] {
+    // One policy per queue per batch: the caller's function may build it from the config.
+    const policies = new Map<string, JobPolicy>()
+    const policyOf = (queue: string): JobPolicy => {
+      let p = policies.get(queue)
+      if (!p) {
+        p = policy(queue)
+        policies.set(queue, p)
+      }
+      return p
+    }
+    return items.map((r) => this.#settleOne(r, now, policyOf, random))
   }
 
   /**
