@@ -4,8 +4,8 @@
  * came back. The queue commands (`enqueue`, `queues`, `jobs`, `retry`, `purge`) are in
  * queue-commands.ts.
  *
- * Exit codes: 0 ok; 1 a runtime failure (no supervisor answers, the API refused); 2 an invalid
- * config or a usage error. Errors print `shepherd: <message> [<code>]` on stderr, as `shepherd start` does.
+ * Exit codes: 0 ok; 1 a runtime failure (no supervisor answers, the API refused, bad lines on
+ * stdin, a declined purge); 2 an invalid config or a usage error. Errors print `shepherd: <message> [<code>]` on stderr, as `shepherd start` does.
  * @module
  */
 import { readFileSync } from 'node:fs'
@@ -19,7 +19,7 @@ import { coerceError, isShepherdError, ShepherdError } from '../errors.js'
 import { apiBaseUrl, ApiClient } from '../http/client.js'
 import { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, resolveConfigPath } from './config-path.js'
 import { formatConfigSummary, formatIncidents, formatWorkers, styler } from './format.js'
-import { addQueueCommands, processQueueIo, type QueueCommandIo } from './queue-commands.js'
+import { addQueueCommands, askOnTerminal, type QueueCommandIo } from './queue-commands.js'
 
 /** The exit codes of `shepherd`. */
 export const ExitCode = {
@@ -119,13 +119,17 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   const configFile = (cmd: Command) => resolveConfigPath(cmd.optsWithGlobals<Options>().config, io.env)
   const client = (loaded: LoadedConfig) => new ApiClient(apiBaseUrl(loaded.config))
   const style = styler(io.color)
-  const processQueue = processQueueIo(io.out, io.err)
+  // Getters: process.stdin is touched only by the commands that read it.
   const queueIo: QueueCommandIo = {
     out: io.out,
     err: io.err,
-    stdin: io.stdin ?? processQueue.stdin,
-    interactive: io.interactive ?? processQueue.interactive,
-    ask: io.ask?.bind(io) ?? processQueue.ask,
+    get stdin() {
+      return io.stdin ?? process.stdin
+    },
+    get interactive() {
+      return io.interactive ?? process.stdin.isTTY === true
+    },
+    ask: io.ask?.bind(io) ?? askOnTerminal,
   }
 
   program

@@ -256,31 +256,27 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
     )
 }
 
-/** The process's stdin, and a question asked on the terminal (stderr) that Ctrl-C or Ctrl-D answers with ''. */
-export function processQueueIo(out: (text: string) => void, err: (text: string) => void): QueueCommandIo {
-  return {
-    out,
-    err,
-    stdin: process.stdin,
-    interactive: process.stdin.isTTY === true,
-    ask: (question) =>
-      new Promise((resolve) => {
-        const rl = createInterface({ input: process.stdin, output: process.stderr })
-        let answered = false
-        rl.on('SIGINT', () => {
-          process.stderr.write('\n')
-          rl.close()
-        })
-        rl.once('close', () => {
-          if (!answered) resolve('')
-        })
-        rl.question(question, (answer) => {
-          answered = true
-          rl.close()
-          resolve(answer)
-        })
-      }),
-  }
+/**
+ * Asks `question` on the terminal (the prompt on stderr, so that stdout stays clean) and resolves
+ * with the line answered; Ctrl-C or Ctrl-D answers ''.
+ */
+export function askOnTerminal(question: string): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr })
+    let answered = false
+    rl.on('SIGINT', () => {
+      process.stderr.write('\n')
+      rl.close()
+    })
+    rl.once('close', () => {
+      if (!answered) resolve('')
+    })
+    rl.question(question, (answer) => {
+      answered = true
+      rl.close()
+      resolve(answer)
+    })
+  })
 }
 
 /** The `--json` form of one queue's counts: `name` for QueueCounts' `queue`, the other keys as they are. */

@@ -96,6 +96,8 @@ interface PendingSettlement<W extends JobWorker> {
 export class Dispatcher<W extends JobWorker> {
   private readonly subs = new Map<string, Subscription<W>>()
   private readonly gone = new Map<string, HeldSummary>()
+  /** Workers whose jobs are being given back: a second call waits for the same work. */
+  private readonly going = new Map<string, Promise<void>>()
   private pending: PendingSettlement<W>[] = []
   private turnScheduled = false
   private pollTimer: ReturnType<typeof setTimeout> | null = null
@@ -170,22 +172,33 @@ export class Dispatcher<W extends JobWorker> {
    * queue now (crash: counted toward quarantine; release: at shutdown, counted nothing), written
    * before this returns so that its replacement and the other workers can have them at once.
    */
-  async workerGone(worker: W, why: 'crash' | 'release'): Promise<void> {
+  workerGone(worker: W, why: 'crash' | 'release'): Promise<void> {
+    const going = this.going.get(worker.key)
+    if (going) return going
     const sub = this.subs.get(worker.key)
-    if (!sub) return
+    if (!sub) return Promise.resolve()
     this.subs.delete(worker.key)
     this.remember(worker.key, summarize(sub, true))
     const tokens = [...sub.held.keys()]
     for (const t of tokens) this.release(sub, t)
-    if (tokens.length === 0) return
-    const results = await this.enqueue(() =>
-      this.d.jobs.settle(
+    if (tokens.length === 0) return Promise.resolve()
+    const done = this.enqueue(async () => {
+      const results = await this.d.jobs.settle(
         tokens.map((token) => ({ kind: why, token })),
         this.d.now(),
         this.d.policy,
         this.d.random,
-      ),
-    )
+      )
+      this.requeued(sub, worker, why, results)
+      // Redeliver now, before anything else (the replacement's start) gets the event loop.
+      await this.turn()
+    })
+    this.going.set(worker.key, done)
+    void done.finally(() => this.going.delete(worker.key))
+    return done
+  }
+
+  private requeued(sub: Subscription<W>, worker: W, why: 'crash' | 'release', results: SettleResult[]): void {
     const requeued = results.filter((r) => r.outcome === 'requeued' || r.outcome === 'released')
     if (requeued.length > 0) {
       this.d.emit(
@@ -197,7 +210,6 @@ export class Dispatcher<W extends JobWorker> {
       )
     }
     this.report(results, sub)
-    this.kick()
   }
 
   /** Something changed (an ack, a free slot, an enqueue, a retry falling due): one turn soon. */

@@ -8,12 +8,19 @@ import { z } from 'zod'
 import { parseDuration } from '../config/units.js'
 import type { NewJob } from '../core/job.js'
 
-/** Milliseconds as a number, or a duration string such as "500ms", "30s", "2m". */
+/**
+ * Milliseconds as a number (as in JavaScript timers), or a duration string with its unit such as
+ * "500ms", "30s", "2m". A bare numeric string is refused: in config files a plain number means
+ * seconds, here it means milliseconds, and guessing would be wrong half the time.
+ */
 const millis = z.union([z.number().finite().min(0), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return Math.round(v)
-  const ms = parseDuration(v)
+  const ms = /^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/i.test(v) ? parseDuration(v) : null
   if (typeof ms === 'number') return ms
-  ctx.addIssue({ code: 'custom', message: `expected milliseconds or ${ms.error}` })
+  ctx.addIssue({
+    code: 'custom',
+    message: 'expected milliseconds as a number, or a duration with its unit such as "500ms", "30s", "2m"',
+  })
   return z.NEVER
 })
 

@@ -321,6 +321,8 @@ export class Recovery {
     const held = this.dispatcher.held(wp)
     const checkpointed = held.checkpointed > 0 ? ` (${held.checkpointed} with checkpoints)` : ''
     if (held.returned) {
+      // Given back at its exit; wait until they are redelivered, before a replacement starts.
+      await this.dispatcher.workerGone(wp, 'crash')
       return held.jobs > 0
         ? `; ${plural(held.jobs, 'job')} in flight went back to the queue at its exit${checkpointed}`
         : ''

@@ -1,12 +1,19 @@
 /**
  * In-memory stand-ins for the API's two dependencies, for tests of the HTTP app and of the CLI
- * against a served app: a supervisor that records restarts, and a store that holds incidents.
+ * against a served app: a supervisor that records restarts and wake-ups, and a store that holds
+ * incidents (tests of the job routes use a real SQLite store instead).
  */
 import type { AnyEvent } from '../../src/core/events.js'
 import type { Incident } from '../../src/core/incident.js'
 import { ShepherdError } from '../../src/errors.js'
 import type { JobStore } from '../../src/store/job-store.js'
-import type { IncidentQuery, SavedWorkerState, Store, StoreBatch } from '../../src/store/store.js'
+import type {
+  IncidentQuery,
+  SavedWorkerState,
+  Store,
+  StoreBatch,
+  WorkerProcessRecord,
+} from '../../src/store/store.js'
 import type {
   RestartRequest,
   SupervisorControl,
@@ -77,9 +84,13 @@ export const FAKE_INFO: SupervisorInfo = {
   apiUrl: 'http://127.0.0.1:7717',
 }
 
-/** Records restart calls; `busy` ids answer 409, unknown ids 404, and `failWith` overrides both. */
+/**
+ * Records restart calls; `busy` ids answer 409, unknown ids 404, and `failWith` overrides both.
+ * Counts the `jobsAdded()` wake-ups the API sends after an enqueue or a retry.
+ */
 export class FakeSupervisor implements SupervisorControl {
   readonly restarts: { id: string; request: RestartRequest }[] = []
+  jobsAddedCalls = 0
   readonly busy = new Set<string>()
   failWith: Error | null = null
   constructor(readonly workers: WorkerView[]) {}
@@ -104,6 +115,9 @@ export class FakeSupervisor implements SupervisorControl {
     }
     return { incidentId: `inc-${this.restarts.length}` }
   }
+  jobsAdded(): void {
+    this.jobsAddedCalls++
+  }
 }
 
 /**
@@ -119,6 +133,7 @@ export class MemoryStore implements Store {
   readonly jobs: JobStore = {
     add: noJobQueue,
     claim: noJobQueue,
+    exchange: noJobQueue,
     settle: noJobQueue,
     releaseAllActive: noJobQueue,
     nextDueAt: noJobQueue,
@@ -168,6 +183,10 @@ export class MemoryStore implements Store {
   async pruneEvents(): Promise<number> {
     return 0
   }
+  async listWorkerProcesses(): Promise<WorkerProcessRecord[]> {
+    return []
+  }
+  async clearWorkerProcesses(): Promise<void> {}
   async saveWorkerState(_state: SavedWorkerState): Promise<void> {}
   async loadWorkerState(): Promise<SavedWorkerState | undefined> {
     return undefined

@@ -1,10 +1,20 @@
 import assert from 'node:assert/strict'
-import { describe, it } from 'node:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { describe, it, type TestContext } from 'node:test'
 
+import { jobPolicy, loadConfigText, queueSettings } from '../../src/config/load.js'
+import type { Config } from '../../src/config/schema.js'
+import { FakeClock } from '../../src/core/clock.js'
 import type { Incident } from '../../src/core/incident.js'
+import type { Job } from '../../src/core/job.js'
 import { type ErrorCode, ShepherdError } from '../../src/errors.js'
-import { API_BODY_LIMIT, createHttpApp } from '../../src/http/app.js'
+import { API_BODY_LIMIT, configuredQueues, createHttpApp } from '../../src/http/app.js'
 import { apiBaseUrl, ApiClient } from '../../src/http/client.js'
+import type { AddResult, QueueCounts } from '../../src/store/job-store.js'
+import { openStore } from '../../src/store/open-store.js'
+import type { Store } from '../../src/store/store.js'
 import {
   FAKE_INFO as INFO,
   FakeSupervisor,
@@ -530,5 +540,559 @@ describe('ApiClient against the app (in-process fetch)', () => {
     assert.equal(apiBaseUrl({ api: { host: '127.0.0.1', port: 7717 } }), 'http://127.0.0.1:7717')
     assert.equal(apiBaseUrl({ api: { host: '::1', port: 7717 } }), 'http://[::1]:7717')
     assert.equal(apiBaseUrl({ api: { host: 'localhost', port: 80 } }), 'http://localhost:80')
+  })
+})
+
+// ---- queues and jobs: a real SQLite store in a temp dir ---------------------------------------
+
+const T0 = 1_800_000_000_000
+
+const QUEUE_CONFIG = [
+  'queues:',
+  '  email: { max_attempts: 5, timeout: 30s }',
+  '  billing: {}',
+  'workers:',
+  '  email: { command: node, args: [email.js], queue: email }',
+  '  reports: { command: node, args: [reports.js], queue: reports }',
+  '  cron: { command: node, args: [cron.js] }',
+  '',
+].join('\n')
+
+interface QueueSetup {
+  app: ReturnType<typeof createHttpApp>
+  store: Store
+  supervisor: FakeSupervisor
+  clock: FakeClock
+  config: Config
+}
+
+async function queueSetup(t: TestContext): Promise<QueueSetup> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'shepherd-http-'))
+  const store = await openStore(path.join(dir, 'shepherd.db'))
+  t.after(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const { config } = loadConfigText(QUEUE_CONFIG, path.join(dir, 'shepherd.yaml'))
+  const clock = new FakeClock(T0)
+  const supervisor = new FakeSupervisor([])
+  const app = createHttpApp({ supervisor, store, config, clock })
+  return { app, store, supervisor, clock, config }
+}
+
+/** Each job these helpers add outranks every earlier one, so that the next claim takes it. */
+let nextPriority = 1_000_000
+
+/** Adds a job, claims it, and settles it with a handler error: dead-lettered (maxAttempts 1). */
+async function makeDead(s: QueueSetup, queue: string, id: string): Promise<void> {
+  await s.store.jobs.add(
+    [{ queue, id, payload: { id }, maxAttempts: 1, priority: nextPriority++ }],
+    s.clock.now(),
+    () => ({
+      maxAttempts: 1,
+      timeoutMs: null,
+    }),
+  )
+  const [d] = await s.store.jobs.claim(queue, 1, `${queue}#1`, s.clock.now())
+  assert.equal(d?.job.id, id)
+  const policy = () => jobPolicy(queueSettings(s.config, queue), 0)
+  const [r] = await s.store.jobs.settle(
+    [{ kind: 'fail', token: d.token, error: `boom ${id}` }],
+    s.clock.now(),
+    policy,
+    () => 0.5,
+  )
+  assert.equal(r?.outcome, 'dead')
+}
+
+/** Adds a job, claims it and crashes its worker until it is quarantined (poison_threshold, 3 by default). */
+async function makeQuarantined(s: QueueSetup, queue: string, id: string): Promise<void> {
+  await s.store.jobs.add([{ queue, id, payload: { id }, priority: nextPriority++ }], s.clock.now(), () => ({
+    maxAttempts: 3,
+    timeoutMs: null,
+  }))
+  const policy = () => jobPolicy(queueSettings(s.config, queue), 0)
+  for (;;) {
+    const [d] = await s.store.jobs.claim(queue, 1, `${queue}#1`, s.clock.now())
+    assert.equal(d?.job.id, id)
+    const [r] = await s.store.jobs.settle(
+      [{ kind: 'crash', token: d.token }],
+      s.clock.now(),
+      policy,
+      () => 0.5,
+    )
+    if (r?.outcome === 'quarantined') return
+    assert.equal(r?.outcome, 'requeued')
+  }
+}
+
+async function stateOf(store: Store, id: string): Promise<string | undefined> {
+  return (await store.jobs.getJob(id))?.state
+}
+
+async function jobCount(store: Store, now: number): Promise<number> {
+  const all = await store.jobs.counts(now)
+  return all.reduce(
+    (n, c) => n + c.waiting + c.delayed + c.inFlight + c.done + c.deadLettered + c.quarantined,
+    0,
+  )
+}
+
+function zeros(queue: string): QueueCounts {
+  return {
+    queue,
+    waiting: 0,
+    delayed: 0,
+    inFlight: 0,
+    done: 0,
+    failed: 0,
+    deadLettered: 0,
+    quarantined: 0,
+    throughputPerMinute: 0,
+    oldestWaitingMs: 0,
+  }
+}
+
+const JOB_KEYS = 'id, idempotencyKey, delay, priority, maxAttempts, timeout, payload'
+
+describe('POST /api/queues/:queue/jobs', () => {
+  it('adds one job with its options and the queue’s defaults, answers 201, and wakes the supervisor', async (t) => {
+    const s = await queueSetup(t)
+    const body = JSON.stringify({
+      payload: { to: 'a@example.com' },
+      idempotencyKey: 'welcome:42',
+      delay: '30s',
+      priority: 5,
+    })
+    const r = await call(s.app, 'POST', '/api/queues/email/jobs', body)
+    assert.equal(r.status, 201, JSON.stringify(r.json))
+    const [added] = (r.json as { jobs: AddResult[] }).jobs
+    assert.equal(added?.added, true)
+    assert.deepEqual(Object.keys(r.json), ['jobs'])
+    const job = await s.store.jobs.getJob(added!.id)
+    assert.deepEqual(
+      {
+        queue: job?.queue,
+        payload: job?.payload,
+        state: job?.state,
+        priority: job?.priority,
+        runAt: job?.runAt,
+        maxAttempts: job?.maxAttempts,
+        timeoutMs: job?.timeoutMs,
+        idempotencyKey: job?.idempotencyKey,
+      },
+      {
+        queue: 'email',
+        payload: { to: 'a@example.com' },
+        state: 'waiting',
+        priority: 5,
+        runAt: T0 + 30_000,
+        maxAttempts: 5,
+        timeoutMs: 30_000,
+        idempotencyKey: 'welcome:42',
+      },
+    )
+    assert.equal(s.supervisor.jobsAddedCalls, 1)
+  })
+
+  it('answers a duplicate (same key, or same id) with added: false and the existing id, and wakes no one', async (t) => {
+    const s = await queueSetup(t)
+    const first = await call(s.app, 'POST', '/api/queues/email/jobs', '{"payload":1,"idempotencyKey":"k"}')
+    const again = await call(s.app, 'POST', '/api/queues/email/jobs', '{"payload":2,"idempotencyKey":"k"}')
+    assert.equal(again.status, 201)
+    assert.deepEqual(again.json, {
+      jobs: [{ id: (first.json as { jobs: AddResult[] }).jobs[0]!.id, added: false }],
+    })
+    await call(s.app, 'POST', '/api/queues/email/jobs', '{"payload":1,"id":"j-1"}')
+    const byId = await call(s.app, 'POST', '/api/queues/email/jobs', '{"payload":3,"id":"j-1"}')
+    assert.deepEqual(byId.json, { jobs: [{ id: 'j-1', added: false }] })
+    assert.equal((await s.store.jobs.getJob('j-1'))?.payload, 1, 'the existing job is left as it was')
+    assert.equal(s.supervisor.jobsAddedCalls, 2)
+  })
+
+  it('adds a batch in order, with duplicates inside it, each queue with its own defaults', async (t) => {
+    const s = await queueSetup(t)
+    const body = JSON.stringify({
+      jobs: [
+        { payload: 'a', id: 'a' },
+        { payload: 'b', idempotencyKey: 'b', maxAttempts: 9, timeout: 2000 },
+        { payload: 'b again', idempotencyKey: 'b' },
+        { payload: null, id: 'c', delay: 1500 },
+      ],
+    })
+    const r = await call(s.app, 'POST', '/api/queues/reports/jobs', body)
+    assert.equal(r.status, 201, JSON.stringify(r.json))
+    const jobs = (r.json as { jobs: AddResult[] }).jobs
+    assert.deepEqual(
+      jobs.map((j) => j.added),
+      [true, true, false, true],
+    )
+    assert.equal(jobs[0]!.id, 'a')
+    assert.equal(jobs[2]!.id, jobs[1]!.id, 'a duplicate answers with the id of the job that has the key')
+    const a = await s.store.jobs.getJob('a')
+    assert.deepEqual(
+      [a?.maxAttempts, a?.timeoutMs],
+      [3, null],
+      'reports has no queues: entry: schema defaults',
+    )
+    const b = await s.store.jobs.getJob(jobs[1]!.id)
+    assert.deepEqual([b?.maxAttempts, b?.timeoutMs, b?.payload], [9, 2000, 'b'])
+    assert.equal((await s.store.jobs.getJob('c'))?.runAt, T0 + 1500)
+    assert.equal(s.supervisor.jobsAddedCalls, 1, 'one wake-up per request')
+  })
+
+  it('takes a batch of exactly 1000 and refuses 1001 or none, adding nothing', async (t) => {
+    const s = await queueSetup(t)
+    const batch = (n: number) =>
+      JSON.stringify({ jobs: Array.from({ length: n }, (_, i) => ({ payload: i })) })
+    const over = await expectError(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      /^body\.jobs: expected at most 1000 item\(s\), got 1001$/,
+      batch(1001),
+    )
+    assert.deepEqual(over.details, {
+      issues: [{ path: 'body.jobs', message: 'expected at most 1000 item(s), got 1001' }],
+    })
+    await expectError(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'body.jobs: expected at least 1 item(s), got 0',
+      batch(0),
+    )
+    assert.equal(await jobCount(s.store, T0), 0)
+    const ok = await call(s.app, 'POST', '/api/queues/email/jobs', batch(1000))
+    assert.equal(ok.status, 201)
+    assert.equal((ok.json as { jobs: AddResult[] }).jobs.length, 1000)
+    assert.equal(await jobCount(s.store, T0), 1000)
+  })
+
+  it('refuses a bad job of a batch naming its index and field, and adds none of the batch', async (t) => {
+    const s = await queueSetup(t)
+    const body = JSON.stringify({
+      jobs: [{ payload: 1 }, { payload: 2, priority: 1.5 }, { payload: 3, delay: 'soon', x: 1 }],
+    })
+    const e = await expectError(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'body.jobs[1].priority: expected an integer, got 1.5 (number)',
+      body,
+    )
+    assert.deepEqual(
+      (e.details as { issues: { path: string }[] }).issues.map((i) => i.path),
+      ['body.jobs[1].priority', 'body.jobs[2].delay', 'body.jobs[2].x'],
+    )
+    assert.match(e.message as string, /body\.jobs\[2\]\.x: unknown key "x" \(known: id, idempotencyKey/)
+    assert.equal(await jobCount(s.store, T0), 0)
+    assert.equal(s.supervisor.jobsAddedCalls, 0)
+  })
+
+  it('refuses malformed JSON, an unknown key, a missing payload and a bad option, with reasons', async (t) => {
+    const s = await queueSetup(t)
+    const post = (body: string, message: string | RegExp) =>
+      expectError(s.app, 'POST', '/api/queues/email/jobs', 400, 'SHEPHERD_BAD_REQUEST', message, body)
+    await post('{"payload": 1', /^body is not valid JSON$/)
+    await post('{"payload":1,"priorty":2}', `body.priorty: unknown key "priorty" (known: ${JOB_KEYS})`)
+    await post('{"jobs":[{"payload":1}],"extra":true}', 'body.extra: unknown key "extra" (known: jobs)')
+    await post('{"to":"a"}', 'body.payload: expected a value, got nothing')
+    await post('', 'body.payload: expected a value, got nothing')
+    await post('{"payload":1,"maxAttempts":0}', 'body.maxAttempts: expected a number ≥ 1, got 0 (number)')
+    await post('{"payload":1,"delay":"soon"}', 'body.delay: expected milliseconds as a number, or a duration with its unit')
+    await post('{"payload":1,"id":""}', 'body.id: expected at least 1 character(s), got "" (string)')
+    await post('[{"payload":1}]', 'body: expected a JSON object, got an array')
+    await post('{"jobs":{"payload":1}}', 'body.jobs: expected a list, got an object')
+    assert.equal(await jobCount(s.store, T0), 0)
+  })
+
+  it('refuses a bad queue name in the path', async (t) => {
+    const s = await queueSetup(t)
+    const e = await expectError(
+      s.app,
+      'POST',
+      '/api/queues/e%20mail/jobs',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'path.queue: expected a queue name of letters, digits, "_", "." or "-", got "e mail"',
+      '{"payload":1}',
+    )
+    assert.deepEqual((e.details as { issues: { path: string }[] }).issues[0]?.path, 'path.queue')
+    assert.equal(await jobCount(s.store, T0), 0)
+  })
+
+  it('answers 413 for a body over 64 KiB', async (t) => {
+    const s = await queueSetup(t)
+    const big = JSON.stringify({ payload: 'x'.repeat(API_BODY_LIMIT) })
+    await expectError(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      413,
+      'SHEPHERD_PAYLOAD_TOO_LARGE',
+      'body is too large',
+      big,
+    )
+    assert.equal(await jobCount(s.store, T0), 0)
+  })
+})
+
+describe('GET /api/queues', () => {
+  it('lists every queue with jobs and every queue the config names, with zeros, by name', async (t) => {
+    const s = await queueSetup(t)
+    assert.deepEqual(configuredQueues(s.config), ['billing', 'email', 'reports'])
+    const empty = await call(s.app, 'GET', '/api/queues')
+    assert.equal(empty.status, 200)
+    assert.deepEqual(empty.json, { queues: [zeros('billing'), zeros('email'), zeros('reports')] })
+
+    await call(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      '{"jobs":[{"payload":1},{"payload":2,"delay":60000}]}',
+    )
+    await call(s.app, 'POST', '/api/queues/adhoc/jobs', '{"payload":1}')
+    await makeDead(s, 'email', 'dead-1')
+    s.clock.advance(2_000)
+    const r = await call(s.app, 'GET', '/api/queues')
+    assert.deepEqual(r.json, {
+      queues: [
+        { ...zeros('adhoc'), waiting: 1, oldestWaitingMs: 2_000 },
+        zeros('billing'),
+        { ...zeros('email'), waiting: 1, delayed: 1, deadLettered: 1, oldestWaitingMs: 2_000 },
+        zeros('reports'),
+      ],
+    })
+  })
+})
+
+describe('GET /api/queues/:queue/jobs and GET /api/jobs/:id', () => {
+  async function seeded(t: TestContext) {
+    const s = await queueSetup(t)
+    await call(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      JSON.stringify({
+        jobs: [
+          { payload: 1, id: 'due' },
+          { payload: 2, id: 'later', delay: 60_000 },
+        ],
+      }),
+    )
+    await makeDead(s, 'email', 'dead-1')
+    await makeQuarantined(s, 'email', 'poison-1')
+    return s
+  }
+
+  it('lists the queue’s jobs newest first, filtered by state and limited', async (t) => {
+    const s = await seeded(t)
+    const ids = async (query: string) => {
+      const r = await call(s.app, 'GET', `/api/queues/email/jobs${query}`)
+      assert.equal(r.status, 200, JSON.stringify(r.json))
+      return (r.json as { jobs: Job[] }).jobs.map((j) => j.id)
+    }
+    assert.deepEqual(await ids(''), ['poison-1', 'dead-1', 'later', 'due'])
+    assert.deepEqual(await ids('?state=waiting'), ['due'])
+    assert.deepEqual(await ids('?state=delayed'), ['later'])
+    assert.deepEqual(await ids('?state=dead'), ['dead-1'])
+    assert.deepEqual(await ids('?state=quarantined'), ['poison-1'])
+    assert.deepEqual(await ids('?state=done'), [])
+    assert.deepEqual(await ids('?state=active'), [])
+    assert.deepEqual(await ids('?state=failed'), [])
+    assert.deepEqual(await ids('?limit=2'), ['poison-1', 'dead-1'])
+    assert.deepEqual(await ids('?state=waiting&limit=1000'), ['due'])
+    const none = await call(s.app, 'GET', '/api/queues/nothing-here/jobs')
+    assert.deepEqual(none.json, { jobs: [] })
+  })
+
+  it('refuses a bad state, a bad limit, an unknown parameter and a bad queue name', async (t) => {
+    const s = await seeded(t)
+    const get = (url: string, message: string) =>
+      expectError(s.app, 'GET', url, 400, 'SHEPHERD_BAD_REQUEST', message)
+    await get(
+      '/api/queues/email/jobs?state=nope',
+      'query.state: expected one of waiting, delayed, active, done, failed, dead, quarantined, got "nope" (string)',
+    )
+    await get('/api/queues/email/jobs?limit=0', 'query.limit: expected an integer from 1 to 1000, got "0"')
+    await get(
+      '/api/queues/email/jobs?limit=1001',
+      'query.limit: expected an integer from 1 to 1000, got "1001"',
+    )
+    await get(
+      '/api/queues/email/jobs?states=dead',
+      'query.states: unknown parameter "states" (known: state, limit)',
+    )
+    await get('/api/queues/e!mail/jobs', 'path.queue: expected a queue name')
+  })
+
+  it('returns one job whole, and 404 SHEPHERD_JOB_NOT_FOUND for an unknown id', async (t) => {
+    const s = await seeded(t)
+    const r = await call(s.app, 'GET', '/api/jobs/dead-1')
+    assert.equal(r.status, 200)
+    assert.deepEqual(r.json, { job: await s.store.jobs.getJob('dead-1') })
+    assert.equal((r.json as { job: Job }).job.lastError, 'boom dead-1')
+    await expectError(s.app, 'GET', '/api/jobs/nope', 404, 'SHEPHERD_JOB_NOT_FOUND', 'no job has id "nope"')
+  })
+})
+
+describe('POST /api/queues/:queue/retry and /purge', () => {
+  it('retries dead jobs (all, or by id), quarantined ones, and wakes the supervisor only when some moved', async (t) => {
+    const s = await queueSetup(t)
+    await makeDead(s, 'email', 'dead-1')
+    await makeDead(s, 'email', 'dead-2')
+    await makeDead(s, 'email', 'dead-3')
+    await makeQuarantined(s, 'email', 'poison-1')
+    const retry = async (body: unknown) => {
+      const r = await call(s.app, 'POST', '/api/queues/email/retry', JSON.stringify(body))
+      assert.equal(r.status, 200, JSON.stringify(r.json))
+      return r.json
+    }
+    assert.deepEqual(await retry({ from: 'dead', ids: ['dead-1', 'poison-1', 'unknown'] }), { retried: 1 })
+    assert.equal(await stateOf(s.store, 'dead-1'), 'waiting')
+    assert.equal(await stateOf(s.store, 'poison-1'), 'quarantined', 'only jobs of the state named')
+    assert.equal(s.supervisor.jobsAddedCalls, 1)
+    assert.deepEqual(await retry({ from: 'dead' }), { retried: 2 })
+    assert.deepEqual(await retry({ from: 'dead' }), { retried: 0 })
+    assert.equal(s.supervisor.jobsAddedCalls, 2, 'no wake-up for nothing')
+    assert.deepEqual(await retry({ from: 'quarantined' }), { retried: 1 })
+    const poison = await s.store.jobs.getJob('poison-1')
+    assert.deepEqual([poison?.state, poison?.crashes, poison?.attempts], ['waiting', 0, 0])
+  })
+
+  it('purges dead, quarantined and done jobs of the queue (all, or by id)', async (t) => {
+    const s = await queueSetup(t)
+    await makeDead(s, 'email', 'dead-1')
+    await makeDead(s, 'email', 'dead-2')
+    await makeDead(s, 'reports', 'dead-r')
+    await makeQuarantined(s, 'email', 'poison-1')
+    const purge = async (body: unknown) => {
+      const r = await call(s.app, 'POST', '/api/queues/email/purge', JSON.stringify(body))
+      assert.equal(r.status, 200, JSON.stringify(r.json))
+      return r.json
+    }
+    assert.deepEqual(await purge({ state: 'dead', ids: ['dead-1', 'dead-r', 'poison-1'] }), { purged: 1 })
+    assert.equal(await stateOf(s.store, 'dead-1'), undefined)
+    assert.equal(await stateOf(s.store, 'dead-r'), 'dead', 'only jobs of the queue named')
+    assert.deepEqual(await purge({ state: 'dead' }), { purged: 1 })
+    assert.deepEqual(await purge({ state: 'quarantined' }), { purged: 1 })
+    assert.deepEqual(await purge({ state: 'done' }), { purged: 0 })
+    assert.equal(await stateOf(s.store, 'dead-r'), 'dead')
+    assert.equal(s.supervisor.jobsAddedCalls, 0)
+  })
+
+  it('refuses bad bodies with their reasons and changes nothing', async (t) => {
+    const s = await queueSetup(t)
+    await makeDead(s, 'email', 'dead-1')
+    const post = (url: string, body: string, message: string | RegExp) =>
+      expectError(s.app, 'POST', url, 400, 'SHEPHERD_BAD_REQUEST', message, body)
+    await post('/api/queues/email/retry', '', 'body.from: expected one of dead, quarantined, got nothing')
+    await post(
+      '/api/queues/email/retry',
+      '{"from":"done"}',
+      'body.from: expected one of dead, quarantined, got "done" (string)',
+    )
+    await post(
+      '/api/queues/email/retry',
+      '{"from":"dead","id":"x"}',
+      'body.id: unknown key "id" (known: from, ids)',
+    )
+    await post(
+      '/api/queues/email/retry',
+      '{"from":"dead","ids":[]}',
+      'body.ids: expected at least 1 item(s), got 0',
+    )
+    await post(
+      '/api/queues/email/retry',
+      '{"from":"dead","ids":"dead-1"}',
+      'body.ids: expected a list, got "dead-1" (string)',
+    )
+    await post('/api/queues/email/retry', '{"from":', /^body is not valid JSON$/)
+    await post(
+      '/api/queues/email/purge',
+      '{}',
+      'body.state: expected one of dead, quarantined, done, got nothing',
+    )
+    await post(
+      '/api/queues/email/purge',
+      '{"state":"waiting"}',
+      'body.state: expected one of dead, quarantined, done, got "waiting" (string)',
+    )
+    await post(
+      '/api/queues/email/purge',
+      '{"state":"dead","ids":[""]}',
+      'body.ids[0]: expected at least 1 character(s)',
+    )
+    await post(
+      '/api/queues/email/purge',
+      '{"state":"dead","all":true}',
+      'body.all: unknown key "all" (known: state, ids)',
+    )
+    await post('/api/queues/e%2Fmail/purge', '{"state":"dead"}', 'path.queue: expected a queue name')
+    assert.equal(await stateOf(s.store, 'dead-1'), 'dead')
+    assert.equal(s.supervisor.jobsAddedCalls, 0)
+  })
+
+  it('answers a wrong method on a queue route with 405 and the allowed ones', async (t) => {
+    const s = await queueSetup(t)
+    const del = await call(s.app, 'DELETE', '/api/queues/email/jobs')
+    assert.equal(del.status, 405)
+    assert.equal(del.res.headers.get('allow'), 'POST, GET, HEAD')
+    const get = await call(s.app, 'GET', '/api/queues/email/purge')
+    assert.equal(get.status, 405)
+    assert.equal(get.res.headers.get('allow'), 'POST')
+  })
+})
+
+describe('ApiClient queue methods against the app (in-process fetch)', () => {
+  it('enqueues, lists, reads, retries and purges', async (t) => {
+    const s = await queueSetup(t)
+    const fetchImpl: typeof fetch = async (input, init) =>
+      s.app.request(input instanceof Request ? input : String(input), init)
+    const api = new ApiClient('http://127.0.0.1:7717', fetchImpl)
+
+    const one = await api.enqueue('email', { payload: { to: 'a' }, id: 'one', delay: '1s' })
+    assert.deepEqual(one, { id: 'one', added: true })
+    assert.deepEqual(await api.enqueue('email', { payload: 'again', id: 'one' }), { id: 'one', added: false })
+    const many = await api.enqueueMany('email', [
+      { payload: 1, id: 'm1' },
+      { payload: 2, idempotencyKey: 'k' },
+    ])
+    assert.deepEqual(
+      many.map((r) => r.added),
+      [true, true],
+    )
+    assert.deepEqual(
+      (await api.jobs('email')).map((j) => j.id),
+      [many[1]!.id, 'm1', 'one'],
+    )
+    assert.deepEqual(
+      (await api.jobs('email', { state: 'delayed', limit: 5 })).map((j) => j.id),
+      ['one'],
+    )
+    assert.equal((await api.job('m1')).payload, 1)
+    const email = (await api.queues()).find((q) => q.queue === 'email')
+    assert.deepEqual([email?.waiting, email?.delayed], [2, 1])
+
+    await makeDead(s, 'email', 'dead-1')
+    await makeQuarantined(s, 'email', 'poison-1')
+    assert.equal(await api.retryJobs('email', 'dead', ['dead-1']), 1)
+    assert.equal(await api.retryJobs('email', 'quarantined'), 1)
+    await makeDead(s, 'email', 'dead-2')
+    assert.equal(await api.purgeJobs('email', 'dead'), 1)
+    assert.equal(await api.purgeJobs('email', 'done', ['m1']), 0)
+
+    await assert.rejects(api.job('nope'), { code: 'SHEPHERD_JOB_NOT_FOUND', message: 'no job has id "nope"' })
+    await assert.rejects(api.enqueue('e mail', { payload: 1 }), {
+      code: 'SHEPHERD_BAD_REQUEST',
+      message: 'path.queue: expected a queue name of letters, digits, "_", "." or "-", got "e mail"',
+    })
   })
 })
