@@ -247,7 +247,8 @@ if (only) {
     const r = await redelivery(Number(process.env.BENCH_FAULTS ?? 30))
     console.log('back in the queue', summarize(r.back), 'running again', summarize(r.started))
   }
-  if (only.includes('memory')) console.log('RSS MiB, no jobs / 1M jobs:', await memoryWith(0), await memoryWith(1_000_000))
+  if (only.includes('memory'))
+    console.log('RSS MiB, no jobs / 1M jobs:', await memoryWith(0), await memoryWith(1_000_000))
   process.exit(0)
 }
 

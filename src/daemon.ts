@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 
 import { nodeSignals, type SignalSource } from './adapters/node-signals.js'
 import { systemClock } from './adapters/system-clock.js'
-import { loadConfigFile, type LoadedConfig, queueSettings } from './config/load.js'
+import { configuredQueues, loadConfigFile, type LoadedConfig, queueSettings } from './config/load.js'
 import type { Clock } from './core/clock.js'
 import type { AnyEvent } from './core/events.js'
 import { isShepherdError } from './errors.js'
@@ -141,8 +141,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
       .pruneEvents(now - config.store.event_retention)
       .catch((err: unknown) => logger.warn({ err }, 'could not prune events'))
     // Finished jobs are kept keep_done per queue (for counts, throughput and idempotency keys).
-    const queues = new Set([...Object.keys(config.queues), ...loaded.pools.flatMap((p) => p.queue ?? [])])
-    for (const q of queues) {
+    for (const q of configuredQueues(config)) {
       store.jobs
         .pruneDone(now - queueSettings(config, q).keep_done, q)
         .catch((err: unknown) => logger.warn({ err, queue: q }, 'could not prune finished jobs'))

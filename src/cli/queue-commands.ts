@@ -143,7 +143,7 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
     .option('--json', 'print {"queues":[{"name",…}]} as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const loaded = loadConfigFile(ctx.configFile(cmd))
-      const { queueOverview } = await import('../http/app.js')
+      const { queueOverview } = await import('../queue/queue.js')
       const queues = await withQueue(loaded, ({ store }) =>
         queueOverview(store.jobs, systemClock.now(), loaded.config),
       )

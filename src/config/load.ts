@@ -54,6 +54,19 @@ export interface LoadedConfig {
   logDir: string
 }
 
+/**
+ * The queues a config names: every `queues:` entry and every pool's `queue`, sorted, each once.
+ * @example
+ * ```ts
+ * configuredQueues(loaded.config) // ['email', 'reports']
+ * ```
+ */
+export function configuredQueues(config: Config): string[] {
+  const names = new Set(Object.keys(config.queues))
+  for (const pool of Object.values(config.workers)) if (pool.queue !== undefined) names.add(pool.queue)
+  return [...names].sort()
+}
+
 /** The settings of a queue: its `queues:` entry, or the defaults when it has none. */
 export function queueSettings(config: Config, queue: string): QueueConfig {
   return config.queues[queue] ?? QueueSchema.parse({})

@@ -34,7 +34,8 @@ import type { Incident } from '../core/incident.js'
 import type { Job } from '../core/job.js'
 import { coerceError, ShepherdError } from '../errors.js'
 import { EnqueueBodySchema, QUEUE_NAME, toNewJob } from '../queue/enqueue.js'
-import type { AddResult, JobStore, QueueCounts } from '../store/job-store.js'
+import { queueOverview } from '../queue/queue.js'
+import type { AddResult, QueueCounts } from '../store/job-store.js'
 import type { IncidentQuery, Store } from '../store/store.js'
 import type { SupervisorControl, SupervisorInfo, WorkerView } from '../supervisor/view.js'
 import {
@@ -276,47 +277,6 @@ function jobDefaults(
   return (queue) => {
     const s = config ? queueSettings(config, queue) : QueueSchema.parse({})
     return { maxAttempts: s.max_attempts, timeoutMs: s.timeout ?? null }
-  }
-}
-
-/**
- * The queues a config names: every `queues:` entry and every pool's `queue`, sorted, each once.
- * @example
- * ```ts
- * configuredQueues(loaded.config) // ['email', 'reports']
- * ```
- */
-export function configuredQueues(config: Config): string[] {
-  const names = new Set(Object.keys(config.queues))
-  for (const pool of Object.values(config.workers)) if (pool.queue !== undefined) names.add(pool.queue)
-  return [...names].sort()
-}
-
-/**
- * The counts of every queue that has jobs, plus (with a config) every queue the config names,
- * with zeros: what `GET /api/queues` and `shepherd queues` show. Sorted by name.
- */
-export async function queueOverview(jobs: JobStore, now: number, config?: Config): Promise<QueueCounts[]> {
-  const counted = await jobs.counts(now)
-  const seen = new Set(counted.map((c) => c.queue))
-  const missing = config ? configuredQueues(config).filter((q) => !seen.has(q)) : []
-  return [...counted, ...missing.map(zeroCounts)].sort((a, b) =>
-    a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0,
-  )
-}
-
-function zeroCounts(queue: string): QueueCounts {
-  return {
-    queue,
-    waiting: 0,
-    delayed: 0,
-    inFlight: 0,
-    done: 0,
-    failed: 0,
-    deadLettered: 0,
-    quarantined: 0,
-    throughputPerMinute: 0,
-    oldestWaitingMs: 0,
   }
 }
 

@@ -5,11 +5,12 @@
  * @module
  */
 import { systemClock } from '../adapters/system-clock.js'
-import { loadConfigFile, type LoadedConfig, queueSettings } from '../config/load.js'
+import { configuredQueues, loadConfigFile, type LoadedConfig, queueSettings } from '../config/load.js'
+import type { Config } from '../config/schema.js'
 import type { Clock } from '../core/clock.js'
 import type { Job } from '../core/job.js'
 import { ShepherdError } from '../errors.js'
-import type { AddResult, QueueCounts } from '../store/job-store.js'
+import type { AddResult, JobStore, QueueCounts } from '../store/job-store.js'
 import { openStore } from '../store/open-store.js'
 import type { Store } from '../store/store.js'
 import { type EnqueueOptions, EnqueueOptionsSchema, QUEUE_NAME, toNewJob } from './enqueue.js'
@@ -90,5 +91,33 @@ export function checkQueueName(queue: string): void {
       'SHEPHERD_BAD_REQUEST',
       `"${queue}" is not a queue name: use letters, digits, "_", "." or "-"`,
     )
+  }
+}
+
+/**
+ * The counts of every queue that has jobs, plus (with a config) every queue the config names,
+ * with zeros: what `GET /api/queues` and `shepherd queues` show. Sorted by name.
+ */
+export async function queueOverview(jobs: JobStore, now: number, config?: Config): Promise<QueueCounts[]> {
+  const counted = await jobs.counts(now)
+  const seen = new Set(counted.map((c) => c.queue))
+  const missing = config ? configuredQueues(config).filter((q) => !seen.has(q)) : []
+  return [...counted, ...missing.map(zeroCounts)].sort((a, b) =>
+    a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0,
+  )
+}
+
+function zeroCounts(queue: string): QueueCounts {
+  return {
+    queue,
+    waiting: 0,
+    delayed: 0,
+    inFlight: 0,
+    done: 0,
+    failed: 0,
+    deadLettered: 0,
+    quarantined: 0,
+    throughputPerMinute: 0,
+    oldestWaitingMs: 0,
   }
 }

@@ -5,12 +5,13 @@ import path from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 
 import { jobPolicy, loadConfigText, queueSettings } from '../../src/config/load.js'
+import { configuredQueues } from '../../src/config/load.js'
 import type { Config } from '../../src/config/schema.js'
 import { FakeClock } from '../../src/core/clock.js'
 import type { Incident } from '../../src/core/incident.js'
 import type { Job } from '../../src/core/job.js'
 import { type ErrorCode, ShepherdError } from '../../src/errors.js'
-import { API_BODY_LIMIT, configuredQueues, createHttpApp } from '../../src/http/app.js'
+import { API_BODY_LIMIT, createHttpApp } from '../../src/http/app.js'
 import { apiBaseUrl, ApiClient } from '../../src/http/client.js'
 import type { AddResult, QueueCounts } from '../../src/store/job-store.js'
 import { openStore } from '../../src/store/open-store.js'
@@ -806,7 +807,10 @@ describe('POST /api/queues/:queue/jobs', () => {
     await post('{"to":"a"}', 'body.payload: expected a value, got nothing')
     await post('', 'body.payload: expected a value, got nothing')
     await post('{"payload":1,"maxAttempts":0}', 'body.maxAttempts: expected a number ≥ 1, got 0 (number)')
-    await post('{"payload":1,"delay":"soon"}', 'body.delay: expected milliseconds as a number, or a duration with its unit')
+    await post(
+      '{"payload":1,"delay":"soon"}',
+      'body.delay: expected milliseconds as a number, or a duration with its unit',
+    )
     await post('{"payload":1,"id":""}', 'body.id: expected at least 1 character(s), got "" (string)')
     await post('[{"payload":1}]', 'body: expected a JSON object, got an array')
     await post('{"jobs":{"payload":1}}', 'body.jobs: expected a list, got an object')
