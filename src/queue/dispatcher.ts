@@ -26,6 +26,10 @@ import type { JobStore, Settlement, SettleResult } from '../store/job-store.js'
  */
 const POLL_MS = 25
 
+/** Group commit of settlements: at most this often, unless SETTLE_BATCH are waiting. */
+const SETTLE_EVERY_MS = 2
+const SETTLE_BATCH = 512
+
 /** Gone workers whose jobs are remembered (for the incident about them); the oldest are forgotten. */
 const GONE_KEPT = 1000
 
@@ -101,6 +105,8 @@ export class Dispatcher<W extends JobWorker> {
   private pending: PendingSettlement<W>[] = []
   private turnScheduled = false
   private pollTimer: ReturnType<typeof setTimeout> | null = null
+  private settleTimer: ReturnType<typeof setTimeout> | null = null
+  private lastSettleAt = 0
   private dueTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private stopped = false
   /** Serialises store work: settlements and claims never interleave. */
@@ -226,6 +232,7 @@ export class Dispatcher<W extends JobWorker> {
   async stop(): Promise<void> {
     this.stopped = true
     if (this.pollTimer) clearTimeout(this.pollTimer)
+    if (this.settleTimer) clearTimeout(this.settleTimer)
     for (const t of this.dueTimers.values()) clearTimeout(t)
     for (const sub of this.subs.values())
       for (const h of sub.held.values()) if (h.timer) clearTimeout(h.timer)
@@ -256,10 +263,17 @@ export class Dispatcher<W extends JobWorker> {
    * makes acknowledged work durable overlaps with the workers' own work instead of delaying it.
    */
   private async turn(claim = !this.stopped): Promise<void> {
-    const batch = this.pending
-    this.pending = []
-    const subs = claim ? this.claimants() : []
+    // Group commit: settlements are written together at most every SETTLE_EVERY_MS (or once
+    // SETTLE_BATCH are waiting), so one fsync covers many acks. Nobody waits on them: workers have
+    // their next jobs already, and an ack lost to a crash within that window only means the job,
+    // in flight at the crash, runs again, which at-least-once allows. Shutdown writes at once.
     const now = this.d.now()
+    const settleNow =
+      !claim || this.pending.length >= SETTLE_BATCH || now - this.lastSettleAt >= SETTLE_EVERY_MS
+    const batch = settleNow ? this.pending : []
+    if (settleNow) this.pending = []
+    else if (this.pending.length > 0) this.scheduleSettle(SETTLE_EVERY_MS - (now - this.lastSettleAt))
+    const subs = claim ? this.claimants() : []
     if (subs.length > 0) {
       const { claimed } = await this.d.jobs.exchange(
         [],
@@ -286,6 +300,7 @@ export class Dispatcher<W extends JobWorker> {
       }
     }
     if (batch.length > 0) {
+      this.lastSettleAt = now
       const { settled } = await this.d.jobs.exchange(
         batch.map((p) => p.item),
         [],
@@ -307,8 +322,11 @@ export class Dispatcher<W extends JobWorker> {
   private claimants(): Array<{ sub: Subscription<W>; free: number }> {
     const out: Array<{ sub: Subscription<W>; free: number }> = []
     for (const sub of this.subs.values()) {
-      const free = sub.capacity + prefetchOf(sub) - sub.held.size
-      if (free <= 0 || sub.draining || !sub.worker.alive || !this.d.eligible(sub.worker)) continue
+      const prefetch = prefetchOf(sub)
+      const free = sub.capacity + prefetch - sub.held.size
+      // With jobs in hand ahead, refill once half the prefetch is used: fewer, larger claims.
+      const wanted = prefetch > 0 && sub.held.size >= sub.capacity ? Math.ceil(prefetch / 2) : 1
+      if (free < wanted || sub.draining || !sub.worker.alive || !this.d.eligible(sub.worker)) continue
       if ([...sub.held.values()].some((h) => h.suspect)) continue
       out.push({ sub, free })
     }
@@ -351,6 +369,18 @@ export class Dispatcher<W extends JobWorker> {
         'could not send jobs: the worker channel is closed',
       )
     }
+  }
+
+  private scheduleSettle(inMs: number): void {
+    if (this.settleTimer || this.stopped) return
+    this.settleTimer = setTimeout(
+      () => {
+        this.settleTimer = null
+        this.kick()
+      },
+      Math.max(0, inMs),
+    )
+    this.settleTimer.unref()
   }
 
   private schedulePoll(): void {

@@ -180,12 +180,48 @@ const waiting: JobMessage[] = []
 
 function startWaiting(): void {
   while (!stopping && runner && inFlight.size < limit && waiting.length > 0) {
-    const p = run(runner, waiting.shift()!)
-    inFlight.add(p)
-    void p.finally(() => {
+    const p: Promise<void> = run(runner, waiting.shift()!).then(() => {
       inFlight.delete(p)
       startWaiting()
     })
+    inFlight.add(p)
+  }
+}
+
+/** One context per delivery; methods live on the prototype, so a job costs no closures. */
+class DeliveryContext implements JobContext {
+  readonly attempt: { token: string; number: number }
+  readonly restoredState: unknown
+  readonly signal = stopSignal
+  #logger: JobContext['logger'] | null = null
+
+  constructor(
+    readonly job: Job,
+    private readonly token: string,
+    checkpoint: unknown,
+  ) {
+    this.attempt = { token, number: job.delivery }
+    this.restoredState = checkpoint ?? null
+  }
+
+  checkpoint(state: unknown): void {
+    settle({ k: 'checkpoint', token: this.token, state })
+  }
+
+  progress(value: unknown): void {
+    settle({ k: 'progress', token: this.token, value })
+  }
+
+  get logger(): JobContext['logger'] {
+    if (!this.#logger) {
+      const prefix = `[job ${this.job.id}]`
+      this.#logger = {
+        info: (msg) => console.log(`${prefix} ${msg}`),
+        warn: (msg) => console.warn(`${prefix} ${msg}`),
+        error: (msg) => console.error(`${prefix} ${msg}`),
+      }
+    }
+    return this.#logger
   }
 }
 
@@ -198,23 +234,9 @@ async function run(handler: JobHandler, m: JobMessage): Promise<void> {
     attempts: m.attempts,
     maxAttempts: m.maxAttempts,
   }
-  const prefix = `[job ${m.id}]`
-  const ctx: JobContext = {
-    job,
-    attempt: { token: m.token, number: m.delivery },
-    restoredState: m.checkpoint ?? null,
-    checkpoint: (state) => settle({ k: 'checkpoint', token: m.token, state }),
-    progress: (value) => settle({ k: 'progress', token: m.token, value }),
-    signal: stopSignal,
-    logger: {
-      info: (msg) => console.log(`${prefix} ${msg}`),
-      warn: (msg) => console.warn(`${prefix} ${msg}`),
-      error: (msg) => console.error(`${prefix} ${msg}`),
-    },
-  }
   const started = performance.now()
   try {
-    const result = await handler(job, ctx)
+    const result = await handler(job, new DeliveryContext(job, m.token, m.checkpoint))
     const ms = Math.round(performance.now() - started)
     settle(result === undefined ? { k: 'ack', token: m.token, ms } : { k: 'ack', token: m.token, result, ms })
   } catch (e) {
