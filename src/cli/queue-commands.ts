@@ -17,7 +17,7 @@ import { coerceError, isShepherdError, ShepherdError } from '../errors.js'
 import { describeIssues, parseRequest } from '../http/errors.js'
 import { EnqueueBodySchema, type EnqueueOptions, EnqueueOptionsSchema, QUEUE_NAME } from '../queue/enqueue.js'
 import type { Queue } from '../queue/queue.js'
-import type { AddResult, QueueCounts } from '../store/job-store.js'
+import { type AddResult, JOB_LIST_STATES, type QueueCounts } from '../store/job-store.js'
 import type { Store } from '../store/store.js'
 import { formatJobs, formatQueues, type Styler } from './format.js'
 
@@ -58,17 +58,7 @@ export interface QueueCommandContext {
 /** The exit codes the queue commands use; the same as `ExitCode` of main.ts. */
 const EXIT = { failure: 1, usage: 2 } as const
 
-type JobListState = 'waiting' | 'delayed' | 'active' | 'done' | 'failed' | 'dead' | 'quarantined'
-
-const LIST_STATES: readonly JobListState[] = [
-  'waiting',
-  'delayed',
-  'active',
-  'done',
-  'failed',
-  'dead',
-  'quarantined',
-]
+type JobListState = (typeof JOB_LIST_STATES)[number]
 
 /** `--delay` and the other enqueue options as commander hands them over. */
 interface EnqueueFlags {
@@ -158,7 +148,7 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
       new Option(
         '--state <state>',
         'only jobs in this state (delayed: not due yet; failed: waiting after an error)',
-      ).choices(LIST_STATES),
+      ).choices(JOB_LIST_STATES),
     )
     .option('--limit <n>', 'at most this many (1..1000)', parseLimit, 50)
     .option('--json', 'print {"jobs":[…]} as JSON')

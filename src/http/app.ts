@@ -36,6 +36,7 @@ import { coerceError, ShepherdError } from '../errors.js'
 import { EnqueueBodySchema, QUEUE_NAME, toNewJob } from '../queue/enqueue.js'
 import { queueOverview } from '../queue/queue.js'
 import type { AddResult, QueueCounts } from '../store/job-store.js'
+import { JOB_LIST_STATES } from '../store/job-store.js'
 import type { IncidentQuery, Store } from '../store/store.js'
 import type { SupervisorControl, SupervisorInfo, WorkerView } from '../supervisor/view.js'
 import {
@@ -220,17 +221,6 @@ export const EnqueueBatchSchema = z
       .describe(`The jobs, 1..${MAX_ENQUEUE_BATCH}, added in one transaction.`),
   })
   .describe('Many jobs at once.')
-
-/** States `GET /api/queues/:queue/jobs?state=` filters by, as `shepherd queues` counts them. */
-export const JOB_LIST_STATES = [
-  'waiting',
-  'delayed',
-  'active',
-  'done',
-  'failed',
-  'dead',
-  'quarantined',
-] as const
 
 /** Query of `GET /api/queues/:queue/jobs`. */
 export const JobsQuerySchema = z

@@ -11,13 +11,13 @@ import type { Job } from '../core/job.js'
 import { coerceError, type ErrorCode, ErrorRegistry, ShepherdError } from '../errors.js'
 import type { EnqueueBodySchema } from '../queue/enqueue.js'
 import type { AddResult, QueueCounts } from '../store/job-store.js'
+import type { JOB_LIST_STATES } from '../store/job-store.js'
 import type { SupervisorInfo, WorkerView } from '../supervisor/view.js'
 import type {
   EnqueueResponse,
   HealthResponse,
   IncidentResponse,
   IncidentsResponse,
-  JOB_LIST_STATES,
   JobResponse,
   JobsResponse,
   PurgeJobsResponse,

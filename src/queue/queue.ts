@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js'
 import type { Clock } from '../core/clock.js'
 import type { Job } from '../core/job.js'
 import { ShepherdError } from '../errors.js'
-import type { AddResult, JobStore, QueueCounts } from '../store/job-store.js'
+import { type AddResult, type JobStore, type QueueCounts, zeroCounts } from '../store/job-store.js'
 import { openStore } from '../store/open-store.js'
 import type { Store } from '../store/store.js'
 import { type EnqueueOptions, EnqueueOptionsSchema, QUEUE_NAME, toNewJob } from './enqueue.js'
@@ -105,19 +105,4 @@ export async function queueOverview(jobs: JobStore, now: number, config?: Config
   return [...counted, ...missing.map(zeroCounts)].sort((a, b) =>
     a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0,
   )
-}
-
-function zeroCounts(queue: string): QueueCounts {
-  return {
-    queue,
-    waiting: 0,
-    delayed: 0,
-    inFlight: 0,
-    done: 0,
-    failed: 0,
-    deadLettered: 0,
-    quarantined: 0,
-    throughputPerMinute: 0,
-    oldestWaitingMs: 0,
-  }
 }

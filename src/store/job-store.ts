@@ -96,6 +96,33 @@ export interface QueueCounts {
   oldestWaitingMs: number
 }
 
+/** The counts of a queue that has no job. */
+export function zeroCounts(queue: string): QueueCounts {
+  return {
+    queue,
+    waiting: 0,
+    delayed: 0,
+    inFlight: 0,
+    done: 0,
+    failed: 0,
+    deadLettered: 0,
+    quarantined: 0,
+    throughputPerMinute: 0,
+    oldestWaitingMs: 0,
+  }
+}
+
+/** The states a listing filters by, as counts count them (see {@link JobQuery.state}). */
+export const JOB_LIST_STATES = [
+  'waiting',
+  'delayed',
+  'active',
+  'done',
+  'failed',
+  'dead',
+  'quarantined',
+] as const
+
 export interface JobQuery {
   /**
    * As {@link QueueCounts} counts them: `waiting` is due now, `delayed` is waiting but not due,

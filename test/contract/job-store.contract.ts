@@ -10,7 +10,13 @@ import { describe, it, type TestContext } from 'node:test'
 import { seededRandom } from '../../src/core/clock.js'
 import { decideFailure, type Delivery, type Job, type JobPolicy, type NewJob } from '../../src/core/job.js'
 import { isShepherdError } from '../../src/errors.js'
-import type { JobStore, QueueCounts, Settlement, SettleResult } from '../../src/store/job-store.js'
+import {
+  type JobStore,
+  type QueueCounts,
+  type Settlement,
+  type SettleResult,
+  zeroCounts,
+} from '../../src/store/job-store.js'
 
 /** What an adapter's factory hands the contract: a fresh, empty JobStore of its own. */
 export interface OpenedJobStore {
@@ -1021,21 +1027,6 @@ function everyKind(token: string): Settlement[] {
     { kind: 'crash', token },
     { kind: 'release', token },
   ]
-}
-
-function zeroCounts(queue: string): QueueCounts {
-  return {
-    queue,
-    waiting: 0,
-    delayed: 0,
-    inFlight: 0,
-    done: 0,
-    failed: 0,
-    deadLettered: 0,
-    quarantined: 0,
-    throughputPerMinute: 0,
-    oldestWaitingMs: 0,
-  }
 }
 
 /**

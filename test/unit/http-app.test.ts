@@ -13,7 +13,7 @@ import type { Job } from '../../src/core/job.js'
 import { type ErrorCode, ShepherdError } from '../../src/errors.js'
 import { API_BODY_LIMIT, createHttpApp } from '../../src/http/app.js'
 import { apiBaseUrl, ApiClient } from '../../src/http/client.js'
-import type { AddResult, QueueCounts } from '../../src/store/job-store.js'
+import { type AddResult, zeroCounts } from '../../src/store/job-store.js'
 import { openStore } from '../../src/store/open-store.js'
 import type { Store } from '../../src/store/store.js'
 import {
@@ -639,21 +639,6 @@ async function jobCount(store: Store, now: number): Promise<number> {
   )
 }
 
-function zeros(queue: string): QueueCounts {
-  return {
-    queue,
-    waiting: 0,
-    delayed: 0,
-    inFlight: 0,
-    done: 0,
-    failed: 0,
-    deadLettered: 0,
-    quarantined: 0,
-    throughputPerMinute: 0,
-    oldestWaitingMs: 0,
-  }
-}
-
 const JOB_KEYS = 'id, idempotencyKey, delay, priority, maxAttempts, timeout, payload'
 
 describe('POST /api/queues/:queue/jobs', () => {
@@ -854,7 +839,9 @@ describe('GET /api/queues', () => {
     assert.deepEqual(configuredQueues(s.config), ['billing', 'email', 'reports'])
     const empty = await call(s.app, 'GET', '/api/queues')
     assert.equal(empty.status, 200)
-    assert.deepEqual(empty.json, { queues: [zeros('billing'), zeros('email'), zeros('reports')] })
+    assert.deepEqual(empty.json, {
+      queues: [zeroCounts('billing'), zeroCounts('email'), zeroCounts('reports')],
+    })
 
     await call(
       s.app,
@@ -868,10 +855,10 @@ describe('GET /api/queues', () => {
     const r = await call(s.app, 'GET', '/api/queues')
     assert.deepEqual(r.json, {
       queues: [
-        { ...zeros('adhoc'), waiting: 1, oldestWaitingMs: 2_000 },
-        zeros('billing'),
-        { ...zeros('email'), waiting: 1, delayed: 1, deadLettered: 1, oldestWaitingMs: 2_000 },
-        zeros('reports'),
+        { ...zeroCounts('adhoc'), waiting: 1, oldestWaitingMs: 2_000 },
+        zeroCounts('billing'),
+        { ...zeroCounts('email'), waiting: 1, delayed: 1, deadLettered: 1, oldestWaitingMs: 2_000 },
+        zeroCounts('reports'),
       ],
     })
   })

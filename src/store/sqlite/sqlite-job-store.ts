@@ -27,17 +27,18 @@ import {
   type NewJob,
 } from '../../core/job.js'
 import { ShepherdError } from '../../errors.js'
-import type {
-  AddResult,
-  ClaimRequest,
-  Exchange,
-  JobQuery,
-  JobStore,
-  QueueCounts,
-  Settlement,
-  SettleOutcome,
-  SettleResult,
-  SuspectRule,
+import {
+  type AddResult,
+  type ClaimRequest,
+  type Exchange,
+  type JobQuery,
+  type JobStore,
+  type QueueCounts,
+  type Settlement,
+  type SettleOutcome,
+  type SettleResult,
+  type SuspectRule,
+  zeroCounts,
 } from '../job-store.js'
 
 /**
@@ -835,21 +836,6 @@ function toJob(r: JobRow): Job {
     checkpoint: r.checkpoint === null ? null : (JSON.parse(r.checkpoint) as unknown),
     progress: r.progress === null ? null : (JSON.parse(r.progress) as unknown),
     result: r.result === null ? null : (JSON.parse(r.result) as unknown),
-  }
-}
-
-function zeroCounts(queue: string): QueueCounts {
-  return {
-    queue,
-    waiting: 0,
-    delayed: 0,
-    inFlight: 0,
-    done: 0,
-    failed: 0,
-    deadLettered: 0,
-    quarantined: 0,
-    throughputPerMinute: 0,
-    oldestWaitingMs: 0,
   }
 }
 
