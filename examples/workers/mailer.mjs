@@ -16,7 +16,7 @@ work(async (job, ctx) => {
   if (start > 0) ctx.logger.info(`resuming at email ${start + 1} of ${to.length} (delivery ${job.delivery})`)
   for (let i = start; i < to.length; i++) {
     await sleep(30 + Math.random() * 70)
-    if (Math.random() < 0.002) {
+    if (Math.random() < 0.0005) {
       ctx.logger.error(`${workerId} crashes while sending to ${to[i]}`)
       process.exit(1)
     }

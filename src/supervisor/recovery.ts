@@ -181,6 +181,8 @@ export class Recovery {
         return null
       case 'recovered':
         this.k.setState(slot, 'ready', `recovered (incident ${inc.id})`)
+        // The report was about the process that was replaced; the next check judges the new one.
+        slot.report = null
         slot.memory = FRESH_MEMORY
         return null
     }
