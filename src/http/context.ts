@@ -1,0 +1,97 @@
+/**
+ * What every route of the control API works with, and the few helpers they share to read
+ * requests: one way to parse a body, a query, a queue name.
+ * @module
+ */
+import type { Context } from 'hono'
+
+import { queueSettings } from '../config/load.js'
+import { type Config, QueueSchema } from '../config/schema.js'
+import type { Clock } from '../core/clock.js'
+import { coerceError, ShepherdError } from '../errors.js'
+import type { Store } from '../store/store.js'
+import type { SupervisorControl } from '../supervisor/view.js'
+import { parseRequest, requestValidationError } from './errors.js'
+import { QueueParamSchema } from './schemas.js'
+
+/** What `createHttpApp` serves. */
+export interface HttpAppOptions {
+  /** The running supervisor. */
+  supervisor: SupervisorControl
+  /** Where incidents and jobs are read and jobs written. */
+  store: Store
+  /**
+   * The loaded config (`LoadedConfig.config`): each queue's defaults for an enqueue
+   * (`queues.<name>.max_attempts`, `timeout`), and the queues `GET /api/queues` always lists.
+   * @defaultValue none: every queue gets the schema's queue defaults and `GET /api/queues` lists
+   *   only queues that have jobs. The daemon always passes its config.
+   */
+  config?: Config
+  /**
+   * The time of enqueues, retries and counts.
+   * @defaultValue the system clock (monotonic epoch ms), as the supervisor uses
+   */
+  clock?: Clock
+  /**
+   * Called with every unexpected error before it is answered as a 500, so that the daemon can log
+   * it with its stack (the response never carries one).
+   * @defaultValue nothing is called
+   */
+  onInternalError?: (error: Error, request: { method: string; path: string }) => void
+}
+
+/** What the routes share, built once by createHttpApp. */
+export interface HttpContext {
+  supervisor: SupervisorControl
+  store: Store
+  config: Config | undefined
+  clock: Clock
+  /** The queue's defaults for a job that sets none. */
+  defaults: (queue: string) => { maxAttempts: number; timeoutMs: number | null }
+}
+
+/** The queue's defaults for a job that sets none: `queues.<name>` of the config, else the schema's. */
+export function jobDefaults(
+  config: Config | undefined,
+): (queue: string) => { maxAttempts: number; timeoutMs: number | null } {
+  return (queue) => {
+    const s = config ? queueSettings(config, queue) : QueueSchema.parse({})
+    return { maxAttempts: s.max_attempts, timeoutMs: s.timeout ?? null }
+  }
+}
+
+/** The `:queue` path parameter, checked; SHEPHERD_BAD_REQUEST naming `path.queue` when it is not a queue name. */
+export function queueParam(c: Context): string {
+  const params = parseRequest(QueueParamSchema, { queue: c.req.param('queue') })
+  if (!params.success) throw requestValidationError('path', params.error.issues)
+  return params.data.queue
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** The request body as JSON; an empty body is `{}`. */
+export async function readJsonBody(c: Context): Promise<unknown> {
+  const text = await c.req.text()
+  if (text.trim() === '') return {}
+  try {
+    return JSON.parse(text) as unknown
+  } catch (cause) {
+    throw new ShepherdError('SHEPHERD_BAD_REQUEST', 'body is not valid JSON', {
+      cause,
+      details: { reason: coerceError(cause).message },
+    })
+  }
+}
+
+/** Parses a request part (`body`, `query`) with a strict object schema; SHEPHERD_BAD_REQUEST naming what is wrong. */
+export function parsePart<S extends import('zod').ZodObject>(
+  part: 'body' | 'query',
+  schema: S,
+  value: unknown,
+): import('zod').output<S> {
+  const parsed = parseRequest(schema, value)
+  if (!parsed.success) throw requestValidationError(part, parsed.error.issues, Object.keys(schema.shape))
+  return parsed.data
+}

@@ -1,0 +1,36 @@
+/**
+ * Routes about the supervisor and its workers: health, the worker list, one worker, restarts.
+ * @module
+ */
+import type { Hono } from 'hono'
+
+import { ShepherdError } from '../../errors.js'
+import { type HttpContext, parsePart, readJsonBody } from '../context.js'
+import {
+  type HealthResponse,
+  RestartBodySchema,
+  type RestartResponse,
+  type WorkerResponse,
+  type WorkersResponse,
+} from '../schemas.js'
+
+export function workerRoutes(app: Hono, { supervisor }: HttpContext): void {
+  app.get('/api/health', (c) => c.json<HealthResponse>({ ok: true, supervisor: supervisor.info() }))
+
+  app.get('/api/workers', (c) => c.json<WorkersResponse>({ workers: supervisor.listWorkers() }))
+
+  app.get('/api/workers/:id', (c) => {
+    const id = c.req.param('id')
+    const worker = supervisor.getWorker(id)
+    if (!worker) throw new ShepherdError('SHEPHERD_WORKER_NOT_FOUND', `no worker has id "${id}"`)
+    return c.json<WorkerResponse>({ worker })
+  })
+
+  app.post('/api/workers/:id/restart', async (c) => {
+    const id = c.req.param('id')
+    const body = parsePart('body', RestartBodySchema, await readJsonBody(c))
+    const { incidentId } = await supervisor.restartWorker(id, { hard: body.hard ?? false })
+    c.header('Location', `/api/incidents/${encodeURIComponent(incidentId)}`)
+    return c.json<RestartResponse>({ incidentId }, 202)
+  })
+}

@@ -1,0 +1,200 @@
+/**
+ * The shapes of the control API: limits, request schemas (zod, the same ones the routes validate
+ * with and the OpenAPI document is generated from) and response bodies.
+ * @module
+ */
+import { z } from 'zod'
+
+import type { Incident } from '../core/incident.js'
+import type { Job } from '../core/job.js'
+import { EnqueueBodySchema, QUEUE_NAME } from '../queue/enqueue.js'
+import type { AddResult, QueueCounts } from '../store/job-store.js'
+import { JOB_LIST_STATES } from '../store/job-store.js'
+import type { SupervisorInfo, WorkerView } from '../supervisor/view.js'
+
+/**
+ * Largest request body accepted, in bytes. The API takes small JSON commands only; the limit
+ * keeps a careless or hostile client from making the supervisor buffer megabytes.
+ * @defaultValue 65536 (64 KiB)
+ */
+export const API_BODY_LIMIT = 64 * 1024
+
+/** Largest `limit` of `GET /api/incidents`: enough for any screen, small enough to answer fast. */
+export const MAX_INCIDENT_LIMIT = 1000
+
+/** `limit` of `GET /api/incidents` when the query has none. */
+export const DEFAULT_INCIDENT_LIMIT = 50
+
+/**
+ * Most jobs one `POST /api/queues/:queue/jobs` adds, and most ids a retry or purge names. One
+ * request is one transaction: 1000 small jobs take a few ms of the store's write lock, and fit
+ * the 64 KiB body limit when their payloads are small (about 60 bytes each); larger imports go
+ * through several requests, or `shepherd enqueue` on stdin.
+ */
+export const MAX_ENQUEUE_BATCH = 1000
+
+/** Largest `limit` of `GET /api/queues/:queue/jobs`: the store's largest page (payloads included). */
+export const MAX_JOB_LIMIT = 1000
+
+/** `limit` of `GET /api/queues/:queue/jobs` when the query has none. */
+export const DEFAULT_JOB_LIMIT = 50
+
+/** Body of `GET /api/health`. */
+export interface HealthResponse {
+  ok: true
+  supervisor: SupervisorInfo
+}
+
+/** Body of `GET /api/workers`. */
+export interface WorkersResponse {
+  workers: WorkerView[]
+}
+
+/** Body of `GET /api/workers/:id`. */
+export interface WorkerResponse {
+  worker: WorkerView
+}
+
+/** Body of `POST /api/workers/:id/restart` (202). */
+export interface RestartResponse {
+  incidentId: string
+}
+
+/** Body of `GET /api/incidents`. */
+export interface IncidentsResponse {
+  incidents: Incident[]
+}
+
+/** Body of `GET /api/incidents/:id`. */
+export interface IncidentResponse {
+  incident: Incident
+}
+
+/** Body of `POST /api/queues/:queue/jobs` (201). `added` is false for a duplicate (by id or key). */
+export interface EnqueueResponse {
+  jobs: AddResult[]
+}
+
+/** Body of `GET /api/queues`. */
+export interface QueuesResponse {
+  queues: QueueCounts[]
+}
+
+/** Body of `GET /api/queues/:queue/jobs`. */
+export interface JobsResponse {
+  jobs: Job[]
+}
+
+/** Body of `GET /api/jobs/:id`. */
+export interface JobResponse {
+  job: Job
+}
+
+/** Body of `POST /api/queues/:queue/retry`. */
+export interface RetryJobsResponse {
+  /** Jobs put back in the queue. */
+  retried: number
+}
+
+/** Body of `POST /api/queues/:queue/purge`. */
+export interface PurgeJobsResponse {
+  /** Jobs deleted. */
+  purged: number
+}
+
+/** Body of `POST /api/workers/:id/restart`; an empty body is `{}`, a soft restart. */
+export const RestartBodySchema = z
+  .strictObject({
+    hard: z
+      .boolean()
+      .optional()
+      .describe('true: hard_restart (SIGKILL of the process group); default soft_restart.'),
+  })
+  .describe('A manual restart.')
+
+const limitParam = (max: number) =>
+  z.string().transform((s, ctx) => {
+    const n = /^\d+$/.test(s) ? Number(s) : NaN
+    if (!Number.isInteger(n) || n < 1 || n > max) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected an integer from 1 to ${max}, got ${JSON.stringify(s)}`,
+      })
+      return z.NEVER
+    }
+    return n
+  })
+
+const nonEmpty = (what: string) => z.string().min(1, `expected ${what}, got an empty string`)
+
+/** Query of `GET /api/incidents`. */
+export const IncidentsQuerySchema = z
+  .strictObject({
+    limit: limitParam(MAX_INCIDENT_LIMIT)
+      .optional()
+      .describe(`Newest first, at most this many (1..${MAX_INCIDENT_LIMIT}).`),
+    worker: nonEmpty('a worker id').optional().describe('Only incidents of this worker id.'),
+    pool: nonEmpty('a pool name').optional().describe('Only incidents of this pool.'),
+  })
+  .describe('Filters of the incident list.')
+
+/** The `:queue` of a queue route: a queue name, as the enqueue API and the config accept it. */
+export const QueueParamSchema = z.strictObject({
+  queue: z.string().superRefine((s, ctx) => {
+    if (!QUEUE_NAME.test(s)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a queue name of letters, digits, "_", "." or "-", got ${JSON.stringify(s)}`,
+      })
+    }
+  }),
+})
+
+/** Body of `POST /api/queues/:queue/jobs` for many jobs: each item is an {@link EnqueueBodySchema}. */
+export const EnqueueBatchSchema = z
+  .strictObject({
+    jobs: z
+      .array(EnqueueBodySchema)
+      .min(1)
+      .max(MAX_ENQUEUE_BATCH)
+      .describe(`The jobs, 1..${MAX_ENQUEUE_BATCH}, added in one transaction.`),
+  })
+  .describe('Many jobs at once.')
+
+/** Query of `GET /api/queues/:queue/jobs`. */
+export const JobsQuerySchema = z
+  .strictObject({
+    state: z
+      .enum(JOB_LIST_STATES)
+      .optional()
+      .describe(
+        'Only jobs in this state: waiting (due now), delayed (waiting, not due yet), failed (waiting for a retry after an error), active, done, dead, quarantined.',
+      ),
+    limit: limitParam(MAX_JOB_LIMIT)
+      .optional()
+      .describe(`Newest first, at most this many (1..${MAX_JOB_LIMIT}); default ${DEFAULT_JOB_LIMIT}.`),
+  })
+  .describe('Filters of the job list.')
+
+const jobIds = z
+  .array(z.string().min(1))
+  .min(1)
+  .max(MAX_ENQUEUE_BATCH)
+  .optional()
+  .describe(`Only these jobs (1..${MAX_ENQUEUE_BATCH} ids); without it, every job of the state.`)
+
+/** Body of `POST /api/queues/:queue/retry`. */
+export const RetryBodySchema = z
+  .strictObject({
+    from: z.enum(['dead', 'quarantined']).describe('Which jobs to put back in the queue.'),
+    ids: jobIds,
+  })
+  .describe('Dead-lettered or quarantined jobs back to waiting, due now, attempts and crashes reset.')
+
+/** Body of `POST /api/queues/:queue/purge`. */
+export const PurgeBodySchema = z
+  .strictObject({
+    state: z.enum(['dead', 'quarantined', 'done']).describe('Which jobs to delete.'),
+    ids: jobIds,
+  })
+  .describe('Deletes jobs for good.')
