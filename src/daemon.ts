@@ -123,6 +123,10 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         store,
         config: loaded.config,
         onInternalError: (err, request) => logger.error({ err, ...request }, 'API request failed'),
+        events: (listener) => {
+          listeners.add(listener)
+          return () => listeners.delete(listener)
+        },
       }),
       { host: config.api.host, port: config.api.port },
     )

@@ -35,6 +35,7 @@ export interface EventDataMap {
   'worker:revived': { afterMs: number; incidentId: string | null }
   'notifier:failed': { notifier: string; error: string; eventType: string; attempts: number }
   'pool:scaled': { from: number; to: number; reason: string }
+  'worker:signal': { status: 'healthy' | 'degraded' | 'unhealthy'; reason: string; source: string }
   'job:dead-lettered': { jobId: string; queue: string; attempts: number; error: string | null }
   'job:quarantined': { jobId: string; queue: string; crashes: number; error: string | null }
   'job:requeued': { queue: string; count: number; reason: 'crash' | 'release'; jobIds: string[] }

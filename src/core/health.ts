@@ -15,6 +15,7 @@
  * | probe      |   20    |     60    |
  * | backlog    |   15    |      –    |
  * | throughput |   15    |      –    |
+ * | external   |   20    |     60    |
  *
  * floored at 0. A dead or hung worker scores 0, a healthy one 100, and the indicator with the
  * largest penalty is the worst one. docs/health.md prints this table.
@@ -32,6 +33,7 @@ export const INDICATORS = [
   'probe',
   'backlog',
   'throughput',
+  'external',
 ] as const
 export type IndicatorName = (typeof INDICATORS)[number]
 
@@ -48,6 +50,7 @@ export const PENALTIES: { [I in IndicatorName]: { warning: number; unhealthy: nu
   probe: { warning: 20, unhealthy: 60 },
   backlog: { warning: 15, unhealthy: 15 },
   throughput: { warning: 15, unhealthy: 15 },
+  external: { warning: 20, unhealthy: 60 },
 }
 
 export interface Indicator {
@@ -96,6 +99,8 @@ export interface HealthSample {
   backlog: number | null
   /** Jobs per minute against the recent baseline; null until the pool has a queue. */
   throughput: { perMinute: number; baseline: number } | null
+  /** A verdict from an outside monitor (the signals API), or null. */
+  external: { status: 'degraded' | 'unhealthy'; reason: string; source: string } | null
 }
 
 export interface HealthThresholds {
@@ -262,6 +267,17 @@ export function assessHealth(
       dropped ? 'warning' : 'healthy',
       `${round1(perMinute)}/min (baseline ${round1(baseline)}/min)`,
     )
+  }
+
+  if (s.external === null) add('external', null, 'n/a', 'no outside signal')
+  else {
+    const detail = `${s.external.source}: ${s.external.reason}`
+    if (s.external.status === 'unhealthy') {
+      add('external', s.external.status, 'unhealthy', detail)
+      anomalies.push({ cause: 'external', detail: `reported unhealthy by ${detail}` })
+    } else {
+      add('external', s.external.status, 'warning', detail)
+    }
   }
 
   // The most severe anomaly wins: a hang is handled before a memory leak.

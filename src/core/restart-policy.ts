@@ -14,6 +14,7 @@ export const ANOMALY_CAUSES = {
   'error-rate': 'ordinary',
   probe: 'ordinary',
   'start-timeout': 'ordinary',
+  external: 'ordinary',
   manual: 'ordinary',
   hang: 'severe',
   stopped: 'severe',

@@ -29,6 +29,7 @@ import { systemClock } from '../adapters/system-clock.js'
 import { coerceError } from '../errors.js'
 import { type HttpAppOptions, type HttpContext, jobDefaults } from './context.js'
 import { bodyTooLargeMessage, errorResponse, toErrorResponse } from './errors.js'
+import { eventRoutes } from './routes/events.js'
 import { incidentRoutes } from './routes/incidents.js'
 import { queueRoutes } from './routes/queues.js'
 import { workerRoutes } from './routes/workers.js'
@@ -53,6 +54,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
     config: options.config,
     clock: options.clock ?? systemClock,
     defaults: jobDefaults(options.config),
+    events: options.events,
   }
   const app = new Hono()
 
@@ -79,6 +81,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   workerRoutes(app, ctx)
   incidentRoutes(app, ctx)
   queueRoutes(app, ctx)
+  eventRoutes(app, ctx)
 
   app.notFound((c) => errorResponse(c, 'SHEPHERD_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`))
   app.onError((thrown, c) => {

@@ -8,6 +8,7 @@ import type { Context } from 'hono'
 import { queueSettings } from '../config/load.js'
 import { type Config, QueueSchema } from '../config/schema.js'
 import type { Clock } from '../core/clock.js'
+import type { AnyEvent } from '../core/events.js'
 import { coerceError, ShepherdError } from '../errors.js'
 import type { Store } from '../store/store.js'
 import type { SupervisorControl } from '../supervisor/view.js'
@@ -38,7 +39,15 @@ export interface HttpAppOptions {
    * @defaultValue nothing is called
    */
   onInternalError?: (error: Error, request: { method: string; path: string }) => void
+  /**
+   * The supervisor's events as they happen, for `GET /api/events` (server-sent events).
+   * @defaultValue none: the route answers 404
+   */
+  events?: EventSource
 }
+
+/** Subscribes to every event; returns the unsubscribe function. */
+export type EventSource = (listener: (event: AnyEvent) => void) => () => void
 
 /** What the routes share, built once by createHttpApp. */
 export interface HttpContext {
@@ -48,6 +57,7 @@ export interface HttpContext {
   clock: Clock
   /** The queue's defaults for a job that sets none. */
   defaults: (queue: string) => { maxAttempts: number; timeoutMs: number | null }
+  events: EventSource | undefined
 }
 
 /** The queue's defaults for a job that sets none: `queues.<name>` of the config, else the schema's. */

@@ -10,7 +10,7 @@ import type { Job } from '../core/job.js'
 import { EnqueueBodySchema, QUEUE_NAME } from '../queue/enqueue.js'
 import type { AddResult, QueueCounts } from '../store/job-store.js'
 import { JOB_LIST_STATES } from '../store/job-store.js'
-import type { SupervisorInfo, WorkerView } from '../supervisor/view.js'
+import type { FleetHistory, PoolView, SupervisorInfo, WorkerView } from '../supervisor/view.js'
 
 /**
  * Largest request body accepted, in bytes. The API takes small JSON commands only; the limit
@@ -198,3 +198,27 @@ export const PurgeBodySchema = z
     ids: jobIds,
   })
   .describe('Deletes jobs for good.')
+
+/** Body of `GET /api/pools`. */
+export interface PoolsResponse {
+  pools: PoolView[]
+}
+
+/** Body of `GET /api/history`: recent samples per worker and per queue, oldest first. */
+export type HistoryResponse = FleetHistory
+
+/** Body of `POST /api/workers/:id/signals`: an outside monitor's verdict about a worker. */
+export const SignalBodySchema = z
+  .strictObject({
+    status: z
+      .enum(['healthy', 'degraded', 'unhealthy'])
+      .describe('unhealthy: recover the worker (cause external); degraded: a warning; healthy: withdraw.'),
+    reason: z.string().min(1).max(1000).describe('What the monitor saw, in a sentence.'),
+    source: z.string().min(1).max(100).optional().describe('Who says so, e.g. `grafana`; default `api`.'),
+  })
+  .describe('An outside health signal.')
+
+/** Body of `POST /api/workers/:id/signals` (202 when it opened an incident, else 200). */
+export interface SignalResponse {
+  incidentId: string | null
+}

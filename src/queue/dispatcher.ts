@@ -65,6 +65,8 @@ export interface DispatcherDeps<W extends JobWorker> {
   logger: Logger
   /** A worker answered for a delivery it no longer holds: stop it. */
   onStaleWorker: (worker: W, detail: string) => void
+  /** Every job a worker finished (ok) or failed, with how long its handler ran when known: for metrics. */
+  onJob?: (pool: string, queue: string, ok: boolean, ms: number | null) => void
   /** Whether a subscribed worker may be given jobs now (warm spares wait until they are promoted). */
   eligible: (worker: W) => boolean
 }
@@ -160,7 +162,11 @@ export class Dispatcher<W extends JobWorker> {
         worker.recordOutcome(now, i.k === 'ack')
         const h = sub?.held.get(i.token)
         // The handler's own run time when the worker says it; else delivery to ack.
-        if (sub && h) noteDuration(sub, typeof i.ms === 'number' ? i.ms : now - h.deliveredAt)
+        const ms = typeof i.ms === 'number' ? i.ms : h ? now - h.deliveredAt : null
+        if (sub && h) {
+          if (ms !== null) noteDuration(sub, ms)
+          this.d.onJob?.(sub.pool, sub.queue, i.k === 'ack', ms)
+        }
         // The slot is free as soon as the worker says so; the write and the next claim follow in
         // one transaction on the next turn.
         if (sub) this.release(sub, i.token)

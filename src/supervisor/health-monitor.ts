@@ -23,7 +23,7 @@ import { decideScale, throughputBaseline } from '../core/scaling.js'
 import { isServing } from '../core/worker-state.js'
 import { CpuMeter, type TreeSample } from '../process/proc.js'
 import type { SupervisorKernel } from './kernel.js'
-import { liveProcesses, type PoolRuntime, type Slot } from './pool-runtime.js'
+import { liveProcesses, type PoolRuntime, pushSample, type Slot } from './pool-runtime.js'
 import type { Processes } from './processes.js'
 import type { WorkerProcess } from './worker-process.js'
 
@@ -94,6 +94,13 @@ export class HealthMonitor {
     const perMinute = counts?.throughputPerMinute ?? 0
     const { baseline, history } = throughputBaseline(pool.throughputHistory, perMinute)
     pool.throughputHistory = history
+    const now = this.k.now()
+    pushSample(pool.queueHistory, {
+      at: now,
+      waiting: counts?.waiting ?? 0,
+      inFlight: counts?.inFlight ?? 0,
+      perMinute,
+    })
     return { backlog: counts?.waiting ?? 0, throughput: { perMinute, baseline } }
   }
 
@@ -127,12 +134,14 @@ export class HealthMonitor {
         slot.report = deadReport(now, slot.lastExit ? describeExit(slot.lastExit) : slot.state)
         continue
       }
-      const a = assessHealth(
-        this.sample(wp, trees.get(wp.pid), now, pool.cfg, queue),
-        slot.memory,
-        t,
-        pool.cfg.hang_timeout,
-      )
+      const sample = { ...this.sample(wp, trees.get(wp.pid), now, pool.cfg, queue), external: slot.external }
+      const a = assessHealth(sample, slot.memory, t, pool.cfg.hang_timeout)
+      pushSample(slot.samples, {
+        at: now,
+        cpuPercent: sample.cpuPercent,
+        rssMb: sample.rssMb,
+        healthScore: a.report.score,
+      })
       const before = slot.report?.verdict ?? 'healthy'
       const worstDetail = a.report.indicators.find((i) => i.name === a.report.worst)?.detail ?? ''
       slot.report = a.report
@@ -193,6 +202,7 @@ export class HealthMonitor {
       probes: wp.probes,
       backlog: queue?.backlog ?? null,
       throughput: queue?.throughput ?? null,
+      external: null,
     }
   }
 

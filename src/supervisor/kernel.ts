@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 
 import type { LoadedConfig } from '../config/load.js'
+import { noteAvailability } from '../core/availability.js'
 import type { Clock } from '../core/clock.js'
 import type { AnyEvent, EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import { canMove, type WorkerState } from '../core/worker-state.js'
@@ -16,7 +17,7 @@ import type { TreeSample } from '../process/proc.js'
 import type { ProcessSpawner } from '../process/types.js'
 import type { Store } from '../store/store.js'
 import type { WriteBehind } from '../store/write-behind.js'
-import type { Slot } from './pool-runtime.js'
+import { servingCount, type Slot } from './pool-runtime.js'
 
 /** What the supervisor needs from /proc. */
 export interface ProcPort {
@@ -37,6 +38,8 @@ export interface SupervisorDeps {
   runProbe: typeof RunProbe
   /** Receives every event: the daemon logs, persists and notifies. Must not throw. */
   emit: (event: AnyEvent) => void
+  /** Every job a worker finished or failed (for metrics); jobs are too many to be events. */
+  onJob?: (pool: string, queue: string, ok: boolean, ms: number | null) => void
   logger: Logger
   /** Environment every worker inherits (default: process.env). */
   baseEnv?: Record<string, string | undefined>
@@ -134,6 +137,12 @@ export class SupervisorKernel {
     if (!canMove(from, to))
       this.logger.debug({ worker: slot.id, from, to, reason }, 'unusual worker state move')
     slot.state = to
+    const pool = slot.pool
+    pool.availability = noteAvailability(
+      pool.availability,
+      this.now(),
+      servingCount(pool) >= pool.cfg.replicas.min,
+    )
     this.emit(
       'worker:state',
       'info',

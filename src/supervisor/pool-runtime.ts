@@ -4,6 +4,7 @@
  * @module
  */
 import type { ResolvedPool } from '../config/load.js'
+import { type Availability, startAvailability } from '../core/availability.js'
 import type { ExitReport } from '../core/exit-report.js'
 import { FRESH_MEMORY, type HealthMemory, type HealthReport } from '../core/health.js'
 import type { Incident } from '../core/incident.js'
@@ -30,6 +31,10 @@ export interface Slot {
   lastExit: ExitReport | null
   /** Set while the slot is failed and a revive attempt is under way. */
   reviving: boolean
+  /** Recent health samples, oldest first, for sparklines. */
+  samples: WorkerSample[]
+  /** A health verdict from outside (POST /api/workers/:id/signals), shown as the `external` indicator. */
+  external: { status: 'degraded' | 'unhealthy'; reason: string; source: string; at: number } | null
 }
 
 export interface Spare {
@@ -54,9 +59,45 @@ export interface PoolRuntime {
   throughputHistory: number[]
   /** A health check of the pool is under way (checks read the store, so one may outlast a tick). */
   checking: boolean
+  /** Time at full strength (replicas.min serving) over time observed. */
+  availability: Availability
+  /** Restarts of the pool's workers by the cause of their incident. */
+  restartsByCause: Record<string, number>
+  /** The queue's recent readings, for charts (oldest first, at most HISTORY_LENGTH). */
+  queueHistory: QueueSample[]
 }
 
-export function createPool(cfg: ResolvedPool): PoolRuntime {
+/** How many recent samples are kept per worker and per queue, for sparklines and charts. */
+export const HISTORY_LENGTH = 60
+
+export interface WorkerSample {
+  at: number
+  cpuPercent: number | null
+  rssMb: number | null
+  healthScore: number
+}
+
+export interface QueueSample {
+  at: number
+  waiting: number
+  inFlight: number
+  perMinute: number
+}
+
+/** Appends to a bounded history. */
+export function pushSample<T>(history: T[], sample: T): void {
+  history.push(sample)
+  if (history.length > HISTORY_LENGTH) history.splice(0, history.length - HISTORY_LENGTH)
+}
+
+/** Slots serving now (ready or degraded, with a live process). */
+export function servingCount(pool: PoolRuntime): number {
+  let n = 0
+  for (const s of pool.slots) if ((s.state === 'ready' || s.state === 'degraded') && s.proc?.alive) n++
+  return n
+}
+
+export function createPool(cfg: ResolvedPool, now: number): PoolRuntime {
   const pool: PoolRuntime = {
     cfg,
     slots: [],
@@ -67,6 +108,9 @@ export function createPool(cfg: ResolvedPool): PoolRuntime {
     scale: FRESH_SCALE,
     throughputHistory: [],
     checking: false,
+    availability: startAvailability(now, false),
+    restartsByCause: {},
+    queueHistory: [],
   }
   for (let i = 1; i <= cfg.replicas.min; i++) pool.slots.push(createSlot(pool, i))
   return pool
@@ -87,6 +131,8 @@ export function createSlot(pool: PoolRuntime, index: number): Slot {
     memory: FRESH_MEMORY,
     lastExit: null,
     reviving: false,
+    samples: [],
+    external: null,
   }
 }
 

@@ -207,6 +207,8 @@ export class Recovery {
     const now = this.k.now()
     pool.restartTimes = pruneRestartTimes([...pool.restartTimes, now], now, pool.cfg.recovery.restart_limit)
     slot.restarts++
+    const cause = slot.incident?.cause ?? 'manual'
+    pool.restartsByCause[cause] = (pool.restartsByCause[cause] ?? 0) + 1
     const spare = this.processes.takeSpare(pool)
     const wp = spare ? spare.proc : this.processes.spawn(pool, slot.id, slot.index)
     if (spare) this.assign(wp, slot.id)

@@ -9,6 +9,7 @@
  * @module
  */
 import { jobPolicy, queueSettings } from '../config/load.js'
+import { noteAvailability } from '../core/availability.js'
 import type { ExitReport } from '../core/exit-report.js'
 import { describeExit } from '../core/exit-report.js'
 import type { Strategy } from '../core/strategy.js'
@@ -19,10 +20,25 @@ import type { WorkerMessage } from '../protocol/messages.js'
 import { Dispatcher } from '../queue/dispatcher.js'
 import { HealthMonitor } from './health-monitor.js'
 import { type SupervisorDeps, SupervisorKernel } from './kernel.js'
-import { createPool, createSlot, liveProcesses, type PoolRuntime, type Slot } from './pool-runtime.js'
+import {
+  createPool,
+  createSlot,
+  liveProcesses,
+  type PoolRuntime,
+  servingCount,
+  type Slot,
+} from './pool-runtime.js'
 import { Processes } from './processes.js'
 import { Recovery } from './recovery.js'
-import type { RestartRequest, SupervisorControl, SupervisorInfo, WorkerView } from './view.js'
+import type {
+  FleetHistory,
+  PoolView,
+  RestartRequest,
+  SignalRequest,
+  SupervisorControl,
+  SupervisorInfo,
+  WorkerView,
+} from './view.js'
 import { viewSlot, viewSpare } from './views.js'
 import type { WorkerProcess } from './worker-process.js'
 
@@ -46,7 +62,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   constructor(deps: SupervisorDeps) {
     this.k = new SupervisorKernel(deps)
     this.apiUrl = deps.apiUrl ?? ''
-    for (const cfg of deps.loaded.pools) this.pools.set(cfg.name, createPool(cfg))
+    for (const cfg of deps.loaded.pools) this.pools.set(cfg.name, createPool(cfg, this.k.now()))
     this.processes = new Processes(this.k)
     const { config } = deps.loaded
     this.dispatcher = new Dispatcher<WorkerProcess>({
@@ -58,6 +74,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
       logger: this.k.logger,
       onStaleWorker: (worker, detail) => this.onStale(worker, detail),
       eligible: (worker) => this.servesJobs(worker),
+      onJob: deps.onJob,
     })
     this.recovery = new Recovery(this.k, this.processes, this.dispatcher)
     this.monitor = new HealthMonitor(
@@ -204,6 +221,76 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
       strategy,
       manual: true,
     })
+    return { incidentId: incident.id }
+  }
+
+  listPools(): PoolView[] {
+    const now = this.k.now()
+    return [...this.pools.values()].map((p) => {
+      const a = noteAvailability(p.availability, now, p.availability.full)
+      return {
+        name: p.cfg.name,
+        queue: p.cfg.queue ?? null,
+        replicas: p.cfg.replicas,
+        workers: p.slots.length,
+        serving: servingCount(p),
+        spares: p.spares.length,
+        availability: a.observedMs === 0 ? 1 : a.fullMs / a.observedMs,
+        observedMs: a.observedMs,
+        fullMs: a.fullMs,
+        restartsByCause: { ...p.restartsByCause },
+      }
+    })
+  }
+
+  history(): FleetHistory {
+    const workers: FleetHistory['workers'] = {}
+    const queues: FleetHistory['queues'] = {}
+    for (const p of this.pools.values()) {
+      for (const s of p.slots) workers[s.id] = [...s.samples]
+      if (p.cfg.queue !== undefined) queues[p.cfg.queue] = [...p.queueHistory]
+    }
+    return { workers, queues }
+  }
+
+  async signal(id: string, request: SignalRequest): Promise<{ incidentId: string | null }> {
+    if (this.stopping)
+      throw new ShepherdError('SHEPHERD_SUPERVISOR_STOPPING', 'the supervisor is shutting down')
+    const slot = this.findSlot(id)
+    if (!slot) throw new ShepherdError('SHEPHERD_WORKER_NOT_FOUND', `no worker has the id ${id}`)
+    const now = this.k.now()
+    const detail = `${request.source}: ${request.reason}`
+    this.k.emit(
+      'worker:signal',
+      request.status === 'healthy' ? 'info' : 'warning',
+      { pool: slot.pool.cfg.name, workerId: id },
+      `${id} reported ${request.status} by ${detail}`,
+      {
+        status: request.status,
+        reason: request.reason,
+        source: request.source,
+      },
+    )
+    if (request.status === 'healthy') {
+      slot.external = null
+      if (slot.state === 'degraded' && slot.report?.worst === 'external')
+        this.k.setState(slot, 'ready', `${request.source} withdrew its signal`)
+      return { incidentId: null }
+    }
+    if (request.status === 'degraded') {
+      slot.external = { status: 'degraded', reason: request.reason, source: request.source, at: now }
+      if (slot.state === 'ready') this.k.setState(slot, 'degraded', `reported degraded by ${detail}`)
+      return { incidentId: null }
+    }
+    if (slot.incident) {
+      throw new ShepherdError(
+        'SHEPHERD_RECOVERY_IN_PROGRESS',
+        `${id} is already being recovered (incident ${slot.incident.id})`,
+      )
+    }
+    // The signal applies to this process; its replacement starts with a clean slate.
+    slot.external = null
+    const incident = this.recovery.open(slot, 'external', `reported unhealthy by ${detail}`)
     return { incidentId: incident.id }
   }
 

@@ -40,6 +40,52 @@ export interface SupervisorInfo {
   apiUrl: string
 }
 
+export interface PoolView {
+  name: string
+  queue: string | null
+  replicas: { min: number; max: number }
+  /** Slots now (grows and shrinks with queue-driven scaling). */
+  workers: number
+  /** Slots ready or degraded with a live process. */
+  serving: number
+  spares: number
+  /** Time at full strength (replicas.min serving) over time observed, since the supervisor started. */
+  availability: number
+  observedMs: number
+  fullMs: number
+  /** Restarts of the pool's workers by incident cause. */
+  restartsByCause: Record<string, number>
+}
+
+export interface WorkerSampleView {
+  at: number
+  cpuPercent: number | null
+  rssMb: number | null
+  healthScore: number
+}
+
+export interface QueueSampleView {
+  at: number
+  waiting: number
+  inFlight: number
+  perMinute: number
+}
+
+/** Recent samples for charts: per worker (by slot id) and per queue, oldest first. */
+export interface FleetHistory {
+  workers: Record<string, WorkerSampleView[]>
+  queues: Record<string, QueueSampleView[]>
+}
+
+/** A verdict about a worker from an outside monitor. */
+export interface SignalRequest {
+  /** unhealthy: recover it (cause `external`); degraded: a warning; healthy: withdraws the signal. */
+  status: 'healthy' | 'degraded' | 'unhealthy'
+  reason: string
+  /** Who says so (shown with the reason), e.g. `grafana`. */
+  source: string
+}
+
 export interface RestartRequest {
   hard: boolean
 }
@@ -56,6 +102,16 @@ export interface SupervisorControl {
    * SHEPHERD_RECOVERY_IN_PROGRESS or SHEPHERD_SUPERVISOR_STOPPING.
    */
   restartWorker(id: string, request: RestartRequest): Promise<{ incidentId: string }>
+  /** Every pool, with its strength, availability and restarts. */
+  listPools(): PoolView[]
+  /** Recent samples of every worker and queue. */
+  history(): FleetHistory
+  /**
+   * Records an outside monitor's verdict. `unhealthy` opens an incident with cause `external` and
+   * resolves with its id; `degraded` makes the worker degraded until withdrawn (`healthy`).
+   * Throws like restartWorker.
+   */
+  signal(id: string, request: SignalRequest): Promise<{ incidentId: string | null }>
   /**
    * Says that jobs were just added or put back in a queue (through the API), so that they are
    * delivered at once rather than at the dispatcher's next poll. It only wakes the dispatcher:

@@ -15,7 +15,10 @@ import type {
   WorkerProcessRecord,
 } from '../../src/store/store.js'
 import type {
+  FleetHistory,
+  PoolView,
   RestartRequest,
+  SignalRequest,
   SupervisorControl,
   SupervisorInfo,
   WorkerView,
@@ -117,6 +120,20 @@ export class FakeSupervisor implements SupervisorControl {
   }
   jobsAdded(): void {
     this.jobsAddedCalls++
+  }
+  readonly signals: { id: string; request: SignalRequest }[] = []
+  pools: PoolView[] = []
+  listPools(): PoolView[] {
+    return this.pools
+  }
+  history(): FleetHistory {
+    return { workers: {}, queues: {} }
+  }
+  async signal(id: string, request: SignalRequest): Promise<{ incidentId: string | null }> {
+    this.signals.push({ id, request })
+    if (this.failWith) throw this.failWith
+    if (!this.getWorker(id)) throw new ShepherdError('SHEPHERD_WORKER_NOT_FOUND', `no worker has id "${id}"`)
+    return { incidentId: request.status === 'unhealthy' ? `inc-signal-${this.signals.length}` : null }
   }
 }
 

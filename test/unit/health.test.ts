@@ -38,6 +38,7 @@ function sample(over: Partial<HealthSample> = {}): HealthSample {
     probes: [],
     backlog: null,
     throughput: null,
+    external: null,
     ...over,
   }
 }
@@ -61,7 +62,18 @@ describe('health score', () => {
     assert.equal(a.anomaly, null)
     assert.deepEqual(
       a.report.indicators.map((i) => i.name),
-      ['alive', 'responsive', 'zombies', 'cpu', 'memory', 'error_rate', 'probe', 'backlog', 'throughput'],
+      [
+        'alive',
+        'responsive',
+        'zombies',
+        'cpu',
+        'memory',
+        'error_rate',
+        'probe',
+        'backlog',
+        'throughput',
+        'external',
+      ],
     )
   })
   it('is 0 for a dead worker and for a hung one', () => {
@@ -159,5 +171,16 @@ describe('queue slots', () => {
     assert.equal(run([{ backlog: 101 }]).report.worst, 'backlog')
     const drop = run([{ backlog: 10, throughput: { perMinute: 10, baseline: 100 } }])
     assert.equal(drop.report.indicators.find((i) => i.name === 'throughput')?.verdict, 'warning')
+  })
+})
+
+describe('outside signals', () => {
+  it('warn when an outside monitor says degraded and recover the worker when it says unhealthy', () => {
+    const degraded = run([{ external: { status: 'degraded', reason: 'p99 latency 2s', source: 'grafana' } }])
+    assert.equal(degraded.report.worst, 'external')
+    assert.equal(degraded.anomaly, null)
+    const sick = run([{ external: { status: 'unhealthy', reason: 'stuck consumer', source: 'kafka-lag' } }])
+    assert.equal(sick.anomaly?.cause, 'external')
+    assert.match(sick.anomaly!.detail, /reported unhealthy by kafka-lag: stuck consumer/)
   })
 })

@@ -73,3 +73,19 @@ describe('throughput baseline', () => {
     assert.deepEqual(h, [15, 16, 17, 18, 19, 20, 21, 22, 23, 24])
   })
 })
+
+describe('availability', () => {
+  it('is the share of observed time at full strength, counting up to now', async () => {
+    const { startAvailability, noteAvailability, availabilityRatio } =
+      await import('../../src/core/availability.js')
+    let a = startAvailability(0, true)
+    a = noteAvailability(a, 9_000, false)
+    a = noteAvailability(a, 10_000, true)
+    assert.equal(availabilityRatio(a, 10_000), 0.9)
+    assert.equal(availabilityRatio(a, 20_000), 0.95)
+    assert.equal(availabilityRatio(startAvailability(5, true), 5), 1)
+    // A clock that steps back adds no time and takes none away.
+    const b = noteAvailability(a, 5_000, false)
+    assert.equal(b.observedMs, a.observedMs)
+  })
+})

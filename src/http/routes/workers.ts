@@ -8,8 +8,12 @@ import { ShepherdError } from '../../errors.js'
 import { type HttpContext, parsePart, readJsonBody } from '../context.js'
 import {
   type HealthResponse,
+  type HistoryResponse,
+  type PoolsResponse,
   RestartBodySchema,
   type RestartResponse,
+  SignalBodySchema,
+  type SignalResponse,
   type WorkerResponse,
   type WorkersResponse,
 } from '../schemas.js'
@@ -24,6 +28,22 @@ export function workerRoutes(app: Hono, { supervisor }: HttpContext): void {
     const worker = supervisor.getWorker(id)
     if (!worker) throw new ShepherdError('SHEPHERD_WORKER_NOT_FOUND', `no worker has id "${id}"`)
     return c.json<WorkerResponse>({ worker })
+  })
+
+  app.get('/api/pools', (c) => c.json<PoolsResponse>({ pools: supervisor.listPools() }))
+
+  app.get('/api/history', (c) => c.json<HistoryResponse>(supervisor.history()))
+
+  app.post('/api/workers/:id/signals', async (c) => {
+    const id = c.req.param('id')
+    const body = parsePart('body', SignalBodySchema, await readJsonBody(c))
+    const { incidentId } = await supervisor.signal(id, {
+      status: body.status,
+      reason: body.reason,
+      source: body.source ?? 'api',
+    })
+    if (incidentId !== null) c.header('Location', `/api/incidents/${encodeURIComponent(incidentId)}`)
+    return c.json<SignalResponse>({ incidentId }, incidentId === null ? 200 : 202)
   })
 
   app.post('/api/workers/:id/restart', async (c) => {
