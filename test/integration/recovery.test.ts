@@ -245,6 +245,9 @@ describe('recovery', () => {
         max_retry_delay: 1,
         jitter: 0,
         revive_interval: '1h',
+        // A process that crashes at once must never pass for ready, even on a machine so busy that
+        // its crash comes later than a short min_uptime.
+        min_uptime: '5s',
       },
       notifications: { slack: { webhook_url: `http://127.0.0.1:${port}/hook` } },
       workers: { loop: { command: NODE, args: [fixture('exit-with.mjs'), '3'], stop_timeout: 1 } },

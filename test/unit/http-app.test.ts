@@ -400,7 +400,7 @@ describe('routing', () => {
   it('answers an unknown route with 404 SHEPHERD_NOT_FOUND', async () => {
     const { app } = setup()
     await expectError(app, 'GET', '/api/nope', 404, 'SHEPHERD_NOT_FOUND', 'no route GET /api/nope')
-    await expectError(app, 'GET', '/', 404, 'SHEPHERD_NOT_FOUND', 'no route GET /')
+    await expectError(app, 'GET', '/nope', 404, 'SHEPHERD_NOT_FOUND', 'no route GET /nope')
     await expectError(app, 'POST', '/api/workers/email%232/stop', 404, 'SHEPHERD_NOT_FOUND', 'no route POST')
   })
 
