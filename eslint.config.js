@@ -18,6 +18,11 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard runs in the browser: plain ES modules served as they are, no build step.
+    files: ['dashboard/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     // The core decides; it never touches the world. Everything it needs comes in through ports,
     // so every recovery decision can be tested with fake time and a fake process table.
     files: ['src/core/**/*.ts'],

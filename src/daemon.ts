@@ -12,12 +12,16 @@ import type { Clock } from './core/clock.js'
 import type { AnyEvent } from './core/events.js'
 import { isShepherdError } from './errors.js'
 import { createHttpApp } from './http/app.js'
+import { apiTokensFor, withoutApiTokens } from './http/auth.js'
 import { serveHttp } from './http/node-server.js'
 import { createLogger, type Logger } from './logger.js'
-import { createNotifiers, NotificationDispatcher } from './notify/index.js'
+import { createMetrics } from './metrics/registry.js'
+import { takeFleetSnapshot } from './metrics/snapshot.js'
+import { createHookNotifiers, createNotifiers, NotificationDispatcher } from './notify/index.js'
 import { runProbe } from './process/probes.js'
 import { readProcStat, readProcState, sampleTrees } from './process/proc.js'
 import { createProcessSpawner } from './process/spawner.js'
+import { startReportSchedule } from './report/scheduler.js'
 import { openStore } from './store/open-store.js'
 import type { Store } from './store/store.js'
 import { WriteBehind } from './store/write-behind.js'
@@ -33,6 +37,12 @@ export interface DaemonOptions {
   signals?: SignalSource
   /** Where the supervisor's log goes (default stdout). */
   logDestination?: NodeJS.WritableStream
+  /**
+   * The environment: SHEPHERD_API_TOKEN / SHEPHERD_API_READ_TOKEN, and what workers and hook
+   * commands inherit (without those two).
+   * @defaultValue process.env
+   */
+  env?: Record<string, string | undefined>
 }
 
 export interface Daemon extends AsyncDisposable {
@@ -50,6 +60,9 @@ export interface Daemon extends AsyncDisposable {
 export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}): Promise<Daemon> {
   const clock = opts.clock ?? systemClock
   const { config } = loaded
+  const env = opts.env ?? process.env
+  // Before anything is opened: a supervisor that would expose an open API does not start.
+  const apiTokens = apiTokensFor(loaded, env)
   const logger = createLogger({
     level: config.log.level,
     format: config.log.format,
@@ -59,8 +72,17 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   await store.migrate()
 
   const listeners = new Set<(e: AnyEvent) => void>()
+  // Gauges are read from the supervisor at each scrape; the API (and so a scrape) starts after it.
+  const metrics = createMetrics({
+    snapshot: () => takeFleetSnapshot(supervisor!, store.jobs, clock.now(), configuredQueues(config)),
+    version: packageVersion(),
+    pools: loaded.pools.map((p) => ({ name: p.name, queue: p.queue ?? null })),
+  })
   const dispatcher = new NotificationDispatcher({
-    notifiers: createNotifiers(config.notifications, { configFile: loaded.file }),
+    notifiers: [
+      ...createNotifiers(config.notifications, { configFile: loaded.file }),
+      ...createHookNotifiers(config.hooks, { configFile: loaded.file, env: withoutApiTokens(env) }),
+    ],
     settings: config.notifications,
     now: () => clock.now(),
     logger,
@@ -82,6 +104,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   function record(e: AnyEvent): void {
     logEvent(logger, e)
     writer.appendEvent(e)
+    metrics.observeEvent(e)
     dispatcher.publish(e)
     for (const l of listeners) {
       try {
@@ -106,6 +129,8 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     proc: { sampleTrees, readProcState, readStartTicks: (pid) => readProcStat(pid)?.startTimeTicks ?? null },
     runProbe,
     emit: record,
+    baseEnv: withoutApiTokens(env),
+    onJob: (pool, queue, ok, ms) => metrics.observeJob(pool, queue, ok, ms),
     logger,
     version: packageVersion(),
   })
@@ -122,6 +147,8 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         supervisor: sup,
         store,
         config: loaded.config,
+        auth: apiTokens,
+        metrics,
         onInternalError: (err, request) => logger.error({ err, ...request }, 'API request failed'),
         events: (listener) => {
           listeners.add(listener)
@@ -137,6 +164,18 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   }
   sup.apiUrl = server.url
   await sup.start()
+  const reports = startReportSchedule({
+    loaded,
+    store,
+    flush: () => writer.flush(),
+    current: () =>
+      new Map(
+        sup.listPools().map((p) => [p.name, { workers: p.workers, serving: p.serving, spares: p.spares }]),
+      ),
+    now: () => clock.now(),
+    logger,
+    record,
+  })
   logger.info({ api: server.url, config: loaded.file, store: loaded.storePath }, 'shepherd started')
 
   const prune = setInterval(() => {
@@ -167,6 +206,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
       if (force) void sup.stop(reason, true)
       stopping ??= (async () => {
         clearInterval(prune)
+        await reports?.stop()
         await sup.stop(reason, force)
         await server.close()
         await dispatcher.drain(NOTIFY_DRAIN_MS)
@@ -204,7 +244,10 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   } catch (e) {
     const code = isShepherdError(e) ? ` [${e.code}]` : ''
     process.stderr.write(`shepherd: ${(e as Error).message}${code}\n`)
-    return 1
+    // A token required by api.host, or a malformed one in the environment, is a config problem.
+    return isShepherdError(e, 'SHEPHERD_API_TOKEN_REQUIRED') || isShepherdError(e, 'SHEPHERD_CONFIG_INVALID')
+      ? 2
+      : 1
   }
   return new Promise<number>((resolve) => {
     const off = signals.onShutdown((signal, count) => {

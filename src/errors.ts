@@ -42,6 +42,18 @@ export const ErrorRegistry = {
     status: 503,
     summary: 'The CLI could not reach a running supervisor at the configured API address.',
   },
+  SHEPHERD_UNAUTHORIZED: {
+    status: 401,
+    summary: 'The API requires a token and the request carried none, or one that is not valid.',
+  },
+  SHEPHERD_FORBIDDEN: {
+    status: 403,
+    summary: 'The token is valid but read-only; the request needs the control token.',
+  },
+  SHEPHERD_API_TOKEN_REQUIRED: {
+    status: 500,
+    summary: 'api.host is not a loopback address and no control token is set; the supervisor does not start.',
+  },
   SHEPHERD_API_PORT_IN_USE: {
     status: 500,
     summary: 'The API port is taken, usually by another supervisor on the same config.',

@@ -16,10 +16,12 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander'
 
 import { formatProblems, loadConfigFile, type LoadedConfig, validateConfigText } from '../config/load.js'
 import { coerceError, isShepherdError, ShepherdError } from '../errors.js'
-import { apiBaseUrl, ApiClient } from '../http/client.js'
+import { resolveApiTokens } from '../http/auth.js'
+import { apiBaseUrl, ApiClient, clientToken } from '../http/client.js'
 import { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, resolveConfigPath } from './config-path.js'
 import { formatConfigSummary, formatIncidents, formatWorkers, styler } from './format.js'
 import { addQueueCommands, askOnTerminal, type QueueCommandIo } from './queue-commands.js'
+import { addReportCommand } from './report-command.js'
 
 /** The exit codes of `shepherd`. */
 export const ExitCode = {
@@ -42,7 +44,7 @@ export interface CliIo {
   err(text: string): void
   /** Whether standard output is a terminal that takes colour. */
   color: boolean
-  /** The environment: `SHEPHERD_CONFIG`, `SHEPHERD_DEBUG`. */
+  /** The environment: `SHEPHERD_CONFIG`, `SHEPHERD_DEBUG`, `SHEPHERD_API_TOKEN`, `SHEPHERD_API_READ_TOKEN`. */
   env: NodeJS.ProcessEnv
   /** Calls `listener` on the first SIGINT or SIGTERM; returns the unsubscribe function. */
   onInterrupt(listener: () => void): () => void
@@ -117,7 +119,11 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     })
 
   const configFile = (cmd: Command) => resolveConfigPath(cmd.optsWithGlobals<Options>().config, io.env)
-  const client = (loaded: LoadedConfig) => new ApiClient(apiBaseUrl(loaded.config))
+  // The token comes from SHEPHERD_API_TOKEN (or _READ_TOKEN) or the config, as the daemon's does.
+  const client = (loaded: LoadedConfig) =>
+    new ApiClient(apiBaseUrl(loaded.config), globalThis.fetch, {
+      token: clientToken(resolveApiTokens(loaded.config.api, io.env)),
+    })
   const style = styler(io.color)
   // Getters: process.stdin is touched only by the commands that read it.
   const queueIo: QueueCommandIo = {
@@ -245,6 +251,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     })
 
   addQueueCommands(program, { io: queueIo, configFile, style, setExitCode })
+  addReportCommand(program, { io, configFile, client })
 
   return program
 }

@@ -5,9 +5,13 @@
  * milliseconds; sizes are parsed to bytes. Every object is strict: an unknown key is an error.
  * @module
  */
+import { isIP } from 'node:net'
+
 import { z } from 'zod'
 
+import { EVENT_TYPES, isEventPattern } from '../core/events.js'
 import { STRATEGIES } from '../core/strategy.js'
+import { LOCALES } from '../notify/i18n.js'
 import { duration, size } from './units.js'
 export { STRATEGIES }
 export const SEVERITIES = ['info', 'warning', 'critical'] as const
@@ -188,6 +192,44 @@ const StrategiesFull = z
   .strictObject(withDefaults(strategyFields(), STRATEGY_DEFAULTS))
   .describe("The plan's strategies block.")
 
+/**
+ * Shortest API token accepted. 24 random characters of base64 carry 144 bits, beyond any guessing
+ * over the network; a shorter value is most likely a word or a password someone will reuse.
+ */
+export const MIN_API_TOKEN_LENGTH = 24
+
+/**
+ * What is wrong with an API token, or null when it will do. The value itself is never quoted: it
+ * is a secret, and the message goes to a terminal or a log. The environment variables that
+ * override `api.token` and `api.read_token` are held to the same rules (src/http/auth.ts).
+ */
+export function apiTokenProblem(token: string): string | null {
+  if (token.length < MIN_API_TOKEN_LENGTH)
+    return `expected a token of at least ${MIN_API_TOKEN_LENGTH} characters (e.g. the output of \`openssl rand -base64 32\`), got ${token.length} characters`
+  if (!/^[\x21-\x7e]+$/.test(token))
+    return 'expected printable ASCII without spaces (the token travels in an HTTP header), got other characters'
+  return null
+}
+
+const apiToken = z.string().superRefine((token, ctx) => {
+  const problem = apiTokenProblem(token)
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem })
+})
+
+/** RFC 1123 hostname: dot-separated labels of letters, digits and inner hyphens. */
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/
+
+const apiHost = z.string().superRefine((host, ctx) => {
+  // All digits and dots is meant as an IPv4 address (999.1.1.1), not a hostname.
+  if (isIP(host) !== 0 || (HOSTNAME.test(host) && !/^[\d.]+$/.test(host))) return
+  const hint = /^\[.*\]$/.test(host) ? ' (write an IPv6 address without brackets)' : ''
+  ctx.addIssue({
+    code: 'custom',
+    message: `expected a hostname or an IP address${hint}, got ${JSON.stringify(host)}`,
+  })
+})
+
 const envValue = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v))
 
 const probeCommon = {
@@ -260,7 +302,16 @@ const Replicas = z
 export const PoolSchema = z
   .strictObject({
     command: z.string().min(1).describe('Executable to run, found on PATH or relative to cwd.'),
-    args: z.array(z.string()).prefault([]).describe('Arguments, passed without a shell.'),
+    args: z
+      .array(z.string())
+      .prefault([])
+      .describe('Arguments, passed as they are (without a shell; with shell: true, as $1, $2, …).'),
+    shell: z
+      .boolean()
+      .prefault(false)
+      .describe(
+        'Run command through /bin/sh -c (pipes, redirections, $VARS), with args as $1, $2, …. Off by default: without a shell nothing in command or args is ever interpreted. Turn it on only for a command string you wrote yourself (docs/security.md).',
+      ),
     cwd: z
       .string()
       .optional()
@@ -366,6 +417,82 @@ const WebhookSchema = z
   })
   .describe('A generic webhook.')
 
+const eventPattern = z.string().superRefine((pattern, ctx) => {
+  if (isEventPattern(pattern)) return
+  ctx.addIssue({
+    code: 'custom',
+    message: `expected "*", an event type or a prefix ending in ":" (${[...new Set(EVENT_TYPES.map((t) => `${t.split(':')[0]!}:`))].join(', ')}), got ${JSON.stringify(pattern)}`,
+  })
+})
+
+const hookRateLimit = z.strictObject({
+  max: z.number().int().min(1).describe('Messages per worker per window.'),
+  window: duration({ positive: true }).describe('The window.'),
+})
+
+/**
+ * One event hook of `hooks:`: which events (by type and severity) and where they go, a URL or a
+ * command. The notification dispatcher delivers to it (src/notify/dispatcher.ts).
+ */
+export const HookSchema = z
+  .strictObject({
+    events: z
+      .array(eventPattern)
+      .min(1)
+      .describe(
+        'Which events: "*" (all), event types ("incident:escalated") or prefixes ("incident:", "job:"). Unlike Slack and webhooks, a hook may take any event type (docs/notifications.md).',
+      ),
+    min_severity: z
+      .enum(SEVERITIES)
+      .prefault('info')
+      .describe('Events below this severity are not sent to this hook.'),
+    url: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(
+        'URL that receives each event as a JSON POST (the webhook body). Exactly one of url and command.',
+      ),
+    headers: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('Extra HTTP headers of a url hook, e.g. an Authorization token.'),
+    command: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Executable run once per event, without a shell, in the config file’s directory: the event JSON on stdin, SHEPHERD_EVENT_TYPE (and _SEVERITY, SHEPHERD_WORKER_ID, SHEPHERD_POOL, SHEPHERD_INCIDENT_ID) in its environment. Exit 0 delivers; anything else is a failed delivery, retried. Exactly one of url and command.',
+      ),
+    args: z.array(z.string()).optional().describe('Arguments of the command, passed as they are.'),
+    timeout: duration({ positive: true })
+      .optional()
+      .describe(
+        'Time limit of one delivery; a command still running then is killed (its process group). Default: notifications.timeout.',
+      ),
+    rate_limit: hookRateLimit
+      .optional()
+      .describe(
+        'Per worker at this hook; escalations always pass. Default: notifications.rate_limit. A hook on "*" wants more than the default 5 per 10 minutes: one recovery is a dozen events.',
+      ),
+    dedup_window: duration()
+      .optional()
+      .describe('The same event is sent once per window at this hook. Default: notifications.dedup_window.'),
+  })
+  .superRefine((hook, ctx) => {
+    const has = (k: 'url' | 'command') => hook[k] !== undefined
+    if (has('url') === has('command')) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected exactly one of url and command, got ${has('url') ? 'both' : 'neither'}`,
+      })
+    }
+    if (hook.headers !== undefined && !has('url'))
+      ctx.addIssue({ code: 'custom', path: ['headers'], message: 'headers go with url, not command' })
+    if (hook.args !== undefined && !has('command'))
+      ctx.addIssue({ code: 'custom', path: ['args'], message: 'args go with command, not url' })
+  })
+  .describe('One event hook: a url or a command.')
+
 export const ConfigSchema = z
   .strictObject({
     recovery: RecoveryFull.prefault({}),
@@ -373,10 +500,11 @@ export const ConfigSchema = z
     strategies: StrategiesFull.prefault({}),
     api: z
       .strictObject({
-        host: z
-          .enum(['127.0.0.1', '::1', 'localhost'])
+        host: apiHost
           .prefault('127.0.0.1')
-          .describe('Address of the control API. Loopback only: the API has no authentication yet.'),
+          .describe(
+            'Address the control API and the dashboard listen on: a hostname or an IP address. Anything but loopback (127.0.0.1, ::1, localhost), e.g. 0.0.0.0, requires api.token: without one the supervisor refuses to start.',
+          ),
         port: z
           .number()
           .int()
@@ -384,9 +512,28 @@ export const ConfigSchema = z
           .max(65535)
           .prefault(7717)
           .describe('Port of the control API (0 picks a free one).'),
+        token: apiToken
+          .optional()
+          .describe(
+            `Bearer token of the control scope (every route). Once a token is set, every /api route and /metrics require one, on loopback too. At least ${MIN_API_TOKEN_LENGTH} characters: long enough that guessing is hopeless (\`openssl rand -base64 32\`). SHEPHERD_API_TOKEN overrides it; prefer the variable, so that the secret stays out of the file.`,
+          ),
+        read_token: apiToken
+          .optional()
+          .describe(
+            'Bearer token of the read-only scope: GET and HEAD only, POST is refused with 403. Needs api.token. SHEPHERD_API_READ_TOKEN overrides it.',
+          ),
+      })
+      .superRefine((api, ctx) => {
+        if (api.read_token !== undefined && api.read_token === api.token) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['read_token'],
+            message: 'expected a token other than api.token: one token cannot have two scopes',
+          })
+        }
       })
       .prefault({})
-      .describe('The HTTP control API the CLI talks to.'),
+      .describe('The HTTP control API the CLI and the dashboard talk to (docs/security.md).'),
     store: z
       .strictObject({
         path: z.string().min(1).prefault('shepherd.db').describe('SQLite file, relative to the config file.'),
@@ -463,9 +610,70 @@ export const ConfigSchema = z
           .prefault(3)
           .describe('Retries of a failed delivery, with exponential backoff.'),
         timeout: duration({ positive: true }).prefault(5).describe('Timeout of one delivery.'),
+        locale: z
+          .enum(LOCALES)
+          .prefault('en')
+          .describe(
+            'Language of Slack messages: en (English) or ja (Japanese). Worker ids, causes, strategies and commands stay as they are.',
+          ),
       })
       .prefault({})
       .describe('Where incidents, recoveries and escalations are sent. The JSON log always receives them.'),
+    reports: z
+      .strictObject({
+        schedule: z
+          .strictObject({
+            every: duration({ min: 1000 })
+              .prefault('24h')
+              .describe(
+                'Time between two reports (at least 1s; reports are meant for hours or days). With at, a whole number of days keeps each report at that local time of day across daylight-saving changes.',
+              ),
+            at: z
+              .string()
+              .regex(/^([01]?\d|2[0-3]):[0-5]\d$/, 'expected a local time of day "HH:MM", e.g. "09:00"')
+              .optional()
+              .describe(
+                'Local time of day ("HH:MM", the supervisor’s time zone) the reports are anchored to. With every of a day or more, the first report comes at the next such time; shorter cycles run through it (every: 6h, at: "09:00" runs at 03:00, 09:00, 15:00, 21:00). Default: the first report comes `every` after the supervisor starts.',
+              ),
+            since: duration({ positive: true })
+              .optional()
+              .describe('Period each report covers, ending when it is made. Default: every.'),
+            format: z
+              .enum(['md', 'json'])
+              .prefault('md')
+              .describe(
+                'md: webhooks get the report as Markdown in `text` beside the JSON `report` (for chat bridges); json: the JSON report alone. Slack always gets a Slack message.',
+              ),
+            locale: z
+              .enum(LOCALES)
+              .optional()
+              .describe(
+                'Language of the Slack message and the Markdown: en or ja. Default: notifications.locale.',
+              ),
+            slack: z
+              .boolean()
+              .prefault(true)
+              .describe('Send each report to notifications.slack (when it is set) as one Slack message.'),
+            webhooks: z
+              .boolean()
+              .prefault(true)
+              .describe(
+                'POST each report to every notifications.webhooks URL as { type: "report", report }.',
+              ),
+          })
+          .optional()
+          .describe(
+            'Reports the supervisor makes and sends on a schedule, with the retries and timeout of notifications. Absent: none (`shepherd report` works either way).',
+          ),
+      })
+      .prefault({})
+      .describe('Availability and incident reports (docs/reports.md).'),
+    hooks: z
+      .array(HookSchema)
+      .prefault([])
+      .describe(
+        'Event hooks: any event, filtered by type and severity, POSTed to a URL or given to a command, with the retries, timeout and rate limit of notifications.',
+      ),
     queues: z
       .record(
         z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a queue name of letters, digits, "_", "." or "-"'),
@@ -490,6 +698,8 @@ export type Config = z.output<typeof ConfigSchema>
 export type PoolConfig = Config['workers'][string]
 export type ProbeConfig = z.output<typeof ProbeSchema>
 export type QueueConfig = z.output<typeof QueueSchema>
+/** One event hook, as parsed (durations in ms). */
+export type HookConfig = z.output<typeof HookSchema>
 export type { Strategy } from '../core/strategy.js'
 export type Severity = (typeof SEVERITIES)[number]
 export type RecoverySettings = Config['recovery']

@@ -45,6 +45,55 @@ export interface EventDataMap {
 
 export type EventType = keyof EventDataMap
 
+/**
+ * Every event type once, at runtime: the config checks hook filters against it. Typed as a record
+ * so that an event added to {@link EventDataMap} and not here fails to compile.
+ */
+const EVENT_TYPE_TABLE: Record<EventType, true> = {
+  'supervisor:started': true,
+  'supervisor:stopping': true,
+  'supervisor:stopped': true,
+  'worker:state': true,
+  'worker:spawned': true,
+  'worker:exit': true,
+  'health:changed': true,
+  'incident:opened': true,
+  'incident:step': true,
+  'incident:recovered': true,
+  'incident:escalated': true,
+  'incident:interrupted': true,
+  'worker:revived': true,
+  'notifier:failed': true,
+  'pool:scaled': true,
+  'worker:signal': true,
+  'job:dead-lettered': true,
+  'job:quarantined': true,
+  'job:requeued': true,
+  'job:stale': true,
+  'job:timeout': true,
+}
+
+/** Every event type, in the order of {@link EventDataMap}. */
+export const EVENT_TYPES = Object.keys(EVENT_TYPE_TABLE) as readonly EventType[]
+
+/**
+ * Whether an event type passes a filter: `*` (every type), an exact type (`incident:escalated`),
+ * or a prefix ending in `:` (`incident:`, `job:`). An empty filter passes nothing.
+ * @example
+ * ```ts
+ * eventMatches('incident:opened', ['incident:']) // true
+ * eventMatches('worker:exit', ['job:', 'incident:escalated']) // false
+ * ```
+ */
+export function eventMatches(type: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => p === '*' || (p.endsWith(':') ? type.startsWith(p) : type === p))
+}
+
+/** Whether a filter pattern can match anything: `*`, a known type, or a prefix of one. */
+export function isEventPattern(pattern: string): boolean {
+  return pattern === '*' || EVENT_TYPES.some((t) => eventMatches(t, [pattern]))
+}
+
 export interface ShepherdEvent<T extends EventType = EventType> {
   /** Store sequence number, set when persisted. */
   seq?: number

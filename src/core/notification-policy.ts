@@ -4,12 +4,16 @@
  * and event, keeps the returned state, and delivers what this module says to send.
  *
  * In order, an event is:
- * 1. `not-notifiable` unless its type is in {@link NOTIFIABLE_EVENTS} (never `notifier:failed`,
- *    so a failing notifier cannot feed itself);
+ * 1. `not-notifiable` unless its type is in {@link NOTIFIABLE_EVENTS} or, for a destination with an
+ *    event filter (an event hook), unless the filter takes it (see {@link isNotifiableAt}). Never
+ *    `notifier:failed` for Slack and webhooks, nor a hook's own failures for anyone, so a failing
+ *    destination cannot feed itself;
  * 2. `below-severity` when its severity is under the destination's `minSeverity`;
  * 3. `duplicate` when the same (type, worker, cause) was sent to the destination within
  *    `dedupWindow`; a critical event (an escalation) is keyed by its incident instead, so every
- *    escalation goes out once and only a repeat of the same incident's escalation is a duplicate;
+ *    escalation goes out once and only a repeat of the same incident's escalation is a duplicate.
+ *    An event outside {@link NOTIFIABLE_EVENTS} (which only hooks take) is a duplicate only when it
+ *    says the same thing: same type, worker and message;
  * 4. `rate-limited` when the worker already had `rateLimit.max` messages at the destination in the
  *    sliding `rateLimit.window`; critical events are never rate-limited;
  * 5. otherwise `sent`, carrying `suppressedBefore`: how many of the worker's events were dropped by
@@ -21,7 +25,7 @@
  * errs on the side of fewer messages.
  * @module
  */
-import { type AnyEvent, type EventSeverity, type EventType, severityRank } from './events.js'
+import { type AnyEvent, eventMatches, type EventSeverity, type EventType, severityRank } from './events.js'
 
 /**
  * The event types that are sent to destinations, with the severity the daemon gives each. Routing
@@ -45,6 +49,24 @@ export function isNotifiable(type: EventType): type is NotifiableEventType {
 }
 
 /**
+ * Names of event-hook destinations start with this (`hook:ops.example.com`, `hook:page-oncall`).
+ * The policy keeps a hook's failures from every destination by it: a hook may take
+ * `notifier:failed` (to hear that Slack is down), and two failing hooks must not feed each other.
+ */
+export const HOOK_NAME_PREFIX = 'hook:'
+
+/**
+ * Whether `event` may reach `dest` at all, before severity, dedup and rate limits. Without an
+ * event filter: the types of {@link NOTIFIABLE_EVENTS}. With one: any type the filter takes
+ * (`*`, a type, a prefix such as `incident:`), except a `notifier:failed` about a hook.
+ */
+export function isNotifiableAt(event: AnyEvent, dest: PolicyDestination): boolean {
+  if (dest.events === undefined) return isNotifiable(event.type)
+  if (event.type === 'notifier:failed' && event.data.notifier.startsWith(HOOK_NAME_PREFIX)) return false
+  return eventMatches(event.type, dest.events)
+}
+
+/**
  * Workers remembered per destination. Time-based pruning keeps the state small in practice; this
  * cap makes it bounded whatever the worker ids: 10 000 covers a fleet of thousands of workers, and
  * when it bites the least recently active worker is forgotten, which at worst lets one extra
@@ -61,6 +83,15 @@ export interface PolicyDestination {
   name: string
   /** Events below this severity are not sent here. */
   minSeverity: EventSeverity
+  /**
+   * Event types taken here: `*`, types, or prefixes ending in `:`.
+   * @defaultValue the types of {@link NOTIFIABLE_EVENTS} (Slack, webhooks)
+   */
+  events?: readonly string[]
+  /** This destination's own rate limit. @defaultValue {@link PolicySettings.rateLimit} */
+  rateLimit?: { max: number; window: number }
+  /** This destination's own dedup window, ms. @defaultValue {@link PolicySettings.dedupWindow} */
+  dedupWindow?: number
 }
 
 /** The limits of `notifications` in the config, in milliseconds. */
@@ -145,11 +176,18 @@ export function decide(
   event: AnyEvent,
   dest: PolicyDestination,
   now: number,
-  s: PolicySettings,
+  shared: PolicySettings,
 ): Decision {
-  if (!isNotifiable(event.type)) return { send: false, reason: 'not-notifiable', suppressedBefore: 0, state }
+  if (!isNotifiableAt(event, dest))
+    return { send: false, reason: 'not-notifiable', suppressedBefore: 0, state }
   if (severityRank(event.severity) < severityRank(dest.minSeverity)) {
     return { send: false, reason: 'below-severity', suppressedBefore: 0, state }
+  }
+  // A destination's own limits (a hook's) replace the shared ones.
+  const s: PolicySettings = {
+    ...shared,
+    rateLimit: dest.rateLimit ?? shared.rateLimit,
+    dedupWindow: dest.dedupWindow ?? shared.dedupWindow,
   }
 
   const critical = event.severity === 'critical'
@@ -213,6 +251,9 @@ export function retryDelay(attempt: number, baseMs: number, capMs: number, rando
 function dedupKeyOf(event: AnyEvent, critical: boolean): string | null {
   const incidentId = 'incident' in event.data ? event.data.incident.id : event.incidentId
   if (critical) return incidentId === null ? null : `${event.type}${SEP}incident${SEP}${incidentId}`
+  // Only hooks take these; they are many and varied (every step of an incident, every state
+  // change), so one is a duplicate only when it says exactly the same thing.
+  if (!isNotifiable(event.type)) return `${event.type}${SEP}message${SEP}${event.message}`
   // A job event is about its job: two poison jobs are two messages, one job's repeat is a duplicate.
   const cause =
     'incident' in event.data ? event.data.incident.cause : 'jobId' in event.data ? event.data.jobId : ''

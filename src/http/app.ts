@@ -16,9 +16,12 @@
  * | POST   | /api/queues/:queue/retry | `{ retried }`                   |
  * | POST   | /api/queues/:queue/purge | `{ purged }`                    |
  * | GET    | /api/jobs/:id            | `{ job }`                       |
+ * | GET    | /api/openapi.json        | the OpenAPI 3.1 document        |
+ * | GET    | /metrics                 | Prometheus text (metrics.ts)    |
  *
  * Worker ids contain `#` (`email#2`), which a client must send percent-encoded (`email%232`);
- * path parameters are decoded before use. docs/api.md describes every route.
+ * path parameters are decoded before use. docs/api.md describes every route. With a token set
+ * (auth.ts), every /api route and /metrics require it; the dashboard's files do not.
  * @module
  */
 import { Hono } from 'hono'
@@ -27,10 +30,14 @@ import { methodNotAllowed } from 'hono/method-not-allowed'
 
 import { systemClock } from '../adapters/system-clock.js'
 import { coerceError } from '../errors.js'
+import { apiAuth } from './auth.js'
 import { type HttpAppOptions, type HttpContext, jobDefaults } from './context.js'
 import { bodyTooLargeMessage, errorResponse, toErrorResponse } from './errors.js'
+import { dashboardRoutes } from './routes/dashboard.js'
 import { eventRoutes } from './routes/events.js'
 import { incidentRoutes } from './routes/incidents.js'
+import { metricsRoutes } from './routes/metrics.js'
+import { openApiRoutes } from './routes/openapi.js'
 import { queueRoutes } from './routes/queues.js'
 import { workerRoutes } from './routes/workers.js'
 import { API_BODY_LIMIT } from './schemas.js'
@@ -55,9 +62,12 @@ export function createHttpApp(options: HttpAppOptions): Hono {
     clock: options.clock ?? systemClock,
     defaults: jobDefaults(options.config),
     events: options.events,
+    metrics: options.metrics,
   }
   const app = new Hono()
 
+  // First: a request without the right token learns nothing else, and no body is read for it.
+  app.use(apiAuth(options.auth ?? {}))
   app.use(
     methodNotAllowed({
       app,
@@ -82,6 +92,9 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   incidentRoutes(app, ctx)
   queueRoutes(app, ctx)
   eventRoutes(app, ctx)
+  openApiRoutes(app)
+  metricsRoutes(app, ctx)
+  dashboardRoutes(app)
 
   app.notFound((c) => errorResponse(c, 'SHEPHERD_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`))
   app.onError((thrown, c) => {

@@ -42,6 +42,11 @@ export interface ApiClientOptions {
    * @defaultValue {@link DEFAULT_API_TIMEOUT_MS}
    */
   timeoutMs?: number
+  /**
+   * The API token, sent as `Authorization: Bearer <token>` (see {@link clientToken}).
+   * @defaultValue none: enough for a supervisor without tokens (on loopback)
+   */
+  token?: string
 }
 
 /** Filters of {@link ApiClient.incidents}. */
@@ -72,14 +77,32 @@ export function httpUrl(host: string, port: number): string {
 }
 
 /**
- * The base URL of the control API a config describes (`config.api`).
+ * The address to connect to for a server bound to `host`: the wildcard addresses (`0.0.0.0`,
+ * `::`) mean every interface, and the CLI runs on the same machine, so it uses loopback.
+ */
+export function connectHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1'
+  if (host === '::' || host === '[::]') return '::1'
+  return host
+}
+
+/**
+ * The base URL of the control API a config describes (`config.api`), as seen from this machine.
  * @example
  * ```ts
  * apiBaseUrl(loadConfigFile(file).config) // 'http://127.0.0.1:7717'
  * ```
  */
 export function apiBaseUrl(config: { api: { host: string; port: number } }): string {
-  return httpUrl(config.api.host, config.api.port)
+  return httpUrl(connectHost(config.api.host), config.api.port)
+}
+
+/**
+ * The token the CLI sends: the control token when it knows one (from the environment or the
+ * config), else the read token, else none.
+ */
+export function clientToken(tokens: { token?: string; readToken?: string }): string | undefined {
+  return tokens.token ?? tokens.readToken
 }
 
 /** Connection errors that mean nothing (or nothing reachable) listens at the address. */
@@ -108,6 +131,7 @@ export class ApiClient {
   readonly baseUrl: string
   readonly #fetch: typeof fetch
   readonly #timeoutMs: number
+  readonly #token: string | undefined
 
   /**
    * @param baseUrl - e.g. `http://127.0.0.1:7717` (see {@link apiBaseUrl})
@@ -117,6 +141,7 @@ export class ApiClient {
     this.baseUrl = baseUrl.replace(/\/+$/, '')
     this.#fetch = fetchImpl
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_API_TIMEOUT_MS
+    this.#token = options.token
   }
 
   /** `GET /api/health`: whether a supervisor answers, and which. */
@@ -229,14 +254,14 @@ export class ApiClient {
       )
     }
     const doFetch = this.#fetch
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`
     let res: Response
     try {
       res = await doFetch(`${this.baseUrl}${path}`, {
         method,
-        headers:
-          body === undefined
-            ? { accept: 'application/json' }
-            : { accept: 'application/json', 'content-type': 'application/json' },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.#timeoutMs),
       })

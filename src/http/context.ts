@@ -10,8 +10,10 @@ import { type Config, QueueSchema } from '../config/schema.js'
 import type { Clock } from '../core/clock.js'
 import type { AnyEvent } from '../core/events.js'
 import { coerceError, ShepherdError } from '../errors.js'
+import type { MetricsEndpoint } from '../metrics/registry.js'
 import type { Store } from '../store/store.js'
 import type { SupervisorControl } from '../supervisor/view.js'
+import type { ApiTokens } from './auth.js'
 import { parseRequest, requestValidationError } from './errors.js'
 import { QueueParamSchema } from './schemas.js'
 
@@ -21,6 +23,12 @@ export interface HttpAppOptions {
   supervisor: SupervisorControl
   /** Where incidents and jobs are read and jobs written. */
   store: Store
+  /**
+   * The API tokens (`resolveApiTokens` in auth.ts). With a token set, `/api/*` and `/metrics`
+   * require one; the read token allows GET and HEAD only.
+   * @defaultValue no tokens: every request is allowed, which the daemon permits on loopback only
+   */
+  auth?: ApiTokens
   /**
    * The loaded config (`LoadedConfig.config`): each queue's defaults for an enqueue
    * (`queues.<name>.max_attempts`, `timeout`), and the queues `GET /api/queues` always lists.
@@ -44,6 +52,11 @@ export interface HttpAppOptions {
    * @defaultValue none: the route answers 404
    */
   events?: EventSource
+  /**
+   * Shepherd's Prometheus metrics, for `GET /metrics` (the daemon passes its `createMetrics()`).
+   * @defaultValue none: the route answers 404
+   */
+  metrics?: MetricsEndpoint
 }
 
 /** Subscribes to every event; returns the unsubscribe function. */
@@ -58,6 +71,7 @@ export interface HttpContext {
   /** The queue's defaults for a job that sets none. */
   defaults: (queue: string) => { maxAttempts: number; timeoutMs: number | null }
   events: EventSource | undefined
+  metrics: MetricsEndpoint | undefined
 }
 
 /** The queue's defaults for a job that sets none: `queues.<name>` of the config, else the schema's. */

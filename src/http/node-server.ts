@@ -9,11 +9,14 @@ import { getRequestListener } from '@hono/node-server'
 import type { Hono } from 'hono'
 
 import { coerceError, ShepherdError } from '../errors.js'
-import { httpUrl } from './client.js'
+import { connectHost, httpUrl } from './client.js'
 
 /** Where to listen. */
 export interface ServeOptions {
-  /** Loopback address: `127.0.0.1`, `::1` or `localhost`. */
+  /**
+   * Address to bind: a hostname or an IP, `0.0.0.0` / `::` for every interface. Anything but
+   * loopback must go with API tokens; the daemon checks that before it serves (auth.ts).
+   */
   host: string
   /** 0 picks a free port; the running server reports the one it got. */
   port: number
@@ -21,7 +24,7 @@ export interface ServeOptions {
 
 /** A listening API server. */
 export interface RunningHttpServer {
-  /** Base URL clients use, e.g. `http://127.0.0.1:7717`. */
+  /** Base URL clients on this machine use, e.g. `http://127.0.0.1:7717` (loopback for a wildcard bind). */
   url: string
   /** The port actually bound (the one picked when asked for 0). */
   port: number
@@ -68,7 +71,7 @@ export async function serveHttp(app: Hono, options: ServeOptions): Promise<Runni
   const port = (server.address() as AddressInfo).port
   let closing: Promise<void> | undefined
   return {
-    url: httpUrl(options.host, port),
+    url: httpUrl(connectHost(options.host), port),
     port,
     close: () => (closing ??= closeServer(server)),
   }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 
+import { EVENT_SEVERITIES } from '../core/events.js'
 import type { Incident } from '../core/incident.js'
 import type { Job } from '../core/job.js'
 import { EnqueueBodySchema, QUEUE_NAME } from '../queue/enqueue.js'
@@ -140,14 +141,18 @@ export const IncidentsQuerySchema = z
 
 /** The `:queue` of a queue route: a queue name, as the enqueue API and the config accept it. */
 export const QueueParamSchema = z.strictObject({
-  queue: z.string().superRefine((s, ctx) => {
-    if (!QUEUE_NAME.test(s)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `expected a queue name of letters, digits, "_", "." or "-", got ${JSON.stringify(s)}`,
-      })
-    }
-  }),
+  queue: z
+    .string()
+    .superRefine((s, ctx) => {
+      if (!QUEUE_NAME.test(s)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a queue name of letters, digits, "_", "." or "-", got ${JSON.stringify(s)}`,
+        })
+      }
+    })
+    // The refinement's message quotes the value; the pattern is for the OpenAPI document.
+    .meta({ pattern: QUEUE_NAME.source }),
 })
 
 /** Body of `POST /api/queues/:queue/jobs` for many jobs: each item is an {@link EnqueueBodySchema}. */
@@ -222,3 +227,20 @@ export const SignalBodySchema = z
 export interface SignalResponse {
   incidentId: string | null
 }
+
+/** Query of `GET /api/events`. */
+export const EventsQuerySchema = z
+  .strictObject({
+    types: z
+      .string()
+      .optional()
+      .describe('Comma-separated event types, or prefixes such as `incident:`; default every type.'),
+    severity: z.enum(EVENT_SEVERITIES).optional().describe('The least severity sent; default info (all).'),
+    access_token: z
+      .string()
+      .optional()
+      .describe(
+        'The API token, for a browser’s EventSource, which cannot send an Authorization header. Taken by this route only; prefer the header elsewhere (URLs end up in logs).',
+      ),
+  })
+  .describe('Filters of the event stream.')

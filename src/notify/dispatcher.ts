@@ -6,18 +6,23 @@
  * order one event at a time, times out, retries with backoff, and finally gives up and says so.
  * @module
  */
-import type { Config } from '../config/schema.js'
+import path from 'node:path'
+
+import type { Config, HookConfig } from '../config/schema.js'
 import { formatDuration } from '../config/units.js'
 import type { AnyEvent } from '../core/events.js'
 import {
   decide,
   emptyPolicyState,
+  HOOK_NAME_PREFIX,
+  type PolicyDestination,
   type PolicySettings,
   type PolicyState,
   retryDelay,
 } from '../core/notification-policy.js'
 import { coerceError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { CommandNotifier } from './command.js'
 import { DeliveryError, isTimeout, type Notifier } from './notifier.js'
 import { SlackNotifier } from './slack.js'
 import { WebhookNotifier } from './webhook.js'
@@ -98,9 +103,9 @@ interface Pending {
 }
 
 interface Lane {
-  /** Policy key: the index keeps two notifiers with the same name apart. */
-  key: string
   notifier: Notifier
+  /** The notifier as the policy sees it; its name (index and notifier name) keeps two notifiers with the same name apart. */
+  destination: PolicyDestination
   queue: Pending[]
   busy: boolean
   /** Aborts the attempt in flight. */
@@ -151,8 +156,14 @@ export class NotificationDispatcher {
 
   constructor(o: DispatcherOptions) {
     this.#lanes = o.notifiers.map((notifier, i) => ({
-      key: `${i}:${notifier.name}`,
       notifier,
+      destination: {
+        name: `${i}:${notifier.name}`,
+        minSeverity: notifier.minSeverity,
+        events: notifier.events,
+        rateLimit: notifier.rateLimit,
+        dedupWindow: notifier.dedupWindow,
+      },
       queue: [],
       busy: false,
       attempt: null,
@@ -184,13 +195,7 @@ export class NotificationDispatcher {
     try {
       const now = this.#now()
       for (const lane of this.#lanes) {
-        const d = decide(
-          this.#state,
-          event,
-          { name: lane.key, minSeverity: lane.notifier.minSeverity },
-          now,
-          this.#policy,
-        )
+        const d = decide(this.#state, event, lane.destination, now, this.#policy)
         this.#state = d.state
         if (d.send) this.#enqueue(lane, { event, suppressedBefore: d.suppressedBefore })
         else if (d.reason === 'duplicate' || d.reason === 'rate-limited') {
@@ -348,7 +353,7 @@ export class NotificationDispatcher {
   ): Promise<{ message: string; retryable: boolean; retryAfterMs: number | null } | null> {
     const ctrl = new AbortController()
     lane.attempt = ctrl
-    const timeoutMs = this.#settings.timeout
+    const timeoutMs = lane.notifier.timeoutMs ?? this.#settings.timeout
     // Our own timer rather than AbortSignal.timeout, so it is cleared as soon as the attempt settles
     // instead of living for the whole timeout after every delivery.
     const timer = setTimeout(
@@ -451,12 +456,17 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   })
 }
 
-/** Options of {@link createNotifiers}. */
+/** Options of {@link createNotifiers} and {@link createHookNotifiers}. */
 export interface CreateNotifiersOptions {
-  /** The config file path, quoted in the commands of Slack messages. */
+  /** The config file path, quoted in the commands of Slack messages; command hooks run in its directory. */
   configFile: string
   /** @defaultValue the global fetch */
   fetch?: typeof fetch
+  /**
+   * The environment command hooks start from.
+   * @defaultValue process.env
+   */
+  env?: Record<string, string | undefined>
 }
 
 /**
@@ -473,6 +483,7 @@ export function createNotifiers(n: Config['notifications'], o: CreateNotifiersOp
         minSeverity: n.slack.min_severity,
         configFile: o.configFile,
         fetch: o.fetch,
+        locale: n.locale,
       }),
     )
   }
@@ -492,4 +503,48 @@ export function createNotifiers(n: Config['notifications'], o: CreateNotifiersOp
     )
   }
   return out
+}
+
+/**
+ * Builds the event hooks of the config's `hooks:` list, in order: a url hook is a
+ * {@link WebhookNotifier} named `hook:<host>`, a command hook a {@link CommandNotifier} named
+ * `hook:<command's file name>` (`#2`, `#3` for later ones with the same name). Names never carry a
+ * URL, its query or the arguments, which may hold secrets. Each hook takes the event types of its
+ * `events` filter, and its own timeout, rate limit and dedup window where it sets them.
+ */
+export function createHookNotifiers(hooks: readonly HookConfig[], o: CreateNotifiersOptions): Notifier[] {
+  const seen = new Map<string, number>()
+  const nameOf = (base: string): string => {
+    const count = (seen.get(base) ?? 0) + 1
+    seen.set(base, count)
+    return count === 1 ? `${HOOK_NAME_PREFIX}${base}` : `${HOOK_NAME_PREFIX}${base}#${count}`
+  }
+  return hooks.map((h): Notifier => {
+    const common = {
+      minSeverity: h.min_severity,
+      events: h.events,
+      rateLimit: h.rate_limit,
+      dedupWindow: h.dedup_window,
+      timeoutMs: h.timeout,
+    }
+    if (h.url !== undefined) {
+      return new WebhookNotifier({
+        ...common,
+        name: nameOf(new URL(h.url).host),
+        url: h.url,
+        headers: h.headers,
+        fetch: o.fetch,
+      })
+    }
+    // The schema guarantees exactly one of url and command.
+    const command = h.command!
+    return new CommandNotifier({
+      ...common,
+      name: nameOf(path.basename(command)),
+      command,
+      args: h.args,
+      cwd: path.dirname(o.configFile),
+      env: o.env,
+    })
+  })
 }

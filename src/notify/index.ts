@@ -7,7 +7,9 @@ export {
   type Decision,
   type DecisionReason,
   emptyPolicyState,
+  HOOK_NAME_PREFIX,
   isNotifiable,
+  isNotifiableAt,
   NOTIFIABLE_EVENTS,
   type NotifiableEventType,
   type PolicyDestination,
@@ -15,7 +17,9 @@ export {
   type PolicyState,
   retryDelay,
 } from '../core/notification-policy.js'
+export { CommandNotifier, type CommandNotifierOptions, hookEnv } from './command.js'
 export {
+  createHookNotifiers,
   createNotifiers,
   type CreateNotifiersOptions,
   type DeliveryFailure,
@@ -25,6 +29,7 @@ export {
   NotificationDispatcher,
   type NotifierStats,
 } from './dispatcher.js'
+export { type Emphasis, type Locale, LOCALES, MESSAGES, messagesFor, type MessageTable } from './i18n.js'
 export {
   type DeliveryContext,
   DeliveryError,

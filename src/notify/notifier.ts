@@ -21,6 +21,17 @@ export interface Notifier {
   readonly name: string
   /** Events below this severity are not sent here. */
   readonly minSeverity: EventSeverity
+  /**
+   * Event types taken here (`*`, types, prefixes such as `incident:`): what makes a notifier an
+   * event hook. @defaultValue the notification events (core/notification-policy.ts)
+   */
+  readonly events?: readonly string[]
+  /** Own rate limit, ms window. @defaultValue `notifications.rate_limit` */
+  readonly rateLimit?: { max: number; window: number }
+  /** Own dedup window, ms. @defaultValue `notifications.dedup_window` */
+  readonly dedupWindow?: number
+  /** Time limit of one attempt, ms. @defaultValue `notifications.timeout` */
+  readonly timeoutMs?: number
   deliver(event: AnyEvent, ctx: DeliveryContext, signal: AbortSignal): Promise<void>
 }
 

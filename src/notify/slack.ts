@@ -7,6 +7,7 @@
 import { formatDuration } from '../config/units.js'
 import type { AnyEvent, EventSeverity, ShepherdEvent } from '../core/events.js'
 import type { Incident, IncidentStep } from '../core/incident.js'
+import { type Locale, messagesFor, type MessageTable } from './i18n.js'
 import { type DeliveryContext, type Notifier, postJson } from './notifier.js'
 
 /** A Slack mrkdwn text object. */
@@ -33,6 +34,8 @@ export interface SlackFormatContext {
   suppressedBefore: number
   /** The config file path, as the reader must pass it to the CLI. */
   configFile: string
+  /** The language of the message (`notifications.locale`). @defaultValue 'en' */
+  locale?: Locale
 }
 
 /**
@@ -59,7 +62,9 @@ export function escapeSlack(s: string): string {
 
 /**
  * Renders one event as a Slack message. Escalations are loud (🚨, "needs a human"), recoveries
- * calm (✅), openings ⚠️, revivals ♻️. Pure: the same event gives the same message.
+ * calm (✅), openings ⚠️, revivals ♻️. Pure: the same event gives the same message. The words come
+ * from the table of `ctx.locale` (i18n.ts); what the supervisor wrote (details, event messages) is
+ * quoted as it is.
  *
  * @example
  * ```ts
@@ -98,6 +103,8 @@ export interface SlackNotifierOptions {
   fetch?: typeof fetch
   /** @defaultValue `'slack'` */
   name?: string
+  /** Language of the messages. @defaultValue 'en' */
+  locale?: Locale
 }
 
 /** Delivers events to a Slack incoming webhook as {@link formatSlackMessage} renders them. */
@@ -107,6 +114,7 @@ export class SlackNotifier implements Notifier {
   readonly #url: string
   readonly #configFile: string
   readonly #fetch: typeof fetch
+  readonly #locale: Locale
 
   constructor(o: SlackNotifierOptions) {
     this.name = o.name ?? 'slack'
@@ -114,6 +122,7 @@ export class SlackNotifier implements Notifier {
     this.#url = o.webhookUrl
     this.#configFile = o.configFile
     this.#fetch = o.fetch ?? fetch
+    this.#locale = o.locale ?? 'en'
   }
 
   /** POSTs `{ text, blocks }`; rejects with a DeliveryError that says whether to retry. */
@@ -121,6 +130,7 @@ export class SlackNotifier implements Notifier {
     const body = formatSlackMessage(event, {
       suppressedBefore: ctx.suppressedBefore,
       configFile: this.#configFile,
+      locale: this.#locale,
     })
     await postJson({ fetch: this.#fetch, url: this.#url, body, signal })
   }
@@ -137,128 +147,121 @@ function incidentMessage(
   ctx: SlackFormatContext,
   escalationReason: string | null,
 ): SlackMessage {
+  const t = tableOf(ctx)
+  const l = t.labels
   const w = inc.workerId
   const p = inc.pool
-  const took = formatDuration(Math.max(0, (inc.endedAt ?? event.at) - inc.detectedAt))
+  const took = t.duration(Math.max(0, (inc.endedAt ?? event.at) - inc.detectedAt))
   const strategy =
-    inc.strategy === inc.firstStrategy ? inc.strategy : `${inc.firstStrategy}, then ${inc.strategy}`
+    inc.strategy === inc.firstStrategy ? inc.strategy : t.strategyThen(inc.firstStrategy, inc.strategy)
   const attempts =
-    inc.attempt === 0 ? `none yet (up to ${inc.maxAttempts})` : `${inc.attempt} of ${inc.maxAttempts}`
+    inc.attempt === 0 ? t.attemptsNone(inc.maxAttempts) : t.attemptsOf(inc.attempt, inc.maxAttempts)
   const wrongRaw = `${inc.cause}: ${inc.detail}`
   const wrong = clip(wrongRaw, MAX_DETAIL_CHARS)
 
-  let title: { md: string; plain: string }
-  switch (event.type) {
-    case 'incident:opened':
-      title = {
-        md: `⚠️ *Recovering ${esc(w)}* (pool ${esc(p)}): ${inc.cause}`,
-        plain: `⚠️ Recovering ${w} (pool ${p}): ${inc.cause}`,
-      }
-      break
-    case 'incident:recovered':
-      title = {
-        md: `✅ *${esc(w)} recovered* (pool ${esc(p)}) in ${took}`,
-        plain: `✅ ${w} recovered (pool ${p}) in ${took}`,
-      }
-      break
-    case 'incident:escalated':
-      title = {
-        md: `🚨 *${esc(w)} needs a human* (pool ${esc(p)}): recovery gave up after ${took}`,
-        plain: `🚨 ${w} needs a human (pool ${p}): recovery gave up after ${took}`,
-      }
-      break
+  const titleOf = (ww: string, pp: string, b: (s: string) => string): string => {
+    switch (event.type) {
+      case 'incident:opened':
+        return t.recovering(ww, pp, inc.cause, b)
+      case 'incident:recovered':
+        return t.recovered(ww, pp, took, b)
+      case 'incident:escalated':
+        return t.escalated(ww, pp, took, b)
+    }
   }
+  const title = { md: titleOf(esc(w), esc(p), bold), plain: titleOf(w, p, plainText) }
 
   const fields: SlackText[] = [
-    md(`*Worker*\n${esc(w)}`),
-    md(`*Pool*\n${esc(p)}`),
-    md(`*Cause*\n${inc.cause} (${inc.severity})`),
-    md(`*Strategy*\n${strategy}`),
-    md(`*Attempts*\n${attempts}`),
-    event.type === 'incident:opened' ? md(`*Detected*\n${slackDate(inc.detectedAt)}`) : md(`*Took*\n${took}`),
+    md(`*${l.worker}*\n${esc(w)}`),
+    md(`*${l.pool}*\n${esc(p)}`),
+    md(`*${l.cause}*\n${inc.cause} (${inc.severity})`),
+    md(`*${l.strategy}*\n${strategy}`),
+    md(`*${l.attempts}*\n${attempts}`),
+    event.type === 'incident:opened'
+      ? md(`*${l.detected}*\n${slackDate(inc.detectedAt)}`)
+      : md(`*${l.took}*\n${took}`),
   ]
 
   const blocks: SlackBlock[] = [
     { type: 'section', text: md(title.md), fields },
-    { type: 'section', text: md(`*What was wrong:* ${escClip(wrongRaw, MAX_DETAIL_CHARS)}`) },
+    { type: 'section', text: md(`*${l.whatWasWrong}:* ${escClip(wrongRaw, MAX_DETAIL_CHARS)}`) },
   ]
-  const plain = [title.plain, `What was wrong: ${wrong}`]
+  const plain = [title.plain, `${l.whatWasWrong}: ${wrong}`]
 
   if (escalationReason !== null) {
     const reason = clip(escalationReason, MAX_DETAIL_CHARS)
     blocks.push({
       type: 'section',
-      text: md(
-        `*Why it needs a human:* ${escClip(escalationReason, MAX_DETAIL_CHARS)}\nThe worker is marked failed. Shepherd keeps trying to start it at the revive interval and will say so here when it runs again.`,
-      ),
+      text: md(`*${l.whyHuman}:* ${escClip(escalationReason, MAX_DETAIL_CHARS)}\n${t.markedFailed}`),
     })
-    plain.push(`Why it needs a human: ${reason}`)
+    plain.push(`${l.whyHuman}: ${reason}`)
   }
 
   if (event.type === 'incident:opened' && inc.attempt === 0) {
     // Nothing has been done yet but saving state; say what will be.
-    const plan = `${strategy}, up to ${inc.maxAttempts} attempt${inc.maxAttempts === 1 ? '' : 's'}, then escalation`
-    blocks.push({ type: 'section', text: md(`*What is being done:* ${plan}`) })
-    plain.push(`What is being done: ${plan}`)
+    const plan = t.plan(strategy, inc.maxAttempts)
+    blocks.push({ type: 'section', text: md(`*${l.whatIsBeingDone}:* ${plan}`) })
+    plain.push(`${l.whatIsBeingDone}: ${plan}`)
   } else {
-    blocks.push({ type: 'section', text: md(`*What was done*\n${codeBlock(timelineLines(inc))}`) })
-    plain.push(`What was done: ${strategy}, attempt ${attempts}: ${timelineShort(inc.timeline)}`)
+    blocks.push({ type: 'section', text: md(`*${l.whatWasDone}*\n${codeBlock(timelineLines(inc, t))}`) })
+    plain.push(`${l.whatWasDone}: ${t.doneShort(strategy, attempts, timelineShort(inc.timeline))}`)
   }
 
   appendLookAt(blocks, plain, event, w, ctx)
   blocks.push({
     type: 'context',
-    elements: contextElements(`Incident ${esc(inc.id)} · detected ${slackDate(inc.detectedAt)}`, w, ctx),
+    elements: contextElements(t.contextIncident(esc(inc.id), slackDate(inc.detectedAt)), w, ctx),
   })
   appendSuppressed(plain, w, ctx)
   return { text: esc(plain.join('\n')), blocks }
 }
 
 function revivedMessage(event: ShepherdEvent<'worker:revived'>, ctx: SlackFormatContext): SlackMessage {
-  const w = event.workerId ?? 'unknown worker'
-  const p = event.pool ?? 'unknown pool'
-  const out = formatDuration(event.data.afterMs)
+  const t = tableOf(ctx)
+  const l = t.labels
+  const w = event.workerId ?? t.unknownWorker
+  const p = event.pool ?? t.unknownPool
+  const out = t.duration(event.data.afterMs)
   const incidentId = event.data.incidentId ?? event.incidentId
-  const titlePlain = `♻️ ${w} is running again (pool ${p}), ${out} after it was marked failed`
   const fields: SlackText[] = [
-    md(`*Worker*\n${esc(w)}`),
-    md(`*Pool*\n${esc(p)}`),
-    md(`*Out of service*\n${out}`),
-    md(`*Escalated incident*\n${incidentId === null ? 'none' : esc(incidentId)}`),
+    md(`*${l.worker}*\n${esc(w)}`),
+    md(`*${l.pool}*\n${esc(p)}`),
+    md(`*${l.outOfService}*\n${out}`),
+    md(`*${l.escalatedIncident}*\n${incidentId === null ? t.none : esc(incidentId)}`),
   ]
   const blocks: SlackBlock[] = [
-    {
-      type: 'section',
-      text: md(`♻️ *${esc(w)} is running again* (pool ${esc(p)}), ${out} after it was marked failed`),
-      fields,
-    },
-    { type: 'section', text: md(`*What happened:* ${escClip(event.message, MAX_DETAIL_CHARS)}`) },
+    { type: 'section', text: md(t.revived(esc(w), esc(p), out, bold)), fields },
+    { type: 'section', text: md(`*${l.whatHappened}:* ${escClip(event.message, MAX_DETAIL_CHARS)}`) },
   ]
-  const plain = [titlePlain, `What happened: ${clip(event.message, MAX_DETAIL_CHARS)}`]
+  const plain = [
+    t.revived(w, p, out, plainText),
+    `${l.whatHappened}: ${clip(event.message, MAX_DETAIL_CHARS)}`,
+  ]
   appendLookAt(blocks, plain, event, w, ctx)
-  blocks.push({ type: 'context', elements: contextElements(`At ${slackDate(event.at)}`, w, ctx) })
+  blocks.push({ type: 'context', elements: contextElements(t.contextAt(slackDate(event.at)), w, ctx) })
   appendSuppressed(plain, w, ctx)
   return { text: esc(plain.join('\n')), blocks }
 }
 
 function quarantinedMessage(event: ShepherdEvent<'job:quarantined'>, ctx: SlackFormatContext): SlackMessage {
+  const t = tableOf(ctx)
+  const l = t.labels
   const { jobId, queue, crashes, error } = event.data
-  const w = event.workerId ?? 'a worker'
-  const title = `☣️ Job ${jobId} of queue ${queue} is quarantined: it was in flight in ${crashes} worker crashes or hangs`
+  const title = `${t.quarantined(jobId, queue, plainText)}${t.quarantinedWhy(crashes)}`
   const retry = `shepherd retry -c ${ctx.configFile} ${queue} --quarantined ${jobId}`
   const look = `shepherd jobs -c ${ctx.configFile} ${queue} --state quarantined`
   const lines = [
-    `What was wrong: the worker running it (last ${w}) crashed or hung ${crashes} times; it is not retried, so it can no longer take workers down.`,
-    error ? `Its last error: ${clip(error, MAX_DETAIL_CHARS)}` : '',
-    `What to do: look at its payload (${look}); once the cause is fixed, put it back with ${retry}`,
+    `${l.whatWasWrong}: ${t.quarantineWrong(event.workerId, crashes)}`,
+    error ? `${l.lastError}: ${clip(error, MAX_DETAIL_CHARS)}` : '',
+    `${l.whatToDo}: ${t.quarantineToDo(look, retry)}`,
   ].filter(Boolean)
   const blocks: SlackBlock[] = [
-    { type: 'section', text: md(`☣️ *Job ${esc(jobId)} of queue ${esc(queue)} is quarantined*`) },
+    { type: 'section', text: md(t.quarantined(esc(jobId), esc(queue), bold)) },
     { type: 'section', text: md(esc(lines.join('\n'))) },
   ]
   blocks.push({
     type: 'context',
-    elements: contextElements(`At ${slackDate(event.at)}`, event.workerId, ctx),
+    elements: contextElements(t.contextAt(slackDate(event.at)), event.workerId, ctx),
   })
   const plain = [title, ...lines]
   appendSuppressed(plain, event.workerId, ctx)
@@ -269,6 +272,7 @@ const SEVERITY_ICONS: Record<EventSeverity, string> = { info: 'ℹ️', warning:
 
 /** Events the dispatcher never sends to Slack still render, so the formatter is total. */
 function genericMessage(event: AnyEvent, ctx: SlackFormatContext): SlackMessage {
+  // The supervisor writes event messages in English; they are quoted as they are.
   const head = `${SEVERITY_ICONS[event.severity]} ${clip(event.message, MAX_DETAIL_CHARS)}`
   const blocks: SlackBlock[] = [{ type: 'section', text: md(esc(head)) }]
   const plain = [head]
@@ -288,28 +292,41 @@ function appendLookAt(
   workerId: string | null,
   ctx: SlackFormatContext,
 ): void {
+  const l = tableOf(ctx).labels
   const commands = lookAtCommands(workerId, ctx.configFile)
-  let text = `*What to look at*\n${commands.map((c) => `\`${esc(c)}\``).join('\n')}`
+  let text = `*${l.whatToLookAt}*\n${commands.map((c) => `\`${esc(c)}\``).join('\n')}`
   const tail = logTailOf(event)
-  if (tail.length > 0) text += `\n*Last log lines*\n${codeBlock(tail.map((l) => escClip(l, MAX_LINE_CHARS)))}`
+  if (tail.length > 0)
+    text += `\n*${l.lastLogLines}*\n${codeBlock(tail.map((line) => escClip(line, MAX_LINE_CHARS)))}`
   blocks.push({ type: 'section', text: md(text) })
-  plain.push(`Look at: ${commands.join(' ; ')}`)
+  plain.push(`${l.lookAt}: ${commands.join(' ; ')}`)
 }
 
 function appendSuppressed(plain: string[], workerId: string | null, ctx: SlackFormatContext): void {
-  const note = suppressedNote(workerId, ctx.suppressedBefore)
+  const note = suppressedNote(workerId, ctx)
   if (note !== null) plain.push(note)
 }
 
 function contextElements(first: string, workerId: string | null, ctx: SlackFormatContext): SlackText[] {
-  const note = suppressedNote(workerId, ctx.suppressedBefore)
+  const note = suppressedNote(workerId, ctx)
   return note === null ? [md(first)] : [md(first), md(esc(note))]
 }
 
-function suppressedNote(workerId: string | null, n: number): string | null {
-  if (n <= 0) return null
-  const what = `${n} similar event${n === 1 ? '' : 's'}${workerId === null ? '' : ` of ${workerId}`}`
-  return `${what} suppressed since the last message (dedup_window, rate_limit).`
+function suppressedNote(workerId: string | null, ctx: SlackFormatContext): string | null {
+  const n = ctx.suppressedBefore
+  return n <= 0 ? null : tableOf(ctx).suppressed(n, workerId)
+}
+
+function tableOf(ctx: SlackFormatContext): MessageTable {
+  return messagesFor(ctx.locale ?? 'en')
+}
+
+function bold(s: string): string {
+  return `*${s}*`
+}
+
+function plainText(s: string): string {
+  return s
 }
 
 /** The exact commands that show the incident list and the worker's recent output. */
@@ -331,8 +348,9 @@ function logTailOf(event: AnyEvent): string[] {
   return lines.slice(-LOG_TAIL_LINES)
 }
 
-function timelineLines(inc: Incident): string[] {
+function timelineLines(inc: Incident, t: MessageTable): string[] {
   const steps = elide(inc.timeline)
+  // Offsets stay compact (+4.21s) in every language: they line up in a code block.
   const rows = steps.map((s) =>
     s === null
       ? null
@@ -343,7 +361,7 @@ function timelineLines(inc: Incident): string[] {
   const omitted = inc.timeline.length - (steps.length - 1)
   return rows.map((r) =>
     r === null
-      ? `… ${omitted} more steps (shepherd incidents) …`
+      ? t.moreSteps(omitted)
       : `${esc(r.at.padEnd(atWidth))}  ${esc(r.step.padEnd(stepWidth))}  ${escClip(r.detail, MAX_LINE_CHARS)}`.trimEnd(),
   )
 }

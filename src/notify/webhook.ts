@@ -26,6 +26,14 @@ export interface WebhookNotifierOptions {
   headers?: Record<string, string>
   /** @defaultValue the global fetch */
   fetch?: typeof fetch
+  /** Event types taken, for an event hook (`hooks:`). @defaultValue the notification events */
+  events?: readonly string[]
+  /** An event hook's own rate limit. @defaultValue `notifications.rate_limit` */
+  rateLimit?: { max: number; window: number }
+  /** An event hook's own dedup window, ms. @defaultValue `notifications.dedup_window` */
+  dedupWindow?: number
+  /** An event hook's own time limit per attempt, ms. @defaultValue `notifications.timeout` */
+  timeoutMs?: number
 }
 
 /** Builds the body a webhook receives. */
@@ -40,6 +48,10 @@ export function webhookPayload(event: AnyEvent, ctx: DeliveryContext): WebhookPa
 export class WebhookNotifier implements Notifier {
   readonly name: string
   readonly minSeverity: EventSeverity
+  readonly events: readonly string[] | undefined
+  readonly rateLimit: { max: number; window: number } | undefined
+  readonly dedupWindow: number | undefined
+  readonly timeoutMs: number | undefined
   readonly #url: string
   readonly #headers: Record<string, string>
   readonly #fetch: typeof fetch
@@ -47,6 +59,10 @@ export class WebhookNotifier implements Notifier {
   constructor(o: WebhookNotifierOptions) {
     this.name = o.name
     this.minSeverity = o.minSeverity ?? 'info'
+    this.events = o.events
+    this.rateLimit = o.rateLimit
+    this.dedupWindow = o.dedupWindow
+    this.timeoutMs = o.timeoutMs
     this.#url = o.url
     this.#headers = o.headers ?? {}
     this.#fetch = o.fetch ?? fetch

@@ -86,14 +86,16 @@ function spawnManaged(ctx: SpawnerContext, spec: WorkerSpec): ManagedProcess {
   const startedAt = ctx.now()
   let child: ChildProcess | undefined
   let spawnError: Error | undefined
+  const [file, args] = commandLine(spec)
   try {
-    child = spawn(spec.command, spec.args, {
+    child = spawn(file, args, {
       cwd: spec.cwd,
       env: spec.env,
       // Own process group (pgid == pid), so a stop reaches every process the worker started.
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',
+      // Never Node's own shell mode, which joins args into the script unquoted; see commandLine.
       shell: false,
     })
   } catch (e) {
@@ -101,6 +103,23 @@ function spawnManaged(ctx: SpawnerContext, spec: WorkerSpec): ManagedProcess {
     spawnError = coerceError(e)
   }
   return new ManagedChild(ctx, spec, startedAt, child, spawnError)
+}
+
+/** The shell a pool with `shell: true` runs its command through. */
+export const WORKER_SHELL = '/bin/sh'
+
+/**
+ * The program and arguments to execute. Without `shell` (the default) that is the command itself,
+ * and no character of it or of its arguments means anything special. With `shell`, the command is
+ * the script of `/bin/sh -c` and the arguments become `$1`, `$2`, … after `$0` (the pool's name,
+ * which sh puts in its error messages): each stays one word, whatever it contains, unlike Node's
+ * `shell: true`, which pastes the arguments into the script.
+ */
+export function commandLine(
+  spec: Pick<WorkerSpec, 'command' | 'args' | 'shell' | 'pool'>,
+): [string, string[]] {
+  if (!spec.shell) return [spec.command, spec.args]
+  return [WORKER_SHELL, ['-c', spec.command, spec.pool, ...spec.args]]
 }
 
 class ManagedChild implements ManagedProcess {

@@ -14,6 +14,11 @@ export interface WorkerSpec {
   cwd: string
   /** Full environment of the child (the caller merges process.env, pool env and SHEPHERD_* vars). */
   env: Record<string, string>
+  /**
+   * Run `command` as a script of `/bin/sh -c`, `args` as its `$1`, `$2`, … (the pool's `shell`).
+   * @defaultValue false: `command` is executed directly and nothing is interpreted
+   */
+  shell?: boolean
 }
 
 export interface StopOptions {

@@ -64,6 +64,7 @@ export class Processes {
       pool: cfg.name,
       command: cfg.command,
       args: cfg.args,
+      shell: cfg.shell,
       cwd: cfg.cwd,
       env: workerEnv(cfg, this.k.deps.baseEnv ?? process.env, id, index, portOffset),
     })

@@ -263,6 +263,7 @@ function notificationsConfig(o: Partial<Config['notifications']> = {}): Config['
     dedup_window: 300_000,
     retries: 3,
     timeout: 5000,
+    locale: 'en',
     ...o,
   }
 }

@@ -1,29 +1,22 @@
 /**
  * `GET /api/events`: the supervisor's events as server-sent events, as they happen. The dashboard
  * listens here; so can any tool (`curl -N`). Filters: `types` (comma-separated event types, or
- * prefixes ending in `:` such as `incident:`), `severity` (the least severity sent).
+ * prefixes ending in `:` such as `incident:`), `severity` (the least severity sent). With tokens
+ * configured, `access_token` in the query stands in for the Authorization header (auth.ts).
  * @module
  */
 import type { Hono } from 'hono'
 import { streamSSE } from 'hono/streaming'
-import { z } from 'zod'
 
-import { type AnyEvent, EVENT_SEVERITIES, severityRank } from '../../core/events.js'
+import { type AnyEvent, eventMatches, severityRank } from '../../core/events.js'
 import { ShepherdError } from '../../errors.js'
 import { type HttpContext, parsePart } from '../context.js'
+import { EventsQuerySchema } from '../schemas.js'
+
+export { EventsQuerySchema }
 
 /** A comment line this often keeps proxies and browsers from closing an idle stream. */
 const KEEPALIVE_MS = 15_000
-
-export const EventsQuerySchema = z
-  .strictObject({
-    types: z
-      .string()
-      .optional()
-      .describe('Comma-separated event types, or prefixes such as `incident:`; default every type.'),
-    severity: z.enum(EVENT_SEVERITIES).optional().describe('The least severity sent; default info (all).'),
-  })
-  .describe('Filters of the event stream.')
 
 export function eventRoutes(app: Hono, ctx: HttpContext): void {
   app.get('/api/events', (c) => {
@@ -41,12 +34,7 @@ export function eventRoutes(app: Hono, ctx: HttpContext): void {
       const unsubscribe = subscribe((event: AnyEvent) => {
         if (closed) return
         if (severityRank(event.severity) < least) return
-        if (
-          wanted.length > 0 &&
-          !wanted.some((w) => (w.endsWith(':') ? event.type.startsWith(w) : event.type === w))
-        ) {
-          return
-        }
+        if (wanted.length > 0 && !eventMatches(event.type, wanted)) return
         void stream.writeSSE({ event: event.type, data: JSON.stringify(event) }).catch(() => undefined)
       })
       const keepalive = setInterval(

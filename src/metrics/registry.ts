@@ -1,0 +1,454 @@
+/**
+ * Shepherd's Prometheus metrics, on a prom-client registry of their own (never the global one, so
+ * two daemons in one process, as in tests, keep apart).
+ *
+ * - Gauges (workers, health, CPU, memory, queues, availability) and the counters the supervisor
+ *   already keeps (restarts) are set at scrape time by prom-client `collect()` hooks, from one
+ *   {@link FleetSnapshot} per scrape.
+ * - Counters and histograms of things that happen (incidents, detection latency, time to recover,
+ *   jobs, quarantines, notifier failures) are fed as they happen: {@link ShepherdMetrics.observeEvent}
+ *   with every event, {@link ShepherdMetrics.observeJob} with every job.
+ *
+ * Labels are bounded: pools, queues, causes, states and notifiers come from the config or from
+ * closed lists, and worker ids (per-worker gauges only) from replicas.max + spares per pool. No job
+ * id or incident id is ever a label. docs/metrics.md lists every metric.
+ * @module
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+import type { AnyEvent } from '../core/events.js'
+import { WORKER_STATES, type WorkerState } from '../core/worker-state.js'
+import type { QueueCounts } from '../store/job-store.js'
+import type { FleetSnapshot, SnapshotSource } from './snapshot.js'
+
+/** Every metric name starts with this, prom-client's default process metrics included. */
+export const METRIC_PREFIX = 'shepherd_'
+
+/**
+ * Buckets of the detection latency, seconds: a crash is seen from the exit event, within a
+ * millisecond or two on an idle host and tens of ms on a loaded one; the upper buckets catch a
+ * supervisor whose event loop was blocked.
+ */
+export const DETECTION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/**
+ * Buckets of the time to recover, seconds, from 5 ms (a warm spare taking a crashed worker's place)
+ * to 5 min (retries with backoff up to max_retry_delay, or a long stop_timeout): roughly ×2.5 per
+ * step so that p50 and p95 can be read to within a bucket anywhere in that range.
+ */
+export const RECOVERY_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 180, 300,
+]
+
+/** Buckets of job run time, seconds: from 1 ms handlers to 10-minute batch jobs. */
+export const JOB_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600]
+
+/** The `state` label of `shepherd_queue_jobs`, and the count of {@link QueueCounts} each reads. */
+export const QUEUE_STATES = {
+  waiting: 'waiting',
+  delayed: 'delayed',
+  in_flight: 'inFlight',
+  done: 'done',
+  failed: 'failed',
+  dead_lettered: 'deadLettered',
+  quarantined: 'quarantined',
+} as const satisfies Record<string, keyof QueueCounts>
+
+const STATES = Object.keys(WORKER_STATES) as WorkerState[]
+
+/** What the HTTP route needs: the text and its content type. */
+export interface MetricsEndpoint {
+  /** The Prometheus text exposition content type (version 0.0.4). */
+  readonly contentType: string
+  /** Collects the scrape-time gauges and renders every metric. */
+  render(): Promise<string>
+}
+
+/** Options of {@link createMetrics}. */
+export interface MetricsOptions {
+  /** The fleet at scrape time (the daemon passes {@link takeFleetSnapshot} over its supervisor and store). */
+  snapshot: SnapshotSource
+  /** Shepherd's version, the label of `shepherd_supervisor_info`. */
+  version: string
+  /**
+   * prom-client's default process metrics (CPU, memory, event loop lag, GC, handles), with the
+   * `shepherd_` prefix.
+   * @defaultValue true. Tests of the exact text turn them off: their values change on every scrape.
+   */
+  defaultMetrics?: boolean
+  /**
+   * Pools and their queues, so that the job counters show a zero from the first scrape (a series
+   * that appears only with its first job hides that first increase from `rate()`).
+   * @defaultValue none: job counters appear with their first job
+   */
+  pools?: readonly { name: string; queue: string | null }[]
+}
+
+/**
+ * Shepherd's metrics and the registry that renders them. Build it with {@link createMetrics}.
+ */
+export class ShepherdMetrics implements MetricsEndpoint {
+  /** The registry: every metric of this instance, nothing else. */
+  readonly registry = new Registry()
+  readonly #snapshot: SnapshotSource
+  /** The snapshot of the scrape under way: every collect hook of one scrape shares it. */
+  #pending: Promise<FleetSnapshot> | null = null
+
+  readonly #opened: Counter<'pool' | 'cause'>
+  readonly #recovered: Counter<'pool' | 'cause'>
+  readonly #escalated: Counter<'pool' | 'cause'>
+  readonly #detection: Histogram<'cause'>
+  readonly #recovery: Histogram<'pool' | 'cause'>
+  readonly #processed: Counter<'pool' | 'queue'>
+  readonly #failed: Counter<'pool' | 'queue'>
+  readonly #jobDuration: Histogram<'queue'>
+  readonly #quarantined: Counter<'queue'>
+  readonly #deadLettered: Counter<'queue'>
+  readonly #notifierFailures: Counter<'notifier'>
+
+  constructor(o: MetricsOptions) {
+    this.#snapshot = o.snapshot
+    const registers = [this.registry]
+    const snap = () => this.#current()
+    const name = (n: string) => `${METRIC_PREFIX}${n}`
+
+    new Gauge({
+      name: name('supervisor_info'),
+      help: 'Always 1; the label says which version of Shepherd runs.',
+      labelNames: ['version'] as const,
+      registers,
+    }).set({ version: o.version }, 1)
+
+    new Gauge({
+      name: name('workers'),
+      help: 'Worker slots of each pool by state (warm spares are counted in shepherd_pool_spares).',
+      labelNames: ['pool', 'state'] as const,
+      registers,
+      async collect() {
+        const s = await snap()
+        this.reset()
+        const counts = new Map<string, Record<WorkerState, number>>()
+        for (const p of s.pools) counts.set(p.name, zeroStates())
+        for (const w of s.workers) {
+          if (w.role !== 'worker') continue
+          let c = counts.get(w.pool)
+          if (!c) counts.set(w.pool, (c = zeroStates()))
+          c[w.state]++
+        }
+        for (const [pool, c] of counts) for (const state of STATES) this.set({ pool, state }, c[state])
+      },
+    })
+
+    perWorker(
+      'worker_health_score',
+      'Health score of each worker, 0 (dead or hung) to 100 (healthy).',
+      (w) => (Number.isFinite(w.healthScore) ? w.healthScore : null),
+    )
+    perWorker(
+      'worker_cpu_percent',
+      "CPU of each worker's process tree at its latest health check, in percent of one core.",
+      (w) => w.cpuPercent,
+    )
+    perWorker(
+      'worker_resident_memory_bytes',
+      "Resident memory of each worker's process tree at its latest health check, in bytes.",
+      (w) => w.residentBytes,
+    )
+    function perWorker(
+      metric: string,
+      help: string,
+      value: (w: FleetSnapshot['workers'][number]) => number | null,
+    ) {
+      new Gauge({
+        name: name(metric),
+        help,
+        labelNames: ['pool', 'worker'] as const,
+        registers,
+        async collect() {
+          const s = await snap()
+          this.reset()
+          for (const w of s.workers) {
+            const v = value(w)
+            if (v !== null) this.set({ pool: w.pool, worker: w.id }, v)
+          }
+        },
+      })
+    }
+
+    new Counter({
+      name: name('worker_restarts_total'),
+      help: 'Restarts of each worker slot since the supervisor started.',
+      labelNames: ['pool', 'worker'] as const,
+      registers,
+      async collect() {
+        const s = await snap()
+        this.reset()
+        for (const w of s.workers)
+          if (w.role === 'worker') this.inc({ pool: w.pool, worker: w.id }, w.restarts)
+      },
+    })
+
+    new Counter({
+      name: name('restarts_total'),
+      help: "Processes started to recover a pool's workers (warm spares taking over included), by incident cause, since the supervisor started.",
+      labelNames: ['pool', 'cause'] as const,
+      registers,
+      async collect() {
+        const s = await snap()
+        this.reset()
+        for (const p of s.pools) {
+          for (const [cause, n] of Object.entries(p.restartsByCause)) this.inc({ pool: p.name, cause }, n)
+        }
+      },
+    })
+
+    poolGauge(
+      'pool_availability_ratio',
+      'Share of time each pool had at least replicas.min workers serving, since the supervisor started (0..1).',
+      (p) => p.availability,
+    )
+    poolGauge(
+      'pool_serving_workers',
+      'Workers of each pool ready or degraded with a live process.',
+      (p) => p.serving,
+    )
+    poolGauge(
+      'pool_min_replicas',
+      'replicas.min of each pool: the pool is at full strength with this many serving.',
+      (p) => p.minReplicas,
+    )
+    poolGauge(
+      'pool_max_replicas',
+      'replicas.max of each pool: queue-driven scaling grows the pool up to it.',
+      (p) => p.maxReplicas,
+    )
+    poolGauge(
+      'pool_spares',
+      'Warm spares of each pool: started and ready, idle until a worker dies.',
+      (p) => p.spares,
+    )
+    function poolGauge(metric: string, help: string, value: (p: FleetSnapshot['pools'][number]) => number) {
+      new Gauge({
+        name: name(metric),
+        help,
+        labelNames: ['pool'] as const,
+        registers,
+        async collect() {
+          const s = await snap()
+          this.reset()
+          for (const p of s.pools) this.set({ pool: p.name }, value(p))
+        },
+      })
+    }
+
+    new Gauge({
+      name: name('queue_jobs'),
+      help: 'Jobs of each queue by state: waiting (due now), delayed, in_flight, done (kept keep_done), failed (waiting for a retry), dead_lettered, quarantined.',
+      labelNames: ['queue', 'state'] as const,
+      registers,
+      async collect() {
+        const s = await snap()
+        this.reset()
+        for (const q of s.queues) {
+          for (const [state, key] of Object.entries(QUEUE_STATES)) this.set({ queue: q.queue, state }, q[key])
+        }
+      },
+    })
+    new Gauge({
+      name: name('queue_oldest_waiting_seconds'),
+      help: 'Age of the oldest job of each queue that is due and not yet delivered, in seconds (0 when none).',
+      labelNames: ['queue'] as const,
+      registers,
+      async collect() {
+        const s = await snap()
+        this.reset()
+        for (const q of s.queues) this.set({ queue: q.queue }, q.oldestWaitingMs / 1000)
+      },
+    })
+
+    this.#opened = new Counter({
+      name: name('incidents_opened_total'),
+      help: 'Incidents opened (recoveries started), by pool and cause.',
+      labelNames: ['pool', 'cause'] as const,
+      registers,
+    })
+    this.#recovered = new Counter({
+      name: name('incidents_recovered_total'),
+      help: 'Incidents that ended with the worker recovered, by pool and cause.',
+      labelNames: ['pool', 'cause'] as const,
+      registers,
+    })
+    this.#escalated = new Counter({
+      name: name('incidents_escalated_total'),
+      help: 'Incidents that ended escalated (retries or restart budget exhausted; the worker is failed), by pool and cause.',
+      labelNames: ['pool', 'cause'] as const,
+      registers,
+    })
+    this.#detection = new Histogram({
+      name: name('detection_latency_seconds'),
+      help: 'Time from a fault to its detection, in seconds. Observed only where the fault time is known: crashes (the process exit).',
+      labelNames: ['cause'] as const,
+      buckets: DETECTION_BUCKETS,
+      registers,
+    })
+    this.#recovery = new Histogram({
+      name: name('recovery_duration_seconds'),
+      help: 'Time to recover (MTTR): from detection to the replacement verified healthy, in seconds, for recovered incidents.',
+      labelNames: ['pool', 'cause'] as const,
+      buckets: RECOVERY_BUCKETS,
+      registers,
+    })
+    this.#processed = new Counter({
+      name: name('jobs_processed_total'),
+      help: 'Jobs a worker finished, successfully or not (failed ones are also in shepherd_jobs_failed_total).',
+      labelNames: ['pool', 'queue'] as const,
+      registers,
+    })
+    this.#failed = new Counter({
+      name: name('jobs_failed_total'),
+      help: "Jobs whose handler failed (threw or ran past the queue's timeout).",
+      labelNames: ['pool', 'queue'] as const,
+      registers,
+    })
+    this.#jobDuration = new Histogram({
+      name: name('job_duration_seconds'),
+      help: "How long job handlers ran, in seconds (the worker's own measure, else delivery to answer).",
+      labelNames: ['queue'] as const,
+      buckets: JOB_BUCKETS,
+      registers,
+    })
+    this.#quarantined = new Counter({
+      name: name('jobs_quarantined_total'),
+      help: 'Jobs quarantined after being in flight in poison_threshold worker crashes or hangs.',
+      labelNames: ['queue'] as const,
+      registers,
+    })
+    this.#deadLettered = new Counter({
+      name: name('jobs_dead_lettered_total'),
+      help: 'Jobs dead-lettered after their handler failed max_attempts times.',
+      labelNames: ['queue'] as const,
+      registers,
+    })
+    this.#notifierFailures = new Counter({
+      name: name('notifier_failures_total'),
+      help: 'Notifications (and scheduled reports) given up after their retries, by destination.',
+      labelNames: ['notifier'] as const,
+      registers,
+    })
+
+    for (const p of o.pools ?? []) {
+      if (p.queue === null) continue
+      this.#processed.inc({ pool: p.name, queue: p.queue }, 0)
+      this.#failed.inc({ pool: p.name, queue: p.queue }, 0)
+    }
+    if (o.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX })
+  }
+
+  /** The Prometheus text exposition content type. */
+  get contentType(): string {
+    return this.registry.contentType
+  }
+
+  /** Every metric as Prometheus text; the scrape-time gauges read one fresh snapshot. */
+  render(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  /**
+   * Feeds the event counters and histograms. Give it every event (the daemon does, in `record()`);
+   * events it does not count are ignored. Never throws.
+   */
+  observeEvent(e: AnyEvent): void {
+    try {
+      switch (e.type) {
+        case 'incident:opened': {
+          const inc = e.data.incident
+          this.#opened.inc({ pool: inc.pool, cause: inc.cause })
+          // Only an exit dates the fault; a hang or a memory reading is known only when detected.
+          if (inc.exit !== null)
+            this.#detection.observe({ cause: inc.cause }, seconds(inc.detectedAt - inc.exit.at))
+          break
+        }
+        case 'incident:recovered': {
+          const inc = e.data.incident
+          this.#recovered.inc({ pool: inc.pool, cause: inc.cause })
+          if (inc.recoveredAt !== null) {
+            this.#recovery.observe(
+              { pool: inc.pool, cause: inc.cause },
+              seconds(inc.recoveredAt - inc.detectedAt),
+            )
+          }
+          break
+        }
+        case 'incident:escalated':
+          this.#escalated.inc({ pool: e.data.incident.pool, cause: e.data.incident.cause })
+          break
+        case 'job:quarantined':
+          this.#quarantined.inc({ queue: e.data.queue })
+          break
+        case 'job:dead-lettered':
+          this.#deadLettered.inc({ queue: e.data.queue })
+          break
+        case 'notifier:failed':
+          this.#notifierFailures.inc({ notifier: e.data.notifier })
+          break
+        default:
+          break
+      }
+    } catch {
+      // A malformed event (a label prom-client refuses) must not reach the daemon's record().
+    }
+  }
+
+  /**
+   * Counts one job a worker finished (`ok`) or failed, and observes its run time when known (`ms`
+   * null: the run time is unknown, and only the counters move). The daemon passes it as the
+   * supervisor's `onJob` hook.
+   */
+  observeJob(pool: string, queue: string, ok: boolean, ms: number | null): void {
+    this.#processed.inc({ pool, queue })
+    if (!ok) this.#failed.inc({ pool, queue })
+    if (ms !== null && Number.isFinite(ms)) this.#jobDuration.observe({ queue }, seconds(ms))
+  }
+
+  /**
+   * The snapshot of this scrape. prom-client starts every metric's collect hook in one synchronous
+   * loop, so they all get the promise the first one created; it is dropped once settled, and the
+   * next scrape takes a fresh one.
+   */
+  #current(): Promise<FleetSnapshot> {
+    if (this.#pending) return this.#pending
+    const p = this.#snapshot()
+    this.#pending = p
+    const clear = () => {
+      if (this.#pending === p) this.#pending = null
+    }
+    p.then(clear, clear)
+    return p
+  }
+}
+
+/**
+ * Builds Shepherd's metrics.
+ * @example
+ * ```ts
+ * const metrics = createMetrics({
+ *   snapshot: () => takeFleetSnapshot(supervisor, store.jobs, clock.now(), configuredQueues(config)),
+ *   version: '0.1.0',
+ * })
+ * onEvent((e) => metrics.observeEvent(e))
+ * const text = await metrics.render()
+ * ```
+ */
+export function createMetrics(o: MetricsOptions): ShepherdMetrics {
+  return new ShepherdMetrics(o)
+}
+
+function zeroStates(): Record<WorkerState, number> {
+  return Object.fromEntries(STATES.map((s) => [s, 0])) as Record<WorkerState, number>
+}
+
+/** Milliseconds to seconds; a negative span (a clock that stepped) counts as 0. */
+function seconds(ms: number): number {
+  return Math.max(0, ms) / 1000
+}

@@ -1,0 +1,177 @@
+/**
+ * A command event hook: runs a program once per event, without a shell, with the event on stdin.
+ * It is a {@link Notifier} like Slack and webhooks, so the dispatcher gives it the same queue,
+ * timeout, retries and rate limits; only the transport differs.
+ * @module
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+
+import type { AnyEvent, EventSeverity } from '../core/events.js'
+import { coerceError } from '../errors.js'
+import { type DeliveryContext, DeliveryError, type Notifier } from './notifier.js'
+import { webhookPayload } from './webhook.js'
+
+/**
+ * Characters of a failed command's stderr kept in the error message: enough for the line that
+ * explains it, short enough for a log line and a `notifier:failed` event.
+ */
+const STDERR_SNIPPET_CHARS = 200
+
+/** Options of {@link CommandNotifier}. */
+export interface CommandNotifierOptions {
+  /** Unique among notifiers; logs and `notifier:failed` events name the hook by it. */
+  name: string
+  /** Executable, found on PATH or relative to `cwd`. Never run through a shell. */
+  command: string
+  /** Its arguments, passed as they are. @defaultValue [] */
+  args?: readonly string[]
+  /** Working directory: the config file's directory. */
+  cwd: string
+  /**
+   * The environment the command starts from; the SHEPHERD_EVENT_* variables are added to it.
+   * @defaultValue process.env
+   */
+  env?: Record<string, string | undefined>
+  /** @defaultValue 'info' */
+  minSeverity?: EventSeverity
+  /** Event types taken: `*`, types, prefixes such as `incident:`. */
+  events: readonly string[]
+  /** @defaultValue `notifications.rate_limit` */
+  rateLimit?: { max: number; window: number }
+  /** @defaultValue `notifications.dedup_window` */
+  dedupWindow?: number
+  /** @defaultValue `notifications.timeout` */
+  timeoutMs?: number
+}
+
+/**
+ * The variables a hook command gets besides its inherited environment. Empty ones are left out, so
+ * a script can test `[ -n "$SHEPHERD_WORKER_ID" ]`.
+ */
+export function hookEnv(event: AnyEvent): Record<string, string> {
+  const env: Record<string, string> = {
+    SHEPHERD_EVENT_TYPE: event.type,
+    SHEPHERD_EVENT_SEVERITY: event.severity,
+  }
+  if (event.workerId !== null) env.SHEPHERD_WORKER_ID = event.workerId
+  if (event.pool !== null) env.SHEPHERD_POOL = event.pool
+  if (event.incidentId !== null) env.SHEPHERD_INCIDENT_ID = event.incidentId
+  return env
+}
+
+/**
+ * Runs `command args…` per event with the webhook body ({@link webhookPayload}) as one line of JSON
+ * on stdin. Exit 0 delivers. Any other exit, or death by a signal, is a retryable failure; a
+ * command that cannot be started (not found, not executable) is not retried, as nothing will
+ * change until the config does. On timeout or shutdown the command's whole process group is
+ * killed, so a hook that forks cannot outlive its delivery.
+ */
+export class CommandNotifier implements Notifier {
+  readonly name: string
+  readonly minSeverity: EventSeverity
+  readonly events: readonly string[]
+  readonly rateLimit: { max: number; window: number } | undefined
+  readonly dedupWindow: number | undefined
+  readonly timeoutMs: number | undefined
+  readonly #command: string
+  readonly #args: readonly string[]
+  readonly #cwd: string
+  readonly #env: Record<string, string | undefined>
+
+  constructor(o: CommandNotifierOptions) {
+    this.name = o.name
+    this.minSeverity = o.minSeverity ?? 'info'
+    this.events = o.events
+    this.rateLimit = o.rateLimit
+    this.dedupWindow = o.dedupWindow
+    this.timeoutMs = o.timeoutMs
+    this.#command = o.command
+    this.#args = o.args ?? []
+    this.#cwd = o.cwd
+    this.#env = o.env ?? process.env
+  }
+
+  /** Runs the command for one event; rejects with a DeliveryError that says whether to retry. */
+  deliver(event: AnyEvent, ctx: DeliveryContext, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(new DeliveryError('aborted', { retryable: false }))
+    return new Promise<void>((resolve, reject) => {
+      let child: ChildProcess
+      try {
+        child = spawn(this.#command, [...this.#args], {
+          cwd: this.#cwd,
+          env: { ...this.#env, ...hookEnv(event) },
+          shell: false,
+          // Its own process group, so that a timeout kills whatever it started too.
+          detached: true,
+          stdio: ['pipe', 'ignore', 'pipe'],
+        })
+      } catch (e) {
+        // Invalid arguments (a NUL byte) throw synchronously.
+        reject(new DeliveryError(`cannot run the hook: ${coerceError(e).message}`, { retryable: false }))
+        return
+      }
+      let stderr = ''
+      let settled = false
+      const finish = (error: DeliveryError | null): void => {
+        if (settled) return
+        settled = true
+        signal.removeEventListener('abort', onAbort)
+        if (error) reject(error)
+        else resolve()
+      }
+      const onAbort = (): void => {
+        killGroup(child)
+        finish(new DeliveryError('the hook was stopped (timeout or shutdown)', { retryable: true }))
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+
+      child.stderr?.setEncoding('utf8')
+      child.stderr?.on('data', (chunk: string) => {
+        // Keep the end: the explanation is usually the last thing a failing program prints.
+        stderr = (stderr + chunk).slice(-4 * STDERR_SNIPPET_CHARS)
+      })
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        if (child.pid !== undefined) return // a failed kill or write of a running child; 'exit' follows
+        finish(new DeliveryError(spawnFailure(this.#command, err), { retryable: false, cause: err }))
+      })
+      child.on('exit', (code, sig) => {
+        // The group may hold children the hook left behind; they are not ours to keep.
+        killGroup(child)
+        if (code === 0) return finish(null)
+        const said = snippet(stderr)
+        const how = sig !== null ? `was killed by ${sig}` : `exited with code ${String(code)}`
+        finish(new DeliveryError(`the hook ${how}${said ? `: ${said}` : ''}`, { retryable: true }))
+      })
+
+      // A hook that exits without reading stdin closes the pipe; that is its right, not an error.
+      child.stdin?.on('error', () => undefined)
+      child.stdin?.end(`${JSON.stringify(webhookPayload(event, ctx))}\n`)
+    })
+  }
+}
+
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return
+  try {
+    process.kill(-child.pid, 'SIGKILL')
+  } catch {
+    // ESRCH: the group is gone already.
+  }
+}
+
+function spawnFailure(command: string, err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ENOENT':
+      return `cannot run the hook "${command}": command not found (ENOENT)`
+    case 'EACCES':
+      return `cannot run the hook "${command}": permission denied, the file is not executable (EACCES)`
+    default:
+      return `cannot run the hook "${command}": ${err.message}`
+  }
+}
+
+function snippet(stderr: string): string {
+  const lines = stderr.trim().split('\n')
+  const last = lines[lines.length - 1] ?? ''
+  return last.length <= STDERR_SNIPPET_CHARS ? last : `${last.slice(0, STDERR_SNIPPET_CHARS - 1)}…`
+}

@@ -1,0 +1,200 @@
+/**
+ * Sends a scheduled report to Slack and the webhooks of `notifications`, through the notifiers'
+ * own HTTP path (`postJson`: the same classification of 2xx, 429 with Retry-After, 5xx, network
+ * errors and timeouts), with the same `retries`, `timeout` and backoff as notifications. A report
+ * is not an event, so it does not go through the NotificationDispatcher's per-worker rate limits;
+ * each destination is tried on its own, in parallel, and a failing one never holds up another, nor
+ * anything else: the daemon does not wait for deliveries.
+ * @module
+ */
+import type { Config } from '../config/schema.js'
+import { formatDuration } from '../config/units.js'
+import { retryDelay } from '../core/notification-policy.js'
+import { coerceError } from '../errors.js'
+import { createNotifiers, type DeliveryFailure, MAX_RETRY_AFTER_MS } from '../notify/dispatcher.js'
+import { DeliveryError, postJson } from '../notify/notifier.js'
+import { SlackNotifier } from '../notify/slack.js'
+import { WebhookNotifier } from '../notify/webhook.js'
+import { renderMarkdown } from './markdown.js'
+import type { Locale } from './messages.js'
+import { formatReportSlack } from './slack.js'
+import type { Report } from './types.js'
+
+/** The JSON body a webhook receives with a scheduled report. */
+export interface ReportWebhookPayload {
+  type: 'report'
+  report: Report
+  /** The report as Markdown, in the schedule's locale, with `format: md`; absent with `format: json`. */
+  text?: string
+}
+
+/** Where a report goes and in which form (`reports.schedule` of the config). */
+export interface ReportDelivery {
+  format: 'md' | 'json'
+  locale: Locale
+  slack: boolean
+  webhooks: boolean
+}
+
+/** Options of {@link deliverReport}. */
+export interface DeliverReportOptions {
+  report: Report
+  delivery: ReportDelivery
+  /** `config.notifications`: the destinations, `retries` and `timeout`. */
+  notifications: Config['notifications']
+  /** The config file, quoted in the Slack message's command. */
+  configFile: string
+  /** Aborts every delivery under way (daemon shutdown). */
+  signal?: AbortSignal
+  /** Called once per destination given up; the daemon records it as a `notifier:failed` event. */
+  onFailure?: (f: DeliveryFailure) => void
+  /** @defaultValue the global fetch */
+  fetch?: typeof fetch
+  /** @defaultValue Math.random (jitter of retry delays) */
+  random?: () => number
+  /** @defaultValue 1000, as notifications */
+  retryBaseMs?: number
+  /** @defaultValue 30000, as notifications */
+  retryCapMs?: number
+  /** IANA time zone of the times in the Slack message and the Markdown. @defaultValue the process's */
+  timeZone?: string
+}
+
+/** What became of one destination. */
+export interface DeliveryOutcome {
+  /** `slack` or `webhook:<host>`, as notifications name them (never the URL: it may carry a token). */
+  destination: string
+  ok: boolean
+  attempts: number
+  error: string | null
+}
+
+/**
+ * Delivers the report to every destination the schedule and the config name, and resolves with
+ * each outcome once all are settled (it never rejects).
+ * @example
+ * ```ts
+ * void deliverReport({ report, delivery, notifications: config.notifications, configFile, onFailure })
+ * ```
+ */
+export async function deliverReport(o: DeliverReportOptions): Promise<DeliveryOutcome[]> {
+  const n = o.notifications
+  // The notifiers' own names, so that logs and notifier:failed events name destinations alike.
+  const notifiers = createNotifiers(n, { configFile: o.configFile })
+  const slackName = notifiers.find((x) => x instanceof SlackNotifier)?.name ?? 'slack'
+  const webhookNames = notifiers.filter((x) => x instanceof WebhookNotifier).map((x) => x.name)
+  const targets: { name: string; url: string; headers: Record<string, string>; body: unknown }[] = []
+  if (n.slack && o.delivery.slack) {
+    const body = formatReportSlack(o.report, {
+      locale: o.delivery.locale,
+      configFile: o.configFile,
+      timeZone: o.timeZone,
+    })
+    targets.push({ name: slackName, url: n.slack.webhook_url, headers: {}, body })
+  }
+  if (o.delivery.webhooks) {
+    n.webhooks.forEach((w, i) => {
+      const body: ReportWebhookPayload = { type: 'report', report: o.report }
+      if (o.delivery.format === 'md') {
+        body.text = renderMarkdown(o.report, {
+          locale: o.delivery.locale,
+          configFile: o.configFile,
+          timeZone: o.timeZone,
+        })
+      }
+      targets.push({
+        name: webhookNames[i] ?? `webhook:${new URL(w.url).host}`,
+        url: w.url,
+        headers: w.headers,
+        body,
+      })
+    })
+  }
+  return Promise.all(targets.map((t) => deliverOne(t, o)))
+}
+
+async function deliverOne(
+  t: { name: string; url: string; headers: Record<string, string>; body: unknown },
+  o: DeliverReportOptions,
+): Promise<DeliveryOutcome> {
+  const maxAttempts = 1 + Math.max(0, o.notifications.retries)
+  const random = o.random ?? Math.random
+  for (let attempt = 1; ; attempt++) {
+    const failure = await attemptOnce(t, o)
+    if (failure === null) return { destination: t.name, ok: true, attempts: attempt, error: null }
+    let error = failure.message
+    let giveUp = !failure.retryable || attempt >= maxAttempts
+    let delay = retryDelay(attempt, o.retryBaseMs ?? 1000, o.retryCapMs ?? 30_000, random)
+    if (!giveUp && failure.retryAfterMs !== null) {
+      if (failure.retryAfterMs > MAX_RETRY_AFTER_MS) {
+        giveUp = true
+        error = `${error}; Retry-After ${formatDuration(failure.retryAfterMs)} is longer than ${formatDuration(MAX_RETRY_AFTER_MS)}`
+      } else delay = Math.max(delay, failure.retryAfterMs)
+    }
+    if (o.signal?.aborted) return { destination: t.name, ok: false, attempts: attempt, error: 'cancelled' }
+    if (giveUp) {
+      try {
+        o.onFailure?.({ notifier: t.name, eventType: 'report', error, attempts: attempt })
+      } catch {
+        // The caller's bookkeeping must not turn a failed delivery into a crash.
+      }
+      return { destination: t.name, ok: false, attempts: attempt, error }
+    }
+    // Cancelled (shutdown): not a failure of the destination, so nothing is reported.
+    if (!(await sleep(delay, o.signal))) {
+      return { destination: t.name, ok: false, attempts: attempt, error: 'cancelled' }
+    }
+  }
+}
+
+/** One POST under the notifications timeout; null when delivered, else why not. */
+async function attemptOnce(
+  t: { url: string; headers: Record<string, string>; body: unknown },
+  o: DeliverReportOptions,
+): Promise<{ message: string; retryable: boolean; retryAfterMs: number | null } | null> {
+  const ctrl = new AbortController()
+  const timeoutMs = o.notifications.timeout
+  const timer = setTimeout(
+    () => ctrl.abort(new DOMException(`timed out after ${formatDuration(timeoutMs)}`, 'TimeoutError')),
+    timeoutMs,
+  )
+  const onAbort = () => ctrl.abort(new DeliveryError('the delivery was cancelled', { retryable: false }))
+  o.signal?.addEventListener('abort', onAbort, { once: true })
+  if (o.signal?.aborted) onAbort()
+  try {
+    await postJson({
+      fetch: o.fetch ?? fetch,
+      url: t.url,
+      body: t.body,
+      headers: t.headers,
+      signal: ctrl.signal,
+    })
+    return null
+  } catch (e) {
+    if (e instanceof DeliveryError) {
+      const message = e.message.startsWith('timed out')
+        ? `timed out after ${formatDuration(timeoutMs)}`
+        : e.message
+      return { message, retryable: e.retryable, retryAfterMs: e.retryAfterMs }
+    }
+    return { message: coerceError(e).message, retryable: true, retryAfterMs: null }
+  } finally {
+    clearTimeout(timer)
+    o.signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+/** Waits `ms`; resolves false at once if `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false)
+    const done = (ok: boolean) => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      resolve(ok)
+    }
+    const onAbort = () => done(false)
+    const timer = setTimeout(() => done(true), ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
