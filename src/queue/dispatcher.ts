@@ -194,9 +194,16 @@ export class Dispatcher<W extends JobWorker> {
     const tokens = [...sub.held.keys()]
     for (const t of tokens) this.release(sub, t)
     if (tokens.length === 0) return Promise.resolve()
+    // Deliveries run in the order they were sent, `capacity` at a time: the oldest ones the worker
+    // still held were running, the rest were prefetched and never started. Only the running ones
+    // were in flight at the crash; the others go back counting nothing, so prefetch never makes an
+    // innocent job a suspect (or, with poison_threshold 1, a quarantined one).
     const done = this.enqueue(async () => {
       const results = await this.d.jobs.settle(
-        tokens.map((token) => ({ kind: why, token })),
+        tokens.map((token, i) => ({
+          kind: why === 'crash' && i < sub.capacity ? 'crash' : 'release',
+          token,
+        })),
         this.d.now(),
         this.d.policy,
         this.d.random,

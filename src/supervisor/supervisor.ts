@@ -9,7 +9,7 @@
  * @module
  */
 import { jobPolicy, queueSettings } from '../config/load.js'
-import { noteAvailability } from '../core/availability.js'
+import { noteAvailability, startAvailability } from '../core/availability.js'
 import type { ExitReport } from '../core/exit-report.js'
 import { describeExit } from '../core/exit-report.js'
 import type { Strategy } from '../core/strategy.js'
@@ -105,6 +105,8 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
 
   private async doStart(): Promise<void> {
     this.startedAt = this.k.now()
+    // Availability counts from the start of supervision, not from the construction of the pools.
+    for (const pool of this.pools.values()) pool.availability = startAvailability(this.startedAt, false)
     await this.recovery.closeLeftovers(this.k.deps.loaded.pools)
     await this.stopOrphans()
     // The previous supervisor's deliveries died with its workers: back to the queue, counting nothing.
