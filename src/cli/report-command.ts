@@ -56,11 +56,10 @@ export function addReportCommand(program: Command, ctx: ReportCommandContext): v
     .description(
       'report availability, incidents, time to recover and restarts over a period (works with the supervisor down)',
     )
-    .option(
-      '--since <duration>',
-      `the period, ending now: seconds or a duration such as 24h, 7d, 90m (default: ${DEFAULT_REPORT_SINCE})`,
-      parseSince,
-      parseSince(DEFAULT_REPORT_SINCE),
+    .addOption(
+      new Option('--since <duration>', 'the period, ending now: seconds or a duration such as 24h, 7d, 90m')
+        .argParser(parseSince)
+        .default(parseSince(DEFAULT_REPORT_SINCE), DEFAULT_REPORT_SINCE),
     )
     .addOption(
       new Option(
