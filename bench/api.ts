@@ -11,15 +11,15 @@
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 
-import { chromium } from 'playwright-core'
 import { stringify } from 'yaml'
 
+import { launchChromium } from '../test/helpers/chromium.js'
+import { freePort } from '../test/helpers/cli.js'
 import { fmtMs, machine, summarize, writeSection } from './lib.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -30,15 +30,6 @@ const CPU_SECONDS = Number(process.env.BENCH_CPU_SECONDS ?? 30)
 const KILLS = Number(process.env.BENCH_KILLS ?? 20)
 const CHECK_INTERVAL_S = 5
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 async function until(
   cond: () => Promise<boolean> | boolean,
@@ -84,19 +75,7 @@ writeFileSync(
 const child = spawn(process.execPath, [path.join(here, '..', 'bin', 'shepherd.js'), 'start', '-c', file], {
   stdio: 'ignore',
 })
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--headless=new',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-})
+const browser = await launchChromium()
 const ticks = () => {
   const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8')
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')

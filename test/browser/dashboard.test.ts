@@ -16,25 +16,15 @@ import { pathToFileURL } from 'node:url'
 
 import { Hono } from 'hono'
 import { type SSEStreamingApi, streamSSE } from 'hono/streaming'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 
 import type { Incident } from '../../src/core/incident.js'
 import { serveHttp } from '../../src/http/node-server.js'
 import { DASHBOARD_CSP, dashboardRoutes } from '../../src/http/routes/dashboard.js'
 import type { FleetHistory, PoolView, WorkerView } from '../../src/supervisor/view.js'
+import { CHROMIUM, launchChromium } from '../helpers/chromium.js'
 import { fixture, NODE, startTestDaemon, tempDir, waitFor } from '../helpers/daemon.js'
 
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 const skipBrowser =
   !existsSync(CHROMIUM) && process.env.CI !== 'true'
     ? `no Chromium at ${CHROMIUM} (apt-get install chromium); browser tests skipped outside CI`
@@ -88,7 +78,7 @@ declare class MutationObserver {
 const XSS_ERROR = '<img src=x onerror="window.__xss=1">'
 
 async function launch(t: TestContext): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+  const browser = await launchChromium()
   t.after(() => browser.close())
   return browser
 }

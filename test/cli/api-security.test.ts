@@ -6,18 +6,16 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
 import { stringify } from 'yaml'
 
+import { freePort, RUN, runCli, TSX } from '../helpers/cli.js'
 import { fixture, NODE, tempDir, waitFor } from '../helpers/daemon.js'
 
-const RUN = fileURLToPath(new URL('../../src/cli/run.ts', import.meta.url))
-const TSX = import.meta.resolve('tsx')
+const cli = (args: string[], extraEnv: Record<string, string> = {}) => runCli(args, { env: env(extraEnv) })
 const TOKEN = 'cli-test-token-0123456789abcdef'
 
 /** The test runner's environment without any API token, plus `extra`. */
@@ -26,29 +24,6 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   if (!('SHEPHERD_API_TOKEN' in extra)) delete e.SHEPHERD_API_TOKEN
   delete e.SHEPHERD_API_READ_TOKEN
   return e
-}
-
-function cli(args: string[], extraEnv: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(NODE, ['--import', TSX, RUN, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: env(extraEnv),
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c) => (stdout += c))
-    child.stderr.on('data', (c) => (stderr += c))
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '0.0.0.0', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 async function writeConfig(t: TestContext, port: number): Promise<{ dir: string; file: string }> {
@@ -96,7 +71,7 @@ function externalIPv4(): string | undefined {
 
 describe('shepherd start on a non-loopback address', () => {
   it('refuses to start on 0.0.0.0 without a token, says why, and opens nothing', async (t) => {
-    const { dir, file } = await writeConfig(t, await freePort())
+    const { dir, file } = await writeConfig(t, await freePort('0.0.0.0'))
     const r = await cli(['start', '-c', file])
     assert.equal(r.code, 2, r.stderr)
     assert.match(
@@ -109,7 +84,7 @@ describe('shepherd start on a non-loopback address', () => {
   })
 
   it('refuses a token in the environment that is too short, naming the variable only', async (t) => {
-    const { file } = await writeConfig(t, await freePort())
+    const { file } = await writeConfig(t, await freePort('0.0.0.0'))
     const r = await cli(['start', '-c', file], { SHEPHERD_API_TOKEN: 'letmein' })
     assert.equal(r.code, 2)
     assert.match(
@@ -120,7 +95,7 @@ describe('shepherd start on a non-loopback address', () => {
   })
 
   it('starts with SHEPHERD_API_TOKEN: 401 without it, the CLI gets in with it, workers never see it', async (t) => {
-    const port = await freePort()
+    const port = await freePort('0.0.0.0')
     const { dir, file } = await writeConfig(t, port)
     const sup = startSupervisor(t, file, { SHEPHERD_API_TOKEN: TOKEN })
     const base = `http://127.0.0.1:${port}`

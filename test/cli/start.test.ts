@@ -6,43 +6,15 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
 import { stringify } from 'yaml'
 
+import { freePort, RUN, runCli, TSX } from '../helpers/cli.js'
 import { fixture, isGone, NODE, tempDir, waitFor } from '../helpers/daemon.js'
 
-const RUN = fileURLToPath(new URL('../../src/cli/run.ts', import.meta.url))
-const TSX = import.meta.resolve('tsx')
-
-interface Result {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-function cli(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(NODE, ['--import', TSX, RUN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c) => (stdout += c))
-    child.stderr.on('data', (c) => (stderr += c))
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
-}
+const cli = (args: string[]) => runCli(args)
 
 async function writeConfig(t: TestContext): Promise<string> {
   const dir = tempDir(t)

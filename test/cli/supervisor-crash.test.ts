@@ -6,27 +6,14 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
 import { stringify } from 'yaml'
 
 import { Queue } from '../../src/queue/queue.js'
+import { freePort, RUN, TSX } from '../helpers/cli.js'
 import { fixture, isGone, NODE, tempDir, waitFor } from '../helpers/daemon.js'
-
-const RUN = fileURLToPath(new URL('../../src/cli/run.ts', import.meta.url))
-const TSX = import.meta.resolve('tsx')
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 function start(t: TestContext, config: string): { child: ChildProcess; exited: Promise<unknown> } {
   const child = spawn(NODE, ['--import', TSX, RUN, 'start', '-c', config], { stdio: 'ignore' })
