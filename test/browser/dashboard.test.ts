@@ -23,7 +23,8 @@ import { serveHttp } from '../../src/http/node-server.js'
 import { DASHBOARD_CSP, dashboardRoutes } from '../../src/http/routes/dashboard.js'
 import type { FleetHistory, PoolView, WorkerView } from '../../src/supervisor/view.js'
 import { CHROMIUM, launchChromium } from '../helpers/chromium.js'
-import { fixture, NODE, startTestDaemon, tempDir, waitFor } from '../helpers/daemon.js'
+import { fixture, NODE, startTestDaemon, tempDir } from '../helpers/daemon.js'
+import { waitFor } from '../helpers/wait.js'
 
 const skipBrowser =
   !existsSync(CHROMIUM) && process.env.CI !== 'true'

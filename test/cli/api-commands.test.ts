@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
 import type { Incident } from '../../src/core/incident.js'
 import { createHttpApp } from '../../src/http/app.js'
 import { type RunningHttpServer, serveHttp } from '../../src/http/node-server.js'
 import type { WorkerView } from '../../src/supervisor/view.js'
+import { runCli, spawnCli } from '../helpers/cli.js'
 import { FakeSupervisor, incidentRecord, MemoryStore, workerView } from '../helpers/fakes.js'
-
-const RUN = fileURLToPath(new URL('../../src/cli/run.ts', import.meta.url))
-const TSX = import.meta.resolve('tsx')
 
 // ---- fakes ---------------------------------------------------------------------------------
 
@@ -98,30 +94,6 @@ const INCIDENTS: Incident[] = [
 
 // ---- the CLI in a real process --------------------------------------------------------------
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-const CLI_ENV = { ...process.env, NO_COLOR: '1', TZ: 'UTC', SHEPHERD_CONFIG: '' }
-
-/**
- * Runs the CLI from source in a real process. Asynchronous on purpose: the API it talks to is
- * served by this very process, which must keep answering while the CLI runs.
- */
-function shepherd(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, RUN, ...args], { env: CLI_ENV })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
-
 function configText(port: number): string {
   return [
     'api:',
@@ -173,7 +145,7 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
   })
 
   it('status prints one aligned row per worker', async () => {
-    const r = await shepherd(['status', '-c', config])
+    const r = await runCli(['status', '-c', config])
     assert.equal(r.stderr, '')
     assert.equal(r.code, 0)
     assert.equal(
@@ -190,7 +162,7 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
   })
 
   it('status --json prints exactly {"workers":[...]} with the view keys', async () => {
-    const r = await shepherd(['status', '--json', '-c', config])
+    const r = await runCli(['status', '--json', '-c', config])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(r.stdout, `${JSON.stringify({ workers: WORKERS })}\n`)
     const parsed = JSON.parse(r.stdout) as { workers: WorkerView[] }
@@ -212,27 +184,27 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
 
   it('restart asks for a soft restart and prints the incident id', async () => {
     const before = supervisor.restarts.length
-    const r = await shepherd(['restart', '-c', config, 'email#2'])
+    const r = await runCli(['restart', '-c', config, 'email#2'])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(r.stdout, `incident inc-${before + 1} opened: soft_restart of email#2\n`)
     assert.deepEqual(supervisor.restarts.at(-1), { id: 'email#2', request: { hard: false } })
   })
 
   it('restart --hard asks for a hard restart', async () => {
-    const r = await shepherd(['restart', 'email#1', '--hard', '-c', config])
+    const r = await runCli(['restart', 'email#1', '--hard', '-c', config])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /^incident inc-\d+ opened: hard_restart of email#1\n$/)
     assert.deepEqual(supervisor.restarts.at(-1), { id: 'email#1', request: { hard: true } })
   })
 
   it('restart exits 1 with the API’s reason for an unknown worker (404) and a busy one (409)', async () => {
-    const unknown = await shepherd(['restart', '-c', config, 'email#9'])
+    const unknown = await runCli(['restart', '-c', config, 'email#9'])
     assert.equal(unknown.code, 1)
     assert.equal(unknown.stdout, '')
     assert.equal(unknown.stderr, 'shepherd: no worker has id "email#9" [SHEPHERD_WORKER_NOT_FOUND]\n')
     supervisor.busy.add('email#2')
     try {
-      const busy = await shepherd(['restart', '-c', config, 'email#2'])
+      const busy = await runCli(['restart', '-c', config, 'email#2'])
       assert.equal(busy.code, 1)
       assert.equal(
         busy.stderr,
@@ -244,7 +216,7 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
   })
 
   it('incidents prints one block per incident with its timeline', async () => {
-    const r = await shepherd(['incidents', '-c', config])
+    const r = await runCli(['incidents', '-c', config])
     assert.equal(r.code, 0, r.stderr)
     const blocks = r.stdout.trimEnd().split('\n\n')
     assert.equal(blocks.length, 3)
@@ -282,14 +254,14 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
   })
 
   it('incidents --json --limit 1 prints exactly {"incidents":[...]} with one incident', async () => {
-    const r = await shepherd(['incidents', '-c', config, '--json', '--limit', '1'])
+    const r = await runCli(['incidents', '-c', config, '--json', '--limit', '1'])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(r.stdout, `${JSON.stringify({ incidents: [INCIDENTS[0]] })}\n`)
     assert.deepEqual(store.queries.at(-1), { limit: 1 })
   })
 
   it('incidents --worker filters by worker id (sent as %23)', async () => {
-    const r = await shepherd(['incidents', '-c', config, '--worker', 'email#1', '--json'])
+    const r = await runCli(['incidents', '-c', config, '--worker', 'email#1', '--json'])
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(
       (JSON.parse(r.stdout) as { incidents: Incident[] }).incidents.map((i) => i.id),
@@ -300,7 +272,7 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
 
   it('incidents --limit 0 is a usage error (exit 2) and never reaches the API', async () => {
     const calls = store.queries.length
-    const r = await shepherd(['incidents', '-c', config, '--limit', '0'])
+    const r = await runCli(['incidents', '-c', config, '--limit', '0'])
     assert.equal(r.code, 2)
     assert.match(
       r.stderr,
@@ -313,7 +285,7 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
     const port = await closedPort()
     const down = path.join(dir, 'down.yaml')
     writeFileSync(down, configText(port))
-    const r = await shepherd(['status', '-c', down])
+    const r = await runCli(['status', '-c', down])
     assert.equal(r.code, 1)
     assert.equal(r.stdout, '')
     assert.equal(
@@ -337,7 +309,7 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
   it('status with an invalid config exits 2 before calling anything', async () => {
     const bad = path.join(dir, 'bad.yaml')
     writeFileSync(bad, configText(server.port).replace('  port:', '  prot:'))
-    const r = await shepherd(['status', '-c', bad])
+    const r = await runCli(['status', '-c', bad])
     assert.equal(r.code, 2)
     assert.match(r.stderr, /api\.prot \(line 2\): unknown key "prot"; did you mean "port"\?/)
   })
@@ -364,7 +336,7 @@ describe('shepherd logs (reads the files; no supervisor needed)', { timeout: 180
   after(() => rmSync(dir, { recursive: true, force: true }))
 
   it('prints the last lines of every pool, merged by time', async () => {
-    const r = await shepherd(['logs', '-c', config])
+    const r = await runCli(['logs', '-c', config])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(
       r.stdout,
@@ -376,16 +348,16 @@ describe('shepherd logs (reads the files; no supervisor needed)', { timeout: 180
   })
 
   it('narrows to a pool or a worker, and to -n lines', async () => {
-    const pool = await shepherd(['logs', '-c', config, 'email', '-n', '2'])
+    const pool = await runCli(['logs', '-c', config, 'email', '-n', '2'])
     assert.equal(pool.code, 0, pool.stderr)
     assert.equal(pool.stdout, line(3, 'email#2', 'two') + line(5, 'email#1', 'three'))
-    const one = await shepherd(['logs', '-c', config, 'email#1'])
+    const one = await runCli(['logs', '-c', config, 'email#1'])
     assert.equal(one.stdout, line(1, 'email#1', 'one') + line(5, 'email#1', 'three'))
   })
 
   it('refuses an unknown pool or worker with the list of pools, exit 2', async () => {
     for (const selector of ['emails', 'billing#1']) {
-      const r = await shepherd(['logs', '-c', config, selector])
+      const r = await runCli(['logs', '-c', config, selector])
       assert.equal(r.code, 2)
       assert.equal(r.stdout, '')
       assert.match(
@@ -398,18 +370,12 @@ describe('shepherd logs (reads the files; no supervisor needed)', { timeout: 180
   })
 
   it('-f prints new lines as they are written and stops on SIGINT with exit 0', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--import', TSX, RUN, 'logs', '-c', config, 'email#2', '-f', '-n', '1'],
-      {
-        env: CLI_ENV,
-      },
-    )
+    const child = spawnCli(['logs', '-c', config, 'email#2', '-f', '-n', '1'])
     let stdout = ''
     let stderr = ''
     const waiters: { text: string; resolve: () => void }[] = []
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    child.stderr.on('data', (d: string) => (stderr += d))
+    child.stdout.on('data', (d: string) => {
       stdout += d
       for (const w of waiters.filter((x) => stdout.includes(x.text))) {
         waiters.splice(waiters.indexOf(w), 1)

@@ -4,7 +4,6 @@
  * interface), lets the CLI in with it, and keeps it from its workers.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -12,15 +11,16 @@ import { describe, it, type TestContext } from 'node:test'
 
 import { stringify } from 'yaml'
 
-import { freePort, RUN, runCli, TSX } from '../helpers/cli.js'
-import { fixture, NODE, tempDir, waitFor } from '../helpers/daemon.js'
+import { CLI_ENV, freePort, runCli, startCli } from '../helpers/cli.js'
+import { fixture, NODE, tempDir } from '../helpers/daemon.js'
+import { waitFor } from '../helpers/wait.js'
 
 const cli = (args: string[], extraEnv: Record<string, string> = {}) => runCli(args, { env: env(extraEnv) })
 const TOKEN = 'cli-test-token-0123456789abcdef'
 
-/** The test runner's environment without any API token, plus `extra`. */
+/** The CLI's usual environment without any API token, plus `extra`. */
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const e = { ...process.env, ...extra }
+  const e = { ...CLI_ENV, ...extra }
   if (!('SHEPHERD_API_TOKEN' in extra)) delete e.SHEPHERD_API_TOKEN
   delete e.SHEPHERD_API_READ_TOKEN
   return e
@@ -45,21 +45,6 @@ async function writeConfig(t: TestContext, port: number): Promise<{ dir: string;
     }),
   )
   return { dir, file }
-}
-
-function startSupervisor(t: TestContext, file: string, extraEnv: Record<string, string>) {
-  const child: ChildProcess = spawn(NODE, ['--import', TSX, RUN, 'start', '-c', file], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: env(extraEnv),
-  })
-  let log = ''
-  child.stdout!.on('data', (c) => (log += c))
-  child.stderr!.on('data', (c) => (log += c))
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
-  return { child, exited, log: () => log }
 }
 
 /** An address of this machine other than loopback, if it has one. */
@@ -97,7 +82,7 @@ describe('shepherd start on a non-loopback address', () => {
   it('starts with SHEPHERD_API_TOKEN: 401 without it, the CLI gets in with it, workers never see it', async (t) => {
     const port = await freePort('0.0.0.0')
     const { dir, file } = await writeConfig(t, port)
-    const sup = startSupervisor(t, file, { SHEPHERD_API_TOKEN: TOKEN })
+    const sup = startCli(t, ['start', '-c', file], { env: env({ SHEPHERD_API_TOKEN: TOKEN }) })
     const base = `http://127.0.0.1:${port}`
     await waitFor(
       async () => {

@@ -4,45 +4,20 @@
  * the store's JobStore directly, as a supervisor would.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
 import { jobPolicy, loadConfigFile, type LoadedConfig, queueSettings } from '../../src/config/load.js'
 import type { Job } from '../../src/core/job.js'
 import type { QueueCounts } from '../../src/store/job-store.js'
 import { openStore } from '../../src/store/open-store.js'
 import type { Store } from '../../src/store/store.js'
+import { type CliResult, runCli } from '../helpers/cli.js'
 
-const RUN = fileURLToPath(new URL('../../src/cli/run.ts', import.meta.url))
-const TSX = import.meta.resolve('tsx')
-const CLI_ENV = { ...process.env, NO_COLOR: '1', TZ: 'UTC', SHEPHERD_CONFIG: '' }
-
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/**
- * Runs the CLI from source in a real process. Its stdin is a pipe (never a terminal, as in CI)
- * that gets `stdin` and is closed.
- */
-function shepherd(args: string[], stdin = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, RUN, ...args], { env: CLI_ENV })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-    child.stdin.end(stdin)
-  })
-}
+/** `shepherd <args>` with `stdin` piped in. */
+const shepherd = (args: string[], stdin = ''): Promise<CliResult> => runCli(args, { stdin })
 
 // The API port is never used by these commands: no supervisor runs, and none is needed.
 const CONFIG = [

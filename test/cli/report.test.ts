@@ -3,35 +3,18 @@
  * events and incidents a supervisor would have written, and the command reads it.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
 import type { AnyEvent } from '../../src/core/events.js'
 import type { Report } from '../../src/report/types.js'
 import { openStore } from '../../src/store/open-store.js'
+import { runCli } from '../helpers/cli.js'
 import { incidentRecord } from '../helpers/fakes.js'
 
-const RUN = fileURLToPath(new URL('../../src/cli/run.ts', import.meta.url))
-const TSX = import.meta.resolve('tsx')
-const CLI_ENV = { ...process.env, NO_COLOR: '1', TZ: 'UTC', SHEPHERD_CONFIG: '' }
 const MIN = 60_000
-
-function shepherd(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, RUN, ...args], { env: CLI_ENV })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-    child.stdin.end()
-  })
-}
 
 // Nothing listens on port 1: the command finds no supervisor and reports from the store alone.
 const config = (extra = '') =>
@@ -108,7 +91,7 @@ describe('shepherd report', () => {
   after(() => rmSync(dir, { recursive: true, force: true }))
 
   it('prints the JSON report from the store when no supervisor runs', async () => {
-    const r = await shepherd(['report', '-c', file, '--format', 'json'])
+    const r = await runCli(['report', '-c', file, '--format', 'json'])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(r.stderr, '')
     const report = JSON.parse(r.stdout) as Report
@@ -134,7 +117,7 @@ describe('shepherd report', () => {
   })
 
   it('covers the period --since says', async () => {
-    const r = await shepherd(['report', '-c', file, '--format', 'json', '--since', '45m'])
+    const r = await runCli(['report', '-c', file, '--format', 'json', '--since', '45m'])
     assert.equal(r.code, 0, r.stderr)
     const report = JSON.parse(r.stdout) as Report
     assert.equal(report.period.to - report.period.from, 45 * MIN)
@@ -147,26 +130,26 @@ describe('shepherd report', () => {
   })
 
   it('prints Markdown, in English by default and in the language asked for', async () => {
-    const en = await shepherd(['report', '-c', file])
+    const en = await runCli(['report', '-c', file])
     assert.equal(en.code, 0, en.stderr)
     assert.match(en.stdout, /^# Shepherd report\n\n- \*\*Period:\*\* .* \(UTC\), 24h00m\n/)
     assert.match(en.stdout, /\n- \*\*Supervisor:\*\* not running \(the pools come from the config file\)\n/)
     assert.match(en.stdout, /\n\| `crash` \| 1 \| 1 \| 0 \| 0 \| 1 \| 1.50s \|\n/)
-    const ja = await shepherd(['report', '-c', file, '--locale', 'ja'])
+    const ja = await runCli(['report', '-c', file, '--locale', 'ja'])
     assert.match(ja.stdout, /^# Shepherd レポート\n/)
     assert.match(ja.stdout, /\n\| 復旧時間の中央値 \| 1.50秒 \| – \| – \|\n/)
     // notifications.locale is the default language.
-    const fromConfig = await shepherd(['report', '-c', jaFile])
+    const fromConfig = await runCli(['report', '-c', jaFile])
     assert.match(fromConfig.stdout, /\n## プール別の稼働率\n/)
   })
 
   it('refuses a bad period or format as a usage error', async () => {
-    const zero = await shepherd(['report', '-c', file, '--since', '0'])
+    const zero = await runCli(['report', '-c', file, '--since', '0'])
     assert.equal(zero.code, 2)
     assert.match(zero.stderr, /--since <duration>' argument '0' is invalid. expected a duration > 0/)
-    const word = await shepherd(['report', '-c', file, '--since', 'yesterday'])
+    const word = await runCli(['report', '-c', file, '--since', 'yesterday'])
     assert.equal(word.code, 2)
-    const format = await shepherd(['report', '-c', file, '--format', 'xml'])
+    const format = await runCli(['report', '-c', file, '--format', 'xml'])
     assert.equal(format.code, 2)
     assert.match(format.stderr, /Allowed choices are md, json/)
   })

@@ -4,15 +4,15 @@
  * restart of the supervisor.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 
 import { stringify } from 'yaml'
 
-import { freePort, RUN, runCli, TSX } from '../helpers/cli.js'
-import { fixture, isGone, NODE, tempDir, waitFor } from '../helpers/daemon.js'
+import { freePort, runCli, startCli } from '../helpers/cli.js'
+import { fixture, NODE, tempDir } from '../helpers/daemon.js'
+import { isGone, waitFor } from '../helpers/wait.js'
 
 const cli = (args: string[]) => runCli(args)
 
@@ -31,23 +31,6 @@ async function writeConfig(t: TestContext): Promise<string> {
     }),
   )
   return file
-}
-
-function startSupervisor(
-  t: TestContext,
-  config: string,
-): { child: ChildProcess; exited: Promise<number | null>; log: () => string } {
-  const child = spawn(NODE, ['--import', TSX, RUN, 'start', '-c', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let log = ''
-  child.stdout!.on('data', (c) => (log += c))
-  child.stderr!.on('data', (c) => (log += c))
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
-  return { child, exited, log: () => log }
 }
 
 async function statusJson(
@@ -77,7 +60,7 @@ async function allReady(config: string): Promise<void> {
 describe('shepherd start', () => {
   it('supervises, answers status/restart/incidents, and stops every worker on SIGTERM with exit 0', async (t) => {
     const config = await writeConfig(t)
-    const sup = startSupervisor(t, config)
+    const sup = startCli(t, ['start', '-c', config])
     await allReady(config)
     const workers = await statusJson(config)
     assert.deepEqual(
@@ -126,7 +109,7 @@ describe('shepherd start', () => {
 
   it('keeps incidents across a restart of the supervisor', async (t) => {
     const config = await writeConfig(t)
-    const first = startSupervisor(t, config)
+    const first = startCli(t, ['start', '-c', config])
     await allReady(config)
     const crashed = (await statusJson(config)).find((w) => w.id === 'plain#1')!
     process.kill(crashed.pid, 'SIGKILL')
@@ -139,7 +122,7 @@ describe('shepherd start', () => {
     first.child.kill('SIGTERM')
     assert.equal(await first.exited, 0)
 
-    const second = startSupervisor(t, config)
+    const second = startCli(t, ['start', '-c', config])
     await allReady(config)
     const r = await cli(['incidents', '-c', config, '--json'])
     const { incidents } = JSON.parse(r.stdout) as {

@@ -4,25 +4,16 @@
  * dead supervisor is left running.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { describe, it, type TestContext } from 'node:test'
+import { describe, it } from 'node:test'
 
 import { stringify } from 'yaml'
 
 import { Queue } from '../../src/queue/queue.js'
-import { freePort, RUN, TSX } from '../helpers/cli.js'
-import { fixture, isGone, NODE, tempDir, waitFor } from '../helpers/daemon.js'
-
-function start(t: TestContext, config: string): { child: ChildProcess; exited: Promise<unknown> } {
-  const child = spawn(NODE, ['--import', TSX, RUN, 'start', '-c', config], { stdio: 'ignore' })
-  const exited = new Promise((r) => child.on('exit', r))
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  return { child, exited }
-}
+import { freePort, startCli } from '../helpers/cli.js'
+import { fixture, NODE, tempDir } from '../helpers/daemon.js'
+import { isGone, waitFor } from '../helpers/wait.js'
 
 async function api<T>(port: number, route: string): Promise<T> {
   const res = await fetch(`http://127.0.0.1:${port}${route}`)
@@ -66,7 +57,7 @@ describe('the supervisor killed with SIGKILL', () => {
       return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : []
     }
 
-    const first = start(t, config)
+    const first = startCli(t, ['start', '-c', config])
     await waitFor(() => ledger().length >= 60, 'the first jobs to be done', 60_000)
     type Workers = { workers: Array<{ id: string; pid: number | null }> }
     const before = (await api<Workers>(port, '/api/workers')).workers
@@ -78,7 +69,7 @@ describe('the supervisor killed with SIGKILL', () => {
     await waitFor(() => jobWorkers.every(isGone), 'the SDK workers to exit by themselves', 20_000)
     assert.ok(!isGone(orphan), 'a worker without the SDK outlives the supervisor')
 
-    const second = start(t, config)
+    const second = startCli(t, ['start', '-c', config])
     await waitFor(() => isGone(orphan), 'the orphan to be stopped by the next supervisor', 30_000)
     await waitFor(
       async () => {

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
-const RUN = fileURLToPath(new URL('../../src/cli/run.ts', import.meta.url))
-const TSX = import.meta.resolve('tsx')
+import { CLI_ENV, type CliResult, runCli } from '../helpers/cli.js'
+
+/** `shepherd <args>`, in `cwd`, with `env` over the CLI's usual environment. */
+const shepherd = (args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> =>
+  runCli(args, { cwd: o.cwd, env: { ...CLI_ENV, ...o.env } })
 
 /** The config block of the plan (seed/worker-auto-recovery-plan.ja.md), byte for byte. */
 const PLAN_BLOCK = [
@@ -38,26 +39,6 @@ const WORKERS = [
   '',
 ].join('\n')
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs the CLI from source in a real process. */
-function shepherd(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env, NO_COLOR: '1', SHEPHERD_CONFIG: '', ...opts.env }
-    const child = spawn(process.execPath, ['--import', TSX, RUN, ...args], { cwd: opts.cwd, env })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
-
 let dir = ''
 function file(name: string, text: string): string {
   const p = path.join(dir, name)
@@ -67,7 +48,7 @@ function file(name: string, text: string): string {
 }
 
 /** Asserts that the CLI refused the file and listed `expected` problems, each with path and line. */
-async function expectProblems(name: string, text: string, expected: string[]): Promise<Run> {
+async function expectProblems(name: string, text: string, expected: string[]): Promise<CliResult> {
   const f = file(name, text)
   const r = await shepherd(['validate', '-c', f])
   assert.equal(r.code, 2, r.stderr)

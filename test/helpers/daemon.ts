@@ -2,7 +2,7 @@
  * Runs a real daemon (real processes, real SQLite file, real HTTP API on a free port) on a config
  * written to a temp dir, and records every event so tests can wait for what they expect.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
@@ -33,21 +33,6 @@ export interface TestDaemon {
     timeoutMs?: number,
   ): Promise<Extract<AnyEvent, { type: T }>>
   eventsOf<T extends EventType>(type: T): Extract<AnyEvent, { type: T }>[]
-}
-
-/** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 20_000,
-  pollMs = 20,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await condition()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, pollMs))
-  }
 }
 
 export function tempDir(t: TestContext): string {
@@ -102,19 +87,4 @@ export async function startTestDaemon(t: TestContext, config: Record<string, unk
     },
   }
   return td
-}
-
-/** True when the process is gone, or a zombie left for an init that never reaps (PID 1 in containers). */
-export function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return true
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z'
-  } catch {
-    return true
-  }
 }

@@ -11,7 +11,8 @@ import { describe, it } from 'node:test'
 import { loadConfigFile } from '../../src/config/load.js'
 import { seededRandom } from '../../src/core/clock.js'
 import { Queue } from '../../src/queue/queue.js'
-import { fixture, NODE, startTestDaemon, waitFor } from '../helpers/daemon.js'
+import { fixture, NODE, startTestDaemon } from '../helpers/daemon.js'
+import { waitFor } from '../helpers/wait.js'
 
 const SEED = Number(process.env.CHAOS_SEED ?? 20261128)
 const JOBS = 2000

@@ -19,7 +19,8 @@ import {
   NotificationDispatcher,
   type WebhookPayload,
 } from '../../src/notify/index.js'
-import { fixture, isGone, NODE, startTestDaemon, tempDir, waitFor } from '../helpers/daemon.js'
+import { fixture, NODE, startTestDaemon, tempDir } from '../helpers/daemon.js'
+import { isGone, waitFor } from '../helpers/wait.js'
 
 const APPEND = fixture('hook-append.mjs')
 const HANG = fixture('hook-hang.mjs')

@@ -11,7 +11,8 @@ import { parse, stringify } from 'yaml'
 
 import { type CliIo, main } from '../../src/cli/main.js'
 import type { Incident } from '../../src/core/incident.js'
-import { fixture, NODE, startTestDaemon, type TestDaemon, waitFor } from '../helpers/daemon.js'
+import { fixture, NODE, startTestDaemon, type TestDaemon } from '../helpers/daemon.js'
+import { waitFor } from '../helpers/wait.js'
 
 const fast = { check_interval: '200ms', min_uptime: '300ms', retry_delay: '50ms', revive_interval: '1h' }
 

@@ -25,6 +25,7 @@ import {
   type SlackMessage,
   type WebhookPayload,
 } from '../../src/notify/index.js'
+import { waitFor } from '../helpers/wait.js'
 
 const T0 = 1_700_000_000_000
 const CONFIG_FILE = '/srv/shepherd/shepherd.yaml'
@@ -123,15 +124,6 @@ function costOf(fn: () => void): number {
   const wallMs = performance.now() - wall
   const used = process.cpuUsage(cpu)
   return Math.min(wallMs, (used.user + used.system) / 1000)
-}
-
-/** Polls until `cond` holds; the deadline is generous so a busy machine does not flake. */
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { fixture, NODE, startTestDaemon, waitFor } from '../helpers/daemon.js'
+import { fixture, NODE, startTestDaemon } from '../helpers/daemon.js'
+import { waitFor } from '../helpers/wait.js'
 
 const fast = { check_interval: '200ms', min_uptime: '300ms', retry_delay: '50ms' }
 

@@ -1,33 +1,14 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from 'node:net'
-import { performance } from 'node:perf_hooks'
 import { after, before, describe, it } from 'node:test'
 
 import { ProbeSchema } from '../../src/config/schema.js'
 import { fillPlaceholders, runProbe } from '../../src/process/probes.js'
+import { isGone, waitFor } from '../helpers/wait.js'
 
 const vars = { index: 2, pid: 4242, id: 'web#2' }
-
-async function waitFor(what: string, check: () => boolean): Promise<void> {
-  const deadline = performance.now() + 10_000
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
-/** Gone, or a zombie waiting for a PID 1 that may never reap it (as in some containers). */
-function isDead(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat[stat.lastIndexOf(')') + 2] === 'Z'
-  } catch {
-    return true
-  }
-}
 
 function probe(input: Record<string, unknown>) {
   return ProbeSchema.parse(input)
@@ -198,7 +179,7 @@ describe('probes', () => {
       assert.ok(r.durationMs < 5000, `took ${r.durationMs} ms`)
       const background = Number(/^exit code 0: (\d+)$/.exec(r.detail)?.[1])
       assert.ok(background > 0, r.detail)
-      await waitFor('background sleep dead', () => isDead(background))
+      await waitFor(() => isGone(background), 'background sleep dead')
     })
 
     it('does not wait for a process outside its group that keeps stderr open', async () => {

@@ -14,21 +14,11 @@ import {
   readProcState,
   sampleTrees,
 } from '../../src/process/proc.js'
+import { waitFor } from '../helpers/wait.js'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url))
-const DEADLINE_MS = 10_000
 /** Above the largest pid_max Linux allows (2^22), so never a live process. */
 const NO_SUCH_PID = 99_999_999
-
-async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | false>): Promise<T> {
-  const deadline = performance.now() + DEADLINE_MS
-  for (;;) {
-    const value = await check()
-    if (value !== undefined && value !== false) return value
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe('/proc sampling', () => {
   const started: ChildProcess[] = []
@@ -133,21 +123,21 @@ describe('/proc sampling', () => {
 
   it('sees the stopped state T after SIGSTOP and leaves it after SIGCONT', async () => {
     const child = start('sleep', ['1000'])
-    await waitFor('sleeping', () => readProcState(child.pid!) === 'S')
+    await waitFor(() => readProcState(child.pid!) === 'S', 'sleeping')
     process.kill(child.pid!, 'SIGSTOP')
-    await waitFor('stopped', () => readProcState(child.pid!) === 'T')
+    await waitFor(() => readProcState(child.pid!) === 'T', 'stopped')
     assert.equal(sampleTrees([child.pid!]).get(child.pid!)?.rootState, 'T')
     process.kill(child.pid!, 'SIGCONT')
-    await waitFor('running again', () => readProcState(child.pid!) === 'S')
+    await waitFor(() => readProcState(child.pid!) === 'S', 'running again')
   })
 
   it('counts zombie children, not the root', async () => {
     const child = start('sh', [`${FIXTURES}zombies.sh`])
     const pid = child.pid!
-    const sample = await waitFor('three zombies', () => {
+    const sample = await waitFor(() => {
       const s = sampleTrees([pid]).get(pid)
       return s && s.zombies === 3 && s.rootState === 'S' ? s : undefined
-    })
+    }, 'three zombies')
     assert.equal(sample.descendants.length, 3)
     assert.deepEqual([...sample.pids].sort(), [pid, ...sample.descendants].sort())
     for (const z of sample.descendants) assert.equal(readProcState(z), 'Z')
@@ -166,10 +156,10 @@ describe('/proc sampling', () => {
     assert.equal(live.rootState !== null, true)
 
     process.kill(root, 'SIGKILL')
-    const orphaned = await waitFor('root gone', () => {
+    const orphaned = await waitFor(() => {
       const s = sampleTrees([root]).get(root)!
       return s.rootState === null ? s : undefined
-    })
+    }, 'root gone')
     assert.deepEqual(orphaned.pids, [grandchild], 'still in the process group of the dead root')
     assert.deepEqual(orphaned.descendants, [grandchild])
   })
@@ -177,7 +167,7 @@ describe('/proc sampling', () => {
   it('samples many roots in one scan, each with its own tree', async () => {
     const children = Array.from({ length: 5 }, () => start('sleep', ['1000']))
     const roots = children.map((c) => c.pid!)
-    await waitFor('all started', () => roots.every((pid) => readProcState(pid) === 'S'))
+    await waitFor(() => roots.every((pid) => readProcState(pid) === 'S'), 'all started')
     const samples = sampleTrees(roots)
     assert.equal(samples.size, 5)
     for (const pid of roots) {
@@ -194,7 +184,7 @@ describe('/proc sampling', () => {
     const pid = child.pid!
     const before = sampleTrees([pid]).get(pid)!.rssBytes
     assert.ok(before > 1024 * 1024, 'a node process holds more than a megabyte')
-    await waitFor('RSS up by 20 MB', () => sampleTrees([pid]).get(pid)!.rssBytes - before >= 20 * 1024 * 1024)
+    await waitFor(() => sampleTrees([pid]).get(pid)!.rssBytes - before >= 20 * 1024 * 1024, 'RSS up by 20 MB')
   })
 
   it('turns CPU ticks of a busy tree into percent of a core', async () => {
@@ -204,11 +194,11 @@ describe('/proc sampling', () => {
     const meter = new CpuMeter()
     assert.equal(meter.sample(pid, sampleTrees([pid]).get(pid)!.cpuTicks, performance.now()), null)
     // A busy loop on a loaded 2-core machine still gets well over a tenth of a core per interval.
-    await waitFor('busy above 10%', async () => {
+    await waitFor(async () => {
       await new Promise((r) => setTimeout(r, 200))
       const pct = meter.sample(pid, sampleTrees([pid]).get(pid)!.cpuTicks, performance.now())
       return pct !== null && pct > 10 && pct < 100 * 64
-    })
+    }, 'busy above 10%')
     const idle = start('sleep', ['1000'])
     const idleMeter = new CpuMeter()
     idleMeter.sample('idle', sampleTrees([idle.pid!]).get(idle.pid!)!.cpuTicks, performance.now())

@@ -9,7 +9,8 @@ import { describe, it } from 'node:test'
 
 import { loadConfigFile } from '../../src/config/load.js'
 import { Queue } from '../../src/queue/queue.js'
-import { fixture, NODE, startTestDaemon, type TestDaemon, waitFor } from '../helpers/daemon.js'
+import { fixture, NODE, startTestDaemon, type TestDaemon } from '../helpers/daemon.js'
+import { waitFor } from '../helpers/wait.js'
 
 const fast = { check_interval: '200ms', retry_delay: '50ms', max_retry_delay: '200ms', min_uptime: '300ms' }
 

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { fixture, isGone, NODE, startTestDaemon, waitFor } from '../helpers/daemon.js'
+import { fixture, NODE, startTestDaemon } from '../helpers/daemon.js'
+import { isGone, waitFor } from '../helpers/wait.js'
 
 const fast = {
   check_interval: '200ms',

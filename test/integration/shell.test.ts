@@ -11,7 +11,8 @@ import { describe, it } from 'node:test'
 import type { ExitReport } from '../../src/core/exit-report.js'
 import { commandLine, createProcessSpawner, WORKER_SHELL } from '../../src/process/spawner.js'
 import type { WorkerSpec } from '../../src/process/types.js'
-import { fixture, NODE, startTestDaemon, tempDir, waitFor } from '../helpers/daemon.js'
+import { fixture, NODE, startTestDaemon, tempDir } from '../helpers/daemon.js'
+import { waitFor } from '../helpers/wait.js'
 
 const ENV = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<
   string,

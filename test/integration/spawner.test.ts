@@ -1,46 +1,18 @@
 import assert from 'node:assert/strict'
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
+import { readProcState } from '../../src/process/proc.js'
 import { createProcessSpawner, MAX_LINE_LENGTH, type NodeProcessSpawner } from '../../src/process/spawner.js'
 import type { ManagedProcess, WorkerSpec } from '../../src/process/types.js'
+import { isGone, waitFor } from '../helpers/wait.js'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url))
 const DEADLINE_MS = 10_000
-
-/** Polls until `check` returns a value other than undefined/false, or fails after the deadline. */
-async function waitFor<T>(what: string, check: () => T | undefined | false): Promise<T> {
-  const deadline = performance.now() + DEADLINE_MS
-  for (;;) {
-    const value = check()
-    if (value !== undefined && value !== false) return value
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-function procState(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat[stat.lastIndexOf(')') + 2]!
-  } catch {
-    return null
-  }
-}
-
-/**
- * Dead: gone from /proc, or a zombie. An orphan is reparented to PID 1, and in some containers
- * PID 1 never reaps, so a killed grandchild can stay a zombie there; it runs no code and holds
- * no resources but its pid.
- */
-function isDead(pid: number): boolean {
-  const state = procState(pid)
-  return state === null || state === 'Z'
-}
 
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<
   string,
@@ -65,7 +37,7 @@ describe('process spawner', () => {
   }
 
   async function ready(id: string, mp: ManagedProcess): Promise<void> {
-    await waitFor(`${id} ready`, () => linesOf(id).includes('ready') || mp.exit !== null)
+    await waitFor(() => linesOf(id).includes('ready') || mp.exit !== null, `${id} ready`)
     assert.equal(mp.exit, null, `${id} exited before it was ready`)
   }
 
@@ -189,7 +161,7 @@ describe('process spawner', () => {
     const mp = spawner.spawn(spec('w#1', fixture('forever.mjs')))
     await ready('w#1', mp)
     mp.signal('SIGSTOP')
-    await waitFor('state T', () => procState(mp.pid) === 'T')
+    await waitFor(() => readProcState(mp.pid) === 'T', 'state T')
     const report = await mp.stop({ mode: 'hard', timeoutMs: 0 })
     assert.equal(report.signal, 'SIGKILL')
     assert.equal(report.killedByUs, true)
@@ -200,7 +172,7 @@ describe('process spawner', () => {
     const mp = spawner.spawn(spec('w#1', fixture('forever.mjs')))
     await ready('w#1', mp)
     mp.signal('SIGSTOP')
-    await waitFor('state T', () => procState(mp.pid) === 'T')
+    await waitFor(() => readProcState(mp.pid) === 'T', 'state T')
     const report = await mp.stop({ mode: 'graceful', timeoutMs: DEADLINE_MS })
     assert.equal(report.signal, 'SIGTERM')
     assert.equal(report.forced, false)
@@ -208,35 +180,35 @@ describe('process spawner', () => {
 
   it('leaves no grandchild of the process group alive after a stop', async () => {
     const mp = spawner.spawn(spec('w#1', fixture('spawn-grandchild.mjs')))
-    const grandchild = Number(await waitFor('grandchild pid', () => linesOf('w#1')[0]))
+    const grandchild = Number(await waitFor(() => linesOf('w#1')[0], 'grandchild pid'))
     strays.push(grandchild)
     assert.ok(grandchild > 0)
-    assert.equal(isDead(grandchild), false)
+    assert.equal(isGone(grandchild), false)
     await mp.stop({ mode: 'graceful', timeoutMs: DEADLINE_MS })
-    await waitFor('grandchild dead', () => isDead(grandchild))
+    await waitFor(() => isGone(grandchild), 'grandchild dead')
   })
 
   it('kills the group a crashed worker left behind when stop() is called after the exit', async () => {
     const mp = spawner.spawn(spec('w#1', fixture('spawn-grandchild.mjs')))
-    const grandchild = Number(await waitFor('grandchild pid', () => linesOf('w#1')[0]))
+    const grandchild = Number(await waitFor(() => linesOf('w#1')[0], 'grandchild pid'))
     strays.push(grandchild)
     process.kill(mp.pid, 'SIGKILL')
     const crash = await mp.exited
-    assert.equal(isDead(grandchild), false, 'the grandchild outlives its parent until cleaned')
+    assert.equal(isGone(grandchild), false, 'the grandchild outlives its parent until cleaned')
     const report = await mp.stop({ mode: 'graceful', timeoutMs: DEADLINE_MS })
     assert.equal(report, crash)
     assert.equal(report.killedByUs, false)
-    await waitFor('grandchild dead', () => isDead(grandchild))
+    await waitFor(() => isGone(grandchild), 'grandchild dead')
   })
 
   it('kills extra descendants that left the process group', async () => {
     const code = `const c = require('child_process').spawn('sleep', ['1000'], { detached: true, stdio: 'ignore' })
       console.log(c.pid); setInterval(() => {}, 1e9)`
     const mp = spawner.spawn(spec('w#1', ['-e', code]))
-    const escaped = Number(await waitFor('escaped pid', () => linesOf('w#1')[0]))
+    const escaped = Number(await waitFor(() => linesOf('w#1')[0], 'escaped pid'))
     strays.push(escaped)
     await mp.stop({ mode: 'hard', timeoutMs: 0 }, [escaped])
-    await waitFor('escaped descendant dead', () => isDead(escaped))
+    await waitFor(() => isGone(escaped), 'escaped descendant dead')
   })
 
   it('sends the group a signal, and ignores signal() after the exit', async () => {
@@ -259,7 +231,7 @@ describe('process spawner', () => {
     mp.onMessage((m) => received.push(m))
     assert.equal(mp.send({ big: BigInt(1) }), false, 'not serialisable')
     assert.equal(mp.send({ n: 1 }), true)
-    await waitFor('echo', () => received.length === 1)
+    await waitFor(() => received.length === 1, 'echo')
     assert.deepEqual(received[0], { echo: { n: 1 } })
     assert.equal(mp.send({ bye: true }), true)
     const report = await mp.exited
@@ -270,7 +242,7 @@ describe('process spawner', () => {
   it('passes stdout and stderr on as complete lines, in order', async () => {
     const mp = spawner.spawn(spec('w#1', fixture('chatty.mjs', '5000')))
     await mp.exited
-    await waitFor('all lines', () => linesOf('w#1').length === 5000 && linesOf('w#1', 'err').length === 1)
+    await waitFor(() => linesOf('w#1').length === 5000 && linesOf('w#1', 'err').length === 1, 'all lines')
     assert.deepEqual(
       linesOf('w#1'),
       Array.from({ length: 5000 }, (_, i) => `line ${i + 1}`),
@@ -282,7 +254,7 @@ describe('process spawner', () => {
     const code = `process.stdout.write('x'.repeat(40000) + '\\nmiddle\\r\\n' + 'tail without newline')`
     const mp = spawner.spawn(spec('w#1', ['-e', code]))
     await mp.exited
-    await waitFor('three lines', () => linesOf('w#1').length === 3)
+    await waitFor(() => linesOf('w#1').length === 3, 'three lines')
     const [long, middle, last] = linesOf('w#1')
     assert.ok(long!.startsWith('x'.repeat(MAX_LINE_LENGTH)))
     assert.ok(!long!.slice(MAX_LINE_LENGTH).includes('x'))
@@ -306,7 +278,7 @@ describe('process spawner', () => {
     const a = spawner.spawn(spec('a#1', fixture('forever.mjs')))
     const b = spawner.spawn(spec('b#1', fixture('spawn-grandchild.mjs')))
     await ready('a#1', a)
-    const grandchild = Number(await waitFor('grandchild pid', () => linesOf('b#1')[0]))
+    const grandchild = Number(await waitFor(() => linesOf('b#1')[0], 'grandchild pid'))
     strays.push(grandchild)
     assert.equal(spawner.live(), 2)
     spawner.killAllSync()
@@ -314,18 +286,18 @@ describe('process spawner', () => {
     assert.equal(ra.signal, 'SIGKILL')
     assert.equal(rb.signal, 'SIGKILL')
     assert.equal(spawner.live(), 0)
-    await waitFor('grandchild dead', () => isDead(grandchild))
+    await waitFor(() => isGone(grandchild), 'grandchild dead')
   })
 
   it('killAllSync also kills what a crashed worker left in its group', async () => {
     const mp = spawner.spawn(spec('w#1', fixture('spawn-grandchild.mjs')))
-    const grandchild = Number(await waitFor('grandchild pid', () => linesOf('w#1')[0]))
+    const grandchild = Number(await waitFor(() => linesOf('w#1')[0], 'grandchild pid'))
     strays.push(grandchild)
     process.kill(mp.pid, 'SIGKILL')
     await mp.exited
-    assert.equal(isDead(grandchild), false)
+    assert.equal(isGone(grandchild), false)
     spawner.killAllSync()
-    await waitFor('grandchild dead', () => isDead(grandchild))
+    await waitFor(() => isGone(grandchild), 'grandchild dead')
   })
 
   it('runs in the given cwd and env, as its own process group leader', async () => {
@@ -334,7 +306,7 @@ describe('process spawner', () => {
       console.log(JSON.stringify({ cwd: process.cwd(), v: process.env.SHEPHERD_TEST_VAR, pgrp: Number(pgrp) }))`
     const mp = spawner.spawn(spec('w#1', ['-e', code], { env: { ...cleanEnv, SHEPHERD_TEST_VAR: 'yes' } }))
     await mp.exited
-    const line = await waitFor('output', () => linesOf('w#1')[0])
+    const line = await waitFor(() => linesOf('w#1')[0], 'output')
     assert.deepEqual(JSON.parse(line), { cwd: tmp, v: 'yes', pgrp: mp.pid })
     assert.ok(existsSync(tmp))
   })

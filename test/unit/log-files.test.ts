@@ -12,20 +12,12 @@ import {
 } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { performance } from 'node:perf_hooks'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 
 import { followLogs, LineTail, PoolLogWriter, readLogTail, workerIdOf } from '../../src/process/log-files.js'
+import { waitFor } from '../helpers/wait.js'
 
 const T0 = Date.parse('2025-01-02T03:04:05.678Z')
-
-async function waitFor(what: string, check: () => boolean): Promise<void> {
-  const deadline = performance.now() + 10_000
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
 
 /** A clock that moves one millisecond per reading, so every write gets its own stamp. */
 function tickingClock(start = T0): () => number {
@@ -277,7 +269,7 @@ describe('followLogs', () => {
     for (let i = 0; i < 30; i++) {
       w.write('p#1', 'out', [`n=${i}`])
       // One line at a time, each seen before the next: a rotation between polls is then single.
-      await waitFor(`line ${i}`, () => f.lines.length === i + 1)
+      await waitFor(() => f.lines.length === i + 1, `line ${i}`)
     }
     w.close()
     assert.ok(existsSync(path.join(dir, 'p.log.2')), 'rotated several times')
@@ -293,12 +285,12 @@ describe('followLogs', () => {
     const file = path.join(dir, 'p.log')
     const f = follow(undefined, ['p'])
     appendFileSync(file, 'x p#1 out| one\nx p#1 out| tw')
-    await waitFor('one', () => f.lines.length === 1)
+    await waitFor(() => f.lines.length === 1, 'one')
     appendFileSync(file, 'o\n')
-    await waitFor('two', () => f.lines.length === 2)
+    await waitFor(() => f.lines.length === 2, 'two')
     truncateSync(file, 0)
     appendFileSync(file, 'x p#1 out| three\n')
-    await waitFor('three', () => f.lines.length === 3)
+    await waitFor(() => f.lines.length === 3, 'three')
     assert.deepEqual(f.lines, ['x p#1 out| one', 'x p#1 out| two', 'x p#1 out| three'])
   })
 
@@ -316,8 +308,8 @@ describe('followLogs', () => {
     b.write('b#1', 'out', ['2'])
     a.write('a#2', 'out', ['3'])
     b.write('b#1', 'err', ['4'])
-    await waitFor('all four', () => all.lines.length === 4)
-    await waitFor('a#2', () => one.lines.length === 1)
+    await waitFor(() => all.lines.length === 4, 'all four')
+    await waitFor(() => one.lines.length === 1, 'a#2')
     assert.deepEqual(
       all.lines.map((l) => l.slice(l.indexOf('|') + 2)),
       ['1', '2', '3', '4'],
@@ -349,9 +341,9 @@ describe('followLogs', () => {
       },
     })
     appendFileSync(file, 'x p#1 out| a\n')
-    await waitFor('first call', () => calls === 1)
+    await waitFor(() => calls === 1, 'first call')
     appendFileSync(file, 'x p#1 out| b\n')
-    await waitFor('second call', () => calls === 2)
+    await waitFor(() => calls === 2, 'second call')
     abort.abort()
     await done
   })
