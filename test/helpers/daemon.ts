@@ -2,14 +2,16 @@
  * Runs a real daemon (real processes, real SQLite file, real HTTP API on a free port) on a config
  * written to a temp dir, and records every event so tests can wait for what they expect.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 
-import { stringify } from 'yaml'
+import { parse, stringify } from 'yaml'
 
+import { type CliIo, main } from '../../src/cli/main.js'
 import { loadConfigFile } from '../../src/config/load.js'
 import type { AnyEvent, EventType } from '../../src/core/events.js'
 import { type Daemon, startDaemon } from '../../src/daemon.js'
@@ -87,4 +89,56 @@ export async function startTestDaemon(t: TestContext, config: Record<string, unk
     },
   }
   return td
+}
+
+/** One scrape of the daemon's /metrics, as a map from `name{labels}` to value. */
+export async function scrapeMetrics(td: TestDaemon): Promise<Map<string, number>> {
+  const res = await fetch(`${td.daemon.apiUrl}/metrics`)
+  assert.equal(res.status, 200)
+  assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8')
+  const out = new Map<string, number>()
+  for (const line of (await res.text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const at = line.lastIndexOf(' ')
+    out.set(line.slice(0, at), Number(line.slice(at + 1)))
+  }
+  return out
+}
+
+/** The sum of every series of a metric whose labels include all of `labels`. */
+export function metricSum(m: Map<string, number>, name: string, labels: Record<string, string> = {}): number {
+  let total = 0
+  for (const [key, value] of m) {
+    const brace = key.indexOf('{')
+    if ((brace < 0 ? key : key.slice(0, brace)) !== name) continue
+    if (Object.entries(labels).every(([k, v]) => key.includes(`${k}="${v}"`))) total += value
+  }
+  return total
+}
+
+/**
+ * The daemon's config with the port it bound (the test daemon asks for port 0), beside it, so
+ * that the CLI reaches the same API and the same store.
+ */
+export function cliConfig(td: TestDaemon): string {
+  const config = parse(readFileSync(td.configFile, 'utf8')) as { api: { port: number } }
+  config.api.port = Number(new URL(td.daemon.apiUrl).port)
+  const file = path.join(td.dir, 'cli.yaml')
+  writeFileSync(file, stringify(config))
+  return file
+}
+
+/** Runs the CLI in this process (beside the daemon) and returns what it printed. */
+export async function cliInProcess(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = ''
+  let err = ''
+  const io: CliIo = {
+    out: (t) => void (out += `${t}\n`),
+    err: (t) => void (err += `${t}\n`),
+    color: false,
+    env: {},
+    onInterrupt: () => () => undefined,
+  }
+  const code = await main(args, io)
+  return { code, out, err }
 }

@@ -3,70 +3,21 @@
  * histograms move; what /metrics counts agrees with `shepherd incidents`.
  */
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
-import path from 'node:path'
 import { describe, it } from 'node:test'
 
-import { parse, stringify } from 'yaml'
-
-import { type CliIo, main } from '../../src/cli/main.js'
 import type { Incident } from '../../src/core/incident.js'
-import { fixture, NODE, startTestDaemon, type TestDaemon } from '../helpers/daemon.js'
+import {
+  cliConfig,
+  cliInProcess,
+  fixture,
+  metricSum,
+  NODE,
+  scrapeMetrics,
+  startTestDaemon,
+} from '../helpers/daemon.js'
 import { waitFor } from '../helpers/wait.js'
 
 const fast = { check_interval: '200ms', min_uptime: '300ms', retry_delay: '50ms', revive_interval: '1h' }
-
-/** One scrape, as a map from `name{labels}` to value. */
-async function scrape(td: TestDaemon): Promise<Map<string, number>> {
-  const res = await fetch(`${td.daemon.apiUrl}/metrics`)
-  assert.equal(res.status, 200)
-  assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8')
-  const out = new Map<string, number>()
-  for (const line of (await res.text()).split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const at = line.lastIndexOf(' ')
-    out.set(line.slice(0, at), Number(line.slice(at + 1)))
-  }
-  return out
-}
-
-/** The sum of every series of a metric whose labels include all of `labels`. */
-function sum(m: Map<string, number>, name: string, labels: Record<string, string> = {}): number {
-  let total = 0
-  for (const [key, value] of m) {
-    const brace = key.indexOf('{')
-    if ((brace < 0 ? key : key.slice(0, brace)) !== name) continue
-    if (Object.entries(labels).every(([k, v]) => key.includes(`${k}="${v}"`))) total += value
-  }
-  return total
-}
-
-/**
- * The daemon's config with the port it bound (the test daemon asks for port 0), beside it, so
- * that the CLI reaches the same API and the same store.
- */
-function cliConfig(td: TestDaemon): string {
-  const config = parse(readFileSync(td.configFile, 'utf8')) as { api: { port: number } }
-  config.api.port = Number(new URL(td.daemon.apiUrl).port)
-  const file = path.join(td.dir, 'cli.yaml')
-  writeFileSync(file, stringify(config))
-  return file
-}
-
-/** Runs the CLI in this process and returns what it printed. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const io: CliIo = {
-    out: (t) => void (out += `${t}\n`),
-    err: (t) => void (err += `${t}\n`),
-    color: false,
-    env: {},
-    onInterrupt: () => () => undefined,
-  }
-  const code = await main(args, io)
-  return { code, out, err }
-}
 
 describe('metrics of a running daemon', () => {
   it('moves the incident counters, restarts and histograms when a worker crashes', async (t) => {
@@ -77,12 +28,12 @@ describe('metrics of a running daemon', () => {
     const { supervisor } = td.daemon
     await waitFor(() => supervisor.listWorkers().every((w) => w.state === 'ready'), 'both workers ready')
 
-    const before = await scrape(td)
+    const before = await scrapeMetrics(td)
     assert.equal(before.get('shepherd_workers{pool="api",state="ready"}'), 2)
     assert.equal(before.get('shepherd_workers{pool="api",state="failed"}'), 0)
     assert.equal(before.get('shepherd_supervisor_info{version="0.1.0"}'), 1)
     assert.equal(before.get('shepherd_pool_min_replicas{pool="api"}'), 2)
-    assert.equal(sum(before, 'shepherd_incidents_opened_total'), 0)
+    assert.equal(metricSum(before, 'shepherd_incidents_opened_total'), 0)
     assert.ok((before.get('shepherd_process_resident_memory_bytes') ?? 0) > 0, 'default metrics, prefixed')
 
     const pid = supervisor.getWorker('api#1')!.pid!
@@ -91,13 +42,13 @@ describe('metrics of a running daemon', () => {
     const inc = recovered.data.incident
     // The gauges are read at scrape time: wait for the sampler to measure the new process too.
     await waitFor(
-      async () => (await scrape(td)).has('shepherd_worker_cpu_percent{pool="api",worker="api#1"}'),
+      async () => (await scrapeMetrics(td)).has('shepherd_worker_cpu_percent{pool="api",worker="api#1"}'),
       'a CPU sample of the replacement',
     )
-    const after = await scrape(td)
+    const after = await scrapeMetrics(td)
     assert.equal(after.get('shepherd_incidents_opened_total{pool="api",cause="crash"}'), 1)
     assert.equal(after.get('shepherd_incidents_recovered_total{pool="api",cause="crash"}'), 1)
-    assert.equal(sum(after, 'shepherd_incidents_escalated_total'), 0)
+    assert.equal(metricSum(after, 'shepherd_incidents_escalated_total'), 0)
     assert.equal(after.get('shepherd_restarts_total{pool="api",cause="crash"}'), 1)
     assert.equal(after.get('shepherd_worker_restarts_total{pool="api",worker="api#1"}'), 1)
     assert.equal(after.get('shepherd_worker_restarts_total{pool="api",worker="api#2"}'), 0)
@@ -132,7 +83,7 @@ describe('metrics of a running daemon', () => {
       },
     })
     await waitFor(() => td.daemon.supervisor.getWorker('work#1')?.state === 'ready', 'the worker ready')
-    const zero = await scrape(td)
+    const zero = await scrapeMetrics(td)
     assert.equal(zero.get('shepherd_jobs_processed_total{pool="work",queue="jobs"}'), 0)
     assert.equal(zero.get('shepherd_queue_jobs{queue="jobs",state="waiting"}'), 0)
 
@@ -146,14 +97,14 @@ describe('metrics of a running daemon', () => {
     assert.equal((await enqueue({ op: 'fail', message: 'bad address' })).status, 201)
     await td.waitForEvent('job:dead-lettered')
     await waitFor(
-      async () => sum(await scrape(td), 'shepherd_jobs_processed_total') === 2,
+      async () => metricSum(await scrapeMetrics(td), 'shepherd_jobs_processed_total') === 2,
       'two jobs processed',
     )
     assert.equal((await enqueue({ op: 'crash', always: true })).status, 201)
     await td.waitForEvent('job:quarantined')
     await td.waitForEvent('incident:recovered', (e) => e.workerId === 'work#1')
 
-    const m = await scrape(td)
+    const m = await scrapeMetrics(td)
     assert.equal(m.get('shepherd_jobs_processed_total{pool="work",queue="jobs"}'), 2)
     assert.equal(m.get('shepherd_jobs_failed_total{pool="work",queue="jobs"}'), 1)
     assert.equal(m.get('shepherd_job_duration_seconds_count{queue="jobs"}'), 2)
@@ -189,23 +140,23 @@ describe('metrics of a running daemon', () => {
       await td.waitForEvent('incident:recovered', (e) => e.workerId === id)
     }
 
-    const listed = await cli(['incidents', '-c', cliConfig(td), '--json'])
+    const listed = await cliInProcess(['incidents', '-c', cliConfig(td), '--json'])
     assert.equal(listed.code, 0, listed.err)
     const incidents = (JSON.parse(listed.out) as { incidents: Incident[] }).incidents
-    const m = await scrape(td)
+    const m = await scrapeMetrics(td)
     const outcome = (o: string) => incidents.filter((i) => i.outcome === o).length
     assert.equal(outcome('recovered'), 2)
     assert.equal(outcome('escalated'), 1)
-    assert.equal(sum(m, 'shepherd_incidents_recovered_total'), outcome('recovered'))
-    assert.equal(sum(m, 'shepherd_incidents_escalated_total'), outcome('escalated'))
-    assert.equal(sum(m, 'shepherd_incidents_opened_total'), incidents.length)
-    assert.equal(sum(m, 'shepherd_recovery_duration_seconds_count'), outcome('recovered'))
+    assert.equal(metricSum(m, 'shepherd_incidents_recovered_total'), outcome('recovered'))
+    assert.equal(metricSum(m, 'shepherd_incidents_escalated_total'), outcome('escalated'))
+    assert.equal(metricSum(m, 'shepherd_incidents_opened_total'), incidents.length)
+    assert.equal(metricSum(m, 'shepherd_recovery_duration_seconds_count'), outcome('recovered'))
     for (const pool of ['api', 'doomed']) {
       const own = incidents.filter((i) => i.pool === pool)
-      assert.equal(sum(m, 'shepherd_incidents_opened_total', { pool }), own.length, pool)
+      assert.equal(metricSum(m, 'shepherd_incidents_opened_total', { pool }), own.length, pool)
     }
     assert.equal(m.get('shepherd_workers{pool="doomed",state="failed"}'), 1)
     const restarts = td.eventsOf('worker:spawned').filter((e) => e.incidentId !== null).length
-    assert.equal(sum(m, 'shepherd_restarts_total'), restarts)
+    assert.equal(metricSum(m, 'shepherd_restarts_total'), restarts)
   })
 })

@@ -4,63 +4,26 @@
  * reports reach a real HTTP server standing in for Slack and webhooks.
  */
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
-import path from 'node:path'
 import { describe, it } from 'node:test'
 
-import { parse, stringify } from 'yaml'
-
-import { type CliIo, main } from '../../src/cli/main.js'
 import type { Incident } from '../../src/core/incident.js'
 import type { Report } from '../../src/report/types.js'
-import { fixture, NODE, startTestDaemon, type TestDaemon } from '../helpers/daemon.js'
+import {
+  cliConfig,
+  cliInProcess,
+  fixture,
+  metricSum,
+  NODE,
+  scrapeMetrics,
+  startTestDaemon,
+} from '../helpers/daemon.js'
 import { waitFor } from '../helpers/wait.js'
 
 const fast = { check_interval: '200ms', min_uptime: '300ms', retry_delay: '50ms', revive_interval: '1h' }
 
-async function scrape(td: TestDaemon): Promise<Map<string, number>> {
-  const res = await fetch(`${td.daemon.apiUrl}/metrics`)
-  const out = new Map<string, number>()
-  for (const line of (await res.text()).split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const at = line.lastIndexOf(' ')
-    out.set(line.slice(0, at), Number(line.slice(at + 1)))
-  }
-  return out
-}
-
-function sum(m: Map<string, number>, name: string): number {
-  let total = 0
-  for (const [key, value] of m) if (key === name || key.startsWith(`${name}{`)) total += value
-  return total
-}
-
-/** The daemon's config with the port it bound, so that the CLI reaches its API and its store. */
-function cliConfig(td: TestDaemon): string {
-  const config = parse(readFileSync(td.configFile, 'utf8')) as { api: { port: number } }
-  config.api.port = Number(new URL(td.daemon.apiUrl).port)
-  const file = path.join(td.dir, 'cli.yaml')
-  writeFileSync(file, stringify(config))
-  return file
-}
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const io: CliIo = {
-    out: (t) => void (out += `${t}\n`),
-    err: (t) => void (err += `${t}\n`),
-    color: false,
-    env: {},
-    onInterrupt: () => () => undefined,
-  }
-  const code = await main(args, io)
-  return { code, out, err }
-}
-
 async function reportJson(file: string): Promise<Report> {
-  const r = await cli(['report', '-c', file, '--format', 'json', '--since', '1h'])
+  const r = await cliInProcess(['report', '-c', file, '--format', 'json', '--since', '1h'])
   assert.equal(r.code, 0, r.err)
   return JSON.parse(r.out) as Report
 }
@@ -148,8 +111,8 @@ describe('reports of a real daemon', () => {
     const poolsBefore = supervisor.listPools()
     const report = await reportJson(file)
     const poolsAfter = supervisor.listPools()
-    const m = await scrape(td)
-    const listed = await cli(['incidents', '-c', file, '--json'])
+    const m = await scrapeMetrics(td)
+    const listed = await cliInProcess(['incidents', '-c', file, '--json'])
     const incidents = (JSON.parse(listed.out) as { incidents: Incident[] }).incidents
     const outcome = (o: string) => incidents.filter((i) => i.outcome === o).length
 
@@ -158,13 +121,14 @@ describe('reports of a real daemon', () => {
     assert.equal(report.summary.incidents, 3)
     assert.equal(report.summary.recovered, outcome('recovered'))
     assert.equal(report.summary.escalated, outcome('escalated'))
-    assert.equal(report.summary.incidents, sum(m, 'shepherd_incidents_opened_total'))
-    assert.equal(report.summary.recovered, sum(m, 'shepherd_incidents_recovered_total'))
-    assert.equal(report.summary.escalated, sum(m, 'shepherd_incidents_escalated_total'))
-    assert.equal(report.summary.restarts, sum(m, 'shepherd_restarts_total'))
-    assert.equal(report.summary.mttr.count, sum(m, 'shepherd_recovery_duration_seconds_count'))
+    assert.equal(report.summary.incidents, metricSum(m, 'shepherd_incidents_opened_total'))
+    assert.equal(report.summary.recovered, metricSum(m, 'shepherd_incidents_recovered_total'))
+    assert.equal(report.summary.escalated, metricSum(m, 'shepherd_incidents_escalated_total'))
+    assert.equal(report.summary.restarts, metricSum(m, 'shepherd_restarts_total'))
+    assert.equal(report.summary.mttr.count, metricSum(m, 'shepherd_recovery_duration_seconds_count'))
     assert.ok(
-      Math.abs(report.summary.mttr.sumMs / 1000 - sum(m, 'shepherd_recovery_duration_seconds_sum')) < 1e-6,
+      Math.abs(report.summary.mttr.sumMs / 1000 - metricSum(m, 'shepherd_recovery_duration_seconds_sum')) <
+        1e-6,
     )
     assert.deepEqual(
       report.causes.map((c) => [c.cause, c.incidents, c.recovered, c.escalated]),
@@ -187,11 +151,11 @@ describe('reports of a real daemon', () => {
     )
     assert.equal(
       report.topJobs.reduce((n, j) => n + j.quarantined, 0),
-      sum(m, 'shepherd_jobs_quarantined_total'),
+      metricSum(m, 'shepherd_jobs_quarantined_total'),
     )
     assert.equal(
       report.topJobs.reduce((n, j) => n + j.deadLettered, 0),
-      sum(m, 'shepherd_jobs_dead_lettered_total'),
+      metricSum(m, 'shepherd_jobs_dead_lettered_total'),
     )
     assert.equal(report.quarantinedNow.total, m.get('shepherd_queue_jobs{queue="jobs",state="quarantined"}'))
     assert.deepEqual(
@@ -231,7 +195,7 @@ describe('reports of a real daemon', () => {
       true,
     )
     assert.ok(down.pools.every((p) => p.observedMs > 0 && p.availability !== null))
-    const md = await cli(['report', '-c', file, '--since', '1h', '--locale', 'ja'])
+    const md = await cliInProcess(['report', '-c', file, '--since', '1h', '--locale', 'ja'])
     assert.equal(md.code, 0, md.err)
     assert.match(md.out, /^# Shepherd レポート\n/)
     assert.match(md.out, /\n\| インシデント \| 3 \| 0 \| \+3 \|\n/)
@@ -289,8 +253,9 @@ describe('reports of a real daemon', () => {
     assert.match(hook.text, /## プール別の稼働率/)
     await waitFor(
       async () =>
-        ((await scrape(td)).get(`shepherd_notifier_failures_total{notifier="${failed.data.notifier}"}`) ??
-          0) >= 1,
+        ((await scrapeMetrics(td)).get(
+          `shepherd_notifier_failures_total{notifier="${failed.data.notifier}"}`,
+        ) ?? 0) >= 1,
       'the failure counted in /metrics',
     )
   })
