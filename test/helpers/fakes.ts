@@ -1,7 +1,8 @@
 /**
  * In-memory stand-ins for the API's two dependencies, for tests of the HTTP app and of the CLI
  * against a served app: a supervisor that records restarts and wake-ups, and a store that holds
- * incidents (tests of the job routes use a real SQLite store instead).
+ * incidents (tests of the job routes use a real SQLite store instead). Also the records those
+ * tests and the notifier's and metrics' tests feed in: worker views, incidents, incident events.
  */
 import type { AnyEvent } from '../../src/core/events.js'
 import type { Incident } from '../../src/core/incident.js'
@@ -75,6 +76,41 @@ export function incidentRecord(
     manual: false,
     timeline: [{ at: detectedAt, step: 'detected', detail: 'crash (ordinary): exited with code 1' }],
     ...over,
+  }
+}
+
+/** The event the supervisor publishes when `inc` opens, recovers or escalates. */
+export function incidentEvent(
+  type: 'incident:opened' | 'incident:recovered' | 'incident:escalated',
+  inc: Incident,
+  at = inc.detectedAt,
+): AnyEvent {
+  const common = { at, pool: inc.pool, workerId: inc.workerId, incidentId: inc.id }
+  switch (type) {
+    case 'incident:opened':
+      return {
+        ...common,
+        type,
+        severity: 'warning',
+        message: `${inc.workerId}: ${inc.detail}`,
+        data: { incident: inc },
+      }
+    case 'incident:recovered':
+      return {
+        ...common,
+        type,
+        severity: 'info',
+        message: `${inc.workerId} recovered`,
+        data: { incident: inc },
+      }
+    case 'incident:escalated':
+      return {
+        ...common,
+        type,
+        severity: 'critical',
+        message: `${inc.workerId} escalated`,
+        data: { incident: inc, reason: inc.escalationReason ?? 'retries exhausted' },
+      }
   }
 }
 

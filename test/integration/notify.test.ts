@@ -25,6 +25,7 @@ import {
   type SlackMessage,
   type WebhookPayload,
 } from '../../src/notify/index.js'
+import { incidentEvent } from '../helpers/fakes.js'
 import { waitFor } from '../helpers/wait.js'
 
 const T0 = 1_700_000_000_000
@@ -208,40 +209,6 @@ class IncidentDriver {
       [5, { type: 'restored', detail: 'no checkpoint' }],
       [4000, { type: 'verify-failed', reason: 'exited during startup with code 1' }],
     ])
-  }
-}
-
-function incidentEvent(
-  type: 'incident:opened' | 'incident:recovered' | 'incident:escalated',
-  inc: Incident,
-  at: number,
-): AnyEvent {
-  const common = { at, pool: inc.pool, workerId: inc.workerId, incidentId: inc.id }
-  switch (type) {
-    case 'incident:opened':
-      return {
-        ...common,
-        type,
-        severity: 'warning',
-        message: `${inc.workerId}: ${inc.detail}`,
-        data: { incident: inc },
-      }
-    case 'incident:recovered':
-      return {
-        ...common,
-        type,
-        severity: 'info',
-        message: `${inc.workerId} recovered`,
-        data: { incident: inc },
-      }
-    case 'incident:escalated':
-      return {
-        ...common,
-        type,
-        severity: 'critical',
-        message: `${inc.workerId} escalated`,
-        data: { incident: inc, reason: inc.escalationReason ?? '' },
-      }
   }
 }
 

@@ -5,15 +5,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import type { AnyEvent } from '../../src/core/events.js'
 import type { ExitReport } from '../../src/core/exit-report.js'
-import type { Incident } from '../../src/core/incident.js'
 import { createHttpApp } from '../../src/http/app.js'
 import { createMetrics, type ShepherdMetrics } from '../../src/metrics/registry.js'
 import { type FleetSnapshot, takeFleetSnapshot } from '../../src/metrics/snapshot.js'
 import { zeroCounts } from '../../src/store/job-store.js'
 import type { PoolView } from '../../src/supervisor/view.js'
-import { FakeSupervisor, incidentRecord, MemoryStore, workerView } from '../helpers/fakes.js'
+import { FakeSupervisor, incidentEvent, incidentRecord, MemoryStore, workerView } from '../helpers/fakes.js'
 
 const SNAPSHOT: FleetSnapshot = {
   workers: [
@@ -128,23 +126,6 @@ const crashExit: ExitReport = {
   spawnFailed: false,
   at: 10_000,
   durationMs: 5_000,
-}
-
-function incidentEvent(
-  type: 'incident:opened' | 'incident:recovered' | 'incident:escalated',
-  inc: Incident,
-): AnyEvent {
-  const base = {
-    at: inc.detectedAt,
-    severity: 'info' as const,
-    message: type,
-    pool: inc.pool,
-    workerId: inc.workerId,
-    incidentId: inc.id,
-  }
-  if (type === 'incident:escalated')
-    return { ...base, type, data: { incident: inc, reason: 'retries exhausted' } }
-  return { ...base, type, data: { incident: inc } }
 }
 
 describe('metrics rendering', () => {

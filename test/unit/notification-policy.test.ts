@@ -14,36 +14,24 @@ import {
   retryDelay,
 } from '../../src/core/notification-policy.js'
 import type { AnomalyCause } from '../../src/core/restart-policy.js'
+import { incidentRecord } from '../helpers/fakes.js'
 
 const T0 = 1_700_000_000_000
 const SLACK: PolicyDestination = { name: 'slack', minSeverity: 'warning' }
 const HOOK: PolicyDestination = { name: 'hook', minSeverity: 'info' }
 const SETTINGS: PolicySettings = { rateLimit: { max: 3, window: 60_000 }, dedupWindow: 10_000 }
 
+/** An incident just opened: still saving state, no outcome yet. */
 function incident(id: string, workerId: string, cause: AnomalyCause = 'crash'): Incident {
-  return {
-    id,
-    workerId,
-    pool: workerId.split('#')[0]!,
+  return incidentRecord(id, workerId, T0, {
     cause,
-    severity: 'ordinary',
-    detail: 'exited with code 1',
-    strategy: 'soft_restart',
-    firstStrategy: 'soft_restart',
-    attempt: 1,
-    maxAttempts: 4,
     phase: 'saving',
     outcome: null,
-    escalationReason: null,
-    detectedAt: T0,
     recoveredAt: null,
     endedAt: null,
-    oldPid: 100,
     newPid: null,
-    exit: null,
-    manual: false,
     timeline: [],
-  }
+  })
 }
 
 function base(at: number, severity: EventSeverity, inc: Incident) {

@@ -5,36 +5,22 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import type { AnyEvent } from '../../src/core/events.js'
 import type { Incident } from '../../src/core/incident.js'
 import { LOCALES, MESSAGES, messagesFor } from '../../src/notify/i18n.js'
 import { formatSlackMessage, type SlackFormatContext } from '../../src/notify/slack.js'
+import { incidentEvent, incidentRecord } from '../helpers/fakes.js'
 
 const T0 = Date.UTC(2025, 2, 14, 3, 12, 7)
 const CONFIG = '/etc/shepherd/shepherd.yaml'
 const DATE = '<!date^1741921927^{date_short_pretty} {time_secs}|2025-03-14 03:12:07 UTC>'
 
-const INCIDENT: Incident = {
-  id: '01JPB6X9R4',
-  workerId: 'email#2',
-  pool: 'email',
+const INCIDENT: Incident = incidentRecord('01JPB6X9R4', 'email#2', T0, {
   cause: 'memory',
-  severity: 'ordinary',
   detail: 'resident memory 1.31 GiB above memory_limit_mb 1024',
-  strategy: 'soft_restart',
-  firstStrategy: 'soft_restart',
-  attempt: 1,
-  maxAttempts: 4,
-  phase: 'recovered',
-  outcome: 'recovered',
-  escalationReason: null,
-  detectedAt: T0,
   recoveredAt: T0 + 5888,
   endedAt: T0 + 5888,
   oldPid: 48211,
   newPid: 48377,
-  exit: null,
-  manual: false,
   timeline: [
     {
       at: T0,
@@ -45,28 +31,7 @@ const INCIDENT: Incident = {
     { at: T0 + 4210, step: 'stopped', detail: 'pid 48211 exit code 0' },
     { at: T0 + 5888, step: 'recovered', detail: 'in 5888 ms' },
   ],
-}
-
-function incidentEvent(
-  type: 'incident:opened' | 'incident:recovered' | 'incident:escalated',
-  inc: Incident,
-  at: number,
-): AnyEvent {
-  const common = { at, message: 'm', pool: inc.pool, workerId: inc.workerId, incidentId: inc.id }
-  if (type === 'incident:escalated')
-    return {
-      ...common,
-      type,
-      severity: 'critical',
-      data: { incident: inc, reason: 'not recovered after 4 attempts' },
-    }
-  return {
-    ...common,
-    type,
-    severity: type === 'incident:opened' ? 'warning' : 'info',
-    data: { incident: inc },
-  }
-}
+})
 
 const JA: SlackFormatContext = { suppressedBefore: 0, configFile: CONFIG, locale: 'ja' }
 
@@ -137,7 +102,13 @@ describe('Slack messages in Japanese', () => {
   })
 
   it('renders an escalation and an opening in Japanese', () => {
-    const escalated = { ...INCIDENT, attempt: 4, strategy: 'hard_restart' as const, endedAt: T0 + 72_000 }
+    const escalated = {
+      ...INCIDENT,
+      attempt: 4,
+      strategy: 'hard_restart' as const,
+      endedAt: T0 + 72_000,
+      escalationReason: 'not recovered after 4 attempts',
+    }
     const esc = formatSlackMessage(incidentEvent('incident:escalated', escalated, T0 + 72_000), JA)
     assert.equal(
       esc.text.split('\n').slice(0, 4).join('\n'),
