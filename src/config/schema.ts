@@ -56,11 +56,11 @@ function recoveryFields() {
     ),
     restart_limit: z
       .strictObject({
-        max: z.number().int().min(1).describe('Restarts allowed in the window.'),
+        max: z.number().int().min(1).describe('Restarts of one worker allowed in the window.'),
         window: duration({ positive: true }).describe('The sliding window.'),
       })
       .describe(
-        "The pool's restart intensity (as in Erlang/OTP supervisors): more than `max` restarts of the pool's workers within `window` escalates instead of restarting again. Every restart counts, whatever the uptime.",
+        "Each worker's restart intensity (as in Erlang/OTP supervisors): more than `max` restarts of one worker within `window`, none of them after a run of stable_after, escalates instead of restarting again. A worker that ran for stable_after and then fails has a new fault, not a loop: its count starts again from zero, so independent faults (an OOM killer taking 50 workers at once, one stable worker lost every few seconds) are recovered however many there are.",
       ),
     scale_in_after: duration({ positive: true }).describe(
       'A pool with a queue and replicas.max above replicas.min grows by one worker per check while its backlog is above thresholds.queue_size, and shrinks by one (gracefully) each time the backlog has stayed at or below it this long.',

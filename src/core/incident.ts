@@ -11,7 +11,7 @@
  * verifying ─verify-failed─> backoff ─elapsed─> next attempt (strategies.emergency)   (attempt < max)
  *                          └─> escalated                                           (attempt = max)
  * starting ─start-failed─> as verify-failed
- * any attempt start over the pool's restart budget ─> escalated
+ * any attempt start over the worker's restart budget ─> escalated
  * any non-final phase ─interrupt─> interrupted (the supervisor stopped mid-flow)
  * ```
  *
@@ -106,8 +106,8 @@ export interface IncidentContext {
   now: number
   policy: IncidentPolicy
   random: () => number
-  /** Restart times of the worker's pool, for the restart budget. */
-  poolRestartTimes: readonly number[]
+  /** Restart times of this worker since it last ran for stable_after, for the restart budget. */
+  restartTimes: readonly number[]
   /** Restarts of this worker since it was last stable, before this incident. */
   consecutiveRestarts: number
 }
@@ -279,11 +279,11 @@ function beginAttempt(inc: Incident, ctx: IncidentContext): Transition {
 
 function startReplacement(inc: Incident, ctx: IncidentContext, surge: boolean): Transition {
   const { restart_limit } = ctx.policy
-  if (restartBudgetExhausted(ctx.poolRestartTimes, ctx.now, restart_limit)) {
+  if (restartBudgetExhausted(ctx.restartTimes, ctx.now, restart_limit)) {
     return escalate(
       inc,
       ctx.now,
-      `pool ${inc.pool} restarted ${restart_limit.max} times within ${restart_limit.window} ms (restart_limit)`,
+      `${inc.workerId} restarted ${restart_limit.max} times within ${restart_limit.window} ms without running stable_after (restart_limit)`,
     )
   }
   return { incident: { ...inc, phase: 'starting' }, effects: [{ kind: 'start', surge }] }

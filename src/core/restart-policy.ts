@@ -1,6 +1,7 @@
 /**
  * Restart policy: which strategy serves an anomaly, how long to wait before a restart, and when a
- * pool has restarted too often and must be escalated instead (Erlang/OTP's intensity and period).
+ * worker has restarted too often without running stably and must be escalated instead (Erlang/OTP's
+ * intensity and period, per worker).
  * Pure: time and randomness come in as arguments.
  * @module
  */
@@ -99,7 +100,7 @@ export interface RestartLimit {
 }
 
 /**
- * Restarts of a pool within the window ending now. A clock that jumped backwards makes some
+ * Restarts (of one worker) within the window ending now. A clock that jumped backwards makes some
  * timestamps lie in the future; they still count, so a clock step never frees the budget early.
  */
 export function restartsInWindow(times: readonly number[], now: number, limit: RestartLimit): number {
@@ -109,7 +110,7 @@ export function restartsInWindow(times: readonly number[], now: number, limit: R
   return n
 }
 
-/** True when one more restart would exceed the pool's restart intensity. */
+/** True when one more restart would exceed the worker's restart intensity. */
 export function restartBudgetExhausted(times: readonly number[], now: number, limit: RestartLimit): boolean {
   return restartsInWindow(times, now, limit) >= limit.max
 }

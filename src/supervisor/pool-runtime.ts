@@ -1,6 +1,6 @@
 /**
  * The supervisor's live picture of a pool: its slots (one per replica, with a stable id such as
- * `email#2`), its warm spares, and the pool's restart history for the restart budget.
+ * `email#2`) with each worker's restart history for the restart budget, and its warm spares.
  * @module
  */
 import type { ResolvedPool } from '../config/load.js'
@@ -25,6 +25,11 @@ export interface Slot {
   surge: WorkerProcess | null
   incident: Incident | null
   history: RestartHistory
+  /**
+   * Start times of this worker's restarts since it last ran for stable_after, pruned to the restart
+   * window: the restart budget. A stable run clears it, so a new fault never inherits old ones.
+   */
+  restartTimes: number[]
   restarts: number
   report: HealthReport | null
   memory: HealthMemory
@@ -48,8 +53,6 @@ export interface PoolRuntime {
   readonly cfg: ResolvedPool
   readonly slots: Slot[]
   spares: Spare[]
-  /** Start times of every restart in the pool, pruned to the restart window. */
-  restartTimes: number[]
   spareSeq: number
   /** Spares that died before becoming ready, in a row: backs off their replacement. */
   spareFailures: number
@@ -102,7 +105,6 @@ export function createPool(cfg: ResolvedPool, now: number): PoolRuntime {
     cfg,
     slots: [],
     spares: [],
-    restartTimes: [],
     spareSeq: 0,
     spareFailures: 0,
     scale: FRESH_SCALE,
@@ -126,6 +128,7 @@ export function createSlot(pool: PoolRuntime, index: number): Slot {
     surge: null,
     incident: null,
     history: EMPTY_HISTORY,
+    restartTimes: [],
     restarts: 0,
     report: null,
     memory: FRESH_MEMORY,

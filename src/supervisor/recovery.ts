@@ -53,10 +53,12 @@ export class Recovery {
     const now = this.k.now()
     const pool = slot.pool
     slot.reviving = false
-    // A worker that ran past stable_after starts its backoff from zero again.
+    // A worker that ran past stable_after had a new fault, not a loop: its backoff and its restart
+    // budget start from zero again.
     const uptime =
       slot.proc && slot.proc.readyAt !== null ? (slot.proc.exit?.at ?? now) - slot.proc.startedAt : 0
     slot.history = effectiveHistory(slot.history, uptime, pool.cfg.recovery.stable_after)
+    if (uptime >= pool.cfg.recovery.stable_after) slot.restartTimes = []
     const t = openIncident(
       {
         id: this.k.newId(),
@@ -94,7 +96,7 @@ export class Recovery {
         now,
         policy: policyOf(cfg),
         random: this.k.random,
-        poolRestartTimes: [],
+        restartTimes: [],
         consecutiveRestarts: 0,
       }
       const t = advance(
@@ -205,7 +207,7 @@ export class Recovery {
   private startReplacement(slot: Slot, surge: boolean): { wp: WorkerProcess; fromSpare: boolean } {
     const pool = slot.pool
     const now = this.k.now()
-    pool.restartTimes = pruneRestartTimes([...pool.restartTimes, now], now, pool.cfg.recovery.restart_limit)
+    slot.restartTimes = pruneRestartTimes([...slot.restartTimes, now], now, pool.cfg.recovery.restart_limit)
     slot.restarts++
     const cause = slot.incident?.cause ?? 'manual'
     pool.restartsByCause[cause] = (pool.restartsByCause[cause] ?? 0) + 1
@@ -413,7 +415,7 @@ export class Recovery {
       now,
       policy: policyOf(slot.pool.cfg),
       random: this.k.random,
-      poolRestartTimes: slot.pool.restartTimes,
+      restartTimes: slot.restartTimes,
       consecutiveRestarts: slot.history.consecutive,
     }
   }

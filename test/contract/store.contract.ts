@@ -298,7 +298,7 @@ const POLICY: IncidentPolicy = {
 }
 
 function ctx(now: number): IncidentContext {
-  return { now, policy: POLICY, random: () => 0.5, poolRestartTimes: [], consecutiveRestarts: 0 }
+  return { now, policy: POLICY, random: () => 0.5, restartTimes: [], consecutiveRestarts: 0 }
 }
 
 function exitReport(pid: number, at: number, signal: string | null, killedByUs: boolean): ExitReport {

@@ -160,7 +160,7 @@ class IncidentDriver {
       now: this.clock.now(),
       policy: POLICY,
       random: () => 0.5,
-      poolRestartTimes: [],
+      restartTimes: [],
       consecutiveRestarts: 0,
     }
   }

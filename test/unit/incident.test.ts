@@ -55,7 +55,7 @@ class Harness {
       now: this.clock.now(),
       policy: this.p,
       random: this.random,
-      poolRestartTimes: this.restarts,
+      restartTimes: this.restarts,
       consecutiveRestarts: this.consecutive,
     }
   }
