@@ -20,6 +20,7 @@ import { resolveApiTokens } from '../http/auth.js'
 import { apiBaseUrl, ApiClient, clientToken } from '../http/client.js'
 import { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, resolveConfigPath } from './config-path.js'
 import { formatConfigSummary, formatIncidents, formatWorkers, styler } from './format.js'
+import { printable } from './printable.js'
 import { addQueueCommands, askOnTerminal, type QueueCommandIo } from './queue-commands.js'
 import { addReportCommand } from './report-command.js'
 
@@ -67,10 +68,12 @@ export interface CliIo {
 
 /** The process's own streams, environment and signals. Colour only on a TTY without NO_COLOR. */
 export function processIo(): CliIo {
+  const color = process.stdout.isTTY === true && !process.env.NO_COLOR
+  const errColor = process.stderr.isTTY === true && !process.env.NO_COLOR
   return {
-    out: (text) => process.stdout.write(`${text}\n`),
-    err: (text) => process.stderr.write(`${text}\n`),
-    color: process.stdout.isTTY === true && !process.env.NO_COLOR,
+    out: (text) => process.stdout.write(`${printable(text, { colour: color })}\n`),
+    err: (text) => process.stderr.write(`${printable(text, { colour: errColor })}\n`),
+    color,
     env: process.env,
     onInterrupt(listener) {
       const handler = () => listener()

@@ -409,6 +409,25 @@ describe('shepherd queue commands (no supervisor running)', { timeout: 300_000 }
     assert.equal(nothing.stdout, 'no done jobs of purges: nothing deleted\n')
   })
 
+  it('jobs prints the control characters of a job id escaped, never raw to the terminal', async () => {
+    const id = 'x\u001b]0;pwned\u0007\u001b[2J\u009b31m\u202eevil'
+    const added = await shepherd(['enqueue', '-c', config, 'escapes', '1', '--id', id])
+    assert.equal(added.code, 0, added.stderr)
+    for (const r of [added, await shepherd(['jobs', '-c', config, 'escapes'])]) {
+      assert.doesNotMatch(
+        r.stdout,
+        /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/,
+        JSON.stringify(r.stdout),
+      )
+      assert.ok(
+        r.stdout.includes('x\\x1b]0;pwned\\x07\\x1b[2J\\u009b31m\\u202eevil'),
+        JSON.stringify(r.stdout),
+      )
+    }
+    const json = await shepherd(['jobs', '-c', config, 'escapes', '--json'])
+    assert.equal(JSON.parse(json.stdout).jobs[0].id, id, '--json stays valid JSON with the id as it is')
+  })
+
   it('an invalid config is exit 2 before the store is opened', async () => {
     const bad = path.join(dir, 'bad.yaml')
     writeFileSync(bad, CONFIG.replace('max_attempts', 'max_attempt'))
