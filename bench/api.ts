@@ -105,6 +105,7 @@ try {
   for (let q = 0; q < 4; q++) {
     await fetch(`${base}/api/queues/queue${q}/jobs`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ jobs: Array.from({ length: 100 }, (_, i) => ({ payload: { i } })) }),
     })
   }

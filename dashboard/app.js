@@ -129,7 +129,8 @@ function authorized(url, init) {
 
 async function api(path, { method = 'GET', body } = {}) {
   const headers = { Accept: 'application/json' }
-  if (body !== undefined) headers['Content-Type'] = 'application/json'
+  // Every POST says JSON, bodiless ones too: the API refuses any other (src/http/request-guard.ts).
+  if (method !== 'GET') headers['Content-Type'] = 'application/json'
   const req = authorized(path, {
     method,
     headers,

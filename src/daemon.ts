@@ -148,6 +148,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         store,
         config: loaded.config,
         auth: apiTokens,
+        hosts: { bindHost: loaded.config.api.host, allowedHosts: loaded.config.api.allowed_hosts },
         metrics,
         onInternalError: (err, request) => logger.error({ err, ...request }, 'API request failed'),
         events: (listener) => {

@@ -37,6 +37,21 @@ export const ErrorRegistry = {
   SHEPHERD_BAD_REQUEST: { status: 400, summary: 'The request is malformed; the message says which part.' },
   SHEPHERD_NOT_FOUND: { status: 404, summary: 'No such API route.' },
   SHEPHERD_METHOD_NOT_ALLOWED: { status: 405, summary: 'The route exists but not with this HTTP method.' },
+  SHEPHERD_HOST_NOT_ALLOWED: {
+    status: 403,
+    summary:
+      'The request named a Host the API does not answer to (a DNS rebinding attack looks like this); reach it by IP address or localhost, or list the name in api.allowed_hosts.',
+  },
+  SHEPHERD_ORIGIN_NOT_ALLOWED: {
+    status: 403,
+    summary:
+      "A browser sent the request from a page of another origin; only the API's own dashboard may call it.",
+  },
+  SHEPHERD_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    summary:
+      'A POST without content-type: application/json (a form or a text/plain beacon, which any web page can send).',
+  },
   SHEPHERD_PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body is over the API limit (64 KiB).' },
   SHEPHERD_SUPERVISOR_UNREACHABLE: {
     status: 503,

@@ -512,6 +512,13 @@ export const ConfigSchema = z
           .max(65535)
           .prefault(7717)
           .describe('Port of the control API (0 picks a free one).'),
+        allowed_hosts: z
+          .array(z.string().regex(HOSTNAME, 'expected a host name such as shepherd.internal'))
+          .max(100)
+          .prefault([])
+          .describe(
+            "More host names the API and the dashboard answer to (a reverse proxy's, the machine's own name). IP addresses, localhost and api.host always work; a request for any other name is refused with 403, as a DNS rebinding attack from a web page would be.",
+          ),
         token: apiToken
           .optional()
           .describe(

@@ -33,6 +33,7 @@ import { coerceError } from '../errors.js'
 import { apiAuth } from './auth.js'
 import { type HttpAppOptions, type HttpContext, jobDefaults } from './context.js'
 import { bodyTooLargeMessage, errorResponse, toErrorResponse } from './errors.js'
+import { requestGuard, requireJson } from './request-guard.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { eventRoutes } from './routes/events.js'
 import { incidentRoutes } from './routes/incidents.js'
@@ -66,7 +67,9 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   }
   const app = new Hono()
 
-  // First: a request without the right token learns nothing else, and no body is read for it.
+  // First what a web page could forge, then the token: a request without the right token learns
+  // nothing else, and no body is read for it.
+  app.use(requestGuard(options.hosts ?? {}))
   app.use(apiAuth(options.auth ?? {}))
   app.use(
     methodNotAllowed({
@@ -80,6 +83,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
         ),
     }),
   )
+  app.use(requireJson())
   app.use(
     bodyLimit({
       maxSize: API_BODY_LIMIT,

@@ -255,7 +255,8 @@ export class ApiClient {
     }
     const doFetch = this.#fetch
     const headers: Record<string, string> = { accept: 'application/json' }
-    if (body !== undefined) headers['content-type'] = 'application/json'
+    // Every POST says JSON, bodiless ones too: the API refuses any other (request-guard.ts).
+    if (method === 'POST') headers['content-type'] = 'application/json'
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`
     let res: Response
     try {

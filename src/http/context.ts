@@ -15,6 +15,7 @@ import type { Store } from '../store/store.js'
 import type { SupervisorControl } from '../supervisor/view.js'
 import type { ApiTokens } from './auth.js'
 import { parseRequest, requestValidationError } from './errors.js'
+import type { RequestGuardOptions } from './request-guard.js'
 import { QueueParamSchema } from './schemas.js'
 
 /** What `createHttpApp` serves. */
@@ -29,6 +30,11 @@ export interface HttpAppOptions {
    * @defaultValue no tokens: every request is allowed, which the daemon permits on loopback only
    */
   auth?: ApiTokens
+  /**
+   * The host names the API answers to and the rules for browsers (request-guard.ts).
+   * @defaultValue IP addresses and localhost only
+   */
+  hosts?: RequestGuardOptions
   /**
    * The loaded config (`LoadedConfig.config`): each queue's defaults for an enqueue
    * (`queues.<name>.max_attempts`, `timeout`), and the queues `GET /api/queues` always lists.

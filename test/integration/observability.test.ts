@@ -51,6 +51,7 @@ describe('observability', () => {
     assert.equal((await post({ status: 'sick', reason: 'x' })).status, 400)
     const unknown = await fetch(`${td.daemon.apiUrl}/api/workers/nope%231/signals`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ status: 'unhealthy', reason: 'x' }),
     })
     assert.equal(unknown.status, 404)

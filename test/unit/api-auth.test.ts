@@ -44,7 +44,7 @@ async function send(
 ): Promise<{ status: number; json: { error?: { code: string; message: string } }; res: Response }> {
   const headers: Record<string, string> = {}
   if (token !== undefined) headers.authorization = `Bearer ${token}`
-  if (body !== undefined) headers['content-type'] = 'application/json'
+  if (method === 'POST') headers['content-type'] = 'application/json'
   const res = await a.request(path, { method, headers, body })
   const text = await res.text()
   let json = {}

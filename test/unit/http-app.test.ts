@@ -67,7 +67,9 @@ async function call(
   body?: string,
   headers?: Record<string, string>,
 ): Promise<{ status: number; json: Json; res: Response }> {
-  const res = await app.request(path, { method, body, headers })
+  // As the CLI and the dashboard do: every POST says JSON (request-guard.ts refuses any other).
+  const all = method === 'POST' ? { 'content-type': 'application/json', ...headers } : headers
+  const res = await app.request(path, { method, body, headers: all })
   const text = await res.text()
   return { status: res.status, json: (text === '' ? {} : JSON.parse(text)) as Json, res }
 }
