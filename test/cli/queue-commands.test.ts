@@ -416,6 +416,7 @@ describe('shepherd queue commands (no supervisor running)', { timeout: 300_000 }
     for (const r of [added, await shepherd(['jobs', '-c', config, 'escapes'])]) {
       assert.doesNotMatch(
         r.stdout,
+        // eslint-disable-next-line no-control-regex
         /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/,
         JSON.stringify(r.stdout),
       )
