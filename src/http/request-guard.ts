@@ -72,8 +72,9 @@ export function requestGuard(o: RequestGuardOptions = {}): MiddlewareHandler {
  */
 export function requireJson(): MiddlewareHandler {
   return async (c, next) => {
-    // POST is the only method of the API's state-changing routes; any other is answered 405.
-    if (c.req.method === 'POST') {
+    // POST is the only method of the API's state-changing routes (all under /api/); any other
+    // method or path is answered 405 or 404.
+    if (c.req.method === 'POST' && c.req.path.startsWith('/api/')) {
       const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
       if (type !== 'application/json') {
         return errorResponse(
