@@ -13,9 +13,9 @@
 // eslint-disable-next-line no-control-regex
 const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
 
-/** Select Graphic Rendition: colour and weight, nothing that moves, clears or titles. */
-// eslint-disable-next-line no-control-regex
-const SGR = /\u001b\[[0-9;]{0,32}m/g
+/** Select Graphic Rendition (colour and weight, nothing that moves, clears or titles), or a control character. */
+
+const SGR_OR_UNPRINTABLE = new RegExp(`(\u001b\\[[0-9;]{0,32}m)|${UNPRINTABLE.source}`, 'g')
 
 /**
  * C0 as `\\xHH`, the rest as `\\uHHHH`: `--json` output stays valid JSON, since JSON.stringify has
@@ -33,11 +33,5 @@ function escape(ch: string): string {
  */
 export function printable(text: string, opts: { colour?: boolean } = {}): string {
   if (!opts.colour) return text.replace(UNPRINTABLE, escape)
-  let out = ''
-  let last = 0
-  for (const m of text.matchAll(SGR)) {
-    out += text.slice(last, m.index).replace(UNPRINTABLE, escape) + m[0]
-    last = m.index + m[0].length
-  }
-  return out + text.slice(last).replace(UNPRINTABLE, escape)
+  return text.replace(SGR_OR_UNPRINTABLE, (m: string, sgr: string | undefined) => sgr ?? escape(m))
 }

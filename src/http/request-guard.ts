@@ -30,9 +30,8 @@ export interface RequestGuardOptions {
 /** The host name of a Host header value (`[::1]:7717` → `::1`, `Example.com:80` → `example.com`). */
 export function hostName(hostHeader: string): string {
   const h = hostHeader.trim().toLowerCase()
-  if (h.startsWith('[')) return h.slice(1, h.indexOf(']') === -1 ? undefined : h.indexOf(']'))
-  const colon = h.indexOf(':')
-  return (colon === -1 ? h : h.slice(0, colon)).replace(/\.$/, '')
+  const name = h.startsWith('[') ? h.slice(1).split(']')[0]! : h.split(':')[0]!
+  return name.replace(/\.$/, '')
 }
 
 /** Whether the API answers to this host name (see the module header). */
