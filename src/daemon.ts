@@ -151,6 +151,8 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         hosts: { bindHost: loaded.config.api.host, allowedHosts: loaded.config.api.allowed_hosts },
         metrics,
         onInternalError: (err, request) => logger.error({ err, ...request }, 'API request failed'),
+        onEventClientDropped: (reason, clients) =>
+          logger.warn({ reason, clients }, 'dropped an event stream client that stopped reading'),
         events: (listener) => {
           listeners.add(listener)
           return () => listeners.delete(listener)

@@ -73,6 +73,11 @@ export const ErrorRegistry = {
     status: 500,
     summary: 'The API port is taken, usually by another supervisor on the same config.',
   },
+  SHEPHERD_EVENT_STREAM_FULL: {
+    status: 503,
+    summary:
+      'The event stream already serves `api.max_event_clients` clients; the answer says when to try again (Retry-After).',
+  },
   SHEPHERD_INTERNAL: { status: 500, summary: 'An unexpected failure; the message and cause say what broke.' },
 } as const satisfies Record<string, { status: number; summary: string }>
 

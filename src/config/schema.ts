@@ -199,6 +199,14 @@ const StrategiesFull = z
 export const MIN_API_TOKEN_LENGTH = 24
 
 /**
+ * Clients of `GET /api/events` at once, by default: a dashboard in a few tabs for each of a team's
+ * operators and some tools, with room to spare. Each client costs a socket and up to 256 KiB of
+ * events it has not read yet (event-broadcaster.ts); a bound keeps a page left open in hundreds of
+ * tabs, or a script that connects in a loop, from costing the supervisor more.
+ */
+export const DEFAULT_MAX_EVENT_CLIENTS = 100
+
+/**
  * What is wrong with an API token, or null when it will do. The value itself is never quoted: it
  * is a secret, and the message goes to a terminal or a log. The environment variables that
  * override `api.token` and `api.read_token` are held to the same rules (src/http/auth.ts).
@@ -518,6 +526,15 @@ export const ConfigSchema = z
           .prefault([])
           .describe(
             "More host names the API and the dashboard answer to (a reverse proxy's, the machine's own name). IP addresses, localhost and api.host always work; a request for any other name is refused with 403, as a DNS rebinding attack from a web page would be.",
+          ),
+        max_event_clients: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .prefault(DEFAULT_MAX_EVENT_CLIENTS)
+          .describe(
+            'Clients of the event stream (GET /api/events, which the dashboard uses) at once; one more is answered 503 with Retry-After. A client that stops reading is dropped once 256 KiB of events waits for it.',
           ),
         token: apiToken
           .optional()

@@ -29,10 +29,12 @@ import { bodyLimit } from 'hono/body-limit'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 
 import { systemClock } from '../adapters/system-clock.js'
+import { DEFAULT_MAX_EVENT_CLIENTS } from '../config/schema.js'
 import { coerceError } from '../errors.js'
 import { apiAuth } from './auth.js'
 import { type HttpAppOptions, type HttpContext, jobDefaults } from './context.js'
 import { bodyTooLargeMessage, errorResponse, toErrorResponse } from './errors.js'
+import { EventBroadcaster } from './event-broadcaster.js'
 import { requestGuard, requireJson } from './request-guard.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { eventRoutes } from './routes/events.js'
@@ -65,6 +67,13 @@ export function createHttpApp(options: HttpAppOptions): Hono {
     events: options.events,
     metrics: options.metrics,
   }
+  const hub = ctx.events
+    ? new EventBroadcaster(
+        ctx.events,
+        { maxClients: options.config?.api.max_event_clients ?? DEFAULT_MAX_EVENT_CLIENTS },
+        { onDrop: options.onEventClientDropped },
+      )
+    : undefined
   const app = new Hono()
 
   // First what a web page could forge, then the token: a request without the right token learns
@@ -95,7 +104,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   workerRoutes(app, ctx)
   incidentRoutes(app, ctx)
   queueRoutes(app, ctx)
-  eventRoutes(app, ctx)
+  eventRoutes(app, hub)
   openApiRoutes(app)
   metricsRoutes(app, ctx)
   dashboardRoutes(app)

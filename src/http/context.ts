@@ -15,6 +15,7 @@ import type { Store } from '../store/store.js'
 import type { SupervisorControl } from '../supervisor/view.js'
 import type { ApiTokens } from './auth.js'
 import { parseRequest, requestValidationError } from './errors.js'
+import type { DropReason } from './event-broadcaster.js'
 import type { RequestGuardOptions } from './request-guard.js'
 import { QueueParamSchema } from './schemas.js'
 
@@ -58,6 +59,12 @@ export interface HttpAppOptions {
    * @defaultValue none: the route answers 404
    */
   events?: EventSource
+  /**
+   * Called when an event-stream client is dropped for not reading (event-broadcaster.ts), so that
+   * the daemon can log it.
+   * @defaultValue nothing is called
+   */
+  onEventClientDropped?: (reason: DropReason, clients: number) => void
   /**
    * Shepherd's Prometheus metrics, for `GET /metrics` (the daemon passes its `createMetrics()`).
    * @defaultValue none: the route answers 404

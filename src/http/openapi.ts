@@ -302,12 +302,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
     answers: [
       {
         status: 200,
-        description: 'The stream; a comment line every 15 s keeps it open.',
+        description:
+          'The stream; a comment line every 15 s keeps it open. A client that stops reading is dropped once 256 KiB of events waits for it.',
         contentType: 'text/event-stream',
         schema: { type: 'string' },
       },
     ],
-    errors: ['SHEPHERD_NOT_FOUND'],
+    errors: ['SHEPHERD_NOT_FOUND', 'SHEPHERD_EVENT_STREAM_FULL'],
   },
   {
     method: 'get',
