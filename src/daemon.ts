@@ -73,16 +73,19 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
 
   const listeners = new Set<(e: AnyEvent) => void>()
   // Gauges are read from the supervisor at each scrape; the API (and so a scrape) starts after it.
+  const notifiers = [
+    ...createNotifiers(config.notifications, { configFile: loaded.file }),
+    ...createHookNotifiers(config.hooks, { configFile: loaded.file, env: withoutApiTokens(env) }),
+  ]
   const metrics = createMetrics({
     snapshot: () => takeFleetSnapshot(supervisor!, store.jobs, clock.now(), configuredQueues(config)),
     version: packageVersion(),
     pools: loaded.pools.map((p) => ({ name: p.name, queue: p.queue ?? null })),
+    queues: configuredQueues(config),
+    notifiers: notifiers.map((n) => n.name),
   })
   const dispatcher = new NotificationDispatcher({
-    notifiers: [
-      ...createNotifiers(config.notifications, { configFile: loaded.file }),
-      ...createHookNotifiers(config.hooks, { configFile: loaded.file, env: withoutApiTokens(env) }),
-    ],
+    notifiers,
     settings: config.notifications,
     now: () => clock.now(),
     logger,

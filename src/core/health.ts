@@ -126,6 +126,13 @@ export const FRESH_MEMORY: HealthMemory = { cpuOver: 0, memoryOver: 0, zombieChe
 export interface Anomaly {
   cause: AnomalyCause
   detail: string
+  /**
+   * How long the worker had shown no sign of health when this was detected, where that is known:
+   * for a hang, the age of its last heartbeat; for a process stopped or in uninterruptible sleep,
+   * the time since the last look that saw it running. The fault came within that span, so it bounds
+   * the time from the fault to its detection from above.
+   */
+  silentMs?: number
 }
 
 export interface Assessment {

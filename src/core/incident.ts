@@ -89,6 +89,12 @@ export interface Incident {
   newPid: number | null
   /** How the sick process ended, once it has. */
   exit: ExitReport | null
+  /**
+   * For a hang, or a process stopped or in uninterruptible sleep: how long it had shown no sign of
+   * health when detected (an upper bound of the time from the fault to its detection); null
+   * otherwise. Absent from incidents stored before it existed.
+   */
+  silentMs?: number | null
   manual: boolean
   timeline: IncidentStep[]
 }
@@ -148,6 +154,8 @@ export interface OpenIncidentParams {
   detail: string
   pid: number | null
   exit?: ExitReport | null
+  /** {@link Incident.silentMs}. */
+  silentMs?: number | null
   /** A manual restart names its strategy. */
   strategy?: Strategy
   manual?: boolean
@@ -176,6 +184,7 @@ export function openIncident(p: OpenIncidentParams, ctx: IncidentContext): Trans
     oldPid: p.pid,
     newPid: null,
     exit: p.exit ?? null,
+    silentMs: p.silentMs ?? null,
     manual: p.manual ?? false,
     timeline: [{ at: ctx.now, step: 'detected', detail: `${p.cause} (${severity}): ${p.detail}` }],
   }

@@ -17,11 +17,17 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 import type { AnyEvent } from '../core/events.js'
+import type { Incident } from '../core/incident.js'
+import { ANOMALY_CAUSES, type AnomalyCause } from '../core/restart-policy.js'
 import { WORKER_STATES, type WorkerState } from '../core/worker-state.js'
 import type { QueueCounts } from '../store/job-store.js'
 import type { FleetSnapshot, SnapshotSource } from './snapshot.js'
 
-/** Every metric name starts with this, prom-client's default process metrics included. */
+/**
+ * Every metric of Shepherd's own starts with this. prom-client's default process metrics keep
+ * their standard names (`process_cpu_seconds_total`, `nodejs_eventloop_lag_seconds`), which stock
+ * dashboards and alerts for Node.js processes expect.
+ */
 export const METRIC_PREFIX = 'shepherd_'
 
 /**
@@ -55,6 +61,7 @@ export const QUEUE_STATES = {
 } as const satisfies Record<string, keyof QueueCounts>
 
 const STATES = Object.keys(WORKER_STATES) as WorkerState[]
+const CAUSES = Object.keys(ANOMALY_CAUSES) as AnomalyCause[]
 
 /** What the HTTP route needs: the text and its content type. */
 export interface MetricsEndpoint {
@@ -71,8 +78,8 @@ export interface MetricsOptions {
   /** Shepherd's version, the label of `shepherd_supervisor_info`. */
   version: string
   /**
-   * prom-client's default process metrics (CPU, memory, event loop lag, GC, handles), with the
-   * `shepherd_` prefix.
+   * prom-client's default process metrics (CPU, memory, event loop lag, GC, handles), under their
+   * standard names (`process_*`, `nodejs_*`).
    * @defaultValue true. Tests of the exact text turn them off: their values change on every scrape.
    */
   defaultMetrics?: boolean
@@ -82,6 +89,18 @@ export interface MetricsOptions {
    * @defaultValue none: job counters appear with their first job
    */
   pools?: readonly { name: string; queue: string | null }[]
+  /**
+   * Every queue of the config, so that the quarantine and dead-letter counters show a zero from
+   * the first scrape.
+   * @defaultValue the pools' queues
+   */
+  queues?: readonly string[]
+  /**
+   * Every notification destination (the notifiers' names), so that
+   * `shepherd_notifier_failures_total` shows a zero for each from the first scrape.
+   * @defaultValue none: a destination's series appears with its first failure
+   */
+  notifiers?: readonly string[]
 }
 
 /**
@@ -149,6 +168,17 @@ export class ShepherdMetrics implements MetricsEndpoint {
       "CPU of each worker's process tree at its latest health check, in percent of one core.",
       (w) => w.cpuPercent,
     )
+    new Counter({
+      name: name('worker_cpu_seconds_total'),
+      help: "CPU time of each worker's process trees (every process that held the slot), in seconds, read at health checks since the supervisor started; time of a process that exits between two checks is not seen.",
+      labelNames: ['pool', 'worker'] as const,
+      registers,
+      async collect() {
+        const s = await snap()
+        this.reset()
+        for (const w of s.workers) this.inc({ pool: w.pool, worker: w.id }, w.cpuSeconds)
+      },
+    })
     perWorker(
       'worker_resident_memory_bytes',
       "Resident memory of each worker's process tree at its latest health check, in bytes.",
@@ -197,6 +227,7 @@ export class ShepherdMetrics implements MetricsEndpoint {
         const s = await snap()
         this.reset()
         for (const p of s.pools) {
+          for (const cause of CAUSES) this.inc({ pool: p.name, cause }, 0)
           for (const [cause, n] of Object.entries(p.restartsByCause)) this.inc({ pool: p.name, cause }, n)
         }
       },
@@ -286,7 +317,7 @@ export class ShepherdMetrics implements MetricsEndpoint {
     })
     this.#detection = new Histogram({
       name: name('detection_latency_seconds'),
-      help: 'Time from a fault to its detection, in seconds. Observed only where the fault time is known: crashes (the process exit).',
+      help: "Time from a fault to its detection, in seconds, where it is known: for a crash, from the process exit as the kernel reported it; for a hang, a stopped or a D-state worker, from its last sign of health (an upper bound).",
       labelNames: ['cause'] as const,
       buckets: DETECTION_BUCKETS,
       registers,
@@ -336,12 +367,24 @@ export class ShepherdMetrics implements MetricsEndpoint {
       registers,
     })
 
+    // Every series a configured pool, queue or destination can have exists from the start at 0: a
+    // series that appears with its first increment hides that increment from increase() and
+    // rate(), and an alert on the first escalation would never fire.
     for (const p of o.pools ?? []) {
+      for (const cause of CAUSES) {
+        for (const c of [this.#opened, this.#recovered, this.#escalated]) c.inc({ pool: p.name, cause }, 0)
+      }
       if (p.queue === null) continue
       this.#processed.inc({ pool: p.name, queue: p.queue }, 0)
       this.#failed.inc({ pool: p.name, queue: p.queue }, 0)
     }
-    if (o.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX })
+    const queues = o.queues ?? (o.pools ?? []).flatMap((p) => (p.queue === null ? [] : [p.queue]))
+    for (const queue of new Set(queues)) {
+      this.#quarantined.inc({ queue }, 0)
+      this.#deadLettered.inc({ queue }, 0)
+    }
+    for (const notifier of new Set(o.notifiers ?? [])) this.#notifierFailures.inc({ notifier }, 0)
+    if (o.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry })
   }
 
   /** The Prometheus text exposition content type. */
@@ -364,9 +407,10 @@ export class ShepherdMetrics implements MetricsEndpoint {
         case 'incident:opened': {
           const inc = e.data.incident
           this.#opened.inc({ pool: inc.pool, cause: inc.cause })
-          // Only an exit dates the fault; a hang or a memory reading is known only when detected.
-          if (inc.exit !== null)
-            this.#detection.observe({ cause: inc.cause }, seconds(inc.detectedAt - inc.exit.at))
+          // Only an exit dates the fault; a hang, a stop or a D state is bounded by how long the
+          // worker had been silent; a memory reading or a probe is known only when detected.
+          const latency = detectionLatencyMs(inc)
+          if (latency !== null) this.#detection.observe({ cause: inc.cause }, seconds(latency))
           break
         }
         case 'incident:recovered': {
@@ -446,6 +490,16 @@ export function createMetrics(o: MetricsOptions): ShepherdMetrics {
 
 function zeroStates(): Record<WorkerState, number> {
   return Object.fromEntries(STATES.map((s) => [s, 0])) as Record<WorkerState, number>
+}
+
+/**
+ * The detection latency of an incident, ms, where a bound of the fault's time is known: the exit of
+ * a crashed process, the silence of a hung one; null otherwise.
+ */
+export function detectionLatencyMs(inc: Incident): number | null {
+  if (inc.exit !== null) return inc.detectedAt - inc.exit.at
+  if (inc.silentMs !== undefined && inc.silentMs !== null) return inc.silentMs
+  return null
 }
 
 /** Milliseconds to seconds; a negative span (a clock that stepped) counts as 0. */

@@ -20,6 +20,8 @@ export interface WorkerSnapshot {
   healthScore: number
   /** Restarts of this slot since the supervisor started (0 for a spare). */
   restarts: number
+  /** CPU seconds of the slot's (or spare's) process trees since the supervisor started, as sampled. */
+  cpuSeconds: number
   /** CPU of the process tree at the latest sample, percent of one core; null when unknown or no process. */
   cpuPercent: number | null
   /** Resident memory of the process tree at the latest sample, bytes; null when unknown or no process. */
@@ -82,6 +84,7 @@ export async function takeFleetSnapshot(
       state: w.state,
       healthScore: w.healthScore,
       restarts: w.restarts,
+      cpuSeconds: w.cpuSeconds,
       cpuPercent: usage.cpuPercent,
       residentBytes: usage.rssMb === null ? null : Math.round(usage.rssMb * MIB),
     }

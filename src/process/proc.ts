@@ -273,11 +273,21 @@ export class CpuMeter {
    * leaves the sum), so negative deltas count as 0 rather than as negative load.
    */
   sample(key: string | number, cpuTicks: number, atMs: number): number | null {
+    return this.measure(key, cpuTicks, atMs).percent
+  }
+
+  /**
+   * Like {@link sample}, and also the CPU seconds used since the previous sample of `key`, or since
+   * the tree started on its first sample (its ticks are all its own), for counters of CPU time.
+   * Time of members that exited between two samples is not seen.
+   */
+  measure(key: string | number, cpuTicks: number, atMs: number): { percent: number | null; seconds: number } {
     const prev = this.last.get(key)
     this.last.set(key, { ticks: cpuTicks, atMs })
-    if (!prev || atMs <= prev.atMs) return null
-    const cpuSeconds = Math.max(0, cpuTicks - prev.ticks) / CLK_TCK
-    return (cpuSeconds / ((atMs - prev.atMs) / 1000)) * 100
+    if (!prev) return { percent: null, seconds: cpuTicks / CLK_TCK }
+    const seconds = Math.max(0, cpuTicks - prev.ticks) / CLK_TCK
+    if (atMs <= prev.atMs) return { percent: null, seconds }
+    return { percent: (seconds / ((atMs - prev.atMs) / 1000)) * 100, seconds }
   }
 
   /** Drops the history of a key (the worker is gone; its pid may come back as someone else). */

@@ -134,7 +134,9 @@ export class HealthMonitor {
         slot.report = deadReport(now, slot.lastExit ? describeExit(slot.lastExit) : slot.state)
         continue
       }
-      const sample = { ...this.sample(wp, trees.get(wp.pid), now, pool.cfg, queue), external: slot.external }
+      const [measured, cpuSeconds] = this.sample(wp, trees.get(wp.pid), now, pool.cfg, queue)
+      slot.cpuSeconds += cpuSeconds
+      const sample = { ...measured, external: slot.external }
       const a = assessHealth(sample, slot.memory, t, pool.cfg.hang_timeout)
       pushSample(slot.samples, {
         at: now,
@@ -162,7 +164,7 @@ export class HealthMonitor {
         )
       }
       if (slot.incident || slot.reviving) continue
-      if (a.anomaly && isServing(slot.state)) this.onAnomaly(slot, a.anomaly)
+      if (a.anomaly && isServing(slot.state)) this.onAnomaly(slot, withSilence(a.anomaly, wp, now))
       else if (slot.state === 'ready' && a.report.verdict === 'warning')
         this.k.setState(slot, 'degraded', worstDetail)
       else if (slot.state === 'degraded' && a.report.verdict === 'healthy')
@@ -170,7 +172,8 @@ export class HealthMonitor {
     }
     for (const spare of pool.spares) {
       if (!spare.proc.alive) continue
-      const sample = this.sample(spare.proc, trees.get(spare.proc.pid), now, pool.cfg, queue)
+      const [sample, cpuSeconds] = this.sample(spare.proc, trees.get(spare.proc.pid), now, pool.cfg, queue)
+      spare.cpuSeconds += cpuSeconds
       const a = assessHealth(sample, spare.memory, t, pool.cfg.hang_timeout)
       spare.report = a.report
       spare.memory = a.memory
@@ -184,19 +187,20 @@ export class HealthMonitor {
     now: number,
     cfg: ResolvedPool,
     queue: QueueReading | null,
-  ): HealthSample {
+  ): [HealthSample, cpuSeconds: number] {
     if (tree) {
       wp.descendants = tree.descendants
       noteProcState(wp, tree.rootState, now)
     }
-    return {
+    const cpu = tree ? this.cpu.measure(wp.key, tree.cpuTicks, now) : { percent: null, seconds: 0 }
+    const sample: HealthSample = {
       at: now,
       alive: wp.alive,
       procState: wp.lastProcState,
       stuckForMs: wp.stuckSince === null ? 0 : now - wp.stuckSince,
       heartbeatAgeMs: wp.heartbeatAge(now),
       zombies: tree?.zombies ?? 0,
-      cpuPercent: tree ? this.cpu.sample(wp.key, tree.cpuTicks, now) : null,
+      cpuPercent: cpu.percent,
       rssMb: tree ? tree.rssBytes / (1024 * 1024) : null,
       outcomes: wp.outcomeWindow(now, cfg.thresholds.error_window),
       probes: wp.probes,
@@ -204,6 +208,7 @@ export class HealthMonitor {
       throughput: queue?.throughput ?? null,
       external: null,
     }
+    return [sample, cpu.seconds]
   }
 
   /**
@@ -237,7 +242,8 @@ export class HealthMonitor {
     // A fresh heartbeat proves the process runs; only a silent one (or no SDK) needs /proc.
     if (age === null || age > period * 2) noteProcState(wp, this.k.deps.proc.readProcState(wp.pid), now)
     const stuckForMs = wp.stuckSince === null ? 0 : now - wp.stuckSince
-    return detectHang({ heartbeatAgeMs: age, procState: wp.lastProcState, stuckForMs }, hangTimeout)
+    const hang = detectHang({ heartbeatAgeMs: age, procState: wp.lastProcState, stuckForMs }, hangTimeout)
+    return hang && withSilence(hang, wp, now)
   }
 
   /** The watchdog runs ten times per shortest hang timeout, between every 50 ms and every 500 ms. */
@@ -286,6 +292,21 @@ export class HealthMonitor {
 function noteProcState(wp: WorkerProcess, state: string | null, now: number): void {
   wp.lastProcState = state
   const stuck = state === 'T' || state === 't' || state === 'D'
-  if (!stuck) wp.stuckSince = null
-  else wp.stuckSince ??= now
+  if (!stuck) {
+    wp.stuckSince = null
+    wp.lastRunningAt = now
+  } else wp.stuckSince ??= now
+}
+
+/** Adds how long the worker had been silent to a hang, stop or D-state anomaly (Anomaly.silentMs). */
+function withSilence(anomaly: Anomaly, wp: WorkerProcess, now: number): Anomaly {
+  switch (anomaly.cause) {
+    case 'hang':
+      return { ...anomaly, silentMs: wp.heartbeatAge(now) ?? undefined }
+    case 'stopped':
+    case 'uninterruptible':
+      return { ...anomaly, silentMs: now - (wp.lastRunningAt ?? wp.startedAt) }
+    default:
+      return anomaly
+  }
 }

@@ -31,6 +31,8 @@ export interface Slot {
    */
   restartTimes: number[]
   restarts: number
+  /** CPU seconds of this slot's process trees, as sampled at health checks, since the supervisor started. */
+  cpuSeconds: number
   report: HealthReport | null
   memory: HealthMemory
   lastExit: ExitReport | null
@@ -45,6 +47,8 @@ export interface Slot {
 export interface Spare {
   readonly id: string
   proc: WorkerProcess
+  /** CPU seconds of the spare's process tree, as sampled at health checks. */
+  cpuSeconds: number
   report: HealthReport | null
   memory: HealthMemory
 }
@@ -53,7 +57,6 @@ export interface PoolRuntime {
   readonly cfg: ResolvedPool
   readonly slots: Slot[]
   spares: Spare[]
-  spareSeq: number
   /** Spares that died before becoming ready, in a row: backs off their replacement. */
   spareFailures: number
   /** Queue-driven scaling. */
@@ -105,7 +108,6 @@ export function createPool(cfg: ResolvedPool, now: number): PoolRuntime {
     cfg,
     slots: [],
     spares: [],
-    spareSeq: 0,
     spareFailures: 0,
     scale: FRESH_SCALE,
     throughputHistory: [],
@@ -130,6 +132,7 @@ export function createSlot(pool: PoolRuntime, index: number): Slot {
     history: EMPTY_HISTORY,
     restartTimes: [],
     restarts: 0,
+    cpuSeconds: 0,
     report: null,
     memory: FRESH_MEMORY,
     lastExit: null,

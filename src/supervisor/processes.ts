@@ -107,9 +107,13 @@ export class Processes {
 
   launchSpare(pool: PoolRuntime): void {
     if (this.k.stopping) return
-    const id = `${pool.cfg.name}#s${++pool.spareSeq}`
-    const wp = this.spawn(pool, id, pool.cfg.replicas.max + pool.spareSeq)
-    pool.spares.push({ id, proc: wp, report: null, memory: FRESH_MEMORY })
+    // The lowest number no spare holds now: spare ids (and so per-worker metric series) stay
+    // bounded by `spares`, however many spares have come and gone.
+    let n = 1
+    while (pool.spares.some((s) => s.id === `${pool.cfg.name}#s${n}`)) n++
+    const id = `${pool.cfg.name}#s${n}`
+    const wp = this.spawn(pool, id, pool.cfg.replicas.max + n)
+    pool.spares.push({ id, proc: wp, cpuSeconds: 0, report: null, memory: FRESH_MEMORY })
     this.k.emit(
       'worker:spawned',
       'info',

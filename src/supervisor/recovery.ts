@@ -39,6 +39,8 @@ export interface OpenOptions {
   /** A manual restart names its strategy. */
   strategy?: Strategy
   manual?: boolean
+  /** The anomaly's {@link Anomaly.silentMs}. */
+  silentMs?: number
 }
 
 export class Recovery {
@@ -68,6 +70,7 @@ export class Recovery {
         detail,
         pid: slot.proc?.pid ?? null,
         exit: o.exit ?? null,
+        silentMs: o.silentMs ?? null,
         strategy: o.strategy,
         manual: o.manual,
       },

@@ -81,7 +81,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
       this.k,
       this.pools,
       this.processes,
-      (slot, a) => this.recovery.open(slot, a.cause, a.detail),
+      (slot, a) => this.recovery.open(slot, a.cause, a.detail, { silentMs: a.silentMs }),
       (pool, action, reason) => (action === 'out' ? this.scaleOut(pool, reason) : this.scaleIn(pool, reason)),
     )
     this.processes.hooks = {

@@ -21,6 +21,11 @@ export interface WorkerView {
   worstDetail: string | null
   /** Restarts of this slot since the supervisor started. */
   restarts: number
+  /**
+   * CPU time of this slot's processes (each one's whole tree), in seconds, since the supervisor
+   * started, as read at health checks: time of a process that exits between two checks is not seen.
+   */
+  cpuSeconds: number
   startedAt: number | null
   uptimeMs: number | null
   /** The incident under way, if any. */

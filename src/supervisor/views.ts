@@ -26,6 +26,7 @@ export function viewSlot(slot: Slot, now: number): WorkerView {
         ? describeExit(exit)
         : 'no process',
     restarts: slot.restarts,
+    cpuSeconds: slot.cpuSeconds,
     startedAt: wp?.startedAt ?? null,
     uptimeMs: wp ? now - wp.startedAt : null,
     incidentId: slot.incident?.id ?? null,
@@ -49,6 +50,7 @@ export function viewSpare(pool: PoolRuntime, spare: Spare, now: number): WorkerV
     worst: report?.worst ?? null,
     worstDetail: report?.indicators.find((i) => i.name === report.worst)?.detail ?? null,
     restarts: 0,
+    cpuSeconds: spare.cpuSeconds,
     startedAt: wp.startedAt,
     uptimeMs: now - wp.startedAt,
     incidentId: null,

@@ -32,6 +32,8 @@ export class WorkerProcess {
   lastHeartbeatAt: number | null = null
   /** Since when the process has been seen stopped (T) or in uninterruptible sleep (D). */
   stuckSince: number | null = null
+  /** The last look at /proc that saw the process running (neither T nor D). */
+  lastRunningAt: number | null = null
   lastProcState: string | null = null
   /** Start time in clock ticks (/proc): with the pid, names this process in the store's registry. */
   startTicks: number | null = null

@@ -34,7 +34,7 @@ describe('metrics of a running daemon', () => {
     assert.equal(before.get('shepherd_supervisor_info{version="0.1.0"}'), 1)
     assert.equal(before.get('shepherd_pool_min_replicas{pool="api"}'), 2)
     assert.equal(metricSum(before, 'shepherd_incidents_opened_total'), 0)
-    assert.ok((before.get('shepherd_process_resident_memory_bytes') ?? 0) > 0, 'default metrics, prefixed')
+    assert.ok((before.get('process_resident_memory_bytes') ?? 0) > 0, 'default metrics, standard names')
 
     const pid = supervisor.getWorker('api#1')!.pid!
     process.kill(pid, 'SIGKILL')

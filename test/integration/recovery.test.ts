@@ -73,10 +73,19 @@ describe('recovery', () => {
     await ready(td, 'plain#1')
     const pid = pidOf(td, 'plain#1')
     assert.equal(td.daemon.supervisor.getWorker('plain#1')?.sdk, false)
+    const stoppedAt = Date.now()
     process.kill(pid, 'SIGSTOP')
     const inc = (await td.waitForEvent('incident:recovered')).data.incident
+    const detectedAfter = Date.now() - stoppedAt
     assert.equal(inc.cause, 'stopped')
     assert.equal(inc.severity, 'severe')
+    // The silence is measured from the last check that saw it running: at least hang_timeout, and
+    // no more than the time since the stop plus one check.
+    assert.ok(inc.silentMs! >= 1000, `silent ${inc.silentMs} ms`)
+    assert.ok(
+      inc.silentMs! <= detectedAfter + 500,
+      `silent ${inc.silentMs} ms, stopped ${detectedAfter} ms before`,
+    )
     assert.equal(inc.strategy, 'hard_restart')
     assert.match(inc.detail, /state T/)
     assert.ok(isGone(pid), 'the stopped process was killed')
@@ -187,6 +196,24 @@ describe('recovery', () => {
     await waitFor(
       () => td.daemon.supervisor.listWorkers().some((w) => w.role === 'spare' && w.state === 'ready'),
       'a new spare',
+    )
+    // Spare ids come back: however many spares take over, the pool's ids stay hot#1 and hot#s1.
+    for (let i = 0; i < 3; i++) {
+      await waitFor(
+        () => td.daemon.supervisor.getWorker('hot#s1')?.state === 'ready',
+        'the spare to be ready',
+      )
+      const n = td.eventsOf('incident:recovered').length
+      process.kill(pidOf(td, 'hot#1'), 'SIGKILL')
+      await waitFor(() => td.eventsOf('incident:recovered').length > n, 'the next recovery')
+    }
+    await waitFor(() => td.daemon.supervisor.getWorker('hot#s1')?.state === 'ready', 'the spare to be ready')
+    assert.deepEqual(
+      td.daemon.supervisor
+        .listWorkers()
+        .map((w) => w.id)
+        .sort(),
+      ['hot#1', 'hot#s1'],
     )
   })
 

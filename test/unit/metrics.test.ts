@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
 import type { ExitReport } from '../../src/core/exit-report.js'
+import { ANOMALY_CAUSES } from '../../src/core/restart-policy.js'
 import { createHttpApp } from '../../src/http/app.js'
 import { createMetrics, type ShepherdMetrics } from '../../src/metrics/registry.js'
 import { type FleetSnapshot, takeFleetSnapshot } from '../../src/metrics/snapshot.js'
@@ -92,6 +93,7 @@ function worker(
     state: 'ready',
     healthScore: 100,
     restarts: 0,
+    cpuSeconds: 0,
     cpuPercent: null,
     residentBytes: null,
     ...over,
@@ -201,16 +203,20 @@ describe('metrics rendering', () => {
 
   it('renders pools: restarts by cause, availability, strength', async () => {
     const { metrics } = metricsFor()
-    assert.equal(
-      await one(metrics, 'shepherd_restarts_total'),
+    const restarts = (await one(metrics, 'shepherd_restarts_total')).split('\n')
+    assert.deepEqual(restarts.slice(0, 2), [
+      "# HELP shepherd_restarts_total Processes started to recover a pool's workers (warm spares taking over included), by incident cause, since the supervisor started.",
+      '# TYPE shepherd_restarts_total counter',
+    ])
+    assert.deepEqual(
+      restarts.filter((l) => !l.startsWith('#') && !l.endsWith(' 0')),
       [
-        "# HELP shepherd_restarts_total Processes started to recover a pool's workers (warm spares taking over included), by incident cause, since the supervisor started.",
-        '# TYPE shepherd_restarts_total counter',
         'shepherd_restarts_total{pool="email",cause="crash"} 2',
         'shepherd_restarts_total{pool="email",cause="memory"} 1',
         'shepherd_restarts_total{pool="reports",cause="hang"} 1',
-      ].join('\n'),
+      ],
     )
+    assert.equal(restarts.length, 2 + 2 * Object.keys(ANOMALY_CAUSES).length, 'every cause of every pool')
     assert.equal(
       await one(metrics, 'shepherd_pool_availability_ratio'),
       [
@@ -269,14 +275,21 @@ describe('metrics rendering', () => {
     )
   })
 
-  it('counts incidents from events; detection latency only where the exit dates the fault', async () => {
+  it('counts incidents from events; detection latency where an exit or a silence bounds the fault', async () => {
     const { metrics } = metricsFor()
     const crash = incidentRecord('i1', 'email#2', 10_003, {
       exit: crashExit,
       recoveredAt: 10_803,
       endedAt: 10_803,
     })
-    const hang = incidentRecord('i2', 'email#1', 20_000, { cause: 'hang', severity: 'severe', exit: null })
+    const hang = incidentRecord('i2', 'email#1', 20_000, {
+      cause: 'hang',
+      severity: 'severe',
+      exit: null,
+      silentMs: 3_200,
+    })
+    const memory = incidentRecord('i3', 'email#1', 30_000, { cause: 'memory', exit: null })
+    metrics.observeEvent(incidentEvent('incident:opened', memory))
     metrics.observeEvent(incidentEvent('incident:opened', crash))
     metrics.observeEvent(incidentEvent('incident:opened', hang))
     metrics.observeEvent(incidentEvent('incident:recovered', crash))
@@ -288,27 +301,22 @@ describe('metrics rendering', () => {
         recoveredAt: null,
       }),
     )
-    assert.equal(
-      await one(metrics, 'shepherd_incidents_opened_total'),
-      [
-        '# HELP shepherd_incidents_opened_total Incidents opened (recoveries started), by pool and cause.',
-        '# TYPE shepherd_incidents_opened_total counter',
-        'shepherd_incidents_opened_total{pool="email",cause="crash"} 1',
-        'shepherd_incidents_opened_total{pool="email",cause="hang"} 1',
-      ].join('\n'),
-    )
+    const opened = await one(metrics, 'shepherd_incidents_opened_total')
+    assert.match(opened, /\nshepherd_incidents_opened_total\{pool="email",cause="crash"\} 1\n/)
+    assert.match(opened, /\nshepherd_incidents_opened_total\{pool="email",cause="hang"\} 1\n/)
+    assert.match(opened, /\nshepherd_incidents_opened_total\{pool="email",cause="probe"\} 0\n/)
     assert.match(
       await one(metrics, 'shepherd_incidents_recovered_total'),
-      /\nshepherd_incidents_recovered_total\{pool="email",cause="crash"\} 1$/,
+      /\nshepherd_incidents_recovered_total\{pool="email",cause="crash"\} 1\n/,
     )
     assert.match(
       await one(metrics, 'shepherd_incidents_escalated_total'),
-      /\nshepherd_incidents_escalated_total\{pool="email",cause="hang"\} 1$/,
+      /\nshepherd_incidents_escalated_total\{pool="email",cause="hang"\} 1\n/,
     )
     assert.equal(
       await one(metrics, 'shepherd_detection_latency_seconds'),
       [
-        '# HELP shepherd_detection_latency_seconds Time from a fault to its detection, in seconds. Observed only where the fault time is known: crashes (the process exit).',
+        '# HELP shepherd_detection_latency_seconds Time from a fault to its detection, in seconds, where it is known: for a crash, from the process exit as the kernel reported it; for a hang, a stopped or a D-state worker, from its last sign of health (an upper bound).',
         '# TYPE shepherd_detection_latency_seconds histogram',
         'shepherd_detection_latency_seconds_bucket{le="0.001",cause="crash"} 0',
         'shepherd_detection_latency_seconds_bucket{le="0.0025",cause="crash"} 0',
@@ -326,6 +334,22 @@ describe('metrics rendering', () => {
         'shepherd_detection_latency_seconds_bucket{le="+Inf",cause="crash"} 1',
         'shepherd_detection_latency_seconds_sum{cause="crash"} 0.003',
         'shepherd_detection_latency_seconds_count{cause="crash"} 1',
+        'shepherd_detection_latency_seconds_bucket{le="0.001",cause="hang"} 0',
+        'shepherd_detection_latency_seconds_bucket{le="0.0025",cause="hang"} 0',
+        'shepherd_detection_latency_seconds_bucket{le="0.005",cause="hang"} 0',
+        'shepherd_detection_latency_seconds_bucket{le="0.01",cause="hang"} 0',
+        'shepherd_detection_latency_seconds_bucket{le="0.025",cause="hang"} 0',
+        'shepherd_detection_latency_seconds_bucket{le="0.05",cause="hang"} 0',
+        'shepherd_detection_latency_seconds_bucket{le="0.1",cause="hang"} 0',
+        'shepherd_detection_latency_seconds_bucket{le="0.25",cause="hang"} 0',
+        'shepherd_detection_latency_seconds_bucket{le="0.5",cause="hang"} 0',
+        'shepherd_detection_latency_seconds_bucket{le="1",cause="hang"} 0',
+        'shepherd_detection_latency_seconds_bucket{le="2.5",cause="hang"} 0',
+        'shepherd_detection_latency_seconds_bucket{le="5",cause="hang"} 1',
+        'shepherd_detection_latency_seconds_bucket{le="10",cause="hang"} 1',
+        'shepherd_detection_latency_seconds_bucket{le="+Inf",cause="hang"} 1',
+        'shepherd_detection_latency_seconds_sum{cause="hang"} 3.2',
+        'shepherd_detection_latency_seconds_count{cause="hang"} 1',
       ].join('\n'),
     )
     const recovery = await one(metrics, 'shepherd_recovery_duration_seconds')
@@ -407,11 +431,11 @@ describe('metrics rendering', () => {
     })
     assert.match(
       await one(metrics, 'shepherd_jobs_quarantined_total'),
-      /\nshepherd_jobs_quarantined_total\{queue="email"\} 2$/,
+      /\nshepherd_jobs_quarantined_total\{queue="email"\} 2(\n|$)/,
     )
     assert.match(
       await one(metrics, 'shepherd_jobs_dead_lettered_total'),
-      /\nshepherd_jobs_dead_lettered_total\{queue="email"\} 1$/,
+      /\nshepherd_jobs_dead_lettered_total\{queue="email"\} 1(\n|$)/,
     )
     assert.equal(
       await one(metrics, 'shepherd_notifier_failures_total'),
@@ -459,13 +483,73 @@ describe('metrics rendering', () => {
     }
   })
 
-  it("adds prom-client's default process metrics with the shepherd_ prefix", async () => {
+  it("adds prom-client's default process metrics under their standard names", async () => {
     const metrics = createMetrics({ snapshot: async () => SNAPSHOT, version: '1.4.0' })
     const text = await metrics.render()
-    assert.match(text, /\nshepherd_process_cpu_user_seconds_total \d/)
-    assert.match(text, /\nshepherd_process_resident_memory_bytes \d/)
-    assert.match(text, /\nshepherd_nodejs_eventloop_lag_seconds /)
-    assert.doesNotMatch(text, /^(process|nodejs)_/m)
+    assert.match(text, /\nprocess_cpu_seconds_total \d/)
+    assert.match(text, /\nprocess_resident_memory_bytes \d/)
+    assert.match(text, /\nnodejs_eventloop_lag_seconds /)
+    assert.doesNotMatch(text, /^shepherd_(process|nodejs)_/m)
+  })
+
+  it('has every series a configured pool, queue and destination can have from the start, at 0', async () => {
+    const metrics = createMetrics({
+      snapshot: async () => ({
+        ...SNAPSHOT,
+        pools: SNAPSHOT.pools.map((p) => ({ ...p, restartsByCause: {} })),
+      }),
+      version: '1.4.0',
+      defaultMetrics: false,
+      pools: [
+        { name: 'email', queue: 'email' },
+        { name: 'cron', queue: null },
+      ],
+      queues: ['email', 'bulk'],
+      notifiers: ['slack', 'webhook:hooks.example'],
+    })
+    const text = await metrics.render()
+    const causes = Object.keys(ANOMALY_CAUSES)
+    for (const counter of ['incidents_opened', 'incidents_recovered', 'incidents_escalated']) {
+      for (const pool of ['email', 'cron']) {
+        for (const cause of causes) {
+          assert.ok(
+            text.includes(`\nshepherd_${counter}_total{pool="${pool}",cause="${cause}"} 0\n`),
+            `${counter} ${pool} ${cause}`,
+          )
+        }
+      }
+    }
+    for (const pool of ['email', 'reports'])
+      for (const cause of causes)
+        assert.ok(
+          text.includes(`\nshepherd_restarts_total{pool="${pool}",cause="${cause}"} 0\n`),
+          `${pool} ${cause}`,
+        )
+    for (const queue of ['email', 'bulk']) {
+      assert.ok(text.includes(`\nshepherd_jobs_quarantined_total{queue="${queue}"} 0\n`), queue)
+      assert.ok(text.includes(`\nshepherd_jobs_dead_lettered_total{queue="${queue}"} 0\n`), queue)
+    }
+    assert.ok(text.includes('\nshepherd_notifier_failures_total{notifier="slack"} 0\n'))
+    assert.ok(text.includes('\nshepherd_notifier_failures_total{notifier="webhook:hooks.example"} 0\n'))
+  })
+
+  it('counts CPU seconds of each worker', async () => {
+    const { metrics } = metricsFor({
+      ...SNAPSHOT,
+      workers: [
+        worker('email#1', { cpuSeconds: 12.5 }),
+        worker('email#s1', { role: 'spare', cpuSeconds: 0.25 }),
+      ],
+    })
+    assert.equal(
+      await one(metrics, 'shepherd_worker_cpu_seconds_total'),
+      [
+        "# HELP shepherd_worker_cpu_seconds_total CPU time of each worker's process trees (every process that held the slot), in seconds, read at health checks since the supervisor started; time of a process that exits between two checks is not seen.",
+        '# TYPE shepherd_worker_cpu_seconds_total counter',
+        'shepherd_worker_cpu_seconds_total{pool="email",worker="email#1"} 12.5',
+        'shepherd_worker_cpu_seconds_total{pool="email",worker="email#s1"} 0.25',
+      ].join('\n'),
+    )
   })
 })
 
