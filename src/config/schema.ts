@@ -607,9 +607,9 @@ export const ConfigSchema = z
             webhook_url: z.url({ protocol: /^https?$/ }).describe('Slack incoming-webhook URL.'),
             min_severity: z
               .enum(SEVERITIES)
-              .prefault('info')
+              .prefault('warning')
               .describe(
-                'Events below this severity are not sent to Slack. info sends recoveries too; warning sends openings, revivals and escalations; critical only escalations.',
+                'Events below this severity are not sent to Slack. warning (the default) sends openings, revivals and escalations: what someone may need to act on; info sends every recovery too; critical only escalations.',
               ),
           })
           .optional()

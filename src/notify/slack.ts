@@ -7,8 +7,10 @@
 import { formatDuration } from '../config/units.js'
 import type { AnyEvent, EventSeverity, ShepherdEvent } from '../core/events.js'
 import type { Incident, IncidentStep } from '../core/incident.js'
+import { shellArg } from '../shell-words.js'
 import { type Locale, messagesFor, type MessageTable } from './i18n.js'
-import { type DeliveryContext, type Notifier, postJson } from './notifier.js'
+import { type DeliveryContext, DeliveryError, type Notifier, postJson } from './notifier.js'
+import { fitSlackLimits } from './slack-limits.js'
 
 /** A Slack mrkdwn text object. */
 export interface SlackText {
@@ -72,6 +74,10 @@ export function escapeSlack(s: string): string {
  * ```
  */
 export function formatSlackMessage(event: AnyEvent, ctx: SlackFormatContext): SlackMessage {
+  return fitSlackLimits(layoutOf(event, ctx))
+}
+
+function layoutOf(event: AnyEvent, ctx: SlackFormatContext): SlackMessage {
   switch (event.type) {
     case 'incident:opened':
       return incidentMessage(event, event.data.incident, ctx, null)
@@ -125,14 +131,32 @@ export class SlackNotifier implements Notifier {
     this.#locale = o.locale ?? 'en'
   }
 
-  /** POSTs `{ text, blocks }`; rejects with a DeliveryError that says whether to retry. */
+  /**
+   * POSTs `{ text, blocks }`; rejects with a DeliveryError that says whether to retry. A 400 is
+   * Slack refusing the blocks (`invalid_blocks`, a limit this version of Shepherd does not know):
+   * the alert then goes out as its plain-text fallback alone rather than not at all.
+   */
   async deliver(event: AnyEvent, ctx: DeliveryContext, signal: AbortSignal): Promise<void> {
-    const body = formatSlackMessage(event, {
+    const message = formatSlackMessage(event, {
       suppressedBefore: ctx.suppressedBefore,
       configFile: this.#configFile,
       locale: this.#locale,
     })
-    await postJson({ fetch: this.#fetch, url: this.#url, body, signal })
+    try {
+      await postJson({ fetch: this.#fetch, url: this.#url, body: message, signal })
+    } catch (e) {
+      if (!(e instanceof DeliveryError) || e.status !== 400) throw e
+      await postJson({ fetch: this.#fetch, url: this.#url, body: { text: message.text }, signal }).catch(
+        (fallback: unknown) => {
+          throw fallback instanceof DeliveryError
+            ? new DeliveryError(`${e.message}; the plain-text fallback: ${fallback.message}`, {
+                retryable: fallback.retryable,
+                status: fallback.status,
+              })
+            : fallback
+        },
+      )
+    }
   }
 }
 
@@ -248,16 +272,25 @@ function quarantinedMessage(event: ShepherdEvent<'job:quarantined'>, ctx: SlackF
   const l = t.labels
   const { jobId, queue, crashes, error } = event.data
   const title = `${t.quarantined(jobId, queue, plainText)}${t.quarantinedWhy(crashes)}`
-  const retry = `shepherd retry -c ${ctx.configFile} ${queue} --quarantined ${jobId}`
-  const look = `shepherd jobs -c ${ctx.configFile} ${queue} --state quarantined`
+  // Commands to paste: every word shell-quoted (a job id is whatever the producer chose), and in
+  // code formatting in the blocks, so that nothing in them reads as markup.
+  const c = shellArg(ctx.configFile)
+  const retry = `shepherd retry -c ${c} ${shellArg(queue)} --quarantined ${jobId.startsWith('-') ? '-- ' : ''}${shellArg(jobId)}`
+  const look = `shepherd jobs -c ${c} ${shellArg(queue)} --state quarantined`
+  const wrongLine = `${l.whatWasWrong}: ${t.quarantineWrong(event.workerId, crashes)}`
   const lines = [
-    `${l.whatWasWrong}: ${t.quarantineWrong(event.workerId, crashes)}`,
+    wrongLine,
     error ? `${l.lastError}: ${clip(error, MAX_DETAIL_CHARS)}` : '',
     `${l.whatToDo}: ${t.quarantineToDo(look, retry)}`,
   ].filter(Boolean)
+  const mdLines = [
+    escClip(wrongLine, MAX_DETAIL_CHARS),
+    error ? `${l.lastError}: ${escClip(error, MAX_DETAIL_CHARS)}` : '',
+    `${l.whatToDo}: ${t.quarantineToDo(`\`${esc(look)}\``, `\`${esc(retry)}\``)}`,
+  ].filter(Boolean)
   const blocks: SlackBlock[] = [
-    { type: 'section', text: md(t.quarantined(esc(jobId), esc(queue), bold)) },
-    { type: 'section', text: md(esc(lines.join('\n'))) },
+    { type: 'section', text: md(t.quarantined(escClip(jobId, MAX_DETAIL_CHARS), esc(queue), bold)) },
+    { type: 'section', text: md(mdLines.join('\n')) },
   ]
   blocks.push({
     type: 'context',
@@ -391,12 +424,6 @@ function slackDate(at: number): string {
     .replace('T', ' ')
     .replace(/\.\d{3}Z$/, ' UTC')
   return `<!date^${Math.floor(at / 1000)}^{date_short_pretty} {time_secs}|${utc}>`
-}
-
-/** Quotes a shell word only when it needs it, so the common case reads naturally. */
-function shellArg(s: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-][A-Za-z0-9_@%+=:,./#-]*$/.test(s)) return s
-  return `'${s.replace(/'/g, `'\\''`)}'`
 }
 
 function clip(s: string, max: number): string {

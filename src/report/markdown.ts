@@ -3,6 +3,7 @@
  * webhook), in English or Japanese. Pure: the same report and options give the same text.
  * @module
  */
+import { shellArg } from '../shell-words.js'
 import {
   formatPercent,
   formatPeriod,
@@ -168,7 +169,7 @@ export function renderMarkdown(report: Report, o: MarkdownOptions = {}): string 
       '',
     )
     if (q.total > q.jobs.length) out.push(m.quarantinedMore(q.total - q.jobs.length), '')
-    const config = o.configFile === undefined ? '' : ` -c ${o.configFile}`
+    const config = o.configFile === undefined ? '' : ` -c ${shellArg(o.configFile)}`
     out.push(m.putBack(`shepherd retry${config} QUEUE --quarantined JOB_ID`), '')
   }
   return `${out.join('\n').trimEnd()}\n`

@@ -50,20 +50,16 @@ class FakeReceiver {
   readonly #held: ServerResponse[] = []
   #released = false
 
-  private constructor(reply: (n: number) => Reply) {
+  private constructor(reply: (n: number, body: unknown) => Reply) {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
       req.on('end', () => {
         const n = this.received.length
         const raw = Buffer.concat(chunks).toString('utf8')
-        this.received.push({
-          path: req.url ?? '',
-          headers: req.headers,
-          body: JSON.parse(raw) as unknown,
-          at: Date.now(),
-        })
-        const action = reply(n)
+        const body = JSON.parse(raw) as unknown
+        this.received.push({ path: req.url ?? '', headers: req.headers, body, at: Date.now() })
+        const action = reply(n, body)
         if (action === 'hang') return
         if (action === 'hold' && !this.#released) {
           this.#held.push(res)
@@ -75,9 +71,12 @@ class FakeReceiver {
     })
   }
 
-  /** `reply(n)` answers the n-th request (0-based): a status, 'hang' (never) or 'hold' (until release). */
+  /**
+   * `reply(n, body)` answers the n-th request (0-based): a status, 'hang' (never) or 'hold' (until
+   * release).
+   */
   static async start(
-    reply: (n: number) => Reply = () => ({ status: 200, body: 'ok' }),
+    reply: (n: number, body: unknown) => Reply = () => ({ status: 200, body: 'ok' }),
   ): Promise<FakeReceiver> {
     const r = new FakeReceiver(reply)
     cleanups.push(() => r.close())
@@ -96,6 +95,31 @@ class FakeReceiver {
     this.server.closeAllConnections()
     return new Promise((resolve) => this.server.close(() => resolve()))
   }
+}
+
+/**
+ * What a Slack incoming webhook that enforces its documented limits answers
+ * (api.slack.com/reference/block-kit): 400 `invalid_blocks` for a message over any of them, 400
+ * `no_text` for one with neither text nor blocks. Written from the documentation, not from
+ * Shepherd's own limits module, so that it checks rather than agrees.
+ */
+function strictSlack(body: unknown): Reply {
+  const m = body as { text?: string; blocks?: Record<string, unknown>[] }
+  const bad = { status: 400, body: 'invalid_blocks' }
+  if (typeof m.text !== 'string' && !Array.isArray(m.blocks)) return { status: 400, body: 'no_text' }
+  if ((m.text ?? '').length > 40_000) return { status: 400, body: 'msg_too_long' }
+  const blocks = m.blocks ?? []
+  if (blocks.length > 50) return bad
+  for (const b of blocks) {
+    const text = (b.text as { text?: string } | undefined)?.text ?? ''
+    const fields = (b.fields as { text: string }[] | undefined) ?? []
+    const elements = (b.elements as { text: string }[] | undefined) ?? []
+    if (b.type === 'section' && (text.length > 3000 || fields.length > 10)) return bad
+    if (fields.some((f) => f.text.length > 2000)) return bad
+    if (b.type === 'context' && (elements.length > 10 || elements.some((e) => e.text.length > 3000)))
+      return bad
+  }
+  return { status: 200, body: 'ok' }
 }
 
 /** A port nothing listens on: bound once, then closed. */
@@ -543,7 +567,23 @@ describe('delivery', () => {
     assert.deepEqual(pickStats(d), { queued: 0, inFlight: false, delivered: 1, failed: 0, dropped: 0 })
   })
 
-  it('does not retry a 400 and reports the failure', async () => {
+  it('sends the plain-text fallback when Slack refuses the blocks with a 400', async () => {
+    const slack = await FakeReceiver.start((_n, body) =>
+      'blocks' in (body as object) ? { status: 400, body: 'invalid_blocks' } : { status: 200, body: 'ok' },
+    )
+    const n = notificationsConfig({ slack: { webhook_url: slack.url + slackPath, min_severity: 'warning' } })
+    const { d, failures } = dispatcher(n)
+    d.publish(opened('email#1'))
+    await waitFor(() => d.stats()[0]!.delivered === 1, 'the delivery')
+    await d.drain(10_000)
+    assert.deepEqual(failures, [])
+    assert.equal(slack.received.length, 2)
+    const [withBlocks, fallback] = slackBodies(slack)
+    assert.deepEqual(fallback, { text: withBlocks!.text })
+    assert.match(fallback!.text, /^⚠️ Recovering email#1 /)
+  })
+
+  it('does not retry a 400 for the fallback either, and reports the failure', async () => {
     const slack = await FakeReceiver.start(() => ({ status: 400, body: 'invalid_payload' }))
     const n = notificationsConfig({ slack: { webhook_url: slack.url + slackPath, min_severity: 'warning' } })
     const { d, failures } = dispatcher(n)
@@ -551,10 +591,44 @@ describe('delivery', () => {
     await waitFor(() => failures.length === 1, 'onDeliveryFailed')
     await d.drain(10_000)
     assert.deepEqual(failures, [
-      { notifier: 'slack', eventType: 'incident:opened', error: 'HTTP 400: invalid_payload', attempts: 1 },
+      {
+        notifier: 'slack',
+        eventType: 'incident:opened',
+        error: 'HTTP 400: invalid_payload; the plain-text fallback: HTTP 400: invalid_payload',
+        attempts: 1,
+      },
     ])
-    assert.equal(slack.received.length, 1)
+    assert.equal(slack.received.length, 2)
     assert.equal(d.stats()[0]!.failed, 1)
+  })
+
+  it('delivers a quarantine of a hostile job to a Slack that enforces its limits, commands quoted', async () => {
+    const slack = await FakeReceiver.start((_n, body) => strictSlack(body))
+    const n = notificationsConfig({ slack: { webhook_url: slack.url + slackPath, min_severity: 'warning' } })
+    const { d, failures } = dispatcher(n)
+    const jobId = `a; touch x ${'<&>'.repeat(60)}`
+    d.publish({
+      type: 'job:quarantined',
+      at: T0,
+      severity: 'warning',
+      message: 'quarantined',
+      pool: 'email',
+      workerId: 'email#1',
+      incidentId: null,
+      data: { jobId, queue: 'email', crashes: 3, error: `${'&'.repeat(2000)}\n${'<b>'.repeat(500)}` },
+    })
+    await waitFor(() => d.stats()[0]!.delivered === 1 || failures.length > 0, 'the delivery')
+    await d.drain(10_000)
+    assert.deepEqual(failures, [])
+    assert.equal(slack.received.length, 1, 'accepted with its blocks, no fallback needed')
+    const m = slackBodies(slack)[0]!
+    const todo = blockTexts(m).find((t) => t.includes('shepherd retry'))!
+    const quoted = `'${jobId}'`.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+    assert.ok(
+      todo.includes(`\`shepherd retry -c ${CONFIG_FILE} email --quarantined ${quoted}\``),
+      `the retry command shell-quoted, in code: ${todo}`,
+    )
+    assert.ok(m.text.includes(`shepherd retry -c ${CONFIG_FILE} email --quarantined ${quoted}`))
   })
 
   it('honours Retry-After on a 429', async () => {

@@ -174,3 +174,15 @@ describe('durations and sizes', () => {
     assert.equal(formatDuration(3_660_000), '1h01m')
   })
 })
+
+describe('notification defaults', () => {
+  it('sends Slack what someone may act on (warning and up) unless told otherwise, as docs/notifications.md says', () => {
+    const loaded = loadConfigText(
+      "notifications: { slack: { webhook_url: 'https://hooks.slack.com/services/T/B/X' } }\nworkers: { a: { command: 'true' } }\n",
+      '/srv/shepherd.yaml',
+    )
+    assert.equal(loaded.config.notifications.slack?.min_severity, 'warning')
+    const docs = readFileSync(new URL('../../docs/notifications.md', import.meta.url), 'utf8')
+    assert.match(docs, /Slack \(default `min_severity: warning`\)/)
+  })
+})
