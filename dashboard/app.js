@@ -60,6 +60,7 @@ const EVENT_REFRESH = {
   'worker:spawned': FLEET,
   'worker:exit': FLEET,
   'worker:revived': FLEET,
+  'worker:still-failing': FLEET,
   'worker:signal': FLEET,
   'health:changed': FLEET,
   'incident:opened': FLEET,

@@ -32,7 +32,23 @@ export interface EventDataMap {
   'incident:recovered': { incident: Incident }
   'incident:escalated': { incident: Incident; reason: string }
   'incident:interrupted': { incident: Incident }
-  'worker:revived': { afterMs: number; incidentId: string | null }
+  'worker:revived': {
+    /** Time out of service: from the fault that led to the escalation to the revived worker's readiness. */
+    afterMs: number
+    /** The incident that escalated. */
+    incidentId: string | null
+    /** Revive attempts it took, this one included. */
+    attempts: number
+  }
+  'worker:still-failing': {
+    /** Revive attempts so far, all failed. */
+    attempts: number
+    /** When the fault that led to the escalation was detected. */
+    since: number
+    incidentId: string
+    /** Why the latest attempt failed. */
+    lastFailure: string
+  }
   'notifier:failed': { notifier: string; error: string; eventType: string; attempts: number }
   'pool:scaled': { from: number; to: number; reason: string }
   'worker:signal': { status: 'healthy' | 'degraded' | 'unhealthy'; reason: string; source: string }
@@ -63,6 +79,7 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'incident:escalated': true,
   'incident:interrupted': true,
   'worker:revived': true,
+  'worker:still-failing': true,
   'notifier:failed': true,
   'pool:scaled': true,
   'worker:signal': true,

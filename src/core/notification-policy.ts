@@ -37,6 +37,7 @@ export const NOTIFIABLE_EVENTS = {
   'incident:recovered': 'info',
   'incident:escalated': 'critical',
   'worker:revived': 'warning',
+  'worker:still-failing': 'warning',
   'job:quarantined': 'warning',
 } as const satisfies Partial<Record<EventType, EventSeverity>>
 

@@ -120,3 +120,12 @@ export function pruneRestartTimes(times: readonly number[], now: number, limit: 
   const from = now - limit.window
   return times.filter((t) => t > from)
 }
+
+/**
+ * Whether a failed worker's revive attempt `attempts` (1-based, all failed so far) is one to tell
+ * people about: the 2nd, 4th, 8th, 16th… A worker that stays broken has paged once, at its
+ * escalation; after that it is reported on an interval that doubles, not at every attempt.
+ */
+export function stillFailingDigestDue(attempts: number): boolean {
+  return attempts >= 2 && (attempts & (attempts - 1)) === 0
+}

@@ -163,7 +163,7 @@ export class HealthMonitor {
           },
         )
       }
-      if (slot.incident || slot.reviving) continue
+      if (slot.incident) continue
       if (a.anomaly && isServing(slot.state)) this.onAnomaly(slot, withSilence(a.anomaly, wp, now))
       else if (slot.state === 'ready' && a.report.verdict === 'warning')
         this.k.setState(slot, 'degraded', worstDetail)
@@ -222,7 +222,7 @@ export class HealthMonitor {
     for (const pool of this.pools.values()) {
       for (const slot of pool.slots) {
         const wp = slot.proc
-        if (!wp?.alive || slot.incident || slot.reviving || !isServing(slot.state)) continue
+        if (!wp?.alive || slot.incident || !isServing(slot.state)) continue
         const hang = this.hangOf(wp, now, period, pool.cfg.hang_timeout)
         if (!hang) continue
         slot.report = hungReport(now, wp.heartbeatAge(now) ?? wp.lastProcState, hang.detail)
@@ -279,7 +279,7 @@ export class HealthMonitor {
     const slot = pool.slots.find((s) => s.proc === wp)
     if (slot) {
       // Liveness probes count from the start, as in Kubernetes: a worker that never passes is recovered.
-      if (!slot.incident && !slot.reviving && (isServing(slot.state) || slot.state === 'starting')) {
+      if (!slot.incident && (isServing(slot.state) || slot.state === 'starting')) {
         this.onAnomaly(slot, { cause: 'probe', detail })
       }
       return

@@ -36,12 +36,28 @@ export interface Slot {
   report: HealthReport | null
   memory: HealthMemory
   lastExit: ExitReport | null
-  /** Set while the slot is failed and a revive attempt is under way. */
+  /**
+   * Set during a revive attempt: from its start until the process has run stable_after (a trial:
+   * a failure within it sends the slot back to failed, quietly).
+   */
   reviving: boolean
+  /** Out of service since an escalation, until a revived process has run stable_after. */
+  outage: Outage | null
   /** Recent health samples, oldest first, for sparklines. */
   samples: WorkerSample[]
   /** A health verdict from outside (POST /api/workers/:id/signals), shown as the `external` indicator. */
   external: { status: 'degraded' | 'unhealthy'; reason: string; source: string; at: number } | null
+}
+
+/** A failed worker's time out of service (see Slot.outage). */
+export interface Outage {
+  /** When the fault that led to the escalation was detected. */
+  since: number
+  /** The incident that escalated. */
+  incidentId: string
+  /** Revive attempts so far. */
+  attempts: number
+  lastFailure: string
 }
 
 export interface Spare {
@@ -137,6 +153,7 @@ export function createSlot(pool: PoolRuntime, index: number): Slot {
     memory: FRESH_MEMORY,
     lastExit: null,
     reviving: false,
+    outage: null,
     samples: [],
     external: null,
   }

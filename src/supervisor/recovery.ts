@@ -6,6 +6,7 @@
  * @module
  */
 import type { ResolvedPool } from '../config/load.js'
+import { formatDuration } from '../config/units.js'
 import { describeExit, type ExitReport } from '../core/exit-report.js'
 import { deadReport, FRESH_MEMORY } from '../core/health.js'
 import {
@@ -24,13 +25,14 @@ import {
   effectiveHistory,
   EMPTY_HISTORY,
   pruneRestartTimes,
+  stillFailingDigestDue,
 } from '../core/restart-policy.js'
 import type { Strategy } from '../core/strategy.js'
 import type { RestoredState } from '../protocol/messages.js'
 import type { Dispatcher } from '../queue/dispatcher.js'
 import type { SavedWorkerState } from '../store/store.js'
-import type { SupervisorKernel } from './kernel.js'
-import type { Slot } from './pool-runtime.js'
+import type { SupervisorKernel, Timer } from './kernel.js'
+import type { Outage, Slot } from './pool-runtime.js'
 import type { Processes } from './processes.js'
 import type { ReadyHow, WorkerProcess } from './worker-process.js'
 
@@ -44,6 +46,9 @@ export interface OpenOptions {
 }
 
 export class Recovery {
+  /** Revive attempts under way, and how to end each as failed. */
+  readonly #trials = new Map<Slot, (why: string) => void>()
+
   constructor(
     private readonly k: SupervisorKernel,
     private readonly processes: Processes,
@@ -180,11 +185,15 @@ export class Recovery {
       }
       case 'escalate':
         await this.stopSlot(slot, 'hard', `escalated: ${e.reason}`)
+        // The outage started with the fault this incident was opened for; a later escalation of
+        // the same outage (a manual restart that fails) keeps that start.
+        slot.outage ??= { since: inc.detectedAt, incidentId: inc.id, attempts: 0, lastFailure: e.reason }
         this.k.setState(slot, 'failed', e.reason)
         slot.report = deadReport(this.k.now(), `failed: ${e.reason}`)
         this.scheduleRevive(slot)
         return null
       case 'recovered':
+        slot.outage = null
         this.k.setState(slot, 'ready', `recovered (incident ${inc.id})`)
         // The report was about the process that was replaced; the next check judges the new one.
         slot.report = null
@@ -281,42 +290,87 @@ export class Recovery {
     })
   }
 
-  /** After an escalation, try the worker again at the slow revive interval; bring it back once it runs. */
+  /**
+   * After an escalation, tries the worker again at the slow revive interval. A revive attempt is a
+   * trial: the process must become ready and then run stable_after before the worker counts as
+   * back (one `worker:revived`, with the real time out of service). Until then any failure (an
+   * exit, a hang, an unhealthy check) ends the trial quietly and the slot is failed again: the
+   * worker paged once, at its escalation, and a worker that stays broken is reported at a doubling
+   * interval (`worker:still-failing`), not at every attempt.
+   */
   private scheduleRevive(slot: Slot): void {
     const cfg = slot.pool.cfg
     this.k.later(cfg.recovery.revive_interval, () => {
-      if (this.k.stopping || slot.state !== 'failed' || slot.incident) return
+      const outage = slot.outage
+      if (this.k.stopping || slot.state !== 'failed' || slot.incident || !outage) return
+      const attempt = ++outage.attempts
       slot.reviving = true
-      const failedSince = slot.report?.at ?? this.k.now()
       const wp = this.processes.spawn(slot.pool, slot.id, slot.index)
       slot.proc = wp
-      this.k.setState(slot, 'starting', `revive attempt, pid ${wp.pid}`)
-      const giveUp = (why: string): void => {
+      this.k.setState(slot, 'starting', `revive attempt ${attempt}, pid ${wp.pid}`)
+      const timers: Timer[] = []
+      const fail = (why: string): void => {
         if (!slot.reviving || slot.proc !== wp) return
-        this.k.cancel(timer)
+        for (const t of timers) this.k.cancel(t)
+        this.#trials.delete(slot)
         slot.reviving = false
+        outage.lastFailure = why
         void wp.stop({ mode: 'hard', timeoutMs: 0 }, `revive attempt failed: ${why}`, this.k.now())
-        this.k.setState(slot, 'failed', `revive attempt failed: ${why}`)
+        this.k.setState(slot, 'failed', `revive attempt ${attempt} failed: ${why}`)
+        if (stillFailingDigestDue(attempt)) this.reportStillFailing(slot, outage)
         this.scheduleRevive(slot)
       }
-      const timer = this.k.later(cfg.recovery.verify_timeout, () => giveUp('not ready within verify_timeout'))
+      this.#trials.set(slot, fail)
+      timers.push(this.k.later(cfg.recovery.verify_timeout, () => fail('not ready within verify_timeout')))
       wp.onReady(() => {
         if (!slot.reviving || slot.proc !== wp) return
-        this.k.cancel(timer)
-        slot.reviving = false
+        for (const t of timers.splice(0)) this.k.cancel(t)
+        const readyAt = this.k.now()
         slot.history = EMPTY_HISTORY
-        this.k.setState(slot, 'ready', 'revived')
-        const afterMs = this.k.now() - failedSince
-        this.k.emit(
-          'worker:revived',
-          'warning',
-          { pool: cfg.name, workerId: slot.id },
-          `${slot.id} runs again after being failed for ${Math.round(afterMs / 1000)} s`,
-          { afterMs, incidentId: null },
+        this.k.setState(slot, 'ready', `revive attempt ${attempt}: ready; back once it has run stable_after`)
+        timers.push(
+          this.k.later(cfg.recovery.stable_after, () => {
+            if (!slot.reviving || slot.proc !== wp || !wp.alive) return
+            this.#trials.delete(slot)
+            slot.reviving = false
+            slot.outage = null
+            const afterMs = readyAt - outage.since
+            this.k.emit(
+              'worker:revived',
+              'warning',
+              { pool: cfg.name, workerId: slot.id, incidentId: outage.incidentId },
+              `${slot.id} runs again, after ${formatDuration(afterMs)} out of service and ${plural(attempt, 'revive attempt')}; it has run ${formatDuration(cfg.recovery.stable_after)} since`,
+              { afterMs, incidentId: outage.incidentId, attempts: attempt },
+            )
+          }),
         )
       })
-      void wp.mp.exited.then((exit) => giveUp(describeExit(exit)))
+      void wp.mp.exited.then((exit) => fail(describeExit(exit)))
     })
+  }
+
+  /** Ends a revive attempt as failed (an anomaly of the revived process); false without one. */
+  failRevive(slot: Slot, why: string): boolean {
+    const fail = this.#trials.get(slot)
+    if (!fail) return false
+    fail(why)
+    return true
+  }
+
+  private reportStillFailing(slot: Slot, outage: Outage): void {
+    const out = formatDuration(this.k.now() - outage.since)
+    this.k.emit(
+      'worker:still-failing',
+      'warning',
+      { pool: slot.pool.cfg.name, workerId: slot.id, incidentId: outage.incidentId },
+      `${slot.id} is still failing after ${plural(outage.attempts, 'revive attempt')}, out of service for ${out}; the latest: ${outage.lastFailure}`,
+      {
+        attempts: outage.attempts,
+        since: outage.since,
+        incidentId: outage.incidentId,
+        lastFailure: outage.lastFailure,
+      },
+    )
   }
 
   /**

@@ -81,7 +81,11 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
       this.k,
       this.pools,
       this.processes,
-      (slot, a) => this.recovery.open(slot, a.cause, a.detail, { silentMs: a.silentMs }),
+      (slot, a) => {
+        // A revive attempt that turns sick has failed its trial; it does not open an incident.
+        if (!this.recovery.failRevive(slot, `${a.cause}: ${a.detail}`))
+          this.recovery.open(slot, a.cause, a.detail, { silentMs: a.silentMs })
+      },
       (pool, action, reason) => (action === 'out' ? this.scaleOut(pool, reason) : this.scaleIn(pool, reason)),
     )
     this.processes.hooks = {

@@ -482,7 +482,7 @@ describe('formatSlackMessage', () => {
       pool: 'billing',
       workerId: 'billing#1',
       incidentId: null,
-      data: { afterMs: 300_000, incidentId: 'inc-b' },
+      data: { afterMs: 300_000, incidentId: 'inc-b', attempts: 1 },
     }
     const m = formatSlackMessage(event, { suppressedBefore: 1, configFile: "/srv/it's here/shepherd.yaml" })
     assert.equal(

@@ -350,7 +350,13 @@ describe('recovery', () => {
     await td0.daemon.stop('not needed')
     const script = `const fs=require('fs'); if (fs.existsSync(${JSON.stringify(flag)})) process.exit(1); setInterval(()=>{}, 1<<30)`
     const td = await startTestDaemon(t, {
-      recovery: { ...fast, max_retries: 0, revive_interval: '500ms', min_uptime: '200ms' },
+      recovery: {
+        ...fast,
+        max_retries: 0,
+        revive_interval: '500ms',
+        min_uptime: '200ms',
+        stable_after: '500ms',
+      },
       workers: { phoenix: { command: NODE, args: ['-e', script], stop_timeout: 1 } },
     })
     await td.waitForEvent('incident:escalated')

@@ -62,7 +62,7 @@ const ev = {
     pool: 'email',
     workerId,
     incidentId: null,
-    data: { afterMs: 300_000, incidentId: null },
+    data: { afterMs: 300_000, incidentId: null, attempts: 1 },
   }),
   notifierFailed: (at: number): AnyEvent => ({
     type: 'notifier:failed',

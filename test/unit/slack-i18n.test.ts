@@ -164,7 +164,7 @@ describe('Slack messages in Japanese', () => {
         pool: 'billing',
         workerId: 'billing#1',
         incidentId: null,
-        data: { afterMs: 300_000, incidentId: null },
+        data: { afterMs: 300_000, incidentId: null, attempts: 1 },
       },
       JA,
     )
