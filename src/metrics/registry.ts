@@ -317,7 +317,7 @@ export class ShepherdMetrics implements MetricsEndpoint {
     })
     this.#detection = new Histogram({
       name: name('detection_latency_seconds'),
-      help: "Time from a fault to its detection, in seconds, where it is known: for a crash, from the process exit as the kernel reported it; for a hang, a stopped or a D-state worker, from its last sign of health (an upper bound).",
+      help: 'Time from a fault to its detection, in seconds, where it is known: for a crash, from the process exit as the kernel reported it; for a hang, a stopped or a D-state worker, from its last sign of health (an upper bound).',
       labelNames: ['cause'] as const,
       buckets: DETECTION_BUCKETS,
       registers,
