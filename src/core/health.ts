@@ -16,6 +16,7 @@
  * | backlog    |   15    |      –    |
  * | throughput |   15    |      –    |
  * | external   |   20    |     60    |
+ * | restarts   |   15    |     40    |
  *
  * floored at 0. A dead or hung worker scores 0, a healthy one 100, and the indicator with the
  * largest penalty is the worst one. docs/health.md prints this table.
@@ -34,6 +35,7 @@ export const INDICATORS = [
   'backlog',
   'throughput',
   'external',
+  'restarts',
 ] as const
 export type IndicatorName = (typeof INDICATORS)[number]
 
@@ -51,6 +53,21 @@ export const PENALTIES: { [I in IndicatorName]: { warning: number; unhealthy: nu
   backlog: { warning: 15, unhealthy: 15 },
   throughput: { warning: 15, unhealthy: 15 },
   external: { warning: 20, unhealthy: 60 },
+  restarts: { warning: 15, unhealthy: 40 },
+}
+
+/**
+ * Restarts this recent lower a worker's score: a worker that restarted a moment ago, or keeps
+ * restarting, is not "all healthy" however well its new process looks. Ten minutes: long enough to
+ * see a flapping worker whatever its backoff, short enough that one crash fades the same shift.
+ */
+export const RECENT_RESTARTS_WINDOW_MS = 600_000
+/** Restarts within {@link RECENT_RESTARTS_WINDOW_MS} from which the indicator is unhealthy (a flapping worker). */
+export const FLAPPING_RESTARTS = 3
+
+/** The restart times (oldest first) still within {@link RECENT_RESTARTS_WINDOW_MS} of `now`. */
+export function recentRestartTimes(times: readonly number[], now: number): number[] {
+  return times.filter((t) => now - t < RECENT_RESTARTS_WINDOW_MS && t <= now)
 }
 
 export interface Indicator {
@@ -101,6 +118,8 @@ export interface HealthSample {
   throughput: { perMinute: number; baseline: number } | null
   /** A verdict from an outside monitor (the signals API), or null. */
   external: { status: 'degraded' | 'unhealthy'; reason: string; source: string } | null
+  /** Restarts of the worker within {@link RECENT_RESTARTS_WINDOW_MS}. */
+  recentRestarts: number
 }
 
 export interface HealthThresholds {
@@ -287,6 +306,8 @@ export function assessHealth(
     }
   }
 
+  indicators.push(restartsIndicator(s.recentRestarts))
+
   // The most severe anomaly wins: a hang is handled before a memory leak.
   const anomaly = anomalies[0] ?? null
   return { report: summarise(s.at, indicators), memory: { cpuOver, memoryOver, zombieChecks }, anomaly }
@@ -320,6 +341,28 @@ export function detectHang(
     }
   }
   return null
+}
+
+function restartsIndicator(n: number): Indicator {
+  const verdict: Verdict = n >= FLAPPING_RESTARTS ? 'unhealthy' : n > 0 ? 'warning' : 'healthy'
+  return {
+    name: 'restarts',
+    value: n,
+    verdict,
+    detail: `${n} restart${n === 1 ? '' : 's'} in the last ${RECENT_RESTARTS_WINDOW_MS / 60_000} min`,
+    penalty: verdict === 'healthy' ? 0 : PENALTIES.restarts[verdict],
+  }
+}
+
+/**
+ * The report of a process that has just replaced a sick one, until its first check: it runs, and
+ * its slot's recent restarts count against it.
+ */
+export function restartedReport(at: number, recentRestarts: number): HealthReport {
+  return summarise(at, [
+    { name: 'alive', value: 'yes', verdict: 'healthy', detail: 'running', penalty: 0 },
+    restartsIndicator(recentRestarts),
+  ])
 }
 
 /** A report for a worker with no process (exited, failed, waiting to restart). */

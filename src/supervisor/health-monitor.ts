@@ -18,6 +18,7 @@ import {
   detectHang,
   type HealthSample,
   hungReport,
+  recentRestartTimes,
 } from '../core/health.js'
 import { decideScale, throughputBaseline } from '../core/scaling.js'
 import { isServing } from '../core/worker-state.js'
@@ -136,7 +137,8 @@ export class HealthMonitor {
       }
       const [measured, cpuSeconds] = this.sample(wp, trees.get(wp.pid), now, pool.cfg, queue)
       slot.cpuSeconds += cpuSeconds
-      const sample = { ...measured, external: slot.external }
+      slot.recentRestarts = recentRestartTimes(slot.recentRestarts, now)
+      const sample = { ...measured, external: slot.external, recentRestarts: slot.recentRestarts.length }
       const a = assessHealth(sample, slot.memory, t, pool.cfg.hang_timeout)
       pushSample(slot.samples, {
         at: now,
@@ -165,7 +167,7 @@ export class HealthMonitor {
       }
       if (slot.incident) continue
       if (a.anomaly && isServing(slot.state)) this.onAnomaly(slot, withSilence(a.anomaly, wp, now))
-      else if (slot.state === 'ready' && a.report.verdict === 'warning')
+      else if (slot.state === 'ready' && a.report.verdict !== 'healthy')
         this.k.setState(slot, 'degraded', worstDetail)
       else if (slot.state === 'degraded' && a.report.verdict === 'healthy')
         this.k.setState(slot, 'ready', 'healthy again')
@@ -207,6 +209,7 @@ export class HealthMonitor {
       backlog: queue?.backlog ?? null,
       throughput: queue?.throughput ?? null,
       external: null,
+      recentRestarts: 0,
     }
     return [sample, cpu.seconds]
   }

@@ -31,6 +31,8 @@ export interface Slot {
    */
   restartTimes: number[]
   restarts: number
+  /** Start times of this slot's recent restarts (within RECENT_RESTARTS_WINDOW_MS), for its health score. */
+  recentRestarts: number[]
   /** CPU seconds of this slot's process trees, as sampled at health checks, since the supervisor started. */
   cpuSeconds: number
   report: HealthReport | null
@@ -148,6 +150,7 @@ export function createSlot(pool: PoolRuntime, index: number): Slot {
     history: EMPTY_HISTORY,
     restartTimes: [],
     restarts: 0,
+    recentRestarts: [],
     cpuSeconds: 0,
     report: null,
     memory: FRESH_MEMORY,

@@ -8,7 +8,7 @@
 import type { ResolvedPool } from '../config/load.js'
 import { formatDuration } from '../config/units.js'
 import { describeExit, type ExitReport } from '../core/exit-report.js'
-import { deadReport, FRESH_MEMORY } from '../core/health.js'
+import { deadReport, FRESH_MEMORY, recentRestartTimes, restartedReport } from '../core/health.js'
 import {
   advance,
   type Incident,
@@ -196,7 +196,9 @@ export class Recovery {
         slot.outage = null
         this.k.setState(slot, 'ready', `recovered (incident ${inc.id})`)
         // The report was about the process that was replaced; the next check judges the new one.
-        slot.report = null
+        // Until then it runs, and its recent restarts count against it.
+        slot.recentRestarts = recentRestartTimes(slot.recentRestarts, this.k.now())
+        slot.report = restartedReport(this.k.now(), slot.recentRestarts.length)
         slot.memory = FRESH_MEMORY
         return null
     }
@@ -221,6 +223,7 @@ export class Recovery {
     const now = this.k.now()
     slot.restartTimes = pruneRestartTimes([...slot.restartTimes, now], now, pool.cfg.recovery.restart_limit)
     slot.restarts++
+    slot.recentRestarts = [...recentRestartTimes(slot.recentRestarts, now), now]
     const cause = slot.incident?.cause ?? 'manual'
     pool.restartsByCause[cause] = (pool.restartsByCause[cause] ?? 0) + 1
     const spare = this.processes.takeSpare(pool)

@@ -21,6 +21,8 @@ export interface WorkerView {
   worstDetail: string | null
   /** Restarts of this slot since the supervisor started. */
   restarts: number
+  /** Restarts of this slot in the last 10 minutes (RECENT_RESTARTS_WINDOW_MS); they lower its score. */
+  recentRestarts: number
   /**
    * CPU time of this slot's processes (each one's whole tree), in seconds, since the supervisor
    * started, as read at health checks: time of a process that exits between two checks is not seen.

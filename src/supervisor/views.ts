@@ -3,7 +3,7 @@
  * @module
  */
 import { describeExit } from '../core/exit-report.js'
-import { deadReport } from '../core/health.js'
+import { deadReport, recentRestartTimes } from '../core/health.js'
 import type { PoolRuntime, Slot, Spare } from './pool-runtime.js'
 import type { WorkerView } from './view.js'
 
@@ -26,6 +26,7 @@ export function viewSlot(slot: Slot, now: number): WorkerView {
         ? describeExit(exit)
         : 'no process',
     restarts: slot.restarts,
+    recentRestarts: recentRestartTimes(slot.recentRestarts, now).length,
     cpuSeconds: slot.cpuSeconds,
     startedAt: wp?.startedAt ?? null,
     uptimeMs: wp ? now - wp.startedAt : null,
@@ -50,6 +51,7 @@ export function viewSpare(pool: PoolRuntime, spare: Spare, now: number): WorkerV
     worst: report?.worst ?? null,
     worstDetail: report?.indicators.find((i) => i.name === report.worst)?.detail ?? null,
     restarts: 0,
+    recentRestarts: 0,
     cpuSeconds: spare.cpuSeconds,
     startedAt: wp.startedAt,
     uptimeMs: now - wp.startedAt,

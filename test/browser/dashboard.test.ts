@@ -686,6 +686,7 @@ function fakeFleet(n: number): FakeFleet {
       worst: i % 17 === 0 ? 'memory' : null,
       worstDetail: i % 17 === 0 ? '812 MiB above 768 MiB for 3 checks' : null,
       restarts: i % 23 === 0 ? 2 : 0,
+      recentRestarts: i % 23 === 0 ? 2 : 0,
       cpuSeconds: 120 + i,
       startedAt: now - 3_600_000,
       uptimeMs: 3_600_000 + i * 1000,

@@ -37,6 +37,7 @@ export function workerView(id: string, over: Partial<WorkerView> = {}): WorkerVi
     worst: null,
     worstDetail: null,
     restarts: 0,
+    recentRestarts: 0,
     cpuSeconds: 0,
     startedAt: 1_000,
     uptimeMs: 5_000,

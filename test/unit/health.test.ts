@@ -10,6 +10,8 @@ import {
   type HealthSample,
   type HealthThresholds,
   hungReport,
+  recentRestartTimes,
+  restartedReport,
 } from '../../src/core/health.js'
 
 const t: HealthThresholds = {
@@ -39,6 +41,7 @@ function sample(over: Partial<HealthSample> = {}): HealthSample {
     backlog: null,
     throughput: null,
     external: null,
+    recentRestarts: 0,
     ...over,
   }
 }
@@ -73,6 +76,7 @@ describe('health score', () => {
         'backlog',
         'throughput',
         'external',
+        'restarts',
       ],
     )
   })
@@ -182,5 +186,26 @@ describe('outside signals', () => {
     const sick = run([{ external: { status: 'unhealthy', reason: 'stuck consumer', source: 'kafka-lag' } }])
     assert.equal(sick.anomaly?.cause, 'external')
     assert.match(sick.anomaly!.detail, /reported unhealthy by kafka-lag: stuck consumer/)
+  })
+
+  it('lowers the score for recent restarts: 15 for one or two, 40 for a flapping worker', () => {
+    const one = run([{ recentRestarts: 1 }])
+    assert.equal(one.report.score, 85)
+    assert.equal(one.report.verdict, 'warning')
+    assert.equal(one.report.worst, 'restarts')
+    assert.equal(one.anomaly, null, 'restarts alone never start a recovery')
+    const flapping = run([{ recentRestarts: 4 }])
+    assert.equal(flapping.report.score, 60)
+    assert.equal(flapping.report.verdict, 'unhealthy')
+    const ind = flapping.report.indicators.find((i) => i.name === 'restarts')!
+    assert.equal(ind.detail, '4 restarts in the last 10 min')
+    assert.equal(flapping.anomaly, null)
+  })
+
+  it('gives a process that just replaced a sick one its restarts until the first check', () => {
+    const r = restartedReport(5_000, 4)
+    assert.equal(r.score, 60)
+    assert.equal(r.worst, 'restarts')
+    assert.deepEqual(recentRestartTimes([1, 400_000, 700_000, 1_000_000], 1_000_000), [700_000, 1_000_000])
   })
 })
