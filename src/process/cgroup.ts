@@ -5,7 +5,7 @@
  *
  * The tree, under the supervisor's own cgroup (so that under systemd it stays inside the unit):
  * ```
- * <own cgroup>/shepherd/<pid>-<token>/<worker>-<n>
+ * <own cgroup>/shepherd/<supervisor pid>-<token>/<pool>-<n>
  * ```
  * @module
  */
@@ -90,16 +90,16 @@ function relativeCgroup(root: string, own: string): string | null {
   return own.startsWith(`${root}/`) ? own.slice(root.length + 1) : null
 }
 
-/** Longest worker part of a leaf's name: ids are short, and a name must stay far below NAME_MAX. */
-const MAX_LEAF_ID = 64
+/** Longest label part of a leaf's name: far below NAME_MAX, and enough to recognise a pool. */
+const MAX_LEAF_LABEL = 64
 
 /**
- * The leaf of one worker process: its id with anything but letters, digits, `_` and `-` turned
- * into `_` (no `.`, so a name can never look like an interface file such as `cgroup.procs`),
- * then `-<n>`, a number the tree never gives twice.
+ * The leaf of one worker process: its label (the pool's name) with anything but letters, digits,
+ * `_` and `-` turned into `_` (no `.`, so a name can never look like an interface file such as
+ * `cgroup.procs`), then `-<n>`, a number the tree never gives twice.
  */
-export function leafName(workerId: string, n: number): string {
-  const id = workerId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, MAX_LEAF_ID)
+export function leafName(label: string, n: number): string {
+  const id = label.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, MAX_LEAF_LABEL)
   return `${id || 'worker'}-${n}`
 }
 
@@ -196,8 +196,8 @@ export function isPopulated(dir: string): boolean {
 export interface CgroupTree {
   /** The supervisor's cgroup, parent of every leaf. */
   readonly dir: string
-  /** A new, empty leaf for one worker process. */
-  leaf(workerId: string): CgroupLeaf
+  /** A new, empty leaf for one worker process, named for `label` (its pool). */
+  leaf(label: string): CgroupLeaf
   /** SIGKILL to every process of every leaf, synchronously (safe in `process.on('exit')`). */
   killAllSync(): void
   /** Kills what is left, waits (bounded) for the leaves to empty, and removes them and the tree. */
@@ -295,8 +295,8 @@ class Tree implements CgroupTree {
     }
   }
 
-  leaf(workerId: string): CgroupLeaf {
-    const dir = path.join(this.dir, leafName(workerId, ++this.seq))
+  leaf(label: string): CgroupLeaf {
+    const dir = path.join(this.dir, leafName(label, ++this.seq))
     try {
       mkdirSync(dir)
     } catch (e) {

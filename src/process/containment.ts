@@ -39,10 +39,10 @@ export interface Containment {
   /** The guardian's pid, null without one. */
   readonly guardianPid: number | null
   /**
-   * Calls `spawn` (once) so that the child is born in a new cell for `workerId`. A `spawn` that
-   * throws, or a cell that cannot be made, throws; the cell is released then.
+   * Calls `spawn` (once) so that the child is born in a new cell, named for `pool`. A `spawn`
+   * that throws, or a cell that cannot be made, throws; the cell is released then.
    */
-  enclose(workerId: string, spawn: () => ChildProcess): { child: ChildProcess; cell: Cell }
+  enclose(pool: string, spawn: () => ChildProcess): { child: ChildProcess; cell: Cell }
   /** SIGKILL to every cell, synchronously: safe in `process.on('exit')`. */
   killAllSync(): void
   /** Kills what is left, removes the cgroups, and lets the guardian go. */
@@ -109,8 +109,8 @@ class CgroupContainment implements Containment {
     return this.guardian.pid
   }
 
-  enclose(workerId: string, spawn: () => ChildProcess): { child: ChildProcess; cell: Cell } {
-    const leaf = this.tree.leaf(workerId)
+  enclose(pool: string, spawn: () => ChildProcess): { child: ChildProcess; cell: Cell } {
+    const leaf = this.tree.leaf(pool)
     try {
       const child = leaf.bear(spawn)
       // The cgroup holds every descendant: pids sampled earlier add nothing but the risk of
@@ -147,7 +147,7 @@ class ProcessGroupContainment implements Containment {
     return this.guardian?.pid ?? null
   }
 
-  enclose(_workerId: string, spawn: () => ChildProcess): { child: ChildProcess; cell: Cell } {
+  enclose(_pool: string, spawn: () => ChildProcess): { child: ChildProcess; cell: Cell } {
     const child = spawn()
     // The child leads its own group (detached), so its pid is the group's id; no pid, no child.
     const pgid = child.pid ?? 0

@@ -159,10 +159,13 @@ class GuardianProcess implements Guardian {
       'cgroup' in this.target
         ? ['cgroup', this.target.cgroup, String(GUARDIAN_GRACE_S)]
         : ['groups', '', String(GUARDIAN_GRACE_S)]
-    // $0 names it in ps: "shepherd-guardian".
-    const child = spawn('/bin/sh', ['-c', GUARDIAN_SCRIPT, 'shepherd-guardian', ...args], {
+    // The script travels in the environment, so that ps shows one short line:
+    // /bin/sh -c eval "$SHEPHERD_GUARDIAN" shepherd-guardian cgroup /sys/fs/cgroup/…/shepherd/…
+    // It gets nothing else of the supervisor's environment (no API token), only PATH.
+    const child = spawn('/bin/sh', ['-c', 'eval "$SHEPHERD_GUARDIAN"', 'shepherd-guardian', ...args], {
       detached: true,
       stdio: ['pipe', 'ignore', 'ignore'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SHEPHERD_GUARDIAN: GUARDIAN_SCRIPT },
     })
     this.child = child
     this.startedAt = Date.now()

@@ -89,7 +89,7 @@ function spawnManaged(ctx: SpawnerContext, spec: WorkerSpec): ManagedProcess {
   let spawnError: Error | undefined
   const [file, args] = commandLine(spec)
   try {
-    enclosed = ctx.containment.enclose(spec.workerId, () =>
+    enclosed = ctx.containment.enclose(spec.pool, () =>
       spawn(file, args, {
         cwd: spec.cwd,
         env: spec.env,

@@ -86,7 +86,11 @@ for (const containment of ['auto', 'process_groups'] as const) {
       )
       sup.child.kill('SIGTERM')
       const code = await exitWithin(sup, EXIT_BOUND_MS)
-      assert.equal(code, 0, `shepherd start is still running ${EXIT_BOUND_MS} ms after SIGTERM:\n${sup.log()}`)
+      assert.equal(
+        code,
+        0,
+        `shepherd start is still running ${EXIT_BOUND_MS} ms after SIGTERM:\n${sup.log()}`,
+      )
       assert.match(sup.log(), /shepherd stopped/)
       // The exit is owed to the pipes being let go, not to the last-resort exit.
       assert.doesNotMatch(sup.log(), /still open after shepherd stopped/)
