@@ -125,7 +125,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   let supervisor: Supervisor | null = null
   const containment = openContainment({
     mode: config.containment,
-    warn: (message) => logger.warn({ containment: true }, message),
+    warn: (message) => logger.warn(message),
   })
   const spawner = createProcessSpawner({
     now: () => clock.now(),

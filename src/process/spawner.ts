@@ -74,10 +74,7 @@ export function createProcessSpawner(opts: {
   }
   return {
     spawn: (spec) => spawnManaged(ctx, spec),
-    killAllSync() {
-      for (const pid of ctx.running.keys()) killQuietly(-pid, 'SIGKILL')
-      ctx.containment.killAllSync()
-    },
+    killAllSync: () => ctx.containment.killAllSync(),
     live: () => ctx.running.size,
     close: () => ctx.containment.close(),
   }
@@ -269,7 +266,8 @@ class ManagedChild implements ManagedProcess {
       else await this.stopGracefully(options.timeoutMs)
     }
     const report = await this.exited
-    // Descendants named by the caller after the exit (the cell was released at the exit).
+    // The cell was released at the exit; this kills what the caller named since (descendants
+    // that left the process group, for a containment without cgroups).
     this.cell?.release(this.extraPids)
     return report
   }

@@ -84,6 +84,13 @@ for (const containment of ['auto', 'process_groups'] as const) {
         30_000,
         100,
       )
+      // The log says which containment is in force.
+      assert.match(
+        sup.log(),
+        containment === 'auto'
+          ? /"containment: cgroup \/[^"]*\/shepherd\/\d+-[0-9a-f]+"/
+          : /"containment: process groups"/,
+      )
       sup.child.kill('SIGTERM')
       const code = await exitWithin(sup, EXIT_BOUND_MS)
       assert.equal(
