@@ -18,6 +18,7 @@ import { createLogger, type Logger } from './logger.js'
 import { createMetrics } from './metrics/registry.js'
 import { takeFleetSnapshot } from './metrics/snapshot.js'
 import { createHookNotifiers, createNotifiers, NotificationDispatcher } from './notify/index.js'
+import { type Containment, openContainment } from './process/containment.js'
 import { runProbe } from './process/probes.js'
 import { readProcStat, readProcState, sampleTrees } from './process/proc.js'
 import { createProcessSpawner } from './process/spawner.js'
@@ -31,6 +32,12 @@ import { Supervisor } from './supervisor/supervisor.js'
 const PRUNE_EVERY_MS = 3_600_000
 /** At shutdown, queued notifications get this long to go out. */
 const NOTIFY_DRAIN_MS = 5_000
+/**
+ * After "shepherd stopped" nothing is left to wait for; if a handle still keeps the process alive
+ * this long after, `shepherd start` logs what it is and exits anyway (a stuck supervisor that
+ * says it stopped is the worst of both).
+ */
+const EXIT_AFTER_STOP_MS = 2_000
 
 export interface DaemonOptions {
   clock?: Clock
@@ -119,9 +126,14 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   }
 
   let supervisor: Supervisor | null = null
+  const containment = openContainment({
+    mode: config.containment,
+    warn: (message) => logger.warn(message),
+  })
   const spawner = createProcessSpawner({
     now: () => clock.now(),
     onOutput: (key, stream, lines) => supervisor?.handleOutput(key, stream, lines),
+    containment,
   })
   supervisor = new Supervisor({
     loaded,
@@ -165,6 +177,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     )
   } catch (e) {
     process.off('exit', killAll)
+    await spawner.close()
     await store.close()
     throw e
   }
@@ -183,6 +196,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     record,
   })
   logger.info({ api: server.url, config: loaded.file, store: loaded.storePath }, 'shepherd started')
+  logContainment(logger, containment)
 
   const prune = setInterval(() => {
     const now = clock.now()
@@ -214,6 +228,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         clearInterval(prune)
         await reports?.stop()
         await sup.stop(reason, force)
+        await spawner.close()
         await server.close()
         await dispatcher.drain(NOTIFY_DRAIN_MS)
         dispatcher.close()
@@ -263,10 +278,33 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
       )
       void daemon.stop(`received ${signal}`, count > 1).then(() => {
         off()
+        exitEvenIfHeld(daemon.logger, 0)
         resolve(0)
       })
     })
   })
+}
+
+/** The containment in force, and why not cgroups when they were wanted (docs/recovery.md#containment). */
+function logContainment(logger: Logger, c: Containment): void {
+  const fields = { containment: c.description, guardian: c.guardianPid ?? undefined }
+  if (c.fallbackReason === null) logger.info(fields, `containment: ${c.description}`)
+  else
+    logger.warn(
+      { ...fields, cgroups: c.fallbackReason },
+      `containment: ${c.description} (no cgroups: ${c.fallbackReason}); a descendant that leaves its worker's process group can outlive it`,
+    )
+}
+
+/** The last resort of {@link EXIT_AFTER_STOP_MS}; the timer itself keeps nothing alive. */
+function exitEvenIfHeld(logger: Logger, code: number): void {
+  setTimeout(() => {
+    logger.warn(
+      { resources: process.getActiveResourcesInfo() },
+      'handles still open after shepherd stopped; exiting anyway',
+    )
+    process.exit(code)
+  }, EXIT_AFTER_STOP_MS).unref()
 }
 
 function logEvent(logger: Logger, e: AnyEvent): void {

@@ -567,6 +567,12 @@ export const ConfigSchema = z
       })
       .prefault({})
       .describe('Where incidents, events and worker state are kept.'),
+    containment: z
+      .enum(['auto', 'process_groups'])
+      .prefault('auto')
+      .describe(
+        'What holds everything a worker starts, so that nothing outlives it or the supervisor. auto: a cgroup v2 per worker where cgroup v2 is mounted writable (every descendant, setsid or not), else process groups; process_groups: process groups only. The log says which at start (docs/recovery.md#containment).',
+      ),
     logs: z
       .strictObject({
         dir: z

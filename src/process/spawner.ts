@@ -1,6 +1,8 @@
 /**
- * The real {@link ProcessSpawner}: one child process per worker, in its own process group, with
- * an IPC channel for the worker SDK and its stdout/stderr split into lines.
+ * The real {@link ProcessSpawner}: one child process per worker, in its own process group and its
+ * own cell of the {@link Containment} (a cgroup where the system allows it), with an IPC channel
+ * for the worker SDK and its stdout/stderr split into lines. What is left of a worker is killed
+ * the moment it exits, and its pipes are let go shortly after.
  * @module
  */
 import { type ChildProcess, type Serializable, spawn } from 'node:child_process'
@@ -9,6 +11,7 @@ import type { Readable } from 'node:stream'
 
 import type { ExitReport } from '../core/exit-report.js'
 import { coerceError } from '../errors.js'
+import { type Cell, type Containment, killQuietly, processGroupContainment } from './containment.js'
 import type { ManagedProcess, OutputListener, ProcessSpawner, StopOptions, WorkerSpec } from './types.js'
 
 /**
@@ -18,91 +21,90 @@ import type { ManagedProcess, OutputListener, ProcessSpawner, StopOptions, Worke
  */
 export const MAX_LINE_LENGTH = 16 * 1024
 
-/** The real spawner plus two things only the daemon needs. */
+/**
+ * After a worker exits, its stdout, stderr and IPC channel stay open this long for what is still
+ * buffered in them (its last lines, its last messages), then they are closed. Normally they close
+ * by themselves at once; one stays open only if a process that escaped the containment inherited
+ * it, and such a pipe must not keep the supervisor alive or pin its memory. Reading what a pipe
+ * buffers (64 KiB) takes microseconds; the rest is room for a busy event loop.
+ */
+export const OUTPUT_DRAIN_MS = 500
+
+/** The real spawner plus what only the daemon needs. */
 export interface NodeProcessSpawner extends ProcessSpawner {
-  /** SIGKILLs every live worker's process group (and groups a crashed worker left behind)
-   *  synchronously: safe to call from `process.on('exit')`. */
+  /** SIGKILLs every live worker and all it started, synchronously: safe to call from
+   *  `process.on('exit')`. */
   killAllSync(): void
   /** Number of children that have not exited yet. */
   live(): number
+  /** Kills what is left and closes the containment (its cgroups, its guardian). */
+  close(): Promise<void>
 }
 
 interface SpawnerContext {
   now: () => number
   onOutput: OutputListener
+  containment: Containment
   /** Children still running, by pid. */
   running: Map<number, ChildProcess>
-  /** Groups whose leader exited while other members lived on and no stop() has cleaned them. */
-  leftoverGroups: Set<number>
 }
 
 /**
- * Creates the spawner the daemon uses. `now` stamps `startedAt` and exit reports (the daemon's
- * monotonic clock); `onOutput` receives complete lines of every worker's stdout and stderr.
+ * Creates a spawner. `now` stamps `startedAt` and exit reports (the daemon's monotonic clock);
+ * `onOutput` receives complete lines of every worker's stdout and stderr; `containment` holds
+ * each worker and its descendants (default: process groups without a guardian, for tests and
+ * library use; the daemon passes {@link openContainment}'s).
  *
  * @example
  * ```ts
- * const spawner = createProcessSpawner({ now: clock.now, onOutput: (id, stream, lines) => logs.write(id, stream, lines) })
+ * const spawner = createProcessSpawner({ now: clock.now, onOutput: (id, stream, lines) => logs.write(id, stream, lines), containment })
  * process.on('exit', () => spawner.killAllSync())
  * ```
  */
 export function createProcessSpawner(opts: {
   now: () => number
   onOutput: OutputListener
+  containment?: Containment
 }): NodeProcessSpawner {
   const ctx: SpawnerContext = {
     now: opts.now,
     onOutput: opts.onOutput,
+    containment: opts.containment ?? processGroupContainment(),
     running: new Map(),
-    leftoverGroups: new Set(),
   }
   return {
     spawn: (spec) => spawnManaged(ctx, spec),
-    killAllSync() {
-      for (const pid of ctx.running.keys()) killQuietly(-pid, 'SIGKILL')
-      for (const pgid of ctx.leftoverGroups) killQuietly(-pgid, 'SIGKILL')
-      ctx.leftoverGroups.clear()
-    },
+    killAllSync: () => ctx.containment.killAllSync(),
     live: () => ctx.running.size,
-  }
-}
-
-/**
- * Sends a signal; false instead of an exception for ESRCH (the target is gone, which is what a
- * kill wants) and EPERM (a member that changed credentials, e.g. a setuid helper: nothing to do).
- */
-function killQuietly(target: number, signal: NodeJS.Signals | 0): boolean {
-  try {
-    process.kill(target, signal)
-    return true
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ESRCH' || code === 'EPERM') return false
-    throw e
+    close: () => ctx.containment.close(),
   }
 }
 
 function spawnManaged(ctx: SpawnerContext, spec: WorkerSpec): ManagedProcess {
   const startedAt = ctx.now()
-  let child: ChildProcess | undefined
+  let enclosed: { child: ChildProcess; cell: Cell } | undefined
   let spawnError: Error | undefined
   const [file, args] = commandLine(spec)
   try {
-    child = spawn(file, args, {
-      cwd: spec.cwd,
-      env: spec.env,
-      // Own process group (pgid == pid), so a stop reaches every process the worker started.
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      serialization: 'json',
-      // Never Node's own shell mode, which joins args into the script unquoted; see commandLine.
-      shell: false,
-    })
+    enclosed = ctx.containment.enclose(spec.pool, () =>
+      spawn(file, args, {
+        cwd: spec.cwd,
+        env: spec.env,
+        // Own process group (pgid == pid), so a signal reaches every process the worker started
+        // that stayed in it.
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        serialization: 'json',
+        // Never Node's own shell mode, which joins args into the script unquoted; see commandLine.
+        shell: false,
+      }),
+    )
   } catch (e) {
-    // Invalid arguments (a NUL byte in an arg, a non-string env value) throw synchronously.
+    // Invalid arguments (a NUL byte in an arg, a non-string env value) throw synchronously, and
+    // so does a cgroup that cannot be made or entered.
     spawnError = coerceError(e)
   }
-  return new ManagedChild(ctx, spec, startedAt, child, spawnError)
+  return new ManagedChild(ctx, spec, startedAt, enclosed, spawnError)
 }
 
 /** The shell a pool with `shell: true` runs its command through. */
@@ -134,22 +136,26 @@ class ManagedChild implements ManagedProcess {
   private stopping: Promise<ExitReport> | null = null
   private readonly extraPids = new Set<number>()
   private readonly messageListeners: Array<(message: unknown) => void> = []
+  private readonly child: ChildProcess | undefined
+  private readonly cell: Cell | undefined
 
   constructor(
     private readonly ctx: SpawnerContext,
     private readonly spec: WorkerSpec,
     startedAt: number,
-    private readonly child: ChildProcess | undefined,
+    enclosed: { child: ChildProcess; cell: Cell } | undefined,
     syncError: Error | undefined,
   ) {
     this.startedAt = startedAt
-    this.pid = child?.pid ?? 0
+    this.child = enclosed?.child
+    this.cell = enclosed?.cell
+    this.pid = this.child?.pid ?? 0
     this.exited = new Promise((resolve) => (this.resolveExited = resolve))
-    if (!child) {
+    if (!this.child) {
       process.nextTick(() => this.failSpawn(syncError ?? new Error('spawn returned no child')))
       return
     }
-    this.attach(child)
+    this.attach(this.child)
   }
 
   private attach(child: ChildProcess): void {
@@ -170,9 +176,9 @@ class ManagedChild implements ManagedProcess {
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.exit !== null || this.pid === 0) return
     this.ctx.running.delete(this.pid)
-    // Members of the group that outlive their leader are remembered for killAllSync until a
-    // stop() cleans them; kill(-pgid, 0) is one cheap syscall and ESRCH means none are left.
-    if (!this.stopRequested && killQuietly(-this.pid, 0)) this.ctx.leftoverGroups.add(this.pid)
+    // Nothing a worker started outlives it: not until a later stop, not through a restart backoff.
+    this.cell?.release(this.extraPids)
+    this.letPipesGo()
     const at = this.ctx.now()
     this.settle({
       pid: this.pid,
@@ -189,6 +195,7 @@ class ManagedChild implements ManagedProcess {
   private failSpawn(err: Error): void {
     if (this.exit !== null) return
     if (this.pid > 0) this.ctx.running.delete(this.pid)
+    this.cell?.release()
     const at = this.ctx.now()
     this.settle({
       pid: this.pid,
@@ -255,12 +262,20 @@ class ManagedChild implements ManagedProcess {
   private async runStop(options: StopOptions): Promise<ExitReport> {
     if (this.pid === 0) return this.exited
     if (this.exit === null) {
-      if (options.mode === 'hard') killQuietly(-this.pid, 'SIGKILL')
+      if (options.mode === 'hard') this.killAll()
       else await this.stopGracefully(options.timeoutMs)
     }
     const report = await this.exited
-    this.killLeftovers()
+    // The cell was released at the exit; this kills what the caller named since (descendants
+    // that left the process group, for a containment without cgroups).
+    this.cell?.release(this.extraPids)
     return report
+  }
+
+  /** SIGKILL to the process group and the whole cell. */
+  private killAll(): void {
+    killQuietly(-this.pid, 'SIGKILL')
+    this.cell?.kill(this.extraPids)
   }
 
   private async stopGracefully(timeoutMs: number): Promise<void> {
@@ -273,15 +288,25 @@ class ManagedChild implements ManagedProcess {
     clearTimeout(timer)
     if (outcome && this.exit === null) {
       this.forced = true
-      killQuietly(-this.pid, 'SIGKILL')
+      this.killAll()
     }
   }
 
-  /** Once the leader is gone, SIGKILL whatever is left of its group and the descendants that left it. */
-  private killLeftovers(): void {
-    killQuietly(-this.pid, 'SIGKILL')
-    this.ctx.leftoverGroups.delete(this.pid)
-    for (const pid of this.extraPids) killQuietly(pid, 'SIGKILL')
+  /**
+   * Closes stdout, stderr and the IPC channel {@link OUTPUT_DRAIN_MS} after the exit, if they
+   * are still open then: only a process outside the containment can hold them by then.
+   */
+  private letPipesGo(): void {
+    const child = this.child
+    if (!child) return
+    const timer = setTimeout(() => {
+      child.stdout?.destroy()
+      child.stderr?.destroy()
+      if (child.connected) child.disconnect()
+    }, OUTPUT_DRAIN_MS)
+    timer.unref()
+    // 'close' comes once every pipe and the channel are closed.
+    child.once('close', () => clearTimeout(timer))
   }
 
   private pipeLines(stream: Readable | null, kind: 'out' | 'err'): void {
@@ -289,9 +314,10 @@ class ManagedChild implements ManagedProcess {
     const splitter = new LineSplitter((lines) => this.emitLines(kind, lines))
     stream.setEncoding('utf8')
     stream.on('data', (chunk: string) => splitter.push(chunk))
-    stream.on('end', () => splitter.flush())
-    // A pipe error (EIO when the child dies mid-write) ends the stream; nothing else to do.
-    stream.on('error', () => splitter.flush())
+    // 'close' follows the end of the stream, an error (EIO when the child dies mid-write) and a
+    // destroy() after the exit alike; flush() emits a last line without newline once.
+    stream.on('close', () => splitter.flush())
+    stream.on('error', () => undefined)
   }
 
   private emitLines(kind: 'out' | 'err', lines: string[]): void {

@@ -23,7 +23,7 @@ export interface WorkerSpec {
 
 export interface StopOptions {
   /** graceful: SIGTERM (then SIGCONT, so a stopped process can act on it) to the process group,
-   *  SIGKILL to the group after timeoutMs. hard: SIGKILL to the group at once. */
+   *  SIGKILL to the group and its cgroup after timeoutMs. hard: SIGKILL to both at once. */
   mode: 'graceful' | 'hard'
   timeoutMs: number
 }
@@ -40,8 +40,9 @@ export interface ManagedProcess {
   onMessage(listener: (message: unknown) => void): void
   /** Sends an IPC message; false when the channel is closed. */
   send(message: unknown): boolean
-  /** Stops the whole process group; idempotent, concurrent callers share one stop. Also kills
-   *  any descendant pid in `extraPids` that left the group. Resolves with the exit report. */
+  /** Stops the whole process group; idempotent, concurrent callers share one stop. Once the
+   *  process has exited, its cgroup (or, without one, its group and any descendant pid in
+   *  `extraPids` that left the group) is SIGKILLed. Resolves with the exit report. */
   stop(options: StopOptions, extraPids?: readonly number[]): Promise<ExitReport>
   /** Sends a signal to the whole process group (no-op after exit). */
   signal(signal: NodeJS.Signals): void

@@ -144,6 +144,9 @@ export class Processes {
 
   private exited(pool: PoolRuntime, wp: WorkerProcess, exit: ExitReport): void {
     if (wp.startTicks !== null) this.k.deps.writer.processEnded(wp.pid, wp.startTicks)
+    // Without a cgroup, descendants that left the process group die with it only if named: those
+    // the last check saw. (The spawner killed the group, or the cgroup, at the exit.)
+    if (wp.descendants.length > 0) void wp.mp.stop({ mode: 'hard', timeoutMs: 0 }, wp.descendants)
     this.hooks?.onGone(wp)
     const t = setTimeout(() => this.byKey.delete(wp.key), OUTPUT_ROUTE_LINGER_MS)
     t.unref()

@@ -1,7 +1,8 @@
 /**
  * The supervisor itself killed with SIGKILL under load, then started again: no job is lost, none
  * is left in flight, duplicates come only from jobs in flight at the crash, and no worker of the
- * dead supervisor is left running.
+ * dead supervisor, nor anything a worker started, is left running, even before another supervisor
+ * starts.
  */
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -13,6 +14,7 @@ import { stringify } from 'yaml'
 import { Queue } from '../../src/queue/queue.js'
 import { freePort, startCli } from '../helpers/cli.js'
 import { fixture, NODE, tempDir } from '../helpers/daemon.js'
+import { markedProcesses, newMark } from '../helpers/marked.js'
 import { isGone, waitFor } from '../helpers/wait.js'
 
 async function api<T>(port: number, route: string): Promise<T> {
@@ -23,6 +25,7 @@ async function api<T>(port: number, route: string): Promise<T> {
 describe('the supervisor killed with SIGKILL', () => {
   it('loses no job, leaves none in flight, and leaves no worker running', { timeout: 120_000 }, async (t) => {
     const dir = tempDir(t)
+    const mark = newMark(t)
     const config = path.join(dir, 'shepherd.yaml')
     const port = await freePort()
     writeFileSync(
@@ -38,10 +41,16 @@ describe('the supervisor killed with SIGKILL', () => {
             queue: 'work',
             replicas: 2,
             concurrency: 4,
-            env: { LEDGER: './ledger.txt' },
+            env: { LEDGER: './ledger.txt', SHEPHERD_TEST_MARK: mark },
           },
-          // No SDK: it does not notice the supervisor's death and must be found and stopped.
-          plain: { command: NODE, args: [fixture('forever.mjs')] },
+          // No SDK: it does not notice the supervisor's death.
+          plain: { command: NODE, args: [fixture('forever.mjs')], env: { SHEPHERD_TEST_MARK: mark } },
+          // No SDK either, and children that leave its process group and session.
+          family: {
+            command: 'sh',
+            args: [fixture('setsid-children.sh'), '5'],
+            env: { SHEPHERD_TEST_MARK: mark },
+          },
         },
       }),
     )
@@ -61,16 +70,19 @@ describe('the supervisor killed with SIGKILL', () => {
     await waitFor(() => ledger().length >= 60, 'the first jobs to be done', 60_000)
     type Workers = { workers: Array<{ id: string; pid: number | null }> }
     const before = (await api<Workers>(port, '/api/workers')).workers
-    const orphan = before.find((w) => w.id === 'plain#1')!.pid!
-    const jobWorkers = before.filter((w) => w.id.startsWith('jobs#')).map((w) => w.pid!)
+    const pids = before.map((w) => w.pid!)
+    await waitFor(() => markedProcesses(mark).length >= pids.length + 6, 'the children of family#1', 20_000)
     first.child.kill('SIGKILL')
     await first.exited
-    // SDK workers notice the closed channel and leave; the plain one runs on.
-    await waitFor(() => jobWorkers.every(isGone), 'the SDK workers to exit by themselves', 20_000)
-    assert.ok(!isGone(orphan), 'a worker without the SDK outlives the supervisor')
+    // No other supervisor runs on this store: what ties the workers to the dead one does it alone.
+    await waitFor(() => pids.every(isGone), 'every worker of the dead supervisor to be gone', 20_000)
+    await waitFor(
+      () => markedProcesses(mark).length === 0,
+      'every descendant of those workers to be gone',
+      20_000,
+    )
 
     const second = startCli(t, ['start', '-c', config])
-    await waitFor(() => isGone(orphan), 'the orphan to be stopped by the next supervisor', 30_000)
     await waitFor(
       async () => {
         const [c] = await queue.counts('work')

@@ -188,17 +188,17 @@ describe('process spawner', () => {
     await waitFor(() => isGone(grandchild), 'grandchild dead')
   })
 
-  it('kills the group a crashed worker left behind when stop() is called after the exit', async () => {
+  it('kills what a crashed worker left in its group as soon as it exits', async () => {
     const mp = spawner.spawn(spec('w#1', fixture('spawn-grandchild.mjs')))
     const grandchild = Number(await waitFor(() => linesOf('w#1')[0], 'grandchild pid'))
     strays.push(grandchild)
     process.kill(mp.pid, 'SIGKILL')
     const crash = await mp.exited
-    assert.equal(isGone(grandchild), false, 'the grandchild outlives its parent until cleaned')
+    // No stop() needed: a crash-loop backoff must not leave the children running.
+    await waitFor(() => isGone(grandchild), 'grandchild dead')
     const report = await mp.stop({ mode: 'graceful', timeoutMs: DEADLINE_MS })
     assert.equal(report, crash)
     assert.equal(report.killedByUs, false)
-    await waitFor(() => isGone(grandchild), 'grandchild dead')
   })
 
   it('kills extra descendants that left the process group', async () => {
@@ -289,15 +289,22 @@ describe('process spawner', () => {
     await waitFor(() => isGone(grandchild), 'grandchild dead')
   })
 
-  it('killAllSync also kills what a crashed worker left in its group', async () => {
-    const mp = spawner.spawn(spec('w#1', fixture('spawn-grandchild.mjs')))
-    const grandchild = Number(await waitFor(() => linesOf('w#1')[0], 'grandchild pid'))
-    strays.push(grandchild)
-    process.kill(mp.pid, 'SIGKILL')
-    await mp.exited
-    assert.equal(isGone(grandchild), false)
-    spawner.killAllSync()
-    await waitFor(() => isGone(grandchild), 'grandchild dead')
+  it('reads the last lines of a worker whose escaped descendant holds its pipes, then lets them go', async () => {
+    const pipes = (): number => process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap').length
+    const before = pipes()
+    // The detached child leaves the process group (spawn returns after its setsid) with stdout,
+    // stderr and the IPC channel (fd 3).
+    const code = `const c = require('child_process').spawn('sleep', ['600'], { detached: true, stdio: ['ignore', 'inherit', 'inherit', 'inherit'] })
+      console.log(c.pid); console.log('last words'); console.error('on stderr'); process.exit(3)`
+    const mp = spawner.spawn(spec('w#1', ['-e', code]))
+    const report = await mp.exited
+    assert.equal(report.exitCode, 3)
+    const stray = Number(await waitFor(() => linesOf('w#1')[0], 'stray pid'))
+    strays.push(stray)
+    assert.equal(isGone(stray), false, 'process groups cannot see a setsid descendant')
+    await waitFor(() => linesOf('w#1').length === 2 && linesOf('w#1', 'err').length === 1, 'the last lines')
+    assert.equal(linesOf('w#1')[1], 'last words')
+    await waitFor(() => pipes() === before, 'the pipes to be closed', 5_000)
   })
 
   it('runs in the given cwd and env, as its own process group leader', async () => {
