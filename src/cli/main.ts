@@ -9,13 +9,20 @@
  * @module
  */
 import { readFileSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 
-import { formatProblems, loadConfigFile, type LoadedConfig, validateConfigText } from '../config/load.js'
-import { coerceError, isShepherdError, ShepherdError } from '../errors.js'
+import { commandWarnings } from '../config/commands.js'
+import {
+  formatProblem,
+  lineOfField,
+  loadConfigFile,
+  loadConfigText,
+  type LoadedConfig,
+  readConfigFile,
+} from '../config/load.js'
+import { coerceError, isShepherdError } from '../errors.js'
 import { resolveApiTokens } from '../http/auth.js'
 import { apiBaseUrl, ApiClient, clientToken } from '../http/client.js'
 import { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, resolveConfigPath } from './config-path.js'
@@ -154,25 +161,16 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .description('check the config file and list every problem with its path and line')
     .action(async (_opts: object, cmd: Command) => {
       const file = path.resolve(configFile(cmd))
-      let text: string
-      try {
-        text = await readFile(file, 'utf8')
-      } catch (cause) {
-        throw new ShepherdError(
-          'SHEPHERD_CONFIG_NOT_FOUND',
-          `cannot read config file ${file}: ${coerceError(cause).message}`,
-          {
-            cause,
-          },
+      const text = readConfigFile(file)
+      const loaded = loadConfigText(text, file)
+      io.out('ok')
+      io.out(formatConfigSummary(loaded.config))
+      // Valid, but a worker could not start as written: said, with exit 0.
+      for (const w of commandWarnings(loaded.pools, io.env.PATH)) {
+        io.err(
+          `shepherd: warning: ${formatProblem({ ...w, path: w.path.join('.'), line: lineOfField(text, w.path) }).trimStart()}`,
         )
       }
-      const { config, problems } = validateConfigText(text)
-      if (!config)
-        throw new ShepherdError('SHEPHERD_CONFIG_INVALID', formatProblems(file, problems), {
-          details: problems,
-        })
-      io.out('ok')
-      io.out(formatConfigSummary(config))
     })
 
   program

@@ -804,6 +804,65 @@ describe('POST /api/queues/:queue/jobs', () => {
     assert.equal(await jobCount(s.store, T0), 0)
   })
 
+  it('refuses a payload nested deeper than 64 levels with 400 naming the field, before anything recurses on it', async (t) => {
+    const s = await queueSetup(t)
+    const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth)
+    // 2,000 levels in 4 KB: once a 500 with a stack.
+    await expectError(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'body.payload: expected JSON nested at most 64 levels deep, got deeper',
+      `{"payload":${nested(2000)}}`,
+    )
+    await expectError(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'body.jobs[1].payload: expected JSON nested at most 64 levels deep, got deeper',
+      `{"jobs":[{"payload":1},{"payload":{"a":${nested(64)}}}]}`,
+    )
+    // 50,000 levels: past what JSON.parse itself can take.
+    await expectError(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'body.payload: expected JSON nested at most 64 levels deep, got deeper',
+      `{"payload":${nested(30_000)}}`,
+    )
+    assert.equal(await jobCount(s.store, T0), 0)
+    const ok = await call(s.app, 'POST', '/api/queues/email/jobs', `{"payload":${nested(64)}}`)
+    assert.equal(ok.status, 201, JSON.stringify(ok.json))
+  })
+
+  it('takes a delay or a timeout up to 3650 days and refuses a longer one, naming the field and the limit', async (t) => {
+    const s = await queueSetup(t)
+    const r = await call(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      '{"payload":1,"delay":"400d","timeout":"30d"}',
+    )
+    assert.equal(r.status, 201, JSON.stringify(r.json))
+    const job = await s.store.jobs.getJob((r.json as { jobs: AddResult[] }).jobs[0]!.id)
+    assert.equal(job?.runAt, T0 + 400 * 86_400_000)
+    assert.equal(job?.timeoutMs, 30 * 86_400_000)
+    const post = (body: string, message: string) =>
+      expectError(s.app, 'POST', '/api/queues/email/jobs', 400, 'SHEPHERD_BAD_REQUEST', message, body)
+    await post('{"payload":1,"delay":"3651d"}', 'body.delay: expected at most 3650d, got "3651d" (string)')
+    await post('{"payload":1,"timeout":1e300}', 'body.timeout: expected at most 3650d, got 1e+300 (number)')
+    await post(
+      '{"payload":1,"delay":315400000001}',
+      'body.delay: expected at most 3650d, got 315400000001 (number)',
+    )
+  })
+
   it('refuses a bad queue name in the path', async (t) => {
     const s = await queueSetup(t)
     const e = await expectError(
