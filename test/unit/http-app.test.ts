@@ -12,6 +12,7 @@ import type { Incident } from '../../src/core/incident.js'
 import type { Job } from '../../src/core/job.js'
 import { type ErrorCode, ShepherdError } from '../../src/errors.js'
 import { API_BODY_LIMIT, createHttpApp } from '../../src/http/app.js'
+import { isProtectedPath } from '../../src/http/auth.js'
 import { apiBaseUrl, ApiClient } from '../../src/http/client.js'
 import { type AddResult, zeroCounts } from '../../src/store/job-store.js'
 import { openStore } from '../../src/store/open-store.js'
@@ -395,6 +396,47 @@ describe('GET /api/incidents/:id', () => {
   it('answers 404 SHEPHERD_INCIDENT_NOT_FOUND', async () => {
     const { app } = setup()
     await expectError(app, 'GET', '/api/incidents/inc-zz', 404, 'SHEPHERD_INCIDENT_NOT_FOUND', '"inc-zz"')
+  })
+})
+
+describe('query parameters: one rule for every API route', () => {
+  const { app } = setup()
+  // Every route behind the token (the API and /metrics; the dashboard's files take no query).
+  const routes = app.routes.filter((r) => r.method !== 'ALL' && isProtectedPath(r.path))
+  const at = (route: string) => route.replace(':id', 'email%231').replace(':queue', 'email')
+
+  it('refuses an unknown parameter with 400 naming it, on every route, before anything else', async () => {
+    assert.ok(routes.length >= 15, `found ${routes.length} routes`)
+    for (const r of routes) {
+      await expectError(
+        app,
+        r.method,
+        `${at(r.path)}?bogus=1`,
+        400,
+        'SHEPHERD_BAD_REQUEST',
+        'query.bogus: unknown parameter "bogus"',
+        r.method === 'POST' ? '{}' : undefined,
+      )
+    }
+  })
+
+  it('refuses a parameter given twice, on every route that takes one', async () => {
+    const cases: [string, string][] = [
+      ['/api/incidents?limit=5&limit=5', 'query.limit: expected one value, got 2'],
+      ['/api/queues/email/jobs?state=done&state=dead', 'query.state: expected one value, got 2'],
+      ['/api/events?severity=info&types=job:&severity=warning', 'query.severity: expected one value, got 2'],
+    ]
+    for (const [url, message] of cases)
+      await expectError(app, 'GET', url, 400, 'SHEPHERD_BAD_REQUEST', message)
+    const e = await expectError(
+      app,
+      'GET',
+      '/api/incidents?pool=a&pool=b&pool=c',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'query.pool: expected one value, got 3',
+    )
+    assert.deepEqual(e.details, { issues: [{ path: 'query.pool', message: 'expected one value, got 3' }] })
   })
 })
 

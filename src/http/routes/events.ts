@@ -10,7 +10,7 @@ import { streamSSE } from 'hono/streaming'
 
 import { type AnyEvent, eventMatches, severityRank } from '../../core/events.js'
 import { ShepherdError } from '../../errors.js'
-import { type HttpContext, parsePart } from '../context.js'
+import { type HttpContext, parseQuery } from '../context.js'
 import { EventsQuerySchema } from '../schemas.js'
 
 export { EventsQuerySchema }
@@ -20,9 +20,9 @@ const KEEPALIVE_MS = 15_000
 
 export function eventRoutes(app: Hono, ctx: HttpContext): void {
   app.get('/api/events', (c) => {
+    const query = parseQuery(c, EventsQuerySchema)
     const subscribe = ctx.events
     if (!subscribe) throw new ShepherdError('SHEPHERD_NOT_FOUND', 'this server has no event stream')
-    const query = parsePart('query', EventsQuerySchema, c.req.query())
     const wanted =
       query.types
         ?.split(',')
