@@ -198,6 +198,6 @@ describe('a 30-day delay through the API of a real daemon', { timeout: 120_000 }
     await new Promise((r) => setTimeout(r, 2000))
     const cpuShare = (ticks() - before) / 100 / ((Date.now() - started) / 1000)
     assert.doesNotMatch(daemon.log(), /TimeoutOverflowWarning/)
-    assert.ok(cpuShare < 0.1, `the daemon used ${(cpuShare * 100).toFixed(0)}% of a core while idle`)
+    assert.ok(cpuShare < 0.15, `the daemon used ${(cpuShare * 100).toFixed(0)}% of a core while idle`)
   })
 })

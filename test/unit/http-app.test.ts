@@ -420,6 +420,25 @@ describe('query parameters: one rule for every API route', () => {
     }
   })
 
+  it('says which parameters a route takes, or that it takes none', async () => {
+    await expectError(
+      app,
+      'GET',
+      '/api/workers?verbose=1',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      /^query\.verbose: unknown parameter "verbose" \(this route takes none\)$/,
+    )
+    await expectError(
+      app,
+      'GET',
+      '/api/incidents?pools=a',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      /^query\.pools: unknown parameter "pools" \(known: limit, worker, pool\)$/,
+    )
+  })
+
   it('refuses a parameter given twice, on every route that takes one', async () => {
     const cases: [string, string][] = [
       ['/api/incidents?limit=5&limit=5', 'query.limit: expected one value, got 2'],
