@@ -230,6 +230,7 @@ const apiHost = z.string().superRefine((host, ctx) => {
   })
 })
 
+/** An env value. load.ts hands over a number or boolean as its source text; one from code is stringified. */
 const envValue = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v))
 
 const probeCommon = {
@@ -329,7 +330,7 @@ export const PoolSchema = z
       .record(z.string(), envValue)
       .prefault({})
       .describe(
-        'Extra environment variables. Workers also get SHEPHERD_WORKER_ID, SHEPHERD_POOL, SHEPHERD_INDEX, SHEPHERD_HEARTBEAT_MS and, with port set, PORT.',
+        'Extra environment variables, given to the worker as the file writes them: `01234`, `1.10`, `0x1F` and 12345678901234567890 stay those characters (YAML alone would read numbers: 1234, 1.1, 31, digits lost). An empty value is written "". Workers also get SHEPHERD_WORKER_ID, SHEPHERD_POOL, SHEPHERD_INDEX, SHEPHERD_HEARTBEAT_MS and, with port set, PORT.',
       ),
     replicas: Replicas.prefault(1),
     spares: z
