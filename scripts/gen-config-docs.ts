@@ -25,12 +25,15 @@ type Json = {
   exclusiveMinimum?: number
   pattern?: string
   format?: string
+  /** The largest value of a duration field (src/config/units.ts `duration`), e.g. `24d`. */
+  durationMax?: string
 }
 
 const DURATION_HINT = 'duration'
 const rows: string[] = []
 
 function typeOf(s: Json, path: string): string {
+  if (s.durationMax !== undefined) return `${DURATION_HINT} ≤ ${s.durationMax}`
   if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ')
   if (s.const !== undefined) return `\`${String(s.const)}\``
   const alts = s.anyOf ?? s.oneOf
@@ -117,7 +120,7 @@ const schema = z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any
 walk(schema, '', true)
 
 const table = [
-  'Durations are seconds when written as a number (as in the plan) or a string with a unit: `500ms`, `10s`, `2m`, `1h`, `1d`. Sizes are bytes, or `512KB`, `10MB`, `1GB`. Every object is strict: an unknown key is an error.',
+  'Durations are seconds when written as a number (as in the plan) or a string with a unit: `500ms`, `10s`, `2m`, `1h`, `1d`. Each has an upper bound, in its type: `24d` for what the supervisor waits out with one timer (intervals, timeouts, backoff), `3650d` for retention, queue delays and report periods. Sizes are bytes, or `512KB`, `10MB`, `1GB`. Every object is strict: an unknown key is an error.',
   '',
   '| key | type | default | description |',
   '| --- | --- | --- | --- |',

@@ -255,7 +255,10 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   try {
     loaded = loadConfigFile(configFile)
   } catch (e) {
-    process.stderr.write(`shepherd: ${(e as Error).message}\n`)
+    // As every command prints a config error: the first line carries the code, the problems follow.
+    const [head = '', ...rest] = (e as Error).message.split('\n')
+    const code = isShepherdError(e) ? ` [${e.code}]` : ''
+    process.stderr.write(`${[`shepherd: ${head}${code}`, ...rest].join('\n')}\n`)
     return isShepherdError(e) ? 2 : 1
   }
   const signals = opts.signals ?? nodeSignals

@@ -9,13 +9,21 @@
  * @module
  */
 import { readFileSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 
-import { formatProblems, loadConfigFile, type LoadedConfig, validateConfigText } from '../config/load.js'
-import { coerceError, isShepherdError, ShepherdError } from '../errors.js'
+import { commandWarnings } from '../config/commands.js'
+import {
+  formatProblem,
+  lineOfField,
+  loadConfigFile,
+  loadConfigText,
+  type LoadedConfig,
+  readConfigFile,
+  type ResolvedPool,
+} from '../config/load.js'
+import { coerceError, isShepherdError } from '../errors.js'
 import { resolveApiTokens } from '../http/auth.js'
 import { apiBaseUrl, ApiClient, clientToken } from '../http/client.js'
 import { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, resolveConfigPath } from './config-path.js'
@@ -154,25 +162,16 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .description('check the config file and list every problem with its path and line')
     .action(async (_opts: object, cmd: Command) => {
       const file = path.resolve(configFile(cmd))
-      let text: string
-      try {
-        text = await readFile(file, 'utf8')
-      } catch (cause) {
-        throw new ShepherdError(
-          'SHEPHERD_CONFIG_NOT_FOUND',
-          `cannot read config file ${file}: ${coerceError(cause).message}`,
-          {
-            cause,
-          },
+      const text = readConfigFile(file)
+      const loaded = loadConfigText(text, file)
+      io.out('ok')
+      io.out(formatConfigSummary(loaded.config))
+      // Valid, but a worker could not start as written: said, with exit 0.
+      for (const w of commandWarnings(loaded.pools, io.env.PATH)) {
+        io.err(
+          `shepherd: warning: ${formatProblem({ ...w, path: w.path.join('.'), line: lineOfField(text, w.path) }).trimStart()}`,
         )
       }
-      const { config, problems } = validateConfigText(text)
-      if (!config)
-        throw new ShepherdError('SHEPHERD_CONFIG_INVALID', formatProblems(file, problems), {
-          details: problems,
-        })
-      io.out('ok')
-      io.out(formatConfigSummary(config))
     })
 
   program
@@ -233,6 +232,18 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
       }
       const { readLogTail, followLogs } = await import('../process/log-files.js')
       const dir = loaded.logDir
+      const pool = loaded.pools.find((p) => p.name === selector?.slice(0, selector.indexOf('#')))
+      // A worker id its pool cannot have (past replicas.max, a spare of a pool without spares) is a
+      // typo, unless the logs have lines of it (a worker of an earlier config).
+      if (selector !== undefined && pool && !workerIdAllowed(selector, pool)) {
+        const seen = await readLogTail({ dir, selector, lines: 1, pools })
+        if (seen.length === 0) {
+          cmd.error(`no worker "${selector}": ${describeWorkerIds(pool)}, and no log line of it`, {
+            exitCode: ExitCode.usage,
+            code: 'shepherd.unknownSelector',
+          })
+        }
+      }
       const tail = await readLogTail({ dir, selector, lines: opts.lines, pools })
       if (tail.length > 0) io.out(tail.join('\n'))
       if (!opts.follow) return
@@ -264,6 +275,22 @@ function selectsLogs(selector: string, pools: readonly string[]): boolean {
   if (pools.includes(selector)) return true
   const hash = selector.indexOf('#')
   return hash > 0 && hash < selector.length - 1 && pools.includes(selector.slice(0, hash))
+}
+
+/** Whether a pool of this config can have a worker of this id: `pool#1`..`pool#<replicas.max>`, or `pool#s<n>` with spares. */
+function workerIdAllowed(id: string, pool: ResolvedPool): boolean {
+  const m = /^(s?)([1-9]\d*)$/.exec(id.slice(id.indexOf('#') + 1))
+  if (!m) return false
+  return m[1] === 's' ? pool.spares > 0 : Number(m[2]) <= pool.replicas.max
+}
+
+/** `email has email#1 to email#6 (replicas.max 6), and spares email#s1, email#s2, …` */
+function describeWorkerIds(pool: ResolvedPool): string {
+  const { name } = pool
+  const max = pool.replicas.max
+  const ids = max === 1 ? `${name}#1` : `${name}#1 to ${name}#${max}`
+  const spares = pool.spares > 0 ? `, and spares ${name}#s1, ${name}#s2, …` : ''
+  return `${name} has ${ids} (replicas.max ${max})${spares}`
 }
 
 function parseLimit(value: string): number {

@@ -336,8 +336,10 @@ function enqueueOptions(cmd: Command, flags: EnqueueFlags): EnqueueOptions {
   if (!parsed.success) {
     const problems = describeIssues(parsed.error.issues).map((issue) => {
       const flag = FLAG_OF[issue.path as keyof EnqueueOptions] ?? issue.path
+      // The schema's wording of a malformed duration speaks of JSON numbers; a flag is text.
       const message =
-        issue.path === 'delay' || issue.path === 'timeout'
+        (issue.path === 'delay' || issue.path === 'timeout') &&
+        issue.message.startsWith('expected milliseconds')
           ? `expected milliseconds or a duration such as "500ms", "30s", "2m", got ${JSON.stringify(options[issue.path])}`
           : issue.message
       return `${flag}: ${message}`
@@ -398,15 +400,12 @@ export async function readJobLines(
       reject(`not valid JSON (${coerceError(cause).message})`)
       continue
     }
-    if (!linesAreJobs) {
-      jobs.push({ payload: value, ...options })
-      continue
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    if (linesAreJobs && (typeof value !== 'object' || value === null || Array.isArray(value))) {
       reject(`expected an object {"payload": …, <options>} (--lines-are-jobs), got ${kindOf(value)}`)
       continue
     }
-    const job = { ...options, ...value }
+    // A bare payload gets the flags' options; either way the line is checked as the API checks a job.
+    const job = linesAreJobs ? { ...options, ...(value as object) } : { ...options, payload: value }
     const parsed = parseRequest(EnqueueBodySchema, job)
     if (!parsed.success) {
       const known = Object.keys(EnqueueBodySchema.shape)

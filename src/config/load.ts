@@ -5,10 +5,21 @@
  * with its path, its line, and what was expected.
  * @module
  */
-import { readFileSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from 'yaml'
 import type { z } from 'zod'
 
 import type { JobPolicy } from '../core/job.js'
@@ -82,21 +93,57 @@ export function jobPolicy(q: QueueConfig, jitter: number): JobPolicy {
   }
 }
 
-export function loadConfigFile(file: string): LoadedConfig {
+/**
+ * Largest config file read, in bytes. A real one is a few KiB; a file of megabytes is a mistake
+ * (a log or a dump given by the wrong name) and would only make the parser work for nothing.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024
+
+/**
+ * Aliases (`*name`) a file may expand into at most this many copies of their anchors' values (the
+ * yaml package's count, its default). A few shared blocks stay far below; an alias bomb ("billion
+ * laughs": nested aliases that expand to gigabytes) is refused before it is expanded.
+ */
+const MAX_ALIAS_COUNT = 100
+
+/**
+ * The text of a config file, after checking its size.
+ * @throws ShepherdError SHEPHERD_CONFIG_NOT_FOUND when it cannot be read, SHEPHERD_CONFIG_INVALID
+ *   when it is over {@link MAX_CONFIG_BYTES}.
+ */
+export function readConfigFile(file: string): string {
   const abs = path.resolve(file)
-  let text: string
+  let fd: number | null = null
   try {
-    text = readFileSync(abs, 'utf8')
+    fd = openSync(abs, 'r')
+    const size = fstatSync(fd).size
+    if (size > MAX_CONFIG_BYTES) {
+      const problems = [sizeProblem(size)]
+      throw new ShepherdError('SHEPHERD_CONFIG_INVALID', formatProblems(abs, problems), { details: problems })
+    }
+    return readFileSync(fd, 'utf8')
   } catch (cause) {
+    if (cause instanceof ShepherdError) throw cause
     throw new ShepherdError(
       'SHEPHERD_CONFIG_NOT_FOUND',
-      `Cannot read config file ${abs}: ${(cause as Error).message}`,
-      {
-        cause,
-      },
+      `cannot read config file ${abs}: ${(cause as Error).message}`,
+      { cause },
     )
+  } finally {
+    if (fd !== null) closeSync(fd)
   }
-  return loadConfigText(text, abs)
+}
+
+export function loadConfigFile(file: string): LoadedConfig {
+  const abs = path.resolve(file)
+  return loadConfigText(readConfigFile(abs), abs)
+}
+
+function sizeProblem(bytes: number): ConfigProblem {
+  return {
+    path: '(file)',
+    message: `expected at most ${MAX_CONFIG_BYTES} bytes (${MAX_CONFIG_BYTES / 1024 / 1024} MiB), got ${bytes} bytes`,
+  }
 }
 
 export function loadConfigText(text: string, file: string): LoadedConfig {
@@ -109,23 +156,89 @@ export function loadConfigText(text: string, file: string): LoadedConfig {
 
 /** Validates without throwing: either a config, or every problem found. */
 export function validateConfigText(text: string): { config?: Config; problems: ConfigProblem[] } {
+  const bytes = Buffer.byteLength(text, 'utf8')
+  if (bytes > MAX_CONFIG_BYTES) return { problems: [sizeProblem(bytes)] }
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) {
+    // An error at the end of the file (an unclosed bracket) is at its last line, not the empty one after.
+    const end = Math.max(0, text.trimEnd().length - 1)
     return {
       problems: doc.errors.map((e) => ({
         path: '(yaml)',
-        line: e.linePos?.[0]?.line ?? lines.linePos(e.pos[0]).line,
+        line: lines.linePos(Math.min(e.pos[0], end)).line,
         message: e.message.split('\n')[0]!,
       })),
     }
   }
-  const data: unknown = doc.toJS() ?? {}
+  let data: unknown
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {}
+  } catch (cause) {
+    // The only failure of toJS on a document that parsed: an alias bomb.
+    return { problems: [aliasProblem(doc, lines, cause)] }
+  }
+  keepEnvText(doc, data)
   const result = ConfigSchema.safeParse(data)
   if (result.success) return { config: result.data, problems: [] }
   const problems = result.error.issues.flatMap((issue) => describeIssue(issue, doc.contents, data, lines))
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || a.path.localeCompare(b.path))
   return { problems }
+}
+
+/** The line of the field at `at` (`['workers', 'email', 'command']`) in a config text that parses. */
+export function lineOfField(text: string, at: readonly string[]): number | undefined {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false })
+  return lineOf(doc.contents, [...at], lines, false)
+}
+
+function aliasProblem(doc: Document, lines: LineCounter, cause: unknown): ConfigProblem {
+  let first: number | undefined
+  visit(doc, {
+    Alias(_, node) {
+      first = node.range?.[0]
+      return visit.BREAK
+    },
+  })
+  const excessive = /alias count/i.test((cause as Error).message)
+  return {
+    path: '(yaml)',
+    line: first === undefined ? undefined : lines.linePos(first).line,
+    message: excessive
+      ? `too many aliases: expanding them makes more than ${MAX_ALIAS_COUNT} copies (an alias bomb); write the values out, or use fewer aliases`
+      : (cause as Error).message,
+  }
+}
+
+/**
+ * A worker gets its env values as the file writes them. YAML reads `01234` as the number 1234,
+ * `1.10` as 1.1, `0x1F` as 31, and 12345678901234567890 with its last digits lost; the variable
+ * would get the number's text, not the file's. So a non-string scalar under `workers.<name>.env`
+ * keeps its source text (a value written through an alias, that of its anchor). Null stays null,
+ * which the schema refuses: write "" for an empty value.
+ */
+function keepEnvText(doc: Document, data: unknown): void {
+  const workers = childOf(doc.contents, 'workers')
+  if (!isMap(workers)) return
+  for (const pool of workers.items) {
+    if (!isScalar(pool.key)) continue
+    const env = childOf(pool.value, 'env')
+    const target = getIn(data, ['workers', String(pool.key.value), 'env'])
+    if (!isMap(env) || target === null || typeof target !== 'object') continue
+    for (const pair of env.items) {
+      const node = isAlias(pair.value) ? pair.value.resolve(doc) : pair.value
+      if (!isScalar(pair.key) || !isScalar(node)) continue
+      if (node.value === null || typeof node.value === 'string' || node.source === undefined) continue
+      ;(target as Record<string, unknown>)[String(pair.key.value)] = node.source
+    }
+  }
+}
+
+function childOf(node: unknown, key: string): unknown {
+  if (!isMap(node)) return undefined
+  const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === key)
+  return pair?.value
 }
 
 export function formatProblems(file: string, problems: ConfigProblem[]): string {
@@ -176,11 +289,19 @@ function describeIssue(issue: Issue, root: unknown, data: unknown, lines: LineCo
     })
   }
   const value = getIn(data, at)
-  return [{ path: at.join('.'), line: lineOf(root, at, lines, false), message: messageFor(issue, value) }]
+  const node = nodeAt(root, at)
+  // A number as the file writes it (1e300, 1e400), not as JavaScript prints it (1e+300, null).
+  const text = typeof value === 'number' && isScalar(node) && node.source ? node.source : undefined
+  return [
+    { path: at.join('.'), line: lineOf(root, at, lines, false), message: messageFor(issue, value, text) },
+  ]
 }
 
-function messageFor(issue: Issue, value: unknown): string {
-  const got = value === undefined ? 'nothing' : `${JSON.stringify(value)} (${describeType(value)})`
+function messageFor(issue: Issue, value: unknown, text?: string): string {
+  const shown =
+    text ?? (typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value))
+  const got = value === undefined ? 'nothing' : `${shown} (${describeType(value)})`
+  if (typeof value === 'number' && !Number.isFinite(value)) return `expected a finite number, got ${got}`
   switch (issue.code) {
     case 'invalid_type':
       if (value === undefined) return `required: expected ${article(issue.expected)}`
@@ -237,6 +358,17 @@ function getIn(data: unknown, at: string[]): unknown {
     cur = (cur as Record<string, unknown>)[key]
   }
   return cur
+}
+
+/** The node at `at`, when the file has it. */
+function nodeAt(root: unknown, at: string[]): unknown {
+  let node = root
+  for (const key of at) {
+    if (isMap(node)) node = childOf(node, key)
+    else if (isSeq(node)) node = node.items[Number(key)]
+    else return undefined
+  }
+  return node
 }
 
 /** The line of the node at `at`, or of its nearest ancestor that exists in the file. */

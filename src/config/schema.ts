@@ -12,7 +12,7 @@ import { z } from 'zod'
 import { EVENT_TYPES, isEventPattern } from '../core/events.js'
 import { STRATEGIES } from '../core/strategy.js'
 import { LOCALES } from '../notify/i18n.js'
-import { duration, size } from './units.js'
+import { duration, LONG_DURATION_LIMIT, size } from './units.js'
 export { STRATEGIES }
 export const SEVERITIES = ['info', 'warning', 'critical'] as const
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
@@ -238,6 +238,7 @@ const apiHost = z.string().superRefine((host, ctx) => {
   })
 })
 
+/** An env value. load.ts hands over a number or boolean as its source text; one from code is stringified. */
 const envValue = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v))
 
 const probeCommon = {
@@ -289,12 +290,21 @@ export const ProbeSchema = z
     'A liveness probe in the manner of Kubernetes. It also serves readiness: a restarted worker with probes is ready once every probe has passed.',
   )
 
+/**
+ * Most workers (and, apart, most warm spares) one pool may have. Each is a process with its pipes,
+ * /proc samples and timers; far past any one host's sensible count, and a typo such as 50000 is
+ * refused rather than tried.
+ */
+export const MAX_REPLICAS = 1000
+
+const workerCount = () => z.number().int().min(1).max(MAX_REPLICAS)
+
 const Replicas = z
   .union([
-    z.number().int().min(1),
+    workerCount(),
     z.strictObject({
-      min: z.number().int().min(1).describe('Workers the pool never goes below.'),
-      max: z.number().int().min(1).describe('Workers scale recovery may grow the pool to.'),
+      min: workerCount().describe('Workers the pool never goes below.'),
+      max: workerCount().describe('Workers scale recovery may grow the pool to.'),
     }),
   ])
   .transform((v, ctx) => {
@@ -328,13 +338,14 @@ export const PoolSchema = z
       .record(z.string(), envValue)
       .prefault({})
       .describe(
-        'Extra environment variables. Workers also get SHEPHERD_WORKER_ID, SHEPHERD_POOL, SHEPHERD_INDEX, SHEPHERD_HEARTBEAT_MS and, with port set, PORT.',
+        'Extra environment variables, given to the worker as the file writes them: `01234`, `1.10`, `0x1F` and 12345678901234567890 stay those characters (YAML alone would read numbers: 1234, 1.1, 31, digits lost). An empty value is written "". Workers also get SHEPHERD_WORKER_ID, SHEPHERD_POOL, SHEPHERD_INDEX, SHEPHERD_HEARTBEAT_MS and, with port set, PORT.',
       ),
     replicas: Replicas.prefault(1),
     spares: z
       .number()
       .int()
       .min(0)
+      .max(MAX_REPLICAS)
       .prefault(0)
       .describe(
         'Warm spares: workers kept started and ready but idle. A spare takes a dead worker’s place at once and a new spare starts in the background.',
@@ -388,11 +399,13 @@ export const QueueSchema = z
       .min(1)
       .prefault(3)
       .describe('Deliveries a job gets before a handler error dead-letters it (an enqueue may set its own).'),
-    retry_delay: duration()
+    retry_delay: duration({ max: LONG_DURATION_LIMIT })
       .prefault(1)
       .describe('Delay before the first retry after an error; doubles each time.'),
-    max_retry_delay: duration().prefault('5m').describe('Cap on the retry delay.'),
-    timeout: duration({ positive: true })
+    max_retry_delay: duration({ max: LONG_DURATION_LIMIT })
+      .prefault('5m')
+      .describe('Cap on the retry delay.'),
+    timeout: duration({ positive: true, max: LONG_DURATION_LIMIT })
       .optional()
       .describe(
         'A delivery running longer fails (and counts as an attempt); its worker is suspect. Default: no limit.',
@@ -405,7 +418,7 @@ export const QueueSchema = z
       .describe(
         'A job in flight in this many worker crashes or hangs is quarantined, not retried: the commonest restart loop, stopped.',
       ),
-    keep_done: duration()
+    keep_done: duration({ max: LONG_DURATION_LIMIT })
       .prefault('24h')
       .describe('Finished jobs are kept this long (for counts, throughput and idempotency), then deleted.'),
   })
@@ -561,7 +574,7 @@ export const ConfigSchema = z
     store: z
       .strictObject({
         path: z.string().min(1).prefault('shepherd.db').describe('SQLite file, relative to the config file.'),
-        event_retention: duration({ positive: true })
+        event_retention: duration({ positive: true, max: LONG_DURATION_LIMIT })
           .prefault('30d')
           .describe('Events older than this are pruned (hourly). Incidents are kept.'),
       })
@@ -653,7 +666,7 @@ export const ConfigSchema = z
       .strictObject({
         schedule: z
           .strictObject({
-            every: duration({ min: 1000 })
+            every: duration({ min: 1000, max: LONG_DURATION_LIMIT })
               .prefault('24h')
               .describe(
                 'Time between two reports (at least 1s; reports are meant for hours or days). With at, a whole number of days keeps each report at that local time of day across daylight-saving changes.',
@@ -665,7 +678,7 @@ export const ConfigSchema = z
               .describe(
                 'Local time of day ("HH:MM", the supervisor’s time zone) the reports are anchored to. With every of a day or more, the first report comes at the next such time; shorter cycles run through it (every: 6h, at: "09:00" runs at 03:00, 09:00, 15:00, 21:00). Default: the first report comes `every` after the supervisor starts.',
               ),
-            since: duration({ positive: true })
+            since: duration({ positive: true, max: LONG_DURATION_LIMIT })
               .optional()
               .describe('Period each report covers, ending when it is made. Default: every.'),
             format: z

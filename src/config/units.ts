@@ -6,7 +6,28 @@
  */
 import { z } from 'zod'
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const DAY_MS = 86_400_000
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS }
+
+/** The largest value a duration field takes, in ms and as messages and docs write it. */
+export interface DurationLimit {
+  ms: number
+  text: string
+}
+
+/**
+ * Durations the supervisor waits out with one timer (check_interval, stop_timeout, backoff,
+ * timeouts of probes and notifications): 24 days, under setTimeout's limit of 2^31−1 ms (24.8
+ * days), past which Node fires after 1 ms. Far above any sensible value of these fields.
+ */
+export const TIMER_DURATION_LIMIT: DurationLimit = { ms: 24 * DAY_MS, text: '24d' }
+
+/**
+ * Durations of data rather than of timers (retention, a job's delay or timeout, a queue's retry
+ * delay, a report's period): 10 years. Times stay exact epoch milliseconds (run_at = now + delay)
+ * and printable dates, and longer waits are armed in steps (src/adapters/timers.ts).
+ */
+export const LONG_DURATION_LIMIT: DurationLimit = { ms: 3650 * DAY_MS, text: '3650d' }
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
   kb: 1024,
@@ -55,9 +76,13 @@ export function formatDuration(ms: number): string {
   return `${h}h${String(Math.floor((totalS % 3600) / 60)).padStart(2, '0')}m`
 }
 
-/** A zod schema for a duration field: accepts seconds or a unit string, yields milliseconds. */
-export function duration(opts: { min?: number; positive?: boolean } = {}) {
-  return z.union([z.number(), z.string()]).transform((v, ctx) => {
+/**
+ * A zod schema for a duration field: accepts seconds or a unit string, yields milliseconds, at most
+ * `max` ({@link TIMER_DURATION_LIMIT} unless the field says otherwise).
+ */
+export function duration(opts: { min?: number; positive?: boolean; max?: DurationLimit } = {}) {
+  const max = opts.max ?? TIMER_DURATION_LIMIT
+  const schema = z.union([z.number(), z.string()]).transform((v, ctx) => {
     const ms = parseDuration(v)
     if (typeof ms !== 'number') {
       ctx.addIssue({ code: 'custom', message: `expected ${ms.error}` })
@@ -71,8 +96,14 @@ export function duration(opts: { min?: number; positive?: boolean } = {}) {
       ctx.addIssue({ code: 'custom', message: `expected a duration ≥ ${formatDuration(opts.min)}` })
       return z.NEVER
     }
+    if (ms > max.ms) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration of at most ${max.text}` })
+      return z.NEVER
+    }
     return ms
   })
+  // For docs/config.md: the type column says `duration ≤ 24d`.
+  return schema.meta({ durationMax: max.text })
 }
 
 /** A zod schema for a size field: accepts bytes or a unit string, yields bytes. */

@@ -33,3 +33,13 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
+
+/**
+ * One-shot timers as the platform arms them (setTimeout, clearTimeout), behind a port so that the
+ * dispatcher and the report scheduler run under fake time in tests. A port arms one timer of at
+ * most 2^31−1 ms; `setLongTimeout` (src/adapters/timers.ts) is how anything longer is waited for.
+ */
+export interface TimerPort {
+  set(fn: () => void, ms: number): unknown
+  clear(handle: unknown): void
+}

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Context } from 'hono'
+import { z } from 'zod'
 
 import { queueSettings } from '../config/load.js'
 import { type Config, QueueSchema } from '../config/schema.js'
@@ -14,7 +15,7 @@ import type { MetricsEndpoint } from '../metrics/registry.js'
 import type { Store } from '../store/store.js'
 import type { SupervisorControl } from '../supervisor/view.js'
 import type { ApiTokens } from './auth.js'
-import { parseRequest, requestValidationError } from './errors.js'
+import { parseRequest, type RequestIssue, requestValidationError } from './errors.js'
 import type { DropReason } from './event-broadcaster.js'
 import type { RequestGuardOptions } from './request-guard.js'
 import { QueueParamSchema } from './schemas.js'
@@ -122,12 +123,47 @@ export async function readJsonBody(c: Context): Promise<unknown> {
   }
 }
 
+/** The query of a route that takes no parameters. */
+export const NO_QUERY = z.strictObject({})
+
+/**
+ * The query of a request, by the one rule every API route follows: each parameter the route's
+ * schema names, at most once; anything else is refused (SHEPHERD_BAD_REQUEST naming it) before the
+ * route does anything. A route without parameters passes {@link NO_QUERY}. A parameter given twice
+ * is refused rather than one of its values silently taken.
+ * @example
+ * ```ts
+ * const { limit = 50 } = parseQuery(c, IncidentsQuerySchema)
+ * ```
+ */
+export function parseQuery<S extends z.ZodObject>(c: Context, schema: S): z.output<S> {
+  const all = c.req.queries()
+  const parsed = parsePart(
+    'query',
+    schema,
+    Object.fromEntries(Object.entries(all).map(([k, values]) => [k, values[0]])),
+  )
+  const repeated: RequestIssue[] = Object.entries(all)
+    .filter(([, values]) => values.length > 1)
+    .map(([k, values]) => ({ path: `query.${k}`, message: `expected one value, got ${values.length}` }))
+  if (repeated.length > 0) {
+    throw new ShepherdError(
+      'SHEPHERD_BAD_REQUEST',
+      repeated.map((i) => `${i.path}: ${i.message}`).join('; '),
+      {
+        details: { issues: repeated },
+      },
+    )
+  }
+  return parsed
+}
+
 /** Parses a request part (`body`, `query`) with a strict object schema; SHEPHERD_BAD_REQUEST naming what is wrong. */
-export function parsePart<S extends import('zod').ZodObject>(
+export function parsePart<S extends z.ZodObject>(
   part: 'body' | 'query',
   schema: S,
   value: unknown,
-): import('zod').output<S> {
+): z.output<S> {
   const parsed = parseRequest(schema, value)
   if (!parsed.success) throw requestValidationError(part, parsed.error.issues, Object.keys(schema.shape))
   return parsed.data

@@ -141,7 +141,12 @@ function describeIssue(issue: z.core.$ZodIssue, options: DescribeOptions): Reque
   const at = formatPath(root, issue.path)
   if (issue.code === 'unrecognized_keys') {
     const keys = typeof knownKeys === 'function' ? knownKeys(issue.path) : knownKeys
-    const known = keys.length > 0 ? ` (known: ${keys.join(', ')})` : ''
+    const known =
+      keys.length > 0
+        ? ` (known: ${keys.join(', ')})`
+        : noun === 'parameter'
+          ? ' (this route takes none)'
+          : ''
     return issue.keys.map((key) => ({
       path: formatPath(at, [key]),
       message: `unknown ${noun} "${key}"${known}`,

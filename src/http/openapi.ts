@@ -413,7 +413,8 @@ const ERROR_BODY: JsonSchema = {
 export function errorCodesOf(route: ApiRoute): ErrorCode[] {
   const codes = new Set<ErrorCode>(['SHEPHERD_UNAUTHORIZED'])
   if (route.scope === 'control') codes.add('SHEPHERD_FORBIDDEN')
-  if (route.body || route.query || route.params?.queue) codes.add('SHEPHERD_BAD_REQUEST')
+  // Every route refuses a query parameter it does not take, or one given twice (context.ts parseQuery).
+  codes.add('SHEPHERD_BAD_REQUEST')
   if (route.body) codes.add('SHEPHERD_PAYLOAD_TOO_LARGE')
   for (const c of route.errors) codes.add(c)
   codes.add('SHEPHERD_INTERNAL')

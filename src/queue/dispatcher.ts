@@ -14,6 +14,8 @@
  *   replacement starts, counting toward quarantine. At shutdown they are released, counting nothing.
  * @module
  */
+import { backgroundTimers, type LongTimeout, setLongTimeout } from '../adapters/timers.js'
+import type { TimerPort } from '../core/clock.js'
 import type { EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import type { Delivery, JobPolicy } from '../core/job.js'
 import type { Logger } from '../logger.js'
@@ -53,6 +55,12 @@ export interface JobWorker {
 export interface DispatcherDeps<W extends JobWorker> {
   jobs: JobStore
   now: () => number
+  /**
+   * The timers of polls, due jobs and job timeouts; they go with `now` (tests give a fake clock and
+   * fake timers together). Any wait, however long, is armed through setLongTimeout.
+   * @defaultValue Node's timers, unref'd
+   */
+  timers?: TimerPort
   random: () => number
   policy: (queue: string) => JobPolicy
   emit: <T extends EventType>(
@@ -87,7 +95,7 @@ interface Subscription<W extends JobWorker> {
 interface Held {
   jobId: string
   queue: string
-  timer: ReturnType<typeof setTimeout> | null
+  timer: LongTimeout | null
   checkpointed: boolean
   /** It was in flight in a worker crash before: it runs alone on its worker. */
   suspect: boolean
@@ -106,15 +114,24 @@ export class Dispatcher<W extends JobWorker> {
   private readonly going = new Map<string, Promise<void>>()
   private pending: PendingSettlement<W>[] = []
   private turnScheduled = false
-  private pollTimer: ReturnType<typeof setTimeout> | null = null
-  private settleTimer: ReturnType<typeof setTimeout> | null = null
+  private pollTimer: LongTimeout | null = null
+  private settleTimer: LongTimeout | null = null
   private lastSettleAt = 0
-  private dueTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  private dueTimers = new Map<string, LongTimeout>()
   private stopped = false
   /** Serialises store work: settlements and claims never interleave. */
   private chain: Promise<unknown> = Promise.resolve()
 
-  constructor(private readonly d: DispatcherDeps<W>) {}
+  private readonly timers: TimerPort
+
+  constructor(private readonly d: DispatcherDeps<W>) {
+    this.timers = d.timers ?? backgroundTimers
+  }
+
+  /** A timer of any length, on the dispatcher's timers. */
+  private after(ms: number, fn: () => void): LongTimeout {
+    return setLongTimeout(fn, ms, this.timers)
+  }
 
   /** A worker asked for jobs. */
   subscribe(worker: W, pool: string, queue: string, concurrency: number): void {
@@ -244,11 +261,10 @@ export class Dispatcher<W extends JobWorker> {
   /** Writes what is pending; stops rounds, polls and timers. In-flight jobs stay with their workers. */
   async stop(): Promise<void> {
     this.stopped = true
-    if (this.pollTimer) clearTimeout(this.pollTimer)
-    if (this.settleTimer) clearTimeout(this.settleTimer)
-    for (const t of this.dueTimers.values()) clearTimeout(t)
-    for (const sub of this.subs.values())
-      for (const h of sub.held.values()) if (h.timer) clearTimeout(h.timer)
+    this.pollTimer?.clear()
+    this.settleTimer?.clear()
+    for (const t of this.dueTimers.values()) t.clear()
+    for (const sub of this.subs.values()) for (const h of sub.held.values()) h.timer?.clear()
     await this.flush()
   }
 
@@ -353,8 +369,7 @@ export class Dispatcher<W extends JobWorker> {
       const timer =
         job.timeoutMs === null
           ? null
-          : setTimeout(() => this.timedOut(sub, token, job.timeoutMs!), job.timeoutMs)
-      timer?.unref()
+          : this.after(job.timeoutMs, () => this.timedOut(sub, token, job.timeoutMs!))
       sub.held.set(token, {
         jobId: job.id,
         queue: job.queue,
@@ -386,34 +401,33 @@ export class Dispatcher<W extends JobWorker> {
 
   private scheduleSettle(inMs: number): void {
     if (this.settleTimer || this.stopped) return
-    this.settleTimer = setTimeout(
-      () => {
-        this.settleTimer = null
-        this.kick()
-      },
-      Math.max(0, inMs),
-    )
-    this.settleTimer.unref()
+    this.settleTimer = this.after(inMs, () => {
+      this.settleTimer = null
+      this.kick()
+    })
   }
 
   private schedulePoll(): void {
     if (this.pollTimer || this.stopped) return
-    this.pollTimer = setTimeout(() => {
+    this.pollTimer = this.after(POLL_MS, () => {
       this.pollTimer = null
       this.kick()
-    }, POLL_MS)
-    this.pollTimer.unref()
+    })
   }
 
-  /** A delayed job (or a retry) falls due: wake up for it even if polling has stopped by then. */
+  /**
+   * A delayed job (or a retry) falls due: wake up for it even if polling has stopped by then. A job
+   * due in 400 days is woken for in 400 days (setLongTimeout), not every millisecond until then.
+   */
   private async watchDue(queue: string, now: number): Promise<void> {
     const at = await this.d.jobs.nextDueAt(queue, now)
-    const old = this.dueTimers.get(queue)
-    if (old) clearTimeout(old)
+    this.dueTimers.get(queue)?.clear()
+    this.dueTimers.delete(queue)
     if (at === null) return
-    const t = setTimeout(() => this.kick(), Math.max(0, at - now))
-    t.unref()
-    this.dueTimers.set(queue, t)
+    this.dueTimers.set(
+      queue,
+      this.after(at - now, () => this.kick()),
+    )
   }
 
   private timedOut(sub: Subscription<W>, token: string, timeoutMs: number): void {
@@ -439,7 +453,7 @@ export class Dispatcher<W extends JobWorker> {
   private release(sub: Subscription<W>, token: string): boolean {
     const h = sub.held.get(token)
     if (!h) return false
-    if (h.timer) clearTimeout(h.timer)
+    h.timer?.clear()
     sub.held.delete(token)
     return true
   }

@@ -5,24 +5,82 @@
  */
 import { z } from 'zod'
 
-import { parseDuration } from '../config/units.js'
+import { LONG_DURATION_LIMIT, parseDuration } from '../config/units.js'
 import type { NewJob } from '../core/job.js'
+import { ShepherdError } from '../errors.js'
 
 /**
  * Milliseconds as a number (as in JavaScript timers), or a duration string with its unit such as
  * "500ms", "30s", "2m". A bare numeric string is refused: in config files a plain number means
- * seconds, here it means milliseconds, and guessing would be wrong half the time.
+ * seconds, here it means milliseconds, and guessing would be wrong half the time. At most
+ * {@link LONG_DURATION_LIMIT} (3650 days): a delay of 400 days runs in 400 days.
  */
 const millis = z.union([z.number().finite().min(0), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') return Math.round(v)
-  const ms = /^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/i.test(v) ? parseDuration(v) : null
-  if (typeof ms === 'number') return ms
-  ctx.addIssue({
-    code: 'custom',
-    message: 'expected milliseconds as a number, or a duration with its unit such as "500ms", "30s", "2m"',
-  })
-  return z.NEVER
+  const ms =
+    typeof v === 'number'
+      ? Math.round(v)
+      : /^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/i.test(v)
+        ? parseDuration(v)
+        : null
+  if (typeof ms !== 'number') {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected milliseconds as a number, or a duration with its unit such as "500ms", "30s", "2m"',
+    })
+    return z.NEVER
+  }
+  if (ms > LONG_DURATION_LIMIT.ms) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected at most ${LONG_DURATION_LIMIT.text}, got ${JSON.stringify(v)} (${typeof v})`,
+    })
+    return z.NEVER
+  }
+  return ms
 })
+
+/**
+ * How deep a job's payload may nest arrays and objects. Far beyond any real payload, and far
+ * below the depth at which validating, storing (JSON.stringify) or handing it to a worker would
+ * run out of stack: a 4 KB body of 2,000 brackets once got a 500.
+ */
+export const MAX_PAYLOAD_DEPTH = 64
+
+/**
+ * Whether `value` nests arrays and objects more than `max` levels deep (a scalar is 0 levels,
+ * `[]` one). It walks without recursion, so any depth is safe to ask about, and stops at the first
+ * value too deep.
+ */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<{ v: unknown; depth: number }> = [{ v: value, depth: 0 }]
+  while (stack.length > 0) {
+    const { v, depth } = stack.pop()!
+    if (typeof v !== 'object' || v === null) continue
+    if (depth + 1 > max) return true
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push({ v: child, depth: depth + 1 })
+  }
+  return false
+}
+
+/** The message of a payload nested too deep: the same from the API, the CLI and `Queue.add`. */
+const TOO_DEEP = `expected JSON nested at most ${MAX_PAYLOAD_DEPTH} levels deep, got deeper`
+
+/**
+ * Refuses a payload nested deeper than {@link MAX_PAYLOAD_DEPTH}, for `Queue.add`, whose payloads
+ * come from code and skip the schema.
+ * @throws ShepherdError SHEPHERD_BAD_REQUEST `<where>payload: expected JSON nested at most 64 …`
+ */
+export function checkPayloadDepth(payload: unknown, where = ''): void {
+  if (nestedDeeperThan(payload, MAX_PAYLOAD_DEPTH))
+    throw new ShepherdError('SHEPHERD_BAD_REQUEST', `${where}payload: ${TOO_DEEP}`)
+}
+
+/** Any JSON value, checked for depth before zod's recursive JSON schema looks at it. */
+const payload = z.preprocess((v, ctx) => {
+  if (!nestedDeeperThan(v, MAX_PAYLOAD_DEPTH)) return v
+  ctx.addIssue({ code: 'custom', message: TOO_DEEP })
+  return z.NEVER
+}, z.json())
 
 export const EnqueueOptionsSchema = z.strictObject({
   id: z.string().min(1).max(200).optional().describe('Job id; an existing id makes the add a duplicate.'),
@@ -47,7 +105,9 @@ export type EnqueueOptions = z.input<typeof EnqueueOptionsSchema>
 
 /** The body of `POST /api/queues/:queue/jobs` and of each line of `shepherd enqueue` on stdin. */
 export const EnqueueBodySchema = EnqueueOptionsSchema.extend({
-  payload: z.json().describe('The job’s payload: any JSON value.'),
+  payload: payload.describe(
+    `The job’s payload: any JSON value, nested at most ${MAX_PAYLOAD_DEPTH} levels deep.`,
+  ),
 })
 
 export const QUEUE_NAME = /^[A-Za-z0-9_.-]+$/

@@ -13,7 +13,13 @@ import { ShepherdError } from '../errors.js'
 import { type AddResult, type JobStore, type QueueCounts, zeroCounts } from '../store/job-store.js'
 import { openStore } from '../store/open-store.js'
 import type { Store } from '../store/store.js'
-import { type EnqueueOptions, EnqueueOptionsSchema, QUEUE_NAME, toNewJob } from './enqueue.js'
+import {
+  checkPayloadDepth,
+  type EnqueueOptions,
+  EnqueueOptionsSchema,
+  QUEUE_NAME,
+  toNewJob,
+} from './enqueue.js'
 
 export type { AddResult, QueueCounts } from '../store/job-store.js'
 export type { EnqueueOptions } from './enqueue.js'
@@ -54,6 +60,7 @@ export class Queue implements AsyncDisposable {
     checkQueueName(queue)
     const items = jobs.map((j, i) => {
       const { payload, ...rest } = j
+      checkPayloadDepth(payload, `job ${i + 1}: `)
       const parsed = EnqueueOptionsSchema.safeParse(rest)
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!

@@ -4,7 +4,9 @@
  * The timer is the only one; it is injected, so tests drive the schedule with fake time.
  * @module
  */
+import { backgroundTimers, type LongTimeout, setLongTimeout } from '../adapters/timers.js'
 import type { LoadedConfig } from '../config/load.js'
+import type { TimerPort } from '../core/clock.js'
 import type { AnyEvent } from '../core/events.js'
 import { coerceError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -14,29 +16,11 @@ import { deliverReport, type DeliveryOutcome } from './deliver.js'
 import { nextRunAt, type ScheduleRule } from './schedule.js'
 import type { PoolStrength, Report } from './types.js'
 
-/**
- * The longest delay one timer takes (setTimeout's limit, about 24.8 days); a later run is reached
- * by re-arming.
- */
-const MAX_TIMER_MS = 2 ** 31 - 1
-
 /** The timer functions the scheduler uses; tests pass fakes. */
-export interface SchedulerTimers {
-  set(fn: () => void, ms: number): unknown
-  clear(handle: unknown): void
-}
+export type SchedulerTimers = TimerPort
 
 /** Real timers, unref'd: a pending report never keeps a process alive. */
-export const realTimers: SchedulerTimers = {
-  set(fn, ms) {
-    const t = setTimeout(fn, ms)
-    t.unref()
-    return t
-  },
-  clear(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>)
-  },
-}
+export const realTimers: SchedulerTimers = backgroundTimers
 
 /** Options of {@link ReportScheduler}. */
 export interface ReportSchedulerOptions {
@@ -67,7 +51,7 @@ export interface ReportSchedulerOptions {
 export class ReportScheduler {
   readonly #o: ReportSchedulerOptions
   readonly #timers: SchedulerTimers
-  #handle: unknown = null
+  #handle: LongTimeout | null = null
   #nextAt: number | null = null
   #running: Promise<void> | null = null
   #stopped = false
@@ -91,7 +75,7 @@ export class ReportScheduler {
   /** Cancels the next run; resolves once a run under way has finished. Idempotent. */
   async stop(): Promise<void> {
     this.#stopped = true
-    if (this.#handle !== null) this.#timers.clear(this.#handle)
+    this.#handle?.clear()
     this.#handle = null
     this.#nextAt = null
     await this.#running
@@ -99,8 +83,8 @@ export class ReportScheduler {
 
   #arm(at: number): void {
     this.#nextAt = at
-    const delay = Math.min(Math.max(0, at - this.#o.now()), MAX_TIMER_MS)
-    this.#handle = this.#timers.set(() => this.#fire(), delay)
+    // A weekly or monthly report is further off than one timer takes: setLongTimeout re-arms.
+    this.#handle = setLongTimeout(() => this.#fire(), at - this.#o.now(), this.#timers)
   }
 
   #fire(): void {
@@ -108,7 +92,7 @@ export class ReportScheduler {
     const due = this.#nextAt
     if (this.#stopped || due === null) return
     const now = this.#o.now()
-    // Early (a long wait split into timers, or a timer that fired a little early): wait the rest.
+    // Early (the clock moved differently from the timers): wait the rest.
     if (now < due) return this.#arm(due)
     if (this.#running) this.#o.onSkip?.(due)
     else {

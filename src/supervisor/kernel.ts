@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 
+import { type LongTimeout, setLongTimeout } from '../adapters/timers.js'
 import type { LoadedConfig } from '../config/load.js'
 import { noteAvailability } from '../core/availability.js'
 import type { Clock } from '../core/clock.js'
@@ -49,7 +50,7 @@ export interface SupervisorDeps {
   apiUrl?: string
 }
 
-export type Timer = ReturnType<typeof setTimeout>
+export type Timer = LongTimeout
 
 export interface EventOrigin {
   pool?: string | null
@@ -76,9 +77,9 @@ export class SupervisorKernel {
     return this.deps.clock.now()
   }
 
-  /** A one-shot timer that shutdown cancels. */
+  /** A one-shot timer of any length that shutdown cancels. */
   later(ms: number, fn: () => void): Timer {
-    const t = setTimeout(() => {
+    const t = setLongTimeout(() => {
       this.timers.delete(t)
       fn()
     }, ms)
@@ -87,7 +88,7 @@ export class SupervisorKernel {
   }
 
   cancel(t: Timer): void {
-    clearTimeout(t)
+    t.clear()
     this.timers.delete(t)
   }
 
@@ -95,12 +96,13 @@ export class SupervisorKernel {
     return new Promise((resolve) => this.later(ms, resolve))
   }
 
+  /** A repeating timer that shutdown cancels; `ms` is a config duration, within setInterval's limit (schema.ts). */
   every(ms: number, fn: () => void): void {
     this.intervals.add(setInterval(fn, ms))
   }
 
   cancelAll(): void {
-    for (const t of this.timers) clearTimeout(t)
+    for (const t of this.timers) t.clear()
     for (const t of this.intervals) clearInterval(t)
     this.timers.clear()
     this.intervals.clear()

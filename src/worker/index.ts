@@ -18,6 +18,7 @@
  * ```
  * @module
  */
+import { MAX_TIMER_MS } from '../adapters/timers.js'
 import {
   type JobMessage,
   PROTOCOL_VERSION,
@@ -294,7 +295,11 @@ async function stop(reason: string, reportable = true): Promise<void> {
 }
 
 function connect(): void {
-  const heartbeatMs = Math.max(20, Number(process.env[WORKER_ENV.heartbeatMs]) || 1000)
+  // The supervisor sets at most 5 s; a value from elsewhere stays within what setInterval takes.
+  const heartbeatMs = Math.min(
+    MAX_TIMER_MS,
+    Math.max(20, Number(process.env[WORKER_ENV.heartbeatMs]) || 1000),
+  )
   send({ t: 'hello', v: PROTOCOL_VERSION, sdk: 'node', pid: process.pid })
   // Sent from the event loop, so a loop blocked by a busy handler stops them: that is the hang signal.
   setInterval(() => send({ t: 'hb' }), heartbeatMs).unref()

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -366,6 +366,50 @@ describe('shepherd logs (reads the files; no supervisor needed)', { timeout: 180
           `^shepherd: no pool or worker "${selector}"; the pools are: email, reports \\(a worker id is POOL#N\\)\\n`,
         ),
       )
+    }
+  })
+
+  it('refuses a worker id its pool cannot have and its logs never had, exit 2', async () => {
+    const cases: [string, string][] = [
+      ['reports#99', 'no worker "reports#99": reports has reports#1 (replicas.max 1)'],
+      [
+        'email#7',
+        'no worker "email#7": email has email#1 to email#6 (replicas.max 6), and spares email#s1, email#s2, …',
+      ],
+      [
+        'email#0',
+        'no worker "email#0": email has email#1 to email#6 (replicas.max 6), and spares email#s1, email#s2, …',
+      ],
+      ['reports#s1', 'no worker "reports#s1": reports has reports#1 (replicas.max 1)'],
+      [
+        'email#x',
+        'no worker "email#x": email has email#1 to email#6 (replicas.max 6), and spares email#s1, email#s2, …',
+      ],
+    ]
+    for (const [selector, message] of cases) {
+      const r = await runCli(['logs', '-c', config, selector])
+      assert.equal(r.code, 2, `${selector}: ${r.stderr}`)
+      assert.equal(r.stdout, '')
+      assert.equal(
+        r.stderr,
+        `shepherd: ${message}, and no log line of it\n(run \`shepherd --help\` for usage)\n`,
+      )
+    }
+    // Ids the config allows print what there is (nothing yet), and so does one the logs have from an earlier config.
+    for (const selector of ['email#6', 'email#s3']) {
+      const r = await runCli(['logs', '-c', config, selector])
+      assert.equal(r.code, 0, `${selector}: ${r.stderr}`)
+      assert.equal(r.stdout, '')
+    }
+    const file = path.join(dir, 'logs', 'reports.log')
+    const before = readFileSync(file, 'utf8')
+    writeFileSync(file, before + line(9, 'reports#4', 'from when reports had 4'))
+    try {
+      const old = await runCli(['logs', '-c', config, 'reports#4'])
+      assert.equal(old.code, 0, old.stderr)
+      assert.equal(old.stdout, line(9, 'reports#4', 'from when reports had 4'))
+    } finally {
+      writeFileSync(file, before)
     }
   })
 

@@ -279,6 +279,27 @@ describe('shepherd queue commands (no supervisor running)', { timeout: 300_000 }
     assert.equal(await total('email'), already)
   })
 
+  it('enqueue refuses a payload nested deeper than 64 levels, or a delay over 3650 days, and adds nothing', async () => {
+    const already = await total('email')
+    const deep = '['.repeat(2000) + ']'.repeat(2000)
+    const arg = await shepherd(['enqueue', '-c', config, 'email', deep])
+    assert.equal(arg.code, 1, arg.stderr)
+    assert.equal(
+      arg.stderr,
+      'shepherd: job 1: payload: expected JSON nested at most 64 levels deep, got deeper [SHEPHERD_BAD_REQUEST]\n',
+    )
+    const lines = await shepherd(['enqueue', '-c', config, 'email'], `1\n${deep}\n`)
+    assert.equal(lines.code, 1, lines.stderr)
+    assert.match(
+      lines.stderr,
+      /\n {2}line 2: payload: expected JSON nested at most 64 levels deep, got deeper\n/,
+    )
+    const delay = await shepherd(['enqueue', '-c', config, 'email', '1', '--delay', '4000d'])
+    assert.equal(delay.code, 2, delay.stderr)
+    assert.match(delay.stderr, /^shepherd: --delay: expected at most 3650d, got "4000d" \(string\)\n/)
+    assert.equal(await total('email'), already)
+  })
+
   it('queues prints a row per queue, the configured ones included; --json names the queue "name"', async () => {
     await makeDead('audit', 'audit-dead')
     const r = await shepherd(['queues', '-c', config])

@@ -12,6 +12,7 @@ import type { Incident } from '../../src/core/incident.js'
 import type { Job } from '../../src/core/job.js'
 import { type ErrorCode, ShepherdError } from '../../src/errors.js'
 import { API_BODY_LIMIT, createHttpApp } from '../../src/http/app.js'
+import { isProtectedPath } from '../../src/http/auth.js'
 import { apiBaseUrl, ApiClient } from '../../src/http/client.js'
 import { type AddResult, zeroCounts } from '../../src/store/job-store.js'
 import { openStore } from '../../src/store/open-store.js'
@@ -395,6 +396,66 @@ describe('GET /api/incidents/:id', () => {
   it('answers 404 SHEPHERD_INCIDENT_NOT_FOUND', async () => {
     const { app } = setup()
     await expectError(app, 'GET', '/api/incidents/inc-zz', 404, 'SHEPHERD_INCIDENT_NOT_FOUND', '"inc-zz"')
+  })
+})
+
+describe('query parameters: one rule for every API route', () => {
+  const { app } = setup()
+  // Every route behind the token (the API and /metrics; the dashboard's files take no query).
+  const routes = app.routes.filter((r) => r.method !== 'ALL' && isProtectedPath(r.path))
+  const at = (route: string) => route.replace(':id', 'email%231').replace(':queue', 'email')
+
+  it('refuses an unknown parameter with 400 naming it, on every route, before anything else', async () => {
+    assert.ok(routes.length >= 15, `found ${routes.length} routes`)
+    for (const r of routes) {
+      await expectError(
+        app,
+        r.method,
+        `${at(r.path)}?bogus=1`,
+        400,
+        'SHEPHERD_BAD_REQUEST',
+        'query.bogus: unknown parameter "bogus"',
+        r.method === 'POST' ? '{}' : undefined,
+      )
+    }
+  })
+
+  it('says which parameters a route takes, or that it takes none', async () => {
+    await expectError(
+      app,
+      'GET',
+      '/api/workers?verbose=1',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      /^query\.verbose: unknown parameter "verbose" \(this route takes none\)$/,
+    )
+    await expectError(
+      app,
+      'GET',
+      '/api/incidents?pools=a',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      /^query\.pools: unknown parameter "pools" \(known: limit, worker, pool\)$/,
+    )
+  })
+
+  it('refuses a parameter given twice, on every route that takes one', async () => {
+    const cases: [string, string][] = [
+      ['/api/incidents?limit=5&limit=5', 'query.limit: expected one value, got 2'],
+      ['/api/queues/email/jobs?state=done&state=dead', 'query.state: expected one value, got 2'],
+      ['/api/events?severity=info&types=job:&severity=warning', 'query.severity: expected one value, got 2'],
+    ]
+    for (const [url, message] of cases)
+      await expectError(app, 'GET', url, 400, 'SHEPHERD_BAD_REQUEST', message)
+    const e = await expectError(
+      app,
+      'GET',
+      '/api/incidents?pool=a&pool=b&pool=c',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'query.pool: expected one value, got 3',
+    )
+    assert.deepEqual(e.details, { issues: [{ path: 'query.pool', message: 'expected one value, got 3' }] })
   })
 })
 
@@ -802,6 +863,65 @@ describe('POST /api/queues/:queue/jobs', () => {
     await post('[{"payload":1}]', 'body: expected a JSON object, got an array')
     await post('{"jobs":{"payload":1}}', 'body.jobs: expected a list, got an object')
     assert.equal(await jobCount(s.store, T0), 0)
+  })
+
+  it('refuses a payload nested deeper than 64 levels with 400 naming the field, before anything recurses on it', async (t) => {
+    const s = await queueSetup(t)
+    const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth)
+    // 2,000 levels in 4 KB: once a 500 with a stack.
+    await expectError(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'body.payload: expected JSON nested at most 64 levels deep, got deeper',
+      `{"payload":${nested(2000)}}`,
+    )
+    await expectError(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'body.jobs[1].payload: expected JSON nested at most 64 levels deep, got deeper',
+      `{"jobs":[{"payload":1},{"payload":{"a":${nested(64)}}}]}`,
+    )
+    // 50,000 levels: past what JSON.parse itself can take.
+    await expectError(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'body.payload: expected JSON nested at most 64 levels deep, got deeper',
+      `{"payload":${nested(30_000)}}`,
+    )
+    assert.equal(await jobCount(s.store, T0), 0)
+    const ok = await call(s.app, 'POST', '/api/queues/email/jobs', `{"payload":${nested(64)}}`)
+    assert.equal(ok.status, 201, JSON.stringify(ok.json))
+  })
+
+  it('takes a delay or a timeout up to 3650 days and refuses a longer one, naming the field and the limit', async (t) => {
+    const s = await queueSetup(t)
+    const r = await call(
+      s.app,
+      'POST',
+      '/api/queues/email/jobs',
+      '{"payload":1,"delay":"400d","timeout":"30d"}',
+    )
+    assert.equal(r.status, 201, JSON.stringify(r.json))
+    const job = await s.store.jobs.getJob((r.json as { jobs: AddResult[] }).jobs[0]!.id)
+    assert.equal(job?.runAt, T0 + 400 * 86_400_000)
+    assert.equal(job?.timeoutMs, 30 * 86_400_000)
+    const post = (body: string, message: string) =>
+      expectError(s.app, 'POST', '/api/queues/email/jobs', 400, 'SHEPHERD_BAD_REQUEST', message, body)
+    await post('{"payload":1,"delay":"3651d"}', 'body.delay: expected at most 3650d, got "3651d" (string)')
+    await post('{"payload":1,"timeout":1e300}', 'body.timeout: expected at most 3650d, got 1e+300 (number)')
+    await post(
+      '{"payload":1,"delay":315400000001}',
+      'body.delay: expected at most 3650d, got 315400000001 (number)',
+    )
   })
 
   it('refuses a bad queue name in the path', async (t) => {

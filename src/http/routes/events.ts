@@ -9,7 +9,7 @@
 import type { Hono } from 'hono'
 
 import { ShepherdError } from '../../errors.js'
-import { parsePart } from '../context.js'
+import { parseQuery } from '../context.js'
 import { errorResponse } from '../errors.js'
 import type { EventBroadcaster } from '../event-broadcaster.js'
 import { EventsQuerySchema } from '../schemas.js'
@@ -21,8 +21,8 @@ const RETRY_AFTER_S = 5
 
 export function eventRoutes(app: Hono, hub: EventBroadcaster | undefined): void {
   app.get('/api/events', (c) => {
+    const query = parseQuery(c, EventsQuerySchema)
     if (!hub) throw new ShepherdError('SHEPHERD_NOT_FOUND', 'this server has no event stream')
-    const query = parsePart('query', EventsQuerySchema, c.req.query())
     const types =
       query.types
         ?.split(',')

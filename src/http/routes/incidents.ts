@@ -6,7 +6,7 @@ import type { Hono } from 'hono'
 
 import { ShepherdError } from '../../errors.js'
 import type { IncidentQuery } from '../../store/store.js'
-import { type HttpContext, parsePart } from '../context.js'
+import { type HttpContext, NO_QUERY, parseQuery } from '../context.js'
 import {
   DEFAULT_INCIDENT_LIMIT,
   type IncidentResponse,
@@ -16,11 +16,7 @@ import {
 
 export function incidentRoutes(app: Hono, { store }: HttpContext): void {
   app.get('/api/incidents', async (c) => {
-    const {
-      limit = DEFAULT_INCIDENT_LIMIT,
-      worker,
-      pool,
-    } = parsePart('query', IncidentsQuerySchema, c.req.query())
+    const { limit = DEFAULT_INCIDENT_LIMIT, worker, pool } = parseQuery(c, IncidentsQuerySchema)
     const filter: IncidentQuery = { limit }
     if (worker !== undefined) filter.workerId = worker
     if (pool !== undefined) filter.pool = pool
@@ -28,6 +24,7 @@ export function incidentRoutes(app: Hono, { store }: HttpContext): void {
   })
 
   app.get('/api/incidents/:id', async (c) => {
+    parseQuery(c, NO_QUERY)
     const id = c.req.param('id')
     const incident = await store.getIncident(id)
     if (!incident) throw new ShepherdError('SHEPHERD_INCIDENT_NOT_FOUND', `no incident has id "${id}"`)

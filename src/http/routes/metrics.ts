@@ -7,11 +7,12 @@
 import type { Hono } from 'hono'
 
 import { ShepherdError } from '../../errors.js'
-import type { HttpContext } from '../context.js'
+import { type HttpContext, NO_QUERY, parseQuery } from '../context.js'
 
 /** Mounts `GET /metrics`; it answers 404 when the app was built without metrics. */
 export function metricsRoutes(app: Hono, ctx: HttpContext): void {
   app.get('/metrics', async (c) => {
+    parseQuery(c, NO_QUERY)
     const metrics = ctx.metrics
     if (!metrics) throw new ShepherdError('SHEPHERD_NOT_FOUND', 'this server has no metrics')
     const text = await metrics.render()

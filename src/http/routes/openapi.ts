@@ -5,11 +5,13 @@
  */
 import type { Hono } from 'hono'
 
+import { NO_QUERY, parseQuery } from '../context.js'
 import { openApiJson } from '../openapi.js'
 
 /** Mounts `GET /api/openapi.json`. */
 export function openApiRoutes(app: Hono): void {
-  app.get('/api/openapi.json', (c) =>
-    c.body(openApiJson(), 200, { 'content-type': 'application/json; charset=utf-8' }),
-  )
+  app.get('/api/openapi.json', (c) => {
+    parseQuery(c, NO_QUERY)
+    return c.body(openApiJson(), 200, { 'content-type': 'application/json; charset=utf-8' })
+  })
 }

@@ -7,7 +7,15 @@ import type { Hono } from 'hono'
 import { ShepherdError } from '../../errors.js'
 import { EnqueueBodySchema, toNewJob } from '../../queue/enqueue.js'
 import { queueOverview } from '../../queue/queue.js'
-import { type HttpContext, isRecord, parsePart, queueParam, readJsonBody } from '../context.js'
+import {
+  type HttpContext,
+  isRecord,
+  NO_QUERY,
+  parsePart,
+  parseQuery,
+  queueParam,
+  readJsonBody,
+} from '../context.js'
 import { parseRequest, requestValidationError } from '../errors.js'
 import {
   DEFAULT_JOB_LIMIT,
@@ -24,11 +32,13 @@ import {
 } from '../schemas.js'
 
 export function queueRoutes(app: Hono, { supervisor, store, config, clock, defaults }: HttpContext): void {
-  app.get('/api/queues', async (c) =>
-    c.json<QueuesResponse>({ queues: await queueOverview(store.jobs, clock.now(), config) }),
-  )
+  app.get('/api/queues', async (c) => {
+    parseQuery(c, NO_QUERY)
+    return c.json<QueuesResponse>({ queues: await queueOverview(store.jobs, clock.now(), config) })
+  })
 
   app.post('/api/queues/:queue/jobs', async (c) => {
+    parseQuery(c, NO_QUERY)
     const queue = queueParam(c)
     const body = await readJsonBody(c)
     const isBatch = isRecord(body) && Object.hasOwn(body, 'jobs')
@@ -50,13 +60,14 @@ export function queueRoutes(app: Hono, { supervisor, store, config, clock, defau
   })
 
   app.get('/api/queues/:queue/jobs', async (c) => {
+    const { state, limit = DEFAULT_JOB_LIMIT } = parseQuery(c, JobsQuerySchema)
     const queue = queueParam(c)
-    const { state, limit = DEFAULT_JOB_LIMIT } = parsePart('query', JobsQuerySchema, c.req.query())
     const jobs = await store.jobs.listJobs(queue, { state, limit }, clock.now())
     return c.json<JobsResponse>({ jobs })
   })
 
   app.post('/api/queues/:queue/retry', async (c) => {
+    parseQuery(c, NO_QUERY)
     const queue = queueParam(c)
     const body = parsePart('body', RetryBodySchema, await readJsonBody(c))
     const retried = await store.jobs.retry(queue, body.from, clock.now(), body.ids)
@@ -65,6 +76,7 @@ export function queueRoutes(app: Hono, { supervisor, store, config, clock, defau
   })
 
   app.post('/api/queues/:queue/purge', async (c) => {
+    parseQuery(c, NO_QUERY)
     const queue = queueParam(c)
     const body = parsePart('body', PurgeBodySchema, await readJsonBody(c))
     const purged = await store.jobs.purge(queue, body.state, body.ids)
@@ -72,6 +84,7 @@ export function queueRoutes(app: Hono, { supervisor, store, config, clock, defau
   })
 
   app.get('/api/jobs/:id', async (c) => {
+    parseQuery(c, NO_QUERY)
     const id = c.req.param('id')
     const job = await store.jobs.getJob(id)
     if (!job) throw new ShepherdError('SHEPHERD_JOB_NOT_FOUND', `no job has id "${id}"`)
