@@ -38,6 +38,8 @@ export const NOTIFIABLE_EVENTS = {
   'incident:escalated': 'critical',
   'worker:revived': 'warning',
   'job:quarantined': 'warning',
+  'store:failed': 'critical',
+  'store:recovered': 'info',
 } as const satisfies Partial<Record<EventType, EventSeverity>>
 
 /** One of the event types that can reach a destination. */
