@@ -106,8 +106,8 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         data: f,
       }),
   })
-  const writer = new WriteBehind(store, (err, lost) =>
-    logger.error({ err, lost }, 'could not write to the store'),
+  const writer = new WriteBehind(store, (err, detail) =>
+    logger.error({ err, detail }, 'could not write to the store'),
   )
   function record(e: AnyEvent): void {
     logEvent(logger, e)
@@ -251,7 +251,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         await server.close()
         await dispatcher.drain(NOTIFY_DRAIN_MS)
         dispatcher.close()
-        await writer.flush()
+        await writer.close()
         storeMonitor.stop()
         await ownership.release().catch((err: unknown) => logger.warn({ err }, 'could not release the store'))
         await store.close()

@@ -63,7 +63,8 @@ async function workersOf(config: string): Promise<WorkerRow[] | false> {
 describe('one supervisor per store', () => {
   it('refuses a second `shepherd start` on the same store, naming the holder, and leaves the first alone', async (t) => {
     const { first, second, store, firstApi } = await twoConfigs(t, {
-      jobs: { command: NODE, args: [fixture('sdk-jobs.mjs')], queue: 'work', replicas: 1 },
+      // Two at once: one holds the long job, the other runs what the CLI enqueues.
+      jobs: { command: NODE, args: [fixture('sdk-jobs.mjs')], queue: 'work', replicas: 1, concurrency: 2 },
       plain: { command: NODE, args: [fixture('forever.mjs')], replicas: 2 },
     })
     const a = startCli(t, ['start', '-c', first])
