@@ -161,7 +161,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
 
   let server: Awaited<ReturnType<typeof serveHttp>>
   try {
-    // The API binds first: a second supervisor on the same config fails here, before spawning anything.
+    // The API binds before anything is spawned (a second supervisor was refused by the store already).
     server = await serveHttp(
       createHttpApp({
         supervisor: sup,
