@@ -33,7 +33,8 @@ export const ErrorRegistry = {
   },
   SHEPHERD_STORE_GONE: {
     status: 503,
-    summary: 'The store file was deleted or replaced while the supervisor runs: writes are refused until a restart.',
+    summary:
+      'The store file was deleted or replaced while the supervisor runs: writes are refused until a restart.',
   },
   SHEPHERD_STORE_LOCKED: {
     status: 409,

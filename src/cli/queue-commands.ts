@@ -205,10 +205,15 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
 
   program
     .command('purge')
-    .description('delete waiting, dead-lettered, quarantined or done jobs for good (asks first, unless --yes)')
+    .description(
+      'delete waiting, dead-lettered, quarantined or done jobs for good (asks first, unless --yes)',
+    )
     .argument('<queue>', 'the queue, e.g. email')
     .argument('[ids...]', 'only these jobs')
-    .option('--waiting', 'delete jobs not yet delivered: due, delayed or waiting for a retry (never one in flight)')
+    .option(
+      '--waiting',
+      'delete jobs not yet delivered: due, delayed or waiting for a retry (never one in flight)',
+    )
     .option('--dead', 'delete dead-lettered jobs')
     .option('--quarantined', 'delete quarantined jobs')
     .option('--done', 'delete done jobs')

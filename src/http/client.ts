@@ -237,11 +237,7 @@ export class ApiClient {
   }
 
   /** `POST /api/queues/:queue/purge`: deletes the queue's jobs in that state (all, or those `ids`); resolves with how many. */
-  async purgeJobs(
-    queue: string,
-    state: PurgeState,
-    ids?: readonly string[],
-  ): Promise<number> {
+  async purgeJobs(queue: string, state: PurgeState, ids?: readonly string[]): Promise<number> {
     const body = ids === undefined ? { state } : { state, ids }
     return (await this.#request<PurgeJobsResponse>('POST', queuePath(queue, 'purge'), body)).purged
   }

@@ -428,7 +428,8 @@ export class Dispatcher<W extends JobWorker> {
     this.failures++
     this.retryAt = this.d.now() + Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.failures - 1, 16))
     const fields = { err: e, what, failures: this.failures, retryInMs: this.retryAt - this.d.now() }
-    if (this.failures === 1) this.d.logger.error(fields, 'the store did not take a write of the queue: kept, retrying')
+    if (this.failures === 1)
+      this.d.logger.error(fields, 'the store did not take a write of the queue: kept, retrying')
     else this.d.logger.debug(fields, 'the store did not take a write of the queue: kept, retrying')
   }
 

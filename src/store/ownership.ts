@@ -68,7 +68,8 @@ export async function takeOwnership(store: Store, storePath: string, now: number
     get lease() {
       return lease
     },
-    takenOver: decision.kind === 'take-over' ? { previous: decision.previous, reason: decision.reason } : null,
+    takenOver:
+      decision.kind === 'take-over' ? { previous: decision.previous, reason: decision.reason } : null,
     async serving(apiUrl, at) {
       const again = await store.claimOwnership({ ...claim, apiUrl }, at, LEASE_TTL_MS, processRunning)
       if (again.kind !== 'refuse') lease = again.lease

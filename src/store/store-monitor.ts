@@ -10,10 +10,10 @@
 import type { AnyEvent } from '../core/events.js'
 import {
   HEALTHY_STORE,
+  noteStoreWrite,
+  STORE_PROBLEMS,
   type StoreHealth,
   type StoreHealthChange,
-  STORE_PROBLEMS,
-  noteStoreWrite,
 } from '../core/store-health.js'
 import type { Logger } from '../logger.js'
 import type { Store, StoreWrite } from './store.js'

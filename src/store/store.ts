@@ -112,7 +112,12 @@ export interface Store {
    * is the core's (`decideLease`); the adapter says whether the holder runs: SQLite by an OS lock
    * on `<store>.lock` kept until release or close, then `running` for a holder on this host.
    */
-  claimOwnership(claim: LeaseClaim, now: number, ttlMs: number, running: ProcessRunning): Promise<LeaseDecision>
+  claimOwnership(
+    claim: LeaseClaim,
+    now: number,
+    ttlMs: number,
+    running: ProcessRunning,
+  ): Promise<LeaseDecision>
   /**
    * The owner's heartbeat: moves its lease's expiry to `now + ttlMs`. False when the lease is no
    * longer `owner`'s; the store then refuses every later write (SHEPHERD_STORE_LOCKED).

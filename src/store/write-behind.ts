@@ -148,7 +148,8 @@ export class WriteBehind {
       )
     }
     if (this.closed) {
-      if (this.failures > 1) this.onError(error, `not written at shutdown: ${this.events.length} events and the latest incidents`)
+      if (this.failures > 1)
+        this.onError(error, `not written at shutdown: ${this.events.length} events and the latest incidents`)
       return
     }
     const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.failures - 1, 16))

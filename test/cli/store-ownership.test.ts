@@ -145,7 +145,12 @@ describe('one supervisor per store', () => {
     await a.exited
 
     const b = startCli(t, ['start', '-c', second])
-    await waitFor(async () => (await workersOf(second)) !== false, 'the second supervisor to answer', 30_000, 200)
+    await waitFor(
+      async () => (await workersOf(second)) !== false,
+      'the second supervisor to answer',
+      30_000,
+      200,
+    )
     const s = await openSqliteStore(store)
     t.after(() => s.close())
     const [takeover] = await s.listEvents({ types: ['supervisor:takeover'] })
@@ -161,7 +166,11 @@ describe('one supervisor per store', () => {
     const closed = await s.getIncident(open.id)
     assert.equal(closed?.phase, 'interrupted')
     const last = closed!.timeline.at(-1)!
-    assert.match(JSON.stringify(last), new RegExp(`pid ${a.child.pid}`), 'the timeline names the supervisor taken over')
+    assert.match(
+      JSON.stringify(last),
+      new RegExp(`pid ${a.child.pid}`),
+      'the timeline names the supervisor taken over',
+    )
     b.child.kill('SIGTERM')
     assert.equal(await b.exited, 0)
   })

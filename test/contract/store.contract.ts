@@ -298,7 +298,12 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
             expiresAt: T0 + TTL,
           })
           // The same supervisor again, now with its API address: renewed, not taken anew.
-          const again = await store.claimOwnership({ ...A, apiUrl: 'http://127.0.0.1:7717' }, T0 + 5, TTL, nobodyRuns)
+          const again = await store.claimOwnership(
+            { ...A, apiUrl: 'http://127.0.0.1:7717' },
+            T0 + 5,
+            TTL,
+            nobodyRuns,
+          )
           assert.equal(again.kind, 'renew')
           assert.equal((await store.readOwnership())?.apiUrl, 'http://127.0.0.1:7717')
           assert.equal((await store.readOwnership())?.acquiredAt, T0)
@@ -309,7 +314,10 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.equal(refused.kind === 'refuse' ? refused.holder?.owner : null, A.owner)
           assert.equal((await other.readOwnership())?.owner, A.owner, 'a refusal changes nothing')
           // Reading and enqueueing need no ownership.
-          await other.jobs.add([{ queue: 'email', payload: 1 }], T0, () => ({ maxAttempts: 1, timeoutMs: null }))
+          await other.jobs.add([{ queue: 'email', payload: 1 }], T0, () => ({
+            maxAttempts: 1,
+            timeoutMs: null,
+          }))
         }))
 
       it('renews only its own lease; a supervisor that lost it refuses every write from then on', () =>
@@ -318,9 +326,8 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.equal(await store.renewOwnership(A.owner, T0 + 1_000, TTL), true)
           assert.equal((await store.readOwnership())?.expiresAt, T0 + 1_000 + TTL)
           assert.equal(await store.renewOwnership('someone-else', T0 + 2_000, TTL), false)
-          await assert.rejects(
-            store.appendEvent(sampleEvents(T0)[0]!),
-            (e: unknown) => isShepherdError(e, 'SHEPHERD_STORE_LOCKED'),
+          await assert.rejects(store.appendEvent(sampleEvents(T0)[0]!), (e: unknown) =>
+            isShepherdError(e, 'SHEPHERD_STORE_LOCKED'),
           )
         }))
 

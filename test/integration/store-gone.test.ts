@@ -13,7 +13,9 @@ import { runCli } from '../helpers/cli.js'
 import { cliConfig, fixture, NODE, startTestDaemon, type TestDaemon } from '../helpers/daemon.js'
 import { isGone, waitFor } from '../helpers/wait.js'
 
-async function enqueue(td: TestDaemon): Promise<{ status: number; error?: { code: string; message: string } }> {
+async function enqueue(
+  td: TestDaemon,
+): Promise<{ status: number; error?: { code: string; message: string } }> {
   const res = await fetch(`${td.daemon.apiUrl}/api/queues/work/jobs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

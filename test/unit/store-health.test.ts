@@ -27,7 +27,13 @@ function run(writes: Array<[number, StoreWriteOutcome]>): { changes: string[]; h
 
 describe('noteStoreWrite', () => {
   it('says nothing while writes work', () => {
-    assert.deepEqual(run([[0, ok], [1, ok]]).changes, [])
+    assert.deepEqual(
+      run([
+        [0, ok],
+        [1, ok],
+      ]).changes,
+      [],
+    )
   })
 
   it('announces one failure per outage and one recovery once writes worked with none failing for quietMs', () => {

@@ -457,7 +457,8 @@ export class SqliteStore implements Store {
   /** Gives the store up (a clean stop): the lease is deleted and the OS lock let go. */
   async releaseOwnership(owner: string): Promise<void> {
     try {
-      if (this.#fence === null) this.#write('release the lease of this supervisor', () => this.#s.releaseLease.run(owner))
+      if (this.#fence === null)
+        this.#write('release the lease of this supervisor', () => this.#s.releaseLease.run(owner))
     } finally {
       this.#unlock()
     }
@@ -510,7 +511,11 @@ export class SqliteStore implements Store {
       st = fs.statSync(this.file)
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null
-      return this.#setFence({ problem: 'gone', what: 'was deleted while the supervisor runs', advice: GONE_ADVICE })
+      return this.#setFence({
+        problem: 'gone',
+        what: 'was deleted while the supervisor runs',
+        advice: GONE_ADVICE,
+      })
     }
     if (st.ino === this.#identity.ino && st.dev === this.#identity.dev) return null
     return this.#setFence({
@@ -523,7 +528,11 @@ export class SqliteStore implements Store {
   #setFence(fence: Fence): Fence {
     if (this.#fence !== null) return this.#fence
     this.#fence = fence
-    this.#tell({ ok: false, problem: fence.problem, message: `The store ${this.file} ${fence.what}. ${fence.advice}` })
+    this.#tell({
+      ok: false,
+      problem: fence.problem,
+      message: `The store ${this.file} ${fence.what}. ${fence.advice}`,
+    })
     return fence
   }
 
@@ -791,10 +800,7 @@ export class SqliteStore implements Store {
       if (e instanceof ShepherdError && e.code !== 'SHEPHERD_STORE_WRITE_FAILED') throw e
       const problem = e instanceof ShepherdError ? writeProblem(e.cause, this.file) : null
       if (problem === null) throw e
-      const why =
-        problem === 'full'
-          ? 'the disk is full'
-          : `its file, folder or filesystem is read-only`
+      const why = problem === 'full' ? 'the disk is full' : `its file, folder or filesystem is read-only`
       const err = new ShepherdError(
         problem === 'full' ? 'SHEPHERD_STORE_FULL' : 'SHEPHERD_STORE_READ_ONLY',
         `Could not ${operation} in the store ${this.file}: ${why} (${sqliteCode((e as ShepherdError).cause) ?? 'I/O error'}). ` +

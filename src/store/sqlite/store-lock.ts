@@ -110,7 +110,11 @@ export function isStoreLocked(store: string): boolean {
 export function createPrivate(file: string): void {
   let fd: number
   try {
-    fd = fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, PRIVATE_FILE_MODE)
+    fd = fs.openSync(
+      file,
+      fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY,
+      PRIVATE_FILE_MODE,
+    )
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return
     throw e
