@@ -20,10 +20,6 @@ export interface EventDataMap {
   'supervisor:stopped': { reason: string }
   /** This supervisor took the store over from one that died (or whose lease expired). */
   'supervisor:takeover': { previous: SupervisorLease; reason: 'dead' | 'expired' }
-  /** Writes to the store fail (full, read-only) or are refused (deleted, taken): once per outage. */
-  'store:failed': { problem: StoreProblem; message: string; storePath: string }
-  /** Writes work again after a full or read-only store. */
-  'store:recovered': { problem: StoreProblem; downMs: number; refused: number; storePath: string }
   'worker:state': { from: string; to: string; reason: string; pid: number | null }
   'worker:spawned': { pid: number; spare: boolean }
   'worker:exit': {
@@ -49,6 +45,10 @@ export interface EventDataMap {
   'job:requeued': { queue: string; count: number; reason: 'crash' | 'release'; jobIds: string[] }
   'job:stale': { jobId: string; queue: string; token: string; kind: string }
   'job:timeout': { jobId: string; queue: string; token: string; timeoutMs: number }
+  /** Writes to the store fail (full, read-only) or are refused (deleted, taken): once per outage. */
+  'store:failed': { problem: StoreProblem; message: string; storePath: string }
+  /** Writes work again after a full or read-only store. */
+  'store:recovered': { problem: StoreProblem; downMs: number; refused: number; storePath: string }
 }
 
 export type EventType = keyof EventDataMap
@@ -62,8 +62,6 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'supervisor:stopping': true,
   'supervisor:stopped': true,
   'supervisor:takeover': true,
-  'store:failed': true,
-  'store:recovered': true,
   'worker:state': true,
   'worker:spawned': true,
   'worker:exit': true,
@@ -82,6 +80,8 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'job:requeued': true,
   'job:stale': true,
   'job:timeout': true,
+  'store:failed': true,
+  'store:recovered': true,
 }
 
 /** Every event type, in the order of {@link EventDataMap}. */
