@@ -36,6 +36,7 @@ export class WriteBehind {
   private failures = 0
   private retry: ReturnType<typeof setTimeout> | null = null
   private closed = false
+  private dropping = false
 
   /**
    * @param onError - told the first failure of a run of failed batches (what is kept and retried),
@@ -111,6 +112,7 @@ export class WriteBehind {
       this.store.writeBatch(batch).then(
         () => {
           this.failures = 0
+          this.dropping = false
         },
         (error: unknown) => this.keep(batch, error),
       ),
@@ -140,11 +142,14 @@ export class WriteBehind {
     const dropped = Math.max(0, this.events.length - MAX_KEPT_EVENTS)
     if (dropped > 0) this.events = this.events.slice(dropped)
     this.failures++
-    if (this.failures === 1 || dropped > 0) {
+    // Told once when the failures begin and once when dropping begins, not at every retry.
+    const firstDrop = dropped > 0 && !this.dropping
+    this.dropping ||= dropped > 0
+    if (this.failures === 1 || firstDrop) {
       this.onError(
         error,
         `kept ${this.incidents.size} incidents, ${this.states.size} worker states and ${this.events.length} events, retrying` +
-          (dropped > 0 ? `; dropped the ${dropped} oldest events (at most ${MAX_KEPT_EVENTS} are kept)` : ''),
+          (firstDrop ? `; dropping the oldest events from now on (at most ${MAX_KEPT_EVENTS} are kept)` : ''),
       )
     }
     if (this.closed) {
@@ -165,6 +170,9 @@ export class WriteBehind {
     this.scheduled = true
     // While a retry is pending, new records wait for it rather than meet the same failure.
     if (this.retry) return
-    setImmediate(() => void this.flush())
+    setImmediate(() => {
+      // After close the store is closed too: whatever comes now stays unwritten (close reported it).
+      if (!this.closed) void this.flush()
+    })
   }
 }
