@@ -104,7 +104,9 @@ export function mountExt4(t: TestContext): Ext4Mount | null {
   } catch (e) {
     rmSync(base, { recursive: true, force: true })
     rmSync(image, { force: true })
-    throw e
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || process.env.CI === 'true') throw e
+    t.skip('mkfs.ext4 is not installed here (e2fsprogs); under CI these tests must run')
+    return null
   }
   if (!tryMount(t, ['-o', 'loop,errors=remount-ro', image], base)) {
     rmSync(base, { recursive: true, force: true })
