@@ -10,6 +10,7 @@ import { systemClock } from './adapters/system-clock.js'
 import { configuredQueues, loadConfigFile, type LoadedConfig, queueSettings } from './config/load.js'
 import type { Clock } from './core/clock.js'
 import type { AnyEvent } from './core/events.js'
+import { describeHolder } from './core/supervisor-lease.js'
 import { isShepherdError } from './errors.js'
 import { createHttpApp } from './http/app.js'
 import { apiTokensFor, withoutApiTokens } from './http/auth.js'
@@ -24,7 +25,9 @@ import { readProcStat, readProcState, sampleTrees } from './process/proc.js'
 import { createProcessSpawner } from './process/spawner.js'
 import { startReportSchedule } from './report/scheduler.js'
 import { openStore } from './store/open-store.js'
+import { HEARTBEAT_MS, takeOwnership } from './store/ownership.js'
 import type { Store } from './store/store.js'
+import { STORE_CHECK_MS, StoreMonitor } from './store/store-monitor.js'
 import { WriteBehind } from './store/write-behind.js'
 import { Supervisor } from './supervisor/supervisor.js'
 
@@ -77,6 +80,11 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   })
   const store = await openStore(loaded.storePath)
   await store.migrate()
+  // Before anything in the store is touched: a second supervisor on this store stops here.
+  const ownership = await takeOwnership(store, loaded.storePath, clock.now()).catch(async (e: unknown) => {
+    await store.close()
+    throw e
+  })
 
   const listeners = new Set<(e: AnyEvent) => void>()
   // Gauges are read from the supervisor at each scrape; the API (and so a scrape) starts after it.
@@ -108,8 +116,8 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         data: f,
       }),
   })
-  const writer = new WriteBehind(store, (err, lost) =>
-    logger.error({ err, lost }, 'could not write to the store'),
+  const writer = new WriteBehind(store, (err, detail) =>
+    logger.error({ err, detail }, 'could not write to the store'),
   )
   function record(e: AnyEvent): void {
     logEvent(logger, e)
@@ -124,6 +132,17 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
       }
     }
   }
+
+  const storeMonitor = new StoreMonitor({
+    store,
+    storePath: loaded.storePath,
+    now: () => clock.now(),
+    record,
+    logger,
+    heartbeat: (now) => ownership.heartbeat(now),
+    heartbeatEveryMs: HEARTBEAT_MS,
+  })
+  storeMonitor.start()
 
   let supervisor: Supervisor | null = null
   const containment = openContainment({
@@ -148,6 +167,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     onJob: (pool, queue, ok, ms) => metrics.observeJob(pool, queue, ok, ms),
     logger,
     version: packageVersion(),
+    takeover: ownership.takenOver ? describeHolder(ownership.takenOver.previous, clock.now()) : undefined,
   })
   const sup = supervisor
   // Whatever ends this process, no worker outlives it unwatched.
@@ -156,7 +176,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
 
   let server: Awaited<ReturnType<typeof serveHttp>>
   try {
-    // The API binds first: a second supervisor on the same config fails here, before spawning anything.
+    // The API binds before anything is spawned (a second supervisor was refused by the store already).
     server = await serveHttp(
       createHttpApp({
         supervisor: sup,
@@ -178,10 +198,28 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   } catch (e) {
     process.off('exit', killAll)
     await spawner.close()
+    storeMonitor.stop()
+    await ownership.release().catch(() => undefined)
     await store.close()
     throw e
   }
   sup.apiUrl = server.url
+  await ownership.serving(server.url, clock.now())
+  if (ownership.takenOver) {
+    const { previous, reason } = ownership.takenOver
+    record({
+      type: 'supervisor:takeover',
+      at: clock.now(),
+      severity: 'warning',
+      message: `took the store over from the supervisor ${describeHolder(previous, clock.now())}: ${reason === 'dead' ? 'its process is gone' : 'its lease expired'}`,
+      pool: null,
+      workerId: null,
+      incidentId: null,
+      data: { previous, reason },
+    })
+  }
+  const storeCheck = setInterval(() => void storeMonitor.tick(clock.now()), STORE_CHECK_MS)
+  storeCheck.unref()
   await sup.start()
   const reports = startReportSchedule({
     loaded,
@@ -226,13 +264,16 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
       if (force) void sup.stop(reason, true)
       stopping ??= (async () => {
         clearInterval(prune)
+        clearInterval(storeCheck)
         await reports?.stop()
         await sup.stop(reason, force)
         await spawner.close()
         await server.close()
         await dispatcher.drain(NOTIFY_DRAIN_MS)
         dispatcher.close()
-        await writer.flush()
+        await writer.close()
+        storeMonitor.stop()
+        await ownership.release().catch((err: unknown) => logger.warn({ err }, 'could not release the store'))
         await store.close()
         process.off('exit', killAll)
         logger.info({ reason }, 'shepherd stopped')

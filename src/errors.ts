@@ -21,7 +21,24 @@ export const ErrorRegistry = {
   },
   SHEPHERD_STORE_WRITE_FAILED: {
     status: 500,
-    summary: 'The store refused a write (disk full, read-only, corrupt).',
+    summary: 'The store refused a write (corrupt file, disk I/O error, lock held too long).',
+  },
+  SHEPHERD_STORE_FULL: {
+    status: 507,
+    summary: 'The store’s disk is full: nothing was written. Writes resume once space is freed.',
+  },
+  SHEPHERD_STORE_READ_ONLY: {
+    status: 503,
+    summary: 'The store’s file, folder or filesystem is read-only: nothing was written.',
+  },
+  SHEPHERD_STORE_GONE: {
+    status: 503,
+    summary:
+      'The store file was deleted or replaced while the supervisor runs: writes are refused until a restart.',
+  },
+  SHEPHERD_STORE_LOCKED: {
+    status: 409,
+    summary: 'Another supervisor owns the store; the message names it (host, pid, API, since when).',
   },
   SHEPHERD_WORKER_NOT_FOUND: { status: 404, summary: 'No worker has that id.' },
   SHEPHERD_INCIDENT_NOT_FOUND: { status: 404, summary: 'No incident has that id.' },

@@ -17,7 +17,13 @@ import { coerceError, isShepherdError, ShepherdError } from '../errors.js'
 import { describeIssues, parseRequest } from '../http/errors.js'
 import { EnqueueBodySchema, type EnqueueOptions, EnqueueOptionsSchema, QUEUE_NAME } from '../queue/enqueue.js'
 import type { Queue } from '../queue/queue.js'
-import { type AddResult, JOB_LIST_STATES, type QueueCounts } from '../store/job-store.js'
+import {
+  type AddResult,
+  JOB_LIST_STATES,
+  PURGE_STATES,
+  type PurgeState,
+  type QueueCounts,
+} from '../store/job-store.js'
 import type { Store } from '../store/store.js'
 import { formatJobs, formatQueues, type Styler } from './format.js'
 
@@ -199,9 +205,15 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
 
   program
     .command('purge')
-    .description('delete dead-lettered, quarantined or done jobs for good (asks first, unless --yes)')
+    .description(
+      'delete waiting, dead-lettered, quarantined or done jobs for good (asks first, unless --yes)',
+    )
     .argument('<queue>', 'the queue, e.g. email')
     .argument('[ids...]', 'only these jobs')
+    .option(
+      '--waiting',
+      'delete jobs not yet delivered: due, delayed or waiting for a retry (never one in flight)',
+    )
     .option('--dead', 'delete dead-lettered jobs')
     .option('--quarantined', 'delete quarantined jobs')
     .option('--done', 'delete done jobs')
@@ -210,14 +222,14 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
       async (
         queueName: string,
         ids: string[],
-        opts: { dead?: boolean; quarantined?: boolean; done?: boolean; yes?: boolean },
+        opts: Partial<Record<PurgeState, boolean>> & { yes?: boolean },
         cmd: Command,
       ) => {
         checkQueueArg(cmd, queueName)
-        const state = oneState(cmd, opts, ['dead', 'quarantined', 'done'])
+        const state = oneState(cmd, opts, PURGE_STATES)
         const loaded = loadConfigFile(ctx.configFile(cmd))
         const only = ids.length > 0 ? [...new Set(ids)] : undefined
-        await withQueue(loaded, async ({ store }) => {
+        await withQueue(loaded, async ({ store, queue }) => {
           const what = (n: number) => `${plural(n, `${state} job`)} of ${queueName}`
           const found = await countToPurge(store, queueName, state, only)
           if (found === 0) {
@@ -239,7 +251,7 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
               return
             }
           }
-          const purged = await store.jobs.purge(queueName, state, only)
+          const purged = await queue.purge(queueName, state, only)
           io.out(`purged ${what(purged)}`)
         })
       },
@@ -436,7 +448,7 @@ export async function readJobLines(
 async function countToPurge(
   store: Store,
   queue: string,
-  state: 'dead' | 'quarantined' | 'done',
+  state: PurgeState,
   ids: readonly string[] | undefined,
 ): Promise<number> {
   if (ids) {
@@ -445,7 +457,17 @@ async function countToPurge(
   }
   const [counts] = await store.jobs.counts(systemClock.now(), queue)
   if (!counts) return 0
-  return state === 'dead' ? counts.deadLettered : state === 'quarantined' ? counts.quarantined : counts.done
+  switch (state) {
+    case 'waiting':
+      // Counts split the waiting state into due and delayed (not yet due, retries in backoff included).
+      return counts.waiting + counts.delayed
+    case 'dead':
+      return counts.deadLettered
+    case 'quarantined':
+      return counts.quarantined
+    case 'done':
+      return counts.done
+  }
 }
 
 /** The one state flag given, of `states`; none or several is a usage error. */

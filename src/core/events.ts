@@ -4,6 +4,8 @@
  * @module
  */
 import type { Incident } from './incident.js'
+import type { StoreProblem } from './store-health.js'
+import type { SupervisorLease } from './supervisor-lease.js'
 
 export const EVENT_SEVERITIES = ['info', 'warning', 'critical'] as const
 export type EventSeverity = (typeof EVENT_SEVERITIES)[number]
@@ -16,6 +18,8 @@ export interface EventDataMap {
   'supervisor:started': { pools: string[]; workers: number; apiUrl: string }
   'supervisor:stopping': { reason: string }
   'supervisor:stopped': { reason: string }
+  /** This supervisor took the store over from one that died (or whose lease expired). */
+  'supervisor:takeover': { previous: SupervisorLease; reason: 'dead' | 'expired' }
   'worker:state': { from: string; to: string; reason: string; pid: number | null }
   'worker:spawned': { pid: number; spare: boolean }
   'worker:exit': {
@@ -57,6 +61,10 @@ export interface EventDataMap {
   'job:requeued': { queue: string; count: number; reason: 'crash' | 'release'; jobIds: string[] }
   'job:stale': { jobId: string; queue: string; token: string; kind: string }
   'job:timeout': { jobId: string; queue: string; token: string; timeoutMs: number }
+  /** Writes to the store fail (full, read-only) or are refused (deleted, taken): once per outage. */
+  'store:failed': { problem: StoreProblem; message: string; storePath: string }
+  /** Writes work again after a full or read-only store. */
+  'store:recovered': { problem: StoreProblem; downMs: number; refused: number; storePath: string }
 }
 
 export type EventType = keyof EventDataMap
@@ -69,6 +77,7 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'supervisor:started': true,
   'supervisor:stopping': true,
   'supervisor:stopped': true,
+  'supervisor:takeover': true,
   'worker:state': true,
   'worker:spawned': true,
   'worker:exit': true,
@@ -88,6 +97,8 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'job:requeued': true,
   'job:stale': true,
   'job:timeout': true,
+  'store:failed': true,
+  'store:recovered': true,
 }
 
 /** Every event type, in the order of {@link EventDataMap}. */

@@ -39,6 +39,8 @@ export const NOTIFIABLE_EVENTS = {
   'worker:revived': 'warning',
   'worker:still-failing': 'warning',
   'job:quarantined': 'warning',
+  'store:failed': 'critical',
+  'store:recovered': 'info',
 } as const satisfies Partial<Record<EventType, EventSeverity>>
 
 /** One of the event types that can reach a destination. */

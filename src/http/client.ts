@@ -10,7 +10,7 @@ import type { Incident } from '../core/incident.js'
 import type { Job } from '../core/job.js'
 import { coerceError, type ErrorCode, ErrorRegistry, ShepherdError } from '../errors.js'
 import type { EnqueueBodySchema } from '../queue/enqueue.js'
-import type { AddResult, QueueCounts } from '../store/job-store.js'
+import type { AddResult, PurgeState, QueueCounts } from '../store/job-store.js'
 import type { JOB_LIST_STATES } from '../store/job-store.js'
 import type { SupervisorInfo, WorkerView } from '../supervisor/view.js'
 import type {
@@ -237,11 +237,7 @@ export class ApiClient {
   }
 
   /** `POST /api/queues/:queue/purge`: deletes the queue's jobs in that state (all, or those `ids`); resolves with how many. */
-  async purgeJobs(
-    queue: string,
-    state: 'dead' | 'quarantined' | 'done',
-    ids?: readonly string[],
-  ): Promise<number> {
+  async purgeJobs(queue: string, state: PurgeState, ids?: readonly string[]): Promise<number> {
     const body = ids === undefined ? { state } : { state, ids }
     return (await this.#request<PurgeJobsResponse>('POST', queuePath(queue, 'purge'), body)).purged
   }

@@ -25,6 +25,17 @@ import {
   SignalBodySchema,
 } from './schemas.js'
 
+/**
+ * What a route that writes the store may answer when the store does not take the write: the disk
+ * is full (507), the store is read-only or was deleted (503), or it failed otherwise (500).
+ */
+const STORE_WRITE_ERRORS: ErrorCode[] = [
+  'SHEPHERD_STORE_WRITE_FAILED',
+  'SHEPHERD_STORE_FULL',
+  'SHEPHERD_STORE_READ_ONLY',
+  'SHEPHERD_STORE_GONE',
+]
+
 /** A JSON Schema (2020-12, as OpenAPI 3.1 takes it) or a part of one. */
 export type JsonSchema = { [key: string]: unknown }
 
@@ -233,7 +244,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
         schema: obj({ jobs: list(ref('AddResult')) }),
       },
     ],
-    errors: ['SHEPHERD_STORE_WRITE_FAILED'],
+    errors: STORE_WRITE_ERRORS,
   },
   {
     method: 'get',
@@ -263,7 +274,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
         schema: obj({ retried: count('Jobs put back in the queue.') }),
       },
     ],
-    errors: ['SHEPHERD_STORE_WRITE_FAILED'],
+    errors: STORE_WRITE_ERRORS,
   },
   {
     method: 'post',
@@ -277,7 +288,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     answers: [
       { status: 200, description: 'How many were deleted.', schema: obj({ purged: count('Jobs deleted.') }) },
     ],
-    errors: ['SHEPHERD_STORE_WRITE_FAILED'],
+    errors: STORE_WRITE_ERRORS,
   },
   {
     method: 'get',

@@ -10,7 +10,7 @@ import type { Incident } from '../core/incident.js'
 import type { Job } from '../core/job.js'
 import { EnqueueBodySchema, QUEUE_NAME } from '../queue/enqueue.js'
 import type { AddResult, QueueCounts } from '../store/job-store.js'
-import { JOB_LIST_STATES } from '../store/job-store.js'
+import { JOB_LIST_STATES, PURGE_STATES } from '../store/job-store.js'
 import type { FleetHistory, PoolView, SupervisorInfo, WorkerView } from '../supervisor/view.js'
 
 /**
@@ -199,7 +199,11 @@ export const RetryBodySchema = z
 /** Body of `POST /api/queues/:queue/purge`. */
 export const PurgeBodySchema = z
   .strictObject({
-    state: z.enum(['dead', 'quarantined', 'done']).describe('Which jobs to delete.'),
+    state: z
+      .enum(PURGE_STATES)
+      .describe(
+        'Which jobs to delete: waiting (not yet delivered: due, delayed or waiting for a retry; never one in flight), dead, quarantined or done.',
+      ),
     ids: jobIds,
   })
   .describe('Deletes jobs for good.')

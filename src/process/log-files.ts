@@ -22,11 +22,12 @@ import { open } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../adapters/file-modes.js'
 import { coerceError } from '../errors.js'
 
 /** Options of a {@link PoolLogWriter}. */
 export interface PoolLogWriterOptions {
-  /** Directory of the log files; created when missing. */
+  /** Directory of the log files; created when missing (0700, like the files' 0600). */
   dir: string
   pool: string
   /** A file is rotated before a write would take it past this many bytes. */
@@ -86,8 +87,10 @@ export class PoolLogWriter {
 
   private openIfNeeded(): number {
     if (this.fd !== null) return this.fd
-    mkdirSync(this.o.dir, { recursive: true })
-    const fd = openSync(this.file, 'a')
+    // Worker output may carry secrets: the folder (when created here) and the files are private.
+    // Rotation renames files, so every rotated file keeps the mode it was created with.
+    mkdirSync(this.o.dir, { recursive: true, mode: PRIVATE_DIR_MODE })
+    const fd = openSync(this.file, 'a', PRIVATE_FILE_MODE)
     this.fd = fd
     this.size = fstatSync(fd).size
     return fd

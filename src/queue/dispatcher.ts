@@ -18,6 +18,7 @@ import { backgroundTimers, type LongTimeout, setLongTimeout } from '../adapters/
 import type { TimerPort } from '../core/clock.js'
 import type { EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import type { Delivery, JobPolicy } from '../core/job.js'
+import { isShepherdError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { JobMessage, SettleItem, SupervisorMessage } from '../protocol/messages.js'
 import type { JobStore, Settlement, SettleResult } from '../store/job-store.js'
@@ -34,6 +35,15 @@ const SETTLE_BATCH = 512
 
 /** Gone workers whose jobs are remembered (for the incident about them); the oldest are forgotten. */
 const GONE_KEPT = 1000
+
+/**
+ * A store write that failed (a full disk, a read-only or deleted store) is tried again after
+ * RETRY_MIN_MS, doubling up to RETRY_MAX_MS. Settlements are kept meanwhile, never dropped: an
+ * ack a worker sent is committed once the store takes writes again. The cap keeps the recovery
+ * prompt (within 2 s of space coming back) at the cost of one failed write every 2 s.
+ */
+const RETRY_MIN_MS = 50
+const RETRY_MAX_MS = 2_000
 
 export interface HeldSummary {
   jobs: number
@@ -121,6 +131,10 @@ export class Dispatcher<W extends JobWorker> {
   private stopped = false
   /** Serialises store work: settlements and claims never interleave. */
   private chain: Promise<unknown> = Promise.resolve()
+  /** Store writes failed in a row (settlements or claims); 0 while the store takes them. */
+  private failures = 0
+  /** While failing: no store write before this time (backoff). */
+  private retryAt = 0
 
   private readonly timers: TimerPort
 
@@ -216,15 +230,22 @@ export class Dispatcher<W extends JobWorker> {
     // were in flight at the crash; the others go back counting nothing, so prefetch never makes an
     // innocent job a suspect (or, with poison_threshold 1, a quarantined one).
     const done = this.enqueue(async () => {
-      const results = await this.d.jobs.settle(
-        tokens.map((token, i) => ({
-          kind: why === 'crash' && i < sub.capacity ? 'crash' : 'release',
-          token,
-        })),
-        this.d.now(),
-        this.d.policy,
-        this.d.random,
-      )
+      const items: Settlement[] = tokens.map((token, i) => ({
+        kind: why === 'crash' && i < sub.capacity ? 'crash' : 'release',
+        token,
+      }))
+      let results: SettleResult[]
+      try {
+        results = await this.d.jobs.settle(items, this.d.now(), this.d.policy, this.d.random)
+      } catch (e) {
+        // The store takes no writes now. The recovery goes on without it (the worker's replacement
+        // starts); these wait with the other settlements until the store takes them.
+        this.storeFailed(e, `${tokens.length} job(s) of ${worker.currentId} to put back in ${sub.queue}`)
+        this.pending.push(...items.map((item) => ({ item, from: sub })))
+        this.scheduleSettle(this.retryAt - this.d.now())
+        return
+      }
+      this.storeWorked()
       this.requeued(sub, worker, why, results)
       // Redeliver now, before anything else (the replacement's start) gets the event loop.
       await this.turn()
@@ -266,6 +287,14 @@ export class Dispatcher<W extends JobWorker> {
     for (const t of this.dueTimers.values()) t.clear()
     for (const sub of this.subs.values()) for (const h of sub.held.values()) h.timer?.clear()
     await this.flush()
+    if (this.pending.length > 0) {
+      // The store took no writes up to the end: these jobs are still active in it, and the next
+      // supervisor puts them back in the queue (at-least-once: they run again).
+      this.d.logger.error(
+        { settlements: this.pending.length },
+        'settlements not written at shutdown: the store takes no writes; their jobs run again after the next start',
+      )
+    }
   }
 
   /** Writes pending settlements now, without claiming anything (shutdown). */
@@ -296,15 +325,36 @@ export class Dispatcher<W extends JobWorker> {
     // SETTLE_BATCH are waiting), so one fsync covers many acks. Nobody waits on them: workers have
     // their next jobs already, and an ack lost to a crash within that window only means the job,
     // in flight at the crash, runs again, which at-least-once allows. Shutdown writes at once.
+    // While the store fails, nothing is written before the backoff's retryAt.
     const now = this.d.now()
+    if (claim && now < this.retryAt) {
+      if (this.pending.length > 0) this.scheduleSettle(this.retryAt - now)
+      else this.schedulePoll(this.retryAt - now)
+      return
+    }
     const settleNow =
       !claim || this.pending.length >= SETTLE_BATCH || now - this.lastSettleAt >= SETTLE_EVERY_MS
     const batch = settleNow ? this.pending : []
     if (settleNow) this.pending = []
     else if (this.pending.length > 0) this.scheduleSettle(SETTLE_EVERY_MS - (now - this.lastSettleAt))
     const subs = claim ? this.claimants() : []
-    if (subs.length > 0) {
-      const { claimed } = await this.d.jobs.exchange(
+    if (subs.length > 0 && !(await this.claim(subs, now))) {
+      // Claims failed: the store takes no writes. The settlements wait for the backoff too.
+      this.pending = [...batch, ...this.pending]
+      if (this.pending.length > 0) this.scheduleSettle(this.retryAt - now)
+      return
+    }
+    if (batch.length > 0) {
+      this.lastSettleAt = now
+      await this.writeSettlements(batch, now)
+    }
+  }
+
+  /** One claim per worker with free slots, delivered at once; false when the store refused it. */
+  private async claim(subs: Array<{ sub: Subscription<W>; free: number }>, now: number): Promise<boolean> {
+    let claimed: Delivery[][]
+    try {
+      ;({ claimed } = await this.d.jobs.exchange(
         [],
         subs.map(({ sub, free }) => ({
           queue: sub.queue,
@@ -316,20 +366,62 @@ export class Dispatcher<W extends JobWorker> {
         now,
         this.d.policy,
         this.d.random,
-      )
-      const starved = new Set<string>()
-      subs.forEach(({ sub, free }, i) => {
-        const deliveries = claimed[i]!
-        if (deliveries.length < free) starved.add(sub.queue)
-        if (deliveries.length > 0) this.deliver(sub, deliveries)
-      })
-      if (starved.size > 0 && !this.stopped) {
-        this.schedulePoll()
-        for (const q of starved) await this.watchDue(q, now)
+      ))
+    } catch (e) {
+      this.storeFailed(e, 'claims of new jobs')
+      this.schedulePoll(this.retryAt - now)
+      return false
+    }
+    this.storeWorked()
+    const starved = new Set<string>()
+    subs.forEach(({ sub, free }, i) => {
+      const deliveries = claimed[i]!
+      if (deliveries.length < free) starved.add(sub.queue)
+      if (deliveries.length > 0) this.deliver(sub, deliveries)
+    })
+    if (starved.size > 0 && !this.stopped) {
+      this.schedulePoll()
+      for (const q of starved) await this.watchDue(q, now)
+    }
+    return true
+  }
+
+  /**
+   * Writes settlements in one transaction. When the store does not take them (a full disk, a
+   * read-only or deleted store), they are kept, first in line, and tried again after a backoff:
+   * an outcome a worker reported is never dropped. A batch refused for what one item holds (a
+   * result that is not JSON) is written an item at a time, so that only that item is refused.
+   */
+  private async writeSettlements(batch: PendingSettlement<W>[], now: number): Promise<void> {
+    const outcome = await this.trySettle(batch, now)
+    if (outcome === 'written') return
+    if (outcome === 'kept') {
+      this.pending = [...batch, ...this.pending]
+      this.scheduleSettle(this.retryAt - now)
+      return
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const one = await this.trySettle([batch[i]!], now)
+      if (one === 'kept') {
+        this.pending = [...batch.slice(i), ...this.pending]
+        this.scheduleSettle(this.retryAt - now)
+        return
+      }
+      if (one === 'refused') {
+        const { item, from } = batch[i]!
+        this.d.logger.error(
+          { token: item.token, kind: item.kind, worker: from?.worker.currentId },
+          'a settlement the store can never take (its value is not JSON) was refused',
+        )
       }
     }
-    if (batch.length > 0) {
-      this.lastSettleAt = now
+  }
+
+  private async trySettle(
+    batch: PendingSettlement<W>[],
+    now: number,
+  ): Promise<'written' | 'kept' | 'refused'> {
+    try {
       const { settled } = await this.d.jobs.exchange(
         batch.map((p) => p.item),
         [],
@@ -337,8 +429,31 @@ export class Dispatcher<W extends JobWorker> {
         this.d.policy,
         this.d.random,
       )
+      this.storeWorked()
       settled.forEach((r, i) => this.report([r], batch[i]!.from))
+      return 'written'
+    } catch (e) {
+      if (isShepherdError(e, 'SHEPHERD_BAD_REQUEST')) return 'refused'
+      this.storeFailed(e, `${batch.length} settlement(s) (acks, failures, checkpoints)`)
+      return 'kept'
     }
+  }
+
+  /** A store write failed: back off. The first failure of a run is logged; the store's own event says the rest. */
+  private storeFailed(e: unknown, what: string): void {
+    this.failures++
+    this.retryAt = this.d.now() + Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.failures - 1, 16))
+    const fields = { err: e, what, failures: this.failures, retryInMs: this.retryAt - this.d.now() }
+    if (this.failures === 1)
+      this.d.logger.error(fields, 'the store did not take a write of the queue: kept, retrying')
+    else this.d.logger.debug(fields, 'the store did not take a write of the queue: kept, retrying')
+  }
+
+  private storeWorked(): void {
+    if (this.failures === 0) return
+    this.d.logger.info({ failures: this.failures }, 'the store takes the queue’s writes again')
+    this.failures = 0
+    this.retryAt = 0
   }
 
   /**
@@ -407,9 +522,9 @@ export class Dispatcher<W extends JobWorker> {
     })
   }
 
-  private schedulePoll(): void {
+  private schedulePoll(inMs = POLL_MS): void {
     if (this.pollTimer || this.stopped) return
-    this.pollTimer = this.after(POLL_MS, () => {
+    this.pollTimer = this.after(inMs, () => {
       this.pollTimer = null
       this.kick()
     })

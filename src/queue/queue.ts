@@ -10,7 +10,13 @@ import type { Config } from '../config/schema.js'
 import type { Clock } from '../core/clock.js'
 import type { Job } from '../core/job.js'
 import { ShepherdError } from '../errors.js'
-import { type AddResult, type JobStore, type QueueCounts, zeroCounts } from '../store/job-store.js'
+import {
+  type AddResult,
+  type JobStore,
+  type PurgeState,
+  type QueueCounts,
+  zeroCounts,
+} from '../store/job-store.js'
 import { openStore } from '../store/open-store.js'
 import type { Store } from '../store/store.js'
 import {
@@ -21,7 +27,7 @@ import {
   toNewJob,
 } from './enqueue.js'
 
-export type { AddResult, QueueCounts } from '../store/job-store.js'
+export type { AddResult, PurgeState, QueueCounts } from '../store/job-store.js'
 export type { EnqueueOptions } from './enqueue.js'
 
 export class Queue implements AsyncDisposable {
@@ -81,6 +87,21 @@ export class Queue implements AsyncDisposable {
 
   getJob(id: string): Promise<Job | undefined> {
     return this.store.jobs.getJob(id)
+  }
+
+  /**
+   * Deletes the queue's jobs in `state` for good (all of them, or those of `ids` that are in it)
+   * and resolves with how many. `waiting` takes the jobs not yet delivered (due, delayed, waiting
+   * for a retry); a job in flight is never deleted.
+   *
+   * @example
+   * ```ts
+   * await queue.purge('email', 'waiting', ['welcome-42']) // take back a job not yet run
+   * ```
+   */
+  purge(queue: string, state: PurgeState, ids?: readonly string[]): Promise<number> {
+    checkQueueName(queue)
+    return this.store.jobs.purge(queue, state, ids)
   }
 
   async close(): Promise<void> {

@@ -123,6 +123,10 @@ export const JOB_LIST_STATES = [
   'quarantined',
 ] as const
 
+/** The states whose jobs a purge deletes: never `active` (a worker holds the job). */
+export const PURGE_STATES = ['waiting', 'dead', 'quarantined', 'done'] as const
+export type PurgeState = (typeof PURGE_STATES)[number]
+
 export interface JobQuery {
   /**
    * As {@link QueueCounts} counts them: `waiting` is due now, `delayed` is waiting but not due,
@@ -202,9 +206,10 @@ export interface JobStore {
   retry(queue: string, from: 'dead' | 'quarantined', now: number, ids?: readonly string[]): Promise<number>
   /**
    * Deletes jobs of the queue in that state (or those ids of it); returns how many. A whole state
-   * may be deleted in several transactions (an adapter may batch it).
+   * may be deleted in several transactions (an adapter may batch it). `waiting` is every job not yet
+   * delivered: due, delayed, and waiting for a retry; a job in flight (`active`) is never deleted.
    */
-  purge(queue: string, state: 'dead' | 'quarantined' | 'done', ids?: readonly string[]): Promise<number>
+  purge(queue: string, state: PurgeState, ids?: readonly string[]): Promise<number>
   /** Deletes done jobs finished before `before`; returns how many. May run in several transactions. */
   pruneDone(before: number, queue?: string): Promise<number>
 }

@@ -8,7 +8,20 @@ import type { AnyEvent, EventType } from '../core/events.js'
 import type { ExitReport } from '../core/exit-report.js'
 import type { HealthReport } from '../core/health.js'
 import type { Incident } from '../core/incident.js'
+import type { StoreWriteOutcome } from '../core/store-health.js'
+import type { LeaseClaim, LeaseDecision, SupervisorLease } from '../core/supervisor-lease.js'
 import type { JobStore } from './job-store.js'
+
+export type { LeaseClaim, LeaseDecision, SupervisorLease } from '../core/supervisor-lease.js'
+
+/** The outcome of one write, as {@link Store.onWrite} tells it. */
+export type StoreWrite = StoreWriteOutcome
+
+/**
+ * Whether the process with this pid and start time runs on this host: true, false, or null when
+ * it cannot be told (no start time recorded, no /proc).
+ */
+export type ProcessRunning = (pid: number, startTicks: number | null) => boolean | null
 
 /** What the recovery flow saves about a worker before stopping it and hands to its replacement. */
 export interface SavedWorkerState {
@@ -92,5 +105,40 @@ export interface Store {
   clearWorkerProcesses(): Promise<void>
   saveWorkerState(state: SavedWorkerState): Promise<void>
   loadWorkerState(workerId: string): Promise<SavedWorkerState | undefined>
+  /**
+   * Makes the caller the store's one supervisor, atomically: no lease → take; its own → renew
+   * (a repeated claim updates the API address); a holder that runs → refuse (nothing changes);
+   * one that is gone, or whose lease expired where that cannot be seen → take over. The decision
+   * is the core's (`decideLease`); the adapter says whether the holder runs: SQLite by an OS lock
+   * on `<store>.lock` kept until release or close, then `running` for a holder on this host.
+   */
+  claimOwnership(
+    claim: LeaseClaim,
+    now: number,
+    ttlMs: number,
+    running: ProcessRunning,
+  ): Promise<LeaseDecision>
+  /**
+   * The owner's heartbeat: moves its lease's expiry to `now + ttlMs`. False when the lease is no
+   * longer `owner`'s; the store then refuses every later write (SHEPHERD_STORE_LOCKED).
+   */
+  renewOwnership(owner: string, now: number, ttlMs: number): Promise<boolean>
+  /** Deletes `owner`'s lease (a clean stop) and lets any OS lock go; nothing if it is not theirs. */
+  releaseOwnership(owner: string): Promise<void>
+  /** The supervisor that owns the store, or null. */
+  readOwnership(): Promise<SupervisorLease | null>
+  /**
+   * Tells `listener` the outcome of each write from now on: done, or refused for a full disk
+   * (SHEPHERD_STORE_FULL), a read-only store (SHEPHERD_STORE_READ_ONLY), a store file deleted or
+   * replaced (SHEPHERD_STORE_GONE) or taken by another supervisor (SHEPHERD_STORE_LOCKED). Other
+   * failures are not told. Returns the function that stops it.
+   */
+  onWrite(listener: (w: StoreWrite) => void): () => void
+  /**
+   * Checks that the store is still there (SQLite: the file at its path is the one it opened). One
+   * that is not refuses every write from then on with SHEPHERD_STORE_GONE, and says so once
+   * through {@link Store.onWrite}. Writes check it too; this finds it without waiting for one.
+   */
+  check(): Promise<void>
   close(): Promise<void>
 }

@@ -3,12 +3,27 @@
  * events as they happen; this collects them and writes them in one transaction per turn of the
  * event loop, so that no fsync sits between a crash and the start of its replacement. Reads of a
  * worker's state see what is still queued (read-your-writes), and `flush()` drains everything at
- * shutdown. A failed batch is reported, with what it held, never dropped silently.
+ * shutdown.
+ *
+ * A batch the store does not take (a full disk, a read-only store) is kept and tried again with
+ * a backoff, merged with what came since (a later version of an incident or state supersedes the
+ * kept one); recovery never waits for it. Kept events are bounded ({@link MAX_KEPT_EVENTS}): past
+ * that the oldest are dropped, and the failure report says how many.
  * @module
  */
 import type { AnyEvent } from '../core/events.js'
 import type { Incident } from '../core/incident.js'
-import type { SavedWorkerState, Store, WorkerProcessRecord } from './store.js'
+import type { SavedWorkerState, Store, StoreBatch, WorkerProcessRecord } from './store.js'
+
+/**
+ * Events kept while the store takes no writes. A busy fleet records a few events a second; this
+ * is hours of them in a few MiB, and bounds the supervisor's memory whatever the outage lasts.
+ */
+export const MAX_KEPT_EVENTS = 10_000
+
+/** A failed batch is tried again after this, doubling up to RETRY_MAX_MS. */
+const RETRY_MIN_MS = 100
+const RETRY_MAX_MS = 2_000
 
 export class WriteBehind {
   private incidents = new Map<string, Incident>()
@@ -18,10 +33,18 @@ export class WriteBehind {
   private ended: Pick<WorkerProcessRecord, 'pid' | 'startTicks'>[] = []
   private scheduled = false
   private chain: Promise<void> = Promise.resolve()
+  private failures = 0
+  private retry: ReturnType<typeof setTimeout> | null = null
+  private closed = false
+  private dropping = false
 
+  /**
+   * @param onError - told the first failure of a run of failed batches (what is kept and retried),
+   *   and every drop of kept events past {@link MAX_KEPT_EVENTS}.
+   */
   constructor(
     private readonly store: Store,
-    private readonly onError: (error: unknown, lost: string) => void,
+    private readonly onError: (error: unknown, detail: string) => void,
   ) {}
 
   /** Queues the incident's latest version (earlier queued versions of it are superseded). */
@@ -56,38 +79,100 @@ export class WriteBehind {
     return this.states.get(workerId) ?? this.store.loadWorkerState(workerId)
   }
 
-  /** Writes everything queued so far; resolves once it is stored (or reported as failed). */
+  /**
+   * Writes everything queued so far; resolves once it is stored, or kept for a retry when the
+   * store did not take it.
+   */
   flush(): Promise<void> {
     this.scheduled = false
-    const incidents = [...this.incidents.values()]
-    const workerStates = [...this.states.values()]
-    const events = this.events
-    const processesStarted = this.started
-    const processesEnded = this.ended
+    if (this.retry) {
+      clearTimeout(this.retry)
+      this.retry = null
+    }
+    const batch = {
+      incidents: [...this.incidents.values()],
+      workerStates: [...this.states.values()],
+      events: this.events,
+      processesStarted: this.started,
+      processesEnded: this.ended,
+    }
     this.incidents = new Map()
     this.states = new Map()
     this.events = []
     this.started = []
     this.ended = []
     const n =
-      incidents.length + workerStates.length + events.length + processesStarted.length + processesEnded.length
+      batch.incidents.length +
+      batch.workerStates.length +
+      batch.events.length +
+      batch.processesStarted.length +
+      batch.processesEnded.length
     if (n === 0) return this.chain
     this.chain = this.chain.then(() =>
-      this.store.writeBatch({ incidents, workerStates, events, processesStarted, processesEnded }).then(
-        () => undefined,
-        (error: unknown) =>
-          this.onError(
-            error,
-            `${incidents.length} incidents, ${workerStates.length} worker states, ${events.length} events`,
-          ),
+      this.store.writeBatch(batch).then(
+        () => {
+          this.failures = 0
+          this.dropping = false
+        },
+        (error: unknown) => this.keep(batch, error),
       ),
     )
     return this.chain
   }
 
+  /**
+   * The last flush, at shutdown: whatever the store does not take now is reported and left (the
+   * store closes next); no retry follows.
+   */
+  async close(): Promise<void> {
+    this.closed = true
+    await this.flush()
+    if (this.retry) clearTimeout(this.retry)
+    this.retry = null
+  }
+
+  /** Puts a batch the store did not take back in front of what came since, and retries later. */
+  private keep(batch: Required<StoreBatch>, error: unknown): void {
+    // What was queued since is newer: it wins over the kept versions.
+    this.incidents = new Map([...batch.incidents.map((i) => [i.id, i] as const), ...this.incidents])
+    this.states = new Map([...batch.workerStates.map((w) => [w.workerId, w] as const), ...this.states])
+    this.events = [...batch.events, ...this.events]
+    this.started = [...batch.processesStarted, ...this.started]
+    this.ended = [...batch.processesEnded, ...this.ended]
+    const dropped = Math.max(0, this.events.length - MAX_KEPT_EVENTS)
+    if (dropped > 0) this.events = this.events.slice(dropped)
+    this.failures++
+    // Told once when the failures begin and once when dropping begins, not at every retry.
+    const firstDrop = dropped > 0 && !this.dropping
+    this.dropping ||= dropped > 0
+    if (this.failures === 1 || firstDrop) {
+      this.onError(
+        error,
+        `kept ${this.incidents.size} incidents, ${this.states.size} worker states and ${this.events.length} events, retrying` +
+          (firstDrop ? `; dropping the oldest events from now on (at most ${MAX_KEPT_EVENTS} are kept)` : ''),
+      )
+    }
+    if (this.closed) {
+      if (this.failures > 1)
+        this.onError(error, `not written at shutdown: ${this.events.length} events and the latest incidents`)
+      return
+    }
+    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.failures - 1, 16))
+    this.retry = setTimeout(() => {
+      this.retry = null
+      void this.flush()
+    }, delay)
+    this.retry.unref()
+  }
+
   private schedule(): void {
     if (this.scheduled) return
     this.scheduled = true
-    setImmediate(() => void this.flush())
+    // While a retry is pending, new records wait for it rather than meet the same failure.
+    if (this.retry) return
+    setImmediate(() => {
+      // After close the store is closed too: whatever comes now stays unwritten (close reported it).
+      if (!this.closed) void this.flush()
+    })
   }
 }

@@ -48,6 +48,8 @@ export interface SupervisorDeps {
   newId?: () => string
   version?: string
   apiUrl?: string
+  /** The supervisor whose store this one took over (it died), for the incidents it left open. */
+  takeover?: string
 }
 
 export type Timer = LongTimeout

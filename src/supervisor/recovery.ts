@@ -107,11 +107,11 @@ export class Recovery {
         restartTimes: [],
         consecutiveRestarts: 0,
       }
-      const t = advance(
-        inc,
-        { type: 'interrupt', reason: 'the supervisor restarted during the recovery' },
-        ctx,
-      )
+      const { takeover } = this.k.deps
+      const reason = takeover
+        ? `the supervisor died during the recovery: this one took its store over from ${takeover}`
+        : 'the supervisor restarted during the recovery'
+      const t = advance(inc, { type: 'interrupt', reason }, ctx)
       await this.k.deps.store.saveIncident(t.incident)
     }
   }

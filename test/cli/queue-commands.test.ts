@@ -430,6 +430,37 @@ describe('shepherd queue commands (no supervisor running)', { timeout: 300_000 }
     assert.equal(nothing.stdout, 'no done jobs of purges: nothing deleted\n')
   })
 
+  it('purge --waiting deletes waiting jobs (due, delayed, waiting for a retry), by id or all, never one in flight', async () => {
+    const now = Date.now()
+    await store.jobs.add(
+      [
+        { queue: 'drain', id: 'w-due-1', payload: 1 },
+        { queue: 'drain', id: 'w-due-2', payload: 2 },
+        { queue: 'drain', id: 'w-later', payload: 3, delay: 3_600_000 },
+        { queue: 'drain', id: 'w-busy', payload: 4, priority: 10 },
+      ],
+      now,
+      () => ({ maxAttempts: 3, timeoutMs: null }),
+    )
+    const [busy] = await store.jobs.claim('drain', 1, 'drain#1', now)
+    assert.equal(busy?.job.id, 'w-busy')
+
+    const asked = await shepherd(['purge', '-c', config, 'drain', '--waiting'])
+    assert.equal(asked.code, 2, 'asks first, like every purge')
+    assert.match(asked.stderr, /would delete 3 waiting jobs of drain/)
+
+    const byId = await shepherd(['purge', '-c', config, 'drain', '--waiting', 'w-due-1', 'w-busy', '--yes'])
+    assert.equal(byId.code, 0, byId.stderr)
+    assert.equal(byId.stdout, 'purged 1 waiting job of drain\n')
+    assert.equal(await job('w-due-1'), undefined)
+    assert.equal((await job('w-busy'))?.state, 'active', 'a job in flight is never deleted')
+
+    const all = await shepherd(['purge', '-c', config, 'drain', '--waiting', '--yes'])
+    assert.equal(all.stdout, 'purged 2 waiting jobs of drain\n')
+    const c = await counts('drain')
+    assert.deepEqual([c.waiting, c.delayed, c.inFlight], [0, 0, 1])
+  })
+
   it('jobs prints the control characters of a job id escaped, never raw to the terminal', async () => {
     const id = 'x\u001b]0;pwned\u0007\u001b[2J\u009b31m\u202eevil'
     const added = await shepherd(['enqueue', '-c', config, 'escapes', '1', '--id', id])

@@ -803,6 +803,29 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         })
       }))
 
+    it('purges waiting jobs (due, delayed and waiting for a retry), all or by id, never an active one', () =>
+      withJobs(async (jobs) => {
+        const now = T0 + 600_000
+        await countsFixture(jobs, now)
+        assert.equal(await jobs.purge('email', 'waiting', ['due-1', 'active', 'dead', 'unknown']), 1)
+        assert.equal(await jobs.getJob('due-1'), undefined)
+        assert.equal((await jobs.getJob('active'))?.state, 'active', 'a job in flight is not waiting')
+        assert.equal((await jobs.getJob('dead'))?.state, 'dead')
+        assert.equal(await jobs.purge('reports', 'waiting', ['due-2']), 0, 'only jobs of the queue named')
+        assert.equal(await jobs.purge('email', 'waiting'), 3, 'due-2, delayed and retrying')
+        for (const id of ['due-2', 'delayed', 'retrying']) assert.equal(await jobs.getJob(id), undefined)
+        const [c] = await jobs.counts(now, 'email')
+        assert.deepEqual(pick(c, ['waiting', 'delayed', 'failed', 'inFlight', 'deadLettered', 'done']), {
+          waiting: 0,
+          delayed: 0,
+          failed: 0,
+          inFlight: 1,
+          deadLettered: 1,
+          done: 2,
+        })
+        assert.equal((await jobs.counts(now, 'reports'))[0]?.waiting, 1, 'other queues keep theirs')
+      }))
+
     it('releases every active job at a restart, counting nothing, and makes their tokens stale', () =>
       withJobs(async (jobs) => {
         await jobs.add(
@@ -975,6 +998,7 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         await assert.rejects(jobs.listJobs('email', { state: 'sleeping' as unknown as 'done' }, T0), refused)
         await assert.rejects(jobs.retry('email', 'done' as unknown as 'dead', T0), refused)
         await assert.rejects(jobs.purge('email', 'active' as unknown as 'done'), refused)
+        await assert.rejects(jobs.purge('email', 'delayed' as unknown as 'waiting'), refused)
         await assert.rejects(jobs.pruneDone(Number.POSITIVE_INFINITY), refused)
       }))
 

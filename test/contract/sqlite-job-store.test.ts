@@ -178,7 +178,7 @@ describe('SQLite job store', () => {
 
   // SQLite opens a file it may not write read-only and refuses every write with SQLITE_READONLY;
   // better-sqlite3's `readonly` option gives that state even when tests run as root.
-  it('reports every refused job write as SHEPHERD_STORE_WRITE_FAILED, naming the operation (read-only file)', async (t) => {
+  it('reports every refused job write as SHEPHERD_STORE_READ_ONLY, naming the operation (read-only file)', async (t) => {
     const file = path.join(tempDir(t), 'shepherd.db')
     const writable = await openSqliteStore(file)
     await writable.jobs.add([{ queue: 'email', payload: 1, id: 'j' }], T0, defaults)
@@ -188,7 +188,7 @@ describe('SQLite job store', () => {
     const store = new SqliteStore(new Database(file, { readonly: true, fileMustExist: true }), file)
     t.after(() => store.close())
     const refused = (operation: RegExp) =>
-      expectError('SHEPHERD_STORE_WRITE_FAILED', operation, /SQLITE_READONLY/, /nothing was written/)
+      expectError('SHEPHERD_STORE_READ_ONLY', operation, /SQLITE_READONLY/, /Nothing was written/)
     const jobs = store.jobs
     await assert.rejects(
       jobs.add([{ queue: 'email', payload: 2 }], T0, defaults),
@@ -209,7 +209,7 @@ describe('SQLite job store', () => {
 
   // max_page_count caps the file at its size: SQLite answers a write that needs one more page with
   // SQLITE_FULL, as it does when the filesystem is out of space.
-  it('reports a full disk as SHEPHERD_STORE_WRITE_FAILED and adds none of the batch', async (t) => {
+  it('reports a full disk as SHEPHERD_STORE_FULL and adds none of the batch', async (t) => {
     const file = path.join(tempDir(t), 'shepherd.db')
     const writable = await openSqliteStore(file)
     await writable.jobs.add([{ queue: 'email', payload: 'kept', id: 'kept' }], T0, defaults)
@@ -225,7 +225,7 @@ describe('SQLite job store', () => {
     ]
     await assert.rejects(
       store.jobs.add(batch, T0, defaults),
-      expectError('SHEPHERD_STORE_WRITE_FAILED', /add 2 jobs to email/, /SQLITE_FULL/, /disk is full/),
+      expectError('SHEPHERD_STORE_FULL', /add 2 jobs to email/, /SQLITE_FULL/, /disk is full/),
     )
     assert.equal(await store.jobs.getJob('small'), undefined, 'the batch was rolled back whole')
     assert.equal((await store.jobs.getJob('kept'))?.payload, 'kept')

@@ -98,6 +98,11 @@ storeContract('sqlite', async () => {
       opened.push(store)
       return store
     },
+    alongside: async () => {
+      const store = await openSqliteStore(file)
+      opened.push(store)
+      return store
+    },
     cleanup: async () => {
       for (const s of opened) await s.close()
       fs.rmSync(dir, { recursive: true, force: true })
@@ -163,6 +168,7 @@ describe('SQLite store', () => {
       'jobs',
       'shepherd_migrations',
       'sqlite_sequence',
+      'supervisor_lease',
       'worker_processes',
       'worker_state',
     ])
@@ -373,7 +379,7 @@ describe('SQLite store', () => {
   // SQLITE_READONLY. chmod cannot show that when tests run as root, so the test opens the connection
   // with better-sqlite3's `readonly` option (SQLITE_OPEN_READONLY, the same state) and wraps it with
   // the SqliteStore constructor.
-  it('reports every refused write as SHEPHERD_STORE_WRITE_FAILED (read-only file)', async (t) => {
+  it('reports every refused write as SHEPHERD_STORE_READ_ONLY (read-only file)', async (t) => {
     const file = path.join(tempDir(t), 'shepherd.db')
     const writable = await openFor(t, file)
     const inc = incident({ id: 'inc-1', at: T0, until: 'recovered' })
@@ -385,11 +391,12 @@ describe('SQLite store', () => {
     defer(t, () => store.close())
     const refused = (operation: RegExp) =>
       expectError(
-        'SHEPHERD_STORE_WRITE_FAILED',
+        'SHEPHERD_STORE_READ_ONLY',
         operation,
         new RegExp(escape(file)),
         /SQLITE_READONLY/,
-        /nothing was written/,
+        /read-only/,
+        /Nothing was written/,
       )
 
     await assert.rejects(store.saveIncident({ ...inc, detail: 'changed' }), refused(/save incident inc-1/))
@@ -413,7 +420,7 @@ describe('SQLite store', () => {
 
   // A full disk, for real: max_page_count caps the file at its current size, and SQLite answers a
   // write that needs one more page with SQLITE_FULL, as it does when the filesystem is out of space.
-  it('reports a full disk as SHEPHERD_STORE_WRITE_FAILED and loses nothing already stored', async (t) => {
+  it('reports a full disk as SHEPHERD_STORE_FULL and loses nothing already stored', async (t) => {
     const file = path.join(tempDir(t), 'shepherd.db')
     const writable = await openFor(t, file)
     const first = await writable.appendEvent(exitEvent(T0, 'email#1', 100))
@@ -427,7 +434,7 @@ describe('SQLite store', () => {
     const big = { ...exitEvent(T0 + 1, 'email#1', 101), message: 'x'.repeat(256 * 1024) }
     await assert.rejects(
       store.appendEvent(big),
-      expectError('SHEPHERD_STORE_WRITE_FAILED', /append event worker:exit/, /SQLITE_FULL/, /disk is full/),
+      expectError('SHEPHERD_STORE_FULL', /append event worker:exit/, /SQLITE_FULL/, /disk is full/),
     )
     assert.deepEqual(
       (await store.listEvents()).map((e) => e.seq),

@@ -19,16 +19,17 @@ import {
 } from '../../src/core/incident.js'
 import type { AnomalyCause } from '../../src/core/restart-policy.js'
 import { isShepherdError } from '../../src/errors.js'
-import type { SavedWorkerState, Store } from '../../src/store/store.js'
+import type { LeaseClaim, SavedWorkerState, Store } from '../../src/store/store.js'
 
 /** What an adapter's factory hands the contract: a fresh, empty, migrated store of its own. */
 export interface OpenedStore {
   store: Store
   /** Closes every store the factory opened and removes their data. */
   cleanup: () => Promise<void>
-  /** Opens another Store on the same data (the caller has closed `store`); absent when the adapter cannot. */
   /** Opens the same database again (after close); every adapter must keep its data. */
   reopen: () => Promise<Store>
+  /** Opens another Store on the same data while `store` stays open: a second supervisor's. */
+  alongside: () => Promise<Store>
 }
 
 /**
@@ -283,8 +284,97 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
         await store.close()
         await store.close()
       }))
+
+    describe('ownership (one supervisor per store)', () => {
+      it('takes a free store, renews its own lease, and refuses a second supervisor, naming the holder', () =>
+        withStore(async (store, opened) => {
+          assert.equal(await store.readOwnership(), null)
+          const first = await store.claimOwnership(A, T0, TTL, nobodyRuns)
+          assert.equal(first.kind, 'take')
+          assert.deepEqual(await store.readOwnership(), {
+            ...A,
+            acquiredAt: T0,
+            heartbeatAt: T0,
+            expiresAt: T0 + TTL,
+          })
+          // The same supervisor again, now with its API address: renewed, not taken anew.
+          const again = await store.claimOwnership(
+            { ...A, apiUrl: 'http://127.0.0.1:7717' },
+            T0 + 5,
+            TTL,
+            nobodyRuns,
+          )
+          assert.equal(again.kind, 'renew')
+          assert.equal((await store.readOwnership())?.apiUrl, 'http://127.0.0.1:7717')
+          assert.equal((await store.readOwnership())?.acquiredAt, T0)
+
+          const other = await opened.alongside()
+          const refused = await other.claimOwnership(B, T0 + 10, TTL, runs(A.pid))
+          assert.equal(refused.kind, 'refuse')
+          assert.equal(refused.kind === 'refuse' ? refused.holder?.owner : null, A.owner)
+          assert.equal((await other.readOwnership())?.owner, A.owner, 'a refusal changes nothing')
+          // Reading and enqueueing need no ownership.
+          await other.jobs.add([{ queue: 'email', payload: 1 }], T0, () => ({
+            maxAttempts: 1,
+            timeoutMs: null,
+          }))
+        }))
+
+      it('renews only its own lease; a supervisor that lost it refuses every write from then on', () =>
+        withStore(async (store) => {
+          await store.claimOwnership(A, T0, TTL, nobodyRuns)
+          assert.equal(await store.renewOwnership(A.owner, T0 + 1_000, TTL), true)
+          assert.equal((await store.readOwnership())?.expiresAt, T0 + 1_000 + TTL)
+          assert.equal(await store.renewOwnership('someone-else', T0 + 2_000, TTL), false)
+          await assert.rejects(store.appendEvent(sampleEvents(T0)[0]!), (e: unknown) =>
+            isShepherdError(e, 'SHEPHERD_STORE_LOCKED'),
+          )
+        }))
+
+      it('takes over the store of a supervisor that is gone, saying whose it was', () =>
+        withStore(async (store, opened) => {
+          await store.claimOwnership(A, T0, TTL, nobodyRuns)
+          await store.close() // A dies without giving the store up
+          const next = await opened.alongside()
+          const d = await next.claimOwnership(B, T0 + 1_000, TTL, nobodyRuns)
+          assert.equal(d.kind, 'take-over')
+          assert.equal(d.kind === 'take-over' ? d.previous.owner : null, A.owner)
+          assert.equal(d.kind === 'take-over' ? d.reason : null, 'dead')
+          assert.equal((await next.readOwnership())?.owner, B.owner)
+        }))
+
+      it('frees the store at release: the next supervisor takes it as new', () =>
+        withStore(async (store, opened) => {
+          await store.claimOwnership(A, T0, TTL, nobodyRuns)
+          await store.releaseOwnership(A.owner)
+          assert.equal(await store.readOwnership(), null)
+          const next = await opened.alongside()
+          assert.equal((await next.claimOwnership(B, T0 + 1, TTL, runs(A.pid))).kind, 'take')
+        }))
+
+      it('tells each write to onWrite, and a healthy store passes its check', () =>
+        withStore(async (store) => {
+          const seen: unknown[] = []
+          const off = store.onWrite((w) => seen.push(w))
+          await store.appendEvent(sampleEvents(T0)[0]!)
+          await store.check()
+          off()
+          await store.appendEvent(sampleEvents(T0)[0]!)
+          assert.deepEqual(seen, [{ ok: true }])
+        }))
+    })
   })
 }
+
+const TTL = 30_000
+/** Two supervisors on one host. */
+const A: LeaseClaim = { owner: 'owner-a', host: 'host-1', pid: 101, startTicks: 5_000, apiUrl: null }
+const B: LeaseClaim = { owner: 'owner-b', host: 'host-1', pid: 202, startTicks: 6_000, apiUrl: null }
+const nobodyRuns = (): boolean => false
+const runs =
+  (pid: number) =>
+  (p: number): boolean =>
+    p === pid
 
 /** 2023-11-14T22:13:20Z: a realistic epoch-ms time. */
 export const T0 = 1_700_000_000_000

@@ -6,6 +6,12 @@
  */
 import type { AnyEvent } from '../../src/core/events.js'
 import type { Incident } from '../../src/core/incident.js'
+import {
+  decideLease,
+  type LeaseClaim,
+  type LeaseDecision,
+  type SupervisorLease,
+} from '../../src/core/supervisor-lease.js'
 import { ShepherdError } from '../../src/errors.js'
 import type { JobStore } from '../../src/store/job-store.js'
 import type {
@@ -246,5 +252,27 @@ export class MemoryStore implements Store {
   async loadWorkerState(): Promise<SavedWorkerState | undefined> {
     return undefined
   }
+  /** One lease in memory; a holder's liveness cannot be seen, so only expiry frees it. */
+  lease: SupervisorLease | null = null
+  async claimOwnership(claim: LeaseClaim, now: number, ttlMs: number): Promise<LeaseDecision> {
+    const d = decideLease(this.lease, claim, now, 'unknown', ttlMs)
+    if (d.kind !== 'refuse') this.lease = d.lease
+    return d
+  }
+  async renewOwnership(owner: string, now: number, ttlMs: number): Promise<boolean> {
+    if (this.lease?.owner !== owner) return false
+    this.lease = { ...this.lease, heartbeatAt: now, expiresAt: now + ttlMs }
+    return true
+  }
+  async releaseOwnership(owner: string): Promise<void> {
+    if (this.lease?.owner === owner) this.lease = null
+  }
+  async readOwnership(): Promise<SupervisorLease | null> {
+    return this.lease
+  }
+  onWrite(): () => void {
+    return () => undefined
+  }
+  async check(): Promise<void> {}
   async close(): Promise<void> {}
 }

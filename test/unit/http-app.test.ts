@@ -1101,6 +1101,30 @@ describe('POST /api/queues/:queue/retry and /purge', () => {
     assert.equal(s.supervisor.jobsAddedCalls, 0)
   })
 
+  it('purges waiting jobs (by id, then all), never one in flight', async (t) => {
+    const s = await queueSetup(t)
+    const now = Date.now()
+    await s.store.jobs.add(
+      [
+        { queue: 'email', id: 'w-1', payload: 1 },
+        { queue: 'email', id: 'w-2', payload: 2, delay: 60_000 },
+        { queue: 'email', id: 'busy', payload: 3, priority: 9 },
+      ],
+      now,
+      () => ({ maxAttempts: 3, timeoutMs: null }),
+    )
+    await s.store.jobs.claim('email', 1, 'email#1', now)
+    const purge = async (body: unknown) => {
+      const r = await call(s.app, 'POST', '/api/queues/email/purge', JSON.stringify(body))
+      assert.equal(r.status, 200, JSON.stringify(r.json))
+      return r.json
+    }
+    assert.deepEqual(await purge({ state: 'waiting', ids: ['w-1', 'busy'] }), { purged: 1 })
+    assert.deepEqual(await purge({ state: 'waiting' }), { purged: 1 })
+    assert.equal(await stateOf(s.store, 'w-2'), undefined)
+    assert.equal(await stateOf(s.store, 'busy'), 'active')
+  })
+
   it('refuses bad bodies with their reasons and changes nothing', async (t) => {
     const s = await queueSetup(t)
     await makeDead(s, 'email', 'dead-1')
@@ -1131,12 +1155,12 @@ describe('POST /api/queues/:queue/retry and /purge', () => {
     await post(
       '/api/queues/email/purge',
       '{}',
-      'body.state: expected one of dead, quarantined, done, got nothing',
+      'body.state: expected one of waiting, dead, quarantined, done, got nothing',
     )
     await post(
       '/api/queues/email/purge',
-      '{"state":"waiting"}',
-      'body.state: expected one of dead, quarantined, done, got "waiting" (string)',
+      '{"state":"active"}',
+      'body.state: expected one of waiting, dead, quarantined, done, got "active" (string)',
     )
     await post(
       '/api/queues/email/purge',

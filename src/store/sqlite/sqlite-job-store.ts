@@ -33,6 +33,8 @@ import {
   type Exchange,
   type JobQuery,
   type JobStore,
+  PURGE_STATES,
+  type PurgeState,
   type QueueCounts,
   type Settlement,
   type SettleOutcome,
@@ -607,14 +609,10 @@ export class SqliteJobStore implements JobStore {
    * state is deleted in batches, one transaction each; a batch that fails leaves the earlier ones
    * deleted.
    */
-  async purge(
-    queue: string,
-    state: 'dead' | 'quarantined' | 'done',
-    ids?: readonly string[],
-  ): Promise<number> {
+  async purge(queue: string, state: PurgeState, ids?: readonly string[]): Promise<number> {
     checkName('queue', queue)
-    if (state !== 'dead' && state !== 'quarantined' && state !== 'done') {
-      throw badRequest(`Expected \`state\` to be dead, quarantined or done, got ${describe(state)}`)
+    if (!PURGE_STATES.includes(state)) {
+      throw badRequest(`Expected \`state\` to be ${PURGE_STATES.join(', ')}, got ${describe(state)}`)
     }
     const what = `purge the ${state} jobs of ${queue}`
     if (ids !== undefined) {

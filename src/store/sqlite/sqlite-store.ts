@@ -11,20 +11,33 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 
 import Database from 'better-sqlite3'
 
+import { PRIVATE_DIR_MODE } from '../../adapters/file-modes.js'
 import type { AnyEvent, EventType } from '../../core/events.js'
 import { type Incident, INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
+import type { StoreProblem } from '../../core/store-health.js'
+import {
+  decideLease,
+  describeHolder,
+  holderLiveness,
+  type LeaseClaim,
+  type LeaseDecision,
+  type SupervisorLease,
+} from '../../core/supervisor-lease.js'
 import { coerceError, type ErrorCode, ShepherdError } from '../../errors.js'
 import type { JobStore } from '../job-store.js'
 import type {
   EventQuery,
   IncidentQuery,
+  ProcessRunning,
   SavedWorkerState,
   Store,
   StoreBatch,
+  StoreWrite,
   WorkerProcessRecord,
 } from '../store.js'
 import { loadMigrations, type Migration, runMigrations, sqliteCode } from './migrate.js'
 import { SqliteJobStore } from './sqlite-job-store.js'
+import { createPrivate, isStoreLocked, lockFileOf, StoreLock } from './store-lock.js'
 
 /**
  * How long a statement waits for another connection's write lock before failing with SQLITE_BUSY.
@@ -87,6 +100,15 @@ const SQL = {
   listProcesses:
     'SELECT pid, start_ticks, pool, worker_id, spawned_at FROM worker_processes ORDER BY spawned_at',
   clearProcesses: 'DELETE FROM worker_processes',
+  readLease: `SELECT owner, host, pid, start_ticks, api_url, acquired_at, heartbeat_at, expires_at
+    FROM supervisor_lease WHERE id = 1`,
+  writeLease: `INSERT INTO supervisor_lease (id, owner, host, pid, start_ticks, api_url, acquired_at, heartbeat_at,
+      expires_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, host = excluded.host, pid = excluded.pid,
+      start_ticks = excluded.start_ticks, api_url = excluded.api_url, acquired_at = excluded.acquired_at,
+      heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`,
+  renewLease: 'UPDATE supervisor_lease SET heartbeat_at = ?, expires_at = ? WHERE id = 1 AND owner = ?',
+  releaseLease: 'DELETE FROM supervisor_lease WHERE id = 1 AND owner = ?',
 } as const
 
 /** listIncidents for one combination of filters; parameters in the order of the filters, then the limit. */
@@ -127,7 +149,32 @@ interface EventRow {
   data: string
 }
 
+interface LeaseRow {
+  owner: string
+  host: string
+  pid: number
+  start_ticks: number | null
+  api_url: string | null
+  acquired_at: number
+  heartbeat_at: number
+  expires_at: number
+}
+
 type Statement<R = unknown> = Database.Statement<unknown[], R>
+
+/** The file a store opened, by device and inode: a file at its path with others is another file. */
+interface FileIdentity {
+  dev: number
+  ino: number
+}
+
+/** Why a store refuses every write from now on: its file is gone, or another supervisor owns it. */
+interface Fence {
+  problem: Extract<StoreProblem, 'gone' | 'taken'>
+  /** What happened, to follow "the store <file>": "was deleted while the supervisor runs". */
+  what: string
+  advice: string
+}
 
 /**
  * Opens (creating it and its directory if missing) the SQLite store at `file`, sets its pragmas and
@@ -153,7 +200,9 @@ export async function openSqliteStore(file: string): Promise<SqliteStore> {
   const db = await openConnection(file)
   try {
     runMigrations(db, migrations)
-    return new SqliteStore(db, file, migrations)
+    const store = new SqliteStore(db, file, migrations)
+    store.identify()
+    return store
   } catch (e) {
     db.close()
     // A migration that failed because of the file itself (read-only, corrupt, locked) is a store
@@ -172,7 +221,8 @@ export async function openSqliteStore(file: string): Promise<SqliteStore> {
 async function openConnection(file: string): Promise<Database.Database> {
   const dir = path.dirname(path.resolve(file))
   try {
-    fs.mkdirSync(dir, { recursive: true })
+    // Folders made on the way are the supervisor user's alone; existing ones keep their mode.
+    fs.mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE })
   } catch (e) {
     throw new ShepherdError(
       'SHEPHERD_STORE_OPEN_FAILED',
@@ -181,8 +231,11 @@ async function openConnection(file: string): Promise<Database.Database> {
       { cause: e },
     )
   }
+  refuseToReplace(file)
   let db: Database.Database | undefined
   try {
+    // 0600 before SQLite opens it: SQLite gives its -wal and -shm files the mode of the database.
+    createPrivate(file)
     db = new Database(file)
     await configure(db, file)
     return db
@@ -190,6 +243,20 @@ async function openConnection(file: string): Promise<Database.Database> {
     db?.close()
     throw openFailed(file, e)
   }
+}
+
+/**
+ * A store file that does not exist while a supervisor holds its lock was deleted under that
+ * supervisor: creating a new, empty one there would take jobs that no supervisor ever reads.
+ */
+function refuseToReplace(file: string): void {
+  if (fs.existsSync(file) || !isStoreLocked(file)) return
+  throw new ShepherdError(
+    'SHEPHERD_STORE_GONE',
+    `The store ${file} does not exist, but a running supervisor holds its lock (${lockFileOf(file)}): ` +
+      'the file was deleted while that supervisor runs, and a new, empty store here would hold jobs it never reads. ' +
+      'Nothing was created. Restart the supervisor (it then starts on a new store), or restore the file from a backup first.',
+  )
 }
 
 async function configure(db: Database.Database, file: string): Promise<void> {
@@ -253,7 +320,16 @@ export class SqliteStore implements Store {
   readonly #s: { [K in keyof typeof SQL]: Statement }
   readonly #queries = new Map<string, Statement>()
   readonly #batch: Database.Transaction<(batch: StoreBatch) => number[]>
+  readonly #claim: Database.Transaction<
+    (claim: LeaseClaim, now: number, ttlMs: number, running: ProcessRunning) => LeaseDecision
+  >
+  readonly #listeners = new Set<(w: StoreWrite) => void>()
   #closed = false
+  /** The file opened, to tell it from another file at the same path later. */
+  #identity: FileIdentity | null = null
+  #fence: Fence | null = null
+  /** The OS lock, while this store's supervisor owns it. */
+  #lock: StoreLock | null = null
 
   /**
    * @param db - an open, configured and migrated connection; the store owns it from now on.
@@ -278,6 +354,10 @@ export class SqliteStore implements Store {
         deleteProcess: db.prepare(SQL.deleteProcess),
         listProcesses: db.prepare(SQL.listProcesses),
         clearProcesses: db.prepare(SQL.clearProcesses),
+        readLease: db.prepare(SQL.readLease),
+        writeLease: db.prepare(SQL.writeLease),
+        renewLease: db.prepare(SQL.renewLease),
+        releaseLease: db.prepare(SQL.releaseLease),
       }
       this.jobs = new SqliteJobStore(db, {
         write: (operation, run) => this.#write(operation, run),
@@ -294,6 +374,176 @@ export class SqliteStore implements Store {
       for (const p of b.processesEnded ?? []) this.#s.deleteProcess.run(p.pid, p.startTicks)
       return (b.events ?? []).map((e) => this.#insertEvent(e))
     })
+    this.#claim = db.transaction((claim: LeaseClaim, now: number, ttlMs: number, running: ProcessRunning) => {
+      const current = this.#readLease()
+      // This connection holds the OS lock (claimOwnership takes it first): no live supervisor
+      // elsewhere would have let it go.
+      const liveness = current
+        ? holderLiveness(current, claim, running(current.pid, current.startTicks), true)
+        : 'unknown'
+      const decision = decideLease(current, claim, now, liveness, ttlMs)
+      if (decision.kind !== 'refuse') {
+        const l = decision.lease
+        this.#s.writeLease.run(
+          l.owner,
+          l.host,
+          l.pid,
+          l.startTicks,
+          l.apiUrl,
+          epochMs(l.acquiredAt),
+          epochMs(l.heartbeatAt),
+          epochMs(l.expiresAt),
+        )
+      }
+      return decision
+    })
+  }
+
+  /**
+   * Remembers which file was opened (device and inode), so that {@link SqliteStore.check} and every
+   * write can tell when the path names another file, or none. {@link openSqliteStore} calls it.
+   */
+  identify(): void {
+    const st = fs.statSync(this.file)
+    this.#identity = { dev: st.dev, ino: st.ino }
+  }
+
+  /**
+   * Makes this supervisor the store's owner: takes the OS lock on `<store>.lock`, then decides on
+   * the lease in the store (src/core/supervisor-lease.ts) in one transaction. A lock held
+   * elsewhere is a refusal at once, naming the holder from the lease row. A refusal lets the lock
+   * go; anything else keeps it until {@link SqliteStore.releaseOwnership} or close.
+   */
+  async claimOwnership(
+    claim: LeaseClaim,
+    now: number,
+    ttlMs: number,
+    running: ProcessRunning,
+  ): Promise<LeaseDecision> {
+    if (this.#lock === null) {
+      const lock = StoreLock.tryAcquire(this.file)
+      if (lock === null) return { kind: 'refuse', holder: await this.readOwnership() }
+      this.#lock = lock
+    }
+    const decision = this.#write('claim the store for this supervisor', () =>
+      this.#claim.immediate(claim, now, ttlMs, running),
+    )
+    if (decision.kind === 'refuse') this.#unlock()
+    return decision
+  }
+
+  /**
+   * The owner's heartbeat. False when the lease is no longer `owner`'s: another supervisor took
+   * the store, and this one fences itself off (every later write refused, SHEPHERD_STORE_LOCKED).
+   */
+  async renewOwnership(owner: string, now: number, ttlMs: number): Promise<boolean> {
+    const renewed = this.#write(
+      'renew the lease of this supervisor',
+      () => this.#s.renewLease.run(epochMs(now), epochMs(now + ttlMs), owner).changes === 1,
+    )
+    if (!renewed) {
+      const holder = await this.readOwnership()
+      this.#setFence({
+        problem: 'taken',
+        what: `is owned by another supervisor now${holder ? ` (${describeHolder(holder, now)})` : ''}`,
+        advice:
+          'This supervisor no longer owns it and writes nothing more; its workers keep running. Stop it: ' +
+          'the other supervisor takes over its work.',
+      })
+    }
+    return renewed
+  }
+
+  /** Gives the store up (a clean stop): the lease is deleted and the OS lock let go. */
+  async releaseOwnership(owner: string): Promise<void> {
+    try {
+      if (this.#fence === null)
+        this.#write('release the lease of this supervisor', () => this.#s.releaseLease.run(owner))
+    } finally {
+      this.#unlock()
+    }
+  }
+
+  /** The lease in the store, or null when no supervisor owns it. */
+  async readOwnership(): Promise<SupervisorLease | null> {
+    return this.#read('read the supervisor lease', () => this.#readLease())
+  }
+
+  #readLease(): SupervisorLease | null {
+    const r = (this.#s.readLease as Statement<LeaseRow>).get()
+    if (!r) return null
+    return {
+      owner: r.owner,
+      host: r.host,
+      pid: r.pid,
+      startTicks: r.start_ticks,
+      apiUrl: r.api_url,
+      acquiredAt: r.acquired_at,
+      heartbeatAt: r.heartbeat_at,
+      expiresAt: r.expires_at,
+    }
+  }
+
+  #unlock(): void {
+    this.#lock?.release()
+    this.#lock = null
+  }
+
+  /** Tells `listener` the outcome of every write from now on; returns the function that stops it. */
+  onWrite(listener: (w: StoreWrite) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /**
+   * Checks that the file at the store's path is still the one opened (same device and inode). A
+   * file deleted or replaced since fences the store off: every later write is refused with
+   * SHEPHERD_STORE_GONE, as SQLite would otherwise go on writing into a file nobody reads again.
+   */
+  async check(): Promise<void> {
+    if (this.#fence === null && !this.#closed) this.#checkFile()
+  }
+
+  #checkFile(): Fence | null {
+    if (this.#identity === null) return null
+    let st: fs.Stats
+    try {
+      st = fs.statSync(this.file)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null
+      return this.#setFence({
+        problem: 'gone',
+        what: 'was deleted while the supervisor runs',
+        advice: GONE_ADVICE,
+      })
+    }
+    if (st.ino === this.#identity.ino && st.dev === this.#identity.dev) return null
+    return this.#setFence({
+      problem: 'gone',
+      what: 'was replaced by another file while the supervisor runs',
+      advice: GONE_ADVICE,
+    })
+  }
+
+  #setFence(fence: Fence): Fence {
+    if (this.#fence !== null) return this.#fence
+    this.#fence = fence
+    this.#tell({
+      ok: false,
+      problem: fence.problem,
+      message: `The store ${this.file} ${fence.what}. ${fence.advice}`,
+    })
+    return fence
+  }
+
+  #tell(w: StoreWrite): void {
+    for (const l of this.#listeners) {
+      try {
+        l(w)
+      } catch {
+        // A listener's failure is its own; the write's outcome stands.
+      }
+    }
   }
 
   /** Applies pending migrations; nothing to do when another process or the opening already did. */
@@ -495,6 +745,7 @@ export class SqliteStore implements Store {
     this.#closed = true
     this.#queries.clear()
     this.#db.close()
+    this.#unlock()
   }
 
   /** `await using store = await openSqliteStore(file)` closes the store at the end of the block. */
@@ -526,8 +777,39 @@ export class SqliteStore implements Store {
     return stmt as Statement<R>
   }
 
+  /**
+   * Every write goes through here: refused at once when the store is fenced off (deleted,
+   * replaced, taken over) or closed, and otherwise run and its outcome told to the listeners of
+   * {@link SqliteStore.onWrite}, a full disk or a read-only filesystem named as such.
+   */
   #write<T>(operation: string, run: () => T): T {
-    return this.#guard('SHEPHERD_STORE_WRITE_FAILED', operation, 'in', run)
+    if (!this.#closed) {
+      const fence = this.#fence ?? this.#checkFile()
+      if (fence !== null) {
+        const code = fence.problem === 'gone' ? 'SHEPHERD_STORE_GONE' : 'SHEPHERD_STORE_LOCKED'
+        const message = `Could not ${operation} in the store ${this.file}: it ${fence.what}. ${fence.advice}`
+        this.#tell({ ok: false, problem: fence.problem, message })
+        throw new ShepherdError(code, message)
+      }
+    }
+    try {
+      const result = this.#guard('SHEPHERD_STORE_WRITE_FAILED', operation, 'in', run)
+      this.#tell({ ok: true })
+      return result
+    } catch (e) {
+      if (e instanceof ShepherdError && e.code !== 'SHEPHERD_STORE_WRITE_FAILED') throw e
+      const problem = e instanceof ShepherdError ? writeProblem(e.cause, this.file) : null
+      if (problem === null) throw e
+      const why = problem === 'full' ? 'the disk is full' : `its file, folder or filesystem is read-only`
+      const err = new ShepherdError(
+        problem === 'full' ? 'SHEPHERD_STORE_FULL' : 'SHEPHERD_STORE_READ_ONLY',
+        `Could not ${operation} in the store ${this.file}: ${why} (${sqliteCode((e as ShepherdError).cause) ?? 'I/O error'}). ` +
+          `Nothing was written. ${problem === 'full' ? 'Free some space' : 'Make it writable again'}: writes resume by themselves, and the supervisor keeps what workers reported until then.`,
+        { cause: (e as ShepherdError).cause },
+      )
+      this.#tell({ ok: false, problem, message: err.message })
+      throw err
+    }
   }
 
   #read<T>(operation: string, run: () => T): T {
@@ -560,6 +842,35 @@ export class SqliteStore implements Store {
         },
       )
     }
+  }
+}
+
+const GONE_ADVICE =
+  'Writes are refused, so that nothing is acknowledged into a file no one will read again; the workers keep running. ' +
+  'Restore the file from a backup and restart the supervisor, or restart it to start on a new, empty store.'
+
+/**
+ * Whether a failed write met a full disk or a read-only store, or something else (null). SQLite
+ * says SQLITE_FULL and SQLITE_READONLY itself; a filesystem that turned read-only under an open
+ * file (the kernel does that after a disk error) only shows as SQLITE_IOERR, so then the folder
+ * is asked: a file that cannot be created there says EROFS (read-only) or ENOSPC (full).
+ */
+function writeProblem(cause: unknown, file: string): Extract<StoreProblem, 'full' | 'read-only'> | null {
+  const code = sqliteCode(cause)
+  if (code === null) return null
+  if (code.startsWith('SQLITE_FULL')) return 'full'
+  if (code.startsWith('SQLITE_READONLY')) return 'read-only'
+  if (!code.startsWith('SQLITE_IOERR') && !code.startsWith('SQLITE_CANTOPEN')) return null
+  const probe = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.probe-${process.pid}`)
+  try {
+    fs.closeSync(fs.openSync(probe, 'w'))
+    fs.unlinkSync(probe)
+    return null
+  } catch (e) {
+    const errno = (e as NodeJS.ErrnoException).code
+    if (errno === 'ENOSPC' || errno === 'EDQUOT') return 'full'
+    if (errno === 'EROFS' || errno === 'EACCES' || errno === 'EPERM') return 'read-only'
+    return null
   }
 }
 

@@ -1,0 +1,125 @@
+/**
+ * One supervisor per store: the lease a supervisor holds in the store, and the decision a
+ * supervisor that starts makes about it. Pure: the adapter reads the current lease and finds out
+ * whether its holder still runs (an OS file lock, /proc), inside the transaction that writes the
+ * outcome; this module only decides.
+ *
+ * ```
+ * no lease                     ─> take
+ * our own lease                ─> renew (a claim repeated, e.g. once the API address is known)
+ * holder alive                 ─> refuse, naming the holder
+ * holder dead                  ─> take over (reason "dead")
+ * holder unknown, lease expired ─> take over (reason "expired")
+ * holder unknown, lease live    ─> refuse
+ * ```
+ *
+ * "Unknown" is for a holder whose liveness cannot be seen from here (another host, on a shared
+ * database): then only the lease's expiry, renewed by the holder's heartbeat, can tell that it is
+ * gone. On one host with SQLite the OS lock tells at once.
+ * @module
+ */
+
+/** The supervisor that owns a store, as the store records it. */
+export interface SupervisorLease {
+  /** A random id per supervisor run: two runs of the same process are two owners. */
+  owner: string
+  host: string
+  pid: number
+  /** Start time of the process in clock ticks after boot (/proc/<pid>/stat): with the pid, one process. */
+  startTicks: number | null
+  /** Its control API, once bound; null while it starts. */
+  apiUrl: string | null
+  /** When this owner took the store (epoch ms). */
+  acquiredAt: number
+  /** Its last heartbeat (epoch ms). */
+  heartbeatAt: number
+  /** The lease is stale after this (epoch ms) unless renewed. */
+  expiresAt: number
+}
+
+/** Who asks for the store. */
+export type LeaseClaim = Pick<SupervisorLease, 'owner' | 'host' | 'pid' | 'startTicks' | 'apiUrl'>
+
+/** Whether the holder of a lease still runs, as far as the adapter can tell. */
+export type HolderLiveness = 'alive' | 'dead' | 'unknown'
+
+export type LeaseDecision =
+  | { kind: 'take'; lease: SupervisorLease }
+  | { kind: 'renew'; lease: SupervisorLease }
+  | { kind: 'take-over'; lease: SupervisorLease; previous: SupervisorLease; reason: 'dead' | 'expired' }
+  /** `holder` is null when the store's OS lock is held by a supervisor that has not written its lease yet. */
+  | { kind: 'refuse'; holder: SupervisorLease | null }
+
+/**
+ * What a supervisor that asks for the store gets, given the lease there is now.
+ * @param current - the lease in the store, or null.
+ * @param holder - whether `current`'s holder still runs (ignored when it is ours or there is none).
+ * @param ttlMs - how long the new lease lasts without a heartbeat.
+ */
+export function decideLease(
+  current: SupervisorLease | null,
+  claim: LeaseClaim,
+  now: number,
+  holder: HolderLiveness,
+  ttlMs: number,
+): LeaseDecision {
+  const fresh = (acquiredAt: number): SupervisorLease => ({
+    ...claim,
+    acquiredAt,
+    heartbeatAt: now,
+    expiresAt: now + ttlMs,
+  })
+  if (current === null) return { kind: 'take', lease: fresh(now) }
+  if (current.owner === claim.owner) return { kind: 'renew', lease: fresh(current.acquiredAt) }
+  switch (holder) {
+    case 'alive':
+      return { kind: 'refuse', holder: current }
+    case 'dead':
+      return { kind: 'take-over', lease: fresh(now), previous: current, reason: 'dead' }
+    case 'unknown':
+      return now >= current.expiresAt
+        ? { kind: 'take-over', lease: fresh(now), previous: current, reason: 'expired' }
+        : { kind: 'refuse', holder: current }
+    default: {
+      const never: never = holder
+      throw new TypeError(`unknown liveness ${String(never)}`)
+    }
+  }
+}
+
+/**
+ * Whether the holder of a lease still runs. `self` is the process asking; `running` says whether
+ * the holder's process (pid and start time) runs on this host (null: cannot tell); `exclusive`
+ * says whether the asker holds the store's OS lock, which no live supervisor would have let go.
+ *
+ * A holder on this host whose process runs is alive even when the OS lock was free (its lock file
+ * was deleted and made anew): the process is the stronger evidence. Otherwise the OS lock proves
+ * the holder dead; without it, a holder on this host is dead when its process is gone, and one
+ * elsewhere cannot be seen.
+ */
+export function holderLiveness(
+  holder: Pick<SupervisorLease, 'host' | 'pid'>,
+  self: { host: string; pid: number },
+  running: boolean | null,
+  exclusive: boolean,
+): HolderLiveness {
+  const here = holder.host === self.host
+  // The same pid on the same host is this very process: an earlier owner in it closed its store.
+  if (here && holder.pid !== self.pid && running === true) return 'alive'
+  if (exclusive) return 'dead'
+  if (here && running === false) return 'dead'
+  return 'unknown'
+}
+
+/**
+ * A holder for people: `pid 4242 on host web-1 (API http://127.0.0.1:7717), since
+ * 2025-01-31T09:15:02.120Z, last heartbeat 3 s ago`.
+ */
+export function describeHolder(lease: SupervisorLease, now: number): string {
+  const api = lease.apiUrl === null ? 'API not yet serving' : `API ${lease.apiUrl}`
+  const ago = Math.max(0, Math.round((now - lease.heartbeatAt) / 1000))
+  return (
+    `pid ${lease.pid} on host ${lease.host} (${api}), since ${new Date(lease.acquiredAt).toISOString()}, ` +
+    `last heartbeat ${ago} s ago`
+  )
+}

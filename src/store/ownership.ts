@@ -1,0 +1,86 @@
+/**
+ * One supervisor per store, from the daemon's side: before it touches anything in the store
+ * (orphans, open incidents, jobs in flight), a supervisor takes ownership of it, and a second one
+ * is refused, naming the first. The rules are the core's (src/core/supervisor-lease.ts); the
+ * store adapter applies them atomically and says whether a holder still runs (see docs/store.md).
+ * @module
+ */
+import { randomUUID } from 'node:crypto'
+import os from 'node:os'
+
+import { describeHolder, type LeaseClaim, type SupervisorLease } from '../core/supervisor-lease.js'
+import { ShepherdError } from '../errors.js'
+import { readProcStat } from '../process/proc.js'
+import type { Store } from './store.js'
+
+/**
+ * How long a lease lasts without a heartbeat. On SQLite the OS lock tells at once whether the
+ * holder runs, so this only matters where that cannot be seen (a store shared by hosts); there, a
+ * supervisor that died is taken over within this long. 30 s is three missed heartbeats: a
+ * supervisor under load, or stopped for a moment (SIGSTOP, a VM paused), is not taken over.
+ * @defaultValue 30000
+ */
+export const LEASE_TTL_MS = 30_000
+
+/** The owner renews its lease this often: a third of the TTL, so two heartbeats may be missed. */
+export const HEARTBEAT_MS = 10_000
+
+/** The store as this supervisor holds it. */
+export interface Ownership {
+  readonly lease: SupervisorLease
+  /** The supervisor whose store this one took, when it took one over. */
+  readonly takenOver: { previous: SupervisorLease; reason: 'dead' | 'expired' } | null
+  /** Records the API address in the lease once the API is bound: a refused start names it. */
+  serving(apiUrl: string, now: number): Promise<void>
+  /** Renews the lease; false when another supervisor owns the store now (the store is fenced). */
+  heartbeat(now: number): Promise<boolean>
+  /** Gives the store up (a clean stop). */
+  release(): Promise<void>
+}
+
+/**
+ * Takes ownership of the store for this process.
+ * @throws ShepherdError `SHEPHERD_STORE_LOCKED` when another supervisor that runs owns it; the
+ *   message names it (host, pid, API, since when). Nothing in the store was changed.
+ */
+export async function takeOwnership(store: Store, storePath: string, now: number): Promise<Ownership> {
+  const claim: LeaseClaim = {
+    owner: randomUUID(),
+    host: os.hostname(),
+    pid: process.pid,
+    startTicks: readProcStat(process.pid)?.startTimeTicks ?? null,
+    apiUrl: null,
+  }
+  const decision = await store.claimOwnership(claim, now, LEASE_TTL_MS, processRunning)
+  if (decision.kind === 'refuse') {
+    const who = decision.holder
+      ? `another supervisor owns it: ${describeHolder(decision.holder, now)}`
+      : 'another supervisor is starting on it'
+    throw new ShepherdError(
+      'SHEPHERD_STORE_LOCKED',
+      `Cannot start on the store ${storePath}: ${who}. Nothing was touched. ` +
+        'Stop that supervisor first, or give this config a store.path of its own.',
+      { details: { holder: decision.holder } },
+    )
+  }
+  let lease = decision.lease
+  return {
+    get lease() {
+      return lease
+    },
+    takenOver:
+      decision.kind === 'take-over' ? { previous: decision.previous, reason: decision.reason } : null,
+    async serving(apiUrl, at) {
+      const again = await store.claimOwnership({ ...claim, apiUrl }, at, LEASE_TTL_MS, processRunning)
+      if (again.kind !== 'refuse') lease = again.lease
+    },
+    heartbeat: (at) => store.renewOwnership(claim.owner, at, LEASE_TTL_MS),
+    release: () => store.releaseOwnership(claim.owner),
+  }
+}
+
+/** Whether the process with this pid and start time runs here; null without a start time. */
+function processRunning(pid: number, startTicks: number | null): boolean | null {
+  if (startTicks === null) return null
+  return readProcStat(pid)?.startTimeTicks === startTicks
+}
