@@ -343,6 +343,19 @@ export function detectHang(
   return null
 }
 
+/**
+ * The worst indicator of the process itself (every one but `restarts`, which is its slot's history)
+ * that is not healthy, or null: what makes a running worker degraded.
+ */
+export function worstOfProcess(report: HealthReport): Indicator | null {
+  let worst: Indicator | null = null
+  for (const i of report.indicators) {
+    if (i.name === 'restarts' || (i.verdict !== 'warning' && i.verdict !== 'unhealthy')) continue
+    if (!worst || i.penalty > worst.penalty) worst = i
+  }
+  return worst
+}
+
 function restartsIndicator(n: number): Indicator {
   const verdict: Verdict = n >= FLAPPING_RESTARTS ? 'unhealthy' : n > 0 ? 'warning' : 'healthy'
   return {

@@ -19,6 +19,7 @@ import {
   type HealthSample,
   hungReport,
   recentRestartTimes,
+  worstOfProcess,
 } from '../core/health.js'
 import { decideScale, throughputBaseline } from '../core/scaling.js'
 import { isServing } from '../core/worker-state.js'
@@ -167,10 +168,13 @@ export class HealthMonitor {
       }
       if (slot.incident) continue
       if (a.anomaly && isServing(slot.state)) this.onAnomaly(slot, withSilence(a.anomaly, wp, now))
-      else if (slot.state === 'ready' && a.report.verdict !== 'healthy')
-        this.k.setState(slot, 'degraded', worstDetail)
-      else if (slot.state === 'degraded' && a.report.verdict === 'healthy')
-        this.k.setState(slot, 'ready', 'healthy again')
+      else {
+        // Degraded is about the process running now; its slot's recent restarts lower the score
+        // but do not make a healthy process degraded.
+        const ailing = worstOfProcess(a.report)
+        if (slot.state === 'ready' && ailing) this.k.setState(slot, 'degraded', ailing.detail)
+        else if (slot.state === 'degraded' && !ailing) this.k.setState(slot, 'ready', 'healthy again')
+      }
     }
     for (const spare of pool.spares) {
       if (!spare.proc.alive) continue
