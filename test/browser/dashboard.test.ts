@@ -386,7 +386,8 @@ work(async (job) => {
         ([pid]) => {
           const card = document.querySelector('[data-worker-id="web#1"]')
           return (
-            /^(ready|degraded)$/.test(card?.getAttribute('data-state') ?? '') &&
+            card !== null &&
+            /^(ready|degraded)$/.test(card.getAttribute('data-state') ?? '') &&
             card.querySelector('.metric:nth-child(1) .value')?.textContent === '1' &&
             card.querySelector('.metric:nth-child(3) .value')?.textContent !== String(pid)
           )
@@ -464,7 +465,8 @@ work(async (job) => {
       await page.waitForFunction(() => {
         const card = document.querySelector('[data-worker-id="web#2"]')
         return (
-          /^(ready|degraded)$/.test(card?.getAttribute('data-state') ?? '') &&
+          card !== null &&
+          /^(ready|degraded)$/.test(card.getAttribute('data-state') ?? '') &&
           card.querySelector('.metric:nth-child(1) .value')?.textContent === '1'
         )
       })
