@@ -14,14 +14,16 @@
 // - Actions (restart a worker, retry or purge a quarantined job) go through a modal dialog and
 //   show the API's error message when they fail.
 import {
+  formatClock,
   formatDateTime,
   formatDuration,
   formatMb,
   formatNumber,
+  formatOffset,
   formatPercent,
-  formatTime,
   initialLanguage,
   language,
+  plural,
   setLanguage,
   t,
   translateStatic,
@@ -37,6 +39,17 @@ const SAMPLE_DEFAULT_MS = 5000
 /** Everything is refetched this often, in case an event was missed. */
 const FULL_REFRESH_MS = 30_000
 const INCIDENT_LIMIT = 30
+/**
+ * Recent incidents weigh on the fleet's score as recent restarts weigh on a worker's (the
+ * `restarts` indicator of src/core/health.ts, whose figures these are): within 10 minutes
+ * (RECENT_RESTARTS_WINDOW_MS), a penalty of 15 for one or two, of 40 from three on
+ * (FLAPPING_RESTARTS).
+ */
+const RECENT_MS = 600_000
+const FLAPPING_RESTARTS = 3
+const RESTARTS_PENALTY = { warning: 15, unhealthy: 40 }
+/** A difference between the server's clock and the browser's below this is ignored. */
+const CLOCK_SKEW_MS = 2000
 const JOB_LIMIT = 50
 /** A sparkline draws at most this many samples (the API keeps 60). */
 const SPARK_POINTS = 60
@@ -150,6 +163,11 @@ async function api(path, { method = 'GET', body } = {}) {
   } catch {
     // An answer that is not JSON (a proxy's error page) is described by its status below.
   }
+  const serverDate = Date.parse(res.headers.get('date') ?? '')
+  if (!Number.isNaN(serverDate)) {
+    const skew = serverDate - Date.now()
+    clockSkew = Math.abs(skew) > CLOCK_SKEW_MS ? skew : 0
+  }
   if (res.status === 401) {
     showAuth(readToken() !== null)
     throw new ApiError(401, json?.error?.code ?? 'UNAUTHORIZED', json?.error?.message ?? t('auth.title'))
@@ -178,6 +196,12 @@ let samplePeriod = SAMPLE_DEFAULT_MS
 let lastFullLoad = 0
 /** When the page last had a complete answer, in the browser's clock. */
 let updatedAt = null
+/**
+ * The server's clock minus the browser's, from the Date header of the API's answers (to the
+ * second), when they differ by more than CLOCK_SKEW_MS: "the last 10 minutes" are the server's,
+ * whose clock stamped the incidents.
+ */
+let clockSkew = 0
 
 function schedule(kinds, delay = DEBOUNCE_MS) {
   for (const k of kinds) pending.add(k)
@@ -305,7 +329,7 @@ function reportFailures(failures) {
 }
 
 function showUpdated() {
-  if (updatedAt !== null) setText($('updated'), t('conn.updated', { time: formatTime(updatedAt) }))
+  if (updatedAt !== null) setText($('updated'), t('conn.updated', { time: formatDateTime(updatedAt) }))
 }
 
 function tick() {
@@ -473,6 +497,33 @@ function measure(name, start) {
 
 // Summary ----------------------------------------------------------------------------------------
 
+/**
+ * Incidents detected in the last RECENT_MS by the server's clock, among those the page holds (the
+ * newest INCIDENT_LIMIT). When every one held is that recent there may be more: `atLeast`.
+ */
+function recentIncidents() {
+  const since = Date.now() + clockSkew - RECENT_MS
+  let n = 0
+  for (const inc of data.incidents.values()) if (inc.detectedAt > since) n++
+  return { n, atLeast: n >= INCIDENT_LIMIT && n === data.incidents.size }
+}
+
+/**
+ * The fleet's score: the mean of its workers' scores (spares aside), and at most 100 less the
+ * restarts penalty a worker would have with its share of the fleet's recent incidents (rounded up)
+ * as recent restarts. A worker's own restarts already lower its score; the cap also counts what
+ * the workers' scores cannot show: one worker's flapping drowned in a mean, incidents of slots
+ * since scaled away.
+ */
+function fleetScore(workers, recent) {
+  const mean = workers.reduce((s, w) => s + w.healthScore, 0) / workers.length
+  const share = Math.ceil(recent / workers.length)
+  const penalty =
+    share >= FLAPPING_RESTARTS ? RESTARTS_PENALTY.unhealthy : share > 0 ? RESTARTS_PENALTY.warning : 0
+  const score = Math.min(mean, 100 - penalty)
+  return { mean, score, flapping: share >= FLAPPING_RESTARTS, lowered: Math.round(score) < Math.round(mean) }
+}
+
 function renderSummary() {
   const workers = data.workers.filter((w) => w.role === 'worker')
   const stat = (id, value, hint, level) => {
@@ -481,9 +532,23 @@ function renderSummary() {
     setText(root.querySelector('[data-field=hint]'), hint)
     if (level) setData(root, 'level', level)
   }
-  if (workers.length > 0) {
-    const mean = workers.reduce((s, w) => s + w.healthScore, 0) / workers.length
-    stat('stat-health', formatNumber(mean), t('summary.healthHint', { n: workers.length }), scoreLevel(mean))
+  const recent = recentIncidents()
+  const shownRecent = recent.atLeast
+    ? t('summary.incidentsAtLeast', { n: formatNumber(recent.n) })
+    : formatNumber(recent.n)
+  const fleet = workers.length > 0 ? fleetScore(workers, recent.n) : null
+  if (fleet) {
+    stat(
+      'stat-health',
+      formatNumber(fleet.score),
+      fleet.lowered
+        ? t('summary.healthLowered', {
+            mean: formatNumber(fleet.mean),
+            incidents: plural('incidents.count', recent.n, { n: shownRecent }),
+          })
+        : plural('summary.healthHint', workers.length),
+      scoreLevel(fleet.score),
+    )
   }
   if (data.pools.length > 0) {
     const observed = data.pools.reduce((s, p) => s + p.observedMs, 0)
@@ -500,7 +565,7 @@ function renderSummary() {
     stat(
       'stat-serving',
       `${formatNumber(serving)} / ${formatNumber(size)}`,
-      t('summary.servingHint', { n: size }),
+      plural('summary.servingHint', size),
       serving >= size ? 'good' : serving > 0 ? 'warn' : 'bad',
     )
   }
@@ -508,9 +573,9 @@ function renderSummary() {
     const open = [...data.incidents.values()].filter((i) => i.outcome === null).length
     stat(
       'stat-incidents',
-      formatNumber(open),
-      t('summary.incidentsHint', { n: data.incidents.size }),
-      open ? 'warn' : 'good',
+      shownRecent,
+      open ? t('summary.incidentsOpen', { n: formatNumber(open) }) : t('summary.incidentsNoneOpen'),
+      fleet?.flapping ? 'bad' : recent.n > 0 || open > 0 ? 'warn' : 'good',
     )
   }
   if (data.loaded.has('queues')) {
@@ -518,7 +583,7 @@ function renderSummary() {
     stat(
       'stat-quarantined',
       formatNumber(quarantined),
-      t('summary.quarantinedHint', { n: data.queues.length }),
+      plural('summary.quarantinedHint', data.queues.length),
       quarantined ? 'bad' : 'good',
     )
   }
@@ -574,9 +639,15 @@ function renderPools() {
       poolCards.set(p.name, card)
     }
     ordered.push(card.root)
-    setText(card.replicas, t('pool.replicas', { min: p.replicas.min, max: p.replicas.max }))
+    const { min, max } = p.replicas
+    setText(
+      card.replicas,
+      min === max
+        ? t('pool.replicasFixed', { n: formatNumber(min) })
+        : t('pool.replicas', { min: formatNumber(min), max: formatNumber(max) }),
+    )
     setText(card.serving, `${formatNumber(p.serving)} / ${formatNumber(p.workers)}`)
-    setText(card.spares, p.spares ? t('pool.spares', { n: p.spares }) : '')
+    setText(card.spares, p.spares ? plural('workers.spares', p.spares) : '')
     setText(card.availability, formatPercent(p.availability))
     const restarts = Object.values(p.restartsByCause).reduce((s, n) => s + n, 0)
     setText(card.restarts, formatNumber(restarts))
@@ -665,6 +736,8 @@ function createWorkerCard(id) {
 
   const dl = el('dl', 'metrics compact')
   const restarts = metric('worker.restarts')
+  const recentRestarts = el('span', 'note recent-restarts')
+  restarts.dd.append(recentRestarts)
   const uptime = metric('worker.uptime')
   const pid = metric('worker.pid')
   dl.append(restarts.wrap, uptime.wrap, pid.wrap)
@@ -693,6 +766,7 @@ function createWorkerCard(id) {
     worstName,
     worstDetail,
     restarts: restarts.value,
+    recentRestarts,
     uptime: uptime.value,
     pid: pid.value,
     cpu,
@@ -752,7 +826,17 @@ function renderWorkers() {
       arrange(container, nodes)
     }
   }
-  setText($('workers-count'), data.workers.length ? t('workers.count', { n: data.workers.length }) : '')
+  // Spares are counted apart: "Serving 9 / 9" next to "10 workers" would leave one unexplained.
+  const spares = data.workers.filter((w) => w.role === 'spare').length
+  const serving = plural('workers.count', data.workers.length - spares)
+  setText(
+    $('workers-count'),
+    data.workers.length === 0
+      ? ''
+      : spares > 0
+        ? t('workers.withSpares', { workers: serving, spares: plural('workers.spares', spares) })
+        : serving,
+  )
   setHidden($('workers-empty'), !data.loaded.has('workers') || data.workers.length > 0)
 }
 
@@ -767,6 +851,10 @@ function updateWorkerCard(card, w) {
   setText(card.worstName, w.worst ? tValue('indicator', w.worst) : t('worker.worstNone'))
   setText(card.worstDetail, w.worst && w.worstDetail ? w.worstDetail : '')
   setText(card.restarts, formatNumber(w.restarts))
+  setText(
+    card.recentRestarts,
+    w.recentRestarts > 0 ? t('worker.recentRestarts', { n: formatNumber(w.recentRestarts) }) : '',
+  )
   setText(card.uptime, formatDuration(w.uptimeMs))
   setText(card.pid, w.pid ?? t('none'))
   setText(card.incident, w.incidentId ? t('worker.incident', { id: w.incidentId }) : '')
@@ -795,6 +883,8 @@ function drawSparklines(card, force) {
 
 function drawLine(spark, samples, key, floor, format) {
   const values = samples.map((s) => s[key]).filter((v) => typeof v === 'number')
+  // Without samples the text takes the line's place, so it fits whole.
+  setData(spark.wrap, 'empty', values.length === 0)
   if (values.length === 0) {
     setAttr(spark.line, 'points', '')
     setText(spark.value, t('worker.noSamples'))
@@ -947,8 +1037,22 @@ function drawChart(chart, columns, series, latest, queue, force) {
           y: { range: (_u, _min, max) => [0, Math.max(1, (Number.isFinite(max) ? max : 0) * 1.1)] },
         },
         axes: [
-          { stroke: colors.axis, grid: { stroke: colors.grid }, ticks: { stroke: colors.grid } },
-          { stroke: colors.axis, grid: { stroke: colors.grid }, ticks: { stroke: colors.grid }, size: 44 },
+          {
+            stroke: colors.axis,
+            grid: { stroke: colors.grid },
+            ticks: { stroke: colors.grid },
+            // The page's clock (formatClock), with seconds when ticks are less than a minute apart;
+            // room for `17:53:58` between ticks.
+            space: 64,
+            values: (_u, splits, _axis, _space, incr) => splits.map((x) => formatClock(x * 1000, incr < 60)),
+          },
+          {
+            stroke: colors.axis,
+            grid: { stroke: colors.grid },
+            ticks: { stroke: colors.grid },
+            values: (_u, splits) => splits.map((v) => formatNumber(v, 2)),
+            size: valueAxisSize,
+          },
         ],
         series: [
           {},
@@ -972,6 +1076,22 @@ function drawChart(chart, columns, series, latest, queue, force) {
   if (chart.drawnAt === at) return
   chart.drawnAt = at
   chart.plot.setData(columns)
+}
+
+/**
+ * The width of a value axis: its widest label, measured in the axis's font, plus the ticks and the
+ * gap, so that `12,000` is never cut to `,000`. uPlot asks again while the layout settles; after
+ * two rounds the width stays.
+ */
+function valueAxisSize(u, values, axisIndex, cycle) {
+  const axis = u.axes[axisIndex]
+  if (cycle > 1) return axis._size
+  let widest = 0
+  if (values) {
+    u.ctx.font = axis.font[0]
+    for (const v of values) widest = Math.max(widest, u.ctx.measureText(String(v)).width)
+  }
+  return Math.ceil(widest / devicePixelRatio) + axis.ticks.size + axis.gap + 4
 }
 
 function observeChart(chart) {
@@ -1140,18 +1260,28 @@ function createIncidentRow(id) {
   }
 }
 
-function stepRow(s) {
+/** A step of an incident's timeline: how long after the detection it came, its moment on hover. */
+function stepRow(s, detectedAt) {
   const li = el('li')
   const time = el('time', 'muted')
   time.dateTime = new Date(s.at).toISOString()
-  setText(time, formatTime(s.at))
   const name = el('strong', 'step-name')
   name.dataset.step = s.step
-  setText(name, tValue('step', s.step))
   const detail = el('span', 'step-detail', s.detail)
   li.append(time, name, detail)
   li.__at = s.at
+  li.__detectedAt = detectedAt
+  writeStep(li)
   return li
+}
+
+/** The texts of a step row that depend on the language. */
+function writeStep(li) {
+  const time = li.firstElementChild
+  setText(time, formatOffset(li.__at - li.__detectedAt))
+  setAttr(time, 'title', formatDateTime(li.__at))
+  const name = li.querySelector('.step-name')
+  setText(name, tValue('step', name.dataset.step))
 }
 
 function renderIncidents() {
@@ -1213,19 +1343,15 @@ function updateIncidentRow(row, inc) {
     row.steps.replaceChildren()
     row.stepCount = 0
   }
-  for (let i = row.stepCount; i < inc.timeline.length; i++) row.steps.append(stepRow(inc.timeline[i]))
+  for (let i = row.stepCount; i < inc.timeline.length; i++) {
+    row.steps.append(stepRow(inc.timeline[i], inc.detectedAt))
+  }
   row.stepCount = inc.timeline.length
 }
 
 /** Texts of steps that depend on the language (step names, times), for a language switch. */
 function retranslateSteps() {
-  for (const row of incidentRows.values()) {
-    for (const li of row.steps.children) {
-      const name = li.querySelector('.step-name')
-      setText(name, tValue('step', name.dataset.step))
-      setText(li.querySelector('time'), formatTime(li.__at))
-    }
-  }
+  for (const row of incidentRows.values()) for (const li of row.steps.children) writeStep(li)
 }
 
 // ---------------------------------------------------------------------------------------------

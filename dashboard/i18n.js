@@ -1,6 +1,12 @@
 // Strings and formats of the dashboard in English and Japanese. Static text (in index.html, and
 // the labels of cards) names its key in data-i18n; everything else asks t() while it renders, so a
 // switch of language re-renders in place like any other update.
+//
+// - A text with a count is a plural: keys `name.one`, `name.other` (each language has the forms
+//   of its Intl.PluralRules: English one and other, Japanese other only), read with plural().
+// - Moments are written one way, in both languages: 24-hour local time with the zone's offset,
+//   `2026-12-02 17:53:58 UTC+9` (formatDateTime). Steps of an incident are offsets from its
+//   detection, to the millisecond (formatOffset). Chart axes show the same clock (formatClock).
 
 export const LANGUAGES = ['en', 'ja']
 
@@ -24,31 +30,44 @@ const en = {
   'error.unreachable': 'Cannot reach the supervisor: {message}',
   'summary.title': 'At a glance',
   'summary.health': 'Fleet health score',
-  'summary.healthHint': 'mean of {n} workers',
+  'summary.healthHint.one': 'mean of {n} worker',
+  'summary.healthHint.other': 'mean of {n} workers',
+  'summary.healthLowered': 'lowered from {mean} by {incidents} in 10 min',
   'summary.availability': 'Availability',
   'summary.availabilityHint': 'time at full strength',
   'summary.serving': 'Serving',
-  'summary.servingHint': 'ready or degraded, of {n} workers',
-  'summary.incidents': 'Open incidents',
-  'summary.incidentsHint': 'of the {n} most recent',
+  'summary.servingHint.one': 'ready or degraded, of {n} worker',
+  'summary.servingHint.other': 'ready or degraded, of {n} workers',
+  'summary.incidents': 'Incidents in the last 10 min',
+  'summary.incidentsAtLeast': '{n}+',
+  'summary.incidentsOpen': '{n} under way',
+  'summary.incidentsNoneOpen': 'none under way',
   'summary.quarantined': 'Quarantined jobs',
-  'summary.quarantinedHint': 'across {n} queues',
+  'summary.quarantinedHint.one': 'across {n} queue',
+  'summary.quarantinedHint.other': 'across {n} queues',
+  'nav.label': 'Sections',
+  'nav.jobs': 'Quarantined',
   'pools.title': 'Pools',
   'pools.empty': 'No pools.',
   'pool.serving': 'Serving',
-  'pool.spares': '{n} spares',
   'pool.availability': 'Availability',
   'pool.restarts': 'Restarts',
   'pool.queue': 'Queue',
   'pool.noQueue': 'no queue',
   'pool.queueDepth': '{waiting} waiting · {inFlight} in flight',
   'pool.replicas': 'replicas {min}–{max}',
+  'pool.replicasFixed': 'replicas {n}',
   'workers.title': 'Workers',
   'workers.empty': 'No workers.',
-  'workers.count': '{n} workers',
+  'workers.count.one': '{n} worker',
+  'workers.count.other': '{n} workers',
+  'workers.spares.one': '{n} spare',
+  'workers.spares.other': '{n} spares',
+  'workers.withSpares': '{workers} + {spares}',
   'worker.health': 'Health score',
   'worker.worstNone': 'none: all healthy',
   'worker.restarts': 'Restarts',
+  'worker.recentRestarts': '{n} in 10 min',
   'worker.uptime': 'Uptime',
   'worker.pid': 'pid',
   'worker.cpu': 'CPU',
@@ -89,6 +108,8 @@ const en = {
   'job.purgeLabel': 'Purge job {id}',
   'incidents.title': 'Incidents',
   'incidents.empty': 'No incidents yet.',
+  'incidents.count.one': '{n} incident',
+  'incidents.count.other': '{n} incidents',
   'incident.cause': 'Cause',
   'incident.strategy': 'Strategy',
   'incident.outcome': 'Outcome',
@@ -162,6 +183,7 @@ const en = {
   'indicator.backlog': 'backlog',
   'indicator.throughput': 'throughput',
   'indicator.external': 'outside signal',
+  'indicator.restarts': 'restarts',
   'cause.restartsBy': '{cause} {n}',
   'step.detected': 'detected',
   'step.state-saved': 'state saved',
@@ -185,6 +207,9 @@ const en = {
   'unit.h': '{h} h {m} min',
   'unit.d': '{d} d {h} h',
   'unit.mb': '{n} MiB',
+  'unit.offsetMs': '+{n} ms',
+  'unit.offsetS': '+{n} s',
+  'unit.offsetM': '+{m} min {s} s',
   none: '—',
 }
 
@@ -207,31 +232,39 @@ const ja = {
   'error.unreachable': 'スーパーバイザーに接続できません: {message}',
   'summary.title': '概要',
   'summary.health': 'フリートのヘルススコア',
-  'summary.healthHint': '{n} ワーカーの平均',
+  'summary.healthHint.other': '{n} ワーカーの平均',
+  'summary.healthLowered': '{mean} から低下（直近 10 分の{incidents}）',
   'summary.availability': '稼働率',
   'summary.availabilityHint': '全台稼働していた時間の割合',
   'summary.serving': '稼働中',
-  'summary.servingHint': '{n} ワーカー中、稼働中または低下',
-  'summary.incidents': '対応中のインシデント',
-  'summary.incidentsHint': '直近 {n} 件のうち',
+  'summary.servingHint.other': '{n} ワーカー中、稼働中または低下',
+  'summary.incidents': 'インシデント（直近 10 分）',
+  'summary.incidentsAtLeast': '{n}+',
+  'summary.incidentsOpen': '対応中 {n} 件',
+  'summary.incidentsNoneOpen': '対応中なし',
   'summary.quarantined': '隔離されたジョブ',
-  'summary.quarantinedHint': '{n} キューの合計',
+  'summary.quarantinedHint.other': '{n} キューの合計',
+  'nav.label': 'セクション',
+  'nav.jobs': '隔離ジョブ',
   'pools.title': 'プール',
   'pools.empty': 'プールはありません。',
   'pool.serving': '稼働中',
-  'pool.spares': '予備 {n}',
   'pool.availability': '稼働率',
   'pool.restarts': '再起動',
   'pool.queue': 'キュー',
   'pool.noQueue': 'キューなし',
   'pool.queueDepth': '待機中 {waiting} · 処理中 {inFlight}',
   'pool.replicas': 'レプリカ {min}〜{max}',
+  'pool.replicasFixed': 'レプリカ {n}',
   'workers.title': 'ワーカー',
   'workers.empty': 'ワーカーはありません。',
-  'workers.count': '{n} ワーカー',
+  'workers.count.other': 'ワーカー {n}',
+  'workers.spares.other': '予備 {n}',
+  'workers.withSpares': '{workers} + {spares}',
   'worker.health': 'ヘルススコア',
   'worker.worstNone': 'なし（すべて正常）',
   'worker.restarts': '再起動',
+  'worker.recentRestarts': '10 分で {n} 回',
   'worker.uptime': '稼働時間',
   'worker.pid': 'PID',
   'worker.cpu': 'CPU',
@@ -272,6 +305,7 @@ const ja = {
   'job.purgeLabel': 'ジョブ {id} を削除',
   'incidents.title': 'インシデント',
   'incidents.empty': 'インシデントはまだありません。',
+  'incidents.count.other': 'インシデント {n} 件',
   'incident.cause': '原因',
   'incident.strategy': '戦略',
   'incident.outcome': '結果',
@@ -345,6 +379,7 @@ const ja = {
   'indicator.backlog': 'バックログ',
   'indicator.throughput': 'スループット',
   'indicator.external': '外部シグナル',
+  'indicator.restarts': '再起動',
   'cause.restartsBy': '{cause} {n}',
   'step.detected': '検知',
   'step.state-saved': '状態を保存',
@@ -368,16 +403,20 @@ const ja = {
   'unit.h': '{h} 時間 {m} 分',
   'unit.d': '{d} 日 {h} 時間',
   'unit.mb': '{n} MiB',
+  'unit.offsetMs': '+{n} ms',
+  'unit.offsetS': '+{n} 秒',
+  'unit.offsetM': '+{m} 分 {s} 秒',
   none: '—',
 }
 
-const MESSAGES = { en, ja }
+export const MESSAGES = { en, ja }
 
 let lang = 'en'
 let numberFormat = new Intl.NumberFormat('en')
 let percentFormat = new Intl.NumberFormat('en', { style: 'percent', maximumFractionDigits: 1 })
-let timeFormat = new Intl.DateTimeFormat('en', { hour: '2-digit', minute: '2-digit', second: '2-digit' })
-let dateTimeFormat = new Intl.DateTimeFormat('en', { dateStyle: 'short', timeStyle: 'medium' })
+/** Seconds to the millisecond, trailing zeros kept: 12.000. */
+let secondsFormat = new Intl.NumberFormat('en', { minimumFractionDigits: 3, maximumFractionDigits: 3 })
+let pluralRules = new Intl.PluralRules('en')
 
 /** The language stored by the switch, else the browser's when it is Japanese, else English. */
 export function initialLanguage() {
@@ -402,8 +441,8 @@ export function setLanguage(next, remember = false) {
   lang = LANGUAGES.includes(next) ? next : 'en'
   numberFormat = new Intl.NumberFormat(lang)
   percentFormat = new Intl.NumberFormat(lang, { style: 'percent', maximumFractionDigits: 1 })
-  timeFormat = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit', second: '2-digit' })
-  dateTimeFormat = new Intl.DateTimeFormat(lang, { dateStyle: 'short', timeStyle: 'medium' })
+  secondsFormat = new Intl.NumberFormat(lang, { minimumFractionDigits: 3, maximumFractionDigits: 3 })
+  pluralRules = new Intl.PluralRules(lang)
   document.documentElement.lang = lang
   if (remember) {
     try {
@@ -419,6 +458,16 @@ export function t(key, vars) {
   const template = MESSAGES[lang][key] ?? en[key] ?? key
   if (!vars) return template
   return template.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole))
+}
+
+/**
+ * The message of a count: `key.one`, `key.other` (as the language's plural rules choose for `n`),
+ * with `{n}` the count as a number of the language (unless `vars` gives it as text, such as
+ * "30+") and the other placeholders from `vars`.
+ */
+export function plural(key, n, vars) {
+  const form = `${key}.${pluralRules.select(n)}`
+  return t(form in MESSAGES[lang] ? form : `${key}.other`, { n: formatNumber(n), ...vars })
 }
 
 /** A translated API value (`state.ready`), or the value itself when it has no translation. */
@@ -461,12 +510,44 @@ export function formatDuration(ms) {
   return t('unit.d', { d: Math.floor(s / 86_400), h: Math.floor((s % 86_400) / 3600) })
 }
 
-export function formatTime(epochMs) {
-  if (epochMs === null || epochMs === undefined) return t('none')
-  return timeFormat.format(new Date(epochMs))
+/**
+ * How far into an incident a step came, to the millisecond: +0 ms, +15 ms, +1.234 s,
+ * +2 min 5.015 s.
+ */
+export function formatOffset(ms) {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return t('none')
+  if (ms < 1000) return t('unit.offsetMs', { n: formatNumber(ms) })
+  if (ms < 60_000) return t('unit.offsetS', { n: secondsFormat.format(ms / 1000) })
+  return t('unit.offsetM', {
+    m: formatNumber(Math.floor(ms / 60_000)),
+    s: secondsFormat.format((ms % 60_000) / 1000),
+  })
 }
 
+const pad = (n) => String(n).padStart(2, '0')
+
+/** The zone of a moment as its offset from UTC: UTC, UTC+9, UTC-5, UTC+5:30. */
+function zoneOf(date) {
+  const east = -date.getTimezoneOffset()
+  if (east === 0) return 'UTC'
+  const abs = Math.abs(east)
+  return `UTC${east > 0 ? '+' : '-'}${Math.floor(abs / 60)}${abs % 60 ? `:${pad(abs % 60)}` : ''}`
+}
+
+/**
+ * A moment, the one way the page writes one (in both languages): the browser's local time,
+ * 24-hour, with its zone: `2026-12-02 17:53:58 UTC+9`.
+ */
 export function formatDateTime(epochMs) {
   if (epochMs === null || epochMs === undefined) return t('none')
-  return dateTimeFormat.format(new Date(epochMs))
+  const d = new Date(epochMs)
+  const date = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`
+  return `${date} ${formatClock(epochMs, true)} ${zoneOf(d)}`
+}
+
+/** The clock part of formatDateTime (chart axes): `17:53`, or `17:53:58` with `seconds`. */
+export function formatClock(epochMs, seconds) {
+  const d = new Date(epochMs)
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`
+  return seconds ? `${hm}:${pad(d.getSeconds())}` : hm
 }

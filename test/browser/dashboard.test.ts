@@ -9,7 +9,7 @@
  * tree clean).
  */
 import assert from 'node:assert/strict'
-import { copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { pathToFileURL } from 'node:url'
@@ -21,6 +21,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import type { Incident } from '../../src/core/incident.js'
 import { serveHttp } from '../../src/http/node-server.js'
 import { DASHBOARD_CSP, dashboardRoutes } from '../../src/http/routes/dashboard.js'
+import type { QueueCounts } from '../../src/store/job-store.js'
 import type { FleetHistory, PoolView, WorkerView } from '../../src/supervisor/view.js'
 import { CHROMIUM, launchChromium } from '../helpers/chromium.js'
 import { fixture, NODE, startTestDaemon, tempDir } from '../helpers/daemon.js'
@@ -35,6 +36,12 @@ const ROOT = path.resolve(import.meta.dirname, '../..')
 const SCREENSHOTS = path.join(ROOT, 'docs/screenshots')
 const LAPTOP = { width: 1366, height: 900 }
 const PHONE = { width: 390, height: 844 }
+/** How the page writes a moment, in both languages: 24-hour, local, with the zone's offset. */
+const DATE_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC([+-]\d{1,2}(:\d{2})?)?$/
+/** `epochMs` as the page writes it in Tokyo (UTC+9 all year). */
+function tokyo(epochMs: number): string {
+  return `${new Date(epochMs + 9 * 3_600_000).toISOString().slice(0, 19).replace('T', ' ')} UTC+9`
+}
 /*
  * The functions given to page.evaluate run in the page, where these globals exist. The project
  * compiles without the DOM library (adding it changes the types of fetch and Response in every
@@ -42,8 +49,11 @@ const PHONE = { width: 390, height: 844 }
  */
 interface PageElement {
   readonly textContent: string | null
+  readonly scrollWidth: number
+  readonly clientWidth: number
   getAttribute(name: string): string | null
   querySelector(selector: string): PageElement | null
+  getBoundingClientRect(): { top: number; bottom: number; left: number; right: number }
 }
 interface PageNodes extends Iterable<PageElement> {
   readonly length: number
@@ -172,6 +182,92 @@ describe('dashboard assets', () => {
   })
 })
 
+/** dashboard/i18n.js, imported in Node (its top level touches no DOM). */
+interface I18n {
+  LANGUAGES: string[]
+  MESSAGES: Record<string, Record<string, string>>
+  formatDateTime(epochMs: number): string
+  formatOffset(ms: number): string
+  plural(key: string, n: number, vars?: Record<string, unknown>): string
+}
+
+async function loadI18n(): Promise<I18n> {
+  // A computed specifier: the module is plain JavaScript for the browser, without types.
+  const url = pathToFileURL(path.join(ROOT, 'dashboard/i18n.js')).href
+  return (await import(url)) as I18n
+}
+
+describe('dashboard strings and formats', () => {
+  it('has the same keys in English and Japanese, plurals in each language’s forms, and every key the page names', async () => {
+    const { LANGUAGES, MESSAGES } = await loadI18n()
+    const PLURAL = /\.(zero|one|two|few|many|other)$/
+    const shape = (table: Record<string, string>) => {
+      const plain: string[] = []
+      const plurals = new Map<string, string[]>()
+      for (const key of Object.keys(table)) {
+        const m = PLURAL.exec(key)
+        if (!m) plain.push(key)
+        else plurals.set(key.slice(0, m.index), [...(plurals.get(key.slice(0, m.index)) ?? []), m[1]!])
+      }
+      return { plain: plain.sort(), plurals }
+    }
+    const en = shape(MESSAGES.en!)
+    assert.deepEqual(LANGUAGES, ['en', 'ja'])
+    for (const lang of LANGUAGES) {
+      const table = shape(MESSAGES[lang]!)
+      assert.deepEqual(table.plain, en.plain, `${lang}: the same keys as English`)
+      assert.deepEqual([...table.plurals.keys()].sort(), [...en.plurals.keys()].sort(), `${lang}: plurals`)
+      const forms = new Intl.PluralRules(lang).resolvedOptions().pluralCategories.slice().sort()
+      for (const [key, has] of table.plurals) assert.deepEqual(has.sort(), forms, `${lang}: ${key}`)
+    }
+    // Every key named in the page or its script exists (a typo would show the key itself).
+    const namespaces = new Set(Object.keys(MESSAGES.en!).map((k) => k.split('.')[0]))
+    const known = new Set([...en.plain, ...en.plurals.keys()])
+    const html = readFileSync(path.join(ROOT, 'dashboard/index.html'), 'utf8')
+    const script = readFileSync(path.join(ROOT, 'dashboard/app.js'), 'utf8')
+    const named = [
+      ...[...html.matchAll(/data-i18n="([^"]+)"/g)].map((m) => m[1]!),
+      ...[...script.matchAll(/'([a-z]+\.[\w.-]+)'/g)].map((m) => m[1]!),
+    ].filter((k) => namespaces.has(k.split('.')[0]))
+    assert.ok(named.length > 50, `${named.length} keys found`)
+    for (const key of named) assert.ok(known.has(key), `the page names "${key}", which no table has`)
+  })
+
+  it('writes moments as 24-hour local time with the zone, step offsets in milliseconds, and plurals', async () => {
+    const { formatDateTime, formatOffset, plural } = await loadI18n()
+    const at = Date.UTC(2026, 11, 2, 8, 53, 58, 120)
+    const saved = process.env.TZ
+    try {
+      for (const [zone, text] of [
+        ['UTC', '2026-12-02 08:53:58 UTC'],
+        ['Asia/Tokyo', '2026-12-02 17:53:58 UTC+9'],
+        ['Asia/Kolkata', '2026-12-02 14:23:58 UTC+5:30'],
+        ['America/New_York', '2026-12-02 03:53:58 UTC-5'],
+      ] as const) {
+        process.env.TZ = zone
+        assert.equal(formatDateTime(at), text, zone)
+        assert.match(text, DATE_TIME)
+      }
+    } finally {
+      if (saved === undefined) delete process.env.TZ
+      else process.env.TZ = saved
+    }
+    assert.deepEqual([0, 15, 999, 1234, 12_000, 65_015].map(formatOffset), [
+      '+0 ms',
+      '+15 ms',
+      '+999 ms',
+      '+1.234 s',
+      '+12.000 s',
+      '+1 min 5.015 s',
+    ])
+    assert.deepEqual(
+      [0, 1, 2].map((n) => plural('workers.spares', n)),
+      ['0 spares', '1 spare', '2 spares'],
+    )
+    assert.equal(plural('summary.quarantinedHint', 1), 'across 1 queue')
+  })
+})
+
 describe('dashboard in Chromium', { skip: skipBrowser }, () => {
   it('against a real daemon', { timeout: 180_000 }, async (t) => {
     const scratch = tempDir(t)
@@ -284,11 +380,14 @@ work(async (job) => {
       const killedAt = Date.now()
       process.kill(before.pid!, 'SIGKILL')
       const recovered = await td.waitForEvent('incident:recovered', (e) => e.workerId === 'web#1')
+      // Serving again: ready, then degraded from its next check on, which counts its recent restart
+      // (the `restarts` indicator of docs/health.md) for 10 minutes.
       await page.waitForFunction(
         ([pid]) => {
           const card = document.querySelector('[data-worker-id="web#1"]')
           return (
-            card?.getAttribute('data-state') === 'ready' &&
+            card !== null &&
+            /^(ready|degraded)$/.test(card.getAttribute('data-state') ?? '') &&
             card.querySelector('.metric:nth-child(1) .value')?.textContent === '1' &&
             card.querySelector('.metric:nth-child(3) .value')?.textContent !== String(pid)
           )
@@ -313,7 +412,20 @@ work(async (job) => {
       await row.locator('summary').click()
       assert.ok((await row.locator('.steps li').count()) >= 4)
       assert.equal(await row.locator('.steps li').first().locator('.step-name').textContent(), 'detected')
-      assert.equal(await cardText(page, 'web#1', '.state'), 'ready')
+      // Each step says how long after the detection it came, to the millisecond.
+      const offsets = await row.locator('.steps li time').allTextContents()
+      assert.equal(offsets[0], '+0 ms')
+      for (const o of offsets) assert.match(o, /^\+(\d+ ms|\d+\.\d{3} s)$/)
+      assert.match((await row.locator('summary time').textContent()) ?? '', DATE_TIME)
+      assert.match(await cardText(page, 'web#1', '.state'), /^(ready|degraded)$/)
+      // The replacement is fresh, but its slot restarted a moment ago: not "100, all healthy".
+      assert.equal(await cardText(page, 'web#1', '.recent-restarts'), '1 in 10 min')
+      assert.notEqual(await cardText(page, 'web#1', '.score'), '100')
+      assert.notEqual(await cardText(page, 'web#1', '.worst strong'), 'none: all healthy')
+      await page.waitForFunction(
+        () => document.querySelector('#stat-incidents .stat-value')?.textContent !== '0',
+      )
+      assert.notEqual(await page.textContent('#stat-health .stat-value'), '100')
       assert.ok(
         await page.evaluate(() => document.querySelector('[data-worker-id="web#1"]')?.__kept === true),
         'the card was updated in place',
@@ -353,7 +465,8 @@ work(async (job) => {
       await page.waitForFunction(() => {
         const card = document.querySelector('[data-worker-id="web#2"]')
         return (
-          card?.getAttribute('data-state') === 'ready' &&
+          card !== null &&
+          /^(ready|degraded)$/.test(card.getAttribute('data-state') ?? '') &&
           card.querySelector('.metric:nth-child(1) .value')?.textContent === '1'
         )
       })
@@ -447,7 +560,8 @@ work(async (job) => {
         assert.equal(await page.textContent('#stat-health .stat-label'), 'フリートのヘルススコア')
         assert.equal(await page.textContent('#incidents-title'), 'インシデント')
         assert.equal(await page.textContent('#jobs-title'), '隔離されたジョブ')
-        assert.equal(await cardText(page, 'web#1', '.state'), '稼働中')
+        // web#3 has not restarted: ready. (web#1 and web#2 have, and read degraded: 低下.)
+        assert.equal(await cardText(page, 'web#3', '.state'), '稼働中')
         assert.equal(await cardText(page, 'web#1', '.card-foot button'), '再起動…')
         const japanese = path.join(scratch, 'japanese.png')
         await page.screenshot({ path: japanese })
@@ -657,6 +771,153 @@ work(async (job) => {
   )
 })
 
+describe('dashboard in Chromium: a fleet in trouble, at a glance', { skip: skipBrowser }, () => {
+  it(
+    'shows a flapping worker and the fleet’s incidents as they are, in English and Japanese',
+    { timeout: 90_000 },
+    async (t) => {
+      const fleet = flappingFleet()
+      const fake = await startFakeApi(t, fleet)
+      const browser = await launch(t)
+      const context = await browser.newContext({
+        viewport: LAPTOP,
+        locale: 'en-US',
+        timezoneId: 'Asia/Tokyo',
+      })
+      const { page, errors } = await openPage(context, `${fake.url}/`)
+      await page.waitForFunction(
+        () => document.querySelectorAll('#incidents [data-incident-id]').length === 26,
+      )
+      await page.waitForFunction(() => document.querySelectorAll('#queues .uplot canvas').length === 2)
+      const text = (selector: string) =>
+        page.evaluate((s) => document.querySelector(s)?.textContent ?? '', selector)
+
+      // The flapping worker: not "100 · all healthy", and its restarts of the last 10 minutes show.
+      assert.equal(await cardText(page, 'web#2', '.score'), '60')
+      assert.equal(await cardText(page, 'web#2', '.worst strong'), 'restarts')
+      assert.equal(await cardText(page, 'web#2', '.recent-restarts'), '4 in 10 min')
+      assert.equal(await cardText(page, 'web#2', '.metric:nth-child(2) .value'), '260 ms')
+      assert.equal(await cardText(page, 'web#1', '.recent-restarts'), '')
+
+      // The fleet: the mean of the workers' scores is 96, but 26 incidents in 10 minutes among 9
+      // workers (3 each, rounded up) is a flapping fleet: at most 60.
+      assert.equal(await text('#stat-health .stat-value'), '60')
+      assert.equal(await text('#stat-health .stat-hint'), 'lowered from 96 by 26 incidents in 10 min')
+      assert.equal(await text('#stat-incidents .stat-label'), 'Incidents in the last 10 min')
+      assert.equal(await text('#stat-incidents .stat-value'), '26')
+      assert.equal(await text('#stat-incidents .stat-hint'), 'none under way')
+      assert.equal(await page.getAttribute('#stat-incidents', 'data-level'), 'bad')
+
+      // Wording: plurals, fixed replicas, the spares next to the workers.
+      const pool = (name: string, selector: string) => text(`[data-pool-name="${name}"] ${selector}`)
+      assert.equal(await pool('web', '.card-head .muted'), 'replicas 3–6')
+      assert.equal(await pool('email', '.card-head .muted'), 'replicas 2')
+      assert.equal(await pool('web', '.metric:nth-child(1) .note'), '1 spare')
+      assert.equal(await pool('email', '.metric:nth-child(1) .note'), '2 spares')
+      assert.equal(await text('#workers-count'), '9 workers + 3 spares')
+      assert.equal(await text('#stat-serving .stat-hint'), 'ready or degraded, of 9 workers')
+      assert.equal(await text('#stat-quarantined .stat-hint'), 'across 1 queue')
+
+      // Times: 24-hour, with the zone; steps as offsets from the detection, to the millisecond.
+      const newest = fleet.incidents![0]!
+      const row = page.locator(`[data-incident-id="${newest.id}"]`)
+      assert.equal(await row.locator('summary time').textContent(), tokyo(newest.detectedAt))
+      assert.match((await text('#updated')).replace(/^Updated /, ''), DATE_TIME)
+      assert.match(await text('#updated'), /UTC\+9$/)
+      await row.locator('summary').click()
+      assert.deepEqual(await row.locator('.steps li time').allTextContents(), [
+        '+0 ms',
+        '+1 ms',
+        '+3 ms',
+        '+9 ms',
+        '+15 ms',
+        '+15 ms',
+      ])
+      assert.equal(
+        await row.locator('.steps li time').first().getAttribute('title'),
+        tokyo(newest.detectedAt),
+      )
+
+      // Text that fits: "no samples yet" whole, not cut to "no samp…".
+      const clipped = () =>
+        page.evaluate(() =>
+          [...document.querySelectorAll('main *')]
+            .filter((e) => e.scrollWidth > e.clientWidth && (e.textContent ?? '').length > 0)
+            .filter((e) => !(e.getAttribute('class') ?? '').includes('visually-hidden'))
+            .filter((e) => !e.querySelector('*') || e.getAttribute('class') === 'spark-value')
+            .map((e) => `${e.getAttribute('class')}: ${e.textContent}`),
+        )
+      assert.deepEqual(
+        await page.evaluate(() =>
+          [...document.querySelectorAll('[data-worker-id="web#2"] .spark-value')].map((e) => e.textContent),
+        ),
+        ['no samples yet', 'no samples yet'],
+      )
+      assert.deepEqual(await clipped(), [])
+      assert.deepEqual(await chartLabelProblems(page), [])
+
+      // The same in Japanese.
+      await page.selectOption('#lang-select', 'ja')
+      assert.equal(await cardText(page, 'web#2', '.worst strong'), '再起動')
+      assert.equal(await cardText(page, 'web#2', '.recent-restarts'), '10 分で 4 回')
+      assert.equal(await text('#stat-health .stat-hint'), '96 から低下（直近 10 分のインシデント 26 件）')
+      assert.equal(await text('#stat-incidents .stat-label'), 'インシデント（直近 10 分）')
+      assert.equal(await text('#stat-incidents .stat-hint'), '対応中なし')
+      assert.equal(await pool('web', '.card-head .muted'), 'レプリカ 3〜6')
+      assert.equal(await pool('email', '.card-head .muted'), 'レプリカ 2')
+      assert.equal(await pool('email', '.metric:nth-child(1) .note'), '予備 2')
+      assert.equal(await text('#workers-count'), 'ワーカー 9 + 予備 3')
+      assert.equal(await text('#stat-quarantined .stat-hint'), '1 キューの合計')
+      assert.equal(await row.locator('summary time').textContent(), tokyo(newest.detectedAt))
+      assert.equal(await row.locator('.steps li time').last().textContent(), '+15 ms')
+      assert.match((await text('#updated')).replace(/ 更新$/, ''), DATE_TIME)
+      assert.deepEqual(await clipped(), [])
+      assert.deepEqual(errors, [])
+    },
+  )
+
+  it(
+    'on a phone, puts the incidents one tap away and draws chart labels that fit',
+    { timeout: 90_000 },
+    async (t) => {
+      const fake = await startFakeApi(t, flappingFleet())
+      const browser = await launch(t)
+      const context = await browser.newContext({
+        viewport: PHONE,
+        deviceScaleFactor: 1,
+        isMobile: true,
+        hasTouch: true,
+        timezoneId: 'Asia/Tokyo',
+      })
+      const { page, errors } = await openPage(context, `${fake.url}/`)
+      await page.waitForFunction(
+        () => document.querySelectorAll('#incidents [data-incident-id]').length === 26,
+      )
+      await page.waitForFunction(() => document.querySelectorAll('#queues .uplot canvas').length === 2)
+      const link = page.locator('nav a[href="#incidents-section"]')
+      const box = await link.boundingBox()
+      assert.ok(
+        box && box.y >= 0 && box.y + box.height <= PHONE.height,
+        'the way to the incidents is on the first screen',
+      )
+      await link.tap()
+      // One tap later the first incidents are on screen, below the section links.
+      await page.waitForFunction((height) => {
+        const nav = document.querySelector('nav')!.getBoundingClientRect()
+        const first = document.querySelector('#incidents [data-incident-id]')!.getBoundingClientRect()
+        return first.top >= nav.bottom && first.bottom <= height
+      }, PHONE.height)
+      assert.deepEqual(await chartLabelProblems(page), [])
+      const widths = await page.evaluate(() => ({
+        scroll: document.documentElement.scrollWidth,
+        view: document.documentElement.clientWidth,
+      }))
+      assert.ok(widths.scroll <= widths.view, `page ${widths.scroll} px wide in a ${widths.view} px view`)
+      assert.deepEqual(errors, [])
+    },
+  )
+})
+
 // ---------------------------------------------------------------------------------------------
 // A fake API for the 200-worker measure and the token prompt: the real dashboard routes, fixed data.
 
@@ -664,6 +925,10 @@ interface FakeFleet {
   workers: WorkerView[]
   pools: PoolView[]
   history: FleetHistory
+  /** By default one queue per pool, named after it. */
+  queues?: QueueCounts[]
+  /** Newest first; none by default. */
+  incidents?: Incident[]
 }
 
 function fakeFleet(n: number): FakeFleet {
@@ -728,6 +993,197 @@ function fakeFleet(n: number): FakeFleet {
   }
 }
 
+/**
+ * A fleet in trouble, as the issue "Say only what is true" saw it: 9 workers and 3 warm spares in
+ * three pools, one worker flapping (4 restarts in 10 minutes, up for 260 ms, no samples yet), and
+ * 26 incidents in the last 3 minutes, each a 15 ms recovery. The other workers' scores are 100, so
+ * only the incidents can lower the fleet's score below their mean.
+ */
+function flappingFleet(): FakeFleet {
+  const now = Date.now()
+  const pools: PoolView[] = [
+    { name: 'web', queue: null, replicas: { min: 3, max: 6 }, workers: 5, serving: 5, spares: 1 },
+    { name: 'email', queue: 'email', replicas: { min: 2, max: 2 }, workers: 2, serving: 2, spares: 2 },
+    { name: 'reports', queue: null, replicas: { min: 2, max: 4 }, workers: 2, serving: 2, spares: 0 },
+  ].map((p) => ({ ...p, availability: 1, observedMs: 600_000, fullMs: 600_000, restartsByCause: {} }))
+  const history: FleetHistory = { workers: {}, queues: {} }
+  const workers: WorkerView[] = []
+  for (const p of pools) {
+    const ids = [
+      ...Array.from({ length: p.workers }, (_, i) => `${p.name}#${i + 1}`),
+      ...Array.from({ length: p.spares }, (_, i) => `${p.name}#s${i + 1}`),
+    ]
+    for (const [i, id] of ids.entries()) {
+      const flapping = id === 'web#2'
+      workers.push({
+        id,
+        pool: p.name,
+        pid: 20_000 + workers.length,
+        state: 'ready',
+        role: id.includes('#s') ? 'spare' : 'worker',
+        healthScore: flapping ? 60 : 100,
+        verdict: flapping ? 'unhealthy' : 'healthy',
+        worst: flapping ? 'restarts' : null,
+        worstDetail: flapping ? '4 restarts in the last 10 min' : null,
+        restarts: flapping ? 4 : 0,
+        recentRestarts: flapping ? 4 : 0,
+        cpuSeconds: 3,
+        startedAt: flapping ? now - 260 : now - 3_600_000,
+        uptimeMs: flapping ? 260 : 3_600_000 + i,
+        incidentId: null,
+        lastExit: null,
+        sdk: true,
+        report: null,
+      })
+      if (!flapping) {
+        history.workers[id] = Array.from({ length: 30 }, (_, k) => ({
+          at: now - (30 - k) * 10_000,
+          cpuPercent: 3 + (k % 4),
+          rssMb: 60 + (k % 3),
+          healthScore: 100,
+        }))
+      }
+    }
+  }
+  history.queues.email = Array.from({ length: 60 }, (_, k) => ({
+    at: now - (60 - k) * 10_000,
+    waiting: (k * 37) % 1200,
+    inFlight: 4 + (k % 5),
+    perMinute: 900 + ((k * 53) % 400),
+  }))
+  const queues: QueueCounts[] = [
+    {
+      queue: 'email',
+      waiting: 12,
+      delayed: 0,
+      inFlight: 5,
+      done: 40_000,
+      failed: 0,
+      deadLettered: 0,
+      quarantined: 0,
+      throughputPerMinute: 1140,
+      oldestWaitingMs: 800,
+    },
+  ]
+  const serving = workers.filter((w) => w.role === 'worker')
+  const incidents: Incident[] = Array.from({ length: 26 }, (_, i) => {
+    const at = now - 2000 - i * 7000
+    const worker = i % 2 === 0 ? serving[1]! : serving[i % serving.length]!
+    return {
+      id: `inc-${String(26 - i).padStart(2, '0')}`,
+      workerId: worker.id,
+      pool: worker.pool,
+      cause: 'crash',
+      severity: 'ordinary',
+      detail: 'exited with code 1',
+      strategy: 'soft_restart',
+      firstStrategy: 'soft_restart',
+      attempt: 1,
+      maxAttempts: 4,
+      phase: 'recovered',
+      outcome: 'recovered',
+      escalationReason: null,
+      detectedAt: at,
+      recoveredAt: at + 15,
+      endedAt: at + 15,
+      oldPid: 30_000 + i,
+      newPid: 30_100 + i,
+      exit: null,
+      manual: false,
+      timeline: [
+        ['detected', 0],
+        ['state-saved', 1],
+        ['stopped', 3],
+        ['started', 9],
+        ['ready', 15],
+        ['recovered', 15],
+      ].map(([step, ms]) => ({ at: at + Number(ms), step: String(step), detail: '' })),
+    }
+  })
+  return { workers, pools, history, queues, incidents }
+}
+
+/**
+ * What is wrong with the axis labels uPlot drew on the canvas of each queue chart: labels that
+ * overlap each other, or that the canvas cuts off. uPlot keeps each axis's tick positions and
+ * texts (`_splits`, `_values`) after drawing; the texts are measured with the axis's font.
+ */
+function chartLabelProblems(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    interface Axis {
+      show: boolean
+      scale: string
+      side: number
+      font: [string, number]
+      gap: number
+      ticks: { show: boolean; size: number }
+      _size: number
+      _splits: number[] | null
+      _values: (string | number | null)[] | null
+    }
+    interface Plot {
+      axes: Axis[]
+      ctx: {
+        font: string
+        canvas: { width: number }
+        measureText(text: string): { width: number }
+      }
+      valToPos(value: number, scale: string, canvasPixels: boolean): number
+    }
+    const problems: string[] = []
+    for (const box of document.querySelectorAll('#queues .chart-box')) {
+      const name = box.getAttribute('aria-label') ?? '?'
+      const plot = (box as unknown as { __chart?: { plot: Plot | null } }).__chart?.plot
+      if (!plot) {
+        problems.push(`${name}: not drawn`)
+        continue
+      }
+      const { ctx } = plot
+      const saved = ctx.font
+      for (const axis of plot.axes) {
+        if (!axis.show) continue
+        ctx.font = axis.font[0]
+        const labels = (axis._values ?? [])
+          .map((v, i) => ({
+            lines: v === null ? [] : String(v).split('\n'),
+            at: plot.valToPos(axis._splits![i]!, axis.scale, true),
+          }))
+          .filter((l) => l.lines.length > 0)
+          .sort((a, b) => a.at - b.at)
+        if (axis.side === 2) {
+          // Bottom axis: each line centred on its tick, lines stacked.
+          const depth = Math.max(0, ...labels.map((l) => l.lines.length))
+          for (let line = 0; line < depth; line++) {
+            const spans = labels
+              .filter((l) => l.lines[line])
+              .map((l) => {
+                const w = ctx.measureText(l.lines[line]!).width
+                return { text: l.lines[line]!, left: l.at - w / 2, right: l.at + w / 2 }
+              })
+            for (const [i, s] of spans.entries()) {
+              if (s.left < 0 || s.right > ctx.canvas.width) problems.push(`${name}: "${s.text}" is cut off`)
+              const next = spans[i + 1]
+              if (next && s.right + 2 > next.left)
+                problems.push(`${name}: "${s.text}" overlaps "${next.text}"`)
+            }
+          }
+        } else {
+          // Left axis: right-aligned against the ticks, one line each, centred on its tick.
+          const room = axis._size - axis.gap - (axis.ticks.show ? axis.ticks.size : 0)
+          for (const [i, l] of labels.entries()) {
+            const text = l.lines.join(' ')
+            if (ctx.measureText(text).width > room) problems.push(`${name}: "${text}" is cut off`)
+            const next = labels[i + 1]
+            if (next && next.at - l.at < axis.font[1]) problems.push(`${name}: "${text}" overlaps the next`)
+          }
+        }
+      }
+      ctx.font = saved
+    }
+    return problems
+  })
+}
+
 interface FakeApi {
   url: string
   /** When set, /api/* answers 401 without it. */
@@ -768,23 +1224,27 @@ async function startFakeApi(t: TestContext, fleet: FakeFleet): Promise<FakeApi> 
     }
     await next()
   })
-  const queues = fleet.pools.map((p) => ({
-    queue: p.name,
-    waiting: 12,
-    delayed: 0,
-    inFlight: 5,
-    done: 4000,
-    failed: 0,
-    deadLettered: 0,
-    quarantined: 0,
-    throughputPerMinute: 140,
-    oldestWaitingMs: 800,
-  }))
+  const queues =
+    fleet.queues ??
+    fleet.pools.map((p) => ({
+      queue: p.name,
+      waiting: 12,
+      delayed: 0,
+      inFlight: 5,
+      done: 4000,
+      failed: 0,
+      deadLettered: 0,
+      quarantined: 0,
+      throughputPerMinute: 140,
+      oldestWaitingMs: 800,
+    }))
   app.get('/api/workers', (c) => c.json({ workers: fleet.workers }))
   app.get('/api/pools', (c) => c.json({ pools: fleet.pools }))
   app.get('/api/history', (c) => c.json(fleet.history))
   app.get('/api/queues', (c) => c.json({ queues }))
-  app.get('/api/incidents', (c) => c.json({ incidents: [] }))
+  app.get('/api/incidents', (c) =>
+    c.json({ incidents: (fleet.incidents ?? []).slice(0, Number(c.req.query('limit') ?? 50)) }),
+  )
   app.get('/api/events', (c) =>
     streamSSE(c, async (stream) => {
       fake.streams.add(stream)
