@@ -129,9 +129,10 @@ describe('recovery', () => {
     )
     assert.doesNotMatch(stopped.detail, /forced/)
     const saved = await td.daemon.store.loadWorkerState('leaky#1')
+    const fs = await import('node:fs')
+    const log = `${td.dir}/logs/leaky.log`
     await waitFor(
-      async () =>
-        (await import('node:fs')).readFileSync(`${td.dir}/logs/leaky.log`, 'utf8').includes('finished unit'),
+      () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('finished unit'),
       'the finished-unit line in the log',
     )
     assert.ok(saved)
@@ -143,6 +144,14 @@ describe('recovery', () => {
       workers: { stubborn: { command: NODE, args: [fixture('ignore-sigterm.mjs')], stop_timeout: '500ms' } },
     })
     await ready(td, 'stubborn#1')
+    // Ready by uptime can come before a slow Node start has installed its SIGTERM handler; the
+    // fixture prints "ready" once it has.
+    const fs = await import('node:fs')
+    const log = `${td.dir}/logs/stubborn.log`
+    await waitFor(
+      () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('ready'),
+      'the SIGTERM handler installed',
+    )
     const pid = pidOf(td, 'stubborn#1')
     const { incidentId } = await td.daemon.supervisor.restartWorker('stubborn#1', { hard: false })
     const inc = (await td.waitForEvent('incident:recovered', (e) => e.data.incident.id === incidentId)).data
