@@ -91,6 +91,11 @@ function thresholdFields() {
       .describe(
         'Hard memory limit in MiB; one sample above it starts a recovery (strategies.default, a graceful restart by default). Defaults to memory_mb.',
       ),
+    memory_trend_horizon: duration()
+      .nullable()
+      .describe(
+        'Memory trend: a worker whose memory grows steadily and would reach memory_limit_mb within this horizon is restarted before it gets there (cause memory-trend, strategies.default), once the growth has come 40% of the way from where it started to the limit; memory that rises and falls with the work is left alone. It needs 4 checks of steady growth: a leak that fills the headroom within a few check_intervals is caught by the limit instead. 0 or null turns it off (the limit still applies). See docs/health.md.',
+      ),
     error_rate: z
       .number()
       .min(0)
@@ -156,6 +161,10 @@ export const RECOVERY_DEFAULTS = {
 export const THRESHOLD_DEFAULTS = {
   cpu_percent: 90,
   memory_mb: 1024,
+  // Five minutes: ahead of the limit by more than any graceful stop takes, within the 10 samples
+  // (4.5 min at the default 30 s check_interval) the trend is fitted on, and short enough that a
+  // drift that would take hours to reach the limit is a warning, not a restart.
+  memory_trend_horizon: 300,
   error_rate: 0.1,
   error_window: 60,
   error_min_samples: 10,

@@ -4,24 +4,26 @@
  *
  * The score is 100 minus the penalty of every indicator that is not healthy:
  *
- * | indicator  | warning | unhealthy |
- * |------------|---------|-----------|
- * | alive      |    –    |    100    |
- * | responsive |   30    |    100    |
- * | zombies    |   20    |     60    |
- * | cpu        |   20    |      –    |
- * | memory     |   20    |     60    |
- * | error_rate |   20    |     60    |
- * | probe      |   20    |     60    |
- * | backlog    |   15    |      –    |
- * | throughput |   15    |      –    |
- * | external   |   20    |     60    |
- * | restarts   |   15    |     40    |
+ * | indicator    | warning | unhealthy |
+ * |--------------|---------|-----------|
+ * | alive        |     –   |    100    |
+ * | responsive   |    30   |    100    |
+ * | zombies      |    20   |     60    |
+ * | cpu          |    20   |      –    |
+ * | memory       |    20   |     60    |
+ * | memory_trend |    15   |     40    |
+ * | error_rate   |    20   |     60    |
+ * | probe        |    20   |     60    |
+ * | backlog      |    15   |      –    |
+ * | throughput   |    15   |      –    |
+ * | external     |    20   |     60    |
+ * | restarts     |    15   |     40    |
  *
  * floored at 0. A dead or hung worker scores 0, a healthy one 100, and the indicator with the
  * largest penalty is the worst one. docs/health.md prints this table.
  * @module
  */
+import { judgeMemoryTrend, type MemoryHistory, NO_MEMORY_HISTORY, recordRss } from './memory-trend.js'
 import type { AnomalyCause } from './restart-policy.js'
 
 export const INDICATORS = [
@@ -30,6 +32,7 @@ export const INDICATORS = [
   'zombies',
   'cpu',
   'memory',
+  'memory_trend',
   'error_rate',
   'probe',
   'backlog',
@@ -48,6 +51,7 @@ export const PENALTIES: { [I in IndicatorName]: { warning: number; unhealthy: nu
   zombies: { warning: 20, unhealthy: 60 },
   cpu: { warning: 20, unhealthy: 20 },
   memory: { warning: 20, unhealthy: 60 },
+  memory_trend: { warning: 15, unhealthy: 40 },
   error_rate: { warning: 20, unhealthy: 60 },
   probe: { warning: 20, unhealthy: 60 },
   backlog: { warning: 15, unhealthy: 15 },
@@ -97,6 +101,8 @@ export interface ProbeState {
 
 export interface HealthSample {
   at: number
+  /** Names the process sampled, unique and never reused: the memory trend keeps one history per process. */
+  process: string
   alive: boolean
   /** /proc state letter of the main process (R, S, D, T, t, Z), null when unknown. */
   procState: string | null
@@ -126,6 +132,8 @@ export interface HealthThresholds {
   cpu_percent: number
   memory_mb: number
   memory_limit_mb: number
+  /** ms; 0 or null: the memory trend is off. */
+  memory_trend_horizon: number | null
   error_rate: number
   error_min_samples: number
   queue_size: number
@@ -138,9 +146,16 @@ export interface HealthMemory {
   cpuOver: number
   memoryOver: number
   zombieChecks: number
+  /** Recent resident memory of the process, for the memory trend. */
+  rss: MemoryHistory
 }
 
-export const FRESH_MEMORY: HealthMemory = { cpuOver: 0, memoryOver: 0, zombieChecks: 0 }
+export const FRESH_MEMORY: HealthMemory = {
+  cpuOver: 0,
+  memoryOver: 0,
+  zombieChecks: 0,
+  rss: NO_MEMORY_HISTORY,
+}
 
 export interface Anomaly {
   cause: AnomalyCause
@@ -227,6 +242,13 @@ export function assessHealth(
   }
 
   let memoryOver = 0
+  const horizon = t.memory_trend_horizon ?? 0
+  const rss =
+    horizon <= 0
+      ? NO_MEMORY_HISTORY
+      : s.rssMb === null
+        ? prev.rss
+        : recordRss(prev.rss, s.process, s.at, s.rssMb)
   if (s.rssMb === null) {
     add('memory', null, 'n/a', 'not sampled')
   } else {
@@ -241,6 +263,15 @@ export function assessHealth(
     } else {
       add('memory', value, 'healthy', `${value} MiB`)
     }
+  }
+
+  if (horizon <= 0) add('memory_trend', null, 'n/a', 'off (memory_trend_horizon)')
+  else if (s.rssMb === null) add('memory_trend', null, 'n/a', 'not sampled')
+  else if (s.rssMb > t.memory_limit_mb) add('memory_trend', null, 'n/a', 'past the limit (see memory)')
+  else {
+    const trend = judgeMemoryTrend(rss, t.memory_limit_mb, horizon)
+    add('memory_trend', trend.rate, trend.verdict, trend.detail)
+    if (trend.verdict === 'unhealthy') anomalies.push({ cause: 'memory-trend', detail: trend.detail })
   }
 
   const { total, failed } = s.outcomes
@@ -310,7 +341,11 @@ export function assessHealth(
 
   // The most severe anomaly wins: a hang is handled before a memory leak.
   const anomaly = anomalies[0] ?? null
-  return { report: summarise(s.at, indicators), memory: { cpuOver, memoryOver, zombieChecks }, anomaly }
+  return {
+    report: summarise(s.at, indicators),
+    memory: { cpuOver, memoryOver, zombieChecks, rss },
+    anomaly,
+  }
 }
 
 /**

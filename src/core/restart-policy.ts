@@ -12,6 +12,7 @@ export const ANOMALY_CAUSES = {
   crash: 'ordinary',
   'spawn-failed': 'ordinary',
   memory: 'ordinary',
+  'memory-trend': 'ordinary',
   'error-rate': 'ordinary',
   probe: 'ordinary',
   'start-timeout': 'ordinary',

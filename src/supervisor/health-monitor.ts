@@ -201,6 +201,7 @@ export class HealthMonitor {
     const cpu = tree ? this.cpu.measure(wp.key, tree.cpuTicks, now) : { percent: null, seconds: 0 }
     const sample: HealthSample = {
       at: now,
+      process: wp.key,
       alive: wp.alive,
       procState: wp.lastProcState,
       stuckForMs: wp.stuckSince === null ? 0 : now - wp.stuckSince,

@@ -24,6 +24,7 @@ describe('memory trend', () => {
     })
     const opened = await td.waitForEvent('incident:opened', (e) => e.workerId === 'leaky#1')
     const inc = opened.data.incident
+    t.diagnostic(inc.detail)
     assert.equal(inc.cause, 'memory-trend', inc.detail)
     assert.equal(inc.severity, 'ordinary')
     assert.equal(inc.strategy, 'soft_restart')

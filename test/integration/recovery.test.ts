@@ -114,7 +114,8 @@ describe('recovery', () => {
   it('restarts a leaking worker past its memory limit gracefully, letting the current work finish', async (t) => {
     const td = await startTestDaemon(t, {
       recovery: fast,
-      thresholds: { memory_mb: 90, memory_limit_mb: 110 },
+      // The limit itself; test/integration/memory-trend.test.ts restarts the leak before it.
+      thresholds: { memory_mb: 90, memory_limit_mb: 110, memory_trend_horizon: 0 },
       workers: { leaky: { command: NODE, args: [fixture('sdk-leak.mjs'), '8'], stop_timeout: 5 } },
     })
     const inc = (await td.waitForEvent('incident:recovered', (e) => e.data.incident.cause === 'memory')).data

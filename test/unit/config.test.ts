@@ -34,6 +34,7 @@ describe('the plan’s config', () => {
     assert.equal(email!.cwd, '/etc/shepherd')
     assert.equal(email!.stop_timeout, 30_000)
     assert.equal(email!.thresholds.memory_limit_mb, 1024)
+    assert.equal(email!.thresholds.memory_trend_horizon, 300_000)
   })
 
   it('gives the plan’s defaults when the blocks are left out', () => {
@@ -74,6 +75,25 @@ workers:
     assert.equal(b!.recovery.check_interval, 10_000)
     assert.equal(b!.thresholds.memory_limit_mb, 512)
     assert.deepEqual(b!.replicas, { min: 3, max: 3 })
+  })
+
+  it('turn the memory trend off with 0 or null, per pool or for all', () => {
+    const loaded = loadConfigText(
+      `thresholds: { memory_trend_horizon: 2m }
+workers:
+  a: { command: node }
+  b: { command: node, thresholds: { memory_trend_horizon: null } }
+  c: { command: node, thresholds: { memory_trend_horizon: 0 } }
+`,
+      '/x/c.yaml',
+    )
+    assert.deepEqual(
+      loaded.pools.map((p) => p.thresholds.memory_trend_horizon),
+      [120_000, null, 0],
+    )
+    assert.ok(
+      problems('thresholds: { memory_trend_horizon: soon }\nworkers: { a: { command: node } }\n').length > 0,
+    )
   })
 })
 

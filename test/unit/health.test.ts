@@ -18,6 +18,7 @@ const t: HealthThresholds = {
   cpu_percent: 90,
   memory_mb: 100,
   memory_limit_mb: 150,
+  memory_trend_horizon: 300_000,
   error_rate: 0.1,
   error_min_samples: 10,
   queue_size: 100,
@@ -29,6 +30,7 @@ const HANG = 10_000
 function sample(over: Partial<HealthSample> = {}): HealthSample {
   return {
     at: 1000,
+    process: 'w:1',
     alive: true,
     procState: 'S',
     stuckForMs: 0,
@@ -71,6 +73,7 @@ describe('health score', () => {
         'zombies',
         'cpu',
         'memory',
+        'memory_trend',
         'error_rate',
         'probe',
         'backlog',

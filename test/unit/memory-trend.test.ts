@@ -7,8 +7,8 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
 import {
-  type Assessment,
   assessHealth,
+  type Assessment,
   FRESH_MEMORY,
   type HealthMemory,
   type HealthSample,
@@ -188,10 +188,21 @@ describe('memory trend: not a leak', () => {
       assert.equal(trend(a).verdict, 'healthy', trend(a).detail)
     }
     assert.match(trend(as.at(-2)!).detail, /rises and falls/)
-    // ...and a leak that climbs past those earlier highs is a leak again.
-    const leak = [...points, ...series(70_000, 80_000, 1000, (s) => 100 + 30 * (s - 70))]
-    const hit = firstAnomaly(assess(leak), leak)
-    assert.ok(hit && hit.at >= 70_000, 'flagged once the growth goes beyond the earlier highs')
+  })
+
+  it('sees a leak after such work once it climbs past the highs of the work', () => {
+    const big = { ...t, memory_mb: 1000, memory_limit_mb: 1000 }
+    // Work between 100 and 280 MiB for 70 s, then a leak of 10 MiB/s from 100 MiB: the limit at 160 s.
+    const points = [
+      ...series(0, 70_000, 1000, (s) => 100 + 30 * (s % 7)),
+      ...series(70_000, 170_000, 1000, (s) => 100 + 10 * (s - 70)),
+    ]
+    const as = assess(points, big)
+    const hit = firstAnomaly(as, points)
+    assert.ok(hit, 'the leak was flagged')
+    assert.equal(hit.a.anomaly!.cause, 'memory-trend')
+    assert.ok(hit.at > 70_000 && hit.rssMb > 280, `flagged at ${hit.at} ms, ${hit.rssMb} MiB`)
+    assert.ok(160 - hit.at / 1000 >= 10, `flagged ${160 - hit.at / 1000} s before the limit`)
   })
 
   for (const everyMs of [30_000, 1000, 200]) {
@@ -220,11 +231,17 @@ describe('memory trend: not a leak', () => {
   })
 
   it('leaves memory past the limit to the memory indicator', () => {
-    const points = series(0, 9000, 1000, leak40(0))
-    const as = assess(points, { ...t, memory_trend_horizon: 1000 })
-    const over = as.find((a) => a.anomaly)!
+    const as = assess([
+      [0, 100],
+      [1000, 100],
+      [2000, 100],
+      [3000, 100],
+      [4000, 310],
+    ])
+    const over = as.at(-1)!
     assert.equal(over.anomaly!.cause, 'memory')
     assert.equal(trend(over).verdict, 'n/a')
+    assert.equal(trend(over).detail, 'past the limit (see memory)')
   })
 })
 
