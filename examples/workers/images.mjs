@@ -1,5 +1,6 @@
-// Demo worker (uses the SDK): resizes "images" and leaks memory as it goes. Past the pool's
-// memory limit Shepherd restarts it gracefully: the image in progress is finished first.
+// Demo worker (uses the SDK): resizes "images" and leaks memory as it goes. Seeing its memory
+// climb steadily toward the pool's limit, Shepherd restarts it gracefully before it gets there
+// (cause memory-trend): the image in progress is finished first.
 import { onStop, ready, reportSuccess, workerId } from 'shepherd/worker'
 
 const leak = []
