@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 
 import {
@@ -10,6 +11,8 @@ import {
   type HealthSample,
   type HealthThresholds,
   hungReport,
+  INDICATORS,
+  PENALTIES,
   recentRestartTimes,
   restartedReport,
 } from '../../src/core/health.js'
@@ -91,6 +94,23 @@ describe('health score', () => {
     assert.equal(hung.report.worst, 'responsive')
     assert.equal(hung.anomaly?.cause, 'hang')
     assert.equal(hungReport(0, 'T', 'stopped').score, 0)
+  })
+  it('has the penalties docs/health.md prints, for every indicator', () => {
+    const doc = readFileSync(new URL('../../docs/health.md', import.meta.url), 'utf8')
+    const table = doc.slice(doc.indexOf('## The score'))
+    for (const name of INDICATORS) {
+      const row = new RegExp(`^\\| ${name} +\\| (\\S+) +\\| (\\S+) +\\|$`, 'm').exec(table)
+      assert.ok(row, `docs/health.md has a score row for ${name}`)
+      const { warning, unhealthy } = PENALTIES[name]
+      // An indicator that is never unhealthy has its one penalty under warning and – under unhealthy.
+      const expected =
+        name === 'alive'
+          ? ['–', String(unhealthy)]
+          : warning === unhealthy
+            ? [String(warning), '–']
+            : [String(warning), String(unhealthy)]
+      assert.deepEqual([row[1], row[2]], expected, name)
+    }
   })
   it('subtracts the documented penalty of each indicator', () => {
     const a = run([{ cpuPercent: 95 }, { cpuPercent: 95 }, { cpuPercent: 95, zombies: 1 }])
