@@ -336,6 +336,7 @@ function signedMs(v: number): string {
 }
 
 const started = new Date()
+const loadAtStart = os.loadavg()[0]!
 const { rows, leaks } = await faults()
 const idleSdk = await idle('sdk-idle.mjs', '50 idle SDK workers')
 const idlePlain = await idle('plain-idle.mjs', '50 idle workers without the SDK')
@@ -367,7 +368,8 @@ const idleTable = [
 
 const body = `## Recovery (\`npm run bench:recovery\`)
 
-Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}.
+Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; load average
+${loadAtStart.toFixed(2)} at the start and ${os.loadavg()[0]!.toFixed(2)} at the end (other work on the machine slows every figure).
 
 How: one daemon in the benchmark's process (real worker processes, real SQLite store, real API),
 pools of one worker each. The benchmark injects each fault itself (\`kill -KILL\`, \`kill -STOP\`,
