@@ -23,6 +23,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../adapters/file-modes.js'
+import { poolOfWorkerId } from '../core/ids.js'
 import { coerceError } from '../errors.js'
 
 /** Options of a {@link PoolLogWriter}. */
@@ -224,9 +225,8 @@ interface LogTarget {
  */
 function resolveSelector(selector: string | undefined, pools: readonly string[]): LogTarget | null {
   if (selector === undefined) return { pools: [...pools], match: () => true }
-  const hash = selector.indexOf('#')
-  if (hash < 0) return pools.includes(selector) ? { pools: [selector], match: () => true } : null
-  const pool = selector.slice(0, hash)
+  const pool = poolOfWorkerId(selector)
+  if (pool === null) return pools.includes(selector) ? { pools: [selector], match: () => true } : null
   if (!pools.includes(pool)) return null
   return { pools: [pool], match: (line) => workerIdOf(line) === selector }
 }

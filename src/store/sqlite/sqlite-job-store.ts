@@ -16,11 +16,11 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 
 import type Database from 'better-sqlite3'
 
+import { deliveryToken, parseDeliveryToken } from '../../core/ids.js'
 import {
   decideCrash,
   decideFailure,
   type Delivery,
-  deliveryToken,
   type Job,
   type JobPolicy,
   type JobState,
@@ -872,14 +872,8 @@ function readySettlement(item: Settlement, i: number): ReadySettlement {
       )
     }
   }
-  // Split at the last ':': ids may contain ':' themselves, delivery numbers never do.
-  const colon = item.token.lastIndexOf(':')
-  if (colon < 0) return { item, id: null, delivery: -1, json }
-  const digits = item.token.slice(colon + 1)
-  // Exactly the digits deliveryToken writes (no sign, no leading zero), so that a token is current
-  // only when it equals deliveryToken(id, delivery), as isCurrentDelivery says.
-  const delivery = /^[1-9]\d{0,14}$/.test(digits) ? Number(digits) : -1
-  return { item, id: item.token.slice(0, colon), delivery, json }
+  const token = parseDeliveryToken(item.token)
+  return { item, id: token?.jobId ?? null, delivery: token?.delivery ?? -1, json }
 }
 
 function assertNever(x: never): never {
