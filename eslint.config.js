@@ -23,6 +23,24 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.browser } },
   },
   {
+    // The config is read by every other part; none of them may be imported back, or a folder cycle
+    // follows (the locales the schema offers live in src/config/locales.ts for that reason).
+    files: ['src/config/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../notify/*', '../report/*', '../supervisor/*', '../queue/*', '../http/*', '../cli/*'],
+              message: 'src/config imports only core, units and errors: move what both sides need here.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The core decides; it never touches the world. Everything it needs comes in through ports,
     // so every recovery decision can be tested with fake time and a fake process table.
     files: ['src/core/**/*.ts'],

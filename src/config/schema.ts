@@ -11,7 +11,7 @@ import { z } from 'zod'
 
 import { EVENT_TYPES, isEventPattern } from '../core/events.js'
 import { STRATEGIES } from '../core/strategy.js'
-import { LOCALES } from '../notify/i18n.js'
+import { LOCALES } from './locales.js'
 import { duration, LONG_DURATION_LIMIT, size } from './units.js'
 export { STRATEGIES }
 export const SEVERITIES = ['info', 'warning', 'critical'] as const

@@ -2,6 +2,7 @@
  * Notifications: Slack and generic webhooks behind a dispatcher that never blocks recovery.
  * @module
  */
+export { type Locale, LOCALES } from '../config/locales.js'
 export {
   decide,
   type Decision,
@@ -29,7 +30,7 @@ export {
   NotificationDispatcher,
   type NotifierStats,
 } from './dispatcher.js'
-export { type Emphasis, type Locale, LOCALES, MESSAGES, messagesFor, type MessageTable } from './i18n.js'
+export { type Emphasis, MESSAGES, messagesFor, type MessageTable } from './i18n.js'
 export {
   type DeliveryContext,
   DeliveryError,
@@ -41,13 +42,11 @@ export {
 export {
   escapeSlack,
   formatSlackMessage,
-  type SlackBlock,
   type SlackFormatContext,
-  type SlackMessage,
   SlackNotifier,
   type SlackNotifierOptions,
-  type SlackText,
 } from './slack.js'
+export type { SlackBlock, SlackMessage, SlackText } from './slack-blocks.js'
 export {
   WebhookNotifier,
   type WebhookNotifierOptions,

@@ -4,31 +4,15 @@
  * it took, and the exact commands to look further.
  * @module
  */
+import type { Locale } from '../config/locales.js'
 import { formatDuration } from '../config/units.js'
 import type { AnyEvent, EventSeverity, ShepherdEvent } from '../core/events.js'
 import type { Incident, IncidentStep } from '../core/incident.js'
 import { shellArg } from '../shell-words.js'
-import { type Locale, messagesFor, type MessageTable } from './i18n.js'
+import { messagesFor, type MessageTable } from './i18n.js'
 import { type DeliveryContext, DeliveryError, type Notifier, postJson } from './notifier.js'
+import type { SlackBlock, SlackMessage, SlackText } from './slack-blocks.js'
 import { fitSlackLimits } from './slack-limits.js'
-
-/** A Slack mrkdwn text object. */
-export interface SlackText {
-  type: 'mrkdwn'
-  text: string
-}
-
-/** The Block Kit blocks Shepherd's messages use. */
-export type SlackBlock =
-  | { type: 'section'; text: SlackText; fields?: SlackText[] }
-  | { type: 'context'; elements: SlackText[] }
-  | { type: 'divider' }
-
-/** A Slack message: `text` is the plain fallback (push notifications, old clients), `blocks` the layout. */
-export interface SlackMessage {
-  text: string
-  blocks: SlackBlock[]
-}
 
 /** What the formatter needs besides the event. */
 export interface SlackFormatContext {

@@ -7,6 +7,7 @@
  * anything else: the daemon does not wait for deliveries.
  * @module
  */
+import type { Locale } from '../config/locales.js'
 import type { Config } from '../config/schema.js'
 import { formatDuration } from '../config/units.js'
 import { retryDelay } from '../core/notification-policy.js'
@@ -16,7 +17,6 @@ import { DeliveryError, postJson } from '../notify/notifier.js'
 import { SlackNotifier } from '../notify/slack.js'
 import { WebhookNotifier } from '../notify/webhook.js'
 import { renderMarkdown } from './markdown.js'
-import type { Locale } from './messages.js'
 import { formatReportSlack } from './slack.js'
 import type { Report } from './types.js'
 
