@@ -41,6 +41,46 @@ export default tseslint.config(
     },
   },
   {
+    // Time comes in through the Clock and the TimerPort (src/core/clock.ts), so that these parts run
+    // under fake time in tests; only src/adapters touches the platform's timers and clocks.
+    files: ['src/notify/**/*.ts', 'src/report/**/*.ts'],
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        ...[
+          'setTimeout',
+          'setInterval',
+          'setImmediate',
+          'clearTimeout',
+          'clearInterval',
+          'clearImmediate',
+        ].map((name) => ({ name, message: 'Arm timers on the injected TimerPort (src/core/clock.ts).' })),
+        { name: 'performance', message: 'Read the time from the injected Clock.' },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'Read the time from the injected Clock.' },
+        { object: 'performance', property: 'now', message: 'Read the time from the injected Clock.' },
+      ],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            'node:timers',
+            'node:timers/promises',
+            'node:perf_hooks',
+            'timers',
+            'timers/promises',
+            'perf_hooks',
+          ].map((name) => ({
+            name,
+            message: 'Timers and clocks come in through ports (src/core/clock.ts).',
+          })),
+        },
+      ],
+    },
+  },
+  {
     // The core decides; it never touches the world. Everything it needs comes in through ports,
     // so every recovery decision can be tested with fake time and a fake process table.
     files: ['src/core/**/*.ts'],

@@ -19,14 +19,19 @@ export {
   retryDelay,
 } from '../core/notification-policy.js'
 export { CommandNotifier, type CommandNotifierOptions, hookEnv } from './command.js'
+export { createHookNotifiers, createNotifiers, type CreateNotifiersOptions } from './create-notifiers.js'
 export {
-  createHookNotifiers,
-  createNotifiers,
-  type CreateNotifiersOptions,
+  DEFAULT_RETRY_BASE_MS,
+  DEFAULT_RETRY_CAP_MS,
+  deliverWithRetries,
   type DeliveryFailure,
+  MAX_RETRY_AFTER_MS,
+  type RetryOptions,
+  type RetryOutcome,
+} from './deliver-with-retries.js'
+export {
   type DispatcherOptions,
   type DispatcherSettings,
-  MAX_RETRY_AFTER_MS,
   NotificationDispatcher,
   type NotifierStats,
 } from './dispatcher.js'

@@ -3,6 +3,7 @@
  * Slack and webhook notifiers share.
  * @module
  */
+import { systemClock } from '../adapters/system-clock.js'
 import type { AnyEvent, EventSeverity } from '../core/events.js'
 
 /** What a notifier is told besides the event. */
@@ -81,7 +82,7 @@ export interface PostJsonOptions {
   body: unknown
   headers?: Record<string, string>
   signal: AbortSignal
-  /** For Retry-After dates; defaults to Date.now. */
+  /** The clock Retry-After dates are read against. @defaultValue the system clock */
   now?: () => number
 }
 
@@ -119,7 +120,7 @@ export async function postJson(o: PostJsonOptions): Promise<void> {
   const snippet = text.trim().slice(0, BODY_SNIPPET_CHARS)
   const said = snippet ? `: ${snippet}` : ''
   if (res.status === 429) {
-    const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), (o.now ?? Date.now)())
+    const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), (o.now ?? systemClock.now)())
     throw new DeliveryError(`HTTP 429 (rate limited)${said}`, { retryable: true, retryAfterMs, status: 429 })
   }
   if (res.status >= 500) {

@@ -91,6 +91,8 @@ export interface SlackNotifierOptions {
   configFile: string
   /** @defaultValue the global fetch */
   fetch?: typeof fetch
+  /** The clock Retry-After dates are read against. @defaultValue the system clock */
+  now?: () => number
   /** @defaultValue `'slack'` */
   name?: string
   /** Language of the messages. @defaultValue 'en' */
@@ -104,6 +106,7 @@ export class SlackNotifier implements Notifier {
   readonly #url: string
   readonly #configFile: string
   readonly #fetch: typeof fetch
+  readonly #now: (() => number) | undefined
   readonly #locale: Locale
 
   constructor(o: SlackNotifierOptions) {
@@ -112,6 +115,7 @@ export class SlackNotifier implements Notifier {
     this.#url = o.webhookUrl
     this.#configFile = o.configFile
     this.#fetch = o.fetch ?? fetch
+    this.#now = o.now
     this.#locale = o.locale ?? 'en'
   }
 
@@ -127,19 +131,23 @@ export class SlackNotifier implements Notifier {
       locale: this.#locale,
     })
     try {
-      await postJson({ fetch: this.#fetch, url: this.#url, body: message, signal })
+      await postJson({ fetch: this.#fetch, url: this.#url, body: message, signal, now: this.#now })
     } catch (e) {
       if (!(e instanceof DeliveryError) || e.status !== 400) throw e
-      await postJson({ fetch: this.#fetch, url: this.#url, body: { text: message.text }, signal }).catch(
-        (fallback: unknown) => {
-          throw fallback instanceof DeliveryError
-            ? new DeliveryError(`${e.message}; the plain-text fallback: ${fallback.message}`, {
-                retryable: fallback.retryable,
-                status: fallback.status,
-              })
-            : fallback
-        },
-      )
+      await postJson({
+        fetch: this.#fetch,
+        url: this.#url,
+        body: { text: message.text },
+        signal,
+        now: this.#now,
+      }).catch((fallback: unknown) => {
+        throw fallback instanceof DeliveryError
+          ? new DeliveryError(`${e.message}; the plain-text fallback: ${fallback.message}`, {
+              retryable: fallback.retryable,
+              status: fallback.status,
+            })
+          : fallback
+      })
     }
   }
 }

@@ -26,6 +26,8 @@ export interface WebhookNotifierOptions {
   headers?: Record<string, string>
   /** @defaultValue the global fetch */
   fetch?: typeof fetch
+  /** The clock Retry-After dates are read against. @defaultValue the system clock */
+  now?: () => number
   /** Event types taken, for an event hook (`hooks:`). @defaultValue the notification events */
   events?: readonly string[]
   /** An event hook's own rate limit. @defaultValue `notifications.rate_limit` */
@@ -55,6 +57,7 @@ export class WebhookNotifier implements Notifier {
   readonly #url: string
   readonly #headers: Record<string, string>
   readonly #fetch: typeof fetch
+  readonly #now: (() => number) | undefined
 
   constructor(o: WebhookNotifierOptions) {
     this.name = o.name
@@ -66,6 +69,7 @@ export class WebhookNotifier implements Notifier {
     this.#url = o.url
     this.#headers = o.headers ?? {}
     this.#fetch = o.fetch ?? fetch
+    this.#now = o.now
   }
 
   /** Sends one event; rejects with a DeliveryError that says whether to retry. */
@@ -76,6 +80,7 @@ export class WebhookNotifier implements Notifier {
       body: webhookPayload(event, ctx),
       headers: this.#headers,
       signal,
+      now: this.#now,
     })
   }
 }

@@ -53,13 +53,35 @@ export class FakeTimers implements TimerPort {
    */
   advance(ms: number): void {
     const end = this.clock.now() + ms
-    for (;;) {
-      const next = this.pending.filter((p) => p.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0]
-      if (!next) break
-      this.pending = this.pending.filter((p) => p !== next)
-      if (next.at > this.clock.now()) this.clock.set(next.at)
-      next.fn()
-    }
+    while (this.fireNext(end));
     this.clock.set(end)
   }
+
+  /**
+   * {@link advance} for code that arms its next timer after an await: before each timer that falls
+   * due, and at the end, lets pending promise callbacks and I/O run (one turn of the event loop),
+   * so a timer armed by a continuation is fired too when it falls due in the span.
+   */
+  async advanceAsync(ms: number): Promise<void> {
+    const end = this.clock.now() + ms
+    do await nextTurn()
+    while (this.fireNext(end))
+    this.clock.set(end)
+    await nextTurn()
+  }
+
+  /** Fires the first timer due by `end`, at its time; false when there is none. */
+  private fireNext(end: number): boolean {
+    const next = this.pending.filter((p) => p.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0]
+    if (!next) return false
+    this.pending = this.pending.filter((p) => p !== next)
+    if (next.at > this.clock.now()) this.clock.set(next.at)
+    next.fn()
+    return true
+  }
+}
+
+/** One turn of the real event loop: promise callbacks and ready I/O run. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
 }
