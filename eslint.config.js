@@ -43,7 +43,12 @@ export default tseslint.config(
   {
     // Time comes in through the Clock and the TimerPort (src/core/clock.ts), so that these parts run
     // under fake time in tests; only src/adapters touches the platform's timers and clocks.
-    files: ['src/notify/**/*.ts', 'src/report/**/*.ts'],
+    files: [
+      'src/notify/**/*.ts',
+      'src/report/**/*.ts',
+      'src/process/probes.ts',
+      'src/process/run-command.ts',
+    ],
     rules: {
       'no-restricted-globals': [
         'error',
