@@ -230,7 +230,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
           },
         )
       }
-      const { readLogTail, followLogs } = await import('../process/log-files.js')
+      const { readLogTail, followLogs } = await import('../process/log-reader.js')
       const dir = loaded.logDir
       const pool = loaded.pools.find((p) => p.name === selector?.slice(0, selector.indexOf('#')))
       // A worker id its pool cannot have (past replicas.max, a spare of a pool without spares) is a
