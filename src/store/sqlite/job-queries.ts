@@ -7,6 +7,15 @@
  */
 import type { Job, JobState } from '../../core/job.js'
 
+/**
+ * Rows deleted or retried per transaction by pruneDone, purge and retry of a whole state. A first
+ * prune after a busy day can meet millions of done jobs; batches keep each write-lock hold short
+ * (a few ms), so the supervisor's claims and settlements (and its heartbeat handling: better-sqlite3
+ * is synchronous) never wait behind one long transaction, nor does a CLI purge in another process
+ * make the supervisor's writes time out. Same size as the events' prune batch.
+ */
+export const JOB_BATCH = 5_000
+
 /** Every column of `jobs`, in the order {@link JobRow} lists them. */
 const COLUMNS = `seq, id, queue, state, priority, run_at, created_at, updated_at, finished_at, attempts,
   max_attempts, crashes, timeout_ms, idempotency_key, delivery, lease_worker, lease_expires, last_error,

@@ -52,19 +52,8 @@ import {
   type SettleResult,
   type SuspectRule,
 } from '../job-store.js'
-import { type CountRow, JOB_SQL, type JobRow, toJob } from './job-queries.js'
-
-/**
- * How the job store runs its statements: the owning store's error mapping, so that a refused job
- * write reads exactly like a refused incident write (SHEPHERD_STORE_WRITE_FAILED with the
- * operation, the file, the SQLite code and what to do) and a closed store is refused the same way.
- */
-export interface SqliteGuard {
-  /** Runs a write; any failure becomes SHEPHERD_STORE_WRITE_FAILED naming `operation`. */
-  write<T>(operation: string, run: () => T): T
-  /** Runs a read; any failure becomes SHEPHERD_INTERNAL naming `operation`. */
-  read<T>(operation: string, run: () => T): T
-}
+import { type CountRow, JOB_BATCH, JOB_SQL, type JobRow, toJob } from './job-queries.js'
+import type { SqliteGuard } from './store-guard.js'
 
 /** Options of {@link SqliteJobStore}. */
 export interface SqliteJobStoreOptions {
@@ -74,15 +63,6 @@ export interface SqliteJobStoreOptions {
    */
   newId?: () => string
 }
-
-/**
- * Rows deleted or retried per transaction by pruneDone, purge and retry of a whole state. A first
- * prune after a busy day can meet millions of done jobs; batches keep each write-lock hold short
- * (a few ms), so the supervisor's claims and settlements (and its heartbeat handling: better-sqlite3
- * is synchronous) never wait behind one long transaction, nor does a CLI purge in another process
- * make the supervisor's writes time out. Same size as the events' prune batch.
- */
-export const JOB_BATCH = 5_000
 
 type Statement<R = unknown> = Database.Statement<unknown[], R>
 type Ready = readonly ReadySettlement[]

@@ -14,7 +14,18 @@ import { coerceError, type ErrorCode, ShepherdError } from '../../errors.js'
 import type { StoreWrite } from '../store.js'
 import { GONE_ADVICE, readAdvice, writeAdvice, writeProblem } from './failures.js'
 import { sqliteCode } from './migrate.js'
-import type { SqliteGuard } from './sqlite-job-store.js'
+
+/**
+ * How the job store runs its statements: the owning store's error mapping, so that a refused job
+ * write reads exactly like a refused incident write (SHEPHERD_STORE_WRITE_FAILED with the
+ * operation, the file, the SQLite code and what to do) and a closed store is refused the same way.
+ */
+export interface SqliteGuard {
+  /** Runs a write; any failure becomes SHEPHERD_STORE_WRITE_FAILED naming `operation`. */
+  write<T>(operation: string, run: () => T): T
+  /** Runs a read; any failure becomes SHEPHERD_INTERNAL naming `operation`. */
+  read<T>(operation: string, run: () => T): T
+}
 
 /** The file a store opened, by device and inode: a file at its path with others is another file. */
 interface FileIdentity {
