@@ -6,7 +6,7 @@
  */
 import type { AnyEvent, EventSeverity } from '../core/events.js'
 import { describeSpawnFailure, runCommand } from '../process/run-command.js'
-import { type DeliveryContext, DeliveryError, type Notifier } from './notifier.js'
+import { type DeliveryContext, DeliveryError, Destination } from './notifier.js'
 import { webhookPayload } from './webhook.js'
 
 /**
@@ -64,25 +64,14 @@ export function hookEnv(event: AnyEvent): Record<string, string> {
  * change until the config does. On timeout or shutdown the command's whole process group is
  * killed, so a hook that forks cannot outlive its delivery.
  */
-export class CommandNotifier implements Notifier {
-  readonly name: string
-  readonly minSeverity: EventSeverity
-  readonly events: readonly string[]
-  readonly rateLimit: { max: number; window: number } | undefined
-  readonly dedupWindow: number | undefined
-  readonly timeoutMs: number | undefined
+export class CommandNotifier extends Destination {
   readonly #command: string
   readonly #args: readonly string[]
   readonly #cwd: string
   readonly #env: Record<string, string | undefined>
 
   constructor(o: CommandNotifierOptions) {
-    this.name = o.name
-    this.minSeverity = o.minSeverity ?? 'info'
-    this.events = o.events
-    this.rateLimit = o.rateLimit
-    this.dedupWindow = o.dedupWindow
-    this.timeoutMs = o.timeoutMs
+    super(o, 'info')
     this.#command = o.command
     this.#args = o.args ?? []
     this.#cwd = o.cwd

@@ -39,6 +39,8 @@ export { type Emphasis, MESSAGES, messagesFor, type MessageTable } from './i18n.
 export {
   type DeliveryContext,
   DeliveryError,
+  Destination,
+  type DestinationOptions,
   type Notifier,
   parseRetryAfter,
   postJson,

@@ -36,6 +36,36 @@ export interface Notifier {
   deliver(event: AnyEvent, ctx: DeliveryContext, signal: AbortSignal): Promise<void>
 }
 
+/** A notifier's name, severity floor and limits, as its options give them. */
+export type DestinationOptions = Pick<
+  Notifier,
+  'name' | 'events' | 'rateLimit' | 'dedupWindow' | 'timeoutMs'
+> & {
+  minSeverity?: EventSeverity
+}
+
+/** What every notifier holds besides its transport: its name, severity floor and limits. */
+export abstract class Destination implements Notifier {
+  readonly name: string
+  readonly minSeverity: EventSeverity
+  readonly events: readonly string[] | undefined
+  readonly rateLimit: { max: number; window: number } | undefined
+  readonly dedupWindow: number | undefined
+  readonly timeoutMs: number | undefined
+
+  /** @param defaultSeverity - the floor when the options set none. */
+  constructor(o: DestinationOptions, defaultSeverity: EventSeverity) {
+    this.name = o.name
+    this.minSeverity = o.minSeverity ?? defaultSeverity
+    this.events = o.events
+    this.rateLimit = o.rateLimit
+    this.dedupWindow = o.dedupWindow
+    this.timeoutMs = o.timeoutMs
+  }
+
+  abstract deliver(event: AnyEvent, ctx: DeliveryContext, signal: AbortSignal): Promise<void>
+}
+
 /** Why a delivery failed, and whether trying again can help. */
 export class DeliveryError extends Error {
   /** A later attempt may succeed (429, 5xx, network failure, timeout). */

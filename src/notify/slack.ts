@@ -10,7 +10,7 @@ import type { AnyEvent, EventSeverity, ShepherdEvent } from '../core/events.js'
 import type { Incident, IncidentStep } from '../core/incident.js'
 import { shellArg } from '../shell-words.js'
 import { messagesFor, type MessageTable } from './i18n.js'
-import { type DeliveryContext, DeliveryError, type Notifier, postJson } from './notifier.js'
+import { type DeliveryContext, DeliveryError, Destination, postJson } from './notifier.js'
 import type { SlackBlock, SlackMessage, SlackText } from './slack-blocks.js'
 import { fitSlackLimits } from './slack-limits.js'
 
@@ -100,9 +100,7 @@ export interface SlackNotifierOptions {
 }
 
 /** Delivers events to a Slack incoming webhook as {@link formatSlackMessage} renders them. */
-export class SlackNotifier implements Notifier {
-  readonly name: string
-  readonly minSeverity: EventSeverity
+export class SlackNotifier extends Destination {
   readonly #url: string
   readonly #configFile: string
   readonly #fetch: typeof fetch
@@ -110,8 +108,7 @@ export class SlackNotifier implements Notifier {
   readonly #locale: Locale
 
   constructor(o: SlackNotifierOptions) {
-    this.name = o.name ?? 'slack'
-    this.minSeverity = o.minSeverity ?? 'warning'
+    super({ name: o.name ?? 'slack', minSeverity: o.minSeverity }, 'warning')
     this.#url = o.webhookUrl
     this.#configFile = o.configFile
     this.#fetch = o.fetch ?? fetch

@@ -4,7 +4,7 @@
  * @module
  */
 import type { AnyEvent, EventSeverity } from '../core/events.js'
-import { type DeliveryContext, type Notifier, postJson } from './notifier.js'
+import { type DeliveryContext, Destination, postJson } from './notifier.js'
 
 /** The JSON body a webhook receives. */
 export interface WebhookPayload {
@@ -47,25 +47,14 @@ export function webhookPayload(event: AnyEvent, ctx: DeliveryContext): WebhookPa
  * POSTs {@link WebhookPayload} with the configured headers. 2xx delivers; 429 (honouring
  * Retry-After), 5xx, network failures and timeouts are retried; other 4xx and redirects are not.
  */
-export class WebhookNotifier implements Notifier {
-  readonly name: string
-  readonly minSeverity: EventSeverity
-  readonly events: readonly string[] | undefined
-  readonly rateLimit: { max: number; window: number } | undefined
-  readonly dedupWindow: number | undefined
-  readonly timeoutMs: number | undefined
+export class WebhookNotifier extends Destination {
   readonly #url: string
   readonly #headers: Record<string, string>
   readonly #fetch: typeof fetch
   readonly #now: (() => number) | undefined
 
   constructor(o: WebhookNotifierOptions) {
-    this.name = o.name
-    this.minSeverity = o.minSeverity ?? 'info'
-    this.events = o.events
-    this.rateLimit = o.rateLimit
-    this.dedupWindow = o.dedupWindow
-    this.timeoutMs = o.timeoutMs
+    super(o, 'info')
     this.#url = o.url
     this.#headers = o.headers ?? {}
     this.#fetch = o.fetch ?? fetch
