@@ -58,11 +58,11 @@ export class FakeTimers implements TimerPort {
   }
 
   /**
-   * {@link advance} for code that arms its next timer after an await: before each timer that falls
-   * due, and at the end, lets pending promise callbacks and I/O run (one turn of the event loop),
-   * so a timer armed by a continuation is fired too when it falls due in the span.
+   * As {@link advance}, for code that awaits: before each timer and at the end, every promise chain
+   * that was started runs as far as it can (one turn of the event loop), so that what it arms is
+   * seen in time.
    */
-  async advanceAsync(ms: number): Promise<void> {
+  async run(ms: number): Promise<void> {
     const end = this.clock.now() + ms
     do await nextTurn()
     while (this.fireNext(end))

@@ -31,10 +31,10 @@ describe('runCommand', () => {
     })
     let settled = false
     void result.then(() => (settled = true))
-    await timers.advanceAsync(4_999)
+    await timers.run(4_999)
     assert.equal(settled, false, 'still running under the time limit')
     assert.equal(timers.size, 1)
-    await timers.advanceAsync(1)
+    await timers.run(1)
     // The kill is real; so are the exit and the end of stderr that follow it.
     const r = await result
     assert.equal(r.kind, 'stopped')

@@ -133,9 +133,9 @@ describe('NotificationDispatcher under fake time', () => {
     const { timers, notifier, failures, d } = setup([{ fail: 'HTTP 500' }, { fail: 'HTTP 502' }, 'ok'])
     d.publish(quarantined())
     const [w1, w2] = backoff(2)
-    await timers.advanceAsync(w1! + w2! - 1)
+    await timers.run(w1! + w2! - 1)
     assert.deepEqual(notifier.times, [0, w1], 'the third attempt not yet')
-    await timers.advanceAsync(1)
+    await timers.run(1)
     assert.deepEqual(notifier.times, startTimes([w1!, w2!]))
     assert.ok(w1! >= 800 && w1! <= 1200 && w2! >= 1600 && w2! <= 2400, `jittered 1 s, 2 s: ${w1}, ${w2}`)
     assert.deepEqual(failures, [])
@@ -153,7 +153,7 @@ describe('NotificationDispatcher under fake time', () => {
   it('gives up after `retries` retries and reports it once; a non-retryable failure at once', async () => {
     const { timers, notifier, failures, d } = setup([{ fail: 'HTTP 503' }])
     d.publish(quarantined())
-    await timers.advanceAsync(60_000)
+    await timers.run(60_000)
     assert.deepEqual(notifier.times, startTimes(backoff(3)))
     assert.deepEqual(failures, [
       { notifier: 'hook:test', eventType: 'job:quarantined', error: 'HTTP 503', attempts: 4 },
@@ -161,7 +161,7 @@ describe('NotificationDispatcher under fake time', () => {
 
     const refused = setup([{ fail: 'HTTP 404', retryable: false }])
     refused.d.publish(quarantined())
-    await refused.timers.advanceAsync(0)
+    await refused.timers.run(0)
     assert.deepEqual(refused.notifier.times, [0])
     assert.deepEqual(refused.failures, [
       { notifier: 'hook:test', eventType: 'job:quarantined', error: 'HTTP 404', attempts: 1 },
@@ -172,16 +172,16 @@ describe('NotificationDispatcher under fake time', () => {
   it('waits what Retry-After asks when it is longer than the backoff, and no longer', async () => {
     const { timers, notifier, failures, d } = setup([{ fail: 'HTTP 429', retryAfterMs: 7_000 }, 'ok'])
     d.publish(quarantined())
-    await timers.advanceAsync(6_999)
+    await timers.run(6_999)
     assert.deepEqual(notifier.times, [0])
-    await timers.advanceAsync(1)
+    await timers.run(1)
     assert.deepEqual(notifier.times, [0, 7_000])
     assert.deepEqual(failures, [])
 
     // A Retry-After shorter than the backoff: the backoff.
     const short = setup([{ fail: 'HTTP 429', retryAfterMs: 10 }, 'ok'])
     short.d.publish(quarantined())
-    await short.timers.advanceAsync(5_000)
+    await short.timers.run(5_000)
     assert.deepEqual(short.notifier.times, [0, backoff(1)[0]])
   })
 
@@ -190,7 +190,7 @@ describe('NotificationDispatcher under fake time', () => {
       { fail: 'HTTP 429', retryAfterMs: 2 * MAX_RETRY_AFTER_MS },
     ])
     d.publish(quarantined())
-    await timers.advanceAsync(0)
+    await timers.run(0)
     assert.deepEqual(notifier.times, [0])
     assert.deepEqual(failures, [
       {
@@ -205,12 +205,12 @@ describe('NotificationDispatcher under fake time', () => {
   it('ends an attempt at its time limit even when the notifier ignores its signal, then retries', async () => {
     const { timers, notifier, failures, d } = setup(['hang', 'ok'], { settings: { timeout: 300 } })
     d.publish(quarantined())
-    await timers.advanceAsync(299)
+    await timers.run(299)
     assert.equal(notifier.calls[0]!.signal.aborted, false)
-    await timers.advanceAsync(1)
+    await timers.run(1)
     assert.equal(notifier.calls[0]!.signal.aborted, true, 'aborted at 300 ms')
     assert.equal((notifier.calls[0]!.signal.reason as Error).name, 'TimeoutError')
-    await timers.advanceAsync(5_000)
+    await timers.run(5_000)
     assert.deepEqual(notifier.times, [0, 300 + backoff(1)[0]!])
     assert.deepEqual(failures, [])
   })
@@ -221,7 +221,7 @@ describe('NotificationDispatcher under fake time', () => {
       timeoutMs: 2_000,
     })
     d.publish(quarantined())
-    await timers.advanceAsync(60_000)
+    await timers.run(60_000)
     assert.deepEqual(notifier.times, [0, 2_000 + backoff(1)[0]!])
     assert.deepEqual(failures, [
       { notifier: 'hook:test', eventType: 'job:quarantined', error: 'timed out after 2.00s', attempts: 2 },
@@ -235,7 +235,7 @@ describe('NotificationDispatcher under fake time', () => {
     for (let i = 0; i < 5; i++) d.publish(quarantined('email#1'))
     d.publish(quarantined('email#2'))
     d.publish(storeFailed())
-    await timers.advanceAsync(0)
+    await timers.run(0)
     assert.deepEqual(
       notifier.calls.map((c) => [c.event.type, c.event.workerId]),
       [
@@ -249,7 +249,7 @@ describe('NotificationDispatcher under fake time', () => {
     // of its messages were held back meanwhile.
     clock.advance(60_000)
     d.publish(quarantined('email#1'))
-    await timers.advanceAsync(0)
+    await timers.run(0)
     assert.equal(notifier.calls.length, 5)
     assert.equal(notifier.calls[4]!.ctx.suppressedBefore, 3)
   })
@@ -260,9 +260,9 @@ describe('NotificationDispatcher under fake time', () => {
     const b = quarantined('email#2')
     d.publish(a)
     d.publish(b)
-    await timers.advanceAsync(0)
+    await timers.run(0)
     assert.deepEqual(d.stats()[0]!.queued, 1)
-    await timers.advanceAsync(5_000)
+    await timers.run(5_000)
     assert.deepEqual(
       notifier.calls.map((c) => c.event),
       [a, a, b],
@@ -275,18 +275,18 @@ describe('NotificationDispatcher under fake time', () => {
     let drained = false
     void d.drain(10_000).then(() => (drained = true))
     const [w1] = backoff(1)
-    await timers.advanceAsync(w1! - 1)
+    await timers.run(w1! - 1)
     assert.equal(drained, false)
-    await timers.advanceAsync(1)
+    await timers.run(1)
     assert.equal(drained, true, 'drained as soon as the retry delivered')
 
     const hung = setup(['hang'], { settings: { timeout: 60_000 } })
     hung.d.publish(quarantined())
     let done = false
     void hung.d.drain(5_000).then(() => (done = true))
-    await hung.timers.advanceAsync(4_999)
+    await hung.timers.run(4_999)
     assert.equal(done, false)
-    await hung.timers.advanceAsync(1)
+    await hung.timers.run(1)
     assert.equal(done, true, 'gave up at 5 s')
     assert.equal(hung.d.stats()[0]!.inFlight, true, 'the delivery is still under way')
   })
@@ -295,10 +295,10 @@ describe('NotificationDispatcher under fake time', () => {
     const { timers, notifier, failures, d } = setup(['hang'], { settings: { timeout: 60_000 } })
     d.publish(quarantined())
     d.publish(quarantined('email#2'))
-    await timers.advanceAsync(0)
+    await timers.run(0)
     d.close()
     assert.equal(notifier.calls[0]!.signal.aborted, true)
-    await timers.advanceAsync(0)
+    await timers.run(0)
     assert.deepEqual(d.stats()[0], {
       notifier: 'hook:test',
       queued: 0,
@@ -310,15 +310,15 @@ describe('NotificationDispatcher under fake time', () => {
     assert.equal(timers.size, 0, 'no time limit or retry wait is left armed')
     assert.deepEqual(failures, [])
     d.publish(quarantined())
-    await timers.advanceAsync(0)
+    await timers.run(0)
     assert.equal(notifier.calls.length, 1, 'nothing is sent after close')
 
     const waiting = setup([{ fail: 'HTTP 500' }])
     waiting.d.publish(quarantined())
-    await waiting.timers.advanceAsync(0)
+    await waiting.timers.run(0)
     assert.equal(waiting.timers.size, 1, 'a retry wait is armed')
     waiting.d.close()
-    await waiting.timers.advanceAsync(0)
+    await waiting.timers.run(0)
     assert.equal(waiting.timers.size, 0)
     assert.equal(waiting.d.stats()[0]!.inFlight, false)
     assert.deepEqual(waiting.failures, [])

@@ -159,7 +159,7 @@ describe('deliverReport', () => {
       random: seededRandom(3),
       onFailure: (f) => failures.push(f),
     })
-    await timers.advanceAsync(10_000)
+    await timers.run(10_000)
     const outcomes = await pending
     assert.deepEqual(outcomes, [
       { destination: 'slack', ok: true, attempts: 2, error: null },
@@ -203,12 +203,12 @@ describe('deliverReport', () => {
       fetch,
       timers,
     })
-    await timers.advanceAsync(6_999)
+    await timers.run(6_999)
     assert.deepEqual(
       calls.map((c) => c.at),
       [0],
     )
-    await timers.advanceAsync(1)
+    await timers.run(1)
     assert.deepEqual(
       calls.map((c) => c.at),
       [0, 7_000],
