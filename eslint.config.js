@@ -23,6 +23,69 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.browser } },
   },
   {
+    // The config is read by every other part; none of them may be imported back, or a folder cycle
+    // follows (the locales the schema offers live in src/config/locales.ts for that reason).
+    files: ['src/config/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../notify/*', '../report/*', '../supervisor/*', '../queue/*', '../http/*', '../cli/*'],
+              message: 'src/config imports only core, units and errors: move what both sides need here.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Time comes in through the Clock and the TimerPort (src/core/clock.ts), so that these parts run
+    // under fake time in tests; only src/adapters touches the platform's timers and clocks.
+    files: [
+      'src/notify/**/*.ts',
+      'src/report/**/*.ts',
+      'src/process/probes.ts',
+      'src/process/run-command.ts',
+    ],
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        ...[
+          'setTimeout',
+          'setInterval',
+          'setImmediate',
+          'clearTimeout',
+          'clearInterval',
+          'clearImmediate',
+        ].map((name) => ({ name, message: 'Arm timers on the injected TimerPort (src/core/clock.ts).' })),
+        { name: 'performance', message: 'Read the time from the injected Clock.' },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'Read the time from the injected Clock.' },
+        { object: 'performance', property: 'now', message: 'Read the time from the injected Clock.' },
+      ],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            'node:timers',
+            'node:timers/promises',
+            'node:perf_hooks',
+            'timers',
+            'timers/promises',
+            'perf_hooks',
+          ].map((name) => ({
+            name,
+            message: 'Timers and clocks come in through ports (src/core/clock.ts).',
+          })),
+        },
+      ],
+    },
+  },
+  {
     // The core decides; it never touches the world. Everything it needs comes in through ports,
     // so every recovery decision can be tested with fake time and a fake process table.
     files: ['src/core/**/*.ts'],

@@ -3,8 +3,6 @@
  * injects them into the supervisor, and owns the process lifecycle (signals, shutdown, exit code).
  * @module
  */
-import { readFileSync } from 'node:fs'
-
 import { nodeSignals, type SignalSource } from './adapters/node-signals.js'
 import { systemClock } from './adapters/system-clock.js'
 import { configuredQueues, loadConfigFile, type LoadedConfig, queueSettings } from './config/load.js'
@@ -30,6 +28,7 @@ import type { Store } from './store/store.js'
 import { STORE_CHECK_MS, StoreMonitor } from './store/store-monitor.js'
 import { WriteBehind } from './store/write-behind.js'
 import { Supervisor } from './supervisor/supervisor.js'
+import { packageVersion } from './version.js'
 
 /** Events are pruned this often; retention itself is `store.event_retention`. */
 const PRUNE_EVERY_MS = 3_600_000
@@ -363,15 +362,4 @@ function logEvent(logger: Logger, e: AnyEvent): void {
   else if (e.severity === 'critical') logger.error(fields, e.message)
   else if (e.severity === 'warning') logger.warn(fields, e.message)
   else logger.info(fields, e.message)
-}
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-      version?: string
-    }
-    return pkg.version ?? '0.0.0'
-  } catch {
-    return '0.0.0'
-  }
 }

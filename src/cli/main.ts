@@ -8,7 +8,6 @@
  * stdin, a declined purge); 2 an invalid config or a usage error. Errors print `shepherd: <message> [<code>]` on stderr, as `shepherd start` does.
  * @module
  */
-import { readFileSync } from 'node:fs'
 import path from 'node:path'
 
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
@@ -26,6 +25,7 @@ import {
 import { coerceError, isShepherdError } from '../errors.js'
 import { resolveApiTokens } from '../http/auth.js'
 import { apiBaseUrl, ApiClient, clientToken } from '../http/client.js'
+import { packageVersion } from '../version.js'
 import { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, resolveConfigPath } from './config-path.js'
 import { formatConfigSummary, formatIncidents, formatWorkers, styler } from './format.js'
 import { printable } from './printable.js'
@@ -230,7 +230,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
           },
         )
       }
-      const { readLogTail, followLogs } = await import('../process/log-files.js')
+      const { readLogTail, followLogs } = await import('../process/log-reader.js')
       const dir = loaded.logDir
       const pool = loaded.pools.find((p) => p.name === selector?.slice(0, selector.indexOf('#')))
       // A worker id its pool cannot have (past replicas.max, a spare of a pool without spares) is a
@@ -323,16 +323,4 @@ function reportError(thrown: unknown, io: CliIo): number {
   io.err(`shepherd: ${err.message}`)
   if (io.env.SHEPHERD_DEBUG && err.stack) io.err(err.stack)
   return ExitCode.failure
-}
-
-/** The version in package.json, which sits two levels above both src/cli and dist/cli. */
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-      version?: unknown
-    }
-    return typeof pkg.version === 'string' ? pkg.version : 'unknown'
-  } catch {
-    return 'unknown'
-  }
 }

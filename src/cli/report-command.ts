@@ -9,10 +9,10 @@ import { type Command, InvalidArgumentError, Option } from 'commander'
 
 import { systemClock } from '../adapters/system-clock.js'
 import { loadConfigFile, type LoadedConfig } from '../config/load.js'
+import { type Locale, LOCALES } from '../config/locales.js'
 import { parseDuration } from '../config/units.js'
 import { isShepherdError } from '../errors.js'
 import type { ApiClient } from '../http/client.js'
-import { type Locale, LOCALES } from '../report/messages.js'
 import type { PoolStrength } from '../report/types.js'
 
 /** The period `shepherd report` covers when `--since` is not given. */

@@ -12,6 +12,7 @@
  * end in `dead`; crashes and hangs count toward quarantine and never use up attempts.
  * @module
  */
+import { deliveryToken } from './ids.js'
 import { backoffDelay } from './restart-policy.js'
 
 export const JOB_STATES = {
@@ -76,10 +77,6 @@ export interface NewJob {
 export interface Delivery {
   job: Job
   token: string
-}
-
-export function deliveryToken(jobId: string, delivery: number): string {
-  return `${jobId}:${delivery}`
 }
 
 export interface JobPolicy {

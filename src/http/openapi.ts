@@ -5,12 +5,11 @@
  * `GET /api/openapi.json`. A unit test walks the app's routes and this table both ways.
  * @module
  */
-import { readFileSync } from 'node:fs'
-
 import { z } from 'zod'
 
 import { type ErrorCode, ErrorRegistry } from '../errors.js'
 import { EnqueueBodySchema } from '../queue/enqueue.js'
+import { packageVersion } from '../version.js'
 import { API_TOKEN_ENV, type ApiScope, QUERY_TOKEN_PARAM } from './auth.js'
 import {
   API_BODY_LIMIT,
@@ -677,15 +676,4 @@ function rewriteRefs(value: unknown, renames: ReadonlyMap<string, string>): unkn
     }
   }
   return out
-}
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-      version?: unknown
-    }
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0'
-  } catch {
-    return '0.0.0'
-  }
 }

@@ -4,11 +4,9 @@
  * timeout, retries and rate limits; only the transport differs.
  * @module
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-
 import type { AnyEvent, EventSeverity } from '../core/events.js'
-import { coerceError } from '../errors.js'
-import { type DeliveryContext, DeliveryError, type Notifier } from './notifier.js'
+import { describeSpawnFailure, runCommand } from '../process/run-command.js'
+import { type DeliveryContext, DeliveryError, Destination } from './notifier.js'
 import { webhookPayload } from './webhook.js'
 
 /**
@@ -66,25 +64,14 @@ export function hookEnv(event: AnyEvent): Record<string, string> {
  * change until the config does. On timeout or shutdown the command's whole process group is
  * killed, so a hook that forks cannot outlive its delivery.
  */
-export class CommandNotifier implements Notifier {
-  readonly name: string
-  readonly minSeverity: EventSeverity
-  readonly events: readonly string[]
-  readonly rateLimit: { max: number; window: number } | undefined
-  readonly dedupWindow: number | undefined
-  readonly timeoutMs: number | undefined
+export class CommandNotifier extends Destination {
   readonly #command: string
   readonly #args: readonly string[]
   readonly #cwd: string
   readonly #env: Record<string, string | undefined>
 
   constructor(o: CommandNotifierOptions) {
-    this.name = o.name
-    this.minSeverity = o.minSeverity ?? 'info'
-    this.events = o.events
-    this.rateLimit = o.rateLimit
-    this.dedupWindow = o.dedupWindow
-    this.timeoutMs = o.timeoutMs
+    super(o, 'info')
     this.#command = o.command
     this.#args = o.args ?? []
     this.#cwd = o.cwd
@@ -92,81 +79,33 @@ export class CommandNotifier implements Notifier {
   }
 
   /** Runs the command for one event; rejects with a DeliveryError that says whether to retry. */
-  deliver(event: AnyEvent, ctx: DeliveryContext, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.reject(new DeliveryError('aborted', { retryable: false }))
-    return new Promise<void>((resolve, reject) => {
-      let child: ChildProcess
-      try {
-        child = spawn(this.#command, [...this.#args], {
-          cwd: this.#cwd,
-          env: { ...this.#env, ...hookEnv(event) },
-          shell: false,
-          // Its own process group, so that a timeout kills whatever it started too.
-          detached: true,
-          stdio: ['pipe', 'ignore', 'pipe'],
-        })
-      } catch (e) {
-        // Invalid arguments (a NUL byte) throw synchronously.
-        reject(new DeliveryError(`cannot run the hook: ${coerceError(e).message}`, { retryable: false }))
-        return
-      }
-      let stderr = ''
-      let settled = false
-      const finish = (error: DeliveryError | null): void => {
-        if (settled) return
-        settled = true
-        signal.removeEventListener('abort', onAbort)
-        if (error) reject(error)
-        else resolve()
-      }
-      const onAbort = (): void => {
-        killGroup(child)
-        finish(new DeliveryError('the hook was stopped (timeout or shutdown)', { retryable: true }))
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-
-      child.stderr?.setEncoding('utf8')
-      child.stderr?.on('data', (chunk: string) => {
-        // Keep the end: the explanation is usually the last thing a failing program prints.
-        stderr = (stderr + chunk).slice(-4 * STDERR_SNIPPET_CHARS)
-      })
-      child.on('error', (err: NodeJS.ErrnoException) => {
-        if (child.pid !== undefined) return // a failed kill or write of a running child; 'exit' follows
-        finish(new DeliveryError(spawnFailure(this.#command, err), { retryable: false, cause: err }))
-      })
-      child.on('exit', (code, sig) => {
-        // The group may hold children the hook left behind; they are not ours to keep.
-        killGroup(child)
-        if (code === 0) return finish(null)
-        const said = snippet(stderr)
-        const how = sig !== null ? `was killed by ${sig}` : `exited with code ${String(code)}`
-        finish(new DeliveryError(`the hook ${how}${said ? `: ${said}` : ''}`, { retryable: true }))
-      })
-
-      // A hook that exits without reading stdin closes the pipe; that is its right, not an error.
-      child.stdin?.on('error', () => undefined)
-      child.stdin?.end(`${JSON.stringify(webhookPayload(event, ctx))}\n`)
+  async deliver(event: AnyEvent, ctx: DeliveryContext, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) throw new DeliveryError('aborted', { retryable: false })
+    const r = await runCommand({
+      command: this.#command,
+      args: this.#args,
+      cwd: this.#cwd,
+      env: { ...this.#env, ...hookEnv(event) },
+      input: `${JSON.stringify(webhookPayload(event, ctx))}\n`,
+      signal,
+      // Keep the end: the explanation is usually the last thing a failing program prints.
+      stderr: { keep: 'tail', chars: 4 * STDERR_SNIPPET_CHARS },
     })
-  }
-}
-
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined) return
-  try {
-    process.kill(-child.pid, 'SIGKILL')
-  } catch {
-    // ESRCH: the group is gone already.
-  }
-}
-
-function spawnFailure(command: string, err: NodeJS.ErrnoException): string {
-  switch (err.code) {
-    case 'ENOENT':
-      return `cannot run the hook "${command}": command not found (ENOENT)`
-    case 'EACCES':
-      return `cannot run the hook "${command}": permission denied, the file is not executable (EACCES)`
-    default:
-      return `cannot run the hook "${command}": ${err.message}`
+    switch (r.kind) {
+      case 'not-started':
+        throw new DeliveryError(`cannot run the hook "${this.#command}": ${describeSpawnFailure(r.error)}`, {
+          retryable: false,
+          cause: r.error,
+        })
+      case 'stopped':
+        throw new DeliveryError('the hook was stopped (timeout or shutdown)', { retryable: true })
+      case 'exited': {
+        if (r.code === 0) return
+        const said = snippet(r.stderr)
+        const how = r.signal !== null ? `was killed by ${r.signal}` : `exited with code ${String(r.code)}`
+        throw new DeliveryError(`the hook ${how}${said ? `: ${said}` : ''}`, { retryable: true })
+      }
+    }
   }
 }
 

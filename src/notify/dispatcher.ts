@@ -6,26 +6,26 @@
  * order one event at a time, times out, retries with backoff, and finally gives up and says so.
  * @module
  */
-import path from 'node:path'
-
-import type { Config, HookConfig } from '../config/schema.js'
+import { backgroundTimers, nodeTimers } from '../adapters/timers.js'
 import { formatDuration } from '../config/units.js'
+import type { TimerPort } from '../core/clock.js'
 import type { AnyEvent } from '../core/events.js'
 import {
   decide,
   emptyPolicyState,
-  HOOK_NAME_PREFIX,
   type PolicyDestination,
   type PolicySettings,
   type PolicyState,
-  retryDelay,
 } from '../core/notification-policy.js'
 import { coerceError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { CommandNotifier } from './command.js'
-import { DeliveryError, isTimeout, type Notifier } from './notifier.js'
-import { SlackNotifier } from './slack.js'
-import { WebhookNotifier } from './webhook.js'
+import {
+  DEFAULT_RETRY_BASE_MS,
+  DEFAULT_RETRY_CAP_MS,
+  deliverWithRetries,
+  type DeliveryFailure,
+} from './deliver-with-retries.js'
+import type { Notifier } from './notifier.js'
 
 /** The `notifications` settings the dispatcher uses (durations in ms), as the config yields them. */
 export interface DispatcherSettings {
@@ -37,15 +37,6 @@ export interface DispatcherSettings {
   retries: number
   /** Timeout of one delivery attempt, ms. */
   timeout: number
-}
-
-/** A delivery that was given up: the daemon turns it into a `notifier:failed` event. */
-export interface DeliveryFailure {
-  notifier: string
-  eventType: string
-  error: string
-  /** Attempts made, the first included. */
-  attempts: number
 }
 
 /** Options of {@link NotificationDispatcher}. */
@@ -60,13 +51,20 @@ export interface DispatcherOptions {
   random?: () => number
   /** Where retries, give-ups and dropped notifications are logged (never a URL). */
   logger: Logger
-  /** @defaultValue 1000: a Slack or proxy hiccup is usually over within a second or two. */
+  /** @defaultValue {@link DEFAULT_RETRY_BASE_MS} */
   retryBaseMs?: number
-  /**
-   * @defaultValue 30000: with the default 3 retries the backoff never reaches it (≈1 s, 2 s, 4 s);
-   * it bounds larger `retries` so a message is never held back for minutes between attempts.
-   */
+  /** @defaultValue {@link DEFAULT_RETRY_CAP_MS} */
   retryCapMs?: number
+  /**
+   * The timers of attempt time limits and retry waits.
+   * @defaultValue `backgroundTimers`: a pending retry alone never keeps the process alive.
+   */
+  timers?: TimerPort
+  /**
+   * The timer of {@link NotificationDispatcher.drain}'s time limit.
+   * @defaultValue `nodeTimers`: whoever awaits drain wants the process to live until it resolves.
+   */
+  drainTimers?: TimerPort
   /**
    * Pending deliveries per notifier; when full, the oldest is dropped.
    * @defaultValue 1000: far more than the rate limits let through in normal operation (5 per worker
@@ -90,13 +88,6 @@ export interface NotifierStats {
   dropped: number
 }
 
-/**
- * A Retry-After longer than this is not waited for: the delivery is given up and reported. Every
- * later message of the destination waits behind the one being retried, and one that is more than
- * five minutes late is rarely worth holding the queue for.
- */
-export const MAX_RETRY_AFTER_MS = 300_000
-
 interface Pending {
   event: AnyEvent
   suppressedBefore: number
@@ -108,16 +99,9 @@ interface Lane {
   destination: PolicyDestination
   queue: Pending[]
   busy: boolean
-  /** Aborts the attempt in flight. */
-  attempt: AbortController | null
   delivered: number
   failed: number
   dropped: number
-}
-
-interface Sleep {
-  timer: NodeJS.Timeout
-  wake: () => void
 }
 
 /**
@@ -149,10 +133,12 @@ export class NotificationDispatcher {
   readonly #retryCapMs: number
   readonly #maxQueue: number
   readonly #onDeliveryFailed: ((f: DeliveryFailure) => void) | undefined
-  readonly #sleeps = new Set<Sleep>()
+  readonly #timers: TimerPort
+  readonly #drainTimers: TimerPort
+  /** Aborted by close: ends every delivery in flight and every retry wait. */
+  readonly #closing = new AbortController()
   readonly #idleWaiters = new Set<() => void>()
   #state: PolicyState = emptyPolicyState()
-  #closed = false
 
   constructor(o: DispatcherOptions) {
     this.#lanes = o.notifiers.map((notifier, i) => ({
@@ -166,7 +152,6 @@ export class NotificationDispatcher {
       },
       queue: [],
       busy: false,
-      attempt: null,
       delivered: 0,
       failed: 0,
       dropped: 0,
@@ -179,10 +164,16 @@ export class NotificationDispatcher {
     this.#now = o.now
     this.#random = o.random ?? Math.random
     this.#logger = o.logger
-    this.#retryBaseMs = o.retryBaseMs ?? 1000
-    this.#retryCapMs = o.retryCapMs ?? 30_000
+    this.#retryBaseMs = o.retryBaseMs ?? DEFAULT_RETRY_BASE_MS
+    this.#retryCapMs = o.retryCapMs ?? DEFAULT_RETRY_CAP_MS
     this.#maxQueue = Math.max(1, o.maxQueue ?? 1000)
     this.#onDeliveryFailed = o.onDeliveryFailed
+    this.#timers = o.timers ?? backgroundTimers
+    this.#drainTimers = o.drainTimers ?? nodeTimers
+  }
+
+  get #closed(): boolean {
+    return this.#closing.signal.aborted
   }
 
   /**
@@ -222,8 +213,7 @@ export class NotificationDispatcher {
   drain(timeoutMs: number): Promise<void> {
     if (this.#closed || this.#isIdle()) return Promise.resolve()
     return new Promise((resolve) => {
-      // Not unref'd: whoever awaits drain wants the process to live until it resolves.
-      const timer = setTimeout(() => {
+      const timer = this.#drainTimers.set(() => {
         this.#idleWaiters.delete(done)
         this.#logger.warn(
           { pending: this.stats().filter((s) => s.queued > 0 || s.inFlight) },
@@ -232,7 +222,7 @@ export class NotificationDispatcher {
         resolve()
       }, timeoutMs)
       const done = () => {
-        clearTimeout(timer)
+        this.#drainTimers.clear(timer)
         resolve()
       }
       this.#idleWaiters.add(done)
@@ -242,18 +232,12 @@ export class NotificationDispatcher {
   /** Stops at once: aborts deliveries in flight, cancels retry timers, drops queued work. Idempotent. */
   close(): void {
     if (this.#closed) return
-    this.#closed = true
+    this.#closing.abort()
     let dropped = 0
     for (const lane of this.#lanes) {
       dropped += lane.queue.length
       lane.queue = []
-      lane.attempt?.abort(new DeliveryError('the dispatcher was closed', { retryable: false }))
     }
-    for (const s of this.#sleeps) {
-      clearTimeout(s.timer)
-      s.wake()
-    }
-    this.#sleeps.clear()
     if (dropped > 0)
       this.#logger.warn({ dropped }, 'notification dispatcher closed with undelivered notifications')
     this.#wakeIdleWaiters()
@@ -307,81 +291,36 @@ export class NotificationDispatcher {
 
   async #deliver(lane: Lane, item: Pending): Promise<void> {
     const { notifier } = lane
-    const maxAttempts = 1 + Math.max(0, this.#settings.retries)
-    for (let attempt = 1; ; attempt++) {
-      const failure = await this.#attempt(lane, item)
-      if (this.#closed) return
-      if (failure === null) {
+    const outcome = await deliverWithRetries({
+      send: (signal) => notifier.deliver(item.event, { suppressedBefore: item.suppressedBefore }, signal),
+      retries: this.#settings.retries,
+      timeoutMs: notifier.timeoutMs ?? this.#settings.timeout,
+      timers: this.#timers,
+      random: this.#random,
+      retryBaseMs: this.#retryBaseMs,
+      retryCapMs: this.#retryCapMs,
+      signal: this.#closing.signal,
+      onRetry: ({ attempt, delayMs, error }) =>
+        this.#logger.warn(
+          { notifier: notifier.name, eventType: item.event.type, attempt, retryInMs: delayMs, error },
+          'notification delivery failed; retrying',
+        ),
+    })
+    switch (outcome.kind) {
+      case 'delivered':
         lane.delivered++
-        if (attempt > 1) {
+        if (outcome.attempts > 1) {
           this.#logger.info(
-            { notifier: notifier.name, eventType: item.event.type, attempts: attempt },
+            { notifier: notifier.name, eventType: item.event.type, attempts: outcome.attempts },
             'notification delivered',
           )
         }
         return
-      }
-      let giveUp = !failure.retryable || attempt >= maxAttempts
-      let error = failure.message
-      let delay = retryDelay(attempt, this.#retryBaseMs, this.#retryCapMs, this.#random)
-      if (!giveUp && failure.retryAfterMs !== null) {
-        if (failure.retryAfterMs > MAX_RETRY_AFTER_MS) {
-          giveUp = true
-          error = `${error}; Retry-After ${formatDuration(failure.retryAfterMs)} is longer than ${formatDuration(MAX_RETRY_AFTER_MS)}`
-        } else {
-          // Honour Retry-After: never sooner than asked; the backoff still spreads several hosts.
-          delay = Math.max(delay, failure.retryAfterMs)
-        }
-      }
-      if (giveUp) {
-        this.#giveUp(lane, item, error, attempt)
+      case 'failed':
+        return this.#giveUp(lane, item, outcome.error, outcome.attempts)
+      case 'cancelled':
+        // Closing is not a failure of the destination: nothing is reported.
         return
-      }
-      this.#logger.warn(
-        { notifier: notifier.name, eventType: item.event.type, attempt, retryInMs: delay, error },
-        'notification delivery failed; retrying',
-      )
-      await this.#sleep(delay)
-      if (this.#closed) return
-    }
-  }
-
-  /** One attempt under the delivery timeout; null when delivered, else why not. */
-  async #attempt(
-    lane: Lane,
-    item: Pending,
-  ): Promise<{ message: string; retryable: boolean; retryAfterMs: number | null } | null> {
-    const ctrl = new AbortController()
-    lane.attempt = ctrl
-    const timeoutMs = lane.notifier.timeoutMs ?? this.#settings.timeout
-    // Our own timer rather than AbortSignal.timeout, so it is cleared as soon as the attempt settles
-    // instead of living for the whole timeout after every delivery.
-    const timer = setTimeout(
-      () => ctrl.abort(new DOMException(`timed out after ${formatDuration(timeoutMs)}`, 'TimeoutError')),
-      timeoutMs,
-    )
-    timer.unref()
-    try {
-      const delivery = Promise.resolve().then(() =>
-        lane.notifier.deliver(item.event, { suppressedBefore: item.suppressedBefore }, ctrl.signal),
-      )
-      await untilAborted(delivery, ctrl.signal)
-      return null
-    } catch (e) {
-      if (ctrl.signal.aborted && isTimeout(ctrl.signal.reason)) {
-        return {
-          message: `timed out after ${formatDuration(timeoutMs)}`,
-          retryable: true,
-          retryAfterMs: null,
-        }
-      }
-      if (e instanceof DeliveryError)
-        return { message: e.message, retryable: e.retryable, retryAfterMs: e.retryAfterMs }
-      // A notifier should reject with DeliveryError; anything else is most likely a transport failure.
-      return { message: coerceError(e).message, retryable: true, retryAfterMs: null }
-    } finally {
-      clearTimeout(timer)
-      lane.attempt = null
     }
   }
 
@@ -405,21 +344,6 @@ export class NotificationDispatcher {
     }
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const s: Sleep = {
-        timer: setTimeout(() => {
-          this.#sleeps.delete(s)
-          resolve()
-        }, ms),
-        wake: resolve,
-      }
-      // A retry wait alone must not keep the process alive; drain() does that when someone waits.
-      s.timer.unref()
-      this.#sleeps.add(s)
-    })
-  }
-
   #isIdle(): boolean {
     return this.#lanes.every((l) => !l.busy && l.queue.length === 0)
   }
@@ -429,122 +353,4 @@ export class NotificationDispatcher {
     this.#idleWaiters.clear()
     for (const w of waiters) w()
   }
-}
-
-/**
- * Settles like `p`, or rejects with the signal's reason as soon as it aborts, so a notifier that
- * ignores its signal cannot hold its queue past the timeout.
- */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason)
-    if (signal.aborted) {
-      onAbort()
-      return
-    }
-    signal.addEventListener('abort', onAbort, { once: true })
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(v)
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(e)
-      },
-    )
-  })
-}
-
-/** Options of {@link createNotifiers} and {@link createHookNotifiers}. */
-export interface CreateNotifiersOptions {
-  /** The config file path, quoted in the commands of Slack messages; command hooks run in its directory. */
-  configFile: string
-  /** @defaultValue the global fetch */
-  fetch?: typeof fetch
-  /**
-   * The environment command hooks start from.
-   * @defaultValue process.env
-   */
-  env?: Record<string, string | undefined>
-}
-
-/**
- * Builds the notifiers the config asks for: Slack (named `slack`) when `notifications.slack` is
- * set, then one per webhook, named `webhook:<host>` (`webhook:<host>#2` for a second one on the same
- * host) so that logs and `notifier:failed` events never show a URL that may carry a token.
- */
-export function createNotifiers(n: Config['notifications'], o: CreateNotifiersOptions): Notifier[] {
-  const out: Notifier[] = []
-  if (n.slack) {
-    out.push(
-      new SlackNotifier({
-        webhookUrl: n.slack.webhook_url,
-        minSeverity: n.slack.min_severity,
-        configFile: o.configFile,
-        fetch: o.fetch,
-        locale: n.locale,
-      }),
-    )
-  }
-  const seen = new Map<string, number>()
-  for (const w of n.webhooks) {
-    const host = new URL(w.url).host
-    const count = (seen.get(host) ?? 0) + 1
-    seen.set(host, count)
-    out.push(
-      new WebhookNotifier({
-        name: count === 1 ? `webhook:${host}` : `webhook:${host}#${count}`,
-        url: w.url,
-        minSeverity: w.min_severity,
-        headers: w.headers,
-        fetch: o.fetch,
-      }),
-    )
-  }
-  return out
-}
-
-/**
- * Builds the event hooks of the config's `hooks:` list, in order: a url hook is a
- * {@link WebhookNotifier} named `hook:<host>`, a command hook a {@link CommandNotifier} named
- * `hook:<command's file name>` (`#2`, `#3` for later ones with the same name). Names never carry a
- * URL, its query or the arguments, which may hold secrets. Each hook takes the event types of its
- * `events` filter, and its own timeout, rate limit and dedup window where it sets them.
- */
-export function createHookNotifiers(hooks: readonly HookConfig[], o: CreateNotifiersOptions): Notifier[] {
-  const seen = new Map<string, number>()
-  const nameOf = (base: string): string => {
-    const count = (seen.get(base) ?? 0) + 1
-    seen.set(base, count)
-    return count === 1 ? `${HOOK_NAME_PREFIX}${base}` : `${HOOK_NAME_PREFIX}${base}#${count}`
-  }
-  return hooks.map((h): Notifier => {
-    const common = {
-      minSeverity: h.min_severity,
-      events: h.events,
-      rateLimit: h.rate_limit,
-      dedupWindow: h.dedup_window,
-      timeoutMs: h.timeout,
-    }
-    if (h.url !== undefined) {
-      return new WebhookNotifier({
-        ...common,
-        name: nameOf(new URL(h.url).host),
-        url: h.url,
-        headers: h.headers,
-        fetch: o.fetch,
-      })
-    }
-    // The schema guarantees exactly one of url and command.
-    const command = h.command!
-    return new CommandNotifier({
-      ...common,
-      name: nameOf(path.basename(command)),
-      command,
-      args: h.args,
-      cwd: path.dirname(o.configFile),
-      env: o.env,
-    })
-  })
 }

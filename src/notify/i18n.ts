@@ -6,13 +6,8 @@
  * they are what people type and search for.
  * @module
  */
+import type { Locale } from '../config/locales.js'
 import { formatDuration } from '../config/units.js'
-
-/** The languages messages are written in (`notifications.locale`). */
-export const LOCALES = ['en', 'ja'] as const
-
-/** One of {@link LOCALES}. */
-export type Locale = (typeof LOCALES)[number]
 
 /** Wraps the part of a sentence that is bold in Slack; the plain text passes the identity. */
 export type Emphasis = (s: string) => string

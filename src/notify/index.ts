@@ -2,6 +2,7 @@
  * Notifications: Slack and generic webhooks behind a dispatcher that never blocks recovery.
  * @module
  */
+export { type Locale, LOCALES } from '../config/locales.js'
 export {
   decide,
   type Decision,
@@ -18,21 +19,28 @@ export {
   retryDelay,
 } from '../core/notification-policy.js'
 export { CommandNotifier, type CommandNotifierOptions, hookEnv } from './command.js'
+export { createHookNotifiers, createNotifiers, type CreateNotifiersOptions } from './create-notifiers.js'
 export {
-  createHookNotifiers,
-  createNotifiers,
-  type CreateNotifiersOptions,
+  DEFAULT_RETRY_BASE_MS,
+  DEFAULT_RETRY_CAP_MS,
+  deliverWithRetries,
   type DeliveryFailure,
+  MAX_RETRY_AFTER_MS,
+  type RetryOptions,
+  type RetryOutcome,
+} from './deliver-with-retries.js'
+export {
   type DispatcherOptions,
   type DispatcherSettings,
-  MAX_RETRY_AFTER_MS,
   NotificationDispatcher,
   type NotifierStats,
 } from './dispatcher.js'
-export { type Emphasis, type Locale, LOCALES, MESSAGES, messagesFor, type MessageTable } from './i18n.js'
+export { type Emphasis, MESSAGES, messagesFor, type MessageTable } from './i18n.js'
 export {
   type DeliveryContext,
   DeliveryError,
+  Destination,
+  type DestinationOptions,
   type Notifier,
   parseRetryAfter,
   postJson,
@@ -41,13 +49,11 @@ export {
 export {
   escapeSlack,
   formatSlackMessage,
-  type SlackBlock,
   type SlackFormatContext,
-  type SlackMessage,
   SlackNotifier,
   type SlackNotifierOptions,
-  type SlackText,
 } from './slack.js'
+export type { SlackBlock, SlackMessage, SlackText } from './slack-blocks.js'
 export {
   WebhookNotifier,
   type WebhookNotifierOptions,

@@ -3,6 +3,7 @@
  * Slack and webhook notifiers share.
  * @module
  */
+import { systemClock } from '../adapters/system-clock.js'
 import type { AnyEvent, EventSeverity } from '../core/events.js'
 
 /** What a notifier is told besides the event. */
@@ -33,6 +34,36 @@ export interface Notifier {
   /** Time limit of one attempt, ms. @defaultValue `notifications.timeout` */
   readonly timeoutMs?: number
   deliver(event: AnyEvent, ctx: DeliveryContext, signal: AbortSignal): Promise<void>
+}
+
+/** A notifier's name, severity floor and limits, as its options give them. */
+export type DestinationOptions = Pick<
+  Notifier,
+  'name' | 'events' | 'rateLimit' | 'dedupWindow' | 'timeoutMs'
+> & {
+  minSeverity?: EventSeverity
+}
+
+/** What every notifier holds besides its transport: its name, severity floor and limits. */
+export abstract class Destination implements Notifier {
+  readonly name: string
+  readonly minSeverity: EventSeverity
+  readonly events: readonly string[] | undefined
+  readonly rateLimit: { max: number; window: number } | undefined
+  readonly dedupWindow: number | undefined
+  readonly timeoutMs: number | undefined
+
+  /** @param defaultSeverity - the floor when the options set none. */
+  constructor(o: DestinationOptions, defaultSeverity: EventSeverity) {
+    this.name = o.name
+    this.minSeverity = o.minSeverity ?? defaultSeverity
+    this.events = o.events
+    this.rateLimit = o.rateLimit
+    this.dedupWindow = o.dedupWindow
+    this.timeoutMs = o.timeoutMs
+  }
+
+  abstract deliver(event: AnyEvent, ctx: DeliveryContext, signal: AbortSignal): Promise<void>
 }
 
 /** Why a delivery failed, and whether trying again can help. */
@@ -81,7 +112,7 @@ export interface PostJsonOptions {
   body: unknown
   headers?: Record<string, string>
   signal: AbortSignal
-  /** For Retry-After dates; defaults to Date.now. */
+  /** The clock Retry-After dates are read against. @defaultValue the system clock */
   now?: () => number
 }
 
@@ -119,7 +150,7 @@ export async function postJson(o: PostJsonOptions): Promise<void> {
   const snippet = text.trim().slice(0, BODY_SNIPPET_CHARS)
   const said = snippet ? `: ${snippet}` : ''
   if (res.status === 429) {
-    const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), (o.now ?? Date.now)())
+    const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), (o.now ?? systemClock.now)())
     throw new DeliveryError(`HTTP 429 (rate limited)${said}`, { retryable: true, retryAfterMs, status: 429 })
   }
   if (res.status >= 500) {

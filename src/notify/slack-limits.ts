@@ -9,7 +9,7 @@
  * (the fallback shown in notifications) is cut by Slack after 40,000 characters.
  * @module
  */
-import type { SlackBlock, SlackMessage, SlackText } from './slack.js'
+import type { SlackBlock, SlackMessage, SlackText } from './slack-blocks.js'
 
 export const SLACK_LIMITS = {
   blocks: 50,

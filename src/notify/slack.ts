@@ -4,31 +4,15 @@
  * it took, and the exact commands to look further.
  * @module
  */
+import type { Locale } from '../config/locales.js'
 import { formatDuration } from '../config/units.js'
 import type { AnyEvent, EventSeverity, ShepherdEvent } from '../core/events.js'
 import type { Incident, IncidentStep } from '../core/incident.js'
 import { shellArg } from '../shell-words.js'
-import { type Locale, messagesFor, type MessageTable } from './i18n.js'
-import { type DeliveryContext, DeliveryError, type Notifier, postJson } from './notifier.js'
+import { messagesFor, type MessageTable } from './i18n.js'
+import { type DeliveryContext, DeliveryError, Destination, postJson } from './notifier.js'
+import type { SlackBlock, SlackMessage, SlackText } from './slack-blocks.js'
 import { fitSlackLimits } from './slack-limits.js'
-
-/** A Slack mrkdwn text object. */
-export interface SlackText {
-  type: 'mrkdwn'
-  text: string
-}
-
-/** The Block Kit blocks Shepherd's messages use. */
-export type SlackBlock =
-  | { type: 'section'; text: SlackText; fields?: SlackText[] }
-  | { type: 'context'; elements: SlackText[] }
-  | { type: 'divider' }
-
-/** A Slack message: `text` is the plain fallback (push notifications, old clients), `blocks` the layout. */
-export interface SlackMessage {
-  text: string
-  blocks: SlackBlock[]
-}
 
 /** What the formatter needs besides the event. */
 export interface SlackFormatContext {
@@ -107,6 +91,8 @@ export interface SlackNotifierOptions {
   configFile: string
   /** @defaultValue the global fetch */
   fetch?: typeof fetch
+  /** The clock Retry-After dates are read against. @defaultValue the system clock */
+  now?: () => number
   /** @defaultValue `'slack'` */
   name?: string
   /** Language of the messages. @defaultValue 'en' */
@@ -114,20 +100,19 @@ export interface SlackNotifierOptions {
 }
 
 /** Delivers events to a Slack incoming webhook as {@link formatSlackMessage} renders them. */
-export class SlackNotifier implements Notifier {
-  readonly name: string
-  readonly minSeverity: EventSeverity
+export class SlackNotifier extends Destination {
   readonly #url: string
   readonly #configFile: string
   readonly #fetch: typeof fetch
+  readonly #now: (() => number) | undefined
   readonly #locale: Locale
 
   constructor(o: SlackNotifierOptions) {
-    this.name = o.name ?? 'slack'
-    this.minSeverity = o.minSeverity ?? 'warning'
+    super({ name: o.name ?? 'slack', minSeverity: o.minSeverity }, 'warning')
     this.#url = o.webhookUrl
     this.#configFile = o.configFile
     this.#fetch = o.fetch ?? fetch
+    this.#now = o.now
     this.#locale = o.locale ?? 'en'
   }
 
@@ -143,19 +128,23 @@ export class SlackNotifier implements Notifier {
       locale: this.#locale,
     })
     try {
-      await postJson({ fetch: this.#fetch, url: this.#url, body: message, signal })
+      await postJson({ fetch: this.#fetch, url: this.#url, body: message, signal, now: this.#now })
     } catch (e) {
       if (!(e instanceof DeliveryError) || e.status !== 400) throw e
-      await postJson({ fetch: this.#fetch, url: this.#url, body: { text: message.text }, signal }).catch(
-        (fallback: unknown) => {
-          throw fallback instanceof DeliveryError
-            ? new DeliveryError(`${e.message}; the plain-text fallback: ${fallback.message}`, {
-                retryable: fallback.retryable,
-                status: fallback.status,
-              })
-            : fallback
-        },
-      )
+      await postJson({
+        fetch: this.#fetch,
+        url: this.#url,
+        body: { text: message.text },
+        signal,
+        now: this.#now,
+      }).catch((fallback: unknown) => {
+        throw fallback instanceof DeliveryError
+          ? new DeliveryError(`${e.message}; the plain-text fallback: ${fallback.message}`, {
+              retryable: fallback.retryable,
+              status: fallback.status,
+            })
+          : fallback
+      })
     }
   }
 }

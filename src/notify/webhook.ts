@@ -4,7 +4,7 @@
  * @module
  */
 import type { AnyEvent, EventSeverity } from '../core/events.js'
-import { type DeliveryContext, type Notifier, postJson } from './notifier.js'
+import { type DeliveryContext, Destination, postJson } from './notifier.js'
 
 /** The JSON body a webhook receives. */
 export interface WebhookPayload {
@@ -26,6 +26,8 @@ export interface WebhookNotifierOptions {
   headers?: Record<string, string>
   /** @defaultValue the global fetch */
   fetch?: typeof fetch
+  /** The clock Retry-After dates are read against. @defaultValue the system clock */
+  now?: () => number
   /** Event types taken, for an event hook (`hooks:`). @defaultValue the notification events */
   events?: readonly string[]
   /** An event hook's own rate limit. @defaultValue `notifications.rate_limit` */
@@ -45,27 +47,18 @@ export function webhookPayload(event: AnyEvent, ctx: DeliveryContext): WebhookPa
  * POSTs {@link WebhookPayload} with the configured headers. 2xx delivers; 429 (honouring
  * Retry-After), 5xx, network failures and timeouts are retried; other 4xx and redirects are not.
  */
-export class WebhookNotifier implements Notifier {
-  readonly name: string
-  readonly minSeverity: EventSeverity
-  readonly events: readonly string[] | undefined
-  readonly rateLimit: { max: number; window: number } | undefined
-  readonly dedupWindow: number | undefined
-  readonly timeoutMs: number | undefined
+export class WebhookNotifier extends Destination {
   readonly #url: string
   readonly #headers: Record<string, string>
   readonly #fetch: typeof fetch
+  readonly #now: (() => number) | undefined
 
   constructor(o: WebhookNotifierOptions) {
-    this.name = o.name
-    this.minSeverity = o.minSeverity ?? 'info'
-    this.events = o.events
-    this.rateLimit = o.rateLimit
-    this.dedupWindow = o.dedupWindow
-    this.timeoutMs = o.timeoutMs
+    super(o, 'info')
     this.#url = o.url
     this.#headers = o.headers ?? {}
     this.#fetch = o.fetch ?? fetch
+    this.#now = o.now
   }
 
   /** Sends one event; rejects with a DeliveryError that says whether to retry. */
@@ -76,6 +69,7 @@ export class WebhookNotifier implements Notifier {
       body: webhookPayload(event, ctx),
       headers: this.#headers,
       signal,
+      now: this.#now,
     })
   }
 }

@@ -2,12 +2,14 @@
  * Liveness probes in the manner of Kubernetes: an HTTP GET, a TCP connect, or a command.
  * @module
  */
-import { spawn } from 'node:child_process'
 import { connect } from 'node:net'
-import { performance } from 'node:perf_hooks'
 
+import { systemClock } from '../adapters/system-clock.js'
+import { nodeTimers } from '../adapters/timers.js'
 import type { ProbeConfig } from '../config/schema.js'
+import type { TimerPort } from '../core/clock.js'
 import { coerceError } from '../errors.js'
+import { describeSpawnFailure, runCommand } from './run-command.js'
 
 /** What a probe can refer to through `{port}`, `{index}`, `{pid}` and `{id}`. */
 export interface ProbeVars {
@@ -29,13 +31,18 @@ export interface ProbeResult {
 }
 
 /** Only this much of an exec probe's stderr is kept: the detail shows its first line. */
-const MAX_STDERR_BYTES = 4096
+const MAX_STDERR_CHARS = 4096
 
-/**
- * After an exec probe exits, how long to wait for the end of its stderr. A process it started
- * outside its group may hold the pipe open forever; the first line is almost always there already.
- */
-const STDERR_GRACE_MS = 100
+/** The time a probe runs on. */
+export interface ProbeTime {
+  /** Measures `durationMs`. */
+  now: () => number
+  /** Arms the time limits. */
+  timers: TimerPort
+}
+
+/** The real clock and timers. */
+const REAL_TIME: ProbeTime = { now: systemClock.now, timers: nodeTimers }
 
 /**
  * Runs one probe against a worker. Never rejects: every failure, including a bad placeholder, is
@@ -47,32 +54,42 @@ const STDERR_GRACE_MS = 100
  * if (!r.ok) console.log(`probe failed: ${r.detail}`)
  * ```
  */
-export async function runProbe(probe: ProbeConfig, vars: ProbeVars): Promise<ProbeResult> {
-  const started = performance.now()
+export async function runProbe(
+  probe: ProbeConfig,
+  vars: ProbeVars,
+  time: ProbeTime = REAL_TIME,
+): Promise<ProbeResult> {
+  const started = time.now()
   let outcome: { ok: boolean; detail: string }
   try {
-    outcome = await probeOnce(probe, vars)
+    outcome = await probeOnce(probe, vars, time.timers)
   } catch (e) {
     outcome = { ok: false, detail: coerceError(e).message }
   }
-  return { ...outcome, durationMs: Math.round(performance.now() - started) }
+  return { ...outcome, durationMs: Math.round(time.now() - started) }
 }
 
-async function probeOnce(probe: ProbeConfig, vars: ProbeVars): Promise<{ ok: boolean; detail: string }> {
+async function probeOnce(
+  probe: ProbeConfig,
+  vars: ProbeVars,
+  timers: TimerPort,
+): Promise<{ ok: boolean; detail: string }> {
   switch (probe.type) {
     case 'http':
-      return httpProbe(fillPlaceholders(probe.url, vars, encodeURIComponent), probe.timeout)
+      return httpProbe(fillPlaceholders(probe.url, vars, encodeURIComponent), probe.timeout, timers)
     case 'tcp':
       return tcpProbe(
         fillPlaceholders(probe.host, vars),
         parsePort(fillPlaceholders(String(probe.port), vars)),
         probe.timeout,
+        timers,
       )
     case 'exec':
       return execProbe(
         probe.command,
         probe.args.map((a) => fillPlaceholders(a, vars)),
         probe.timeout,
+        timers,
       )
     default: {
       const never: never = probe
@@ -116,16 +133,24 @@ function parsePort(text: string): number {
   return port
 }
 
-async function httpProbe(url: string, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
+async function httpProbe(
+  url: string,
+  timeoutMs: number,
+  timers: TimerPort,
+): Promise<{ ok: boolean; detail: string }> {
   if (!URL.canParse(url)) return { ok: false, detail: `invalid URL "${url}"` }
+  const ctrl = new AbortController()
+  const timer = timers.set(() => ctrl.abort(new DOMException('timed out', 'TimeoutError')), timeoutMs)
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+    const res = await fetch(url, { signal: ctrl.signal })
     // Release the connection without reading a body nobody looks at.
     await res.body?.cancel().catch(() => undefined)
     const ok = res.status >= 200 && res.status < 300
     return { ok, detail: `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}` }
   } catch (e) {
     return { ok: false, detail: describeFetchError(e, timeoutMs) }
+  } finally {
+    timers.clear(timer)
   }
 }
 
@@ -151,15 +176,20 @@ function describeNetError(err: Error): string {
   }
 }
 
-function tcpProbe(host: string, port: number, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
+function tcpProbe(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  timers: TimerPort,
+): Promise<{ ok: boolean; detail: string }> {
   return new Promise((resolve) => {
     const socket = connect({ host, port })
     const finish = (ok: boolean, detail: string): void => {
-      clearTimeout(timer)
+      timers.clear(timer)
       socket.destroy()
       resolve({ ok, detail })
     }
-    const timer = setTimeout(
+    const timer = timers.set(
       () => finish(false, `timed out after ${timeoutMs} ms connecting to ${host}:${port}`),
       timeoutMs,
     )
@@ -168,67 +198,34 @@ function tcpProbe(host: string, port: number, timeoutMs: number): Promise<{ ok: 
   })
 }
 
-function execProbe(
+async function execProbe(
   command: string,
   args: string[],
   timeoutMs: number,
+  timers: TimerPort,
 ): Promise<{ ok: boolean; detail: string }> {
-  return new Promise((resolve) => {
-    // Own process group, so a timeout also kills whatever the command started (a `sh -c` pipeline).
-    const child = spawn(command, args, {
-      cwd: process.cwd(),
-      stdio: ['ignore', 'ignore', 'pipe'],
-      shell: false,
-      detached: true,
-    })
-    let stderr = ''
-    let timedOut = false
-    let settled = false
-    let grace: NodeJS.Timeout | undefined
-    const finish = (ok: boolean, detail: string): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      clearTimeout(grace)
-      child.stderr?.destroy()
-      resolve({ ok, detail })
-    }
-    const report = (code: number | null, signal: NodeJS.Signals | null): void => {
-      const line = firstLine(stderr)
-      if (timedOut) return finish(false, `timed out after ${timeoutMs} ms${line ? `: ${line}` : ''}`)
-      const how = signal ? `killed by ${signal}` : `exit code ${code}`
-      finish(code === 0, line ? `${how}: ${line}` : how)
-    }
-    const timer = setTimeout(() => {
-      timedOut = true
-      if (child.pid) killGroup(child.pid)
-    }, timeoutMs)
-    child.stderr?.setEncoding('utf8')
-    child.stderr?.on('data', (chunk: string) => {
-      if (stderr.length < MAX_STDERR_BYTES) stderr += chunk.slice(0, MAX_STDERR_BYTES - stderr.length)
-    })
-    child.stderr?.on('error', () => undefined)
-    child.once('error', (err) => finish(false, describeExecError(command, err)))
-    child.once('exit', (code, signal) => {
-      // Whatever the command left running in its group would otherwise pile up, one per probe run.
-      if (child.pid) killGroup(child.pid)
-      grace = setTimeout(() => report(code, signal), STDERR_GRACE_MS)
-      child.once('close', () => report(code, signal))
-    })
+  // Own process group, so a timeout also kills whatever the command started (a `sh -c` pipeline).
+  const r = await runCommand({
+    command,
+    args,
+    cwd: process.cwd(),
+    timeoutMs,
+    timers,
+    stderr: { keep: 'head', chars: MAX_STDERR_CHARS },
   })
-}
-
-function describeExecError(command: string, err: NodeJS.ErrnoException): string {
-  if (err.code === 'ENOENT') return `cannot run "${command}": command not found (ENOENT)`
-  if (err.code === 'EACCES') return `cannot run "${command}": permission denied (EACCES)`
-  return `cannot run "${command}": ${err.message}`
-}
-
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL')
-  } catch {
-    // Already gone.
+  switch (r.kind) {
+    case 'not-started':
+      return { ok: false, detail: `cannot run "${command}": ${describeSpawnFailure(r.error)}` }
+    case 'stopped': {
+      // At the time limit: a probe has no other stop.
+      const line = firstLine(r.stderr)
+      return { ok: false, detail: `timed out after ${timeoutMs} ms${line ? `: ${line}` : ''}` }
+    }
+    case 'exited': {
+      const line = firstLine(r.stderr)
+      const how = r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`
+      return { ok: r.code === 0, detail: line ? `${how}: ${line}` : how }
+    }
   }
 }
 

@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream'
 import type { ExitReport } from '../core/exit-report.js'
 import { coerceError } from '../errors.js'
 import { type Cell, type Containment, killQuietly, processGroupContainment } from './containment.js'
+import { describeSpawnFailure } from './run-command.js'
 import type { ManagedProcess, OutputListener, ProcessSpawner, StopOptions, WorkerSpec } from './types.js'
 
 /**
@@ -330,17 +331,9 @@ class ManagedChild implements ManagedProcess {
 }
 
 function describeSpawnError(spec: WorkerSpec, err: Error): string {
-  const code = (err as NodeJS.ErrnoException).code
   const where = `cannot start "${spec.command}" in ${spec.cwd}`
   if (!isDirectory(spec.cwd)) return `${where}: the working directory does not exist or is not a directory`
-  switch (code) {
-    case 'ENOENT':
-      return `${where}: command not found (ENOENT)`
-    case 'EACCES':
-      return `${where}: permission denied, the file is not executable (EACCES)`
-    default:
-      return `${where}: ${err.message}`
-  }
+  return `${where}: ${describeSpawnFailure(err)}`
 }
 
 function isDirectory(p: string): boolean {

@@ -17,6 +17,7 @@
 import { backgroundTimers, type LongTimeout, setLongTimeout } from '../adapters/timers.js'
 import type { TimerPort } from '../core/clock.js'
 import type { EventDataMap, EventSeverity, EventType } from '../core/events.js'
+import { parseDeliveryToken } from '../core/ids.js'
 import type { Delivery, JobPolicy } from '../core/job.js'
 import { isShepherdError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -577,7 +578,7 @@ export class Dispatcher<W extends JobWorker> {
     for (const r of results) {
       const job = r.job
       if (r.outcome === 'stale') {
-        const jobId = r.token.slice(0, r.token.lastIndexOf(':'))
+        const jobId = parseDeliveryToken(r.token)?.jobId ?? r.token
         const who = from?.worker.currentId ?? 'a worker'
         this.d.emit(
           'job:stale',

@@ -53,7 +53,7 @@ export interface ReportSources {
  * period of the same length before it for the changes.
  * @example
  * ```ts
- * const report = await generateReport({ store, config, now: Date.now(), sinceMs: 86_400_000, current: null })
+ * const report = await generateReport({ store, config, now: clock.now(), sinceMs: 86_400_000, current: null })
  * ```
  */
 export async function generateReport(s: ReportSources): Promise<Report> {

@@ -7,16 +7,16 @@
  * anything else: the daemon does not wait for deliveries.
  * @module
  */
+import { nodeTimers } from '../adapters/timers.js'
+import type { Locale } from '../config/locales.js'
 import type { Config } from '../config/schema.js'
-import { formatDuration } from '../config/units.js'
-import { retryDelay } from '../core/notification-policy.js'
-import { coerceError } from '../errors.js'
-import { createNotifiers, type DeliveryFailure, MAX_RETRY_AFTER_MS } from '../notify/dispatcher.js'
-import { DeliveryError, postJson } from '../notify/notifier.js'
+import type { TimerPort } from '../core/clock.js'
+import { createNotifiers } from '../notify/create-notifiers.js'
+import { deliverWithRetries, type DeliveryFailure } from '../notify/deliver-with-retries.js'
+import { postJson } from '../notify/notifier.js'
 import { SlackNotifier } from '../notify/slack.js'
 import { WebhookNotifier } from '../notify/webhook.js'
 import { renderMarkdown } from './markdown.js'
-import type { Locale } from './messages.js'
 import { formatReportSlack } from './slack.js'
 import type { Report } from './types.js'
 
@@ -56,6 +56,10 @@ export interface DeliverReportOptions {
   retryBaseMs?: number
   /** @defaultValue 30000, as notifications */
   retryCapMs?: number
+  /** Timers of the time limits and retry waits. @defaultValue `nodeTimers` */
+  timers?: TimerPort
+  /** The clock Retry-After dates are read against. @defaultValue the system clock */
+  now?: () => number
   /** IANA time zone of the times in the Slack message and the Markdown. @defaultValue the process's */
   timeZone?: string
 }
@@ -117,84 +121,34 @@ async function deliverOne(
   t: { name: string; url: string; headers: Record<string, string>; body: unknown },
   o: DeliverReportOptions,
 ): Promise<DeliveryOutcome> {
-  const maxAttempts = 1 + Math.max(0, o.notifications.retries)
-  const random = o.random ?? Math.random
-  for (let attempt = 1; ; attempt++) {
-    const failure = await attemptOnce(t, o)
-    if (failure === null) return { destination: t.name, ok: true, attempts: attempt, error: null }
-    let error = failure.message
-    let giveUp = !failure.retryable || attempt >= maxAttempts
-    let delay = retryDelay(attempt, o.retryBaseMs ?? 1000, o.retryCapMs ?? 30_000, random)
-    if (!giveUp && failure.retryAfterMs !== null) {
-      if (failure.retryAfterMs > MAX_RETRY_AFTER_MS) {
-        giveUp = true
-        error = `${error}; Retry-After ${formatDuration(failure.retryAfterMs)} is longer than ${formatDuration(MAX_RETRY_AFTER_MS)}`
-      } else delay = Math.max(delay, failure.retryAfterMs)
-    }
-    if (o.signal?.aborted) return { destination: t.name, ok: false, attempts: attempt, error: 'cancelled' }
-    if (giveUp) {
+  const outcome = await deliverWithRetries({
+    send: (signal) =>
+      postJson({ fetch: o.fetch ?? fetch, url: t.url, body: t.body, headers: t.headers, signal, now: o.now }),
+    retries: o.notifications.retries,
+    timeoutMs: o.notifications.timeout,
+    timers: o.timers ?? nodeTimers,
+    random: o.random ?? Math.random,
+    retryBaseMs: o.retryBaseMs,
+    retryCapMs: o.retryCapMs,
+    signal: o.signal,
+  })
+  switch (outcome.kind) {
+    case 'delivered':
+      return { destination: t.name, ok: true, attempts: outcome.attempts, error: null }
+    case 'failed':
       try {
-        o.onFailure?.({ notifier: t.name, eventType: 'report', error, attempts: attempt })
+        o.onFailure?.({
+          notifier: t.name,
+          eventType: 'report',
+          error: outcome.error,
+          attempts: outcome.attempts,
+        })
       } catch {
         // The caller's bookkeeping must not turn a failed delivery into a crash.
       }
-      return { destination: t.name, ok: false, attempts: attempt, error }
-    }
-    // Cancelled (shutdown): not a failure of the destination, so nothing is reported.
-    if (!(await sleep(delay, o.signal))) {
-      return { destination: t.name, ok: false, attempts: attempt, error: 'cancelled' }
-    }
+      return { destination: t.name, ok: false, attempts: outcome.attempts, error: outcome.error }
+    case 'cancelled':
+      // Cancelled (shutdown): not a failure of the destination, so nothing is reported.
+      return { destination: t.name, ok: false, attempts: outcome.attempts, error: 'cancelled' }
   }
-}
-
-/** One POST under the notifications timeout; null when delivered, else why not. */
-async function attemptOnce(
-  t: { url: string; headers: Record<string, string>; body: unknown },
-  o: DeliverReportOptions,
-): Promise<{ message: string; retryable: boolean; retryAfterMs: number | null } | null> {
-  const ctrl = new AbortController()
-  const timeoutMs = o.notifications.timeout
-  const timer = setTimeout(
-    () => ctrl.abort(new DOMException(`timed out after ${formatDuration(timeoutMs)}`, 'TimeoutError')),
-    timeoutMs,
-  )
-  const onAbort = () => ctrl.abort(new DeliveryError('the delivery was cancelled', { retryable: false }))
-  o.signal?.addEventListener('abort', onAbort, { once: true })
-  if (o.signal?.aborted) onAbort()
-  try {
-    await postJson({
-      fetch: o.fetch ?? fetch,
-      url: t.url,
-      body: t.body,
-      headers: t.headers,
-      signal: ctrl.signal,
-    })
-    return null
-  } catch (e) {
-    if (e instanceof DeliveryError) {
-      const message = e.message.startsWith('timed out')
-        ? `timed out after ${formatDuration(timeoutMs)}`
-        : e.message
-      return { message, retryable: e.retryable, retryAfterMs: e.retryAfterMs }
-    }
-    return { message: coerceError(e).message, retryable: true, retryAfterMs: null }
-  } finally {
-    clearTimeout(timer)
-    o.signal?.removeEventListener('abort', onAbort)
-  }
-}
-
-/** Waits `ms`; resolves false at once if `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve(false)
-    const done = (ok: boolean) => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
-      resolve(ok)
-    }
-    const onAbort = () => done(false)
-    const timer = setTimeout(() => done(true), ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }

@@ -3,6 +3,7 @@
  * webhook), in English or Japanese. Pure: the same report and options give the same text.
  * @module
  */
+import type { Locale } from '../config/locales.js'
 import { shellArg } from '../shell-words.js'
 import {
   formatPercent,
@@ -12,7 +13,7 @@ import {
   formatTime,
   type RenderOptions,
 } from './format.js'
-import { type Locale, type ReportMessages, reportMessagesFor } from './messages.js'
+import { type ReportMessages, reportMessagesFor } from './messages.js'
 import type { PeriodFigures, Report } from './types.js'
 
 /** Options of {@link renderMarkdown}. */

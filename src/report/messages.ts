@@ -5,10 +5,8 @@
  * causes such as `crash`, config keys, commands.
  * @module
  */
-import { type Locale, messagesFor } from '../notify/i18n.js'
-
-export type { Locale } from '../notify/i18n.js'
-export { LOCALES } from '../notify/i18n.js'
+import type { Locale } from '../config/locales.js'
+import { messagesFor } from '../notify/i18n.js'
 
 /** Everything a report says, for one language. */
 export interface ReportMessages {

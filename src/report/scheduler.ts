@@ -16,12 +16,6 @@ import { deliverReport, type DeliveryOutcome } from './deliver.js'
 import { nextRunAt, type ScheduleRule } from './schedule.js'
 import type { PoolStrength, Report } from './types.js'
 
-/** The timer functions the scheduler uses; tests pass fakes. */
-export type SchedulerTimers = TimerPort
-
-/** Real timers, unref'd: a pending report never keeps a process alive. */
-export const realTimers: SchedulerTimers = backgroundTimers
-
 /** Options of {@link ReportScheduler}. */
 export interface ReportSchedulerOptions {
   rule: ScheduleRule
@@ -33,8 +27,8 @@ export interface ReportSchedulerOptions {
   onError: (error: Error, dueAt: number) => void
   /** A run skipped because the one before was still going. */
   onSkip?: (dueAt: number) => void
-  /** @defaultValue {@link realTimers} */
-  timers?: SchedulerTimers
+  /** @defaultValue `backgroundTimers`: a pending report never keeps a process alive. */
+  timers?: TimerPort
 }
 
 /**
@@ -42,7 +36,7 @@ export interface ReportSchedulerOptions {
  * due makes that one skip (and be reported), rather than pile up.
  * @example
  * ```ts
- * const s = new ReportScheduler({ rule: { every: 86_400_000, at: '09:00' }, now: Date.now, run, onError })
+ * const s = new ReportScheduler({ rule: { every: 86_400_000, at: '09:00' }, now: clock.now, run, onError })
  * s.start()
  * // at shutdown
  * s.stop()
@@ -50,7 +44,7 @@ export interface ReportSchedulerOptions {
  */
 export class ReportScheduler {
   readonly #o: ReportSchedulerOptions
-  readonly #timers: SchedulerTimers
+  readonly #timers: TimerPort
   #handle: LongTimeout | null = null
   #nextAt: number | null = null
   #running: Promise<void> | null = null
@@ -58,7 +52,7 @@ export class ReportScheduler {
 
   constructor(o: ReportSchedulerOptions) {
     this.#o = o
-    this.#timers = o.timers ?? realTimers
+    this.#timers = o.timers ?? backgroundTimers
   }
 
   /** When the next run is due, or null when stopped. */
@@ -125,8 +119,11 @@ export interface ReportScheduleDeps {
   record: (event: AnyEvent) => void
   /** @defaultValue the global fetch */
   fetch?: typeof fetch
-  /** @defaultValue {@link realTimers} */
-  timers?: SchedulerTimers
+  /**
+   * Timers of the schedule and of the deliveries' time limits and retry waits.
+   * @defaultValue `backgroundTimers` for the schedule, `nodeTimers` for deliveries under way
+   */
+  timers?: TimerPort
   /** Called with every report made and what became of its deliveries (tests watch this). */
   onReport?: (report: Report, outcomes: DeliveryOutcome[]) => void
 }
@@ -201,6 +198,8 @@ export function startReportSchedule(d: ReportScheduleDeps): ReportSchedule | nul
         configFile: d.loaded.file,
         signal: abort.signal,
         fetch: d.fetch,
+        timers: d.timers,
+        now: d.now,
         onFailure: (f) =>
           d.record({
             type: 'notifier:failed',

@@ -6,9 +6,11 @@
  * out, and the full report is one command away.
  * @module
  */
-import { escapeSlack, type SlackBlock, type SlackMessage, type SlackText } from '../notify/slack.js'
+import type { Locale } from '../config/locales.js'
+import { escapeSlack } from '../notify/slack.js'
+import type { SlackBlock, SlackMessage, SlackText } from '../notify/slack-blocks.js'
 import { formatPercent, formatPeriod, formatPointChange, formatSigned, type RenderOptions } from './format.js'
-import { type Locale, reportMessagesFor } from './messages.js'
+import { reportMessagesFor } from './messages.js'
 import type { Report } from './types.js'
 
 /** Options of {@link formatReportSlack}. */

@@ -7,6 +7,7 @@ import type { ResolvedPool } from '../config/load.js'
 import { type Availability, startAvailability } from '../core/availability.js'
 import type { ExitReport } from '../core/exit-report.js'
 import { FRESH_MEMORY, type HealthMemory, type HealthReport } from '../core/health.js'
+import { workerId } from '../core/ids.js'
 import type { Incident } from '../core/incident.js'
 import { EMPTY_HISTORY, type RestartHistory } from '../core/restart-policy.js'
 import { FRESH_SCALE, type ScaleState } from '../core/scaling.js'
@@ -140,7 +141,7 @@ export function createPool(cfg: ResolvedPool, now: number): PoolRuntime {
 
 export function createSlot(pool: PoolRuntime, index: number): Slot {
   return {
-    id: `${pool.cfg.name}#${index}`,
+    id: workerId(pool.cfg.name, index),
     index,
     pool,
     state: 'starting',

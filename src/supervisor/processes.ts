@@ -5,8 +5,9 @@
  */
 import { describeExit, type ExitReport } from '../core/exit-report.js'
 import { FRESH_MEMORY } from '../core/health.js'
+import { poolOfProcessKey, processKey, spareId } from '../core/ids.js'
 import { backoffDelay } from '../core/restart-policy.js'
-import { PoolLogWriter } from '../process/log-files.js'
+import { PoolLogWriter } from '../process/log-writer.js'
 import type { WorkerMessage } from '../protocol/messages.js'
 import type { SupervisorKernel } from './kernel.js'
 import { freePortOffset, type PoolRuntime, type Spare, workerEnv } from './pool-runtime.js'
@@ -57,7 +58,7 @@ export class Processes {
 
   spawn(pool: PoolRuntime, id: string, index: number): WorkerProcess {
     const cfg = pool.cfg
-    const key = `${cfg.name}:${++this.seq}`
+    const key = processKey(cfg.name, ++this.seq)
     const portOffset = freePortOffset(pool)
     const mp = this.k.deps.spawner.spawn({
       workerId: key,
@@ -101,7 +102,7 @@ export class Processes {
   handleOutput(key: string, stream: 'out' | 'err', lines: string[]): void {
     const wp = this.byKey.get(key)
     if (!wp) return
-    this.logWriters.get(key.slice(0, key.lastIndexOf(':')))?.write(wp.currentId, stream, lines)
+    this.logWriters.get(poolOfProcessKey(key) ?? '')?.write(wp.currentId, stream, lines)
     wp.tail.push(lines.map((l) => `${stream}| ${l}`))
   }
 
@@ -110,8 +111,8 @@ export class Processes {
     // The lowest number no spare holds now: spare ids (and so per-worker metric series) stay
     // bounded by `spares`, however many spares have come and gone.
     let n = 1
-    while (pool.spares.some((s) => s.id === `${pool.cfg.name}#s${n}`)) n++
-    const id = `${pool.cfg.name}#s${n}`
+    while (pool.spares.some((s) => s.id === spareId(pool.cfg.name, n))) n++
+    const id = spareId(pool.cfg.name, n)
     const wp = this.spawn(pool, id, pool.cfg.replicas.max + n)
     pool.spares.push({ id, proc: wp, cpuSeconds: 0, report: null, memory: FRESH_MEMORY })
     this.k.emit(

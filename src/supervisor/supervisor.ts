@@ -12,6 +12,7 @@ import { jobPolicy, queueSettings } from '../config/load.js'
 import { noteAvailability, startAvailability } from '../core/availability.js'
 import type { ExitReport } from '../core/exit-report.js'
 import { describeExit } from '../core/exit-report.js'
+import { poolOfProcessKey, poolOfWorkerId } from '../core/ids.js'
 import type { Strategy } from '../core/strategy.js'
 import { isServing } from '../core/worker-state.js'
 import { ShepherdError } from '../errors.js'
@@ -442,13 +443,13 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
 
   /** Slot processes (and scale-recovery replacements) work on jobs; warm spares wait to be promoted. */
   private servesJobs(wp: WorkerProcess): boolean {
-    const pool = this.pools.get(wp.key.slice(0, wp.key.lastIndexOf(':')))
+    const pool = this.pools.get(poolOfProcessKey(wp.key) ?? '')
     return pool?.slots.some((s) => s.proc === wp || s.surge === wp) ?? false
   }
 
   /** A worker answered for a job that was given away: it woke up from a hang, or lost track. Stop it. */
   private onStale(wp: WorkerProcess, detail: string): void {
-    const pool = this.pools.get(wp.key.slice(0, wp.key.lastIndexOf(':')))
+    const pool = this.pools.get(poolOfProcessKey(wp.key) ?? '')
     const slot = pool?.slots.find((s) => s.proc === wp)
     if (slot && !slot.incident && !this.k.stopping) {
       this.recovery.open(slot, 'stale-delivery', `${wp.currentId} ${detail}`)
@@ -463,6 +464,6 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   }
 
   private findSlot(id: string): Slot | undefined {
-    return this.pools.get(id.slice(0, id.lastIndexOf('#')))?.slots.find((s) => s.id === id)
+    return this.pools.get(poolOfWorkerId(id) ?? '')?.slots.find((s) => s.id === id)
   }
 }

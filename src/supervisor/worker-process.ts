@@ -6,7 +6,7 @@
  */
 import type { ExitReport } from '../core/exit-report.js'
 import type { ProbeState } from '../core/health.js'
-import { LineTail } from '../process/log-files.js'
+import { LineTail } from '../process/line-tail.js'
 import type { ManagedProcess, StopOptions } from '../process/types.js'
 import { parseWorkerMessage, type SupervisorMessage, type WorkerMessage } from '../protocol/messages.js'
 

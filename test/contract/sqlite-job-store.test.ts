@@ -14,14 +14,11 @@ import Database from 'better-sqlite3'
 import { seededRandom } from '../../src/core/clock.js'
 import type { NewJob } from '../../src/core/job.js'
 import { isShepherdError, type ShepherdError } from '../../src/errors.js'
+import { JOB_BATCH, JOB_SQL } from '../../src/store/sqlite/job-queries.js'
 import { loadMigrations, runMigrations } from '../../src/store/sqlite/migrate.js'
-import {
-  JOB_BATCH,
-  JOB_SQL,
-  type SqliteGuard,
-  SqliteJobStore,
-} from '../../src/store/sqlite/sqlite-job-store.js'
+import { SqliteJobStore } from '../../src/store/sqlite/sqlite-job-store.js'
 import { openSqliteStore, SqliteStore } from '../../src/store/sqlite/sqlite-store.js'
+import type { SqliteGuard } from '../../src/store/sqlite/store-guard.js'
 import { defaults, jobStoreContract, POLICY, T0 } from './job-store.contract.js'
 
 jobStoreContract('sqlite', async () => {

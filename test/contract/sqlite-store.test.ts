@@ -15,8 +15,9 @@ import Database from 'better-sqlite3'
 
 import { isShepherdError, type ShepherdError } from '../../src/errors.js'
 import { openStore } from '../../src/store/open-store.js'
+import { BUSY_TIMEOUT_MS } from '../../src/store/sqlite/connection.js'
 import { loadMigrations, type Migration, runMigrations } from '../../src/store/sqlite/migrate.js'
-import { BUSY_TIMEOUT_MS, openSqliteStore, SqliteStore } from '../../src/store/sqlite/sqlite-store.js'
+import { openSqliteStore, SqliteStore } from '../../src/store/sqlite/sqlite-store.js'
 import type { Store } from '../../src/store/store.js'
 import { exitEvent, incident, sampleEvents, storeContract, T0, workerState } from './store.contract.js'
 

@@ -53,13 +53,35 @@ export class FakeTimers implements TimerPort {
    */
   advance(ms: number): void {
     const end = this.clock.now() + ms
-    for (;;) {
-      const next = this.pending.filter((p) => p.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0]
-      if (!next) break
-      this.pending = this.pending.filter((p) => p !== next)
-      if (next.at > this.clock.now()) this.clock.set(next.at)
-      next.fn()
-    }
+    while (this.fireNext(end));
     this.clock.set(end)
   }
+
+  /**
+   * As {@link advance}, for code that awaits: before each timer and at the end, every promise chain
+   * that was started runs as far as it can (one turn of the event loop), so that what it arms is
+   * seen in time.
+   */
+  async run(ms: number): Promise<void> {
+    const end = this.clock.now() + ms
+    do await nextTurn()
+    while (this.fireNext(end))
+    this.clock.set(end)
+    await nextTurn()
+  }
+
+  /** Fires the first timer due by `end`, at its time; false when there is none. */
+  private fireNext(end: number): boolean {
+    const next = this.pending.filter((p) => p.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0]
+    if (!next) return false
+    this.pending = this.pending.filter((p) => p !== next)
+    if (next.at > this.clock.now()) this.clock.set(next.at)
+    next.fn()
+    return true
+  }
+}
+
+/** One turn of the real event loop: promise callbacks and ready I/O run. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
 }

@@ -6,9 +6,12 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
 import { ConfigSchema } from '../../src/config/schema.js'
-import type { DeliveryFailure } from '../../src/notify/dispatcher.js'
+import { FakeClock, seededRandom } from '../../src/core/clock.js'
+import { retryDelay } from '../../src/core/notification-policy.js'
+import type { DeliveryFailure } from '../../src/notify/deliver-with-retries.js'
 import { buildReport } from '../../src/report/build.js'
 import { deliverReport, type ReportDelivery, type ReportWebhookPayload } from '../../src/report/deliver.js'
+import { FakeTimers } from '../helpers/fake-timers.js'
 
 const report = buildReport({
   generatedAt: 2_000_000,
@@ -43,14 +46,31 @@ interface Call {
   url: string
   body: unknown
   headers: Headers
+  /** ms after the script started (0 without a clock). */
+  at: number
 }
 
-/** A fetch that answers each URL from a script of statuses (the last one repeats). */
-function scriptedFetch(script: Record<string, (number | 'hang')[]>): { fetch: typeof fetch; calls: Call[] } {
+/** One answer of a scripted destination: a status, a status with headers, or no answer at all. */
+type Answer = number | { status: number; headers: Record<string, string> } | 'hang'
+
+/**
+ * A fetch that answers each URL from a script (the last answer repeats); each call notes the time
+ * on `clock`, ms after it started, when there is one.
+ */
+function scriptedFetch(
+  script: Record<string, Answer[]>,
+  clock?: FakeClock,
+): { fetch: typeof fetch; calls: Call[] } {
   const calls: Call[] = []
+  const t0 = clock?.now() ?? 0
   const fetchImpl = (async (input: string | URL | Request, init?: RequestInit) => {
     const url = String(input)
-    calls.push({ url, body: JSON.parse(String(init?.body)), headers: new Headers(init?.headers) })
+    calls.push({
+      url,
+      body: JSON.parse(String(init?.body)),
+      headers: new Headers(init?.headers),
+      at: (clock?.now() ?? 0) - t0,
+    })
     const steps = script[url] ?? [200]
     const n = calls.filter((c) => c.url === url).length
     const step = steps[Math.min(n, steps.length) - 1]!
@@ -59,7 +79,8 @@ function scriptedFetch(script: Record<string, (number | 'hang')[]>): { fetch: ty
         init?.signal?.addEventListener('abort', () => reject(init.signal!.reason), { once: true }),
       )
     }
-    return new Response(step < 300 ? 'ok' : 'upstream broke', { status: step })
+    const { status, headers } = typeof step === 'number' ? { status: step, headers: {} } : step
+    return new Response(status < 300 ? 'ok' : 'upstream broke', { status, headers })
   }) as typeof fetch
   return { fetch: fetchImpl, calls }
 }
@@ -116,22 +137,30 @@ describe('deliverReport', () => {
     assert.deepEqual(none, [])
   })
 
-  it('retries 5xx and timeouts, gives up on 4xx at once, and reports each give-up', async () => {
-    const { fetch, calls } = scriptedFetch({
-      'https://hooks.slack.test/services/T/B/secret': [500, 200],
-      'https://ops.test/a': [404],
-      'https://ops.test/b': ['hang'],
-    })
+  it('retries 5xx and timeouts with backoff, gives up on 4xx at once, and reports each give-up', async () => {
+    const clock = new FakeClock()
+    const timers = new FakeTimers(clock)
+    const { fetch, calls } = scriptedFetch(
+      {
+        'https://hooks.slack.test/services/T/B/secret': [500, 200],
+        'https://ops.test/a': [404],
+        'https://ops.test/b': ['hang'],
+      },
+      clock,
+    )
     const failures: DeliveryFailure[] = []
-    const outcomes = await deliverReport({
+    const pending = deliverReport({
       report,
       delivery,
       notifications: notifications(),
       configFile: 'x.yaml',
       fetch,
-      retryBaseMs: 1,
+      timers,
+      random: seededRandom(3),
       onFailure: (f) => failures.push(f),
     })
+    await timers.run(10_000)
+    const outcomes = await pending
     assert.deepEqual(outcomes, [
       { destination: 'slack', ok: true, attempts: 2, error: null },
       { destination: 'webhook:ops.test', ok: false, attempts: 1, error: 'HTTP 404: upstream broke' },
@@ -141,9 +170,50 @@ describe('deliverReport', () => {
       { notifier: 'webhook:ops.test', eventType: 'report', error: 'HTTP 404: upstream broke', attempts: 1 },
       { notifier: 'webhook:ops.test#2', eventType: 'report', error: 'timed out after 200ms', attempts: 3 },
     ])
-    assert.equal(calls.filter((c) => c.url === 'https://ops.test/b').length, 3)
+    // The destinations draw their jitter from the one random source, in the order they retry.
+    const random = seededRandom(3)
+    const slackWait = retryDelay(1, 1000, 30_000, random)
+    const [hangWait1, hangWait2] = [retryDelay(1, 1000, 30_000, random), retryDelay(2, 1000, 30_000, random)]
+    assert.deepEqual(
+      calls.filter((c) => c.url.includes('slack')).map((c) => c.at),
+      [0, slackWait],
+    )
+    assert.deepEqual(
+      calls.filter((c) => c.url === 'https://ops.test/b').map((c) => c.at),
+      [0, 200 + hangWait1, 200 + hangWait1 + 200 + hangWait2],
+      'each attempt timed out at 200 ms, then waited its backoff',
+    )
+    assert.equal(timers.size, 0)
     // No message ever names a URL: Slack's carries its token.
     for (const f of failures) assert.doesNotMatch(f.error, /secret|ops\.test\//)
+  })
+
+  it('waits what Retry-After asks, to the millisecond', async () => {
+    const clock = new FakeClock()
+    const timers = new FakeTimers(clock)
+    const { fetch, calls } = scriptedFetch(
+      { 'https://ops.test/a': [{ status: 429, headers: { 'retry-after': '7' } }, 200] },
+      clock,
+    )
+    const pending = deliverReport({
+      report,
+      delivery: { ...delivery, slack: false },
+      notifications: notifications({ webhooks: [{ url: 'https://ops.test/a' }] }),
+      configFile: 'x.yaml',
+      fetch,
+      timers,
+    })
+    await timers.run(6_999)
+    assert.deepEqual(
+      calls.map((c) => c.at),
+      [0],
+    )
+    await timers.run(1)
+    assert.deepEqual(
+      calls.map((c) => c.at),
+      [0, 7_000],
+    )
+    assert.deepEqual(await pending, [{ destination: 'webhook:ops.test', ok: true, attempts: 2, error: null }])
   })
 
   it('stops retrying at once when cancelled', async () => {

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { FakeClock } from '../../src/core/clock.js'
+import { FakeClock, type TimerPort } from '../../src/core/clock.js'
 import { nextRunAt, parseTimeOfDay } from '../../src/report/schedule.js'
-import { ReportScheduler, type SchedulerTimers } from '../../src/report/scheduler.js'
+import { ReportScheduler } from '../../src/report/scheduler.js'
 
 // A zone with daylight saving: in 2025 clocks go forward on 30 March and back on 26 October.
 process.env.TZ = 'Europe/Berlin'
@@ -68,7 +68,7 @@ describe('nextRunAt', () => {
 })
 
 /** Timers that only record; the test fires them. */
-class FakeTimers implements SchedulerTimers {
+class FakeTimers implements TimerPort {
   pending: { fn: () => void; ms: number; id: number }[] = []
   private seq = 0
   set(fn: () => void, ms: number): unknown {

@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
+import { LOCALES } from '../../src/config/locales.js'
 import type { Incident } from '../../src/core/incident.js'
-import { LOCALES, MESSAGES, messagesFor } from '../../src/notify/i18n.js'
+import { MESSAGES, messagesFor } from '../../src/notify/i18n.js'
 import { formatSlackMessage, type SlackFormatContext } from '../../src/notify/slack.js'
 import { incidentEvent, incidentRecord } from '../helpers/fakes.js'
 

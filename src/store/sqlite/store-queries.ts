@@ -1,0 +1,124 @@
+/**
+ * The SQL of the embedded Store adapter (sqlite-store.ts), kept apart from the code that runs it,
+ * as data: one statement per operation, prepared once per store, and the listings' statements for
+ * each combination of filters; and the rows they return. The schema is `sql/sqlite/0001_init.sql`,
+ * `0003_worker_processes.sql` and `0004_supervisor_lease.sql`.
+ * @module
+ */
+import type { AnyEvent, EventType } from '../../core/events.js'
+import { INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
+
+/** Phases after which an incident is over; derived from the core so the two cannot drift. */
+export const FINAL_PHASES = (Object.keys(INCIDENT_PHASES) as IncidentPhase[]).filter(isFinal)
+
+export const SQL = {
+  upsertIncident: `INSERT INTO incidents (id, worker_id, pool, cause, severity, strategy, phase, outcome, attempts,
+      detected_at, recovered_at, ended_at, data)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET worker_id = excluded.worker_id, pool = excluded.pool, cause = excluded.cause,
+      severity = excluded.severity, strategy = excluded.strategy, phase = excluded.phase, outcome = excluded.outcome,
+      attempts = excluded.attempts, detected_at = excluded.detected_at, recovered_at = excluded.recovered_at,
+      ended_at = excluded.ended_at, data = excluded.data`,
+  getIncident: 'SELECT data FROM incidents WHERE id = ?',
+  listOpenIncidents: `SELECT data FROM incidents WHERE phase NOT IN (${FINAL_PHASES.map(() => '?').join(', ')})
+    ORDER BY detected_at, id`,
+  insertEvent: `INSERT INTO events (at, type, severity, pool, worker_id, incident_id, message, data)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+  pruneEvents: 'DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < ? ORDER BY seq LIMIT ?)',
+  upsertWorkerState: `INSERT INTO worker_state (worker_id, pool, saved_at, data) VALUES (?, ?, ?, ?)
+    ON CONFLICT (worker_id) DO UPDATE SET pool = excluded.pool, saved_at = excluded.saved_at, data = excluded.data`,
+  loadWorkerState: 'SELECT data FROM worker_state WHERE worker_id = ?',
+  insertProcess: `INSERT INTO worker_processes (pid, start_ticks, pool, worker_id, spawned_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (pid, start_ticks) DO NOTHING`,
+  deleteProcess: 'DELETE FROM worker_processes WHERE pid = ? AND start_ticks = ?',
+  listProcesses:
+    'SELECT pid, start_ticks, pool, worker_id, spawned_at FROM worker_processes ORDER BY spawned_at',
+  clearProcesses: 'DELETE FROM worker_processes',
+} as const
+
+/** The supervisor lease (sqlite-ownership.ts). */
+export const LEASE_SQL = {
+  readLease: `SELECT owner, host, pid, start_ticks, api_url, acquired_at, heartbeat_at, expires_at
+    FROM supervisor_lease WHERE id = 1`,
+  writeLease: `INSERT INTO supervisor_lease (id, owner, host, pid, start_ticks, api_url, acquired_at, heartbeat_at,
+      expires_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, host = excluded.host, pid = excluded.pid,
+      start_ticks = excluded.start_ticks, api_url = excluded.api_url, acquired_at = excluded.acquired_at,
+      heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`,
+  renewLease: 'UPDATE supervisor_lease SET heartbeat_at = ?, expires_at = ? WHERE id = 1 AND owner = ?',
+  releaseLease: 'DELETE FROM supervisor_lease WHERE id = 1 AND owner = ?',
+} as const
+
+/** listIncidents for one combination of filters; parameters in the order of the filters, then the limit. */
+export function incidentListSql(filters: { workerId: boolean; pool: boolean; since: boolean }): string {
+  const where = [
+    filters.workerId ? 'worker_id = ?' : null,
+    filters.pool ? 'pool = ?' : null,
+    filters.since ? 'detected_at >= ?' : null,
+  ].filter((c) => c !== null)
+  return `SELECT data FROM incidents${where.length ? ` WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY detected_at DESC, id DESC LIMIT ?`
+}
+
+/** listEvents for one combination of filters; parameters: afterSeq, the types, the worker, then the limit. */
+export function eventListSql(filters: { types: number; workerId: boolean }): string {
+  const where = [
+    'seq > ?',
+    filters.types > 0 ? `type IN (${Array.from({ length: filters.types }, () => '?').join(', ')})` : null,
+    filters.workerId ? 'worker_id = ?' : null,
+  ].filter((c) => c !== null)
+  return `SELECT seq, at, type, severity, pool, worker_id, incident_id, message, data FROM events
+    WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`
+}
+
+export interface DataRow {
+  data: string
+}
+
+export interface EventRow {
+  seq: number
+  at: number
+  type: string
+  severity: string
+  pool: string | null
+  worker_id: string | null
+  incident_id: string | null
+  message: string
+  data: string
+}
+
+export interface LeaseRow {
+  owner: string
+  host: string
+  pid: number
+  start_ticks: number | null
+  api_url: string | null
+  acquired_at: number
+  heartbeat_at: number
+  expires_at: number
+}
+
+/** A row of `events` read back into the event it stored. */
+export function toEvent(r: EventRow): AnyEvent {
+  return {
+    seq: r.seq,
+    type: r.type as EventType,
+    at: r.at,
+    severity: r.severity,
+    message: r.message,
+    pool: r.pool,
+    workerId: r.worker_id,
+    incidentId: r.incident_id,
+    data: JSON.parse(r.data) as unknown,
+  } as AnyEvent
+}
+
+/**
+ * Times go into the indexed columns as whole epoch milliseconds (the daemon's monotonic clock has a
+ * fraction; PostgreSQL's BIGINT has none). The JSON `data` of incidents and worker state keeps the
+ * exact value.
+ */
+export function storedTime(t: number): number {
+  if (!Number.isFinite(t)) throw new TypeError(`a time must be finite epoch milliseconds, got ${String(t)}`)
+  return Math.floor(t)
+}
