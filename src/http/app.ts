@@ -31,8 +31,9 @@ import { methodNotAllowed } from 'hono/method-not-allowed'
 import { systemClock } from '../adapters/system-clock.js'
 import { DEFAULT_MAX_EVENT_CLIENTS } from '../config/schema.js'
 import { coerceError } from '../errors.js'
+import { Queue } from '../queue/queue.js'
 import { apiAuth } from './auth.js'
-import { type HttpAppOptions, type HttpContext, jobDefaults } from './context.js'
+import { type HttpAppOptions, type HttpContext } from './context.js'
 import { bodyTooLargeMessage, errorResponse, toErrorResponse } from './errors.js'
 import { EventBroadcaster } from './event-broadcaster.js'
 import { requestGuard, requireJson } from './request-guard.js'
@@ -58,12 +59,15 @@ export * from './schemas.js'
  * ```
  */
 export function createHttpApp(options: HttpAppOptions): Hono {
+  const clock = options.clock ?? systemClock
   const ctx: HttpContext = {
     supervisor: options.supervisor,
     store: options.store,
     config: options.config,
-    clock: options.clock ?? systemClock,
-    defaults: jobDefaults(options.config),
+    clock,
+    queue: new Queue(options.store, options.config && { config: options.config }, clock, {
+      onJobsAdded: () => options.supervisor.jobsAdded(),
+    }),
     events: options.events,
     metrics: options.metrics,
   }

@@ -6,16 +6,16 @@
 import type { Context } from 'hono'
 import { z } from 'zod'
 
-import { queueSettings } from '../config/load.js'
-import { type Config, QueueSchema } from '../config/schema.js'
+import type { Config } from '../config/schema.js'
 import type { Clock } from '../core/clock.js'
 import type { AnyEvent } from '../core/events.js'
 import { coerceError, ShepherdError } from '../errors.js'
 import type { MetricsEndpoint } from '../metrics/registry.js'
+import type { Queue } from '../queue/queue.js'
 import type { Store } from '../store/store.js'
 import type { SupervisorControl } from '../supervisor/view.js'
 import type { ApiTokens } from './auth.js'
-import { parseRequest, type RequestIssue, requestValidationError } from './errors.js'
+import { parseRequestPart, type RequestIssue } from './errors.js'
 import type { DropReason } from './event-broadcaster.js'
 import type { RequestGuardOptions } from './request-guard.js'
 import { QueueParamSchema } from './schemas.js'
@@ -82,27 +82,15 @@ export interface HttpContext {
   store: Store
   config: Config | undefined
   clock: Clock
-  /** The queue's defaults for a job that sets none. */
-  defaults: (queue: string) => { maxAttempts: number; timeoutMs: number | null }
+  /** The queue service: every queue route goes through it, and it wakes the supervisor. */
+  queue: Queue
   events: EventSource | undefined
   metrics: MetricsEndpoint | undefined
 }
 
-/** The queue's defaults for a job that sets none: `queues.<name>` of the config, else the schema's. */
-export function jobDefaults(
-  config: Config | undefined,
-): (queue: string) => { maxAttempts: number; timeoutMs: number | null } {
-  return (queue) => {
-    const s = config ? queueSettings(config, queue) : QueueSchema.parse({})
-    return { maxAttempts: s.max_attempts, timeoutMs: s.timeout ?? null }
-  }
-}
-
 /** The `:queue` path parameter, checked; SHEPHERD_BAD_REQUEST naming `path.queue` when it is not a queue name. */
 export function queueParam(c: Context): string {
-  const params = parseRequest(QueueParamSchema, { queue: c.req.param('queue') })
-  if (!params.success) throw requestValidationError('path', params.error.issues)
-  return params.data.queue
+  return parseRequestPart('path', QueueParamSchema, { queue: c.req.param('queue') }).queue
 }
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
@@ -164,7 +152,5 @@ export function parsePart<S extends z.ZodObject>(
   schema: S,
   value: unknown,
 ): z.output<S> {
-  const parsed = parseRequest(schema, value)
-  if (!parsed.success) throw requestValidationError(part, parsed.error.issues, Object.keys(schema.shape))
-  return parsed.data
+  return parseRequestPart(part, schema, value)
 }

@@ -8,7 +8,7 @@ import { z } from 'zod'
 import { EVENT_SEVERITIES } from '../core/events.js'
 import type { Incident } from '../core/incident.js'
 import type { Job } from '../core/job.js'
-import { EnqueueBodySchema, QUEUE_NAME } from '../queue/enqueue.js'
+import { EnqueueBodySchema, QueueNameSchema } from '../queue/enqueue.js'
 import type { AddResult, QueueCounts } from '../store/job-store.js'
 import { JOB_LIST_STATES, PURGE_STATES } from '../store/job-store.js'
 import type { FleetHistory, PoolView, SupervisorInfo, WorkerView } from '../supervisor/view.js'
@@ -140,20 +140,7 @@ export const IncidentsQuerySchema = z
   .describe('Filters of the incident list.')
 
 /** The `:queue` of a queue route: a queue name, as the enqueue API and the config accept it. */
-export const QueueParamSchema = z.strictObject({
-  queue: z
-    .string()
-    .superRefine((s, ctx) => {
-      if (!QUEUE_NAME.test(s)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected a queue name of letters, digits, "_", "." or "-", got ${JSON.stringify(s)}`,
-        })
-      }
-    })
-    // The refinement's message quotes the value; the pattern is for the OpenAPI document.
-    .meta({ pattern: QUEUE_NAME.source }),
-})
+export const QueueParamSchema = z.strictObject({ queue: QueueNameSchema })
 
 /** Body of `POST /api/queues/:queue/jobs` for many jobs: each item is an {@link EnqueueBodySchema}. */
 export const EnqueueBatchSchema = z

@@ -75,12 +75,32 @@ export function checkPayloadDepth(payload: unknown, where = ''): void {
     throw new ShepherdError('SHEPHERD_BAD_REQUEST', `${where}payload: ${TOO_DEEP}`)
 }
 
-/** Any JSON value, checked for depth before zod's recursive JSON schema looks at it. */
+/** A JSON value: what a payload, a checkpoint or a result may be. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+
+/**
+ * Any JSON value. Written out rather than `z.json()` so that the OpenAPI document can name it
+ * (`JsonValue`) and refer to it recursively.
+ */
+export const JsonValueSchema: z.ZodType<JsonValue> = z
+  .lazy(() =>
+    z.union([
+      z.string(),
+      z.number(),
+      z.boolean(),
+      z.null(),
+      z.array(JsonValueSchema),
+      z.record(z.string(), JsonValueSchema),
+    ]),
+  )
+  .meta({ id: 'JsonValue', description: 'Any JSON value.' })
+
+/** Any JSON value, checked for depth before the recursive JSON schema looks at it. */
 const payload = z.preprocess((v, ctx) => {
   if (!nestedDeeperThan(v, MAX_PAYLOAD_DEPTH)) return v
   ctx.addIssue({ code: 'custom', message: TOO_DEEP })
   return z.NEVER
-}, z.json())
+}, JsonValueSchema)
 
 export const EnqueueOptionsSchema = z.strictObject({
   id: z.string().min(1).max(200).optional().describe('Job id; an existing id makes the add a duplicate.'),
@@ -111,6 +131,12 @@ export const EnqueueBodySchema = EnqueueOptionsSchema.extend({
 })
 
 export const QUEUE_NAME = /^[A-Za-z0-9_.-]+$/
+
+/** A queue name, as the config, the API, the CLI and `Queue` take it. */
+export const QueueNameSchema = z
+  .string()
+  .regex(QUEUE_NAME, 'expected a queue name of letters, digits, "_", "." or "-"')
+  .describe('Queue name: letters, digits, "_", "." or "-".')
 
 /** Turns validated options into the store's NewJob. */
 export function toNewJob(queue: string, payload: unknown, o: z.output<typeof EnqueueOptionsSchema>): NewJob {
