@@ -16,7 +16,7 @@ import { type Issue, joinIssues, parseWith } from '../validation.js'
 export interface ApiErrorBody {
   error: {
     /** A code of the error registry (src/errors.ts, docs/errors.md). */
-    code: string
+    code: ErrorCode
     /** A sentence for people. */
     message: string
     /** Extra facts for machines, e.g. the list of validation issues. */
@@ -32,7 +32,7 @@ export interface RequestIssue {
 }
 
 /** Builds an error body; `details` is left out when undefined. */
-export function errorBody(code: string, message: string, details?: unknown): ApiErrorBody {
+export function errorBody(code: ErrorCode, message: string, details?: unknown): ApiErrorBody {
   return { error: details === undefined ? { code, message } : { code, message, details } }
 }
 
