@@ -7,10 +7,9 @@
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import type { z } from 'zod'
 
 import { coerceError, type ErrorCode, ErrorRegistry, isShepherdError, ShepherdError } from '../errors.js'
-import { type Issue, joinIssues, parseWith } from '../validation.js'
+import { type Issue, joinIssues } from '../validation.js'
 
 /** The JSON body of every API error response. */
 export interface ApiErrorBody {
@@ -85,23 +84,6 @@ export function bodyTooLargeMessage(limitBytes?: number): string {
   return limitBytes === undefined
     ? 'body is too large'
     : `body is too large: the limit is ${limitBytes} bytes (${Math.round(limitBytes / 1024)} KiB)`
-}
-
-/** The part of a request a validation issue is in. */
-export type RequestPart = 'body' | 'query' | 'path'
-
-/**
- * Parses a part of a request; SHEPHERD_BAD_REQUEST naming every problem
- * (`body.hardd: unknown key "hardd" (known: hard)`) and listing them in its details.
- */
-export function parseRequestPart<S extends z.ZodType>(
-  part: RequestPart,
-  schema: S,
-  value: unknown,
-): z.output<S> {
-  const parsed = parseWith(schema, value, { root: part, noun: part === 'body' ? 'key' : 'parameter' })
-  if (!parsed.success) throw requestError(parsed.issues)
-  return parsed.data
 }
 
 /** One SHEPHERD_BAD_REQUEST for the problems of a request: each in the message, and listed in the details. */

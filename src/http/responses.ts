@@ -10,13 +10,13 @@
  */
 import { z } from 'zod'
 
-import { ErrorRegistry } from '../errors.js'
 import { INDICATORS } from '../core/health.js'
 import { INCIDENT_PHASES } from '../core/incident.js'
 import { JOB_STATES } from '../core/job.js'
 import { ANOMALY_CAUSES } from '../core/restart-policy.js'
 import { STRATEGIES } from '../core/strategy.js'
 import { WORKER_STATES } from '../core/worker-state.js'
+import { ErrorRegistry } from '../errors.js'
 
 const time = (what: string) => z.number().describe(`${what}, epoch ms.`)
 const count = (what: string) => z.number().int().min(0).describe(what)
@@ -245,3 +245,48 @@ export const ErrorBodySchema = z
     }),
   })
   .meta({ id: 'ErrorBody', description: 'Every error, whatever raised it (src/http/errors.ts).' })
+
+/** Body of `GET /api/health`. */
+export const HealthResponseSchema = z.object({ ok: z.literal(true), supervisor: SupervisorInfoSchema })
+/** Body of `GET /api/workers`. */
+export const WorkersResponseSchema = z.object({ workers: z.array(WorkerViewSchema) })
+/** Body of `GET /api/workers/:id`. */
+export const WorkerResponseSchema = z.object({ worker: WorkerViewSchema })
+/** Body of `GET /api/pools`. */
+export const PoolsResponseSchema = z.object({ pools: z.array(PoolViewSchema) })
+/** Body of `POST /api/workers/:id/restart` (202), and of a signal that opened an incident (202). */
+export const IncidentOpenedSchema = z.object({ incidentId: z.string().describe('The incident opened.') })
+/** Body of a signal that opened no incident (200). */
+export const NoIncidentSchema = z.object({ incidentId: z.null() })
+/** Body of `GET /api/incidents`. */
+export const IncidentsResponseSchema = z.object({ incidents: z.array(IncidentSchema) })
+/** Body of `GET /api/incidents/:id`. */
+export const IncidentResponseSchema = z.object({ incident: IncidentSchema })
+/** Body of `GET /api/queues`. */
+export const QueuesResponseSchema = z.object({ queues: z.array(QueueCountsSchema) })
+/** Body of `POST /api/queues/:queue/jobs` (201). `added` is false for a duplicate (by id or key). */
+export const EnqueueResponseSchema = z.object({ jobs: z.array(AddResultSchema) })
+/** Body of `GET /api/queues/:queue/jobs`. */
+export const JobsResponseSchema = z.object({ jobs: z.array(JobSchema) })
+/** Body of `GET /api/jobs/:id`. */
+export const JobResponseSchema = z.object({ job: JobSchema })
+/** Body of `POST /api/queues/:queue/retry`. */
+export const RetryJobsResponseSchema = z.object({ retried: count('Jobs put back in the queue.') })
+/** Body of `POST /api/queues/:queue/purge`. */
+export const PurgeJobsResponseSchema = z.object({ purged: count('Jobs deleted.') })
+
+export type HealthResponse = z.infer<typeof HealthResponseSchema>
+export type WorkersResponse = z.infer<typeof WorkersResponseSchema>
+export type WorkerResponse = z.infer<typeof WorkerResponseSchema>
+export type PoolsResponse = z.infer<typeof PoolsResponseSchema>
+export type HistoryResponse = z.infer<typeof FleetHistorySchema>
+export type RestartResponse = z.infer<typeof IncidentOpenedSchema>
+export type SignalResponse = { incidentId: string | null }
+export type IncidentsResponse = z.infer<typeof IncidentsResponseSchema>
+export type IncidentResponse = z.infer<typeof IncidentResponseSchema>
+export type QueuesResponse = z.infer<typeof QueuesResponseSchema>
+export type EnqueueResponse = z.infer<typeof EnqueueResponseSchema>
+export type JobsResponse = z.infer<typeof JobsResponseSchema>
+export type JobResponse = z.infer<typeof JobResponseSchema>
+export type RetryJobsResponse = z.infer<typeof RetryJobsResponseSchema>
+export type PurgeJobsResponse = z.infer<typeof PurgeJobsResponseSchema>

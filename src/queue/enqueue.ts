@@ -128,7 +128,7 @@ export const EnqueueBodySchema = EnqueueOptionsSchema.extend({
   payload: payload.describe(
     `The job’s payload: any JSON value, nested at most ${MAX_PAYLOAD_DEPTH} levels deep.`,
   ),
-})
+}).meta({ id: 'EnqueueBody', description: 'One job.' })
 
 export const QUEUE_NAME = /^[A-Za-z0-9_.-]+$/
 

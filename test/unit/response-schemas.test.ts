@@ -12,6 +12,7 @@ import type { ExitReport } from '../../src/core/exit-report.js'
 import type { HealthReport, Indicator } from '../../src/core/health.js'
 import type { Incident } from '../../src/core/incident.js'
 import type { Job } from '../../src/core/job.js'
+import type { ApiErrorBody } from '../../src/http/errors.js'
 import {
   AddResultSchema,
   ErrorBodySchema,
@@ -26,7 +27,6 @@ import {
   SupervisorInfoSchema,
   WorkerViewSchema,
 } from '../../src/http/responses.js'
-import type { ApiErrorBody } from '../../src/http/errors.js'
 import type { AddResult, QueueCounts } from '../../src/store/job-store.js'
 import type { FleetHistory, PoolView, SupervisorInfo, WorkerView } from '../../src/supervisor/view.js'
 import { FAKE_INFO, incidentRecord, workerView } from '../helpers/fakes.js'
