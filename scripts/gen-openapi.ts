@@ -31,7 +31,9 @@ const rows = API_ROUTES.map(({ config, scope }) => {
     .join(', ')
   return `| ${config.method.toUpperCase()} | \`${config.path}\` | ${answers} | ${scope} | ${config.summary ?? ''} |`
 })
-const table = ['| method | path | success | scope | what |', '| --- | --- | --- | --- | --- |', ...rows].join('\n')
+const table = ['| method | path | success | scope | what |', '| --- | --- | --- | --- | --- |', ...rows].join(
+  '\n',
+)
 const mdOptions = (await resolveConfig(mdFile)) ?? {}
 writeFileSync(
   mdFile,
