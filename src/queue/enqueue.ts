@@ -7,7 +7,6 @@ import { z } from 'zod'
 
 import { LONG_DURATION_LIMIT, parseDuration } from '../config/units.js'
 import type { NewJob } from '../core/job.js'
-import { ShepherdError } from '../errors.js'
 
 /**
  * Milliseconds as a number (as in JavaScript timers), or a duration string with its unit such as
@@ -65,42 +64,19 @@ export function nestedDeeperThan(value: unknown, max: number): boolean {
 /** The message of a payload nested too deep: the same from the API, the CLI and `Queue.add`. */
 const TOO_DEEP = `expected JSON nested at most ${MAX_PAYLOAD_DEPTH} levels deep, got deeper`
 
-/**
- * Refuses a payload nested deeper than {@link MAX_PAYLOAD_DEPTH}, for `Queue.add`, whose payloads
- * come from code and skip the schema.
- * @throws ShepherdError SHEPHERD_BAD_REQUEST `<where>payload: expected JSON nested at most 64 …`
- */
-export function checkPayloadDepth(payload: unknown, where = ''): void {
-  if (nestedDeeperThan(payload, MAX_PAYLOAD_DEPTH))
-    throw new ShepherdError('SHEPHERD_BAD_REQUEST', `${where}payload: ${TOO_DEEP}`)
-}
-
-/** A JSON value: what a payload, a checkpoint or a result may be. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+const JSON_VALUE = z.json()
 
 /**
- * Any JSON value. Written out rather than `z.json()` so that the OpenAPI document can name it
- * (`JsonValue`) and refer to it recursively.
+ * Any JSON value, required, checked for depth before zod's recursive JSON schema looks at it. The
+ * OpenAPI document says "any JSON value" rather than spelling out the recursive type: a typed
+ * client (openapi-fetch) cannot take a recursive type in a request body.
  */
-export const JsonValueSchema: z.ZodType<JsonValue> = z
-  .lazy(() =>
-    z.union([
-      z.string(),
-      z.number(),
-      z.boolean(),
-      z.null(),
-      z.array(JsonValueSchema),
-      z.record(z.string(), JsonValueSchema),
-    ]),
-  )
-  .meta({ id: 'JsonValue', description: 'Any JSON value.' })
-
-/** Any JSON value, checked for depth before the recursive JSON schema looks at it. */
-const payload = z.preprocess((v, ctx) => {
-  if (!nestedDeeperThan(v, MAX_PAYLOAD_DEPTH)) return v
-  ctx.addIssue({ code: 'custom', message: TOO_DEEP })
-  return z.NEVER
-}, JsonValueSchema)
+const payload = z.unknown().superRefine((v, ctx) => {
+  if (v === undefined) ctx.addIssue({ code: 'custom', message: 'required: expected a JSON value' })
+  else if (nestedDeeperThan(v, MAX_PAYLOAD_DEPTH)) ctx.addIssue({ code: 'custom', message: TOO_DEEP })
+  else if (!JSON_VALUE.safeParse(v).success)
+    ctx.addIssue({ code: 'custom', message: 'expected a JSON value' })
+})
 
 export const EnqueueOptionsSchema = z.strictObject({
   id: z.string().min(1).max(200).optional().describe('Job id; an existing id makes the add a duplicate.'),

@@ -853,8 +853,8 @@ describe('POST /api/queues/:queue/jobs', () => {
     await post('{"payload":1,"priorty":2}', 'body.priorty: unknown key "priorty"; did you mean "priority"?')
     await post('{"payload":1,"urgent":true}', `body.urgent: unknown key "urgent" (known: ${JOB_KEYS})`)
     await post('{"jobs":[{"payload":1}],"extra":true}', 'body.extra: unknown key "extra" (known: jobs)')
-    await post('{"to":"a"}', 'body.payload: required: expected a value')
-    await post('', 'body.payload: required: expected a value')
+    await post('{"to":"a"}', 'body.payload: required: expected a JSON value')
+    await post('', 'body.payload: required: expected a JSON value')
     await post('{"payload":1,"maxAttempts":0}', 'body.maxAttempts: expected a number ≥ 1, got 0 (number)')
     await post(
       '{"payload":1,"delay":"soon"}',

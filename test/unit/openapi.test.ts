@@ -161,8 +161,13 @@ describe('OpenAPI document', () => {
     }
     assert.equal(restart.additionalProperties, false)
     assert.deepEqual(Object.keys(restart.properties), ['hard'])
-    const enqueue = doc.components.schemas.EnqueueBody as { properties: Record<string, unknown> }
-    assert.match(JSON.stringify(enqueue.properties.payload), /#\/components\/schemas\/JsonValue/)
+    // The payload is any JSON value, required; not a recursive type, which typed clients cannot take.
+    const enqueue = doc.components.schemas.EnqueueBody as {
+      properties: Record<string, object>
+      required: string[]
+    }
+    assert.deepEqual(Object.keys(enqueue.properties.payload!), ['description'])
+    assert.ok(enqueue.required.includes('payload'))
     const params = doc.paths['/api/queues/{queue}/jobs']!.get!.parameters! as {
       in: string
       name: string
