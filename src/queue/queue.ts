@@ -110,18 +110,18 @@ export class Queue implements AsyncDisposable {
   }
 
   /** The queue's jobs, newest first: at most `limit` (default 50, at most 1000), of `state` if given. */
-  list(queue: string, query: JobQuery = {}): Promise<Job[]> {
+  async list(queue: string, query: JobQuery = {}): Promise<Job[]> {
     checkQueueName(queue)
     return this.store.jobs.listJobs(queue, query, this.clock.now())
   }
 
   /** One job, whatever its queue; undefined when no job has that id. */
-  getJob(id: string): Promise<Job | undefined> {
+  async getJob(id: string): Promise<Job | undefined> {
     return this.store.jobs.getJob(id)
   }
 
   /** The counts of every queue that has jobs, or of `queue` alone (zeros when it has none). */
-  counts(queue?: string): Promise<QueueCounts[]> {
+  async counts(queue?: string): Promise<QueueCounts[]> {
     if (queue !== undefined) checkQueueName(queue)
     return this.store.jobs.counts(this.clock.now(), queue)
   }
@@ -164,7 +164,7 @@ export class Queue implements AsyncDisposable {
    * await queue.purge('email', 'waiting', ['welcome-42']) // take back a job not yet run
    * ```
    */
-  purge(queue: string, state: PurgeState, ids?: readonly string[]): Promise<number> {
+  async purge(queue: string, state: PurgeState, ids?: readonly string[]): Promise<number> {
     checkQueueName(queue)
     return this.store.jobs.purge(queue, state, ids)
   }
