@@ -15,6 +15,7 @@ import { systemClock } from '../adapters/system-clock.js'
 import { loadConfigFile, type LoadedConfig } from '../config/load.js'
 import { coerceError, isShepherdError, ShepherdError } from '../errors.js'
 import {
+  type CheckedJob,
   EnqueueBodySchema,
   type EnqueueOptions,
   EnqueueOptionsSchema,
@@ -124,15 +125,17 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
       const options = enqueueOptions(cmd, flags)
       const payload = fromStdin ? undefined : parseJsonArgument(cmd, json)
       const loaded = loadConfigFile(ctx.configFile(cmd))
-      let jobs: { payload: unknown }[]
+      let lines: CheckedJob[] = []
       if (fromStdin) {
         if (io.interactive) io.err('reading jobs from stdin, one JSON value a line (end with Ctrl-D)')
-        jobs = await readJobLines(io.stdin, options, flags.linesAreJobs === true)
-        if (jobs.length === 0) usage(cmd, 'no jobs on stdin: give a JSON argument, or JSON lines on stdin')
-      } else {
-        jobs = [{ payload, ...options }]
+        lines = await readJobLines(io.stdin, options, flags.linesAreJobs === true)
+        if (lines.length === 0) usage(cmd, 'no jobs on stdin: give a JSON argument, or JSON lines on stdin')
       }
-      const results = await withQueue(loaded, (queue) => addInBatches(queue, queueName, jobs, io))
+      const results = await withQueue(loaded, (queue) =>
+        fromStdin
+          ? addInBatches(queue, queueName, lines, io)
+          : queue.addMany(queueName, [{ payload, ...options }]),
+      )
       io.out(flags.json ? JSON.stringify({ jobs: results }) : formatAdded(results))
       if (fromStdin) io.err(addedSummary(results, queueName))
     })
@@ -307,13 +310,13 @@ async function withQueue<T>(loaded: LoadedConfig, run: (queue: Queue) => Promise
 async function addInBatches(
   queue: Queue,
   queueName: string,
-  jobs: readonly ({ payload: unknown } & EnqueueOptions)[],
+  jobs: readonly CheckedJob[],
   io: QueueCommandIo,
 ): Promise<AddResult[]> {
   const results: AddResult[] = []
   for (let i = 0; i < jobs.length; i += ENQUEUE_BATCH) {
     try {
-      results.push(...(await queue.addMany(queueName, jobs.slice(i, i + ENQUEUE_BATCH))))
+      results.push(...(await queue.addChecked(queueName, jobs.slice(i, i + ENQUEUE_BATCH))))
     } catch (thrown) {
       if (i === 0) throw thrown
       io.out(formatAdded(results))
@@ -388,8 +391,8 @@ export async function readJobLines(
   input: NodeJS.ReadableStream,
   options: EnqueueOptions,
   linesAreJobs: boolean,
-): Promise<({ payload: unknown } & EnqueueOptions)[]> {
-  const jobs: ({ payload: unknown } & EnqueueOptions)[] = []
+): Promise<CheckedJob[]> {
+  const jobs: CheckedJob[] = []
   const bad: string[] = []
   let badCount = 0
   let n = 0
@@ -418,7 +421,7 @@ export async function readJobLines(
       reject(joinIssues(parsed.issues))
       continue
     }
-    jobs.push(job as { payload: unknown } & EnqueueOptions)
+    jobs.push(parsed.data)
   }
   if (badCount > 0) {
     const more = badCount - bad.length

@@ -99,12 +99,21 @@ export const EnqueueOptionsSchema = z.strictObject({
 
 export type EnqueueOptions = z.input<typeof EnqueueOptionsSchema>
 
-/** The body of `POST /api/queues/:queue/jobs` and of each line of `shepherd enqueue` on stdin. */
+/**
+ * One job to add: the body of `POST /api/queues/:queue/jobs`, each line of `shepherd enqueue` on
+ * stdin, each job of `Queue.addMany`. Its output is branded {@link CheckedJob}: a job that went
+ * through it, which `Queue.addChecked` takes without checking it again.
+ */
 export const EnqueueBodySchema = EnqueueOptionsSchema.extend({
   payload: payload.describe(
     `The job’s payload: any JSON value, nested at most ${MAX_PAYLOAD_DEPTH} levels deep.`,
   ),
-}).meta({ id: 'EnqueueBody', description: 'One job.' })
+})
+  .brand<'CheckedJob'>()
+  .meta({ id: 'EnqueueBody', description: 'One job.' })
+
+/** A job {@link EnqueueBodySchema} accepted (durations in ms). */
+export type CheckedJob = z.output<typeof EnqueueBodySchema>
 
 export const QUEUE_NAME = /^[A-Za-z0-9_.-]+$/
 

@@ -25,10 +25,16 @@ import {
 import { openStore } from '../store/open-store.js'
 import type { Store } from '../store/store.js'
 import { joinIssues, parseWith } from '../validation.js'
-import { EnqueueBodySchema, type EnqueueOptions, QueueNameSchema, toNewJob } from './enqueue.js'
+import {
+  type CheckedJob,
+  EnqueueBodySchema,
+  type EnqueueOptions,
+  QueueNameSchema,
+  toNewJob,
+} from './enqueue.js'
 
 export type { AddResult, JobQuery, PurgeState, QueueCounts } from '../store/job-store.js'
-export type { EnqueueOptions } from './enqueue.js'
+export type { CheckedJob, EnqueueOptions } from './enqueue.js'
 
 /** One job to add: its payload and the enqueue options (`id`, `idempotencyKey`, `delay`, …). */
 export type EnqueueJob = { payload: unknown } & EnqueueOptions
@@ -98,12 +104,22 @@ export class Queue implements AsyncDisposable {
    */
   async addMany(queue: string, jobs: readonly EnqueueJob[]): Promise<AddResult[]> {
     checkQueueName(queue)
-    const items = jobs.map((job, i) => {
+    const checked = jobs.map((job, i) => {
       const parsed = parseWith(EnqueueBodySchema, job)
       if (!parsed.success)
         throw new ShepherdError('SHEPHERD_BAD_REQUEST', `job ${i + 1}: ${joinIssues(parsed.issues)}`)
-      return toNewJob(queue, parsed.data.payload, parsed.data)
+      return parsed.data
     })
+    return this.addChecked(queue, checked)
+  }
+
+  /**
+   * Adds jobs that the enqueue schema already accepted (the API's validated body, the lines
+   * `shepherd enqueue` checked), as {@link addMany} does, without checking them twice.
+   */
+  async addChecked(queue: string, jobs: readonly CheckedJob[]): Promise<AddResult[]> {
+    checkQueueName(queue)
+    const items = jobs.map((job) => toNewJob(queue, job.payload, job))
     const added = await this.store.jobs.add(items, this.clock.now(), this.#defaults)
     if (added.some((r) => r.added)) this.options.onJobsAdded?.()
     return added

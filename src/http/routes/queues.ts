@@ -61,7 +61,7 @@ export const queueRoutes: readonly ApiRoute[] = [
     async (c) => {
       const { queue } = c.req.valid('param')
       const body = c.req.valid('json')
-      const jobs = await c.var.ctx.queue.addMany(queue, 'jobs' in body ? body.jobs : [body])
+      const jobs = await c.var.ctx.queue.addChecked(queue, 'jobs' in body ? body.jobs : [body])
       return c.json({ jobs }, 201)
     },
   ),
