@@ -14,8 +14,13 @@ import { type Command, InvalidArgumentError, Option } from 'commander'
 import { systemClock } from '../adapters/system-clock.js'
 import { loadConfigFile, type LoadedConfig } from '../config/load.js'
 import { coerceError, isShepherdError, ShepherdError } from '../errors.js'
-import { describeIssues, parseRequest } from '../http/errors.js'
-import { EnqueueBodySchema, type EnqueueOptions, EnqueueOptionsSchema, QUEUE_NAME } from '../queue/enqueue.js'
+import {
+  type CheckedJob,
+  EnqueueBodySchema,
+  type EnqueueOptions,
+  EnqueueOptionsSchema,
+  QueueNameSchema,
+} from '../queue/enqueue.js'
 import type { Queue } from '../queue/queue.js'
 import {
   type AddResult,
@@ -24,7 +29,7 @@ import {
   type PurgeState,
   type QueueCounts,
 } from '../store/job-store.js'
-import type { Store } from '../store/store.js'
+import { describeValue, joinIssues, parseWith } from '../validation.js'
 import { formatJobs, formatQueues, type Styler } from './format.js'
 
 /**
@@ -120,15 +125,17 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
       const options = enqueueOptions(cmd, flags)
       const payload = fromStdin ? undefined : parseJsonArgument(cmd, json)
       const loaded = loadConfigFile(ctx.configFile(cmd))
-      let jobs: { payload: unknown }[]
+      let lines: CheckedJob[] = []
       if (fromStdin) {
         if (io.interactive) io.err('reading jobs from stdin, one JSON value a line (end with Ctrl-D)')
-        jobs = await readJobLines(io.stdin, options, flags.linesAreJobs === true)
-        if (jobs.length === 0) usage(cmd, 'no jobs on stdin: give a JSON argument, or JSON lines on stdin')
-      } else {
-        jobs = [{ payload, ...options }]
+        lines = await readJobLines(io.stdin, options, flags.linesAreJobs === true)
+        if (lines.length === 0) usage(cmd, 'no jobs on stdin: give a JSON argument, or JSON lines on stdin')
       }
-      const results = await withQueue(loaded, ({ queue }) => addInBatches(queue, queueName, jobs, io))
+      const results = await withQueue(loaded, (queue) =>
+        fromStdin
+          ? addInBatches(queue, queueName, lines, io)
+          : queue.addMany(queueName, [{ payload, ...options }]),
+      )
       io.out(flags.json ? JSON.stringify({ jobs: results }) : formatAdded(results))
       if (fromStdin) io.err(addedSummary(results, queueName))
     })
@@ -138,11 +145,7 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
     .description('show every queue: waiting, delayed, in flight, done, failed, dead, quarantined, throughput')
     .option('--json', 'print {"queues":[{"name",…}]} as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const loaded = loadConfigFile(ctx.configFile(cmd))
-      const { queueOverview } = await import('../queue/queue.js')
-      const queues = await withQueue(loaded, ({ store }) =>
-        queueOverview(store.jobs, systemClock.now(), loaded.config),
-      )
+      const queues = await withQueue(loadConfigFile(ctx.configFile(cmd)), (queue) => queue.overview())
       io.out(opts.json ? JSON.stringify({ queues: queues.map(queueJson) }) : formatQueues(queues, style))
     })
 
@@ -167,8 +170,8 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
         checkQueueArg(cmd, queueName)
         const loaded = loadConfigFile(ctx.configFile(cmd))
         const now = systemClock.now()
-        const jobs = await withQueue(loaded, ({ store }) =>
-          store.jobs.listJobs(queueName, { state: opts.state, limit: opts.limit }, now),
+        const jobs = await withQueue(loaded, (queue) =>
+          queue.list(queueName, { state: opts.state, limit: opts.limit }),
         )
         io.out(opts.json ? JSON.stringify({ jobs }) : formatJobs(jobs, { now, style }))
       },
@@ -192,9 +195,7 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
         const from = oneState(cmd, opts, ['dead', 'quarantined'])
         const loaded = loadConfigFile(ctx.configFile(cmd))
         const only = ids.length > 0 ? [...new Set(ids)] : undefined
-        const retried = await withQueue(loaded, ({ store }) =>
-          store.jobs.retry(queueName, from, systemClock.now(), only),
-        )
+        const retried = await withQueue(loaded, (queue) => queue.retry(queueName, from, only))
         const missed = only ? only.length - retried : 0
         io.out(
           `retried ${plural(retried, `${from} job`)} of ${queueName}` +
@@ -229,9 +230,9 @@ export function addQueueCommands(program: Command, ctx: QueueCommandContext): vo
         const state = oneState(cmd, opts, PURGE_STATES)
         const loaded = loadConfigFile(ctx.configFile(cmd))
         const only = ids.length > 0 ? [...new Set(ids)] : undefined
-        await withQueue(loaded, async ({ store, queue }) => {
+        await withQueue(loaded, async (queue) => {
           const what = (n: number) => `${plural(n, `${state} job`)} of ${queueName}`
-          const found = await countToPurge(store, queueName, state, only)
+          const found = await queue.purgeable(queueName, state, only)
           if (found === 0) {
             io.out(`no ${state} jobs of ${queueName}${only ? ' with those ids' : ''}: nothing deleted`)
             return
@@ -287,11 +288,8 @@ export function queueJson(counts: QueueCounts): { name: string } & Omit<QueueCou
   return { name: queue, ...rest }
 }
 
-/** Opens the store the config names, gives it (and a Queue on it) to `run`, and closes it. */
-async function withQueue<T>(
-  loaded: LoadedConfig,
-  run: (open: { store: Store; queue: Queue }) => Promise<T>,
-): Promise<T> {
+/** Opens the store the config names, gives `run` the queue service on it, and closes it. */
+async function withQueue<T>(loaded: LoadedConfig, run: (queue: Queue) => Promise<T>): Promise<T> {
   // Loaded on use: the native SQLite binding is not needed by the other commands.
   const [{ openStore }, { Queue }] = await Promise.all([
     import('../store/open-store.js'),
@@ -299,7 +297,7 @@ async function withQueue<T>(
   ])
   const store = await openStore(loaded.storePath)
   try {
-    return await run({ store, queue: new Queue(store, loaded, systemClock) })
+    return await run(new Queue(store, loaded, systemClock))
   } finally {
     await store.close()
   }
@@ -312,13 +310,13 @@ async function withQueue<T>(
 async function addInBatches(
   queue: Queue,
   queueName: string,
-  jobs: readonly ({ payload: unknown } & EnqueueOptions)[],
+  jobs: readonly CheckedJob[],
   io: QueueCommandIo,
 ): Promise<AddResult[]> {
   const results: AddResult[] = []
   for (let i = 0; i < jobs.length; i += ENQUEUE_BATCH) {
     try {
-      results.push(...(await queue.addMany(queueName, jobs.slice(i, i + ENQUEUE_BATCH))))
+      results.push(...(await queue.addChecked(queueName, jobs.slice(i, i + ENQUEUE_BATCH))))
     } catch (thrown) {
       if (i === 0) throw thrown
       io.out(formatAdded(results))
@@ -344,9 +342,9 @@ function enqueueOptions(cmd: Command, flags: EnqueueFlags): EnqueueOptions {
     timeout: millisFlag(flags.timeout),
   }
   const options = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined))
-  const parsed = parseRequest(EnqueueOptionsSchema, options)
+  const parsed = parseWith(EnqueueOptionsSchema, options)
   if (!parsed.success) {
-    const problems = describeIssues(parsed.error.issues).map((issue) => {
+    const problems = parsed.issues.map((issue) => {
       const flag = FLAG_OF[issue.path as keyof EnqueueOptions] ?? issue.path
       // The schema's wording of a malformed duration speaks of JSON numbers; a flag is text.
       const message =
@@ -393,8 +391,8 @@ export async function readJobLines(
   input: NodeJS.ReadableStream,
   options: EnqueueOptions,
   linesAreJobs: boolean,
-): Promise<({ payload: unknown } & EnqueueOptions)[]> {
-  const jobs: ({ payload: unknown } & EnqueueOptions)[] = []
+): Promise<CheckedJob[]> {
+  const jobs: CheckedJob[] = []
   const bad: string[] = []
   let badCount = 0
   let n = 0
@@ -413,22 +411,17 @@ export async function readJobLines(
       continue
     }
     if (linesAreJobs && (typeof value !== 'object' || value === null || Array.isArray(value))) {
-      reject(`expected an object {"payload": …, <options>} (--lines-are-jobs), got ${kindOf(value)}`)
+      reject(`expected an object {"payload": …, <options>} (--lines-are-jobs), got ${describeValue(value)}`)
       continue
     }
     // A bare payload gets the flags' options; either way the line is checked as the API checks a job.
     const job = linesAreJobs ? { ...options, ...(value as object) } : { ...options, payload: value }
-    const parsed = parseRequest(EnqueueBodySchema, job)
+    const parsed = parseWith(EnqueueBodySchema, job)
     if (!parsed.success) {
-      const known = Object.keys(EnqueueBodySchema.shape)
-      reject(
-        describeIssues(parsed.error.issues, { knownKeys: known })
-          .map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`))
-          .join('; '),
-      )
+      reject(joinIssues(parsed.issues))
       continue
     }
-    jobs.push(job as { payload: unknown } & EnqueueOptions)
+    jobs.push(parsed.data)
   }
   if (badCount > 0) {
     const more = badCount - bad.length
@@ -442,32 +435,6 @@ export async function readJobLines(
     )
   }
   return jobs
-}
-
-/** How many jobs a purge would delete now: of the state, or of `ids` those in the queue and state. */
-async function countToPurge(
-  store: Store,
-  queue: string,
-  state: PurgeState,
-  ids: readonly string[] | undefined,
-): Promise<number> {
-  if (ids) {
-    const jobs = await Promise.all(ids.map((id) => store.jobs.getJob(id)))
-    return jobs.filter((j) => j?.queue === queue && j.state === state).length
-  }
-  const [counts] = await store.jobs.counts(systemClock.now(), queue)
-  if (!counts) return 0
-  switch (state) {
-    case 'waiting':
-      // Counts split the waiting state into due and delayed (not yet due, retries in backoff included).
-      return counts.waiting + counts.delayed
-    case 'dead':
-      return counts.deadLettered
-    case 'quarantined':
-      return counts.quarantined
-    case 'done':
-      return counts.done
-  }
 }
 
 /** The one state flag given, of `states`; none or several is a usage error. */
@@ -485,9 +452,8 @@ function oneState<S extends string>(
 }
 
 function checkQueueArg(cmd: Command, queue: string): void {
-  if (!QUEUE_NAME.test(queue)) {
-    usage(cmd, `"${queue}" is not a queue name: use letters, digits, "_", "." or "-"`)
-  }
+  const parsed = parseWith(QueueNameSchema, queue, { root: '<queue>' })
+  if (!parsed.success) usage(cmd, joinIssues(parsed.issues))
 }
 
 /** A usage error: printed as `shepherd: <message>`, exit code 2. */
@@ -511,12 +477,6 @@ function addedSummary(results: readonly AddResult[], queue: string): string {
   const added = results.filter((r) => r.added).length
   const dup = results.length - added
   return `added ${plural(added, 'job')} to ${queue}${dup > 0 ? `, ${plural(dup, 'duplicate')} left as they were` : ''}`
-}
-
-function kindOf(v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'an array'
-  return `${JSON.stringify(v)} (${typeof v})`
 }
 
 function plural(n: number, noun: string): string {

@@ -20,10 +20,10 @@ import {
   parseDocument,
   visit,
 } from 'yaml'
-import type { z } from 'zod'
 
 import type { JobPolicy } from '../core/job.js'
 import { ShepherdError } from '../errors.js'
+import { parseWith } from '../validation.js'
 import {
   type Config,
   ConfigSchema,
@@ -179,9 +179,20 @@ export function validateConfigText(text: string): { config?: Config; problems: C
     return { problems: [aliasProblem(doc, lines, cause)] }
   }
   keepEnvText(doc, data)
-  const result = ConfigSchema.safeParse(data)
+  const result = parseWith(ConfigSchema, data, {
+    dialect: 'yaml',
+    // A number as the file writes it (1e300, 1e400), not as JavaScript prints it (1e+300, Infinity).
+    sourceText: (at) => {
+      const node = nodeAt(doc.contents, at.map(String))
+      return isScalar(node) && typeof node.value === 'number' ? node.source : undefined
+    },
+  })
   if (result.success) return { config: result.data, problems: [] }
-  const problems = result.error.issues.flatMap((issue) => describeIssue(issue, doc.contents, data, lines))
+  const problems = result.issues.map((issue): ConfigProblem => ({
+    path: issue.path,
+    line: lineOf(doc.contents, issue.at.map(String), lines, issue.code === 'unrecognized_keys'),
+    message: issue.message,
+  }))
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || a.path.localeCompare(b.path))
   return { problems }
 }
@@ -273,84 +284,6 @@ function resolveConfig(config: Config, file: string): LoadedConfig {
   }
 }
 
-type Issue = z.core.$ZodIssue
-
-function describeIssue(issue: Issue, root: unknown, data: unknown, lines: LineCounter): ConfigProblem[] {
-  const at = issue.path.map(String)
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => {
-      const keyPath = [...at, key]
-      const known = knownKeysAt(at)
-      return {
-        path: keyPath.join('.'),
-        line: lineOf(root, keyPath, lines, true),
-        message: `unknown key "${key}"${suggest(key, known)}`,
-      }
-    })
-  }
-  const value = getIn(data, at)
-  const node = nodeAt(root, at)
-  // A number as the file writes it (1e300, 1e400), not as JavaScript prints it (1e+300, null).
-  const text = typeof value === 'number' && isScalar(node) && node.source ? node.source : undefined
-  return [
-    { path: at.join('.'), line: lineOf(root, at, lines, false), message: messageFor(issue, value, text) },
-  ]
-}
-
-function messageFor(issue: Issue, value: unknown, text?: string): string {
-  const shown =
-    text ?? (typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value))
-  const got = value === undefined ? 'nothing' : `${shown} (${describeType(value)})`
-  if (typeof value === 'number' && !Number.isFinite(value)) return `expected a finite number, got ${got}`
-  switch (issue.code) {
-    case 'invalid_type':
-      if (value === undefined) return `required: expected ${article(issue.expected)}`
-      return `expected ${article(issue.expected)}, got ${got}`
-    case 'too_small':
-      if (issue.origin === 'array' || issue.origin === 'string')
-        return `expected at least ${String(issue.minimum)} ${issue.origin === 'array' ? 'item(s)' : 'character(s)'}, got ${got}`
-      return `expected a number ${issue.inclusive ? '≥' : '>'} ${String(issue.minimum)}, got ${got}`
-    case 'too_big':
-      return `expected a number ${issue.inclusive ? '≤' : '<'} ${String(issue.maximum)}, got ${got}`
-    case 'invalid_value':
-      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${got}`
-    case 'invalid_union': {
-      if (value === undefined) return 'required'
-      const note = (issue as { note?: string }).note
-      if (note === 'No matching discriminator')
-        return `expected "type" to be one of "http", "tcp", "exec", got ${got}`
-      return `${issue.message.replace(/^Invalid input/, 'unexpected value')}, got ${got}`
-    }
-    case 'invalid_format':
-      return `expected ${issue.format === 'url' ? 'an http(s) URL' : issue.format}, got ${got}`
-    case 'custom':
-      return value === undefined || issue.message.includes(', got ')
-        ? issue.message
-        : `${issue.message}, got ${got}`
-    default:
-      return `${issue.message}, got ${got}`
-  }
-}
-
-function article(expected: string): string {
-  const names: Record<string, string> = {
-    number: 'a number',
-    string: 'a string',
-    array: 'a list',
-    object: 'a mapping',
-    boolean: 'true or false',
-    record: 'a mapping',
-  }
-  return names[expected] ?? expected
-}
-
-function describeType(v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'list'
-  if (typeof v === 'object') return 'mapping'
-  return typeof v
-}
-
 function getIn(data: unknown, at: string[]): unknown {
   let cur = data
   for (const key of at) {
@@ -400,65 +333,4 @@ function lineOf(root: unknown, at: string[], lines: LineCounter, wantKey: boolea
 
 function offsetOf(node: Node | null | undefined): number | undefined {
   return node && 'range' in node && node.range ? node.range[0] : undefined
-}
-
-function knownKeysAt(at: string[]): string[] {
-  let schema: unknown = ConfigSchema
-  for (const key of at) {
-    schema = unwrap(schema)
-    const shape = shapeOf(schema)
-    if (shape) {
-      schema = shape[key]
-      continue
-    }
-    const def = (schema as { def?: { type?: string; valueType?: unknown; element?: unknown } }).def
-    if (def?.type === 'record') schema = def.valueType
-    else if (def?.type === 'array') schema = def.element
-    else return []
-  }
-  const shape = shapeOf(unwrap(schema))
-  return shape ? Object.keys(shape) : []
-}
-
-function unwrap(schema: unknown): unknown {
-  let s = schema as
-    { def?: { type?: string; innerType?: unknown; in?: unknown; options?: unknown[] } } | undefined
-  for (let i = 0; i < 10 && s?.def; i++) {
-    const t = s.def.type
-    if (t === 'optional' || t === 'default' || t === 'prefault' || t === 'nullable')
-      s = s.def.innerType as typeof s
-    else if (t === 'pipe') s = s.def.in as typeof s
-    else if (t === 'union') s = (s.def.options ?? []).find((o) => shapeOf(unwrap(o))) as typeof s
-    else break
-  }
-  return s
-}
-
-function shapeOf(schema: unknown): Record<string, unknown> | undefined {
-  const def = (schema as { def?: { type?: string; shape?: Record<string, unknown> } } | undefined)?.def
-  return def?.type === 'object' ? def.shape : undefined
-}
-
-function suggest(key: string, known: string[]): string {
-  if (known.length === 0) return ''
-  const close = known
-    .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
-    .filter((x) => x.d <= Math.max(2, Math.floor(x.k.length / 3)))
-    .sort((a, b) => a.d - b.d)[0]
-  if (close) return `; did you mean "${close.k}"?`
-  return `; expected one of: ${known.join(', ')}`
-}
-
-function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0]!
-    dp[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j]!
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
-      prev = tmp
-    }
-  }
-  return dp[b.length]!
 }

@@ -26,7 +26,7 @@ import type {
   RetryJobsResponse,
   WorkerResponse,
   WorkersResponse,
-} from './app.js'
+} from './responses.js'
 
 /**
  * How long a request may take before the supervisor counts as unreachable. Every route answers

@@ -1,24 +1,17 @@
 /**
- * What every route of the control API works with, and the few helpers they share to read
- * requests: one way to parse a body, a query, a queue name.
+ * What the control API is built from (`createHttpApp`'s options) and what its routes share.
  * @module
  */
-import type { Context } from 'hono'
-import { z } from 'zod'
-
-import { queueSettings } from '../config/load.js'
-import { type Config, QueueSchema } from '../config/schema.js'
+import type { Config } from '../config/schema.js'
 import type { Clock } from '../core/clock.js'
 import type { AnyEvent } from '../core/events.js'
-import { coerceError, ShepherdError } from '../errors.js'
 import type { MetricsEndpoint } from '../metrics/registry.js'
+import type { Queue } from '../queue/queue.js'
 import type { Store } from '../store/store.js'
 import type { SupervisorControl } from '../supervisor/view.js'
 import type { ApiTokens } from './auth.js'
-import { parseRequest, type RequestIssue, requestValidationError } from './errors.js'
-import type { DropReason } from './event-broadcaster.js'
+import type { DropReason, EventBroadcaster } from './event-broadcaster.js'
 import type { RequestGuardOptions } from './request-guard.js'
-import { QueueParamSchema } from './schemas.js'
 
 /** What `createHttpApp` serves. */
 export interface HttpAppOptions {
@@ -76,95 +69,15 @@ export interface HttpAppOptions {
 /** Subscribes to every event; returns the unsubscribe function. */
 export type EventSource = (listener: (event: AnyEvent) => void) => () => void
 
-/** What the routes share, built once by createHttpApp. */
+/** What the routes share, built once by createHttpApp; a handler finds it in `c.var.ctx`. */
 export interface HttpContext {
   supervisor: SupervisorControl
   store: Store
-  config: Config | undefined
-  clock: Clock
-  /** The queue's defaults for a job that sets none. */
-  defaults: (queue: string) => { maxAttempts: number; timeoutMs: number | null }
-  events: EventSource | undefined
+  /** The queue service: every queue route goes through it, and it wakes the supervisor. */
+  queue: Queue
+  /** The event stream's fan-out; none when the app was built without events. */
+  events: EventBroadcaster | undefined
   metrics: MetricsEndpoint | undefined
-}
-
-/** The queue's defaults for a job that sets none: `queues.<name>` of the config, else the schema's. */
-export function jobDefaults(
-  config: Config | undefined,
-): (queue: string) => { maxAttempts: number; timeoutMs: number | null } {
-  return (queue) => {
-    const s = config ? queueSettings(config, queue) : QueueSchema.parse({})
-    return { maxAttempts: s.max_attempts, timeoutMs: s.timeout ?? null }
-  }
-}
-
-/** The `:queue` path parameter, checked; SHEPHERD_BAD_REQUEST naming `path.queue` when it is not a queue name. */
-export function queueParam(c: Context): string {
-  const params = parseRequest(QueueParamSchema, { queue: c.req.param('queue') })
-  if (!params.success) throw requestValidationError('path', params.error.issues)
-  return params.data.queue
-}
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-/** The request body as JSON; an empty body is `{}`. */
-export async function readJsonBody(c: Context): Promise<unknown> {
-  const text = await c.req.text()
-  if (text.trim() === '') return {}
-  try {
-    return JSON.parse(text) as unknown
-  } catch (cause) {
-    throw new ShepherdError('SHEPHERD_BAD_REQUEST', 'body is not valid JSON', {
-      cause,
-      details: { reason: coerceError(cause).message },
-    })
-  }
-}
-
-/** The query of a route that takes no parameters. */
-export const NO_QUERY = z.strictObject({})
-
-/**
- * The query of a request, by the one rule every API route follows: each parameter the route's
- * schema names, at most once; anything else is refused (SHEPHERD_BAD_REQUEST naming it) before the
- * route does anything. A route without parameters passes {@link NO_QUERY}. A parameter given twice
- * is refused rather than one of its values silently taken.
- * @example
- * ```ts
- * const { limit = 50 } = parseQuery(c, IncidentsQuerySchema)
- * ```
- */
-export function parseQuery<S extends z.ZodObject>(c: Context, schema: S): z.output<S> {
-  const all = c.req.queries()
-  const parsed = parsePart(
-    'query',
-    schema,
-    Object.fromEntries(Object.entries(all).map(([k, values]) => [k, values[0]])),
-  )
-  const repeated: RequestIssue[] = Object.entries(all)
-    .filter(([, values]) => values.length > 1)
-    .map(([k, values]) => ({ path: `query.${k}`, message: `expected one value, got ${values.length}` }))
-  if (repeated.length > 0) {
-    throw new ShepherdError(
-      'SHEPHERD_BAD_REQUEST',
-      repeated.map((i) => `${i.path}: ${i.message}`).join('; '),
-      {
-        details: { issues: repeated },
-      },
-    )
-  }
-  return parsed
-}
-
-/** Parses a request part (`body`, `query`) with a strict object schema; SHEPHERD_BAD_REQUEST naming what is wrong. */
-export function parsePart<S extends z.ZodObject>(
-  part: 'body' | 'query',
-  schema: S,
-  value: unknown,
-): z.output<S> {
-  const parsed = parseRequest(schema, value)
-  if (!parsed.success) throw requestValidationError(part, parsed.error.issues, Object.keys(schema.shape))
-  return parsed.data
+  /** The OpenAPI document (openapi.ts), built once. */
+  openApiDocument: () => Record<string, unknown>
 }

@@ -6,12 +6,8 @@
 import { z } from 'zod'
 
 import { EVENT_SEVERITIES } from '../core/events.js'
-import type { Incident } from '../core/incident.js'
-import type { Job } from '../core/job.js'
-import { EnqueueBodySchema, QUEUE_NAME } from '../queue/enqueue.js'
-import type { AddResult, QueueCounts } from '../store/job-store.js'
+import { EnqueueBodySchema, QueueNameSchema } from '../queue/enqueue.js'
 import { JOB_LIST_STATES, PURGE_STATES } from '../store/job-store.js'
-import type { FleetHistory, PoolView, SupervisorInfo, WorkerView } from '../supervisor/view.js'
 
 /**
  * Largest request body accepted, in bytes. The API takes small JSON commands only; the limit
@@ -40,69 +36,6 @@ export const MAX_JOB_LIMIT = 1000
 /** `limit` of `GET /api/queues/:queue/jobs` when the query has none. */
 export const DEFAULT_JOB_LIMIT = 50
 
-/** Body of `GET /api/health`. */
-export interface HealthResponse {
-  ok: true
-  supervisor: SupervisorInfo
-}
-
-/** Body of `GET /api/workers`. */
-export interface WorkersResponse {
-  workers: WorkerView[]
-}
-
-/** Body of `GET /api/workers/:id`. */
-export interface WorkerResponse {
-  worker: WorkerView
-}
-
-/** Body of `POST /api/workers/:id/restart` (202). */
-export interface RestartResponse {
-  incidentId: string
-}
-
-/** Body of `GET /api/incidents`. */
-export interface IncidentsResponse {
-  incidents: Incident[]
-}
-
-/** Body of `GET /api/incidents/:id`. */
-export interface IncidentResponse {
-  incident: Incident
-}
-
-/** Body of `POST /api/queues/:queue/jobs` (201). `added` is false for a duplicate (by id or key). */
-export interface EnqueueResponse {
-  jobs: AddResult[]
-}
-
-/** Body of `GET /api/queues`. */
-export interface QueuesResponse {
-  queues: QueueCounts[]
-}
-
-/** Body of `GET /api/queues/:queue/jobs`. */
-export interface JobsResponse {
-  jobs: Job[]
-}
-
-/** Body of `GET /api/jobs/:id`. */
-export interface JobResponse {
-  job: Job
-}
-
-/** Body of `POST /api/queues/:queue/retry`. */
-export interface RetryJobsResponse {
-  /** Jobs put back in the queue. */
-  retried: number
-}
-
-/** Body of `POST /api/queues/:queue/purge`. */
-export interface PurgeJobsResponse {
-  /** Jobs deleted. */
-  purged: number
-}
-
 /** Body of `POST /api/workers/:id/restart`; an empty body is `{}`, a soft restart. */
 export const RestartBodySchema = z
   .strictObject({
@@ -111,20 +44,28 @@ export const RestartBodySchema = z
       .optional()
       .describe('true: hard_restart (SIGKILL of the process group); default soft_restart.'),
   })
-  .describe('A manual restart.')
+  .meta({ id: 'RestartBody', description: 'A manual restart.' })
 
+/**
+ * A count in the query: sent as text (`?limit=20`), taken as an integer from 1 to `max`, and
+ * described to clients as that integer (the document says `integer`, so a generated client sends a
+ * number). Digits only: `1e3`, `1.0` and `+5` are refused rather than guessed at.
+ */
 const limitParam = (max: number) =>
-  z.string().transform((s, ctx) => {
-    const n = /^\d+$/.test(s) ? Number(s) : NaN
-    if (!Number.isInteger(n) || n < 1 || n > max) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `expected an integer from 1 to ${max}, got ${JSON.stringify(s)}`,
-      })
-      return z.NEVER
-    }
-    return n
-  })
+  z
+    .string()
+    .transform((s, ctx) => {
+      const n = /^\d+$/.test(s) ? Number(s) : NaN
+      if (!Number.isInteger(n) || n < 1 || n > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected an integer from 1 to ${max}, got ${JSON.stringify(s)}`,
+        })
+        return z.NEVER
+      }
+      return n
+    })
+    .meta({ type: 'integer', minimum: 1, maximum: max })
 
 const nonEmpty = (what: string) => z.string().min(1, `expected ${what}, got an empty string`)
 
@@ -140,20 +81,7 @@ export const IncidentsQuerySchema = z
   .describe('Filters of the incident list.')
 
 /** The `:queue` of a queue route: a queue name, as the enqueue API and the config accept it. */
-export const QueueParamSchema = z.strictObject({
-  queue: z
-    .string()
-    .superRefine((s, ctx) => {
-      if (!QUEUE_NAME.test(s)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected a queue name of letters, digits, "_", "." or "-", got ${JSON.stringify(s)}`,
-        })
-      }
-    })
-    // The refinement's message quotes the value; the pattern is for the OpenAPI document.
-    .meta({ pattern: QUEUE_NAME.source }),
-})
+export const QueueParamSchema = z.strictObject({ queue: QueueNameSchema })
 
 /** Body of `POST /api/queues/:queue/jobs` for many jobs: each item is an {@link EnqueueBodySchema}. */
 export const EnqueueBatchSchema = z
@@ -164,7 +92,7 @@ export const EnqueueBatchSchema = z
       .max(MAX_ENQUEUE_BATCH)
       .describe(`The jobs, 1..${MAX_ENQUEUE_BATCH}, added in one transaction.`),
   })
-  .describe('Many jobs at once.')
+  .meta({ id: 'EnqueueBatch', description: 'Many jobs at once.' })
 
 /** Query of `GET /api/queues/:queue/jobs`. */
 export const JobsQuerySchema = z
@@ -194,7 +122,10 @@ export const RetryBodySchema = z
     from: z.enum(['dead', 'quarantined']).describe('Which jobs to put back in the queue.'),
     ids: jobIds,
   })
-  .describe('Dead-lettered or quarantined jobs back to waiting, due now, attempts and crashes reset.')
+  .meta({
+    id: 'RetryBody',
+    description: 'Dead-lettered or quarantined jobs back to waiting, due now, attempts and crashes reset.',
+  })
 
 /** Body of `POST /api/queues/:queue/purge`. */
 export const PurgeBodySchema = z
@@ -206,15 +137,7 @@ export const PurgeBodySchema = z
       ),
     ids: jobIds,
   })
-  .describe('Deletes jobs for good.')
-
-/** Body of `GET /api/pools`. */
-export interface PoolsResponse {
-  pools: PoolView[]
-}
-
-/** Body of `GET /api/history`: recent samples per worker and per queue, oldest first. */
-export type HistoryResponse = FleetHistory
+  .meta({ id: 'PurgeBody', description: 'Deletes jobs for good.' })
 
 /** Body of `POST /api/workers/:id/signals`: an outside monitor's verdict about a worker. */
 export const SignalBodySchema = z
@@ -225,12 +148,7 @@ export const SignalBodySchema = z
     reason: z.string().min(1).max(1000).describe('What the monitor saw, in a sentence.'),
     source: z.string().min(1).max(100).optional().describe('Who says so, e.g. `grafana`; default `api`.'),
   })
-  .describe('An outside health signal.')
-
-/** Body of `POST /api/workers/:id/signals` (202 when it opened an incident, else 200). */
-export interface SignalResponse {
-  incidentId: string | null
-}
+  .meta({ id: 'SignalBody', description: 'An outside health signal.' })
 
 /** Query of `GET /api/events`. */
 export const EventsQuerySchema = z

@@ -7,7 +7,6 @@ import { z } from 'zod'
 
 import { LONG_DURATION_LIMIT, parseDuration } from '../config/units.js'
 import type { NewJob } from '../core/job.js'
-import { ShepherdError } from '../errors.js'
 
 /**
  * Milliseconds as a number (as in JavaScript timers), or a duration string with its unit such as
@@ -65,22 +64,19 @@ export function nestedDeeperThan(value: unknown, max: number): boolean {
 /** The message of a payload nested too deep: the same from the API, the CLI and `Queue.add`. */
 const TOO_DEEP = `expected JSON nested at most ${MAX_PAYLOAD_DEPTH} levels deep, got deeper`
 
-/**
- * Refuses a payload nested deeper than {@link MAX_PAYLOAD_DEPTH}, for `Queue.add`, whose payloads
- * come from code and skip the schema.
- * @throws ShepherdError SHEPHERD_BAD_REQUEST `<where>payload: expected JSON nested at most 64 …`
- */
-export function checkPayloadDepth(payload: unknown, where = ''): void {
-  if (nestedDeeperThan(payload, MAX_PAYLOAD_DEPTH))
-    throw new ShepherdError('SHEPHERD_BAD_REQUEST', `${where}payload: ${TOO_DEEP}`)
-}
+const JSON_VALUE = z.json()
 
-/** Any JSON value, checked for depth before zod's recursive JSON schema looks at it. */
-const payload = z.preprocess((v, ctx) => {
-  if (!nestedDeeperThan(v, MAX_PAYLOAD_DEPTH)) return v
-  ctx.addIssue({ code: 'custom', message: TOO_DEEP })
-  return z.NEVER
-}, z.json())
+/**
+ * Any JSON value, required, checked for depth before zod's recursive JSON schema looks at it. The
+ * OpenAPI document says "any JSON value" rather than spelling out the recursive type: a typed
+ * client (openapi-fetch) cannot take a recursive type in a request body.
+ */
+const payload = z.unknown().superRefine((v, ctx) => {
+  if (v === undefined) ctx.addIssue({ code: 'custom', message: 'required: expected a JSON value' })
+  else if (nestedDeeperThan(v, MAX_PAYLOAD_DEPTH)) ctx.addIssue({ code: 'custom', message: TOO_DEEP })
+  else if (!JSON_VALUE.safeParse(v).success)
+    ctx.addIssue({ code: 'custom', message: 'expected a JSON value' })
+})
 
 export const EnqueueOptionsSchema = z.strictObject({
   id: z.string().min(1).max(200).optional().describe('Job id; an existing id makes the add a duplicate.'),
@@ -103,14 +99,29 @@ export const EnqueueOptionsSchema = z.strictObject({
 
 export type EnqueueOptions = z.input<typeof EnqueueOptionsSchema>
 
-/** The body of `POST /api/queues/:queue/jobs` and of each line of `shepherd enqueue` on stdin. */
+/**
+ * One job to add: the body of `POST /api/queues/:queue/jobs`, each line of `shepherd enqueue` on
+ * stdin, each job of `Queue.addMany`. Its output is branded {@link CheckedJob}: a job that went
+ * through it, which `Queue.addChecked` takes without checking it again.
+ */
 export const EnqueueBodySchema = EnqueueOptionsSchema.extend({
   payload: payload.describe(
     `The job’s payload: any JSON value, nested at most ${MAX_PAYLOAD_DEPTH} levels deep.`,
   ),
 })
+  .brand<'CheckedJob'>()
+  .meta({ id: 'EnqueueBody', description: 'One job.' })
+
+/** A job {@link EnqueueBodySchema} accepted (durations in ms). */
+export type CheckedJob = z.output<typeof EnqueueBodySchema>
 
 export const QUEUE_NAME = /^[A-Za-z0-9_.-]+$/
+
+/** A queue name, as the config, the API, the CLI and `Queue` take it. */
+export const QueueNameSchema = z
+  .string()
+  .regex(QUEUE_NAME, 'expected a queue name of letters, digits, "_", "." or "-"')
+  .describe('Queue name: letters, digits, "_", "." or "-".')
 
 /** Turns validated options into the store's NewJob. */
 export function toNewJob(queue: string, payload: unknown, o: z.output<typeof EnqueueOptionsSchema>): NewJob {

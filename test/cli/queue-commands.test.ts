@@ -240,7 +240,7 @@ describe('shepherd queue commands (no supervisor running)', { timeout: 300_000 }
     )
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, /^shepherd: 2 bad lines on stdin; nothing was added \[SHEPHERD_BAD_REQUEST\]\n/)
-    assert.match(bad.stderr, /\n {2}line 2: priorty: unknown key "priorty" \(known: id, idempotencyKey, /)
+    assert.match(bad.stderr, /\n {2}line 2: priorty: unknown key "priorty"; did you mean "priority"\?\n/)
     assert.match(
       bad.stderr,
       /\n {2}line 3: expected an object \{"payload": …, <options>\} \(--lines-are-jobs\), got an array\n/,
@@ -271,7 +271,7 @@ describe('shepherd queue commands (no supervisor running)', { timeout: 300_000 }
     assert.equal(badQueue.code, 2)
     assert.match(
       badQueue.stderr,
-      /^shepherd: "e mail" is not a queue name: use letters, digits, "_", "\." or "-"\n/,
+      /^shepherd: <queue>: expected a queue name of letters, digits, "_", "\." or "-", got "e mail" \(string\)\n/,
     )
     const empty = await shepherd(['enqueue', '-c', config, 'email'], '\n\n')
     assert.equal(empty.code, 2)

@@ -374,7 +374,7 @@ describe('GET /api/incidents', () => {
       '/api/incidents?workers=email',
       400,
       'SHEPHERD_BAD_REQUEST',
-      'query.workers: unknown parameter "workers" (known: limit, worker, pool)',
+      'query.workers: unknown parameter "workers"; did you mean "worker"?',
     )
   })
 
@@ -435,7 +435,7 @@ describe('query parameters: one rule for every API route', () => {
       '/api/incidents?pools=a',
       400,
       'SHEPHERD_BAD_REQUEST',
-      /^query\.pools: unknown parameter "pools" \(known: limit, worker, pool\)$/,
+      /^query\.pools: unknown parameter "pools"; did you mean "pool"\?$/,
     )
   })
 
@@ -850,10 +850,11 @@ describe('POST /api/queues/:queue/jobs', () => {
     const post = (body: string, message: string | RegExp) =>
       expectError(s.app, 'POST', '/api/queues/email/jobs', 400, 'SHEPHERD_BAD_REQUEST', message, body)
     await post('{"payload": 1', /^body is not valid JSON$/)
-    await post('{"payload":1,"priorty":2}', `body.priorty: unknown key "priorty" (known: ${JOB_KEYS})`)
+    await post('{"payload":1,"priorty":2}', 'body.priorty: unknown key "priorty"; did you mean "priority"?')
+    await post('{"payload":1,"urgent":true}', `body.urgent: unknown key "urgent" (known: ${JOB_KEYS})`)
     await post('{"jobs":[{"payload":1}],"extra":true}', 'body.extra: unknown key "extra" (known: jobs)')
-    await post('{"to":"a"}', 'body.payload: expected a value, got nothing')
-    await post('', 'body.payload: expected a value, got nothing')
+    await post('{"to":"a"}', 'body.payload: required: expected a JSON value')
+    await post('', 'body.payload: required: expected a JSON value')
     await post('{"payload":1,"maxAttempts":0}', 'body.maxAttempts: expected a number ≥ 1, got 0 (number)')
     await post(
       '{"payload":1,"delay":"soon"}',
@@ -932,7 +933,7 @@ describe('POST /api/queues/:queue/jobs', () => {
       '/api/queues/e%20mail/jobs',
       400,
       'SHEPHERD_BAD_REQUEST',
-      'path.queue: expected a queue name of letters, digits, "_", "." or "-", got "e mail"',
+      'path.queue: expected a queue name of letters, digits, "_", "." or "-", got "e mail" (string)',
       '{"payload":1}',
     )
     assert.deepEqual((e.details as { issues: { path: string }[] }).issues[0]?.path, 'path.queue')
@@ -1032,7 +1033,7 @@ describe('GET /api/queues/:queue/jobs and GET /api/jobs/:id', () => {
       expectError(s.app, 'GET', url, 400, 'SHEPHERD_BAD_REQUEST', message)
     await get(
       '/api/queues/email/jobs?state=nope',
-      'query.state: expected one of waiting, delayed, active, done, failed, dead, quarantined, got "nope" (string)',
+      'query.state: expected one of "waiting", "delayed", "active", "done", "failed", "dead", "quarantined", got "nope" (string)',
     )
     await get('/api/queues/email/jobs?limit=0', 'query.limit: expected an integer from 1 to 1000, got "0"')
     await get(
@@ -1041,7 +1042,7 @@ describe('GET /api/queues/:queue/jobs and GET /api/jobs/:id', () => {
     )
     await get(
       '/api/queues/email/jobs?states=dead',
-      'query.states: unknown parameter "states" (known: state, limit)',
+      'query.states: unknown parameter "states"; did you mean "state"?',
     )
     await get('/api/queues/e!mail/jobs', 'path.queue: expected a queue name')
   })
@@ -1130,16 +1131,16 @@ describe('POST /api/queues/:queue/retry and /purge', () => {
     await makeDead(s, 'email', 'dead-1')
     const post = (url: string, body: string, message: string | RegExp) =>
       expectError(s.app, 'POST', url, 400, 'SHEPHERD_BAD_REQUEST', message, body)
-    await post('/api/queues/email/retry', '', 'body.from: expected one of dead, quarantined, got nothing')
+    await post('/api/queues/email/retry', '', 'body.from: required: expected one of "dead", "quarantined"')
     await post(
       '/api/queues/email/retry',
       '{"from":"done"}',
-      'body.from: expected one of dead, quarantined, got "done" (string)',
+      'body.from: expected one of "dead", "quarantined", got "done" (string)',
     )
     await post(
       '/api/queues/email/retry',
       '{"from":"dead","id":"x"}',
-      'body.id: unknown key "id" (known: from, ids)',
+      'body.id: unknown key "id"; did you mean "ids"?',
     )
     await post(
       '/api/queues/email/retry',
@@ -1155,12 +1156,12 @@ describe('POST /api/queues/:queue/retry and /purge', () => {
     await post(
       '/api/queues/email/purge',
       '{}',
-      'body.state: expected one of waiting, dead, quarantined, done, got nothing',
+      'body.state: required: expected one of "waiting", "dead", "quarantined", "done"',
     )
     await post(
       '/api/queues/email/purge',
       '{"state":"active"}',
-      'body.state: expected one of waiting, dead, quarantined, done, got "active" (string)',
+      'body.state: expected one of "waiting", "dead", "quarantined", "done", got "active" (string)',
     )
     await post(
       '/api/queues/email/purge',
@@ -1229,7 +1230,7 @@ describe('ApiClient queue methods against the app (in-process fetch)', () => {
     await assert.rejects(api.job('nope'), { code: 'SHEPHERD_JOB_NOT_FOUND', message: 'no job has id "nope"' })
     await assert.rejects(api.enqueue('e mail', { payload: 1 }), {
       code: 'SHEPHERD_BAD_REQUEST',
-      message: 'path.queue: expected a queue name of letters, digits, "_", "." or "-", got "e mail"',
+      message: 'path.queue: expected a queue name of letters, digits, "_", "." or "-", got "e mail" (string)',
     })
   })
 })

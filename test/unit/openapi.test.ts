@@ -1,8 +1,8 @@
 /**
  * The OpenAPI document against the app it describes: every route the app answers behind the
  * token is in the document and every documented route is answered (walking Hono's route table),
- * docs/openapi.json is what the generator writes, every `$ref` resolves, and the request schemas
- * in it refuse what the server refuses.
+ * docs/openapi.json is what the generator writes, every `$ref` resolves, no component is an empty
+ * object, counts in the query are integers, and each route lists its error codes and scope.
  */
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
@@ -11,7 +11,7 @@ import { describe, it } from 'node:test'
 import { ErrorRegistry } from '../../src/errors.js'
 import { createHttpApp } from '../../src/http/app.js'
 import { isProtectedPath } from '../../src/http/auth.js'
-import { API_ROUTES, buildOpenApiDocument, errorCodesOf, openApiPath } from '../../src/http/openapi.js'
+import { API_ROUTES, buildOpenApiDocument, openApiPath } from '../../src/http/openapi.js'
 import { FakeSupervisor, MemoryStore } from '../helpers/fakes.js'
 
 type Doc = {
@@ -21,7 +21,7 @@ type Doc = {
 }
 type Operation = {
   operationId: string
-  parameters?: { name: string; in: string }[]
+  parameters?: { name: string; in: string; schema: { type: string } }[]
   requestBody?: unknown
   responses: Record<string, { content?: Record<string, { schema: unknown }> }>
   security: Record<string, string[]>[]
@@ -54,7 +54,7 @@ describe('OpenAPI document', () => {
     assert.deepEqual(
       missing,
       [],
-      'routes the app answers that docs/openapi.json lacks (add them to API_ROUTES)',
+      'routes the app answers that docs/openapi.json lacks (define them with defineRoute)',
     )
   })
 
@@ -107,40 +107,82 @@ describe('OpenAPI document', () => {
   })
 
   it('lists each route’s error codes under their registry status, with the error body', () => {
-    for (const route of API_ROUTES) {
-      const op = doc.paths[openApiPath(route.path)]![route.method]!
-      for (const code of errorCodesOf(route)) {
+    for (const { config, errors } of API_ROUTES) {
+      const op = doc.paths[config.path]![config.method]!
+      for (const code of errors) {
         const status = String(ErrorRegistry[code].status)
         const schema = op.responses[status]?.content?.['application/json']?.schema
-        assert.ok(schema, `${route.operationId}: no ${status} response for ${code}`)
-        assert.ok(JSON.stringify(schema).includes(`"${code}"`), `${route.operationId}: ${code} not listed`)
+        assert.ok(schema, `${config.operationId}: no ${status} response for ${code}`)
+        assert.ok(JSON.stringify(schema).includes(`"${code}"`), `${config.operationId}: ${code} not listed`)
         assert.ok(JSON.stringify(schema).includes('#/components/schemas/ErrorBody'))
       }
-      assert.ok(op.responses['401'], `${route.operationId}: 401`)
-      if (route.method === 'post') assert.ok(op.responses['403'] && op.responses['413'], route.operationId)
+      for (const status of ['400', '401', '403', '500'])
+        assert.ok(op.responses[status], `${config.operationId}: ${status}`)
+      if (config.method === 'post')
+        for (const status of ['413', '415'])
+          assert.ok(op.responses[status], `${config.operationId}: ${status}`)
     }
+    const full = doc.paths['/api/events']!.get!.responses['503'] as { headers?: Record<string, unknown> }
+    assert.ok(full.headers?.['Retry-After'], 'the event stream’s 503 says when to try again')
   })
 
   it('states the scope each route needs, and the query token on the event stream only', () => {
-    for (const route of API_ROUTES) {
-      const op = doc.paths[openApiPath(route.path)]![route.method]!
-      const scope = route.method === 'get' ? 'read' : 'control'
-      assert.deepEqual(op.security[0], { bearerAuth: [scope] }, route.operationId)
-      assert.equal(op.security.length, route.path === '/api/events' ? 2 : 1, route.operationId)
+    for (const { config } of API_ROUTES) {
+      const op = doc.paths[config.path]![config.method]!
+      const scope = config.method === 'get' ? 'read' : 'control'
+      assert.deepEqual(op.security[0], { bearerAuth: [scope] }, config.operationId)
+      assert.equal(op.security.length, config.path === '/api/events' ? 2 : 1, config.operationId)
     }
   })
 
-  it('carries the request schemas the server validates with', () => {
+  it('describes every response body: no component is an empty object', () => {
+    for (const [name, schema] of Object.entries(doc.components.schemas)) {
+      const s = schema as { type?: string; properties?: object; additionalProperties?: unknown }
+      if (s.type === 'object') assert.ok(s.properties ?? s.additionalProperties, `${name} is an empty object`)
+    }
+    for (const name of [
+      'WorkerView',
+      'Incident',
+      'Job',
+      'QueueCounts',
+      'PoolView',
+      'SupervisorInfo',
+      'FleetHistory',
+    ]) {
+      const s = doc.components.schemas[name] as { properties: object }
+      assert.ok(Object.keys(s.properties).length >= 2, `${name} has its fields`)
+    }
+  })
+
+  it('carries the request schemas the server validates with, counts in the query as integers', () => {
     const restart = doc.components.schemas.RestartBody as {
       additionalProperties: boolean
       properties: object
     }
     assert.equal(restart.additionalProperties, false)
     assert.deepEqual(Object.keys(restart.properties), ['hard'])
-    const enqueue = doc.components.schemas.EnqueueBody as { properties: Record<string, { $ref?: string }> }
-    assert.equal(enqueue.properties.payload!.$ref, '#/components/schemas/JsonValue')
-    const jobsQuery = doc.paths['/api/queues/{queue}/jobs']!.get!.parameters!.map((p) => `${p.in}:${p.name}`)
-    assert.deepEqual(jobsQuery, ['path:queue', 'query:state', 'query:limit'])
+    // The payload is any JSON value, required; not a recursive type, which typed clients cannot take.
+    const enqueue = doc.components.schemas.EnqueueBody as {
+      properties: Record<string, object>
+      required: string[]
+    }
+    assert.deepEqual(Object.keys(enqueue.properties.payload!), ['description'])
+    assert.ok(enqueue.required.includes('payload'))
+    const params = doc.paths['/api/queues/{queue}/jobs']!.get!.parameters! as {
+      in: string
+      name: string
+      schema: { type: string }
+    }[]
+    assert.deepEqual(
+      params.map((p) => `${p.in}:${p.name}`),
+      ['path:queue', 'query:state', 'query:limit'],
+    )
+    assert.equal(params.find((p) => p.name === 'limit')!.schema.type, 'integer')
+    const incidents = doc.paths['/api/incidents']!.get!.parameters! as {
+      name: string
+      schema: { type: string }
+    }[]
+    assert.equal(incidents.find((p) => p.name === 'limit')!.schema.type, 'integer')
   })
 
   it('is served at GET /api/openapi.json', async () => {

@@ -6,12 +6,12 @@
  * The fan-out, its bounds and why it stays off the recovery path: event-broadcaster.ts.
  * @module
  */
-import type { Hono } from 'hono'
+import { z } from 'zod'
 
 import { ShepherdError } from '../../errors.js'
-import { parseQuery } from '../context.js'
+import { QUERY_TOKEN_PARAM } from '../auth.js'
 import { errorResponse } from '../errors.js'
-import type { EventBroadcaster } from '../event-broadcaster.js'
+import { type ApiRoute, defineRoute } from '../route.js'
 import { EventsQuerySchema } from '../schemas.js'
 
 export { EventsQuerySchema }
@@ -19,37 +19,58 @@ export { EventsQuerySchema }
 /** Seconds a refused client is asked to wait before it tries again. */
 const RETRY_AFTER_S = 5
 
-export function eventRoutes(app: Hono, hub: EventBroadcaster | undefined): void {
-  app.get('/api/events', (c) => {
-    const query = parseQuery(c, EventsQuerySchema)
-    if (!hub) throw new ShepherdError('SHEPHERD_NOT_FOUND', 'this server has no event stream')
-    const types =
-      query.types
-        ?.split(',')
-        .map((t) => t.trim())
-        .filter(Boolean) ?? []
-    // Under @hono/node-server the Node response is in the context's env: a dropped client's
-    // connection is destroyed there, quietly (an errored body would be logged as a failed response).
-    const outgoing = (c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing
-    const body = hub.open(
-      { types, severity: query.severity ?? 'info' },
-      outgoing && (() => outgoing.destroy()),
-    )
-    if (!body) {
-      return errorResponse(
-        c,
-        'SHEPHERD_EVENT_STREAM_FULL',
-        `the event stream already has ${hub.maxClients} clients (api.max_event_clients); try again in ${RETRY_AFTER_S} s, or raise the limit`,
-        { headers: { 'Retry-After': String(RETRY_AFTER_S) } },
-      )
-    }
-    return new Response(body, {
-      status: 200,
-      headers: {
-        'Content-Type': 'text/event-stream',
-        'Cache-Control': 'no-cache',
-        Connection: 'keep-alive',
+export const eventRoutes: readonly ApiRoute[] = [
+  defineRoute(
+    {
+      method: 'get',
+      path: '/api/events',
+      operationId: 'streamEvents',
+      tag: 'events',
+      summary: "The supervisor's events as server-sent events, as they happen",
+      description: `Each message's \`event\` is the event type and its \`data\` the event as JSON (src/core/events.ts). A browser's EventSource cannot send headers, so this route alone also takes the token as \`?${QUERY_TOKEN_PARAM}=\`.`,
+      request: { query: EventsQuerySchema },
+      responses: {
+        200: {
+          description:
+            'The stream; a comment line every 15 s keeps it open. A client that stops reading is dropped once 256 KiB of events waits for it.',
+          content: { 'text/event-stream': { schema: z.string() } },
+        },
       },
-    })
-  })
-}
+      security: [{ bearerAuth: ['read'] }, { accessToken: ['read'] }],
+      errors: ['SHEPHERD_NOT_FOUND', 'SHEPHERD_EVENT_STREAM_FULL'],
+    },
+    (c) => {
+      const query = c.req.valid('query')
+      const hub = c.var.ctx.events
+      if (!hub) throw new ShepherdError('SHEPHERD_NOT_FOUND', 'this server has no event stream')
+      const types =
+        query.types
+          ?.split(',')
+          .map((t) => t.trim())
+          .filter(Boolean) ?? []
+      // Under @hono/node-server the Node response is in the context's env: a dropped client's
+      // connection is destroyed there, quietly (an errored body would be logged as a failed response).
+      const outgoing = (c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing
+      const body = hub.open(
+        { types, severity: query.severity ?? 'info' },
+        outgoing && (() => outgoing.destroy()),
+      )
+      if (!body) {
+        return errorResponse(
+          c,
+          'SHEPHERD_EVENT_STREAM_FULL',
+          `the event stream already has ${hub.maxClients} clients (api.max_event_clients); try again in ${RETRY_AFTER_S} s, or raise the limit`,
+          { headers: { 'Retry-After': String(RETRY_AFTER_S) } },
+        )
+      }
+      return new Response(body, {
+        status: 200,
+        headers: {
+          'Content-Type': 'text/event-stream',
+          'Cache-Control': 'no-cache',
+          Connection: 'keep-alive',
+        },
+      })
+    },
+  ),
+]

@@ -4,18 +4,32 @@
  * histograms are kept as things happen.
  * @module
  */
-import type { Hono } from 'hono'
+import { z } from 'zod'
 
 import { ShepherdError } from '../../errors.js'
-import { type HttpContext, NO_QUERY, parseQuery } from '../context.js'
+import { type ApiRoute, defineRoute } from '../route.js'
 
-/** Mounts `GET /metrics`; it answers 404 when the app was built without metrics. */
-export function metricsRoutes(app: Hono, ctx: HttpContext): void {
-  app.get('/metrics', async (c) => {
-    parseQuery(c, NO_QUERY)
-    const metrics = ctx.metrics
-    if (!metrics) throw new ShepherdError('SHEPHERD_NOT_FOUND', 'this server has no metrics')
-    const text = await metrics.render()
-    return c.body(text, 200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' })
-  })
-}
+export const metricsRoutes: readonly ApiRoute[] = [
+  defineRoute(
+    {
+      method: 'get',
+      path: '/metrics',
+      operationId: 'getMetrics',
+      tag: 'metrics',
+      summary: 'Prometheus metrics, in the text exposition format',
+      responses: {
+        200: {
+          description: 'The metrics (docs/metrics.md).',
+          content: { 'text/plain': { schema: z.string() } },
+        },
+      },
+      errors: ['SHEPHERD_NOT_FOUND'],
+    },
+    async (c) => {
+      const metrics = c.var.ctx.metrics
+      if (!metrics) throw new ShepherdError('SHEPHERD_NOT_FOUND', 'this server has no metrics')
+      const text = await metrics.render()
+      return c.text(text, 200, { 'Content-Type': metrics.contentType, 'Cache-Control': 'no-store' })
+    },
+  ),
+]

@@ -3,15 +3,22 @@
  * docs/openapi.json holds.
  * @module
  */
-import type { Hono } from 'hono'
+import { z } from 'zod'
 
-import { NO_QUERY, parseQuery } from '../context.js'
-import { openApiJson } from '../openapi.js'
+import { type ApiRoute, defineRoute, json } from '../route.js'
 
-/** Mounts `GET /api/openapi.json`. */
-export function openApiRoutes(app: Hono): void {
-  app.get('/api/openapi.json', (c) => {
-    parseQuery(c, NO_QUERY)
-    return c.body(openApiJson(), 200, { 'content-type': 'application/json; charset=utf-8' })
-  })
-}
+export const openApiRoutes: readonly ApiRoute[] = [
+  defineRoute(
+    {
+      method: 'get',
+      path: '/api/openapi.json',
+      operationId: 'getOpenApi',
+      tag: 'supervisor',
+      summary: 'This document',
+      responses: {
+        200: json(z.record(z.string(), z.unknown()).describe('An OpenAPI 3.1 document.'), 'This document.'),
+      },
+    },
+    (c) => c.json(c.var.ctx.openApiDocument(), 200),
+  ),
+]

@@ -1,93 +1,140 @@
 /**
  * Routes about queues and jobs: counts, enqueue (one or a batch), listing, retry, purge, one job.
+ * Each is a call of the queue service (src/queue/queue.ts), which also wakes the supervisor's
+ * dispatcher when jobs were added or put back.
  * @module
  */
-import type { Hono } from 'hono'
+import { z } from 'zod'
 
 import { ShepherdError } from '../../errors.js'
-import { EnqueueBodySchema, toNewJob } from '../../queue/enqueue.js'
-import { queueOverview } from '../../queue/queue.js'
+import { EnqueueBodySchema } from '../../queue/enqueue.js'
 import {
-  type HttpContext,
-  isRecord,
-  NO_QUERY,
-  parsePart,
-  parseQuery,
-  queueParam,
-  readJsonBody,
-} from '../context.js'
-import { parseRequest, requestValidationError } from '../errors.js'
+  EnqueueResponseSchema,
+  JobResponseSchema,
+  JobsResponseSchema,
+  PurgeJobsResponseSchema,
+  QueuesResponseSchema,
+  RetryJobsResponseSchema,
+} from '../responses.js'
+import { type ApiRoute, defineRoute, json, jsonBody, STORE_WRITE_ERRORS } from '../route.js'
 import {
   DEFAULT_JOB_LIMIT,
   EnqueueBatchSchema,
-  type EnqueueResponse,
-  type JobResponse,
   JobsQuerySchema,
-  type JobsResponse,
   PurgeBodySchema,
-  type PurgeJobsResponse,
-  type QueuesResponse,
+  QueueParamSchema,
   RetryBodySchema,
-  type RetryJobsResponse,
 } from '../schemas.js'
 
-export function queueRoutes(app: Hono, { supervisor, store, config, clock, defaults }: HttpContext): void {
-  app.get('/api/queues', async (c) => {
-    parseQuery(c, NO_QUERY)
-    return c.json<QueuesResponse>({ queues: await queueOverview(store.jobs, clock.now(), config) })
-  })
+export const queueRoutes: readonly ApiRoute[] = [
+  defineRoute(
+    {
+      method: 'get',
+      path: '/api/queues',
+      operationId: 'listQueues',
+      tag: 'queues',
+      summary: 'The counts of every queue that has jobs or that the config names',
+      responses: { 200: json(QueuesResponseSchema, 'The queues.') },
+    },
+    async (c) => c.json({ queues: await c.var.ctx.queue.overview() }, 200),
+  ),
 
-  app.post('/api/queues/:queue/jobs', async (c) => {
-    parseQuery(c, NO_QUERY)
-    const queue = queueParam(c)
-    const body = await readJsonBody(c)
-    const isBatch = isRecord(body) && Object.hasOwn(body, 'jobs')
-    const parsed = isBatch ? parseRequest(EnqueueBatchSchema, body) : parseRequest(EnqueueBodySchema, body)
-    if (!parsed.success) {
-      const jobKeys = Object.keys(EnqueueBodySchema.shape)
-      throw requestValidationError('body', parsed.error.issues, (at) =>
-        isBatch && at.length === 0 ? Object.keys(EnqueueBatchSchema.shape) : jobKeys,
-      )
-    }
-    const items = 'jobs' in parsed.data ? parsed.data.jobs : [parsed.data]
-    const jobs = await store.jobs.add(
-      items.map((j) => toNewJob(queue, j.payload, j)),
-      clock.now(),
-      defaults,
-    )
-    if (jobs.some((j) => j.added)) supervisor.jobsAdded()
-    return c.json<EnqueueResponse>({ jobs }, 201)
-  })
+  defineRoute(
+    {
+      method: 'post',
+      path: '/api/queues/{queue}/jobs',
+      operationId: 'enqueue',
+      tag: 'queues',
+      summary: 'Add one job, or many in one transaction',
+      request: {
+        params: QueueParamSchema,
+        body: jsonBody(z.union([EnqueueBodySchema, EnqueueBatchSchema]), true),
+      },
+      responses: {
+        201: json(
+          EnqueueResponseSchema,
+          'Added; `added` is false for a duplicate (by id or idempotency key).',
+        ),
+      },
+      errors: STORE_WRITE_ERRORS,
+    },
+    async (c) => {
+      const { queue } = c.req.valid('param')
+      const body = c.req.valid('json')
+      const jobs = await c.var.ctx.queue.addChecked(queue, 'jobs' in body ? body.jobs : [body])
+      return c.json({ jobs }, 201)
+    },
+  ),
 
-  app.get('/api/queues/:queue/jobs', async (c) => {
-    const { state, limit = DEFAULT_JOB_LIMIT } = parseQuery(c, JobsQuerySchema)
-    const queue = queueParam(c)
-    const jobs = await store.jobs.listJobs(queue, { state, limit }, clock.now())
-    return c.json<JobsResponse>({ jobs })
-  })
+  defineRoute(
+    {
+      method: 'get',
+      path: '/api/queues/{queue}/jobs',
+      operationId: 'listJobs',
+      tag: 'queues',
+      summary: "The queue's jobs, newest first",
+      request: { params: QueueParamSchema, query: JobsQuerySchema },
+      responses: { 200: json(JobsResponseSchema, 'The jobs.') },
+    },
+    async (c) => {
+      const { queue } = c.req.valid('param')
+      const { state, limit = DEFAULT_JOB_LIMIT } = c.req.valid('query')
+      return c.json({ jobs: await c.var.ctx.queue.list(queue, { state, limit }) }, 200)
+    },
+  ),
 
-  app.post('/api/queues/:queue/retry', async (c) => {
-    parseQuery(c, NO_QUERY)
-    const queue = queueParam(c)
-    const body = parsePart('body', RetryBodySchema, await readJsonBody(c))
-    const retried = await store.jobs.retry(queue, body.from, clock.now(), body.ids)
-    if (retried > 0) supervisor.jobsAdded()
-    return c.json<RetryJobsResponse>({ retried })
-  })
+  defineRoute(
+    {
+      method: 'post',
+      path: '/api/queues/{queue}/retry',
+      operationId: 'retryJobs',
+      tag: 'queues',
+      summary: 'Put dead-lettered or quarantined jobs back to waiting',
+      request: { params: QueueParamSchema, body: jsonBody(RetryBodySchema, true) },
+      responses: { 200: json(RetryJobsResponseSchema, 'How many moved.') },
+      errors: STORE_WRITE_ERRORS,
+    },
+    async (c) => {
+      const { queue } = c.req.valid('param')
+      const { from, ids } = c.req.valid('json')
+      return c.json({ retried: await c.var.ctx.queue.retry(queue, from, ids) }, 200)
+    },
+  ),
 
-  app.post('/api/queues/:queue/purge', async (c) => {
-    parseQuery(c, NO_QUERY)
-    const queue = queueParam(c)
-    const body = parsePart('body', PurgeBodySchema, await readJsonBody(c))
-    const purged = await store.jobs.purge(queue, body.state, body.ids)
-    return c.json<PurgeJobsResponse>({ purged })
-  })
+  defineRoute(
+    {
+      method: 'post',
+      path: '/api/queues/{queue}/purge',
+      operationId: 'purgeJobs',
+      tag: 'queues',
+      summary: 'Delete jobs in a state, for good',
+      request: { params: QueueParamSchema, body: jsonBody(PurgeBodySchema, true) },
+      responses: { 200: json(PurgeJobsResponseSchema, 'How many were deleted.') },
+      errors: STORE_WRITE_ERRORS,
+    },
+    async (c) => {
+      const { queue } = c.req.valid('param')
+      const { state, ids } = c.req.valid('json')
+      return c.json({ purged: await c.var.ctx.queue.purge(queue, state, ids) }, 200)
+    },
+  ),
 
-  app.get('/api/jobs/:id', async (c) => {
-    parseQuery(c, NO_QUERY)
-    const id = c.req.param('id')
-    const job = await store.jobs.getJob(id)
-    if (!job) throw new ShepherdError('SHEPHERD_JOB_NOT_FOUND', `no job has id "${id}"`)
-    return c.json<JobResponse>({ job })
-  })
-}
+  defineRoute(
+    {
+      method: 'get',
+      path: '/api/jobs/{id}',
+      operationId: 'getJob',
+      tag: 'queues',
+      summary: 'One job',
+      request: { params: z.strictObject({ id: z.string().describe('Job id.') }) },
+      responses: { 200: json(JobResponseSchema, 'The job.') },
+      errors: ['SHEPHERD_JOB_NOT_FOUND'],
+    },
+    async (c) => {
+      const { id } = c.req.valid('param')
+      const job = await c.var.ctx.queue.getJob(id)
+      if (!job) throw new ShepherdError('SHEPHERD_JOB_NOT_FOUND', `no job has id "${id}"`)
+      return c.json({ job }, 200)
+    },
+  ),
+]
