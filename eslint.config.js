@@ -4,6 +4,44 @@ import simpleImportSort from 'eslint-plugin-simple-import-sort'
 import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
+/**
+ * Outside the adapters, time comes through ports: the clock (`Clock.now`) and the timers
+ * (`TimerPort`/`Scheduler`, src/core/clock.ts), so that what runs on them runs under fake time in
+ * tests. These folders take both as dependencies; only src/adapters (and the composition root,
+ * src/daemon.ts and src/cli, and the worker SDK in src/worker) touch the platform's own.
+ */
+const INJECTED_TIME = ['src/supervisor/**/*.ts', 'src/queue/**/*.ts', 'src/store/*.ts']
+const injectedTime = 'takes time through ports (src/core/clock.ts): the Clock and the timers it is given.'
+const noRawTime = {
+  'no-restricted-globals': [
+    'error',
+    ...['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate'].map(
+      (name) => ({ name, message: `This folder ${injectedTime}` }),
+    ),
+  ],
+  'no-restricted-properties': [
+    'error',
+    { object: 'Date', property: 'now', message: `This folder ${injectedTime}` },
+    { object: 'performance', property: 'now', message: `This folder ${injectedTime}` },
+  ],
+  'no-restricted-imports': [
+    'error',
+    {
+      paths: ['node:timers', 'node:timers/promises', 'timers', 'timers/promises'].map((name) => ({
+        name,
+        message: `This folder ${injectedTime}`,
+      })),
+    },
+  ],
+  'no-restricted-syntax': [
+    'error',
+    {
+      selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+      message: `This folder ${injectedTime}`,
+    },
+  ],
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.shepherd/', 'coverage/', 'bench/scratch/'] },
   js.configs.recommended,
@@ -52,5 +90,9 @@ export default tseslint.config(
         { object: 'Math', property: 'random', message: 'src/core takes `random` as an argument.' },
       ],
     },
+  },
+  {
+    files: INJECTED_TIME,
+    rules: noRawTime,
   },
 )

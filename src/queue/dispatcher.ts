@@ -15,7 +15,7 @@
  * @module
  */
 import { backgroundTimers, type LongTimeout, setLongTimeout } from '../adapters/timers.js'
-import type { TimerPort } from '../core/clock.js'
+import type { Scheduler } from '../core/clock.js'
 import type { EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import type { Delivery, JobPolicy } from '../core/job.js'
 import { isShepherdError } from '../errors.js'
@@ -66,11 +66,11 @@ export interface DispatcherDeps<W extends JobWorker> {
   jobs: JobStore
   now: () => number
   /**
-   * The timers of polls, due jobs and job timeouts; they go with `now` (tests give a fake clock and
-   * fake timers together). Any wait, however long, is armed through setLongTimeout.
+   * The timers of rounds, polls, due jobs and job timeouts; they go with `now` (tests give a fake
+   * clock and fake timers together). Any wait, however long, is armed through setLongTimeout.
    * @defaultValue Node's timers, unref'd
    */
-  timers?: TimerPort
+  timers?: Scheduler
   random: () => number
   policy: (queue: string) => JobPolicy
   emit: <T extends EventType>(
@@ -136,7 +136,7 @@ export class Dispatcher<W extends JobWorker> {
   /** While failing: no store write before this time (backoff). */
   private retryAt = 0
 
-  private readonly timers: TimerPort
+  private readonly timers: Scheduler
 
   constructor(private readonly d: DispatcherDeps<W>) {
     this.timers = d.timers ?? backgroundTimers
@@ -273,7 +273,7 @@ export class Dispatcher<W extends JobWorker> {
   kick(): void {
     if (this.turnScheduled || this.stopped) return
     this.turnScheduled = true
-    setImmediate(() => {
+    this.timers.defer(() => {
       this.turnScheduled = false
       void this.enqueue(() => this.turn())
     })
@@ -538,7 +538,7 @@ export class Dispatcher<W extends JobWorker> {
     const at = await this.d.jobs.nextDueAt(queue, now)
     this.dueTimers.get(queue)?.clear()
     this.dueTimers.delete(queue)
-    if (at === null) return
+    if (at === null || this.stopped) return
     this.dueTimers.set(
       queue,
       this.after(at - now, () => this.kick()),

@@ -6,10 +6,9 @@
  */
 import { randomBytes } from 'node:crypto'
 
-import { type LongTimeout, setLongTimeout } from '../adapters/timers.js'
 import type { LoadedConfig } from '../config/load.js'
 import { noteAvailability } from '../core/availability.js'
-import type { Clock } from '../core/clock.js'
+import type { Clock, Scheduler } from '../core/clock.js'
 import type { AnyEvent, EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import { canMove, type WorkerState } from '../core/worker-state.js'
 import type { Logger } from '../logger.js'
@@ -19,6 +18,7 @@ import type { ProcessSpawner } from '../process/types.js'
 import type { Store } from '../store/store.js'
 import type { WriteBehind } from '../store/write-behind.js'
 import { servingCount, type Slot } from './pool-runtime.js'
+import { type Timer, TimerSet } from './timer-set.js'
 
 /** What the supervisor needs from /proc. */
 export interface ProcPort {
@@ -28,6 +28,12 @@ export interface ProcPort {
   readStartTicks(pid: number): number | null
 }
 
+/** Where a pool's worker output goes (its log file; see src/process/log-files.ts). */
+export interface PoolLog {
+  write(workerId: string, stream: 'out' | 'err', lines: string[]): void
+  close(): void
+}
+
 export interface SupervisorDeps {
   loaded: LoadedConfig
   spawner: ProcessSpawner
@@ -35,8 +41,12 @@ export interface SupervisorDeps {
   /** Where incidents and saved states are written (batched off the recovery path). */
   writer: WriteBehind
   clock: Clock
+  /** The timers of recovery, health checks and the dispatcher; they go with `clock`. */
+  timers: Scheduler
   proc: ProcPort
   runProbe: typeof RunProbe
+  /** Opens the log of a pool's worker output. */
+  openLog: (pool: string) => PoolLog
   /** Receives every event: the daemon logs, persists and notifies. Must not throw. */
   emit: (event: AnyEvent) => void
   /** Every job a worker finished or failed (for metrics); jobs are too many to be events. */
@@ -52,7 +62,7 @@ export interface SupervisorDeps {
   takeover?: string
 }
 
-export type Timer = LongTimeout
+export type { Timer }
 
 export interface EventOrigin {
   pool?: string | null
@@ -66,13 +76,13 @@ export class SupervisorKernel {
   readonly logger: Logger
   /** Set once shutdown begins: no new recoveries, spares or checks from then on. */
   stopping = false
-  private readonly timers = new Set<Timer>()
-  private readonly intervals = new Set<ReturnType<typeof setInterval>>()
+  private readonly timers: TimerSet
 
   constructor(readonly deps: SupervisorDeps) {
     this.random = deps.random ?? Math.random
-    this.newId = deps.newId ?? defaultId
+    this.newId = deps.newId ?? (() => timeOrderedId(deps.clock.now()))
     this.logger = deps.logger
+    this.timers = new TimerSet(deps.timers)
   }
 
   now(): number {
@@ -81,33 +91,24 @@ export class SupervisorKernel {
 
   /** A one-shot timer of any length that shutdown cancels. */
   later(ms: number, fn: () => void): Timer {
-    const t = setLongTimeout(() => {
-      this.timers.delete(t)
-      fn()
-    }, ms)
-    this.timers.add(t)
-    return t
+    return this.timers.later(ms, fn)
   }
 
   cancel(t: Timer): void {
-    t.clear()
-    this.timers.delete(t)
+    this.timers.cancel(t)
   }
 
   sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.later(ms, resolve))
+    return this.timers.sleep(ms)
   }
 
-  /** A repeating timer that shutdown cancels; `ms` is a config duration, within setInterval's limit (schema.ts). */
+  /** A repeating timer that shutdown cancels. */
   every(ms: number, fn: () => void): void {
-    this.intervals.add(setInterval(fn, ms))
+    this.timers.every(ms, fn)
   }
 
   cancelAll(): void {
-    for (const t of this.timers) t.clear()
-    for (const t of this.intervals) clearInterval(t)
-    this.timers.clear()
-    this.intervals.clear()
+    this.timers.close()
   }
 
   emit<T extends EventType>(
@@ -158,6 +159,6 @@ export class SupervisorKernel {
 }
 
 /** Time-ordered, short, unique enough to type: `mhx3k2a-4f1c`. */
-function defaultId(): string {
-  return `${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`
+function timeOrderedId(now: number): string {
+  return `${now.toString(36)}-${randomBytes(2).toString('hex')}`
 }

@@ -6,9 +6,8 @@
 import { describeExit, type ExitReport } from '../core/exit-report.js'
 import { FRESH_MEMORY } from '../core/health.js'
 import { backoffDelay } from '../core/restart-policy.js'
-import { PoolLogWriter } from '../process/log-files.js'
 import type { WorkerMessage } from '../protocol/messages.js'
-import type { SupervisorKernel } from './kernel.js'
+import type { PoolLog, SupervisorKernel } from './kernel.js'
 import { freePortOffset, type PoolRuntime, type Spare, workerEnv } from './pool-runtime.js'
 import { WorkerProcess } from './worker-process.js'
 
@@ -28,7 +27,7 @@ export interface ProcessHooks {
 
 export class Processes {
   private readonly byKey = new Map<string, WorkerProcess>()
-  private readonly logWriters = new Map<string, PoolLogWriter>()
+  private readonly logWriters = new Map<string, PoolLog>()
   private seq = 0
   hooks: ProcessHooks | null = null
 
@@ -36,19 +35,7 @@ export class Processes {
 
   /** Opens the pool's log file. */
   open(pool: PoolRuntime): void {
-    const { logs } = this.k.deps.loaded.config
-    this.logWriters.set(
-      pool.cfg.name,
-      new PoolLogWriter({
-        dir: this.k.deps.loaded.logDir,
-        pool: pool.cfg.name,
-        maxSize: logs.max_size,
-        maxFiles: logs.max_files,
-        now: () => Date.now(),
-        onError: (e) =>
-          this.k.logger.warn({ pool: pool.cfg.name, err: e.message }, 'worker log write failed'),
-      }),
-    )
+    this.logWriters.set(pool.cfg.name, this.k.deps.openLog(pool.cfg.name))
   }
 
   closeLogs(): void {
@@ -148,8 +135,7 @@ export class Processes {
     // the last check saw. (The spawner killed the group, or the cgroup, at the exit.)
     if (wp.descendants.length > 0) void wp.mp.stop({ mode: 'hard', timeoutMs: 0 }, wp.descendants)
     this.hooks?.onGone(wp)
-    const t = setTimeout(() => this.byKey.delete(wp.key), OUTPUT_ROUTE_LINGER_MS)
-    t.unref()
+    this.k.later(OUTPUT_ROUTE_LINGER_MS, () => this.byKey.delete(wp.key))
     this.k.emit(
       'worker:exit',
       exit.killedByUs ? 'info' : 'warning',

@@ -68,6 +68,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     this.dispatcher = new Dispatcher<WorkerProcess>({
       jobs: deps.store.jobs,
       now: () => this.k.now(),
+      timers: deps.timers,
       random: this.k.random,
       policy: (queue) => jobPolicy(queueSettings(config, queue), config.recovery.jitter),
       emit: (type, severity, origin, message, data) => this.k.emit(type, severity, origin, message, data),
@@ -361,7 +362,10 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     const records = await store.listWorkerProcesses()
     if (records.length === 0) return
     const grace = Math.max(...this.k.deps.loaded.pools.map((p) => p.stop_timeout), 0)
-    const stopped = await stopOrphans(records, proc, Math.min(grace, ORPHAN_GRACE_MS))
+    const stopped = await stopOrphans(records, proc, Math.min(grace, ORPHAN_GRACE_MS), {
+      now: () => this.k.now(),
+      sleep: (ms) => this.k.sleep(ms),
+    })
     await store.clearWorkerProcesses()
     if (stopped.length > 0) {
       this.k.logger.warn(

@@ -88,7 +88,7 @@ async function setup(t: TestContext) {
   /** Lets every turn the timers asked for run to its end. */
   const settle = async () => {
     for (let i = 0; i < 3; i++) {
-      await new Promise((r) => setImmediate(r))
+      await timers.run(0)
       await dispatcher.flush()
     }
   }
