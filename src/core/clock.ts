@@ -22,6 +22,29 @@ export class FakeClock implements Clock {
   }
 }
 
+/**
+ * The clock as the supervisor reads it: it never runs backwards. The daemon's clock is monotonic
+ * already; one that steps back (a wall clock set back, a clock a library user injects) would make
+ * durations negative and hold every age at zero until it caught up (a hang unseen for as long as
+ * the step). A step back is absorbed instead: readings go on from the last one, the step added
+ * to every later reading, so durations stay true. Steps forward are taken as they come.
+ */
+export function steadyClock(clock: Clock): Clock {
+  let last = -Infinity
+  let offset = 0
+  return {
+    now() {
+      const t = clock.now() + offset
+      if (t >= last) {
+        last = t
+        return t
+      }
+      offset += last - t
+      return last
+    },
+  }
+}
+
 /** A deterministic source of numbers in [0, 1) for jitter in tests (mulberry32). */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 
 import type { LoadedConfig } from '../config/load.js'
 import { noteAvailability } from '../core/availability.js'
-import type { Clock, Scheduler } from '../core/clock.js'
+import { type Clock, type Scheduler, steadyClock } from '../core/clock.js'
 import type { AnyEvent, EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import { canMove, type WorkerState } from '../core/worker-state.js'
 import type { Logger } from '../logger.js'
@@ -77,16 +77,18 @@ export class SupervisorKernel {
   /** Set once shutdown begins: no new recoveries, spares or checks from then on. */
   stopping = false
   private readonly timers: TimerSet
+  private readonly clock: Clock
 
   constructor(readonly deps: SupervisorDeps) {
+    this.clock = steadyClock(deps.clock)
     this.random = deps.random ?? Math.random
-    this.newId = deps.newId ?? (() => timeOrderedId(deps.clock.now()))
+    this.newId = deps.newId ?? (() => timeOrderedId(this.clock.now()))
     this.logger = deps.logger
     this.timers = new TimerSet(deps.timers)
   }
 
   now(): number {
-    return this.deps.clock.now()
+    return this.clock.now()
   }
 
   /** A one-shot timer of any length that shutdown cancels. */

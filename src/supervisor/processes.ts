@@ -59,6 +59,7 @@ export class Processes {
       key,
       id,
       index,
+      startedAt: this.k.now(),
       portOffset,
       tailLines: this.k.deps.loaded.config.logs.tail_lines,
       probeNames: cfg.probes.map((p, i) => ({ name: `${p.type}#${i + 1}`, threshold: p.failure_threshold })),
@@ -130,6 +131,7 @@ export class Processes {
   }
 
   private exited(pool: PoolRuntime, wp: WorkerProcess, exit: ExitReport): void {
+    wp.exitedAt = this.k.now()
     if (wp.startTicks !== null) this.k.deps.writer.processEnded(wp.pid, wp.startTicks)
     // Without a cgroup, descendants that left the process group die with it only if named: those
     // the last check saw. (The spawner killed the group, or the cgroup, at the exit.)

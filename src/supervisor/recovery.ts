@@ -63,7 +63,7 @@ export class Recovery {
     // A worker that ran past stable_after had a new fault, not a loop: its backoff and its restart
     // budget start from zero again.
     const uptime =
-      slot.proc && slot.proc.readyAt !== null ? (slot.proc.exit?.at ?? now) - slot.proc.startedAt : 0
+      slot.proc && slot.proc.readyAt !== null ? (slot.proc.exitedAt ?? now) - slot.proc.startedAt : 0
     slot.history = effectiveHistory(slot.history, uptime, pool.cfg.recovery.stable_after)
     if (uptime >= pool.cfg.recovery.stable_after) slot.restartTimes = []
     const t = openIncident(

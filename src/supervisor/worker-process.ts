@@ -25,6 +25,10 @@ export class WorkerProcess {
   readonly portOffset: number | null
   /** The slot index it was started for (SHEPHERD_INDEX, the {index} probe placeholder). */
   readonly index: number
+  /** When it was spawned, by the supervisor's clock (every age and uptime is on that one clock). */
+  readonly startedAt: number
+  /** When the supervisor saw it exit, by its clock; null while it runs. */
+  exitedAt: number | null = null
   readonly tail: LineTail
   sdk = false
   readyAt: number | null = null
@@ -54,6 +58,7 @@ export class WorkerProcess {
       key: string
       id: string
       index: number
+      startedAt: number
       portOffset: number | null
       tailLines: number
       probeNames: Array<{ name: string; threshold: number }>
@@ -61,6 +66,7 @@ export class WorkerProcess {
   ) {
     this.key = o.key
     this.index = o.index
+    this.startedAt = o.startedAt
     this.currentId = o.id
     this.portOffset = o.portOffset
     this.tail = new LineTail(o.tailLines)
@@ -74,9 +80,6 @@ export class WorkerProcess {
 
   get pid(): number {
     return this.mp.pid
-  }
-  get startedAt(): number {
-    return this.mp.startedAt
   }
   get exit(): ExitReport | null {
     return this.mp.exit
