@@ -211,6 +211,8 @@ export function stepSlot<P>(s: SlotState<P>, e: SlotEvent<P>, ctx: SlotContext):
       return t.done()
     case 'stopping':
       t.expect(s.phase === 'recovering', e.type)
+      // A replacement beside the sick process is stopped with it: it no longer serves the slot.
+      t.slot.surge = null
       return t.move('stopping', e.reason).done()
     case 'stopped':
       t.expect(s.phase === 'recovering', e.type)

@@ -37,6 +37,7 @@ class TestWorker implements JobWorker {
     return true
   }
   recordOutcome(): void {}
+  onMessage(): void {}
   get jobIds(): string[] {
     return this.received.flatMap((m) => (m.t === 'jobs' ? m.jobs.map((j) => j.id) : []))
   }

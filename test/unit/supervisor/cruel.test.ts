@@ -135,4 +135,34 @@ describe('the supervisor under fake time: cruel cases', () => {
     assert.equal(h.spawner.all.length, spawned + 1, 'no revive attempt while the restart is under way')
     assert.ok(!h.moves('w#1').includes('failed → starting'))
   })
+
+  it('a manual restart of a failed worker that fails too: the next revive attempt is a revive_interval after the last escalation', async (t) => {
+    const h = await startHarness(
+      t,
+      onePool(
+        {},
+        {
+          max_retries: 0,
+          restart_limit: { max: 1, window: '10s' },
+          revive_interval: '60s',
+          stable_after: '10s',
+        },
+      ),
+      { spawn: (p) => p.crashAfter(1_000) },
+    )
+    await h.until(() => h.eventsOf('incident:escalated').length === 1, 'the escalation')
+    await h.run(30_000)
+    await h.supervisor.restartWorker('w#1', { hard: false })
+    await h.until(() => h.eventsOf('incident:escalated').length === 2, 'the manual restart to escalate too')
+    const second = h.clock.now()
+    const attempts = () => h.moves('w#1').filter((m) => m === 'failed → starting').length
+    assert.equal(attempts(), 0)
+    await h.run(59_000)
+    assert.equal(attempts(), 0, 'no attempt sooner than revive_interval after the last escalation')
+    await h.until(() => attempts() === 1, 'the revive attempt', 2_000)
+    const at = h
+      .eventsOf('worker:state', 'w#1')
+      .find((e) => e.data.from === 'failed' && e.data.to === 'starting')!.at
+    assert.ok(at - second >= 60_000)
+  })
 })
