@@ -85,9 +85,11 @@ export class Recovery {
    * has made sure none is under way (the slot machine refuses a second one, and then nothing runs).
    */
   open(slot: Slot, cause: AnomalyCause, detail: string, o: OpenOptions = {}): Incident {
-    const now = this.d.clock.now()
     const pool = slot.pool
     const proc = slot.status.proc
+    // A crash is detected when its exit is seen, a moment before the incident opens: in between,
+    // the jobs the worker held went back to the queue (the exit pipeline, processes.ts).
+    const now = o.exit && proc?.exitedAt != null ? proc.exitedAt : this.d.clock.now()
     // A worker that ran past stable_after had a new fault, not a loop: its backoff and its restart
     // budget start from zero again.
     const uptime = proc && proc.readyAt !== null ? Math.max(0, (proc.exitedAt ?? now) - proc.startedAt) : 0

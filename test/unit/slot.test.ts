@@ -4,6 +4,7 @@
  * supervisor lives with are ignored; revive is a trial inside the machine.
  */
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 
 import type { ExitReport } from '../../src/core/exit-report.js'
@@ -13,6 +14,7 @@ import {
   isWatched,
   newSlot,
   PHASE_STATES,
+  SLOT_PHASES,
   type SlotEffect,
   type SlotEvent,
   type SlotState,
@@ -450,5 +452,47 @@ describe('the slot machine', () => {
     assert.ok(!isWatched(play(crashed).slot))
     assert.ok(!canScaleIn(play([...onTrial, { type: 'ready', proc: 'r', how: 'sdk' }]).slot))
     assert.ok(isWatched(play([...onTrial, { type: 'ready', proc: 'r', how: 'sdk' }]).slot))
+  })
+})
+
+/** The rows of the markdown table between `<!-- name:begin … -->` and `<!-- name:end -->`, as cells. */
+function docTable(name: string): string[][] {
+  const doc = readFileSync(new URL('../../docs/recovery.md', import.meta.url), 'utf8')
+  const from = doc.indexOf(`<!-- ${name}:begin`)
+  const to = doc.indexOf(`<!-- ${name}:end -->`)
+  assert.ok(from >= 0 && to > from, `docs/recovery.md has the ${name} table`)
+  return doc
+    .slice(from, to)
+    .split('\n')
+    .filter((l) => l.startsWith('| `'))
+    .map((l) =>
+      l
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim().replaceAll('`', '')),
+    )
+}
+
+const list = (cell: string) => cell.split(',').map((x) => x.trim())
+
+describe('docs/recovery.md', () => {
+  it('lists the slot phases, the states each shows and what it means, as src/core/slot.ts has them', () => {
+    const rows = docTable('slot-phases')
+    assert.deepEqual(
+      rows.map(([phase, states, meaning]) => [phase, list(states!), meaning]),
+      Object.entries(SLOT_PHASES).map(([phase, meaning]) => [
+        phase,
+        [...PHASE_STATES[phase as keyof typeof SLOT_PHASES]],
+        meaning,
+      ]),
+    )
+  })
+  it('lists the worker state moves as src/core/worker-state.ts allows them', () => {
+    const rows = docTable('worker-moves')
+    const documented = rows.flatMap(([from, to]) => list(to!).map((t) => `${from} → ${t}`))
+    assert.deepEqual(
+      documented,
+      allowedMoves().map(([from, to]) => `${from} → ${to}`),
+    )
   })
 })
