@@ -4,6 +4,60 @@ import simpleImportSort from 'eslint-plugin-simple-import-sort'
 import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
+/**
+ * Outside the adapters, time comes through ports: the clock (`Clock.now`) and the timers
+ * (`TimerPort`/`Scheduler`, src/core/clock.ts), so that what runs on them runs under fake time in
+ * tests. These folders take both as dependencies; only src/adapters (and the composition root,
+ * src/daemon.ts and src/cli, and the worker SDK in src/worker) touch the platform's own.
+ */
+const INJECTED_TIME = [
+  'src/supervisor/**/*.ts',
+  'src/queue/**/*.ts',
+  'src/store/*.ts',
+  'src/notify/**/*.ts',
+  'src/report/**/*.ts',
+  'src/process/probes.ts',
+  'src/process/run-command.ts',
+]
+const injectedTime = 'takes time through ports (src/core/clock.ts): the Clock and the timers it is given.'
+const noRawTime = {
+  'no-restricted-globals': [
+    'error',
+    ...['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate'].map(
+      (name) => ({ name, message: `This folder ${injectedTime}` }),
+    ),
+    { name: 'performance', message: `This folder ${injectedTime}` },
+  ],
+  'no-restricted-properties': [
+    'error',
+    { object: 'Date', property: 'now', message: `This folder ${injectedTime}` },
+    { object: 'performance', property: 'now', message: `This folder ${injectedTime}` },
+  ],
+  'no-restricted-imports': [
+    'error',
+    {
+      paths: [
+        'node:timers',
+        'node:timers/promises',
+        'node:perf_hooks',
+        'timers',
+        'timers/promises',
+        'perf_hooks',
+      ].map((name) => ({
+        name,
+        message: `This folder ${injectedTime}`,
+      })),
+    },
+  ],
+  'no-restricted-syntax': [
+    'error',
+    {
+      selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+      message: `This folder ${injectedTime}`,
+    },
+  ],
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.shepherd/', 'coverage/', 'bench/scratch/'] },
   js.configs.recommended,
@@ -41,51 +95,6 @@ export default tseslint.config(
     },
   },
   {
-    // Time comes in through the Clock and the TimerPort (src/core/clock.ts), so that these parts run
-    // under fake time in tests; only src/adapters touches the platform's timers and clocks.
-    files: [
-      'src/notify/**/*.ts',
-      'src/report/**/*.ts',
-      'src/process/probes.ts',
-      'src/process/run-command.ts',
-    ],
-    rules: {
-      'no-restricted-globals': [
-        'error',
-        ...[
-          'setTimeout',
-          'setInterval',
-          'setImmediate',
-          'clearTimeout',
-          'clearInterval',
-          'clearImmediate',
-        ].map((name) => ({ name, message: 'Arm timers on the injected TimerPort (src/core/clock.ts).' })),
-        { name: 'performance', message: 'Read the time from the injected Clock.' },
-      ],
-      'no-restricted-properties': [
-        'error',
-        { object: 'Date', property: 'now', message: 'Read the time from the injected Clock.' },
-        { object: 'performance', property: 'now', message: 'Read the time from the injected Clock.' },
-      ],
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [
-            'node:timers',
-            'node:timers/promises',
-            'node:perf_hooks',
-            'timers',
-            'timers/promises',
-            'perf_hooks',
-          ].map((name) => ({
-            name,
-            message: 'Timers and clocks come in through ports (src/core/clock.ts).',
-          })),
-        },
-      ],
-    },
-  },
-  {
     // The core decides; it never touches the world. Everything it needs comes in through ports,
     // so every recovery decision can be tested with fake time and a fake process table.
     files: ['src/core/**/*.ts'],
@@ -115,5 +124,9 @@ export default tseslint.config(
         { object: 'Math', property: 'random', message: 'src/core takes `random` as an argument.' },
       ],
     },
+  },
+  {
+    files: INJECTED_TIME,
+    rules: noRawTime,
   },
 )

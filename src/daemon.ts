@@ -5,6 +5,7 @@
  */
 import { nodeSignals, type SignalSource } from './adapters/node-signals.js'
 import { systemClock } from './adapters/system-clock.js'
+import { backgroundTimers } from './adapters/timers.js'
 import { configuredQueues, loadConfigFile, type LoadedConfig, queueSettings } from './config/load.js'
 import type { Clock } from './core/clock.js'
 import type { AnyEvent } from './core/events.js'
@@ -18,6 +19,7 @@ import { createMetrics } from './metrics/registry.js'
 import { takeFleetSnapshot } from './metrics/snapshot.js'
 import { createHookNotifiers, createNotifiers, NotificationDispatcher } from './notify/index.js'
 import { type Containment, openContainment } from './process/containment.js'
+import { PoolLogWriter } from './process/log-writer.js'
 import { runProbe } from './process/probes.js'
 import { readProcStat, readProcState, sampleTrees } from './process/proc.js'
 import { createProcessSpawner } from './process/spawner.js'
@@ -159,8 +161,20 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     store,
     writer,
     clock,
+    // Unref'd: the API server keeps the daemon alive; a pending timer alone never does.
+    timers: backgroundTimers,
     proc: { sampleTrees, readProcState, readStartTicks: (pid) => readProcStat(pid)?.startTimeTicks ?? null },
     runProbe,
+    openLog: (pool) =>
+      new PoolLogWriter({
+        dir: loaded.logDir,
+        pool,
+        maxSize: config.logs.max_size,
+        maxFiles: config.logs.max_files,
+        // Log lines carry the wall-clock time people read them by.
+        now: () => Date.now(),
+        onError: (e) => logger.warn({ pool, err: e.message }, 'worker log write failed'),
+      }),
     emit: record,
     baseEnv: withoutApiTokens(env),
     onJob: (pool, queue, ok, ms) => metrics.observeJob(pool, queue, ok, ms),

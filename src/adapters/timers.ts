@@ -6,21 +6,26 @@
  * reach (a job's delay or timeout, a config duration, a report schedule) goes through it.
  * @module
  */
-import type { TimerPort } from '../core/clock.js'
+import type { Scheduler, TimerPort } from '../core/clock.js'
 
 /** The longest delay one setTimeout takes (Node's TIMEOUT_MAX, about 24.8 days). */
 export const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Node's timers; a pending one keeps the process alive. */
-export const nodeTimers: TimerPort = {
+export const nodeTimers: Scheduler = {
   set: (fn, ms) => setTimeout(fn, ms),
   clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  defer: (fn) => void setImmediate(fn),
 }
 
-/** Node's timers, unref'd: a pending one alone never keeps the process alive. */
-export const backgroundTimers: TimerPort = {
+/**
+ * Node's timers, unref'd: a pending one alone never keeps the process alive. A deferred call is
+ * not: it runs at the end of this turn anyway, and unref'ing it could only lose it at an exit.
+ */
+export const backgroundTimers: Scheduler = {
   set: (fn, ms) => setTimeout(fn, ms).unref(),
   clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  defer: (fn) => void setImmediate(fn),
 }
 
 /** A pending {@link setLongTimeout}. */

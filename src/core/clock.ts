@@ -22,6 +22,29 @@ export class FakeClock implements Clock {
   }
 }
 
+/**
+ * The clock as the supervisor reads it: it never runs backwards. The daemon's clock is monotonic
+ * already; one that steps back (a wall clock set back, a clock a library user injects) would make
+ * durations negative and hold every age at zero until it caught up (a hang unseen for as long as
+ * the step). A step back is absorbed instead: readings go on from the last one, the step added
+ * to every later reading, so durations stay true. Steps forward are taken as they come.
+ */
+export function steadyClock(clock: Clock): Clock {
+  let last = -Infinity
+  let offset = 0
+  return {
+    now() {
+      const t = clock.now() + offset
+      if (t >= last) {
+        last = t
+        return t
+      }
+      offset += last - t
+      return last
+    },
+  }
+}
+
 /** A deterministic source of numbers in [0, 1) for jitter in tests (mulberry32). */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0
@@ -36,10 +59,23 @@ export function seededRandom(seed: number): () => number {
 
 /**
  * One-shot timers as the platform arms them (setTimeout, clearTimeout), behind a port so that the
- * dispatcher and the report scheduler run under fake time in tests. A port arms one timer of at
- * most 2^31−1 ms; `setLongTimeout` (src/adapters/timers.ts) is how anything longer is waited for.
+ * supervisor, the dispatcher and the report scheduler run under fake time in tests. A port arms one
+ * timer of at most 2^31−1 ms; `setLongTimeout` (src/adapters/timers.ts) is how anything longer is
+ * waited for. Timers measure elapsed time: a clock that steps (a fake one set back, a wall clock
+ * corrected) moves `now()`, never a pending timer.
  */
 export interface TimerPort {
   set(fn: () => void, ms: number): unknown
   clear(handle: unknown): void
+}
+
+/**
+ * The timers of the supervisor, the dispatcher and the write-behind: one-shot timers, and a call
+ * after the current turn of the event loop (setImmediate), for work that gathers up whatever one
+ * turn brought (acks from many workers, records of one recovery) into one round. Only
+ * src/adapters/timers.ts touches the platform's; tests pass fakes (test/helpers/fake-timers.ts).
+ */
+export interface Scheduler extends TimerPort {
+  /** Calls `fn` once, after the current turn: after every callback and I/O event already due. */
+  defer(fn: () => void): void
 }

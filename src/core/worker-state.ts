@@ -1,17 +1,20 @@
 /**
- * A worker slot's lifecycle. The slot (`email#2`) keeps its id across restarts; its process changes.
+ * The states a worker slot shows (the API's `state`). The slot (`email#2`) keeps its id across
+ * restarts; its process changes.
  *
  * - starting:   a process was spawned; it is not ready yet. Exit: ready (SDK ready message,
- *               passing probes, or min_uptime alive), exited, stopping.
- * - ready:      running and healthy. Exit: degraded (a warning), stopping, exited.
- * - degraded:   running with a warning (CPU, memory, zombies, backlog). Exit: ready, stopping, exited.
+ *               passing probes, or min_uptime alive), exited, stopping, restarting, failed.
+ * - ready:      running and healthy. Exit: degraded (a warning), stopping, exited, restarting,
+ *               failed (a revive attempt that failed).
+ * - degraded:   running with a warning (CPU, memory, zombies, backlog). Exit: as ready.
  * - stopping:   SIGTERM or SIGKILL was sent. Exit: exited.
  * - exited:     no process. Exit: restarting (a recovery will start one), failed, starting.
  * - restarting: a recovery is under way (backoff, or about to start a process). Exit: starting,
- *               stopping, failed.
- * - failed:     escalated; Shepherd retries it only at the slow revive interval. Exit: starting.
+ *               stopping, exited, failed.
+ * - failed:     escalated; Shepherd retries it only at the slow revive interval. Exit: starting
+ *               (a revive attempt), restarting (a manual restart), exited (shutdown).
  *
- * Recoveries run through incidents (incident.ts); this machine only says which moves are legal.
+ * The slot machine (slot.ts) makes every move, and refuses one this table does not allow.
  * @module
  */
 export const WORKER_STATES = {
@@ -28,12 +31,19 @@ export type WorkerState = keyof typeof WORKER_STATES
 
 const ALLOWED: { [S in WorkerState]: readonly WorkerState[] } = {
   starting: ['ready', 'exited', 'stopping', 'restarting', 'failed'],
-  ready: ['degraded', 'stopping', 'exited', 'restarting'],
-  degraded: ['ready', 'stopping', 'exited', 'restarting'],
+  ready: ['degraded', 'stopping', 'exited', 'restarting', 'failed'],
+  degraded: ['ready', 'stopping', 'exited', 'restarting', 'failed'],
   stopping: ['exited'],
   exited: ['restarting', 'failed', 'starting'],
-  restarting: ['starting', 'stopping', 'exited', 'failed', 'ready'],
+  restarting: ['starting', 'stopping', 'exited', 'failed'],
   failed: ['starting', 'restarting', 'exited'],
+}
+
+/** Every move the table allows, `from → to`. */
+export function allowedMoves(): Array<[WorkerState, WorkerState]> {
+  return (Object.keys(ALLOWED) as WorkerState[]).flatMap((from) =>
+    ALLOWED[from].map((to): [WorkerState, WorkerState] => [from, to]),
+  )
 }
 
 export function canMove(from: WorkerState, to: WorkerState): boolean {

@@ -1,8 +1,9 @@
 /**
  * Delivers jobs from the store to the workers that asked for them, and settles what comes back.
  *
- * - A worker subscribes with its concurrency (the SDK's `work()`); it is sent at most that many
- *   jobs at once, in one `jobs` message per round.
+ * - The dispatcher listens to every worker's messages (`watch`): a worker subscribes with its
+ *   concurrency (the SDK's `work()`) and is sent at most that many jobs at once, in one `jobs`
+ *   message per round; its settlements come the same way.
  * - Rounds are coalesced: whatever frees a slot or adds work (an ack, a new subscriber, an
  *   enqueue, a delayed job falling due) asks for one round on the next turn of the event loop.
  *   While workers have free slots and the queue looked empty, the store is asked again every
@@ -10,18 +11,19 @@
  * - Settlements (acks, failures, checkpoints, progress) are written in one transaction per turn.
  *   A settlement whose token is no longer the job's current delivery is refused by the store; its
  *   worker is reported (the supervisor stops it): it woke up after its job was given away.
- * - When a worker dies or hangs, the jobs it held go back at once (`workerGone`), before its
- *   replacement starts, counting toward quarantine. At shutdown they are released, counting nothing.
+ * - When a worker dies or hangs, the jobs it held go back at once (`workerGone`, which says how
+ *   many), before its incident opens and its replacement starts, counting toward quarantine. At
+ *   shutdown they are released, counting nothing.
  * @module
  */
 import { backgroundTimers, type LongTimeout, setLongTimeout } from '../adapters/timers.js'
-import type { TimerPort } from '../core/clock.js'
+import type { Scheduler } from '../core/clock.js'
 import type { EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import { parseDeliveryToken } from '../core/ids.js'
 import type { Delivery, JobPolicy } from '../core/job.js'
 import { isShepherdError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import type { JobMessage, SettleItem, SupervisorMessage } from '../protocol/messages.js'
+import type { JobMessage, SettleItem, SupervisorMessage, WorkerMessage } from '../protocol/messages.js'
 import type { JobStore, Settlement, SettleResult } from '../store/job-store.js'
 
 /**
@@ -34,9 +36,6 @@ const POLL_MS = 25
 const SETTLE_EVERY_MS = 2
 const SETTLE_BATCH = 512
 
-/** Gone workers whose jobs are remembered (for the incident about them); the oldest are forgotten. */
-const GONE_KEPT = 1000
-
 /**
  * A store write that failed (a full disk, a read-only or deleted store) is tried again after
  * RETRY_MIN_MS, doubling up to RETRY_MAX_MS. Settlements are kept meanwhile, never dropped: an
@@ -46,12 +45,13 @@ const GONE_KEPT = 1000
 const RETRY_MIN_MS = 50
 const RETRY_MAX_MS = 2_000
 
+/** The deliveries a worker holds (or held when it went). */
 export interface HeldSummary {
   jobs: number
   checkpointed: number
-  /** The worker is gone and these jobs went back to the queue when it went. */
-  returned: boolean
 }
+
+const NONE: HeldSummary = { jobs: 0, checkpointed: 0 }
 
 /** What the dispatcher needs to know about a worker process. */
 export interface JobWorker {
@@ -61,17 +61,19 @@ export interface JobWorker {
   readonly alive: boolean
   send(message: SupervisorMessage): boolean
   recordOutcome(now: number, ok: boolean): void
+  /** Subscribes to the worker's messages. */
+  onMessage(listener: (message: WorkerMessage) => void): void
 }
 
 export interface DispatcherDeps<W extends JobWorker> {
   jobs: JobStore
   now: () => number
   /**
-   * The timers of polls, due jobs and job timeouts; they go with `now` (tests give a fake clock and
-   * fake timers together). Any wait, however long, is armed through setLongTimeout.
+   * The timers of rounds, polls, due jobs and job timeouts; they go with `now` (tests give a fake
+   * clock and fake timers together). Any wait, however long, is armed through setLongTimeout.
    * @defaultValue Node's timers, unref'd
    */
-  timers?: TimerPort
+  timers?: Scheduler
   random: () => number
   policy: (queue: string) => JobPolicy
   emit: <T extends EventType>(
@@ -120,9 +122,8 @@ interface PendingSettlement<W extends JobWorker> {
 
 export class Dispatcher<W extends JobWorker> {
   private readonly subs = new Map<string, Subscription<W>>()
-  private readonly gone = new Map<string, HeldSummary>()
   /** Workers whose jobs are being given back: a second call waits for the same work. */
-  private readonly going = new Map<string, Promise<void>>()
+  private readonly going = new Map<string, Promise<HeldSummary>>()
   private pending: PendingSettlement<W>[] = []
   private turnScheduled = false
   private pollTimer: LongTimeout | null = null
@@ -137,7 +138,7 @@ export class Dispatcher<W extends JobWorker> {
   /** While failing: no store write before this time (backoff). */
   private retryAt = 0
 
-  private readonly timers: TimerPort
+  private readonly timers: Scheduler
 
   constructor(private readonly d: DispatcherDeps<W>) {
     this.timers = d.timers ?? backgroundTimers
@@ -146,6 +147,28 @@ export class Dispatcher<W extends JobWorker> {
   /** A timer of any length, on the dispatcher's timers. */
   private after(ms: number, fn: () => void): LongTimeout {
     return setLongTimeout(fn, ms, this.timers)
+  }
+
+  /**
+   * Listens to a new worker's messages: a request for work (at most `concurrency` at once, the
+   * pool's setting) and settlements. A worker of a pool without a queue that asks for work is
+   * told nothing, and the log says why.
+   */
+  watch(worker: W, o: { pool: string; queue: string | undefined; concurrency: number }): void {
+    worker.onMessage((m) => {
+      if (m.t === 'work') {
+        if (o.queue === undefined) {
+          this.d.logger.warn(
+            { pool: o.pool, worker: worker.currentId },
+            'a worker asked for jobs, but its pool has no queue',
+          )
+          return
+        }
+        this.subscribe(worker, o.pool, o.queue, Math.min(m.concurrency, o.concurrency))
+      } else if (m.t === 'settle') {
+        this.receive(worker, m.items)
+      }
+    })
   }
 
   /** A worker asked for jobs. */
@@ -173,14 +196,10 @@ export class Dispatcher<W extends JobWorker> {
     if (sub) sub.draining = true
   }
 
-  /**
-   * How many deliveries the worker holds, and how many of them have a checkpoint; for a worker that
-   * is gone, what it held when it went (`returned`: they are back in the queue already).
-   */
+  /** How many deliveries the worker holds, and how many of them have a checkpoint. */
   held(worker: W): HeldSummary {
     const sub = this.subs.get(worker.key)
-    if (!sub) return this.gone.get(worker.key) ?? { jobs: 0, checkpointed: 0, returned: false }
-    return summarize(sub, false)
+    return sub ? summarize(sub) : NONE
   }
 
   /** Settlements from a worker, written on the next turn. */
@@ -214,18 +233,19 @@ export class Dispatcher<W extends JobWorker> {
   /**
    * The worker is gone (exited, or hung and about to be killed): the jobs it held go back to the
    * queue now (crash: counted toward quarantine; release: at shutdown, counted nothing), written
-   * before this returns so that its replacement and the other workers can have them at once.
+   * before this resolves so that its replacement and the other workers can have them at once.
+   * Resolves with what it held; a second call while the first is under way shares it.
    */
-  workerGone(worker: W, why: 'crash' | 'release'): Promise<void> {
+  workerGone(worker: W, why: 'crash' | 'release'): Promise<HeldSummary> {
     const going = this.going.get(worker.key)
     if (going) return going
     const sub = this.subs.get(worker.key)
-    if (!sub) return Promise.resolve()
+    if (!sub) return Promise.resolve(NONE)
     this.subs.delete(worker.key)
-    this.remember(worker.key, summarize(sub, true))
+    const summary = summarize(sub)
     const tokens = [...sub.held.keys()]
     for (const t of tokens) this.release(sub, t)
-    if (tokens.length === 0) return Promise.resolve()
+    if (tokens.length === 0) return Promise.resolve(summary)
     // Deliveries run in the order they were sent, `capacity` at a time: the oldest ones the worker
     // still held were running, the rest were prefetched and never started. Only the running ones
     // were in flight at the crash; the others go back counting nothing, so prefetch never makes an
@@ -250,7 +270,7 @@ export class Dispatcher<W extends JobWorker> {
       this.requeued(sub, worker, why, results)
       // Redeliver now, before anything else (the replacement's start) gets the event loop.
       await this.turn()
-    })
+    }).then(() => summary)
     this.going.set(worker.key, done)
     void done.finally(() => this.going.delete(worker.key))
     return done
@@ -274,7 +294,7 @@ export class Dispatcher<W extends JobWorker> {
   kick(): void {
     if (this.turnScheduled || this.stopped) return
     this.turnScheduled = true
-    setImmediate(() => {
+    this.timers.defer(() => {
       this.turnScheduled = false
       void this.enqueue(() => this.turn())
     })
@@ -301,12 +321,6 @@ export class Dispatcher<W extends JobWorker> {
   /** Writes pending settlements now, without claiming anything (shutdown). */
   flush(): Promise<void> {
     return this.enqueue(() => this.turn(false))
-  }
-
-  /** What gone workers held, kept for a while for the incident that follows their exit. */
-  private remember(key: string, summary: HeldSummary): void {
-    this.gone.set(key, summary)
-    if (this.gone.size > GONE_KEPT) this.gone.delete(this.gone.keys().next().value!)
   }
 
   private enqueue<T>(work: () => Promise<T>): Promise<T> {
@@ -539,7 +553,7 @@ export class Dispatcher<W extends JobWorker> {
     const at = await this.d.jobs.nextDueAt(queue, now)
     this.dueTimers.get(queue)?.clear()
     this.dueTimers.delete(queue)
-    if (at === null) return
+    if (at === null || this.stopped) return
     this.dueTimers.set(
       queue,
       this.after(at - now, () => this.kick()),
@@ -630,10 +644,10 @@ function noteDuration<W extends JobWorker>(sub: Subscription<W>, ms: number): vo
   sub.avgJobMs = sub.avgJobMs === null ? ms : sub.avgJobMs * 0.8 + ms * 0.2
 }
 
-function summarize<W extends JobWorker>(sub: Subscription<W>, returned: boolean): HeldSummary {
+function summarize<W extends JobWorker>(sub: Subscription<W>): HeldSummary {
   let checkpointed = 0
   for (const h of sub.held.values()) if (h.checkpointed) checkpointed++
-  return { jobs: sub.held.size, checkpointed, returned }
+  return { jobs: sub.held.size, checkpointed }
 }
 
 function toSettlement(i: SettleItem): Settlement {

@@ -11,6 +11,8 @@
  * that the oldest are dropped, and the failure report says how many.
  * @module
  */
+import { backgroundTimers } from '../adapters/timers.js'
+import type { Scheduler } from '../core/clock.js'
 import type { AnyEvent } from '../core/events.js'
 import type { Incident } from '../core/incident.js'
 import type { SavedWorkerState, Store, StoreBatch, WorkerProcessRecord } from './store.js'
@@ -34,17 +36,20 @@ export class WriteBehind {
   private scheduled = false
   private chain: Promise<void> = Promise.resolve()
   private failures = 0
-  private retry: ReturnType<typeof setTimeout> | null = null
+  /** The handle of the pending retry's timer. */
+  private retry: unknown = null
   private closed = false
   private dropping = false
 
   /**
    * @param onError - told the first failure of a run of failed batches (what is kept and retried),
    *   and every drop of kept events past {@link MAX_KEPT_EVENTS}.
+   * @param timers - of the turn's batch and the retries; a pending retry keeps no process alive.
    */
   constructor(
     private readonly store: Store,
     private readonly onError: (error: unknown, detail: string) => void,
+    private readonly timers: Scheduler = backgroundTimers,
   ) {}
 
   /** Queues the incident's latest version (earlier queued versions of it are superseded). */
@@ -85,8 +90,8 @@ export class WriteBehind {
    */
   flush(): Promise<void> {
     this.scheduled = false
-    if (this.retry) {
-      clearTimeout(this.retry)
+    if (this.retry !== null) {
+      this.timers.clear(this.retry)
       this.retry = null
     }
     const batch = {
@@ -127,7 +132,7 @@ export class WriteBehind {
   async close(): Promise<void> {
     this.closed = true
     await this.flush()
-    if (this.retry) clearTimeout(this.retry)
+    if (this.retry !== null) this.timers.clear(this.retry)
     this.retry = null
   }
 
@@ -158,19 +163,18 @@ export class WriteBehind {
       return
     }
     const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.failures - 1, 16))
-    this.retry = setTimeout(() => {
+    this.retry = this.timers.set(() => {
       this.retry = null
       void this.flush()
     }, delay)
-    this.retry.unref()
   }
 
   private schedule(): void {
     if (this.scheduled) return
     this.scheduled = true
     // While a retry is pending, new records wait for it rather than meet the same failure.
-    if (this.retry) return
-    setImmediate(() => {
+    if (this.retry !== null) return
+    this.timers.defer(() => {
       // After close the store is closed too: whatever comes now stays unwritten (close reported it).
       if (!this.closed) void this.flush()
     })

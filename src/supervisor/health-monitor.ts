@@ -10,6 +10,7 @@
  * @module
  */
 import type { ResolvedPool } from '../config/load.js'
+import type { Clock } from '../core/clock.js'
 import { describeExit } from '../core/exit-report.js'
 import {
   type Anomaly,
@@ -22,11 +23,14 @@ import {
   worstOfProcess,
 } from '../core/health.js'
 import { decideScale, throughputBaseline } from '../core/scaling.js'
-import { isServing } from '../core/worker-state.js'
+import { isWatched, type SlotEvent } from '../core/slot.js'
+import type { Logger } from '../logger.js'
+import type { runProbe as RunProbe } from '../process/probes.js'
 import { CpuMeter, type TreeSample } from '../process/proc.js'
-import type { SupervisorKernel } from './kernel.js'
-import { liveProcesses, type PoolRuntime, pushSample, type Slot } from './pool-runtime.js'
-import type { Processes } from './processes.js'
+import type { JobStore } from '../store/job-store.js'
+import type { Emit, ProcPort } from './deps.js'
+import { liveProcesses, type PoolRuntime, pushSample, type Slot, type Spare } from './pool-runtime.js'
+import type { TimerSet } from './timer-set.js'
 import type { WorkerProcess } from './worker-process.js'
 
 interface QueueReading {
@@ -34,24 +38,44 @@ interface QueueReading {
   throughput: { perMinute: number; baseline: number }
 }
 
+export interface HealthMonitorDeps {
+  pools: ReadonlyMap<string, PoolRuntime>
+  clock: Clock
+  timers: TimerSet
+  emit: Emit
+  logger: Logger
+  proc: Pick<ProcPort, 'sampleTrees' | 'readProcState'>
+  /** The queue's counts (backlog, throughput), for pools with a queue. */
+  counts: JobStore['counts']
+  runProbe: typeof RunProbe
+  /** What a check, the watchdog or a probe found about a slot's process: the slot machine decides. */
+  onSlot: (slot: Slot, event: SlotEvent<WorkerProcess>) => void
+  /** A warm spare is unhealthy: it is replaced. */
+  retireSpare: (pool: PoolRuntime, spare: Spare, why: string) => void
+  /** The pool's backlog asks for one worker more or one fewer. */
+  onScale: (pool: PoolRuntime, action: 'out' | 'in', reason: string) => void
+}
+
 export class HealthMonitor {
   private readonly cpu = new CpuMeter()
+  private readonly pools: ReadonlyMap<string, PoolRuntime>
+  /** Set at shutdown: no check, watchdog round or probe from then on. */
+  private stopping = false
 
-  constructor(
-    private readonly k: SupervisorKernel,
-    private readonly pools: ReadonlyMap<string, PoolRuntime>,
-    private readonly processes: Processes,
-    /** A serving (or starting) worker needs recovering. */
-    private readonly onAnomaly: (slot: Slot, anomaly: Anomaly) => void,
-    /** The pool's backlog asks for one worker more or one fewer. */
-    private readonly onScale: (pool: PoolRuntime, action: 'out' | 'in', reason: string) => void,
-  ) {}
+  constructor(private readonly d: HealthMonitorDeps) {
+    this.pools = d.pools
+  }
 
   /** Starts the periodic checks and the watchdog. */
   start(): void {
     for (const pool of this.pools.values())
-      this.k.every(pool.cfg.recovery.check_interval, () => this.checkPool(pool))
-    this.k.every(this.watchdogPeriod(), () => this.watchdog())
+      this.d.timers.every(pool.cfg.recovery.check_interval, () => void this.checkPool(pool))
+    this.d.timers.every(this.watchdogPeriod(), () => this.watchdog())
+  }
+
+  /** Shutdown begins. */
+  stop(): void {
+    this.stopping = true
   }
 
   /** Readiness by uptime, or probes, for a new process. */
@@ -61,8 +85,8 @@ export class HealthMonitor {
       return
     }
     // Without the SDK or probes, staying alive for min_uptime is the only sign of readiness there is.
-    this.k.later(pool.cfg.recovery.min_uptime, () => {
-      if (wp.alive && !wp.sdk) wp.markReady(this.k.now(), 'uptime')
+    this.d.timers.later(pool.cfg.recovery.min_uptime, () => {
+      if (wp.alive && !wp.sdk) wp.markReady(this.d.clock.now(), 'uptime')
     })
   }
 
@@ -75,14 +99,14 @@ export class HealthMonitor {
   }
 
   private async checkPool(pool: PoolRuntime): Promise<void> {
-    if (this.k.stopping || pool.checking) return
+    if (this.stopping || pool.checking) return
     pool.checking = true
     try {
       const queue = await this.queueReading(pool)
       this.assessPool(pool, queue)
       if (queue) this.scale(pool, queue.backlog)
     } catch (e) {
-      this.k.logger.error({ err: e, pool: pool.cfg.name }, 'health check failed')
+      this.d.logger.error({ err: e, pool: pool.cfg.name }, 'health check failed')
     } finally {
       pool.checking = false
     }
@@ -92,11 +116,11 @@ export class HealthMonitor {
   private async queueReading(pool: PoolRuntime): Promise<QueueReading | null> {
     const queue = pool.cfg.queue
     if (queue === undefined) return null
-    const [counts] = await this.k.deps.store.jobs.counts(this.k.now(), queue)
+    const [counts] = await this.d.counts(this.d.clock.now(), queue)
     const perMinute = counts?.throughputPerMinute ?? 0
     const { baseline, history } = throughputBaseline(pool.throughputHistory, perMinute)
     pool.throughputHistory = history
-    const now = this.k.now()
+    const now = this.d.clock.now()
     pushSample(pool.queueHistory, {
       at: now,
       waiting: counts?.waiting ?? 0,
@@ -118,22 +142,22 @@ export class HealthMonitor {
         current: pool.slots.length,
         cooldownMs: recovery.scale_in_after,
       },
-      this.k.now(),
+      this.d.clock.now(),
     )
     pool.scale = d.state
-    if (d.action !== 'none') this.onScale(pool, d.action, d.reason)
+    if (d.action !== 'none') this.d.onScale(pool, d.action, d.reason)
   }
 
   private assessPool(pool: PoolRuntime, queue: QueueReading | null): void {
-    if (this.k.stopping) return
+    if (this.stopping) return
     const procs = liveProcesses(pool)
-    const trees = procs.length > 0 ? this.k.deps.proc.sampleTrees(procs.map((p) => p.pid)) : new Map()
-    const now = this.k.now()
+    const trees = procs.length > 0 ? this.d.proc.sampleTrees(procs.map((p) => p.pid)) : new Map()
+    const now = this.d.clock.now()
     const t = pool.cfg.thresholds
     for (const slot of pool.slots) {
-      const wp = slot.proc
+      const wp = slot.status.proc
       if (!wp?.alive) {
-        slot.report = deadReport(now, slot.lastExit ? describeExit(slot.lastExit) : slot.state)
+        slot.report = deadReport(now, slot.lastExit ? describeExit(slot.lastExit) : slot.status.state)
         continue
       }
       const [measured, cpuSeconds] = this.sample(wp, trees.get(wp.pid), now, pool.cfg, queue)
@@ -152,7 +176,7 @@ export class HealthMonitor {
       slot.report = a.report
       slot.memory = a.memory
       if (before !== a.report.verdict) {
-        this.k.emit(
+        this.d.emit(
           'health:changed',
           a.report.verdict === 'healthy' ? 'info' : 'warning',
           { pool: pool.cfg.name, workerId: slot.id },
@@ -166,14 +190,13 @@ export class HealthMonitor {
           },
         )
       }
-      if (slot.incident) continue
-      if (a.anomaly && isServing(slot.state)) this.onAnomaly(slot, withSilence(a.anomaly, wp, now))
-      else {
+      if (a.anomaly) {
+        this.d.onSlot(slot, { type: 'anomaly', proc: wp, anomaly: withSilence(a.anomaly, wp, now) })
+      } else {
         // Degraded is about the process running now; its slot's recent restarts lower the score
         // but do not make a healthy process degraded.
         const ailing = worstOfProcess(a.report)
-        if (slot.state === 'ready' && ailing) this.k.setState(slot, 'degraded', ailing.detail)
-        else if (slot.state === 'degraded' && !ailing) this.k.setState(slot, 'ready', 'healthy again')
+        this.d.onSlot(slot, { type: 'health', proc: wp, ailing: ailing?.detail ?? null })
       }
     }
     for (const spare of pool.spares) {
@@ -183,7 +206,7 @@ export class HealthMonitor {
       const a = assessHealth(sample, spare.memory, t, pool.cfg.hang_timeout)
       spare.report = a.report
       spare.memory = a.memory
-      if (a.anomaly) this.processes.retireSpare(pool, spare, a.anomaly.detail)
+      if (a.anomaly) this.d.retireSpare(pool, spare, a.anomaly.detail)
     }
   }
 
@@ -224,23 +247,23 @@ export class HealthMonitor {
    * cost one small /proc read each.
    */
   watchdog(): void {
-    if (this.k.stopping) return
-    const now = this.k.now()
+    if (this.stopping) return
+    const now = this.d.clock.now()
     const period = this.watchdogPeriod()
     for (const pool of this.pools.values()) {
       for (const slot of pool.slots) {
-        const wp = slot.proc
-        if (!wp?.alive || slot.incident || !isServing(slot.state)) continue
+        const wp = slot.status.proc
+        if (!wp?.alive || !isWatched(slot.status)) continue
         const hang = this.hangOf(wp, now, period, pool.cfg.hang_timeout)
         if (!hang) continue
         slot.report = hungReport(now, wp.heartbeatAge(now) ?? wp.lastProcState, hang.detail)
-        this.onAnomaly(slot, hang)
+        this.d.onSlot(slot, { type: 'anomaly', proc: wp, anomaly: hang })
       }
       for (const spare of pool.spares) {
         const wp = spare.proc
         if (!wp.alive || wp.stopping || wp.readyAt === null) continue
         const hang = this.hangOf(wp, now, period, pool.cfg.hang_timeout)
-        if (hang) this.processes.retireSpare(pool, spare, hang.detail)
+        if (hang) this.d.retireSpare(pool, spare, hang.detail)
       }
     }
   }
@@ -248,7 +271,7 @@ export class HealthMonitor {
   private hangOf(wp: WorkerProcess, now: number, period: number, hangTimeout: number): Anomaly | null {
     const age = wp.heartbeatAge(now)
     // A fresh heartbeat proves the process runs; only a silent one (or no SDK) needs /proc.
-    if (age === null || age > period * 2) noteProcState(wp, this.k.deps.proc.readProcState(wp.pid), now)
+    if (age === null || age > period * 2) noteProcState(wp, this.d.proc.readProcState(wp.pid), now)
     const stuckForMs = wp.stuckSince === null ? 0 : now - wp.stuckSince
     const hang = detectHang({ heartbeatAgeMs: age, procState: wp.lastProcState, stuckForMs }, hangTimeout)
     return hang && withSilence(hang, wp, now)
@@ -264,36 +287,34 @@ export class HealthMonitor {
   private startProbes(pool: PoolRuntime, wp: WorkerProcess): void {
     pool.cfg.probes.forEach((probe, i) => {
       const run = async (): Promise<void> => {
-        if (!wp.alive || this.k.stopping) return
+        if (!wp.alive || this.stopping) return
         const port =
           pool.cfg.port !== undefined && wp.portOffset !== null ? pool.cfg.port + wp.portOffset : undefined
-        const r = await this.k.deps.runProbe(probe, { port, index: wp.index, pid: wp.pid, id: wp.currentId })
-        if (!wp.alive || this.k.stopping) return
+        const r = await this.d.runProbe(probe, { port, index: wp.index, pid: wp.pid, id: wp.currentId })
+        if (!wp.alive || this.stopping) return
         const state = wp.probes[i]!
         state.failures = r.ok ? 0 : state.failures + 1
         state.lastDetail = r.detail
         if (r.ok && !wp.sdk && wp.probes.every((p) => p.failures === 0 && p.lastDetail !== 'not run yet')) {
-          wp.markReady(this.k.now(), 'probe')
+          wp.markReady(this.d.clock.now(), 'probe')
         }
         if (!r.ok && state.failures >= state.threshold)
           this.probeFailing(pool, wp, `${state.name} failed ${state.failures}× (${r.detail})`)
-        this.k.later(probe.interval, () => void run())
+        this.d.timers.later(probe.interval, () => void run())
       }
-      this.k.later(probe.initial_delay, () => void run())
+      this.d.timers.later(probe.initial_delay, () => void run())
     })
   }
 
   private probeFailing(pool: PoolRuntime, wp: WorkerProcess, detail: string): void {
-    const slot = pool.slots.find((s) => s.proc === wp)
+    const slot = pool.slots.find((s) => s.status.proc === wp)
     if (slot) {
-      // Liveness probes count from the start, as in Kubernetes: a worker that never passes is recovered.
-      if (!slot.incident && (isServing(slot.state) || slot.state === 'starting')) {
-        this.onAnomaly(slot, { cause: 'probe', detail })
-      }
+      // Liveness probes count from the start, as in Kubernetes (the slot machine says so).
+      this.d.onSlot(slot, { type: 'anomaly', proc: wp, anomaly: { cause: 'probe', detail } })
       return
     }
     const spare = pool.spares.find((s) => s.proc === wp)
-    if (spare) this.processes.retireSpare(pool, spare, detail)
+    if (spare) this.d.retireSpare(pool, spare, detail)
   }
 }
 

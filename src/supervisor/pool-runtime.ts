@@ -8,10 +8,10 @@ import { type Availability, startAvailability } from '../core/availability.js'
 import type { ExitReport } from '../core/exit-report.js'
 import { FRESH_MEMORY, type HealthMemory, type HealthReport } from '../core/health.js'
 import { workerId } from '../core/ids.js'
-import type { Incident } from '../core/incident.js'
 import { EMPTY_HISTORY, type RestartHistory } from '../core/restart-policy.js'
 import { FRESH_SCALE, type ScaleState } from '../core/scaling.js'
-import type { WorkerState } from '../core/worker-state.js'
+import { newSlot, type SlotState } from '../core/slot.js'
+import { isServing } from '../core/worker-state.js'
 import { WORKER_ENV } from '../protocol/messages.js'
 import type { WorkerProcess } from './worker-process.js'
 
@@ -19,12 +19,12 @@ export interface Slot {
   readonly id: string
   readonly index: number
   readonly pool: PoolRuntime
-  state: WorkerState
-  /** The process serving this slot. */
-  proc: WorkerProcess | null
-  /** Scale recovery: the replacement started while `proc` still serves. */
-  surge: WorkerProcess | null
-  incident: Incident | null
+  /**
+   * Its phase, worker state, processes, incident, revive attempt and outage: the slot machine's
+   * (src/core/slot.ts), changed only through Slots.dispatch (slots.ts).
+   */
+  status: SlotState<WorkerProcess>
+  /** Restarts since it was last stable, for the backoff. */
   history: RestartHistory
   /**
    * Start times of this worker's restarts since it last ran for stable_after, pruned to the restart
@@ -39,28 +39,10 @@ export interface Slot {
   report: HealthReport | null
   memory: HealthMemory
   lastExit: ExitReport | null
-  /**
-   * Set during a revive attempt: from its start until the process has run stable_after (a trial:
-   * a failure within it sends the slot back to failed, quietly).
-   */
-  reviving: boolean
-  /** Out of service since an escalation, until a revived process has run stable_after. */
-  outage: Outage | null
   /** Recent health samples, oldest first, for sparklines. */
   samples: WorkerSample[]
   /** A health verdict from outside (POST /api/workers/:id/signals), shown as the `external` indicator. */
   external: { status: 'degraded' | 'unhealthy'; reason: string; source: string; at: number } | null
-}
-
-/** A failed worker's time out of service (see Slot.outage). */
-export interface Outage {
-  /** When the fault that led to the escalation was detected. */
-  since: number
-  /** The incident that escalated. */
-  incidentId: string
-  /** Revive attempts so far. */
-  attempts: number
-  lastFailure: string
 }
 
 export interface Spare {
@@ -118,7 +100,7 @@ export function pushSample<T>(history: T[], sample: T): void {
 /** Slots serving now (ready or degraded, with a live process). */
 export function servingCount(pool: PoolRuntime): number {
   let n = 0
-  for (const s of pool.slots) if ((s.state === 'ready' || s.state === 'degraded') && s.proc?.alive) n++
+  for (const s of pool.slots) if (isServing(s.status.state) && s.status.proc?.alive) n++
   return n
 }
 
@@ -144,10 +126,7 @@ export function createSlot(pool: PoolRuntime, index: number): Slot {
     id: workerId(pool.cfg.name, index),
     index,
     pool,
-    state: 'starting',
-    proc: null,
-    surge: null,
-    incident: null,
+    status: newSlot(),
     history: EMPTY_HISTORY,
     restartTimes: [],
     restarts: 0,
@@ -156,19 +135,27 @@ export function createSlot(pool: PoolRuntime, index: number): Slot {
     report: null,
     memory: FRESH_MEMORY,
     lastExit: null,
-    reviving: false,
-    outage: null,
     samples: [],
     external: null,
   }
+}
+
+/** Whether a process of the slot (its own, or a replacement beside it) is running. */
+export function hasLiveProcess(slot: Slot): boolean {
+  return (slot.status.proc?.alive ?? false) || (slot.status.surge?.alive ?? false)
+}
+
+/** The slot a process serves (as its own, or as the replacement beside it), if any. */
+export function slotOf(pool: PoolRuntime, wp: WorkerProcess): Slot | undefined {
+  return pool.slots.find((s) => s.status.proc === wp || s.status.surge === wp)
 }
 
 /** Every live process of the pool: slot processes, surges and spares. */
 export function liveProcesses(pool: PoolRuntime): WorkerProcess[] {
   const out: WorkerProcess[] = []
   for (const s of pool.slots) {
-    if (s.proc?.alive) out.push(s.proc)
-    if (s.surge?.alive) out.push(s.surge)
+    if (s.status.proc?.alive) out.push(s.status.proc)
+    if (s.status.surge?.alive) out.push(s.status.surge)
   }
   for (const sp of pool.spares) if (sp.proc.alive) out.push(sp.proc)
   return out

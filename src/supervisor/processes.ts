@@ -1,100 +1,110 @@
 /**
  * Worker processes: spawning them with their environment and port, routing their output to the
- * pool's log file and their in-memory tail, and keeping each pool's warm spares.
+ * pool's log file and their in-memory tail, keeping each pool's warm spares, and the one pipeline
+ * every exit goes through: what the supervisor knew of the process is put away, the jobs it held
+ * go back to the queue, and then (for a process that is not a spare) the slot is told, so that the
+ * incident it opens knows which jobs went back.
  * @module
  */
+import type { Clock } from '../core/clock.js'
 import { describeExit, type ExitReport } from '../core/exit-report.js'
 import { FRESH_MEMORY } from '../core/health.js'
 import { poolOfProcessKey, processKey, spareId } from '../core/ids.js'
 import { backoffDelay } from '../core/restart-policy.js'
-import { PoolLogWriter } from '../process/log-writer.js'
-import type { WorkerMessage } from '../protocol/messages.js'
-import type { SupervisorKernel } from './kernel.js'
+import type { Logger } from '../logger.js'
+import type { ProcessSpawner } from '../process/types.js'
+import type { HeldSummary } from '../queue/dispatcher.js'
+import type { WriteBehind } from '../store/write-behind.js'
+import type { Emit, PoolLog, ProcPort } from './deps.js'
 import { freePortOffset, type PoolRuntime, type Spare, workerEnv } from './pool-runtime.js'
+import type { TimerSet } from './timer-set.js'
 import { WorkerProcess } from './worker-process.js'
 
 /** Output lines that arrive after a process exited still reach its log for this long. */
 const OUTPUT_ROUTE_LINGER_MS = 10_000
 
-export interface ProcessHooks {
-  /** Called for every new process (readiness timers, probes). */
-  onSpawn(pool: PoolRuntime, wp: WorkerProcess): void
-  /** Called once when a process that is not a spare exits. */
-  onExit(pool: PoolRuntime, wp: WorkerProcess, exit: ExitReport): void
-  /** Called when a process is gone for good, to drop what was kept about it. */
-  onGone(wp: WorkerProcess): void
-  /** Called with every protocol message after the process has taken note of it. */
-  onMessage(pool: PoolRuntime, wp: WorkerProcess, message: WorkerMessage): void
+export interface ProcessesDeps {
+  spawner: ProcessSpawner
+  proc: Pick<ProcPort, 'readStartTicks'>
+  writer: Pick<WriteBehind, 'processStarted' | 'processEnded'>
+  openLog: (pool: string) => PoolLog
+  /** Lines of output kept in memory per process (logs.tail_lines). */
+  tailLines: number
+  /** Environment every worker inherits. */
+  baseEnv: Record<string, string | undefined>
+  clock: Clock
+  timers: TimerSet
+  random: () => number
+  emit: Emit
+  logger: Logger
+  /** Every new process, spares included (readiness, probes; the dispatcher listens to its messages). */
+  onSpawn: (pool: PoolRuntime, wp: WorkerProcess) => void
+  /** The exit's first step: the jobs the process held go back to the queue. */
+  returnJobs: (wp: WorkerProcess, why: 'crash' | 'release') => Promise<HeldSummary>
+  /** The exit's last step, for every process once its jobs are back (a spare's is handled here). */
+  onExit: (pool: PoolRuntime, wp: WorkerProcess, exit: ExitReport) => void
 }
 
 export class Processes {
   private readonly byKey = new Map<string, WorkerProcess>()
-  private readonly logWriters = new Map<string, PoolLogWriter>()
+  private readonly logs = new Map<string, PoolLog>()
   private seq = 0
-  hooks: ProcessHooks | null = null
+  /** Set at shutdown: no spares are started, and the jobs of processes that exit are released. */
+  private stopping = false
 
-  constructor(private readonly k: SupervisorKernel) {}
+  constructor(private readonly d: ProcessesDeps) {}
 
   /** Opens the pool's log file. */
   open(pool: PoolRuntime): void {
-    const { logs } = this.k.deps.loaded.config
-    this.logWriters.set(
-      pool.cfg.name,
-      new PoolLogWriter({
-        dir: this.k.deps.loaded.logDir,
-        pool: pool.cfg.name,
-        maxSize: logs.max_size,
-        maxFiles: logs.max_files,
-        now: () => Date.now(),
-        onError: (e) =>
-          this.k.logger.warn({ pool: pool.cfg.name, err: e.message }, 'worker log write failed'),
-      }),
-    )
+    this.logs.set(pool.cfg.name, this.d.openLog(pool.cfg.name))
+  }
+
+  /** Shutdown begins. */
+  stop(): void {
+    this.stopping = true
   }
 
   closeLogs(): void {
-    for (const w of this.logWriters.values()) w.close()
+    for (const w of this.logs.values()) w.close()
   }
 
   spawn(pool: PoolRuntime, id: string, index: number): WorkerProcess {
     const cfg = pool.cfg
     const key = processKey(cfg.name, ++this.seq)
     const portOffset = freePortOffset(pool)
-    const mp = this.k.deps.spawner.spawn({
+    const mp = this.d.spawner.spawn({
       workerId: key,
       pool: cfg.name,
       command: cfg.command,
       args: cfg.args,
       shell: cfg.shell,
       cwd: cfg.cwd,
-      env: workerEnv(cfg, this.k.deps.baseEnv ?? process.env, id, index, portOffset),
+      env: workerEnv(cfg, this.d.baseEnv, id, index, portOffset),
     })
     const wp = new WorkerProcess(mp, {
       key,
       id,
       index,
+      startedAt: this.d.clock.now(),
       portOffset,
-      tailLines: this.k.deps.loaded.config.logs.tail_lines,
+      tailLines: this.d.tailLines,
       probeNames: cfg.probes.map((p, i) => ({ name: `${p.type}#${i + 1}`, threshold: p.failure_threshold })),
     })
     this.byKey.set(key, wp)
-    const startTicks = mp.pid > 0 ? this.k.deps.proc.readStartTicks(mp.pid) : null
+    const startTicks = mp.pid > 0 ? this.d.proc.readStartTicks(mp.pid) : null
     if (startTicks !== null) {
       wp.startTicks = startTicks
-      this.k.deps.writer.processStarted({
+      this.d.writer.processStarted({
         pid: mp.pid,
         startTicks,
         pool: cfg.name,
         workerId: id,
-        spawnedAt: this.k.now(),
+        spawnedAt: this.d.clock.now(),
       })
     }
-    mp.onMessage((raw) => {
-      const m = wp.receive(raw, this.k.now())
-      if (m) this.hooks?.onMessage(pool, wp, m)
-    })
+    mp.onMessage((raw) => wp.receive(raw, this.d.clock.now()))
     void mp.exited.then((exit) => this.exited(pool, wp, exit))
-    this.hooks?.onSpawn(pool, wp)
+    this.d.onSpawn(pool, wp)
     return wp
   }
 
@@ -102,12 +112,12 @@ export class Processes {
   handleOutput(key: string, stream: 'out' | 'err', lines: string[]): void {
     const wp = this.byKey.get(key)
     if (!wp) return
-    this.logWriters.get(poolOfProcessKey(key) ?? '')?.write(wp.currentId, stream, lines)
+    this.logs.get(poolOfProcessKey(key) ?? '')?.write(wp.currentId, stream, lines)
     wp.tail.push(lines.map((l) => `${stream}| ${l}`))
   }
 
   launchSpare(pool: PoolRuntime): void {
-    if (this.k.stopping) return
+    if (this.stopping) return
     // The lowest number no spare holds now: spare ids (and so per-worker metric series) stay
     // bounded by `spares`, however many spares have come and gone.
     let n = 1
@@ -115,7 +125,7 @@ export class Processes {
     const id = spareId(pool.cfg.name, n)
     const wp = this.spawn(pool, id, pool.cfg.replicas.max + n)
     pool.spares.push({ id, proc: wp, cpuSeconds: 0, report: null, memory: FRESH_MEMORY })
-    this.k.emit(
+    this.d.emit(
       'worker:spawned',
       'info',
       { pool: pool.cfg.name, workerId: id },
@@ -138,20 +148,22 @@ export class Processes {
 
   /** Replaces a spare that is unhealthy. */
   retireSpare(pool: PoolRuntime, spare: Spare, why: string): void {
-    this.k.logger.warn({ pool: pool.cfg.name, worker: spare.id, why }, 'replacing an unhealthy warm spare')
+    this.d.logger.warn({ pool: pool.cfg.name, worker: spare.id, why }, 'replacing an unhealthy warm spare')
     pool.spares = pool.spares.filter((s) => s !== spare)
-    void spare.proc.stop({ mode: 'hard', timeoutMs: 0 }, why, this.k.now()).then(() => this.launchSpare(pool))
+    void spare.proc
+      .stop({ mode: 'hard', timeoutMs: 0 }, why, this.d.clock.now())
+      .then(() => this.launchSpare(pool))
   }
 
-  private exited(pool: PoolRuntime, wp: WorkerProcess, exit: ExitReport): void {
-    if (wp.startTicks !== null) this.k.deps.writer.processEnded(wp.pid, wp.startTicks)
+  /** The exit pipeline: put away, jobs back, then the slot (or, for a spare, its replacement). */
+  private async exited(pool: PoolRuntime, wp: WorkerProcess, exit: ExitReport): Promise<void> {
+    wp.exitedAt = this.d.clock.now()
+    if (wp.startTicks !== null) this.d.writer.processEnded(wp.pid, wp.startTicks)
     // Without a cgroup, descendants that left the process group die with it only if named: those
     // the last check saw. (The spawner killed the group, or the cgroup, at the exit.)
     if (wp.descendants.length > 0) void wp.mp.stop({ mode: 'hard', timeoutMs: 0 }, wp.descendants)
-    this.hooks?.onGone(wp)
-    const t = setTimeout(() => this.byKey.delete(wp.key), OUTPUT_ROUTE_LINGER_MS)
-    t.unref()
-    this.k.emit(
+    this.d.timers.later(OUTPUT_ROUTE_LINGER_MS, () => this.byKey.delete(wp.key))
+    this.d.emit(
       'worker:exit',
       exit.killedByUs ? 'info' : 'warning',
       { pool: pool.cfg.name, workerId: wp.currentId },
@@ -165,16 +177,25 @@ export class Processes {
         durationMs: exit.durationMs,
       },
     )
+    // A crash counts toward quarantine; a shutdown does not.
+    wp.jobsReturned = await this.d.returnJobs(wp, this.stopping ? 'release' : 'crash').catch((e: unknown) => {
+      this.d.logger.error(
+        { err: e, worker: wp.currentId },
+        'could not give back the jobs of a worker that exited',
+      )
+      return { jobs: 0, checkpointed: 0 }
+    })
     const spareIndex = pool.spares.findIndex((s) => s.proc === wp)
-    if (spareIndex < 0) {
-      this.hooks?.onExit(pool, wp, exit)
-      return
-    }
-    pool.spares.splice(spareIndex, 1)
-    if (this.k.stopping || wp.stopping) return
+    if (spareIndex >= 0) this.spareExited(pool, spareIndex, wp)
+    this.d.onExit(pool, wp, exit)
+  }
+
+  private spareExited(pool: PoolRuntime, index: number, wp: WorkerProcess): void {
+    pool.spares.splice(index, 1)
+    if (this.stopping || wp.stopping) return
     // A spare that keeps dying before it is ready is replaced with growing delays, not in a loop.
     if (wp.readyAt === null) pool.spareFailures++
-    this.k.later(backoffDelay(pool.spareFailures, pool.cfg.recovery, this.k.random), () =>
+    this.d.timers.later(backoffDelay(pool.spareFailures, pool.cfg.recovery, this.d.random), () =>
       this.launchSpare(pool),
     )
   }

@@ -1,36 +1,45 @@
 /**
  * The supervisor: runs the pools of a config, watches every worker, and recovers sick ones by the
- * flow the pure core decides. It is composed of:
- * - Processes (processes.ts): spawning, output routing, warm spares;
+ * flow the pure core decides. It is composed of parts, each given what it uses:
+ * - Slots (slots.ts): drives each slot's machine (src/core/slot.ts): its state, what an exit or an
+ *   anomaly leads to, revive attempts;
+ * - Processes (processes.ts): spawning, output routing, warm spares, and the exit pipeline (the
+ *   jobs go back, then the slot is told);
  * - HealthMonitor (health-monitor.ts): periodic checks, the hang watchdog, probes;
- * - Recovery (recovery.ts): incidents, from detection to recovered or escalated, and revivals;
- * - SupervisorKernel (kernel.ts): what they share (timers, clock, events, slot states).
- * This class owns the lifecycle and answers the control API.
+ * - Recovery (recovery.ts): incidents, from detection to recovered or escalated;
+ * - Dispatcher (src/queue/dispatcher.ts): jobs to workers; it listens to their messages itself.
+ * They share the supervisor's clock (never running backwards), its timers (all cancelled at
+ * shutdown) and its event emitter. This class wires them, owns the lifecycle and answers the
+ * control API.
  * @module
  */
 import { jobPolicy, queueSettings } from '../config/load.js'
 import { noteAvailability, startAvailability } from '../core/availability.js'
+import { type Clock, steadyClock } from '../core/clock.js'
 import type { ExitReport } from '../core/exit-report.js'
-import { describeExit } from '../core/exit-report.js'
 import { poolOfProcessKey, poolOfWorkerId } from '../core/ids.js'
+import { canScaleIn } from '../core/slot.js'
 import type { Strategy } from '../core/strategy.js'
-import { isServing } from '../core/worker-state.js'
 import { ShepherdError } from '../errors.js'
+import type { Logger } from '../logger.js'
 import { stopOrphans } from '../process/orphans.js'
-import type { WorkerMessage } from '../protocol/messages.js'
 import { Dispatcher } from '../queue/dispatcher.js'
+import { type Emit, eventEmitter, type SupervisorDeps, timeOrderedId } from './deps.js'
 import { HealthMonitor } from './health-monitor.js'
-import { type SupervisorDeps, SupervisorKernel } from './kernel.js'
 import {
   createPool,
   createSlot,
+  hasLiveProcess,
   liveProcesses,
   type PoolRuntime,
   servingCount,
   type Slot,
+  slotOf,
 } from './pool-runtime.js'
 import { Processes } from './processes.js'
 import { Recovery } from './recovery.js'
+import { Slots } from './slots.js'
+import { TimerSet } from './timer-set.js'
 import type {
   FleetHistory,
   PoolView,
@@ -43,14 +52,18 @@ import type {
 import { viewSlot, viewSpare } from './views.js'
 import type { WorkerProcess } from './worker-process.js'
 
-export type { ProcPort, SupervisorDeps } from './kernel.js'
+export type { PoolLog, ProcPort, SupervisorDeps } from './deps.js'
 
 /** Orphans of a dead supervisor get SIGTERM, then SIGKILL after at most this long. */
 const ORPHAN_GRACE_MS = 5_000
 
 export class Supervisor implements SupervisorControl, AsyncDisposable {
-  private readonly k: SupervisorKernel
   private readonly pools = new Map<string, PoolRuntime>()
+  private readonly clock: Clock
+  private readonly timers: TimerSet
+  private readonly emit: Emit
+  private readonly logger: Logger
+  private readonly slots: Slots
   private readonly processes: Processes
   private readonly monitor: HealthMonitor
   private readonly recovery: Recovery
@@ -60,46 +73,93 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   private stopping: Promise<void> | null = null
   apiUrl: string
 
-  constructor(deps: SupervisorDeps) {
-    this.k = new SupervisorKernel(deps)
-    this.apiUrl = deps.apiUrl ?? ''
-    for (const cfg of deps.loaded.pools) this.pools.set(cfg.name, createPool(cfg, this.k.now()))
-    this.processes = new Processes(this.k)
+  constructor(private readonly deps: SupervisorDeps) {
+    const clock = steadyClock(deps.clock)
+    const timers = new TimerSet(deps.timers)
+    const logger = deps.logger
+    const emit = eventEmitter(deps.emit, clock, logger)
+    const random = deps.random ?? Math.random
     const { config } = deps.loaded
+    this.clock = clock
+    this.timers = timers
+    this.emit = emit
+    this.logger = logger
+    this.apiUrl = deps.apiUrl ?? ''
+    for (const cfg of deps.loaded.pools) this.pools.set(cfg.name, createPool(cfg, clock.now()))
     this.dispatcher = new Dispatcher<WorkerProcess>({
       jobs: deps.store.jobs,
-      now: () => this.k.now(),
-      random: this.k.random,
+      now: () => clock.now(),
+      timers: deps.timers,
+      random,
       policy: (queue) => jobPolicy(queueSettings(config, queue), config.recovery.jitter),
-      emit: (type, severity, origin, message, data) => this.k.emit(type, severity, origin, message, data),
-      logger: this.k.logger,
+      emit,
+      logger,
       onStaleWorker: (worker, detail) => this.onStale(worker, detail),
       eligible: (worker) => this.servesJobs(worker),
       onJob: deps.onJob,
     })
-    this.recovery = new Recovery(this.k, this.processes, this.dispatcher)
-    this.monitor = new HealthMonitor(
-      this.k,
-      this.pools,
-      this.processes,
-      (slot, a) => {
-        // A revive attempt that turns sick has failed its trial; it does not open an incident.
-        if (!this.recovery.failRevive(slot, `${a.cause}: ${a.detail}`))
-          this.recovery.open(slot, a.cause, a.detail, { silentMs: a.silentMs })
+    this.processes = new Processes({
+      spawner: deps.spawner,
+      proc: deps.proc,
+      writer: deps.writer,
+      openLog: deps.openLog,
+      tailLines: config.logs.tail_lines,
+      baseEnv: deps.baseEnv ?? process.env,
+      clock,
+      timers,
+      random,
+      emit,
+      logger,
+      onSpawn: (pool, wp) => {
+        this.monitor.watch(pool, wp)
+        this.dispatcher.watch(wp, {
+          pool: pool.cfg.name,
+          queue: pool.cfg.queue,
+          concurrency: pool.cfg.concurrency,
+        })
       },
-      (pool, action, reason) => (action === 'out' ? this.scaleOut(pool, reason) : this.scaleIn(pool, reason)),
-    )
-    this.processes.hooks = {
-      onSpawn: (pool, wp) => this.monitor.watch(pool, wp),
+      returnJobs: (wp, why) => this.dispatcher.workerGone(wp, why),
       onExit: (pool, wp, exit) => this.onExit(pool, wp, exit),
-      onGone: (wp) => {
-        this.monitor.forget(wp)
-        // Whatever it still held goes back to the queue: a crash counts toward quarantine, a
-        // shutdown does not. (A recovery may have given them back already; then this is a no-op.)
-        void this.dispatcher.workerGone(wp, this.k.stopping ? 'release' : 'crash')
-      },
-      onMessage: (pool, wp, m) => this.onMessage(pool, wp, m),
-    }
+    })
+    this.slots = new Slots({
+      clock,
+      timers,
+      emit,
+      logger,
+      spawn: (slot) => this.processes.spawn(slot.pool, slot.id, slot.index),
+      openIncident: (slot, a, exit) =>
+        this.recovery.open(slot, a.cause, a.detail, { exit, silentMs: a.silentMs }),
+    })
+    const dispatch = (slot: Slot, e: Parameters<Slots['dispatch']>[1]): boolean =>
+      this.slots.dispatch(slot, e)
+    this.recovery = new Recovery({
+      clock,
+      timers,
+      random,
+      newId: deps.newId ?? (() => timeOrderedId(clock.now())),
+      emit,
+      logger,
+      writer: deps.writer,
+      store: deps.store,
+      takeover: deps.takeover,
+      processes: this.processes,
+      jobs: this.dispatcher,
+      dispatch,
+    })
+    this.monitor = new HealthMonitor({
+      pools: this.pools,
+      clock,
+      timers,
+      emit,
+      logger,
+      proc: deps.proc,
+      counts: (now, queue) => deps.store.jobs.counts(now, queue),
+      runProbe: deps.runProbe,
+      onSlot: dispatch,
+      retireSpare: (pool, spare, why) => this.processes.retireSpare(pool, spare, why),
+      onScale: (pool, action, reason) =>
+        action === 'out' ? this.scaleOut(pool, reason) : this.scaleIn(pool, reason),
+    })
   }
 
   /** Starts every pool. Idempotent: concurrent callers share one start. */
@@ -109,26 +169,26 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   }
 
   private async doStart(): Promise<void> {
-    this.startedAt = this.k.now()
+    this.startedAt = this.clock.now()
     // Availability counts from the start of supervision, not from the construction of the pools.
     for (const pool of this.pools.values()) pool.availability = startAvailability(this.startedAt, false)
-    await this.recovery.closeLeftovers(this.k.deps.loaded.pools)
+    await this.recovery.closeLeftovers(this.deps.loaded.pools)
     await this.stopOrphans()
     // The previous supervisor's deliveries died with its workers: back to the queue, counting nothing.
-    const released = await this.k.deps.store.jobs.releaseAllActive(this.startedAt)
+    const released = await this.deps.store.jobs.releaseAllActive(this.startedAt)
     if (released > 0)
-      this.k.logger.warn(
+      this.logger.warn(
         { jobs: released },
         'jobs in flight when the last supervisor stopped are back in their queues',
       )
     for (const pool of this.pools.values()) {
       this.processes.open(pool)
-      for (const slot of pool.slots) this.launch(slot)
+      for (const slot of pool.slots) this.slots.launch(slot)
       for (let i = 0; i < pool.cfg.spares; i++) this.processes.launchSpare(pool)
     }
     this.monitor.start()
     const workers = [...this.pools.values()].reduce((n, p) => n + p.slots.length, 0)
-    this.k.emit(
+    this.emit(
       'supervisor:started',
       'info',
       {},
@@ -154,25 +214,28 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
 
   private async doStop(reason: string): Promise<void> {
     await this.starting?.catch(() => undefined)
-    this.k.stopping = true
-    this.k.cancelAll()
-    this.k.emit('supervisor:stopping', 'info', {}, `stopping: ${reason}`, { reason })
+    // No new checks, recoveries, revive attempts or spares from here on, and no timer fires.
+    this.monitor.stop()
+    this.recovery.stop()
+    this.processes.stop()
+    this.timers.close()
+    this.emit('supervisor:stopping', 'info', {}, `stopping: ${reason}`, { reason })
     const stops: Promise<unknown>[] = []
     for (const pool of this.pools.values()) {
       for (const p of liveProcesses(pool)) this.dispatcher.drain(p)
       for (const slot of pool.slots) {
+        this.slots.dispatch(slot, { type: 'shutdown', reason, live: hasLiveProcess(slot) })
         this.recovery.interrupt(slot, reason)
-        if (slot.proc?.alive || slot.surge?.alive) this.k.setState(slot, 'stopping', reason)
       }
       for (const p of liveProcesses(pool))
-        stops.push(p.stop({ mode: 'graceful', timeoutMs: pool.cfg.stop_timeout }, reason, this.k.now()))
+        stops.push(p.stop({ mode: 'graceful', timeoutMs: pool.cfg.stop_timeout }, reason, this.clock.now()))
     }
     await Promise.all(stops)
     await this.dispatcher.stop()
     for (const pool of this.pools.values())
-      for (const slot of pool.slots) this.k.setState(slot, 'exited', reason)
+      for (const slot of pool.slots) this.slots.dispatch(slot, { type: 'shut', reason })
     this.processes.closeLogs()
-    this.k.emit('supervisor:stopped', 'info', {}, `stopped: ${reason}`, { reason })
+    this.emit('supervisor:stopped', 'info', {}, `stopped: ${reason}`, { reason })
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -182,16 +245,16 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   info(): SupervisorInfo {
     return {
       pid: process.pid,
-      version: this.k.deps.version ?? '0.0.0',
+      version: this.deps.version ?? '0.0.0',
       startedAt: this.startedAt,
-      configFile: this.k.deps.loaded.file,
+      configFile: this.deps.loaded.file,
       pools: [...this.pools.keys()],
       apiUrl: this.apiUrl,
     }
   }
 
   listWorkers(): WorkerView[] {
-    const now = this.k.now()
+    const now = this.clock.now()
     const out: WorkerView[] = []
     for (const pool of this.pools.values()) {
       for (const slot of pool.slots) out.push(viewSlot(slot, now))
@@ -217,10 +280,11 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
           : `no worker has the id ${id}`,
       )
     }
-    if (slot.incident) {
+    const current = slot.status.incident
+    if (current) {
       throw new ShepherdError(
         'SHEPHERD_RECOVERY_IN_PROGRESS',
-        `${id} is already being recovered (incident ${slot.incident.id}, ${slot.incident.phase})`,
+        `${id} is already being recovered (incident ${current.id}, ${current.phase})`,
       )
     }
     const strategy: Strategy = request.hard ? 'hard_restart' : 'soft_restart'
@@ -232,7 +296,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   }
 
   listPools(): PoolView[] {
-    const now = this.k.now()
+    const now = this.clock.now()
     return [...this.pools.values()].map((p) => {
       const a = noteAvailability(p.availability, now, p.availability.full)
       return {
@@ -265,9 +329,9 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
       throw new ShepherdError('SHEPHERD_SUPERVISOR_STOPPING', 'the supervisor is shutting down')
     const slot = this.findSlot(id)
     if (!slot) throw new ShepherdError('SHEPHERD_WORKER_NOT_FOUND', `no worker has the id ${id}`)
-    const now = this.k.now()
+    const now = this.clock.now()
     const detail = `${request.source}: ${request.reason}`
-    this.k.emit(
+    this.emit(
       'worker:signal',
       request.status === 'healthy' ? 'info' : 'warning',
       { pool: slot.pool.cfg.name, workerId: id },
@@ -280,19 +344,29 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     )
     if (request.status === 'healthy') {
       slot.external = null
-      if (slot.state === 'degraded' && slot.report?.worst === 'external')
-        this.k.setState(slot, 'ready', `${request.source} withdrew its signal`)
+      this.slots.dispatch(slot, {
+        type: 'signal',
+        status: 'healthy',
+        detail: `${request.source} withdrew its signal`,
+        external: slot.report?.worst === 'external',
+      })
       return { incidentId: null }
     }
     if (request.status === 'degraded') {
       slot.external = { status: 'degraded', reason: request.reason, source: request.source, at: now }
-      if (slot.state === 'ready') this.k.setState(slot, 'degraded', `reported degraded by ${detail}`)
+      this.slots.dispatch(slot, {
+        type: 'signal',
+        status: 'degraded',
+        detail: `reported degraded by ${detail}`,
+        external: true,
+      })
       return { incidentId: null }
     }
-    if (slot.incident) {
+    const current = slot.status.incident
+    if (current) {
       throw new ShepherdError(
         'SHEPHERD_RECOVERY_IN_PROGRESS',
-        `${id} is already being recovered (incident ${slot.incident.id})`,
+        `${id} is already being recovered (incident ${current.id})`,
       )
     }
     // The signal applies to this process; its replacement starts with a clean slate.
@@ -311,46 +385,13 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     this.processes.handleOutput(key, stream, lines)
   }
 
-  /** Starts a slot's first process. */
-  private launch(slot: Slot): void {
-    const wp = this.processes.spawn(slot.pool, slot.id, slot.index)
-    slot.proc = wp
-    this.k.setState(slot, 'starting', `spawned pid ${wp.pid}`)
-    this.k.emit(
-      'worker:spawned',
-      'info',
-      { pool: slot.pool.cfg.name, workerId: slot.id },
-      `${slot.id} spawned (pid ${wp.pid})`,
-      {
-        pid: wp.pid,
-        spare: false,
-      },
-    )
-    wp.onReady((how) => {
-      if (slot.proc === wp && !slot.incident && slot.state === 'starting')
-        this.k.setState(slot, 'ready', `ready (${how})`)
-    })
-    // A first start is held to the same verify_timeout as a restart: never ready is a failure too.
-    const timeout = slot.pool.cfg.recovery.verify_timeout
-    this.k.later(timeout, () => {
-      if (slot.proc === wp && wp.alive && wp.readyAt === null && !slot.incident && !slot.reviving) {
-        this.recovery.open(
-          slot,
-          'start-timeout',
-          `not ready within ${timeout} ms of its start (verify_timeout)`,
-        )
-      }
-    })
-  }
-
-  /** A crash: the exit event is the detection. Exits that a stop or an incident expects are left to them. */
+  /** The exit pipeline's last step (the jobs are back): the slot whose process it was decides. */
   private onExit(pool: PoolRuntime, wp: WorkerProcess, exit: ExitReport): void {
-    const slot = pool.slots.find((s) => s.proc === wp)
-    if (!slot) return // a surge replacement: its verify or the incident's next stop handles it
+    this.monitor.forget(wp)
+    const slot = pool.slots.find((s) => s.status.proc === wp)
+    if (!slot) return // a spare, a replacement beside the sick worker, or a slot scaled in
     slot.lastExit = exit
-    if (this.k.stopping || wp.stopping || slot.incident || slot.reviving) return
-    this.k.setState(slot, 'exited', describeExit(exit))
-    this.recovery.open(slot, exit.spawnFailed ? 'spawn-failed' : 'crash', describeExit(exit), { exit })
+    this.slots.dispatch(slot, { type: 'exit', proc: wp, exit })
   }
 
   /**
@@ -358,14 +399,17 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
    * IPC channel closes; anything else still running is stopped here, before new workers start.
    */
   private async stopOrphans(): Promise<void> {
-    const { store, proc } = this.k.deps
+    const { store, proc } = this.deps
     const records = await store.listWorkerProcesses()
     if (records.length === 0) return
-    const grace = Math.max(...this.k.deps.loaded.pools.map((p) => p.stop_timeout), 0)
-    const stopped = await stopOrphans(records, proc, Math.min(grace, ORPHAN_GRACE_MS))
+    const grace = Math.max(...this.deps.loaded.pools.map((p) => p.stop_timeout), 0)
+    const stopped = await stopOrphans(records, proc, Math.min(grace, ORPHAN_GRACE_MS), {
+      now: () => this.clock.now(),
+      sleep: (ms) => this.timers.sleep(ms),
+    })
     await store.clearWorkerProcesses()
     if (stopped.length > 0) {
-      this.k.logger.warn(
+      this.logger.warn(
         { orphans: stopped.map((o) => ({ pid: o.pid, worker: o.workerId })) },
         `stopped ${stopped.length} worker process(es) left running by a supervisor that died`,
       )
@@ -378,7 +422,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     const index = Math.max(0, ...pool.slots.map((s) => s.index)) + 1
     const slot = createSlot(pool, index)
     pool.slots.push(slot)
-    this.k.emit(
+    this.emit(
       'pool:scaled',
       'info',
       { pool: pool.cfg.name, workerId: slot.id },
@@ -389,7 +433,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
         reason,
       },
     )
-    this.launch(slot)
+    this.slots.launch(slot)
   }
 
   /**
@@ -399,11 +443,11 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
   private scaleIn(pool: PoolRuntime, reason: string): void {
     const slot = [...pool.slots]
       .sort((a, b) => b.index - a.index)
-      .find((s) => !s.incident && !s.reviving && isServing(s.state) && s.proc?.alive)
+      .find((s) => canScaleIn(s.status) && s.status.proc?.alive)
     if (!slot || pool.slots.length <= pool.cfg.replicas.min) return
     const from = pool.slots.length
     pool.slots.splice(pool.slots.indexOf(slot), 1)
-    this.k.emit(
+    this.emit(
       'pool:scaled',
       'info',
       { pool: pool.cfg.name, workerId: slot.id },
@@ -414,53 +458,34 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
         reason,
       },
     )
-    const wp = slot.proc!
+    const wp = slot.status.proc!
     this.dispatcher.drain(wp)
-    this.k.setState(slot, 'stopping', `scaled in: ${reason}`)
-    void wp.stop({ mode: 'graceful', timeoutMs: pool.cfg.stop_timeout }, 'scaled in', this.k.now())
-  }
-
-  /** Jobs and checkpoints from workers. */
-  private onMessage(pool: PoolRuntime, wp: WorkerProcess, m: WorkerMessage): void {
-    if (m.t === 'work') {
-      if (pool.cfg.queue === undefined) {
-        this.k.logger.warn(
-          { pool: pool.cfg.name, worker: wp.currentId },
-          'a worker asked for jobs, but its pool has no queue',
-        )
-        return
-      }
-      this.dispatcher.subscribe(
-        wp,
-        pool.cfg.name,
-        pool.cfg.queue,
-        Math.min(m.concurrency, pool.cfg.concurrency),
-      )
-    } else if (m.t === 'settle') {
-      this.dispatcher.receive(wp, m.items)
-    }
+    this.slots.dispatch(slot, { type: 'scale-in', reason })
+    void wp.stop({ mode: 'graceful', timeoutMs: pool.cfg.stop_timeout }, 'scaled in', this.clock.now())
   }
 
   /** Slot processes (and scale-recovery replacements) work on jobs; warm spares wait to be promoted. */
   private servesJobs(wp: WorkerProcess): boolean {
-    const pool = this.pools.get(poolOfProcessKey(wp.key) ?? '')
-    return pool?.slots.some((s) => s.proc === wp || s.surge === wp) ?? false
+    const pool = this.poolOf(wp)
+    return pool !== undefined && slotOf(pool, wp) !== undefined
   }
 
   /** A worker answered for a job that was given away: it woke up from a hang, or lost track. Stop it. */
   private onStale(wp: WorkerProcess, detail: string): void {
-    const pool = this.pools.get(poolOfProcessKey(wp.key) ?? '')
-    const slot = pool?.slots.find((s) => s.proc === wp)
-    if (slot && !slot.incident && !this.k.stopping) {
-      this.recovery.open(slot, 'stale-delivery', `${wp.currentId} ${detail}`)
-      return
-    }
-    if (wp.alive && !wp.stopping) void wp.stop({ mode: 'hard', timeoutMs: 0 }, detail, this.k.now())
+    const pool = this.poolOf(wp)
+    const slot = pool && slotOf(pool, wp)
+    const what = `${wp.currentId} ${detail}`
+    if (slot) this.slots.dispatch(slot, { type: 'stale', proc: wp, detail: what })
+    else if (wp.alive && !wp.stopping) void wp.stop({ mode: 'hard', timeoutMs: 0 }, detail, this.clock.now())
   }
 
   /** Enqueued through the API: deliver without waiting for the next poll. */
   jobsAdded(): void {
     this.dispatcher.kick()
+  }
+
+  private poolOf(wp: WorkerProcess): PoolRuntime | undefined {
+    return this.pools.get(poolOfProcessKey(wp.key) ?? '')
   }
 
   private findSlot(id: string): Slot | undefined {

@@ -8,14 +8,14 @@ import type { PoolRuntime, Slot, Spare } from './pool-runtime.js'
 import type { WorkerView } from './view.js'
 
 export function viewSlot(slot: Slot, now: number): WorkerView {
-  const wp = slot.proc?.alive ? slot.proc : null
+  const wp = slot.status.proc?.alive ? slot.status.proc : null
   const report = slot.report
   const exit = slot.lastExit
   return {
     id: slot.id,
     pool: slot.pool.cfg.name,
     pid: wp?.pid ?? null,
-    state: slot.state,
+    state: slot.status.state,
     role: 'worker',
     healthScore: wp ? (report?.score ?? 100) : 0,
     verdict: wp ? (report?.verdict ?? 'healthy') : 'unhealthy',
@@ -30,10 +30,10 @@ export function viewSlot(slot: Slot, now: number): WorkerView {
     cpuSeconds: slot.cpuSeconds,
     startedAt: wp?.startedAt ?? null,
     uptimeMs: wp ? now - wp.startedAt : null,
-    incidentId: slot.incident?.id ?? null,
+    incidentId: slot.status.incident?.id ?? null,
     lastExit: exit ? { exitCode: exit.exitCode, signal: exit.signal, at: exit.at } : null,
     sdk: wp?.sdk ?? false,
-    report: wp ? report : deadReport(now, slot.state),
+    report: wp ? report : deadReport(now, slot.status.state),
   }
 }
 

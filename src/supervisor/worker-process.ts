@@ -9,6 +9,7 @@ import type { ProbeState } from '../core/health.js'
 import { LineTail } from '../process/line-tail.js'
 import type { ManagedProcess, StopOptions } from '../process/types.js'
 import { parseWorkerMessage, type SupervisorMessage, type WorkerMessage } from '../protocol/messages.js'
+import type { HeldSummary } from '../queue/dispatcher.js'
 
 export type ReadyHow = 'sdk' | 'probe' | 'uptime'
 
@@ -25,6 +26,10 @@ export class WorkerProcess {
   readonly portOffset: number | null
   /** The slot index it was started for (SHEPHERD_INDEX, the {index} probe placeholder). */
   readonly index: number
+  /** When it was spawned, by the supervisor's clock (every age and uptime is on that one clock). */
+  readonly startedAt: number
+  /** When the supervisor saw it exit, by its clock; null while it runs. */
+  exitedAt: number | null = null
   readonly tail: LineTail
   sdk = false
   readyAt: number | null = null
@@ -42,9 +47,12 @@ export class WorkerProcess {
   probes: ProbeState[] = []
   /** The worker's own last checkpoint (SDK `checkpoint()`), handed to its replacement. */
   checkpoint: unknown = null
+  /** The jobs it held, given back to the queue when it exited (the first step of its exit). */
+  jobsReturned: HeldSummary | null = null
   /** Outcomes counted per second, oldest first: constant work per outcome at any job rate. */
   private outcomes: Array<{ second: number; total: number; failed: number }> = []
   private readyWaiters: Array<(how: ReadyHow) => void> = []
+  private readonly listeners: Array<(message: WorkerMessage) => void> = []
   private pendingRestore: SupervisorMessage | null = null
   private stopRequested = false
 
@@ -54,6 +62,7 @@ export class WorkerProcess {
       key: string
       id: string
       index: number
+      startedAt: number
       portOffset: number | null
       tailLines: number
       probeNames: Array<{ name: string; threshold: number }>
@@ -61,6 +70,7 @@ export class WorkerProcess {
   ) {
     this.key = o.key
     this.index = o.index
+    this.startedAt = o.startedAt
     this.currentId = o.id
     this.portOffset = o.portOffset
     this.tail = new LineTail(o.tailLines)
@@ -75,9 +85,6 @@ export class WorkerProcess {
   get pid(): number {
     return this.mp.pid
   }
-  get startedAt(): number {
-    return this.mp.startedAt
-  }
   get exit(): ExitReport | null {
     return this.mp.exit
   }
@@ -88,13 +95,18 @@ export class WorkerProcess {
     return this.stopRequested
   }
 
+  /** Subscribes to the process's messages (the dispatcher: requests for work and settlements). */
+  onMessage(listener: (message: WorkerMessage) => void): void {
+    this.listeners.push(listener)
+  }
+
   /**
-   * Handles one IPC message: handshake, heartbeats and outcomes here; the message is returned so
-   * that the supervisor can act on the rest (jobs, checkpoints). Any message is a sign of life.
+   * Handles one IPC message: handshake, heartbeats, outcomes and checkpoints here, then it goes to
+   * the listeners ({@link onMessage}). Any message is a sign of life.
    */
-  receive(raw: unknown, now: number): WorkerMessage | null {
+  receive(raw: unknown, now: number): void {
     const m = parseWorkerMessage(raw)
-    if (!m) return null
+    if (!m) return
     this.lastHeartbeatAt = now
     switch (m.t) {
       case 'hello':
@@ -115,7 +127,7 @@ export class WorkerProcess {
         this.checkpoint = m.state
         break
     }
-    return m
+    for (const l of this.listeners) l(m)
   }
 
   /** One unit of work done or failed, for the error rate. */

@@ -37,6 +37,7 @@ class TestWorker implements JobWorker {
     return true
   }
   recordOutcome(): void {}
+  onMessage(): void {}
   get jobIds(): string[] {
     return this.received.flatMap((m) => (m.t === 'jobs' ? m.jobs.map((j) => j.id) : []))
   }
@@ -88,7 +89,7 @@ async function setup(t: TestContext) {
   /** Lets every turn the timers asked for run to its end. */
   const settle = async () => {
     for (let i = 0; i < 3; i++) {
-      await new Promise((r) => setImmediate(r))
+      await timers.run(0)
       await dispatcher.flush()
     }
   }

@@ -52,7 +52,10 @@ describe('revive', () => {
     writeFileSync(flag, '1')
     const script = `if (require('fs').existsSync(${JSON.stringify(flag)})) setTimeout(() => process.exit(1), 400); else setInterval(() => {}, 1 << 30)`
     const td = await startTestDaemon(t, {
-      recovery,
+      // Ready by uptime only after the script has looked for the flag: on a loaded machine node can
+      // take longer than 100 ms to boot, and an attempt spawned just before the fix would count as
+      // ready (at min_uptime) before it had seen the flag gone.
+      recovery: { ...recovery, min_uptime: '1s' },
       workers: { phoenix: { command: NODE, args: ['-e', script], stop_timeout: 1 } },
     })
     const escalated = await td.waitForEvent('incident:escalated', () => true, 30_000)

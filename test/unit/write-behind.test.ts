@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
+import { FakeClock } from '../../src/core/clock.js'
 import { ShepherdError } from '../../src/errors.js'
 import type { Store, StoreBatch } from '../../src/store/store.js'
 import { WriteBehind } from '../../src/store/write-behind.js'
 import { exitEvent, incident, T0 } from '../contract/store.contract.js'
+import { FakeTimers } from '../helpers/fake-timers.js'
 import { MemoryStore } from '../helpers/fakes.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -61,5 +63,31 @@ describe('WriteBehind', () => {
     const after = tried()
     await new Promise((r) => setTimeout(r, 300))
     assert.equal(tried(), after)
+  })
+
+  it('under fake time: one batch a turn, and retries after 100, 200, 400 ms while the store refuses', async () => {
+    const { store, taken, tried } = flakyStore(3)
+    const timers = new FakeTimers(new FakeClock(T0))
+    const writer = new WriteBehind(store, () => undefined, timers)
+    writer.appendEvent(exitEvent(T0, 'email#1', 100))
+    writer.appendEvent(exitEvent(T0, 'email#2', 101))
+    assert.equal(tried(), 0, 'nothing within the turn')
+    await timers.run(0)
+    assert.equal(tried(), 1, 'both in one batch')
+    for (const [wait, attempts] of [
+      [99, 1],
+      [1, 2],
+      [199, 2],
+      [1, 3],
+      [399, 3],
+      [1, 4],
+    ] as const) {
+      await timers.run(wait)
+      assert.equal(tried(), attempts)
+    }
+    assert.equal(taken.length, 1)
+    assert.equal(taken[0]!.events!.length, 2)
+    assert.equal(timers.size, 0, 'no retry left once written')
+    await writer.close()
   })
 })

@@ -1,0 +1,144 @@
+/**
+ * The dispatcher under fake time, on the in-memory job queue of the supervisor's harness: it
+ * listens to a worker's messages itself, delivers on the next turn, polls a starved queue, and
+ * gives a gone worker's jobs back saying how many it held.
+ */
+import assert from 'node:assert/strict'
+import { describe, it, type TestContext } from 'node:test'
+
+import { jobPolicy } from '../../src/config/load.js'
+import { QueueSchema } from '../../src/config/schema.js'
+import { FakeClock } from '../../src/core/clock.js'
+import type { AnyEvent } from '../../src/core/events.js'
+import type { Logger } from '../../src/logger.js'
+import type { SupervisorMessage, WorkerMessage } from '../../src/protocol/messages.js'
+import { Dispatcher, type JobWorker } from '../../src/queue/dispatcher.js'
+import { FakeTimers } from '../helpers/fake-timers.js'
+import { MemoryJobs, T0 } from './supervisor/harness.js'
+
+class TestWorker implements JobWorker {
+  readonly currentId: string
+  alive = true
+  readonly received: SupervisorMessage[] = []
+  private readonly listeners: Array<(m: WorkerMessage) => void> = []
+  constructor(readonly key: string) {
+    this.currentId = key
+  }
+  send(m: SupervisorMessage): boolean {
+    this.received.push(m)
+    return true
+  }
+  recordOutcome(): void {}
+  onMessage(listener: (m: WorkerMessage) => void): void {
+    this.listeners.push(listener)
+  }
+  say(m: WorkerMessage): void {
+    for (const l of this.listeners) l(m)
+  }
+  get tokens(): string[] {
+    return this.received.flatMap((m) => (m.t === 'jobs' ? m.jobs.map((j) => j.token) : []))
+  }
+}
+
+function setup(t: TestContext) {
+  const clock = new FakeClock(T0)
+  const timers = new FakeTimers(clock)
+  const jobs = new MemoryJobs(() => clock.now())
+  const events: AnyEvent[] = []
+  const warnings: string[] = []
+  const logger = {
+    warn: (_o: unknown, msg: string) => warnings.push(msg),
+    error: (o: unknown, msg: string) => assert.fail(`${msg}: ${JSON.stringify(o)}`),
+    info: () => undefined,
+    debug: () => undefined,
+  } as unknown as Logger
+  const dispatcher = new Dispatcher<TestWorker>({
+    jobs,
+    now: () => clock.now(),
+    timers,
+    random: () => 0.5,
+    policy: () => jobPolicy(QueueSchema.parse({}), 0),
+    emit: (type, severity, origin, message, data) =>
+      events.push({
+        type,
+        severity,
+        message,
+        data,
+        at: clock.now(),
+        pool: origin.pool ?? null,
+        workerId: origin.workerId ?? null,
+        incidentId: null,
+      } as AnyEvent),
+    logger,
+    onStaleWorker: () => assert.fail('no worker is stale here'),
+    eligible: () => true,
+  })
+  t.after(async () => {
+    const stopped = dispatcher.stop()
+    await timers.run(0)
+    await stopped
+  })
+  return { clock, timers, jobs, events, warnings, dispatcher }
+}
+
+describe('the dispatcher under fake time', () => {
+  it('hears a worker ask for work, and delivers on the next turn, at most its concurrency', async (t) => {
+    const { timers, jobs, dispatcher } = setup(t)
+    jobs.put('q', 5)
+    const w = new TestWorker('q:1')
+    dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 2 })
+    w.say({ t: 'work', concurrency: 8 })
+    assert.deepEqual(w.tokens, [], 'not within the turn that asked')
+    await timers.run(0)
+    assert.deepEqual(w.tokens, ['job-1:1', 'job-2:1'], 'the pool’s concurrency caps the worker’s')
+    w.say({ t: 'settle', items: [{ k: 'ack', token: 'job-1:1', ms: 500 }] }) // a long job: nothing prefetched
+    await timers.run(0)
+    assert.deepEqual(w.tokens, ['job-1:1', 'job-2:1', 'job-3:1'])
+    assert.equal(jobs.jobs.get('job-1')!.state, 'done')
+  })
+
+  it('tells a worker of a pool without a queue nothing, and says why', async (t) => {
+    const { timers, jobs, warnings, dispatcher } = setup(t)
+    jobs.put('q', 1)
+    const w = new TestWorker('web:1')
+    dispatcher.watch(w, { pool: 'web', queue: undefined, concurrency: 1 })
+    w.say({ t: 'work', concurrency: 1 })
+    await timers.run(100)
+    assert.deepEqual(w.received, [])
+    assert.deepEqual(warnings, ['a worker asked for jobs, but its pool has no queue'])
+  })
+
+  it('polls a starved queue every 25 ms: a job added elsewhere starts within that', async (t) => {
+    const { timers, jobs, dispatcher } = setup(t)
+    const w = new TestWorker('q:1')
+    dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
+    w.say({ t: 'work', concurrency: 1 })
+    await timers.run(0)
+    jobs.put('q', 1)
+    await timers.run(24)
+    assert.deepEqual(w.tokens, [])
+    await timers.run(1)
+    assert.deepEqual(w.tokens, ['job-1:1'])
+  })
+
+  it('gives a gone worker’s jobs back and says how many it held; a second call shares the first', async (t) => {
+    const { timers, jobs, events, dispatcher } = setup(t)
+    jobs.put('q', 3)
+    const w = new TestWorker('q:1')
+    dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 2 })
+    w.say({ t: 'work', concurrency: 2 })
+    await timers.run(0)
+    w.say({ t: 'settle', items: [{ k: 'checkpoint', token: 'job-1:1', state: { at: 3 } }] })
+    w.alive = false
+    const first = dispatcher.workerGone(w, 'crash')
+    const second = dispatcher.workerGone(w, 'crash')
+    assert.equal(first, second)
+    assert.deepEqual(await first, { jobs: 2, checkpointed: 1 })
+    assert.deepEqual(dispatcher.held(w), { jobs: 0, checkpointed: 0 })
+    const requeued = events.filter((e) => e.type === 'job:requeued')
+    assert.equal(requeued.length, 1)
+    assert.deepEqual((requeued[0]!.data as { jobIds: string[] }).jobIds, ['job-1', 'job-2'])
+    assert.equal(jobs.jobs.get('job-1')!.crashes, 1)
+    assert.deepEqual(await dispatcher.workerGone(w, 'crash'), { jobs: 0, checkpointed: 0 }, 'nothing left')
+  })
+})
