@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint'
 
 /**
  * Outside the adapters, time comes through ports: the clock (`Clock.now`) and the timers
- * (`TimerPort`/`Scheduler`, src/core/clock.ts), so that what runs on them runs under fake time in
+ * (`TimerPort`/`Scheduler`, src/ports/clock.ts), so that what runs on them runs under fake time in
  * tests. These folders take both as dependencies; only src/adapters (and the composition root,
  * src/daemon.ts and src/cli, and the worker SDK in src/worker) touch the platform's own.
  */
@@ -16,10 +16,10 @@ const INJECTED_TIME = [
   'src/store/*.ts',
   'src/notify/**/*.ts',
   'src/report/**/*.ts',
-  'src/process/probes.ts',
-  'src/process/run-command.ts',
+  'src/adapters/process/probes.ts',
+  'src/adapters/process/run-command.ts',
 ]
-const injectedTime = 'takes time through ports (src/core/clock.ts): the Clock and the timers it is given.'
+const injectedTime = 'takes time through ports (src/ports/clock.ts): the Clock and the timers it is given.'
 const noRawTime = {
   'no-restricted-globals': [
     'error',
@@ -86,7 +86,14 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['../notify/*', '../report/*', '../supervisor/*', '../queue/*', '../http/*', '../cli/*'],
+              group: [
+                '../notify/*',
+                '../report/*',
+                '../supervisor/*',
+                '../queue/*',
+                '../adapters/**',
+                '../cli/*',
+              ],
               message: 'src/config imports only core, units and errors: move what both sides need here.',
             },
           ],
@@ -97,7 +104,7 @@ export default tseslint.config(
   {
     // The core decides; it never touches the world. Everything it needs comes in through ports,
     // so every recovery decision can be tested with fake time and a fake process table.
-    files: ['src/core/**/*.ts'],
+    files: ['src/core/**/*.ts', 'src/ports/**/*.ts'],
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
       'no-restricted-imports': [

@@ -143,7 +143,7 @@ function authorized(url, init) {
 
 async function api(path, { method = 'GET', body } = {}) {
   const headers = { Accept: 'application/json' }
-  // Every POST says JSON, bodiless ones too: the API refuses any other (src/http/request-guard.ts).
+  // Every POST says JSON, bodiless ones too: the API refuses any other (src/adapters/http/request-guard.ts).
   if (method !== 'GET') headers['Content-Type'] = 'application/json'
   const req = authorized(path, {
     method,

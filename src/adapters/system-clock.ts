@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks'
 
-import type { Clock } from '../core/clock.js'
+import type { Clock } from '../ports/clock.js'
 
 export const systemClock: Clock = {
   now: () => Math.round(performance.timeOrigin + performance.now()),

@@ -6,7 +6,7 @@
  * reach (a job's delay or timeout, a config duration, a report schedule) goes through it.
  * @module
  */
-import type { Scheduler, TimerPort } from '../core/clock.js'
+import type { Scheduler, TimerPort } from '../ports/clock.js'
 
 /** The longest delay one setTimeout takes (Node's TIMEOUT_MAX, about 24.8 days). */
 export const MAX_TIMER_MS = 2 ** 31 - 1

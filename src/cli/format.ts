@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js'
 import { formatDuration } from '../config/units.js'
 import { type Incident, incidentDuration } from '../core/incident.js'
 import type { Job } from '../core/job.js'
-import type { QueueCounts } from '../store/job-store.js'
+import type { QueueCounts } from '../ports/job-store.js'
 import type { WorkerView } from '../supervisor/view.js'
 
 /** The few styles the CLI uses. */

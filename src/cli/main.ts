@@ -12,6 +12,8 @@ import path from 'node:path'
 
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 
+import { resolveApiTokens } from '../adapters/http/auth.js'
+import { apiBaseUrl, ApiClient, clientToken } from '../adapters/http/client.js'
 import { commandWarnings } from '../config/commands.js'
 import {
   formatProblem,
@@ -23,8 +25,6 @@ import {
   type ResolvedPool,
 } from '../config/load.js'
 import { coerceError, isShepherdError } from '../errors.js'
-import { resolveApiTokens } from '../http/auth.js'
-import { apiBaseUrl, ApiClient, clientToken } from '../http/client.js'
 import { packageVersion } from '../version.js'
 import { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, resolveConfigPath } from './config-path.js'
 import { formatConfigSummary, formatIncidents, formatWorkers, styler } from './format.js'
@@ -230,7 +230,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
           },
         )
       }
-      const { readLogTail, followLogs } = await import('../process/log-reader.js')
+      const { readLogTail, followLogs } = await import('../adapters/process/log-reader.js')
       const dir = loaded.logDir
       const pool = loaded.pools.find((p) => p.name === selector?.slice(0, selector.indexOf('#')))
       // A worker id its pool cannot have (past replicas.max, a spare of a pool without spares) is a

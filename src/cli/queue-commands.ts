@@ -15,6 +15,13 @@ import { systemClock } from '../adapters/system-clock.js'
 import { loadConfigFile, type LoadedConfig } from '../config/load.js'
 import { coerceError, isShepherdError, ShepherdError } from '../errors.js'
 import {
+  type AddResult,
+  JOB_LIST_STATES,
+  PURGE_STATES,
+  type PurgeState,
+  type QueueCounts,
+} from '../ports/job-store.js'
+import {
   type CheckedJob,
   EnqueueBodySchema,
   type EnqueueOptions,
@@ -22,13 +29,6 @@ import {
   QueueNameSchema,
 } from '../queue/enqueue.js'
 import type { Queue } from '../queue/queue.js'
-import {
-  type AddResult,
-  JOB_LIST_STATES,
-  PURGE_STATES,
-  type PurgeState,
-  type QueueCounts,
-} from '../store/job-store.js'
 import { describeValue, joinIssues, parseWith } from '../validation.js'
 import { formatJobs, formatQueues, type Styler } from './format.js'
 

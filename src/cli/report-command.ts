@@ -7,12 +7,12 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander'
 
+import type { ApiClient } from '../adapters/http/client.js'
 import { systemClock } from '../adapters/system-clock.js'
 import { loadConfigFile, type LoadedConfig } from '../config/load.js'
 import { type Locale, LOCALES } from '../config/locales.js'
 import { parseDuration } from '../config/units.js'
 import { isShepherdError } from '../errors.js'
-import type { ApiClient } from '../http/client.js'
 import type { PoolStrength } from '../report/types.js'
 
 /** The period `shepherd report` covers when `--since` is not given. */

@@ -24,7 +24,7 @@ export const DEFAULT_MAX_EVENT_CLIENTS = 100
 /**
  * What is wrong with an API token, or null when it will do. The value itself is never quoted: it
  * is a secret, and the message goes to a terminal or a log. The environment variables that
- * override `api.token` and `api.read_token` are held to the same rules (src/http/auth.ts).
+ * override `api.token` and `api.read_token` are held to the same rules (src/adapters/http/auth.ts).
  */
 export function apiTokenProblem(token: string): string | null {
   if (token.length < MIN_API_TOKEN_LENGTH)

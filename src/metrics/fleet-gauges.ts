@@ -9,7 +9,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 
 import { ANOMALY_CAUSES, type AnomalyCause } from '../core/restart-policy.js'
 import { WORKER_STATES, type WorkerState } from '../core/worker-state.js'
-import type { QueueCounts } from '../store/job-store.js'
+import type { QueueCounts } from '../ports/job-store.js'
 import type { FleetSnapshot } from './snapshot.js'
 
 /** The `state` label of `shepherd_queue_jobs`, and the count of {@link QueueCounts} each reads. */

@@ -6,8 +6,8 @@
  * @module
  */
 import type { WorkerState } from '../core/worker-state.js'
-import type { JobStore, QueueCounts } from '../store/job-store.js'
-import { zeroCounts } from '../store/job-store.js'
+import type { JobStore, QueueCounts } from '../ports/job-store.js'
+import { zeroCounts } from '../ports/job-store.js'
 import type { SupervisorControl, WorkerView } from '../supervisor/view.js'
 
 /** One worker (slot or warm spare) as the per-worker gauges show it. */

@@ -5,12 +5,12 @@
  */
 import path from 'node:path'
 
+import { CommandNotifier } from '../adapters/notify/command.js'
+import { SlackNotifier } from '../adapters/notify/slack.js'
+import { WebhookNotifier } from '../adapters/notify/webhook.js'
 import type { Config, HookConfig } from '../config/schema.js'
 import { HOOK_NAME_PREFIX } from '../core/notification-policy.js'
-import { CommandNotifier } from './command.js'
 import type { Notifier } from './notifier.js'
-import { SlackNotifier } from './slack.js'
-import { WebhookNotifier } from './webhook.js'
 
 /** Options of {@link createNotifiers} and {@link createHookNotifiers}. */
 export interface CreateNotifiersOptions {

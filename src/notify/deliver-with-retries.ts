@@ -11,9 +11,9 @@
  * @module
  */
 import { formatDuration } from '../config/units.js'
-import type { TimerPort } from '../core/clock.js'
 import { retryDelay } from '../core/notification-policy.js'
 import { coerceError } from '../errors.js'
+import type { TimerPort } from '../ports/clock.js'
 import { DeliveryError, isTimeout } from './notifier.js'
 
 /** A delivery that was given up: the daemon turns it into a `notifier:failed` event. */

@@ -8,7 +8,6 @@
  */
 import { backgroundTimers, nodeTimers } from '../adapters/timers.js'
 import { formatDuration } from '../config/units.js'
-import type { TimerPort } from '../core/clock.js'
 import type { AnyEvent } from '../core/events.js'
 import {
   decide,
@@ -19,6 +18,7 @@ import {
 } from '../core/notification-policy.js'
 import { coerceError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import type { TimerPort } from '../ports/clock.js'
 import {
   DEFAULT_RETRY_BASE_MS,
   DEFAULT_RETRY_CAP_MS,

@@ -2,6 +2,21 @@
  * Notifications: Slack and generic webhooks behind a dispatcher that never blocks recovery.
  * @module
  */
+export { CommandNotifier, type CommandNotifierOptions, hookEnv } from '../adapters/notify/command.js'
+export {
+  escapeSlack,
+  formatSlackMessage,
+  type SlackFormatContext,
+  SlackNotifier,
+  type SlackNotifierOptions,
+} from '../adapters/notify/slack.js'
+export type { SlackBlock, SlackMessage, SlackText } from '../adapters/notify/slack-blocks.js'
+export {
+  WebhookNotifier,
+  type WebhookNotifierOptions,
+  type WebhookPayload,
+  webhookPayload,
+} from '../adapters/notify/webhook.js'
 export { type Locale, LOCALES } from '../config/locales.js'
 export {
   decide,
@@ -18,7 +33,6 @@ export {
   type PolicyState,
   retryDelay,
 } from '../core/notification-policy.js'
-export { CommandNotifier, type CommandNotifierOptions, hookEnv } from './command.js'
 export { createHookNotifiers, createNotifiers, type CreateNotifiersOptions } from './create-notifiers.js'
 export {
   DEFAULT_RETRY_BASE_MS,
@@ -46,17 +60,3 @@ export {
   postJson,
   type PostJsonOptions,
 } from './notifier.js'
-export {
-  escapeSlack,
-  formatSlackMessage,
-  type SlackFormatContext,
-  SlackNotifier,
-  type SlackNotifierOptions,
-} from './slack.js'
-export type { SlackBlock, SlackMessage, SlackText } from './slack-blocks.js'
-export {
-  WebhookNotifier,
-  type WebhookNotifierOptions,
-  type WebhookPayload,
-  webhookPayload,
-} from './webhook.js'

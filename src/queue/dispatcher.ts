@@ -17,14 +17,14 @@
  * @module
  */
 import { backgroundTimers, type LongTimeout, setLongTimeout } from '../adapters/timers.js'
-import type { Scheduler } from '../core/clock.js'
 import type { EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import { parseDeliveryToken } from '../core/ids.js'
 import type { Delivery, JobPolicy } from '../core/job.js'
 import { isShepherdError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import type { Scheduler } from '../ports/clock.js'
+import type { JobStore, Settlement, SettleResult } from '../ports/job-store.js'
 import type { JobMessage, SettleItem, SupervisorMessage, WorkerMessage } from '../protocol/messages.js'
-import type { JobStore, Settlement, SettleResult } from '../store/job-store.js'
 
 /**
  * How often a worker with free slots looks for jobs when the queue looked empty. Low enough that

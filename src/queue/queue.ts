@@ -12,18 +12,18 @@
 import { systemClock } from '../adapters/system-clock.js'
 import { configuredQueues, loadConfigFile, type LoadedConfig, queueSettings } from '../config/load.js'
 import { type Config, QueueSchema } from '../config/schema.js'
-import type { Clock } from '../core/clock.js'
 import type { Job } from '../core/job.js'
 import { ShepherdError } from '../errors.js'
+import type { Clock } from '../ports/clock.js'
 import {
   type AddResult,
   type JobQuery,
   type PurgeState,
   type QueueCounts,
   zeroCounts,
-} from '../store/job-store.js'
+} from '../ports/job-store.js'
+import type { Store } from '../ports/store.js'
 import { openStore } from '../store/open-store.js'
-import type { Store } from '../store/store.js'
 import { joinIssues, parseWith } from '../validation.js'
 import {
   type CheckedJob,
@@ -33,7 +33,7 @@ import {
   toNewJob,
 } from './enqueue.js'
 
-export type { AddResult, JobQuery, PurgeState, QueueCounts } from '../store/job-store.js'
+export type { AddResult, JobQuery, PurgeState, QueueCounts } from '../ports/job-store.js'
 export type { CheckedJob, EnqueueOptions } from './enqueue.js'
 
 /** One job to add: its payload and the enqueue options (`id`, `idempotencyKey`, `delay`, …). */

@@ -8,7 +8,7 @@
 import type { Config } from '../config/schema.js'
 import type { EventType } from '../core/events.js'
 import type { Job } from '../core/job.js'
-import type { Store } from '../store/store.js'
+import type { Store } from '../ports/store.js'
 import type { WorkerView } from '../supervisor/view.js'
 import { AVAILABILITY_EVENT_TYPES } from './availability.js'
 import { buildReport, type ReportEvent, type ReportInput } from './build.js'

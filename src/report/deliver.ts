@@ -7,15 +7,15 @@
  * anything else: the daemon does not wait for deliveries.
  * @module
  */
+import { SlackNotifier } from '../adapters/notify/slack.js'
+import { WebhookNotifier } from '../adapters/notify/webhook.js'
 import { nodeTimers } from '../adapters/timers.js'
 import type { Locale } from '../config/locales.js'
 import type { Config } from '../config/schema.js'
-import type { TimerPort } from '../core/clock.js'
 import { createNotifiers } from '../notify/create-notifiers.js'
 import { deliverWithRetries, type DeliveryFailure } from '../notify/deliver-with-retries.js'
 import { postJson } from '../notify/notifier.js'
-import { SlackNotifier } from '../notify/slack.js'
-import { WebhookNotifier } from '../notify/webhook.js'
+import type { TimerPort } from '../ports/clock.js'
 import { renderMarkdown } from './markdown.js'
 import { formatReportSlack } from './slack.js'
 import type { Report } from './types.js'

@@ -6,11 +6,11 @@
  */
 import { backgroundTimers, type LongTimeout, setLongTimeout } from '../adapters/timers.js'
 import type { LoadedConfig } from '../config/load.js'
-import type { TimerPort } from '../core/clock.js'
 import type { AnyEvent } from '../core/events.js'
 import { coerceError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import type { Store } from '../store/store.js'
+import type { TimerPort } from '../ports/clock.js'
+import type { Store } from '../ports/store.js'
 import { generateReport } from './collect.js'
 import { deliverReport, type DeliveryOutcome } from './deliver.js'
 import { nextRunAt, type ScheduleRule } from './schedule.js'

@@ -6,9 +6,9 @@
  * out, and the full report is one command away.
  * @module
  */
+import { escapeSlack } from '../adapters/notify/slack.js'
+import type { SlackBlock, SlackMessage, SlackText } from '../adapters/notify/slack-blocks.js'
 import type { Locale } from '../config/locales.js'
-import { escapeSlack } from '../notify/slack.js'
-import type { SlackBlock, SlackMessage, SlackText } from '../notify/slack-blocks.js'
 import { formatPercent, formatPeriod, formatPointChange, formatSigned, type RenderOptions } from './format.js'
 import { reportMessagesFor } from './messages.js'
 import type { Report } from './types.js'

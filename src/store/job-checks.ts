@@ -9,6 +9,14 @@
 import { parseDeliveryToken } from '../core/ids.js'
 import type { JobState, NewJob } from '../core/job.js'
 import {
+  type ClaimRequest,
+  type JobQuery,
+  PURGE_STATES,
+  type PurgeState,
+  type Settlement,
+  type SuspectRule,
+} from '../ports/job-store.js'
+import {
   badRequest,
   checkInteger,
   checkName,
@@ -17,14 +25,6 @@ import {
   describe,
   toJson,
 } from './checks.js'
-import {
-  type ClaimRequest,
-  type JobQuery,
-  PURGE_STATES,
-  type PurgeState,
-  type Settlement,
-  type SuspectRule,
-} from './job-store.js'
 
 /** Default page size of listJobs, as the port documents. */
 export const DEFAULT_LIST_LIMIT = 50

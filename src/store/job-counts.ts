@@ -6,7 +6,7 @@
  * @module
  */
 import type { JobState } from '../core/job.js'
-import { type QueueCounts, zeroCounts } from './job-store.js'
+import { type QueueCounts, zeroCounts } from '../ports/job-store.js'
 
 /** The numbers {@link countQueues} asks an adapter for, read in one transaction. */
 export interface CountSource {

@@ -2,8 +2,8 @@
  * The one place that decides which Store adapter backs Shepherd; the composition root calls it.
  * @module
  */
-import { openSqliteStore } from './sqlite/sqlite-store.js'
-import type { Store } from './store.js'
+import { openSqliteStore } from '../adapters/sqlite/sqlite-store.js'
+import type { Store } from '../ports/store.js'
 
 /**
  * Opens the store and brings its schema up to date. Today that is always the embedded SQLite file;

@@ -8,10 +8,10 @@
 import { randomUUID } from 'node:crypto'
 import os from 'node:os'
 
+import { readProcStat } from '../adapters/process/proc.js'
 import { describeHolder, type LeaseClaim, type SupervisorLease } from '../core/supervisor-lease.js'
 import { ShepherdError } from '../errors.js'
-import { readProcStat } from '../process/proc.js'
-import type { Store } from './store.js'
+import type { Store } from '../ports/store.js'
 
 /**
  * How long a lease lasts without a heartbeat. On SQLite the OS lock tells at once whether the

@@ -16,7 +16,7 @@ import {
   type StoreHealthChange,
 } from '../core/store-health.js'
 import type { Logger } from '../logger.js'
-import type { Store, StoreWrite } from './store.js'
+import type { Store, StoreWrite } from '../ports/store.js'
 
 /**
  * A failed store counts as recovered once a write works with none failing for this long. Short

@@ -12,10 +12,10 @@
  * @module
  */
 import { backgroundTimers } from '../adapters/timers.js'
-import type { Scheduler } from '../core/clock.js'
 import type { AnyEvent } from '../core/events.js'
 import type { Incident } from '../core/incident.js'
-import type { SavedWorkerState, Store, StoreBatch, WorkerProcessRecord } from './store.js'
+import type { Scheduler } from '../ports/clock.js'
+import type { SavedWorkerState, Store, StoreBatch, WorkerProcessRecord } from '../ports/store.js'
 
 /**
  * Events kept while the store takes no writes. A busy fleet records a few events a second; this

@@ -6,14 +6,14 @@
  */
 import { randomBytes } from 'node:crypto'
 
+import type { runProbe as RunProbe } from '../adapters/process/probes.js'
+import type { TreeSample } from '../adapters/process/proc.js'
 import type { LoadedConfig } from '../config/load.js'
-import type { Clock, Scheduler } from '../core/clock.js'
 import type { AnyEvent, EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import type { Logger } from '../logger.js'
-import type { runProbe as RunProbe } from '../process/probes.js'
-import type { TreeSample } from '../process/proc.js'
-import type { ProcessSpawner } from '../process/types.js'
-import type { Store } from '../store/store.js'
+import type { Clock, Scheduler } from '../ports/clock.js'
+import type { ProcessSpawner } from '../ports/process.js'
+import type { Store } from '../ports/store.js'
 import type { WriteBehind } from '../store/write-behind.js'
 
 /** What the supervisor needs from /proc. */
@@ -24,7 +24,7 @@ export interface ProcPort {
   readStartTicks(pid: number): number | null
 }
 
-/** Where a pool's worker output goes (its log file; see src/process/log-files.ts). */
+/** Where a pool's worker output goes (its log file; see src/adapters/process/log-files.ts). */
 export interface PoolLog {
   write(workerId: string, stream: 'out' | 'err', lines: string[]): void
   close(): void

@@ -9,8 +9,9 @@
  * - probes, each on its own interval.
  * @module
  */
+import type { runProbe as RunProbe } from '../adapters/process/probes.js'
+import { CpuMeter, type TreeSample } from '../adapters/process/proc.js'
 import type { ResolvedPool } from '../config/load.js'
-import type { Clock } from '../core/clock.js'
 import { describeExit } from '../core/exit-report.js'
 import {
   type Anomaly,
@@ -25,9 +26,8 @@ import {
 import { decideScale, throughputBaseline } from '../core/scaling.js'
 import { isWatched, type SlotEvent } from '../core/slot.js'
 import type { Logger } from '../logger.js'
-import type { runProbe as RunProbe } from '../process/probes.js'
-import { CpuMeter, type TreeSample } from '../process/proc.js'
-import type { JobStore } from '../store/job-store.js'
+import type { Clock } from '../ports/clock.js'
+import type { JobStore } from '../ports/job-store.js'
 import type { Emit, ProcPort } from './deps.js'
 import { liveProcesses, type PoolRuntime, pushSample, type Slot, type Spare } from './pool-runtime.js'
 import type { TimerSet } from './timer-set.js'

@@ -6,13 +6,13 @@
  * incident it opens knows which jobs went back.
  * @module
  */
-import type { Clock } from '../core/clock.js'
 import { describeExit, type ExitReport } from '../core/exit-report.js'
 import { FRESH_MEMORY } from '../core/health.js'
 import { poolOfProcessKey, processKey, spareId } from '../core/ids.js'
 import { backoffDelay } from '../core/restart-policy.js'
 import type { Logger } from '../logger.js'
-import type { ProcessSpawner } from '../process/types.js'
+import type { Clock } from '../ports/clock.js'
+import type { ProcessSpawner } from '../ports/process.js'
 import type { HeldSummary } from '../queue/dispatcher.js'
 import type { WriteBehind } from '../store/write-behind.js'
 import type { Emit, PoolLog, ProcPort } from './deps.js'

@@ -7,7 +7,6 @@
  * @module
  */
 import type { ResolvedPool } from '../config/load.js'
-import type { Clock } from '../core/clock.js'
 import { describeExit, type ExitReport } from '../core/exit-report.js'
 import { deadReport, FRESH_MEMORY, recentRestartTimes, restartedReport } from '../core/health.js'
 import {
@@ -24,9 +23,10 @@ import {
 import { type AnomalyCause, effectiveHistory, pruneRestartTimes } from '../core/restart-policy.js'
 import type { Strategy } from '../core/strategy.js'
 import type { Logger } from '../logger.js'
+import type { Clock } from '../ports/clock.js'
+import type { SavedWorkerState, Store } from '../ports/store.js'
 import type { RestoredState } from '../protocol/messages.js'
 import type { HeldSummary } from '../queue/dispatcher.js'
-import type { SavedWorkerState, Store } from '../store/store.js'
 import type { WriteBehind } from '../store/write-behind.js'
 import type { Emit } from './deps.js'
 import { hasLiveProcess, type Slot } from './pool-runtime.js'

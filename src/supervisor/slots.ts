@@ -8,7 +8,6 @@
 import type { ResolvedPool } from '../config/load.js'
 import { formatDuration } from '../config/units.js'
 import { noteAvailability } from '../core/availability.js'
-import type { Clock } from '../core/clock.js'
 import type { ExitReport } from '../core/exit-report.js'
 import { EMPTY_HISTORY } from '../core/restart-policy.js'
 import {
@@ -21,6 +20,7 @@ import {
   stepSlot,
 } from '../core/slot.js'
 import type { Logger } from '../logger.js'
+import type { Clock } from '../ports/clock.js'
 import type { Emit } from './deps.js'
 import { servingCount, type Slot } from './pool-runtime.js'
 import type { Timer, TimerSet } from './timer-set.js'

@@ -4,7 +4,7 @@
  * @module
  */
 import { type LongTimeout, setLongTimeout } from '../adapters/timers.js'
-import type { TimerPort } from '../core/clock.js'
+import type { TimerPort } from '../ports/clock.js'
 
 export type Timer = LongTimeout
 

@@ -4,10 +4,10 @@
  * A slot's process changes on every restart; this object lives exactly as long as its process.
  * @module
  */
+import { LineTail } from '../adapters/process/line-tail.js'
 import type { ExitReport } from '../core/exit-report.js'
 import type { ProbeState } from '../core/health.js'
-import { LineTail } from '../process/line-tail.js'
-import type { ManagedProcess, StopOptions } from '../process/types.js'
+import type { ManagedProcess, StopOptions } from '../ports/process.js'
 import { parseWorkerMessage, type SupervisorMessage, type WorkerMessage } from '../protocol/messages.js'
 import type { HeldSummary } from '../queue/dispatcher.js'
 

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test'
 
 import { Hono } from 'hono'
 
-import { serveHttp } from '../../src/http/node-server.js'
+import { serveHttp } from '../../src/adapters/http/node-server.js'
 import { CHROMIUM_ARGS } from '../helpers/chromium.js'
 import { fixture, NODE, startTestDaemon } from '../helpers/daemon.js'
 import { waitFor } from '../helpers/wait.js'

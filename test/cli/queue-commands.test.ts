@@ -11,9 +11,9 @@ import { after, before, describe, it } from 'node:test'
 
 import { jobPolicy, loadConfigFile, type LoadedConfig, queueSettings } from '../../src/config/load.js'
 import type { Job } from '../../src/core/job.js'
-import type { QueueCounts } from '../../src/store/job-store.js'
+import type { QueueCounts } from '../../src/ports/job-store.js'
+import type { Store } from '../../src/ports/store.js'
 import { openStore } from '../../src/store/open-store.js'
-import type { Store } from '../../src/store/store.js'
 import { type CliResult, runCli } from '../helpers/cli.js'
 
 /** `shepherd <args>` with `stdin` piped in. */

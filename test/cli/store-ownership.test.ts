@@ -14,9 +14,9 @@ import { describe, it, type TestContext } from 'node:test'
 
 import { stringify } from 'yaml'
 
+import { openSqliteStore } from '../../src/adapters/sqlite/sqlite-store.js'
 import type { Incident } from '../../src/core/incident.js'
 import { Queue } from '../../src/queue/queue.js'
-import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js'
 import { freePort, runCli, startCli } from '../helpers/cli.js'
 import { fixture, NODE, tempDir } from '../helpers/daemon.js'
 import { isGone, waitFor } from '../helpers/wait.js'

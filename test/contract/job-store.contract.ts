@@ -7,16 +7,16 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { seededRandom } from '../../src/core/clock.js'
 import { decideFailure, type Delivery, type Job, type JobPolicy, type NewJob } from '../../src/core/job.js'
 import { isShepherdError } from '../../src/errors.js'
+import { seededRandom } from '../../src/ports/clock.js'
 import {
   type JobStore,
   type QueueCounts,
   type Settlement,
   type SettleResult,
   zeroCounts,
-} from '../../src/store/job-store.js'
+} from '../../src/ports/job-store.js'
 
 /** What an adapter's factory hands the contract: a fresh, empty JobStore of its own. */
 export interface OpenedJobStore {

@@ -11,14 +11,14 @@ import { describe, it, type TestContext } from 'node:test'
 
 import Database from 'better-sqlite3'
 
-import { seededRandom } from '../../src/core/clock.js'
+import { JOB_BATCH, JOB_SQL } from '../../src/adapters/sqlite/job-queries.js'
+import { loadMigrations, runMigrations } from '../../src/adapters/sqlite/migrate.js'
+import { SqliteJobStore } from '../../src/adapters/sqlite/sqlite-job-store.js'
+import { openSqliteStore, SqliteStore } from '../../src/adapters/sqlite/sqlite-store.js'
+import type { SqliteGuard } from '../../src/adapters/sqlite/store-guard.js'
 import type { NewJob } from '../../src/core/job.js'
 import { isShepherdError, type ShepherdError } from '../../src/errors.js'
-import { JOB_BATCH, JOB_SQL } from '../../src/store/sqlite/job-queries.js'
-import { loadMigrations, runMigrations } from '../../src/store/sqlite/migrate.js'
-import { SqliteJobStore } from '../../src/store/sqlite/sqlite-job-store.js'
-import { openSqliteStore, SqliteStore } from '../../src/store/sqlite/sqlite-store.js'
-import type { SqliteGuard } from '../../src/store/sqlite/store-guard.js'
+import { seededRandom } from '../../src/ports/clock.js'
 import { defaults, jobStoreContract, POLICY, T0 } from './job-store.contract.js'
 
 jobStoreContract('sqlite', async () => {

@@ -13,12 +13,12 @@ import { fileURLToPath } from 'node:url'
 
 import Database from 'better-sqlite3'
 
+import { BUSY_TIMEOUT_MS } from '../../src/adapters/sqlite/connection.js'
+import { loadMigrations, type Migration, runMigrations } from '../../src/adapters/sqlite/migrate.js'
+import { openSqliteStore, SqliteStore } from '../../src/adapters/sqlite/sqlite-store.js'
 import { isShepherdError, type ShepherdError } from '../../src/errors.js'
+import type { Store } from '../../src/ports/store.js'
 import { openStore } from '../../src/store/open-store.js'
-import { BUSY_TIMEOUT_MS } from '../../src/store/sqlite/connection.js'
-import { loadMigrations, type Migration, runMigrations } from '../../src/store/sqlite/migrate.js'
-import { openSqliteStore, SqliteStore } from '../../src/store/sqlite/sqlite-store.js'
-import type { Store } from '../../src/store/store.js'
 import { exitEvent, incident, sampleEvents, storeContract, T0, workerState } from './store.contract.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
@@ -194,7 +194,7 @@ describe('SQLite store', () => {
   it('serialises two processes migrating the same new file at once', { timeout: 120_000 }, async (t) => {
     const file = path.join(tempDir(t), 'shepherd.db')
     const results = await raceChildren(t, [
-      `const { openSqliteStore } = await import(${JSON.stringify(moduleUrl('src/store/sqlite/sqlite-store.ts'))})`,
+      `const { openSqliteStore } = await import(${JSON.stringify(moduleUrl('src/adapters/sqlite/sqlite-store.ts'))})`,
       'await ready()',
       `const store = await openSqliteStore(${JSON.stringify(file)})`,
       "await store.appendEvent({ type: 'supervisor:stopping', at: Date.now(), severity: 'info', message: 'child ' + process.pid, pool: null, workerId: null, incidentId: null, data: { reason: 'test' } })",
@@ -228,7 +228,7 @@ describe('SQLite store', () => {
     )
     const results = await raceChildren(t, [
       "const { default: Database } = await import('better-sqlite3')",
-      `const { loadMigrations, runMigrations } = await import(${JSON.stringify(moduleUrl('src/store/sqlite/migrate.ts'))})`,
+      `const { loadMigrations, runMigrations } = await import(${JSON.stringify(moduleUrl('src/adapters/sqlite/migrate.ts'))})`,
       `const migrations = loadMigrations(${JSON.stringify(migrations)})`,
       `const db = new Database(${JSON.stringify(file)})`,
       `db.pragma('busy_timeout = ${BUSY_TIMEOUT_MS}')`,

@@ -19,7 +19,7 @@ import {
 } from '../../src/core/incident.js'
 import type { AnomalyCause } from '../../src/core/restart-policy.js'
 import { isShepherdError } from '../../src/errors.js'
-import type { LeaseClaim, SavedWorkerState, Store } from '../../src/store/store.js'
+import type { LeaseClaim, SavedWorkerState, Store } from '../../src/ports/store.js'
 
 /** What an adapter's factory hands the contract: a fresh, empty, migrated store of its own. */
 export interface OpenedStore {

@@ -8,7 +8,7 @@
  * jumps back) changes what `now()` says, not when a pending timer fires. `advance` and `run` move
  * both together.
  */
-import type { FakeClock, Scheduler } from '../../src/core/clock.js'
+import type { FakeClock, Scheduler } from '../../src/ports/clock.js'
 
 /** setTimeout's largest delay (Node: TIMEOUT_MAX). */
 export const NODE_TIMEOUT_MAX = 2 ** 31 - 1

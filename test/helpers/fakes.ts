@@ -13,14 +13,14 @@ import {
   type SupervisorLease,
 } from '../../src/core/supervisor-lease.js'
 import { ShepherdError } from '../../src/errors.js'
-import type { JobStore } from '../../src/store/job-store.js'
+import type { JobStore } from '../../src/ports/job-store.js'
 import type {
   IncidentQuery,
   SavedWorkerState,
   Store,
   StoreBatch,
   WorkerProcessRecord,
-} from '../../src/store/store.js'
+} from '../../src/ports/store.js'
 import type {
   FleetHistory,
   PoolView,

@@ -18,10 +18,10 @@ import {
   freezeAndKill,
   openCgroupTree,
   parseOwnCgroup,
-} from '../../src/process/cgroup.js'
-import { openContainment } from '../../src/process/containment.js'
-import { startGuardian } from '../../src/process/guardian.js'
-import { createProcessSpawner } from '../../src/process/spawner.js'
+} from '../../src/adapters/process/cgroup.js'
+import { openContainment } from '../../src/adapters/process/containment.js'
+import { startGuardian } from '../../src/adapters/process/guardian.js'
+import { createProcessSpawner } from '../../src/adapters/process/spawner.js'
 import { fixture } from '../helpers/daemon.js'
 import { isGone, waitFor } from '../helpers/wait.js'
 

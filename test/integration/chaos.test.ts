@@ -9,7 +9,7 @@ import path from 'node:path'
 import { describe, it } from 'node:test'
 
 import { loadConfigFile } from '../../src/config/load.js'
-import { seededRandom } from '../../src/core/clock.js'
+import { seededRandom } from '../../src/ports/clock.js'
 import { Queue } from '../../src/queue/queue.js'
 import { fixture, NODE, startTestDaemon } from '../helpers/daemon.js'
 import { waitFor } from '../helpers/wait.js'

@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net'
 import { afterEach, describe, it } from 'node:test'
 
 import type { Config } from '../../src/config/schema.js'
-import { FakeClock, seededRandom } from '../../src/core/clock.js'
 import type { AnyEvent } from '../../src/core/events.js'
 import type { ExitReport } from '../../src/core/exit-report.js'
 import {
@@ -25,6 +24,7 @@ import {
   type SlackMessage,
   type WebhookPayload,
 } from '../../src/notify/index.js'
+import { FakeClock, seededRandom } from '../../src/ports/clock.js'
 import { incidentEvent } from '../helpers/fakes.js'
 import { waitFor } from '../helpers/wait.js'
 

@@ -4,8 +4,8 @@ import { createServer, type Server } from 'node:http'
 import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 
+import { fillPlaceholders, runProbe } from '../../src/adapters/process/probes.js'
 import { ProbeSchema } from '../../src/config/schema.js'
-import { fillPlaceholders, runProbe } from '../../src/process/probes.js'
 import { isGone, waitFor } from '../helpers/wait.js'
 
 const vars = { index: 2, pid: 4242, id: 'web#2' }

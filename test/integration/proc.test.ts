@@ -13,7 +13,7 @@ import {
   readProcStat,
   readProcState,
   sampleTrees,
-} from '../../src/process/proc.js'
+} from '../../src/adapters/process/proc.js'
 import { waitFor } from '../helpers/wait.js'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url))

@@ -1,13 +1,13 @@
 /**
- * The short-command runner behind exec probes and command hooks (src/process/run-command.ts), with
+ * The short-command runner behind exec probes and command hooks (src/adapters/process/run-command.ts), with
  * real processes and its time limit on fake timers: nothing is killed before the limit, the whole
  * group at it, and what the command left behind in its group when it exits.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { FakeClock } from '../../src/core/clock.js'
-import { runCommand } from '../../src/process/run-command.js'
+import { runCommand } from '../../src/adapters/process/run-command.js'
+import { FakeClock } from '../../src/ports/clock.js'
 import { FakeTimers } from '../helpers/fake-timers.js'
 import { isGone, waitFor } from '../helpers/wait.js'
 

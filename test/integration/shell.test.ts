@@ -8,9 +8,9 @@ import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, it } from 'node:test'
 
+import { commandLine, createProcessSpawner, WORKER_SHELL } from '../../src/adapters/process/spawner.js'
 import type { ExitReport } from '../../src/core/exit-report.js'
-import { commandLine, createProcessSpawner, WORKER_SHELL } from '../../src/process/spawner.js'
-import type { WorkerSpec } from '../../src/process/types.js'
+import type { WorkerSpec } from '../../src/ports/process.js'
 import { fixture, NODE, startTestDaemon, tempDir } from '../helpers/daemon.js'
 import { waitFor } from '../helpers/wait.js'
 

@@ -6,9 +6,13 @@ import { performance } from 'node:perf_hooks'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
-import { readProcState } from '../../src/process/proc.js'
-import { createProcessSpawner, MAX_LINE_LENGTH, type NodeProcessSpawner } from '../../src/process/spawner.js'
-import type { ManagedProcess, WorkerSpec } from '../../src/process/types.js'
+import { readProcState } from '../../src/adapters/process/proc.js'
+import {
+  createProcessSpawner,
+  MAX_LINE_LENGTH,
+  type NodeProcessSpawner,
+} from '../../src/adapters/process/spawner.js'
+import type { ManagedProcess, WorkerSpec } from '../../src/ports/process.js'
 import { isGone, waitFor } from '../helpers/wait.js'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url))

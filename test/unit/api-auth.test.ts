@@ -6,10 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { loadConfigText, validateConfigText } from '../../src/config/load.js'
-import type { AnyEvent } from '../../src/core/events.js'
-import { isShepherdError } from '../../src/errors.js'
-import { createHttpApp } from '../../src/http/app.js'
+import { createHttpApp } from '../../src/adapters/http/app.js'
 import {
   API_READ_TOKEN_ENV,
   API_TOKEN_ENV,
@@ -19,8 +16,11 @@ import {
   isProtectedPath,
   resolveApiTokens,
   withoutApiTokens,
-} from '../../src/http/auth.js'
-import { apiBaseUrl, ApiClient, clientToken } from '../../src/http/client.js'
+} from '../../src/adapters/http/auth.js'
+import { apiBaseUrl, ApiClient, clientToken } from '../../src/adapters/http/client.js'
+import { loadConfigText, validateConfigText } from '../../src/config/load.js'
+import type { AnyEvent } from '../../src/core/events.js'
+import { isShepherdError } from '../../src/errors.js'
 import { FakeSupervisor, MemoryStore, workerView } from '../helpers/fakes.js'
 
 const CONTROL = 'c0ntrol-t0ken-0123456789abcdef'

@@ -7,7 +7,7 @@ import {
   parseCgroup2Mounts,
   parseOwnCgroup,
   supervisorCgroupName,
-} from '../../src/process/cgroup.js'
+} from '../../src/adapters/process/cgroup.js'
 
 /** This machine's layout: v1 controllers, v2 at /sys/fs/cgroup/unified (hybrid). */
 const HYBRID = `30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

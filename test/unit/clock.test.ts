@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { FakeClock, steadyClock } from '../../src/core/clock.js'
+import { FakeClock, steadyClock } from '../../src/ports/clock.js'
 import { FakeTimers } from '../helpers/fake-timers.js'
 
 describe('steadyClock', () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
+import { createHttpApp } from '../../src/adapters/http/app.js'
+import { type BroadcastScheduler, EventBroadcaster } from '../../src/adapters/http/event-broadcaster.js'
 import { ConfigSchema } from '../../src/config/schema.js'
 import type { AnyEvent } from '../../src/core/events.js'
-import { createHttpApp } from '../../src/http/app.js'
-import { type BroadcastScheduler, EventBroadcaster } from '../../src/http/event-broadcaster.js'
 
 /** A source the test publishes to, like the daemon's listener set. */
 function fakeSource() {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { FakeClock, seededRandom } from '../../src/core/clock.js'
 import type { ExitReport } from '../../src/core/exit-report.js'
 import {
   advance,
@@ -14,6 +13,7 @@ import {
   openIncident,
   type OpenIncidentParams,
 } from '../../src/core/incident.js'
+import { FakeClock, seededRandom } from '../../src/ports/clock.js'
 
 const policy: IncidentPolicy = {
   strategies: { default: 'soft_restart', emergency: 'hard_restart' },

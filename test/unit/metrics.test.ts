@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
+import { createHttpApp } from '../../src/adapters/http/app.js'
 import type { ExitReport } from '../../src/core/exit-report.js'
 import { ANOMALY_CAUSES } from '../../src/core/restart-policy.js'
-import { createHttpApp } from '../../src/http/app.js'
 import { createMetrics, type ShepherdMetrics } from '../../src/metrics/registry.js'
 import { type FleetSnapshot, takeFleetSnapshot } from '../../src/metrics/snapshot.js'
-import { zeroCounts } from '../../src/store/job-store.js'
+import { zeroCounts } from '../../src/ports/job-store.js'
 import type { PoolView } from '../../src/supervisor/view.js'
 import { FakeSupervisor, incidentEvent, incidentRecord, MemoryStore, workerView } from '../helpers/fakes.js'
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { FakeClock, seededRandom } from '../../src/core/clock.js'
 import type { AnyEvent, EventSeverity } from '../../src/core/events.js'
 import type { Incident } from '../../src/core/incident.js'
 import {
@@ -14,6 +13,7 @@ import {
   retryDelay,
 } from '../../src/core/notification-policy.js'
 import type { AnomalyCause } from '../../src/core/restart-policy.js'
+import { FakeClock, seededRandom } from '../../src/ports/clock.js'
 import { incidentRecord } from '../helpers/fakes.js'
 
 const T0 = 1_700_000_000_000

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { FakeClock, seededRandom } from '../../src/core/clock.js'
 import type { AnyEvent } from '../../src/core/events.js'
 import { retryDelay } from '../../src/core/notification-policy.js'
 import { silentLogger } from '../../src/logger.js'
@@ -19,6 +18,7 @@ import {
   NotificationDispatcher,
   type Notifier,
 } from '../../src/notify/index.js'
+import { FakeClock, seededRandom } from '../../src/ports/clock.js'
 import { FakeTimers } from '../helpers/fake-timers.js'
 
 const T0 = 1_700_000_000_000

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 
+import { createHttpApp } from '../../src/adapters/http/app.js'
+import { isProtectedPath } from '../../src/adapters/http/auth.js'
+import { API_ROUTES, buildOpenApiDocument, openApiPath } from '../../src/adapters/http/openapi.js'
 import { ErrorRegistry } from '../../src/errors.js'
-import { createHttpApp } from '../../src/http/app.js'
-import { isProtectedPath } from '../../src/http/auth.js'
-import { API_ROUTES, buildOpenApiDocument, openApiPath } from '../../src/http/openapi.js'
 import { FakeSupervisor, MemoryStore } from '../helpers/fakes.js'
 
 type Doc = {

@@ -10,8 +10,8 @@ import path from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 
 import { loadConfigText } from '../../src/config/load.js'
-import { FakeClock } from '../../src/core/clock.js'
 import { isShepherdError } from '../../src/errors.js'
+import { FakeClock } from '../../src/ports/clock.js'
 import { Queue } from '../../src/queue/queue.js'
 import { openStore } from '../../src/store/open-store.js'
 

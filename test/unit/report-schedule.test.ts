@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { FakeClock, type TimerPort } from '../../src/core/clock.js'
+import { FakeClock, type TimerPort } from '../../src/ports/clock.js'
 import { nextRunAt, parseTimeOfDay } from '../../src/report/schedule.js'
 import { ReportScheduler } from '../../src/report/scheduler.js'
 

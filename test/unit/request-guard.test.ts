@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { createHttpApp } from '../../src/http/app.js'
-import { hostName } from '../../src/http/request-guard.js'
+import { createHttpApp } from '../../src/adapters/http/app.js'
+import { hostName } from '../../src/adapters/http/request-guard.js'
 import { FakeSupervisor, MemoryStore, workerView } from '../helpers/fakes.js'
 
 function app(hosts?: { bindHost?: string; allowedHosts?: string[] }) {

@@ -1,5 +1,5 @@
 /**
- * The API's response schemas (src/http/responses.ts) against the code's own types: each schema's
+ * The API's response schemas (src/adapters/http/responses.ts) against the code's own types: each schema's
  * type and the hand-written one have the same keys and types, both ways. A drift is a compile
  * error (`npx tsc --noEmit`); the tests below also parse real values through the schemas.
  */
@@ -8,11 +8,7 @@ import { describe, it } from 'node:test'
 
 import type { z } from 'zod'
 
-import type { ExitReport } from '../../src/core/exit-report.js'
-import type { HealthReport, Indicator } from '../../src/core/health.js'
-import type { Incident } from '../../src/core/incident.js'
-import type { Job } from '../../src/core/job.js'
-import type { ApiErrorBody } from '../../src/http/errors.js'
+import type { ApiErrorBody } from '../../src/adapters/http/errors.js'
 import {
   AddResultSchema,
   ErrorBodySchema,
@@ -26,8 +22,12 @@ import {
   QueueCountsSchema,
   SupervisorInfoSchema,
   WorkerViewSchema,
-} from '../../src/http/responses.js'
-import type { AddResult, QueueCounts } from '../../src/store/job-store.js'
+} from '../../src/adapters/http/responses.js'
+import type { ExitReport } from '../../src/core/exit-report.js'
+import type { HealthReport, Indicator } from '../../src/core/health.js'
+import type { Incident } from '../../src/core/incident.js'
+import type { Job } from '../../src/core/job.js'
+import type { AddResult, QueueCounts } from '../../src/ports/job-store.js'
 import type { FleetHistory, PoolView, SupervisorInfo, WorkerView } from '../../src/supervisor/view.js'
 import { FAKE_INFO, incidentRecord, workerView } from '../helpers/fakes.js'
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { seededRandom } from '../../src/core/clock.js'
 import {
   backoffDelay,
   chooseStrategy,
@@ -12,6 +11,7 @@ import {
   restartBudgetExhausted,
   restartsInWindow,
 } from '../../src/core/restart-policy.js'
+import { seededRandom } from '../../src/ports/clock.js'
 
 const backoff = { retry_delay: 10_000, max_retry_delay: 300_000, jitter: 0 }
 const strategies = { default: 'soft_restart', emergency: 'hard_restart' } as const

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
+import { formatSlackMessage, type SlackFormatContext } from '../../src/adapters/notify/slack.js'
 import { LOCALES } from '../../src/config/locales.js'
 import type { Incident } from '../../src/core/incident.js'
 import { MESSAGES, messagesFor } from '../../src/notify/i18n.js'
-import { formatSlackMessage, type SlackFormatContext } from '../../src/notify/slack.js'
 import { incidentEvent, incidentRecord } from '../helpers/fakes.js'
 
 const T0 = Date.UTC(2025, 2, 14, 3, 12, 7)

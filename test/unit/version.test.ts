@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { it } from 'node:test'
 
-import { buildOpenApiDocument } from '../../src/http/openapi.js'
+import { buildOpenApiDocument } from '../../src/adapters/http/openapi.js'
 import { packageVersion } from '../../src/version.js'
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { FakeClock } from '../../src/core/clock.js'
 import { ShepherdError } from '../../src/errors.js'
-import type { Store, StoreBatch } from '../../src/store/store.js'
+import { FakeClock } from '../../src/ports/clock.js'
+import type { Store, StoreBatch } from '../../src/ports/store.js'
 import { WriteBehind } from '../../src/store/write-behind.js'
 import { exitEvent, incident, T0 } from '../contract/store.contract.js'
 import { FakeTimers } from '../helpers/fake-timers.js'

@@ -11,23 +11,23 @@ import type { TestContext } from 'node:test'
 import { pino } from 'pino'
 import { stringify } from 'yaml'
 
+import type { ProbeResult } from '../../../src/adapters/process/probes.js'
+import type { TreeSample } from '../../../src/adapters/process/proc.js'
 import { loadConfigText } from '../../../src/config/load.js'
-import { FakeClock } from '../../../src/core/clock.js'
 import type { AnyEvent, EventType } from '../../../src/core/events.js'
 import type { ExitReport } from '../../../src/core/exit-report.js'
 import type { Delivery, Job } from '../../../src/core/job.js'
-import type { ProbeResult } from '../../../src/process/probes.js'
-import type { TreeSample } from '../../../src/process/proc.js'
-import type { ManagedProcess, ProcessSpawner, StopOptions, WorkerSpec } from '../../../src/process/types.js'
-import type { WorkerMessage } from '../../../src/protocol/messages.js'
+import { FakeClock } from '../../../src/ports/clock.js'
 import type {
   ClaimRequest,
   JobStore,
   QueueCounts,
   Settlement,
   SettleResult,
-} from '../../../src/store/job-store.js'
-import { zeroCounts } from '../../../src/store/job-store.js'
+} from '../../../src/ports/job-store.js'
+import { zeroCounts } from '../../../src/ports/job-store.js'
+import type { ManagedProcess, ProcessSpawner, StopOptions, WorkerSpec } from '../../../src/ports/process.js'
+import type { WorkerMessage } from '../../../src/protocol/messages.js'
 import { WriteBehind } from '../../../src/store/write-behind.js'
 import { type ProcPort, Supervisor } from '../../../src/supervisor/supervisor.js'
 import type { WorkerView } from '../../../src/supervisor/view.js'

@@ -1,0 +1,106 @@
+/**
+ * The thin adapter that serves the web-standard API app on a Node HTTP server.
+ * @module
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+import { getRequestListener } from '@hono/node-server'
+import type { Hono } from 'hono'
+
+import { coerceError, ShepherdError } from '../../errors.js'
+import { connectHost, httpUrl } from './client.js'
+
+/** Where to listen. */
+export interface ServeOptions {
+  /**
+   * Address to bind: a hostname or an IP, `0.0.0.0` / `::` for every interface. Anything but
+   * loopback must go with API tokens; the daemon checks that before it serves (auth.ts).
+   */
+  host: string
+  /** 0 picks a free port; the running server reports the one it got. */
+  port: number
+}
+
+/** A listening API server. */
+export interface RunningHttpServer {
+  /** Base URL clients on this machine use, e.g. `http://127.0.0.1:7717` (loopback for a wildcard bind). */
+  url: string
+  /** The port actually bound (the one picked when asked for 0). */
+  port: number
+  /**
+   * Stops accepting connections, lets requests in flight finish for up to
+   * {@link CLOSE_GRACE_MS}, then drops what is left. Idempotent.
+   */
+  close(): Promise<void>
+}
+
+/**
+ * How long `close()` lets requests in flight finish. Every route answers within milliseconds, so
+ * a request still open after this is stuck and must not hold up the supervisor's shutdown.
+ * @defaultValue 2000
+ */
+export const CLOSE_GRACE_MS = 2000
+
+/**
+ * Serves `app` on `host:port`. A port already taken (usually by a supervisor on the same config)
+ * is SHEPHERD_API_PORT_IN_USE; any other listen failure is SHEPHERD_INTERNAL.
+ * @example
+ * ```ts
+ * const server = await serveHttp(createHttpApp({ supervisor, store }), { host: '127.0.0.1', port: 7717 })
+ * // ... later
+ * await server.close()
+ * ```
+ */
+export async function serveHttp(app: Hono, options: ServeOptions): Promise<RunningHttpServer> {
+  const server = createServer(getRequestListener(app.fetch))
+  const wanted = httpUrl(options.host, options.port)
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => {
+      server.off('listening', onListening)
+      reject(listenError(err, wanted))
+    }
+    const onListening = () => {
+      server.off('error', onError)
+      resolve()
+    }
+    server.once('error', onError)
+    server.once('listening', onListening)
+    server.listen(options.port, options.host)
+  })
+  const port = (server.address() as AddressInfo).port
+  let closing: Promise<void> | undefined
+  return {
+    url: httpUrl(connectHost(options.host), port),
+    port,
+    close: () => (closing ??= closeServer(server)),
+  }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS)
+    timer.unref()
+    server.close((err) => {
+      clearTimeout(timer)
+      if (err) reject(err)
+      else resolve()
+    })
+    server.closeIdleConnections()
+  })
+}
+
+function listenError(thrown: unknown, url: string): ShepherdError {
+  const err = coerceError(thrown)
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'EADDRINUSE') {
+    return new ShepherdError(
+      'SHEPHERD_API_PORT_IN_USE',
+      `cannot serve the API on ${url}: the address is already in use. A supervisor is probably already running on this config (see \`shepherd status\`); otherwise change api.port`,
+      { cause: err },
+    )
+  }
+  return new ShepherdError('SHEPHERD_INTERNAL', `cannot serve the API on ${url}: ${err.message}`, {
+    cause: err,
+  })
+}

@@ -1,0 +1,147 @@
+/**
+ * One supervisor per store, on SQLite: the OS lock on `<store>.lock` and the lease row in the store
+ * (sql/sqlite/0004_supervisor_lease.sql), decided by the core (src/core/supervisor-lease.ts) in one
+ * transaction. A supervisor whose lease was taken fences its store off.
+ * @module
+ */
+import type Database from 'better-sqlite3'
+
+import {
+  decideLease,
+  describeHolder,
+  holderLiveness,
+  type LeaseClaim,
+  type LeaseDecision,
+  type SupervisorLease,
+} from '../../core/supervisor-lease.js'
+import type { ProcessRunning } from '../../ports/store.js'
+import type { StoreGuard } from './store-guard.js'
+import { StoreLock } from './store-lock.js'
+import { LEASE_SQL, type LeaseRow, storedTime } from './store-queries.js'
+
+type Statement<R = unknown> = Database.Statement<unknown[], R>
+
+/** The ownership of one store: its lock and its lease. */
+export class SqliteOwnership {
+  readonly #file: string
+  readonly #guard: StoreGuard
+  readonly #s: {
+    readLease: Statement<LeaseRow>
+    writeLease: Statement
+    renewLease: Statement
+    releaseLease: Statement
+  }
+  readonly #claim: Database.Transaction<
+    (claim: LeaseClaim, now: number, ttlMs: number, running: ProcessRunning) => LeaseDecision
+  >
+  /** The OS lock, while this store's supervisor owns it. */
+  #lock: StoreLock | null = null
+
+  constructor(db: Database.Database, file: string, guard: StoreGuard) {
+    this.#file = file
+    this.#guard = guard
+    this.#s = {
+      readLease: db.prepare(LEASE_SQL.readLease) as Statement<LeaseRow>,
+      writeLease: db.prepare(LEASE_SQL.writeLease),
+      renewLease: db.prepare(LEASE_SQL.renewLease),
+      releaseLease: db.prepare(LEASE_SQL.releaseLease),
+    }
+    this.#claim = db.transaction((claim: LeaseClaim, now: number, ttlMs: number, running: ProcessRunning) => {
+      const current = this.#readLease()
+      // This connection holds the OS lock (claimOwnership takes it first): no live supervisor
+      // elsewhere would have let it go.
+      const liveness = current
+        ? holderLiveness(current, claim, running(current.pid, current.startTicks), true)
+        : 'unknown'
+      const decision = decideLease(current, claim, now, liveness, ttlMs)
+      if (decision.kind !== 'refuse') {
+        const l = decision.lease
+        this.#s.writeLease.run(
+          l.owner,
+          l.host,
+          l.pid,
+          l.startTicks,
+          l.apiUrl,
+          storedTime(l.acquiredAt),
+          storedTime(l.heartbeatAt),
+          storedTime(l.expiresAt),
+        )
+      }
+      return decision
+    })
+  }
+
+  /** See Store.claimOwnership. */
+  async claim(
+    claim: LeaseClaim,
+    now: number,
+    ttlMs: number,
+    running: ProcessRunning,
+  ): Promise<LeaseDecision> {
+    if (this.#lock === null) {
+      const lock = StoreLock.tryAcquire(this.#file)
+      if (lock === null) return { kind: 'refuse', holder: this.read() }
+      this.#lock = lock
+    }
+    const decision = this.#guard.write('claim the store for this supervisor', () =>
+      this.#claim.immediate(claim, now, ttlMs, running),
+    )
+    if (decision.kind === 'refuse') this.unlock()
+    return decision
+  }
+
+  /** See Store.renewOwnership: a lease taken by another supervisor fences the store off. */
+  renew(owner: string, now: number, ttlMs: number): boolean {
+    const renewed = this.#guard.write(
+      'renew the lease of this supervisor',
+      () => this.#s.renewLease.run(storedTime(now), storedTime(now + ttlMs), owner).changes === 1,
+    )
+    if (!renewed) {
+      const holder = this.read()
+      this.#guard.fence({
+        problem: 'taken',
+        what: `is owned by another supervisor now${holder ? ` (${describeHolder(holder, now)})` : ''}`,
+        advice:
+          'This supervisor no longer owns it and writes nothing more; its workers keep running. Stop it: ' +
+          'the other supervisor takes over its work.',
+      })
+    }
+    return renewed
+  }
+
+  /** See Store.releaseOwnership. */
+  release(owner: string): void {
+    try {
+      if (!this.#guard.fenced)
+        this.#guard.write('release the lease of this supervisor', () => this.#s.releaseLease.run(owner))
+    } finally {
+      this.unlock()
+    }
+  }
+
+  /** The lease in the store, or null when no supervisor owns it. */
+  read(): SupervisorLease | null {
+    return this.#guard.read('read the supervisor lease', () => this.#readLease())
+  }
+
+  /** Lets the OS lock go (a refusal, a release, the store closed). */
+  unlock(): void {
+    this.#lock?.release()
+    this.#lock = null
+  }
+
+  #readLease(): SupervisorLease | null {
+    const r = this.#s.readLease.get()
+    if (!r) return null
+    return {
+      owner: r.owner,
+      host: r.host,
+      pid: r.pid,
+      startTicks: r.start_ticks,
+      apiUrl: r.api_url,
+      acquiredAt: r.acquired_at,
+      heartbeatAt: r.heartbeat_at,
+      expiresAt: r.expires_at,
+    }
+  }
+}

@@ -1,0 +1,443 @@
+/**
+ * The embedded Store adapter: one SQLite file in WAL mode through better-sqlite3. better-sqlite3 is
+ * synchronous; the methods still return promises so this adapter and the later PostgreSQL one share
+ * the async Store port. Every statement is prepared once per connection (filter combinations are
+ * prepared on first use and cached).
+ * @module
+ */
+import { setImmediate as nextTurn } from 'node:timers/promises'
+
+import type Database from 'better-sqlite3'
+
+import type { AnyEvent } from '../../core/events.js'
+import type { Incident } from '../../core/incident.js'
+import { type LeaseClaim, type LeaseDecision, type SupervisorLease } from '../../core/supervisor-lease.js'
+import { ShepherdError } from '../../errors.js'
+import type { JobStore } from '../../ports/job-store.js'
+import type {
+  EventQuery,
+  IncidentQuery,
+  ProcessRunning,
+  SavedWorkerState,
+  Store,
+  StoreBatch,
+  StoreWrite,
+  WorkerProcessRecord,
+} from '../../ports/store.js'
+import { checkInteger, checkNumber } from '../../store/checks.js'
+import {
+  isAboutTheFile,
+  openConnection,
+  openFailed,
+  readSettings,
+  type SqliteSettings,
+} from './connection.js'
+import { loadMigrations, type Migration, runMigrations } from './migrate.js'
+import { SqliteJobStore } from './sqlite-job-store.js'
+import { SqliteOwnership } from './sqlite-ownership.js'
+import { StoreGuard } from './store-guard.js'
+import {
+  type DataRow,
+  eventListSql,
+  type EventRow,
+  FINAL_PHASES,
+  incidentListSql,
+  SQL,
+  storedTime,
+  toEvent,
+} from './store-queries.js'
+
+/** Default page size of {@link SqliteStore.listIncidents}, as the port documents. */
+const DEFAULT_INCIDENT_LIMIT = 50
+/** Default page size of {@link SqliteStore.listEvents}, as the port documents. */
+const DEFAULT_EVENT_LIMIT = 100
+/**
+ * Events deleted per transaction by pruneEvents. A first prune of a large log can delete millions
+ * of rows; batches keep each write-lock hold and each synchronous stretch of the event loop short
+ * (a few ms), and the loop yields between them so heartbeats and exits are still handled.
+ */
+const PRUNE_BATCH = 5_000
+
+type Statement<R = unknown> = Database.Statement<unknown[], R>
+
+/**
+ * Opens (creating it and its directory if missing) the SQLite store at `file`, sets its pragmas and
+ * brings its schema up to date, so the store is ready to use.
+ * @param file - path of the database file; Shepherd passes `store.path` resolved against the
+ *   config file's directory. Its `-wal` and `-shm` files live beside it.
+ * @throws ShepherdError `SHEPHERD_STORE_OPEN_FAILED` when the directory cannot be created, the file
+ *   cannot be opened or written, is not a database or is corrupt, stays locked by another process,
+ *   or cannot use WAL mode; `SHEPHERD_STORE_MIGRATION_FAILED` when the schema cannot be brought up to
+ *   date (see {@link runMigrations}).
+ * @example
+ * ```ts
+ * const store = await openSqliteStore('/srv/shepherd/shepherd.db')
+ * try {
+ *   await store.appendEvent(event)
+ * } finally {
+ *   await store.close()
+ * }
+ * ```
+ */
+export async function openSqliteStore(file: string): Promise<SqliteStore> {
+  const migrations = loadMigrations()
+  const db = await openConnection(file)
+  try {
+    runMigrations(db, migrations)
+    const store = new SqliteStore(db, file, migrations)
+    store.identify()
+    return store
+  } catch (e) {
+    db.close()
+    // A migration that failed because of the file itself (read-only, corrupt, locked) is a store
+    // that cannot be opened; say so, with what to do about it.
+    if (
+      e instanceof ShepherdError &&
+      e.code === 'SHEPHERD_STORE_MIGRATION_FAILED' &&
+      isAboutTheFile(e.cause)
+    ) {
+      throw openFailed(file, e.cause)
+    }
+    throw e
+  }
+}
+
+/**
+ * A Store on one SQLite connection. Obtain one with {@link openSqliteStore}; the constructor is for
+ * wrapping a connection that is already configured and migrated (tests wrap a read-only connection
+ * this way to see how the store reports refused writes).
+ */
+export class SqliteStore implements Store {
+  /** The database file, as given to {@link openSqliteStore}. */
+  readonly file: string
+  /**
+   * The durable job queue ({@link SqliteJobStore}), on this store's connection: same file, same
+   * pragmas, and failures reported through this store's error mapping.
+   */
+  readonly jobs: JobStore
+  readonly #db: Database.Database
+  readonly #migrations: readonly Migration[]
+  readonly #s: { [K in keyof typeof SQL]: Statement }
+  readonly #queries = new Map<string, Statement>()
+  readonly #batch: Database.Transaction<(batch: StoreBatch) => number[]>
+  readonly #guard: StoreGuard
+  readonly #ownership: SqliteOwnership
+
+  /**
+   * @param db - an open, configured and migrated connection; the store owns it from now on.
+   * @param file - the database file, for messages.
+   * @param migrations - what {@link SqliteStore.migrate} applies; the shipped ones by default.
+   * @throws ShepherdError `SHEPHERD_STORE_OPEN_FAILED` when the schema is missing or not this one.
+   */
+  constructor(db: Database.Database, file: string, migrations: readonly Migration[] = loadMigrations()) {
+    this.file = file
+    this.#db = db
+    this.#migrations = migrations
+    this.#guard = new StoreGuard(file)
+    try {
+      this.#s = {
+        upsertIncident: db.prepare(SQL.upsertIncident),
+        getIncident: db.prepare(SQL.getIncident),
+        listOpenIncidents: db.prepare(SQL.listOpenIncidents),
+        insertEvent: db.prepare(SQL.insertEvent),
+        pruneEvents: db.prepare(SQL.pruneEvents),
+        upsertWorkerState: db.prepare(SQL.upsertWorkerState),
+        loadWorkerState: db.prepare(SQL.loadWorkerState),
+        insertProcess: db.prepare(SQL.insertProcess),
+        deleteProcess: db.prepare(SQL.deleteProcess),
+        listProcesses: db.prepare(SQL.listProcesses),
+        clearProcesses: db.prepare(SQL.clearProcesses),
+      }
+      this.jobs = new SqliteJobStore(db, this.#guard)
+      this.#ownership = new SqliteOwnership(db, file, this.#guard)
+    } catch (e) {
+      throw openFailed(file, e)
+    }
+    this.#batch = db.transaction((b: StoreBatch) => {
+      for (const i of b.incidents ?? []) this.#upsertIncident(i)
+      for (const s of b.workerStates ?? []) this.#upsertWorkerState(s)
+      for (const p of b.processesStarted ?? [])
+        this.#s.insertProcess.run(p.pid, p.startTicks, p.pool, p.workerId, storedTime(p.spawnedAt))
+      for (const p of b.processesEnded ?? []) this.#s.deleteProcess.run(p.pid, p.startTicks)
+      return (b.events ?? []).map((e) => this.#insertEvent(e))
+    })
+  }
+
+  /**
+   * Remembers which file was opened (device and inode), so that {@link SqliteStore.check} and every
+   * write can tell when the path names another file, or none. {@link openSqliteStore} calls it.
+   */
+  identify(): void {
+    this.#guard.identify()
+  }
+
+  /** Tells `listener` the outcome of every write from now on; returns the function that stops it. */
+  onWrite(listener: (w: StoreWrite) => void): () => void {
+    return this.#guard.onWrite(listener)
+  }
+
+  /**
+   * Checks that the file at the store's path is still the one opened (same device and inode). A
+   * file deleted or replaced since fences the store off: every later write is refused with
+   * SHEPHERD_STORE_GONE, as SQLite would otherwise go on writing into a file nobody reads again.
+   */
+  async check(): Promise<void> {
+    this.#guard.check()
+  }
+
+  /**
+   * Makes this supervisor the store's owner: takes the OS lock on `<store>.lock`, then decides on
+   * the lease in the store (src/core/supervisor-lease.ts) in one transaction. A lock held
+   * elsewhere is a refusal at once, naming the holder from the lease row. A refusal lets the lock
+   * go; anything else keeps it until {@link SqliteStore.releaseOwnership} or close.
+   */
+  async claimOwnership(
+    claim: LeaseClaim,
+    now: number,
+    ttlMs: number,
+    running: ProcessRunning,
+  ): Promise<LeaseDecision> {
+    return this.#ownership.claim(claim, now, ttlMs, running)
+  }
+
+  /**
+   * The owner's heartbeat. False when the lease is no longer `owner`'s: another supervisor took
+   * the store, and this one fences itself off (every later write refused, SHEPHERD_STORE_LOCKED).
+   */
+  async renewOwnership(owner: string, now: number, ttlMs: number): Promise<boolean> {
+    return this.#ownership.renew(owner, now, ttlMs)
+  }
+
+  /** Gives the store up (a clean stop): the lease is deleted and the OS lock let go. */
+  async releaseOwnership(owner: string): Promise<void> {
+    this.#ownership.release(owner)
+  }
+
+  /** The lease in the store, or null when no supervisor owns it. */
+  async readOwnership(): Promise<SupervisorLease | null> {
+    return this.#ownership.read()
+  }
+
+  /** Applies pending migrations; nothing to do when another process or the opening already did. */
+  async migrate(): Promise<void> {
+    if (this.#guard.closed) {
+      throw new ShepherdError(
+        'SHEPHERD_STORE_MIGRATION_FAILED',
+        `Could not migrate the store ${this.file}: it is closed.`,
+      )
+    }
+    runMigrations(this.#db, this.#migrations)
+  }
+
+  /** Inserts or replaces the whole incident (timeline included), in one statement. */
+  async saveIncident(incident: Incident): Promise<void> {
+    this.#guard.write(`save incident ${incident.id}`, () => this.#upsertIncident(incident))
+  }
+
+  #upsertIncident(incident: Incident): void {
+    this.#s.upsertIncident.run(
+      incident.id,
+      incident.workerId,
+      incident.pool,
+      incident.cause,
+      incident.severity,
+      incident.strategy,
+      incident.phase,
+      incident.outcome,
+      incident.attempt,
+      storedTime(incident.detectedAt),
+      incident.recoveredAt === null ? null : storedTime(incident.recoveredAt),
+      incident.endedAt === null ? null : storedTime(incident.endedAt),
+      JSON.stringify(incident),
+    )
+  }
+
+  /** The incident as last saved, or undefined for an unknown id. */
+  async getIncident(id: string): Promise<Incident | undefined> {
+    return this.#guard.read(`read incident ${id}`, () => {
+      const row = (this.#s.getIncident as Statement<DataRow>).get(id)
+      return row ? (JSON.parse(row.data) as Incident) : undefined
+    })
+  }
+
+  /** Newest first by detection time, then by id (descending) among incidents detected in the same ms. */
+  async listIncidents(query: IncidentQuery = {}): Promise<Incident[]> {
+    const limit = checkInteger('limit', query.limit ?? DEFAULT_INCIDENT_LIMIT, 0)
+    const params: unknown[] = []
+    if (query.workerId !== undefined) params.push(query.workerId)
+    if (query.pool !== undefined) params.push(query.pool)
+    if (query.since !== undefined) params.push(checkNumber('since', query.since))
+    params.push(limit)
+    const sql = incidentListSql({
+      workerId: query.workerId !== undefined,
+      pool: query.pool !== undefined,
+      since: query.since !== undefined,
+    })
+    return this.#guard.read('list incidents', () =>
+      this.#query<DataRow>(sql)
+        .all(...params)
+        .map((r) => JSON.parse(r.data) as Incident),
+    )
+  }
+
+  /** Incidents not yet recovered, escalated or interrupted, oldest first (detection order). */
+  async listOpenIncidents(): Promise<Incident[]> {
+    return this.#guard.read('list open incidents', () =>
+      (this.#s.listOpenIncidents as Statement<DataRow>)
+        .all(...FINAL_PHASES)
+        .map((r) => JSON.parse(r.data) as Incident),
+    )
+  }
+
+  /** Stores the event (its `seq`, if set, is ignored) and returns the sequence number it was given. */
+  async appendEvent(event: AnyEvent): Promise<number> {
+    return this.#guard.write(`append event ${event.type}`, () => this.#insertEvent(event))
+  }
+
+  /**
+   * Writes a batch in one transaction, in order (incidents, worker states, then events), and returns
+   * the events' sequence numbers: all of it is stored or none is. One commit (one fsync under
+   * synchronous=FULL) for the whole batch.
+   */
+  async writeBatch(batch: StoreBatch): Promise<number[]> {
+    const incidents = batch.incidents ?? []
+    const states = batch.workerStates ?? []
+    const events = batch.events ?? []
+    const started = batch.processesStarted ?? []
+    const ended = batch.processesEnded ?? []
+    if (incidents.length + states.length + events.length + started.length + ended.length === 0) return []
+    const what = [
+      incidents.length ? `${incidents.length} incidents` : '',
+      states.length ? `${states.length} worker states` : '',
+      started.length + ended.length ? `${started.length + ended.length} process records` : '',
+      events.length ? `${events.length} events (${[...new Set(events.map((e) => e.type))].join(', ')})` : '',
+    ]
+      .filter(Boolean)
+      .join(', ')
+    // IMMEDIATE takes the write lock (waiting up to busy_timeout) before the first write.
+    return this.#guard.write(`write ${what}`, () => this.#batch.immediate(batch))
+  }
+
+  async listWorkerProcesses(): Promise<WorkerProcessRecord[]> {
+    return this.#guard.read('list worker processes', () =>
+      (
+        this.#s.listProcesses.all() as Array<{
+          pid: number
+          start_ticks: number
+          pool: string
+          worker_id: string
+          spawned_at: number
+        }>
+      ).map((r) => ({
+        pid: r.pid,
+        startTicks: r.start_ticks,
+        pool: r.pool,
+        workerId: r.worker_id,
+        spawnedAt: r.spawned_at,
+      })),
+    )
+  }
+
+  async clearWorkerProcesses(): Promise<void> {
+    this.#guard.write('forget worker processes', () => this.#s.clearProcesses.run())
+  }
+
+  /** Oldest first by seq. An empty `types` list means any type, as an absent one does. */
+  async listEvents(query: EventQuery = {}): Promise<AnyEvent[]> {
+    const limit = checkInteger('limit', query.limit ?? DEFAULT_EVENT_LIMIT, 0)
+    const types = [...new Set(query.types ?? [])]
+    const params: unknown[] = [checkNumber('afterSeq', query.afterSeq ?? 0), ...types]
+    if (query.workerId !== undefined) params.push(query.workerId)
+    params.push(limit)
+    const sql = eventListSql({ types: types.length, workerId: query.workerId !== undefined })
+    return this.#guard.read('list events', () =>
+      this.#query<EventRow>(sql)
+        .all(...params)
+        .map(toEvent),
+    )
+  }
+
+  /**
+   * Deletes events with `at < before` in batches of a few thousand, yielding to the event loop
+   * between batches. A batch that fails leaves the earlier batches deleted.
+   */
+  async pruneEvents(before: number): Promise<number> {
+    const bound = checkNumber('before', before)
+    let deleted = 0
+    for (;;) {
+      const n = this.#guard.write(
+        `prune events older than ${bound}`,
+        () => this.#s.pruneEvents.run(bound, PRUNE_BATCH).changes,
+      )
+      deleted += n
+      if (n < PRUNE_BATCH) return deleted
+      await nextTurn()
+    }
+  }
+
+  /** Inserts or replaces the worker's saved state. The checkpoint must be a JSON value. */
+  async saveWorkerState(state: SavedWorkerState): Promise<void> {
+    this.#guard.write(`save the state of worker ${state.workerId}`, () => this.#upsertWorkerState(state))
+  }
+
+  #upsertWorkerState(state: SavedWorkerState): void {
+    this.#s.upsertWorkerState.run(
+      state.workerId,
+      state.pool,
+      storedTime(state.savedAt),
+      // undefined would vanish from the JSON; the port's "no checkpoint" is null.
+      JSON.stringify({ ...state, checkpoint: state.checkpoint ?? null }),
+    )
+  }
+
+  /** The state last saved for the worker slot, or undefined when none was. */
+  async loadWorkerState(workerId: string): Promise<SavedWorkerState | undefined> {
+    return this.#guard.read(`read the state of worker ${workerId}`, () => {
+      const row = (this.#s.loadWorkerState as Statement<DataRow>).get(workerId)
+      return row ? (JSON.parse(row.data) as SavedWorkerState) : undefined
+    })
+  }
+
+  /** The pragmas in effect on this connection, read back from SQLite (for `status` output and tests). */
+  settings(): SqliteSettings {
+    return this.#guard.read('read the store settings', () => readSettings(this.#db))
+  }
+
+  /** Closes the connection (SQLite checkpoints the WAL into the file). Calling it again does nothing. */
+  async close(): Promise<void> {
+    if (this.#guard.closed) return
+    this.#guard.close()
+    this.#queries.clear()
+    this.#db.close()
+    this.#ownership.unlock()
+  }
+
+  /** `await using store = await openSqliteStore(file)` closes the store at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  #insertEvent(event: AnyEvent): number {
+    const row = (this.#s.insertEvent as Statement<{ seq: number }>).get(
+      storedTime(event.at),
+      event.type,
+      event.severity,
+      event.pool,
+      event.workerId,
+      event.incidentId,
+      event.message,
+      JSON.stringify(event.data ?? null),
+    )
+    if (!row) throw new Error('INSERT … RETURNING gave no row')
+    return row.seq
+  }
+
+  #query<R>(sql: string): Statement<R> {
+    let stmt = this.#queries.get(sql)
+    if (!stmt) {
+      stmt = this.#db.prepare(sql)
+      this.#queries.set(sql, stmt)
+    }
+    return stmt as Statement<R>
+  }
+}
