@@ -60,7 +60,7 @@ export function seededRandom(seed: number): () => number {
 /**
  * One-shot timers as the platform arms them (setTimeout, clearTimeout), behind a port so that the
  * supervisor, the dispatcher and the report scheduler run under fake time in tests. A port arms one
- * timer of at most 2^31−1 ms; `setLongTimeout` (src/adapters/timers.ts) is how anything longer is
+ * timer of at most 2^31−1 ms; {@link setLongTimeout} (below) is how anything longer is
  * waited for. Timers measure elapsed time: a clock that steps (a fake one set back, a wall clock
  * corrected) moves `now()`, never a pending timer.
  */
@@ -78,4 +78,55 @@ export interface TimerPort {
 export interface Scheduler extends TimerPort {
   /** Calls `fn` once, after the current turn: after every callback and I/O event already due. */
   defer(fn: () => void): void
+}
+
+/**
+ * The longest delay one setTimeout takes (Node's TIMEOUT_MAX, about 24.8 days). Node turns a longer
+ * delay, or one that is not a number, into 1 ms with a TimeoutOverflowWarning: a job delayed 30
+ * days would wake the supervisor every millisecond. Every timer in Shepherd that a user's number
+ * can reach (a job's delay or timeout, a config duration, a report schedule) goes through
+ * {@link setLongTimeout}.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** A pending {@link setLongTimeout}. */
+export interface LongTimeout {
+  /** Cancels it; calling it again, or after it fired, does nothing. */
+  clear(): void
+}
+
+/**
+ * Calls `fn` once, `ms` from now, for any `ms`: a wait above {@link MAX_TIMER_MS} is armed in
+ * steps of at most that. Negative or NaN is 0; Infinity is never (a step every 24.8 days).
+ * Steps are counted, not measured against a clock, so it takes the same time under a fake clock as
+ * one timer would (timers never fire early; a late one makes the whole wait that much later).
+ * @example
+ * ```ts
+ * const t = setLongTimeout(() => wake(), 400 * 86_400_000, backgroundTimers)
+ * // later
+ * t.clear()
+ * ```
+ */
+export function setLongTimeout(fn: () => void, ms: number, timers: TimerPort): LongTimeout {
+  let left = ms > 0 ? ms : 0
+  let handle: unknown = null
+  let done = false
+  const arm = (): void => {
+    const step = Math.min(left, MAX_TIMER_MS)
+    left -= step
+    handle = timers.set(() => {
+      if (done) return
+      if (left > 0) return arm()
+      done = true
+      fn()
+    }, step)
+  }
+  arm()
+  return {
+    clear() {
+      if (done) return
+      done = true
+      timers.clear(handle)
+    },
+  }
 }

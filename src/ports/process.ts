@@ -2,6 +2,7 @@
  * The process port: what the supervisor needs from the operating system to run a worker.
  * @module
  */
+import type { ProbeConfig } from '../config/schema.js'
 import type { ExitReport } from '../core/exit-report.js'
 
 export interface WorkerSpec {
@@ -54,3 +55,55 @@ export interface ProcessSpawner {
 
 /** Called with complete lines of a worker's output, as they arrive. */
 export type OutputListener = (workerId: string, stream: 'out' | 'err', lines: string[]) => void
+
+/** A worker's process tree at one instant. */
+export interface TreeSample {
+  /** State letter of the root, null when the root is gone. */
+  rootState: string | null
+  /** Every member, the root included (when alive). */
+  pids: number[]
+  /** Members except the root: descendants by ppid and members of the root's process group. */
+  descendants: number[]
+  /** Members in state Z, the root excluded (a zombie root is the supervisor's own to reap). */
+  zombies: number
+  /** utime + stime of all members, in {@link CLK_TCK} ticks. */
+  cpuTicks: number
+  /** Resident memory of the live (non-zombie) members. */
+  rssBytes: number
+}
+
+/** What the supervisor needs from /proc. */
+export interface ProcPort {
+  sampleTrees(roots: readonly number[]): Map<number, TreeSample>
+  readProcState(pid: number): string | null
+  /** Start ticks of the process with this pid (it names the process), or null when there is none. */
+  readStartTicks(pid: number): number | null
+}
+
+/** Where a pool's worker output goes (its log file; the daemon opens a PoolLogWriter, src/adapters/process/log-writer.ts). */
+export interface PoolLog {
+  write(workerId: string, stream: 'out' | 'err', lines: string[]): void
+  close(): void
+}
+
+/** What a probe can refer to through `{port}`, `{index}`, `{pid}` and `{id}`. */
+export interface ProbeVars {
+  /** The worker's PORT, when its pool gives it one. */
+  port?: number
+  /** The worker's index in its pool. */
+  index: number
+  pid: number
+  /** The worker id, e.g. `email#2`. */
+  id: string
+}
+
+/** The outcome of one probe. */
+export interface ProbeResult {
+  ok: boolean
+  /** What happened, for people: `HTTP 503`, `connection refused (ECONNREFUSED)`, `exit code 1: …`. */
+  detail: string
+  durationMs: number
+}
+
+/** Runs one liveness probe of a worker (the real one: src/adapters/process/probes.ts). */
+export type ProbeRunner = (probe: ProbeConfig, vars: ProbeVars) => Promise<ProbeResult>

@@ -16,13 +16,14 @@
  *   shutdown they are released, counting nothing.
  * @module
  */
-import { backgroundTimers, type LongTimeout, setLongTimeout } from '../adapters/timers.js'
+import { backgroundTimers } from '../adapters/timers.js'
 import type { EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import { parseDeliveryToken } from '../core/ids.js'
 import type { Delivery, JobPolicy } from '../core/job.js'
 import { isShepherdError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { Scheduler } from '../ports/clock.js'
+import { type LongTimeout, setLongTimeout } from '../ports/clock.js'
 import type { JobStore, Settlement, SettleResult } from '../ports/job-store.js'
 import type { JobMessage, SettleItem, SupervisorMessage, WorkerMessage } from '../protocol/messages.js'
 

@@ -4,12 +4,13 @@
  * The timer is the only one; it is injected, so tests drive the schedule with fake time.
  * @module
  */
-import { backgroundTimers, type LongTimeout, setLongTimeout } from '../adapters/timers.js'
+import { backgroundTimers } from '../adapters/timers.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { AnyEvent } from '../core/events.js'
 import { coerceError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { TimerPort } from '../ports/clock.js'
+import { type LongTimeout, setLongTimeout } from '../ports/clock.js'
 import type { Store } from '../ports/store.js'
 import { generateReport } from './collect.js'
 import { deliverReport, type DeliveryOutcome } from './deliver.js'

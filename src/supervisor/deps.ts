@@ -6,29 +6,13 @@
  */
 import { randomBytes } from 'node:crypto'
 
-import type { runProbe as RunProbe } from '../adapters/process/probes.js'
-import type { TreeSample } from '../adapters/process/proc.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { AnyEvent, EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import type { Logger } from '../logger.js'
 import type { Clock, Scheduler } from '../ports/clock.js'
-import type { ProcessSpawner } from '../ports/process.js'
+import type { PoolLog, ProbeRunner, ProcessSpawner, ProcPort } from '../ports/process.js'
 import type { Store } from '../ports/store.js'
 import type { WriteBehind } from '../store/write-behind.js'
-
-/** What the supervisor needs from /proc. */
-export interface ProcPort {
-  sampleTrees(roots: readonly number[]): Map<number, TreeSample>
-  readProcState(pid: number): string | null
-  /** Start ticks of the process with this pid (it names the process), or null when there is none. */
-  readStartTicks(pid: number): number | null
-}
-
-/** Where a pool's worker output goes (its log file; see src/adapters/process/log-files.ts). */
-export interface PoolLog {
-  write(workerId: string, stream: 'out' | 'err', lines: string[]): void
-  close(): void
-}
 
 export interface SupervisorDeps {
   loaded: LoadedConfig
@@ -41,7 +25,7 @@ export interface SupervisorDeps {
   /** The timers of recovery, health checks and the dispatcher; they go with `clock`. */
   timers: Scheduler
   proc: ProcPort
-  runProbe: typeof RunProbe
+  runProbe: ProbeRunner
   /** Opens the log of a pool's worker output. */
   openLog: (pool: string) => PoolLog
   /** Receives every event: the daemon logs, persists and notifies. Must not throw. */

@@ -9,9 +9,8 @@
  * - probes, each on its own interval.
  * @module
  */
-import type { runProbe as RunProbe } from '../adapters/process/probes.js'
-import { CpuMeter, type TreeSample } from '../adapters/process/proc.js'
 import type { ResolvedPool } from '../config/load.js'
+import { CpuMeter } from '../core/cpu-meter.js'
 import { describeExit } from '../core/exit-report.js'
 import {
   type Anomaly,
@@ -28,7 +27,8 @@ import { isWatched, type SlotEvent } from '../core/slot.js'
 import type { Logger } from '../logger.js'
 import type { Clock } from '../ports/clock.js'
 import type { JobStore } from '../ports/job-store.js'
-import type { Emit, ProcPort } from './deps.js'
+import type { ProbeRunner, ProcPort, TreeSample } from '../ports/process.js'
+import type { Emit } from './deps.js'
 import { liveProcesses, type PoolRuntime, pushSample, type Slot, type Spare } from './pool-runtime.js'
 import type { TimerSet } from './timer-set.js'
 import type { WorkerProcess } from './worker-process.js'
@@ -47,7 +47,7 @@ export interface HealthMonitorDeps {
   proc: Pick<ProcPort, 'sampleTrees' | 'readProcState'>
   /** The queue's counts (backlog, throughput), for pools with a queue. */
   counts: JobStore['counts']
-  runProbe: typeof RunProbe
+  runProbe: ProbeRunner
   /** What a check, the watchdog or a probe found about a slot's process: the slot machine decides. */
   onSlot: (slot: Slot, event: SlotEvent<WorkerProcess>) => void
   /** A warm spare is unhealthy: it is replaced. */

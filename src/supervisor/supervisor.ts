@@ -52,7 +52,7 @@ import type {
 import { viewSlot, viewSpare } from './views.js'
 import type { WorkerProcess } from './worker-process.js'
 
-export type { PoolLog, ProcPort, SupervisorDeps } from './deps.js'
+export type { SupervisorDeps } from './deps.js'
 
 /** Orphans of a dead supervisor get SIGTERM, then SIGKILL after at most this long. */
 const ORPHAN_GRACE_MS = 5_000

@@ -3,8 +3,8 @@
  * track of so that shutdown cancels every one that is pending, and arms none after it.
  * @module
  */
-import { type LongTimeout, setLongTimeout } from '../adapters/timers.js'
 import type { TimerPort } from '../ports/clock.js'
+import { type LongTimeout, setLongTimeout } from '../ports/clock.js'
 
 export type Timer = LongTimeout
 

@@ -4,9 +4,9 @@
  * A slot's process changes on every restart; this object lives exactly as long as its process.
  * @module
  */
-import { LineTail } from '../adapters/process/line-tail.js'
 import type { ExitReport } from '../core/exit-report.js'
 import type { ProbeState } from '../core/health.js'
+import { LineTail } from '../core/line-tail.js'
 import type { ManagedProcess, StopOptions } from '../ports/process.js'
 import { parseWorkerMessage, type SupervisorMessage, type WorkerMessage } from '../protocol/messages.js'
 import type { HeldSummary } from '../queue/dispatcher.js'

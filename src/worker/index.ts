@@ -18,7 +18,7 @@
  * ```
  * @module
  */
-import { MAX_TIMER_MS } from '../adapters/timers.js'
+import { MAX_TIMER_MS } from '../ports/clock.js'
 import {
   type JobMessage,
   PROTOCOL_VERSION,

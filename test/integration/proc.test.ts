@@ -6,14 +6,13 @@ import { afterEach, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 import {
-  CLK_TCK,
-  CpuMeter,
   pageSize,
   parseProcStat,
   readProcStat,
   readProcState,
   sampleTrees,
 } from '../../src/adapters/process/proc.js'
+import { CLK_TCK, CpuMeter } from '../../src/core/cpu-meter.js'
 import { waitFor } from '../helpers/wait.js'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url))

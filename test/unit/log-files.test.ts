@@ -14,10 +14,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 
-import { LineTail } from '../../src/adapters/process/line-tail.js'
 import { workerIdOf } from '../../src/adapters/process/log-format.js'
 import { followLogs, readLogTail } from '../../src/adapters/process/log-reader.js'
 import { PoolLogWriter } from '../../src/adapters/process/log-writer.js'
+import { LineTail } from '../../src/core/line-tail.js'
 import { waitFor } from '../helpers/wait.js'
 
 const T0 = Date.parse('2025-01-02T03:04:05.678Z')

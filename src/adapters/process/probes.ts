@@ -7,28 +7,12 @@ import { connect } from 'node:net'
 import type { ProbeConfig } from '../../config/schema.js'
 import { coerceError } from '../../errors.js'
 import type { TimerPort } from '../../ports/clock.js'
+import type { ProbeResult, ProbeVars } from '../../ports/process.js'
 import { systemClock } from '../system-clock.js'
 import { nodeTimers } from '../timers.js'
 import { describeSpawnFailure, runCommand } from './run-command.js'
 
-/** What a probe can refer to through `{port}`, `{index}`, `{pid}` and `{id}`. */
-export interface ProbeVars {
-  /** The worker's PORT, when its pool gives it one. */
-  port?: number
-  /** The worker's index in its pool. */
-  index: number
-  pid: number
-  /** The worker id, e.g. `email#2`. */
-  id: string
-}
-
-/** The outcome of one probe. */
-export interface ProbeResult {
-  ok: boolean
-  /** What happened, for people: `HTTP 503`, `connection refused (ECONNREFUSED)`, `exit code 1: …`. */
-  detail: string
-  durationMs: number
-}
+export type { ProbeResult, ProbeVars }
 
 /** Only this much of an exec probe's stderr is kept: the detail shows its first line. */
 const MAX_STDERR_CHARS = 4096
