@@ -195,6 +195,11 @@ export interface JobStore {
   releaseAllActive(now: number): Promise<number>
   /** The earliest runAt of a waiting job of the queue that is not due yet, or null. */
   nextDueAt(queue: string, now: number): Promise<number | null>
+  /**
+   * How many jobs of the queue are due now (suspects included), counting no further than `atMost`:
+   * what the dispatcher shares among the workers that ask, read without reading a whole backlog.
+   */
+  countDue(queue: string, now: number, atMost: number): Promise<number>
   /** One row per queue that has any job, by queue name; a queue asked for by name always gets a row. */
   counts(now: number, queue?: string): Promise<QueueCounts[]>
   getJob(id: string): Promise<Job | undefined>

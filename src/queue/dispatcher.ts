@@ -2,8 +2,10 @@
  * Delivers jobs from the store to the workers that asked for them, and settles what comes back.
  *
  * - The dispatcher listens to every worker's messages (`watch`): a worker subscribes with its
- *   concurrency (the SDK's `work()`) and is sent at most that many jobs at once, in one `jobs`
- *   message per round; its settlements come the same way.
+ *   concurrency (the SDK's `work()`) and is sent at most that many jobs at once (plus a batch
+ *   ahead for short jobs), in one `jobs` message per round; its settlements come the same way.
+ * - Which worker gets which of the due jobs is the dispatch policy's decision (core/dispatch.ts):
+ *   spread over every ready worker of the queue, concurrency first, prefetch after, suspects alone.
  * - Rounds are coalesced: whatever frees a slot or adds work (an ack, a new subscriber, an
  *   enqueue, a delayed job falling due) asks for one round on the next turn of the event loop.
  *   While workers have free slots and the queue looked empty, the store is asked again every
@@ -17,15 +19,19 @@
  * @module
  */
 import { backgroundTimers } from '../adapters/timers.js'
-import type { EventDataMap, EventSeverity, EventType } from '../core/events.js'
-import { parseDeliveryToken } from '../core/ids.js'
 import type { Delivery, JobPolicy } from '../core/job.js'
 import { isShepherdError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { Scheduler } from '../ports/clock.js'
 import { type LongTimeout, setLongTimeout } from '../ports/clock.js'
 import type { JobStore, Settlement, SettleResult } from '../ports/job-store.js'
-import type { JobMessage, SettleItem, SupervisorMessage, WorkerMessage } from '../protocol/messages.js'
+import type { SettleItem } from '../protocol/messages.js'
+import { type ClaimPlan, planClaims, starvedQueues } from './claims.js'
+import { type OutcomeDeps, reportOutcomes, reportRequeued } from './job-outcomes.js'
+import { StoreBackoff } from './store-backoff.js'
+import { type HeldSummary, type JobWorker, NOTHING_HELD, Subscription } from './subscription.js'
+
+export type { HeldSummary, JobWorker } from './subscription.js'
 
 /**
  * How often a worker with free slots looks for jobs when the queue looked empty. Low enough that
@@ -37,36 +43,7 @@ const POLL_MS = 25
 const SETTLE_EVERY_MS = 2
 const SETTLE_BATCH = 512
 
-/**
- * A store write that failed (a full disk, a read-only or deleted store) is tried again after
- * RETRY_MIN_MS, doubling up to RETRY_MAX_MS. Settlements are kept meanwhile, never dropped: an
- * ack a worker sent is committed once the store takes writes again. The cap keeps the recovery
- * prompt (within 2 s of space coming back) at the cost of one failed write every 2 s.
- */
-const RETRY_MIN_MS = 50
-const RETRY_MAX_MS = 2_000
-
-/** The deliveries a worker holds (or held when it went). */
-export interface HeldSummary {
-  jobs: number
-  checkpointed: number
-}
-
-const NONE: HeldSummary = { jobs: 0, checkpointed: 0 }
-
-/** What the dispatcher needs to know about a worker process. */
-export interface JobWorker {
-  /** Unique per process. */
-  readonly key: string
-  readonly currentId: string
-  readonly alive: boolean
-  send(message: SupervisorMessage): boolean
-  recordOutcome(now: number, ok: boolean): void
-  /** Subscribes to the worker's messages. */
-  onMessage(listener: (message: WorkerMessage) => void): void
-}
-
-export interface DispatcherDeps<W extends JobWorker> {
+export interface DispatcherDeps<W extends JobWorker> extends OutcomeDeps<W> {
   jobs: JobStore
   now: () => number
   /**
@@ -77,43 +54,11 @@ export interface DispatcherDeps<W extends JobWorker> {
   timers?: Scheduler
   random: () => number
   policy: (queue: string) => JobPolicy
-  emit: <T extends EventType>(
-    type: T,
-    severity: EventSeverity,
-    origin: { pool?: string | null; workerId?: string | null },
-    message: string,
-    data: EventDataMap[T],
-  ) => void
   logger: Logger
-  /** A worker answered for a delivery it no longer holds: stop it. */
-  onStaleWorker: (worker: W, detail: string) => void
   /** Every job a worker finished (ok) or failed, with how long its handler ran when known: for metrics. */
   onJob?: (pool: string, queue: string, ok: boolean, ms: number | null) => void
   /** Whether a subscribed worker may be given jobs now (warm spares wait until they are promoted). */
   eligible: (worker: W) => boolean
-}
-
-interface Subscription<W extends JobWorker> {
-  worker: W
-  pool: string
-  queue: string
-  /** Jobs it runs at once. */
-  capacity: number
-  /** Average time from delivery to ack of its recent jobs (ms), for prefetch; null before any. */
-  avgJobMs: number | null
-  /** Tokens of the deliveries it holds. */
-  held: Map<string, Held>
-  draining: boolean
-}
-
-interface Held {
-  jobId: string
-  queue: string
-  timer: LongTimeout | null
-  checkpointed: boolean
-  /** It was in flight in a worker crash before: it runs alone on its worker. */
-  suspect: boolean
-  deliveredAt: number
 }
 
 interface PendingSettlement<W extends JobWorker> {
@@ -134,15 +79,14 @@ export class Dispatcher<W extends JobWorker> {
   private stopped = false
   /** Serialises store work: settlements and claims never interleave. */
   private chain: Promise<unknown> = Promise.resolve()
-  /** Store writes failed in a row (settlements or claims); 0 while the store takes them. */
-  private failures = 0
-  /** While failing: no store write before this time (backoff). */
-  private retryAt = 0
-
+  /** Deliveries so far: the order in which workers were last given jobs. */
+  private given = 0
+  private readonly backoff: StoreBackoff
   private readonly timers: Scheduler
 
   constructor(private readonly d: DispatcherDeps<W>) {
     this.timers = d.timers ?? backgroundTimers
+    this.backoff = new StoreBackoff(d.now, d.logger)
   }
 
   /** A timer of any length, on the dispatcher's timers. */
@@ -175,19 +119,8 @@ export class Dispatcher<W extends JobWorker> {
   /** A worker asked for jobs. */
   subscribe(worker: W, pool: string, queue: string, concurrency: number): void {
     const existing = this.subs.get(worker.key)
-    if (existing) {
-      existing.capacity = concurrency
-    } else {
-      this.subs.set(worker.key, {
-        worker,
-        pool,
-        queue,
-        capacity: concurrency,
-        avgJobMs: null,
-        held: new Map(),
-        draining: false,
-      })
-    }
+    if (existing) existing.capacity = concurrency
+    else this.subs.set(worker.key, new Subscription(worker, pool, queue, concurrency))
     this.kick()
   }
 
@@ -199,8 +132,7 @@ export class Dispatcher<W extends JobWorker> {
 
   /** How many deliveries the worker holds, and how many of them have a checkpoint. */
   held(worker: W): HeldSummary {
-    const sub = this.subs.get(worker.key)
-    return sub ? summarize(sub) : NONE
+    return this.subs.get(worker.key)?.summary() ?? NOTHING_HELD
   }
 
   /** Settlements from a worker, written on the next turn. */
@@ -209,19 +141,19 @@ export class Dispatcher<W extends JobWorker> {
     const now = this.d.now()
     for (const i of items) {
       if (i.k === 'release') {
-        if (sub) this.release(sub, i.token)
+        sub?.release(i.token)
       } else if (i.k === 'ack' || i.k === 'fail') {
         worker.recordOutcome(now, i.k === 'ack')
         const h = sub?.held.get(i.token)
         // The handler's own run time when the worker says it; else delivery to ack.
         const ms = typeof i.ms === 'number' ? i.ms : h ? now - h.deliveredAt : null
         if (sub && h) {
-          if (ms !== null) noteDuration(sub, ms)
+          if (ms !== null) sub.noteJobMs(ms)
           this.d.onJob?.(sub.pool, sub.queue, i.k === 'ack', ms)
         }
-        // The slot is free as soon as the worker says so; the write and the next claim follow in
-        // one transaction on the next turn.
-        if (sub) this.release(sub, i.token)
+        // The slot is free as soon as the worker says so; the write and the next claim follow on
+        // the next turn.
+        sub?.release(i.token)
       } else if (i.k === 'checkpoint') {
         const h = sub?.held.get(i.token)
         if (h) h.checkpointed = true
@@ -241,11 +173,11 @@ export class Dispatcher<W extends JobWorker> {
     const going = this.going.get(worker.key)
     if (going) return going
     const sub = this.subs.get(worker.key)
-    if (!sub) return Promise.resolve(NONE)
+    if (!sub) return Promise.resolve(NOTHING_HELD)
     this.subs.delete(worker.key)
-    const summary = summarize(sub)
+    const summary = sub.summary()
     const tokens = [...sub.held.keys()]
-    for (const t of tokens) this.release(sub, t)
+    for (const t of tokens) sub.release(t)
     if (tokens.length === 0) return Promise.resolve(summary)
     // Deliveries run in the order they were sent, `capacity` at a time: the oldest ones the worker
     // still held were running, the rest were prefetched and never started. Only the running ones
@@ -262,33 +194,19 @@ export class Dispatcher<W extends JobWorker> {
       } catch (e) {
         // The store takes no writes now. The recovery goes on without it (the worker's replacement
         // starts); these wait with the other settlements until the store takes them.
-        this.storeFailed(e, `${tokens.length} job(s) of ${worker.currentId} to put back in ${sub.queue}`)
+        this.backoff.failed(e, `${tokens.length} job(s) of ${worker.currentId} to put back in ${sub.queue}`)
         this.pending.push(...items.map((item) => ({ item, from: sub })))
-        this.scheduleSettle(this.retryAt - this.d.now())
+        this.scheduleSettle(this.backoff.retryAt - this.d.now())
         return
       }
-      this.storeWorked()
-      this.requeued(sub, worker, why, results)
+      this.backoff.worked()
+      reportRequeued(this.d, sub, why, results)
       // Redeliver now, before anything else (the replacement's start) gets the event loop.
       await this.turn()
     }).then(() => summary)
     this.going.set(worker.key, done)
     void done.finally(() => this.going.delete(worker.key))
     return done
-  }
-
-  private requeued(sub: Subscription<W>, worker: W, why: 'crash' | 'release', results: SettleResult[]): void {
-    const requeued = results.filter((r) => r.outcome === 'requeued' || r.outcome === 'released')
-    if (requeued.length > 0) {
-      this.d.emit(
-        'job:requeued',
-        'info',
-        { pool: sub.pool, workerId: worker.currentId },
-        `${requeued.length} job${requeued.length === 1 ? '' : 's'} of ${worker.currentId} back in ${sub.queue} (${why})`,
-        { queue: sub.queue, count: requeued.length, reason: why, jobIds: requeued.map((r) => r.job!.id) },
-      )
-    }
-    this.report(results, sub)
   }
 
   /** Something changed (an ack, a free slot, an enqueue, a retry falling due): one turn soon. */
@@ -343,9 +261,10 @@ export class Dispatcher<W extends JobWorker> {
     // in flight at the crash, runs again, which at-least-once allows. Shutdown writes at once.
     // While the store fails, nothing is written before the backoff's retryAt.
     const now = this.d.now()
-    if (claim && now < this.retryAt) {
-      if (this.pending.length > 0) this.scheduleSettle(this.retryAt - now)
-      else this.schedulePoll(this.retryAt - now)
+    const retryAt = this.backoff.retryAt
+    if (claim && now < retryAt) {
+      if (this.pending.length > 0) this.scheduleSettle(retryAt - now)
+      else this.schedulePoll(retryAt - now)
       return
     }
     const settleNow =
@@ -353,11 +272,10 @@ export class Dispatcher<W extends JobWorker> {
     const batch = settleNow ? this.pending : []
     if (settleNow) this.pending = []
     else if (this.pending.length > 0) this.scheduleSettle(SETTLE_EVERY_MS - (now - this.lastSettleAt))
-    const subs = claim ? this.claimants() : []
-    if (subs.length > 0 && !(await this.claim(subs, now))) {
+    if (claim && !(await this.claim(now))) {
       // Claims failed: the store takes no writes. The settlements wait for the backoff too.
       this.pending = [...batch, ...this.pending]
-      if (this.pending.length > 0) this.scheduleSettle(this.retryAt - now)
+      if (this.pending.length > 0) this.scheduleSettle(this.backoff.retryAt - now)
       return
     }
     if (batch.length > 0) {
@@ -366,35 +284,33 @@ export class Dispatcher<W extends JobWorker> {
     }
   }
 
-  /** One claim per worker with free slots, delivered at once; false when the store refused it. */
-  private async claim(subs: Array<{ sub: Subscription<W>; free: number }>, now: number): Promise<boolean> {
-    let claimed: Delivery[][]
+  /**
+   * The claims the dispatch policy makes for the workers that may take jobs now, delivered at once;
+   * false when the store refused them. A worker stopping gracefully, one not yet promoted from warm
+   * spare, and one whose channel is gone take nothing.
+   */
+  private async claim(now: number): Promise<boolean> {
+    const ready = [...this.subs.values()].filter(
+      (s) => !s.draining && s.worker.alive && this.d.eligible(s.worker),
+    )
+    let plan: ClaimPlan<W>
+    let claimed: Delivery[][] = []
     try {
-      ;({ claimed } = await this.d.jobs.exchange(
-        [],
-        subs.map(({ sub, free }) => ({
-          queue: sub.queue,
-          limit: free,
-          worker: sub.worker.currentId,
-          // Suspects run alone: see claimants().
-          suspects: sub.held.size === 0 ? 'alone' : 'exclude',
-        })),
-        now,
-        this.d.policy,
-        this.d.random,
-      ))
+      plan = await planClaims(ready, (queue, atMost) => this.d.jobs.countDue(queue, now, atMost))
+      if (plan.claims.length > 0) {
+        const requests = plan.claims.map((c) => c.request)
+        ;({ claimed } = await this.d.jobs.exchange([], requests, now, this.d.policy, this.d.random))
+        this.backoff.worked()
+      }
     } catch (e) {
-      this.storeFailed(e, 'claims of new jobs')
-      this.schedulePoll(this.retryAt - now)
+      this.backoff.failed(e, 'claims of new jobs')
+      this.schedulePoll(this.backoff.retryAt - now)
       return false
     }
-    this.storeWorked()
-    const starved = new Set<string>()
-    subs.forEach(({ sub, free }, i) => {
-      const deliveries = claimed[i]!
-      if (deliveries.length < free) starved.add(sub.queue)
-      if (deliveries.length > 0) this.deliver(sub, deliveries)
+    plan.claims.forEach(({ sub }, i) => {
+      if (claimed[i]!.length > 0) this.deliver(sub, claimed[i]!)
     })
+    const starved = starvedQueues(plan, claimed)
     if (starved.size > 0 && !this.stopped) {
       this.schedulePoll()
       for (const q of starved) await this.watchDue(q, now)
@@ -413,14 +329,14 @@ export class Dispatcher<W extends JobWorker> {
     if (outcome === 'written') return
     if (outcome === 'kept') {
       this.pending = [...batch, ...this.pending]
-      this.scheduleSettle(this.retryAt - now)
+      this.scheduleSettle(this.backoff.retryAt - now)
       return
     }
     for (let i = 0; i < batch.length; i++) {
       const one = await this.trySettle([batch[i]!], now)
       if (one === 'kept') {
         this.pending = [...batch.slice(i), ...this.pending]
-        this.scheduleSettle(this.retryAt - now)
+        this.scheduleSettle(this.backoff.retryAt - now)
         return
       }
       if (one === 'refused') {
@@ -445,82 +361,23 @@ export class Dispatcher<W extends JobWorker> {
         this.d.policy,
         this.d.random,
       )
-      this.storeWorked()
-      settled.forEach((r, i) => this.report([r], batch[i]!.from))
+      this.backoff.worked()
+      settled.forEach((r, i) => reportOutcomes(this.d, [r], batch[i]!.from))
       return 'written'
     } catch (e) {
       if (isShepherdError(e, 'SHEPHERD_BAD_REQUEST')) return 'refused'
-      this.storeFailed(e, `${batch.length} settlement(s) (acks, failures, checkpoints)`)
+      this.backoff.failed(e, `${batch.length} settlement(s) (acks, failures, checkpoints)`)
       return 'kept'
     }
   }
 
-  /** A store write failed: back off. The first failure of a run is logged; the store's own event says the rest. */
-  private storeFailed(e: unknown, what: string): void {
-    this.failures++
-    this.retryAt = this.d.now() + Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.failures - 1, 16))
-    const fields = { err: e, what, failures: this.failures, retryInMs: this.retryAt - this.d.now() }
-    if (this.failures === 1)
-      this.d.logger.error(fields, 'the store did not take a write of the queue: kept, retrying')
-    else this.d.logger.debug(fields, 'the store did not take a write of the queue: kept, retrying')
-  }
-
-  private storeWorked(): void {
-    if (this.failures === 0) return
-    this.d.logger.info({ failures: this.failures }, 'the store takes the queue’s writes again')
-    this.failures = 0
-    this.retryAt = 0
-  }
-
-  /**
-   * The workers that may take jobs now, with their free slots. Poison jobs are told from their
-   * neighbours by running suspects alone: a job that was in flight in a crash goes only to a worker
-   * that holds nothing (the 'alone' claim), and that worker gets nothing else until it is done. A
-   * further crash is then the suspect's own, and a job that merely shared a worker with a poison
-   * job is never quarantined with it.
-   */
-  private claimants(): Array<{ sub: Subscription<W>; free: number }> {
-    const out: Array<{ sub: Subscription<W>; free: number }> = []
-    for (const sub of this.subs.values()) {
-      const prefetch = prefetchOf(sub)
-      const free = sub.capacity + prefetch - sub.held.size
-      // With jobs in hand ahead, refill once half the prefetch is used: fewer, larger claims.
-      const wanted = prefetch > 0 && sub.held.size >= sub.capacity ? Math.ceil(prefetch / 2) : 1
-      if (free < wanted || sub.draining || !sub.worker.alive || !this.d.eligible(sub.worker)) continue
-      if ([...sub.held.values()].some((h) => h.suspect)) continue
-      out.push({ sub, free })
-    }
-    return out
-  }
-
   private deliver(sub: Subscription<W>, deliveries: Delivery[]): void {
-    const now = this.d.now()
-    const messages: JobMessage[] = []
-    for (const { job, token } of deliveries) {
-      const timer =
-        job.timeoutMs === null
-          ? null
-          : this.after(job.timeoutMs, () => this.timedOut(sub, token, job.timeoutMs!))
-      sub.held.set(token, {
-        jobId: job.id,
-        queue: job.queue,
-        timer,
-        checkpointed: job.checkpoint !== null,
-        suspect: job.crashes > 0,
-        deliveredAt: now,
-      })
-      messages.push({
-        token,
-        id: job.id,
-        queue: job.queue,
-        payload: job.payload,
-        delivery: job.delivery,
-        attempts: job.attempts,
-        maxAttempts: job.maxAttempts,
-        checkpoint: job.checkpoint ?? null,
-        timeoutMs: job.timeoutMs,
-      })
-    }
+    sub.lastGiven = this.given += deliveries.length
+    const messages = sub.hold(deliveries, this.d.now(), ({ job, token }) =>
+      job.timeoutMs === null
+        ? null
+        : this.after(job.timeoutMs, () => this.timedOut(sub, token, job.timeoutMs!)),
+    )
     if (!sub.worker.send({ t: 'jobs', jobs: messages })) {
       // The channel closed under us: the exit handler gives these back through workerGone.
       this.d.logger.warn(
@@ -562,9 +419,8 @@ export class Dispatcher<W extends JobWorker> {
   }
 
   private timedOut(sub: Subscription<W>, token: string, timeoutMs: number): void {
-    const h = sub.held.get(token)
+    const h = sub.release(token)
     if (!h) return
-    this.release(sub, token)
     sub.worker.recordOutcome(this.d.now(), false)
     this.d.emit(
       'job:timeout',
@@ -579,76 +435,6 @@ export class Dispatcher<W extends JobWorker> {
     })
     this.kick()
   }
-
-  /** Forgets a delivery; true when the subscription held it. */
-  private release(sub: Subscription<W>, token: string): boolean {
-    const h = sub.held.get(token)
-    if (!h) return false
-    h.timer?.clear()
-    sub.held.delete(token)
-    return true
-  }
-
-  private report(results: SettleResult[], from: Subscription<W> | null): void {
-    for (const r of results) {
-      const job = r.job
-      if (r.outcome === 'stale') {
-        const jobId = parseDeliveryToken(r.token)?.jobId ?? r.token
-        const who = from?.worker.currentId ?? 'a worker'
-        this.d.emit(
-          'job:stale',
-          'warning',
-          { pool: from?.pool ?? null, workerId: from?.worker.currentId ?? null },
-          `${who} answered (${r.kind}) for delivery ${r.token} of job ${jobId}, which was given away: refused`,
-          { jobId, queue: job?.queue ?? from?.queue ?? '', token: r.token, kind: r.kind },
-        )
-        if (from && from.worker.alive && (r.kind === 'ack' || r.kind === 'fail' || r.kind === 'checkpoint')) {
-          this.d.onStaleWorker(from.worker, `answered for job ${jobId} after it was given to another worker`)
-        }
-      } else if (r.outcome === 'dead' && job) {
-        this.d.emit(
-          'job:dead-lettered',
-          'info',
-          { pool: from?.pool ?? null, workerId: from?.worker.currentId ?? null },
-          `job ${job.id} of ${job.queue} dead-lettered after ${job.attempts} attempts: ${job.lastError ?? ''}`,
-          { jobId: job.id, queue: job.queue, attempts: job.attempts, error: job.lastError },
-        )
-      } else if (r.outcome === 'quarantined' && job) {
-        this.d.emit(
-          'job:quarantined',
-          'warning',
-          { pool: from?.pool ?? null, workerId: from?.worker.currentId ?? null },
-          `job ${job.id} of ${job.queue} quarantined: in flight in ${job.crashes} worker crashes or hangs`,
-          { jobId: job.id, queue: job.queue, crashes: job.crashes, error: job.lastError },
-        )
-      }
-    }
-  }
-}
-
-/**
- * Short jobs are sent one batch ahead: a worker whose recent jobs took under PREFETCH_BELOW_MS on
- * average may hold as many extra deliveries as it runs at once, so that it starts its next job the
- * moment it finishes one instead of waiting for a round trip through the supervisor (and its disk
- * sync). Long jobs are not prefetched: one would wait in a busy worker while another sits idle.
- * Prefetched jobs a worker never started are released, counting nothing, when it stops gracefully.
- */
-const PREFETCH_BELOW_MS = 50
-const PREFETCH_MIN = 8
-
-function prefetchOf<W extends JobWorker>(sub: Subscription<W>): number {
-  return sub.avgJobMs !== null && sub.avgJobMs < PREFETCH_BELOW_MS ? Math.max(PREFETCH_MIN, sub.capacity) : 0
-}
-
-/** Exponentially weighted: recent jobs count most, one slow job does not switch prefetch off alone. */
-function noteDuration<W extends JobWorker>(sub: Subscription<W>, ms: number): void {
-  sub.avgJobMs = sub.avgJobMs === null ? ms : sub.avgJobMs * 0.8 + ms * 0.2
-}
-
-function summarize<W extends JobWorker>(sub: Subscription<W>): HeldSummary {
-  let checkpointed = 0
-  for (const h of sub.held.values()) if (h.checkpointed) checkpointed++
-  return { jobs: sub.held.size, checkpointed }
 }
 
 function toSettlement(i: SettleItem): Settlement {

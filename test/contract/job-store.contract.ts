@@ -899,6 +899,31 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         assert.equal(await jobs.nextDueAt('email', T0 + 9_000), null)
       }))
 
+    it('counts the due jobs of a queue, suspects included, no further than asked', () =>
+      withJobs(async (jobs) => {
+        assert.equal(await jobs.countDue('email', T0, 10), 0)
+        await jobs.add(
+          [
+            ...Array.from({ length: 5 }, (_, i) => ({ queue: 'email', payload: i })),
+            { queue: 'email', payload: 'later', delay: 3_000 },
+            { queue: 'reports', payload: 'other queue' },
+          ],
+          T0,
+          defaults,
+        )
+        const [d] = await jobs.claim('email', 1, 'email#1', T0)
+        await jobs.settle([{ kind: 'crash', token: d!.token }], T0, policy, seededRandom(1))
+        assert.equal(
+          await jobs.countDue('email', T0, 10),
+          5,
+          'the suspect is due again, the delayed job not yet',
+        )
+        assert.equal(await jobs.countDue('email', T0, 3), 3)
+        assert.equal(await jobs.countDue('email', T0, 0), 0)
+        assert.equal(await jobs.countDue('email', T0 + 3_000, 10), 6)
+        assert.equal(await jobs.countDue('reports', T0, 10), 1)
+      }))
+
     it('prunes done jobs finished before a time, and nothing else', () =>
       withJobs(async (jobs) => {
         const now = T0 + 600_000

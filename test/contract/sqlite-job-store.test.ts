@@ -155,6 +155,8 @@ describe('SQLite job store', () => {
       assert.match(claim, /SEARCH jobs USING COVERING INDEX jobs_claim \(queue=\?\)/, claim)
       const expected: [keyof typeof JOB_SQL, RegExp][] = [
         ['nextDue', /SEARCH jobs USING COVERING INDEX jobs_waiting_run_at \(queue=\? AND run_at>\?\)$/],
+        // The subquery's rows are read as it yields them (a co-routine), not stored.
+        ['countDue', /SEARCH jobs USING COVERING INDEX jobs_claim \(queue=\?\) \| SCAN \(subquery-1\)$/],
         ['ack', /SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 \(id=\?\)$/],
         ['current', /SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 \(id=\?\)$/],
         ['countDelayedOf', /COVERING INDEX jobs_waiting_run_at \(queue=\? AND run_at>\?\)$/],

@@ -198,6 +198,7 @@ export class MemoryStore implements Store {
     settle: noJobQueue,
     releaseAllActive: noJobQueue,
     nextDueAt: noJobQueue,
+    countDue: noJobQueue,
     counts: noJobQueue,
     getJob: noJobQueue,
     listJobs: noJobQueue,

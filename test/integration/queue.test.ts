@@ -156,6 +156,41 @@ describe('jobs', () => {
     assert.ok(job.delivery >= 2, 'the job was given to another delivery')
   })
 
+  it('spreads a trickle of jobs over every worker of the pool: each one proves it can work', async (t) => {
+    const { td, queue } = await setup(t, {
+      workers: {
+        jobs: {
+          command: NODE,
+          args: [fixture('sdk-jobs.mjs')],
+          queue: 'work',
+          replicas: 4,
+          stop_timeout: 5,
+        },
+      },
+    })
+    await waitFor(() => {
+      const ws = td.daemon.supervisor.listWorkers()
+      return ws.length === 4 && ws.every((w) => w.state === 'ready')
+    }, 'four workers ready')
+    // About 25 jobs a second of 30 ms each: a light load that one worker alone could carry.
+    const ids: string[] = []
+    for (let i = 0; i < 100; i++) {
+      ids.push((await queue.add('work', { op: 'sleep', ms: 30, i })).id)
+      td.daemon.supervisor.jobsAdded()
+      await new Promise((r) => setTimeout(r, 40))
+    }
+    const ranBy = new Map<string, number>()
+    for (const id of ids) {
+      const { worker } = (await done(td, id)).result as { worker: string }
+      ranBy.set(worker, (ranBy.get(worker) ?? 0) + 1)
+    }
+    assert.deepEqual(
+      [...ranBy.keys()].sort(),
+      ['jobs#1', 'jobs#2', 'jobs#3', 'jobs#4'],
+      JSON.stringify([...ranBy]),
+    )
+  })
+
   it('holds a delayed job until it is due', async (t) => {
     const { td, queue } = await setup(t)
     const { id } = await queue.add('work', { op: 'ok' }, { delay: 200, priority: 5 })

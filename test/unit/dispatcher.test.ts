@@ -1,7 +1,7 @@
 /**
  * The dispatcher under fake time, on the in-memory job queue of the supervisor's harness: it
  * listens to a worker's messages itself, delivers on the next turn, polls a starved queue, and
- * gives a gone worker's jobs back saying how many it held.
+ * gives a gone worker's jobs back saying how many it held, and spreads the jobs over every ready worker.
  */
 import assert from 'node:assert/strict'
 import { describe, it, type TestContext } from 'node:test'
@@ -37,6 +37,33 @@ class TestWorker implements JobWorker {
   }
   get tokens(): string[] {
     return this.received.flatMap((m) => (m.t === 'jobs' ? m.jobs.map((j) => j.token) : []))
+  }
+}
+
+/**
+ * Runs what it is sent one job at a time, each taking `jobMs` of fake time, and acks it saying so:
+ * the SDK's work() with concurrency 1.
+ */
+function runJobs(w: TestWorker, timers: FakeTimers, jobMs: number): void {
+  const queue: string[] = []
+  let busy = false
+  const next = (): void => {
+    const token = queue.shift()
+    if (token === undefined) {
+      busy = false
+      return
+    }
+    busy = true
+    timers.set(() => {
+      w.say({ t: 'settle', items: [{ k: 'ack', token, ms: jobMs }] })
+      next()
+    }, jobMs)
+  }
+  const send = w.send.bind(w)
+  w.send = (m) => {
+    if (m.t === 'jobs') queue.push(...m.jobs.map((j) => j.token))
+    if (!busy) next()
+    return send(m)
   }
 }
 
@@ -140,5 +167,44 @@ describe('the dispatcher under fake time', () => {
     assert.deepEqual((requeued[0]!.data as { jobIds: string[] }).jobIds, ['job-1', 'job-2'])
     assert.equal(jobs.jobs.get('job-1')!.crashes, 1)
     assert.deepEqual(await dispatcher.workerGone(w, 'crash'), { jobs: 0, checkpointed: 0 }, 'nothing left')
+  })
+
+  it('spreads a light load over every ready worker: 25 jobs/s of 30 ms on 4 workers of concurrency 1', async (t) => {
+    const { timers, jobs, dispatcher } = setup(t)
+    const workers = [1, 2, 3, 4].map((i) => new TestWorker(`q:${i}`))
+    for (const w of workers) {
+      runJobs(w, timers, 30)
+      dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
+      w.say({ t: 'work', concurrency: 1 })
+    }
+    for (let i = 0; i < 100; i++) {
+      jobs.put('q', 1)
+      dispatcher.kick() // what the supervisor's jobsAdded does
+      await timers.run(40)
+    }
+    await timers.run(1_000)
+    assert.equal([...jobs.jobs.values()].filter((j) => j.state === 'done').length, 100)
+    assert.deepEqual(
+      workers.map((w) => w.tokens.length),
+      [25, 25, 25, 25],
+      'each worker in turn: the one given a job least recently takes the next',
+    )
+  })
+
+  it('spreads a burst: every worker runs jobs before any worker holds more than it runs at once', async (t) => {
+    const { timers, jobs, dispatcher } = setup(t)
+    const workers = [1, 2, 3].map((i) => new TestWorker(`q:${i}`))
+    for (const w of workers) {
+      dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 2 })
+      w.say({ t: 'work', concurrency: 2 })
+    }
+    await timers.run(0)
+    jobs.put('q', 4)
+    dispatcher.kick()
+    await timers.run(0)
+    assert.deepEqual(
+      workers.map((w) => w.tokens.length),
+      [2, 1, 1],
+    )
   })
 })

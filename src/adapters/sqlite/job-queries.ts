@@ -84,6 +84,9 @@ export const JOB_SQL = {
     WHERE seq = ? RETURNING ${COLUMNS}`,
   releaseAll: `UPDATE jobs SET state = 'waiting', run_at = ?, updated_at = ?, ${NO_LEASE} WHERE state = 'active'`,
   nextDue: `SELECT run_at FROM jobs WHERE queue = ? AND state = 'waiting' AND run_at > ? ORDER BY run_at LIMIT 1`,
+  // The first `atMost` due entries of jobs_claim, as a claim reads them (covering), and no further.
+  countDue: `SELECT count(*) AS n FROM (SELECT 1 FROM jobs INDEXED BY jobs_claim
+    WHERE queue = ? AND state = 'waiting' AND run_at <= ? LIMIT ?)`,
   // Counting reads index entries only: jobs_state_queue_seq for the states, then per queue with
   // waiting jobs a range of jobs_waiting_run_at (delayed; the oldest due), jobs_retrying (failed),
   // and a range of jobs_done_finished_at for the last minute's throughput. A count is linear in

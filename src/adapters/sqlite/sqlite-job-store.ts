@@ -38,7 +38,7 @@ import {
   type SettleResult,
   type SuspectRule,
 } from '../../ports/job-store.js'
-import { checkIds, checkName, epochMs, plural } from '../../store/checks.js'
+import { checkIds, checkInteger, checkName, epochMs, plural } from '../../store/checks.js'
 import {
   checkClaim,
   type CheckedJob,
@@ -281,6 +281,17 @@ export class SqliteJobStore implements JobStore {
       const row = (this.#s.nextDue as Statement<{ run_at: number }>).get(queue, t)
       return row ? row.run_at : null
     })
+  }
+
+  /** How many jobs of the queue are due at `now`, up to `atMost` (a bounded range of the claim index). */
+  async countDue(queue: string, now: number, atMost: number): Promise<number> {
+    const t = epochMs('now', now)
+    checkName('queue', queue)
+    if (checkInteger('atMost', atMost, 0) === 0) return 0
+    return this.#guard.read(
+      `count the due jobs of ${queue}`,
+      () => (this.#s.countDue as Statement<{ n: number }>).get(queue, t, atMost)!.n,
+    )
   }
 
   /**

@@ -304,6 +304,11 @@ export class MemoryJobs implements JobStore {
   async nextDueAt(): Promise<number | null> {
     return null
   }
+  async countDue(queue: string, _now: number, atMost: number): Promise<number> {
+    let n = 0
+    for (const job of this.jobs.values()) if (job.queue === queue && job.state === 'waiting') n++
+    return Math.min(n, atMost)
+  }
   async counts(_now: number, queue?: string): Promise<QueueCounts[]> {
     const q = queue ?? 'work'
     const c = zeroCounts(q)
