@@ -80,15 +80,10 @@ export const PORTABLE_JOB_SQL = {
   // (queue, seq): it would cost every enqueue a write for a dashboard listing, and with few queues
   // the newest jobs of any one of them are near the end of the table.
   list: `SELECT ${COLUMNS} FROM jobs WHERE queue = ? ORDER BY seq DESC LIMIT ?`,
-  // Retried jobs leave the state, so each batch picks the next ones. delivery is kept: a token of
-  // an earlier delivery must stay stale for ever.
-  retryBatch: `UPDATE jobs SET state = 'waiting', run_at = ?, attempts = 0, crashes = 0, finished_at = NULL,
-      updated_at = ?
-    WHERE seq IN (SELECT seq FROM jobs WHERE state = ? AND queue = ? LIMIT ?)`,
+  // A token of an earlier delivery must stay stale for ever: a retry keeps the delivery number.
   retryOne: `UPDATE jobs SET state = 'waiting', run_at = ?, attempts = 0, crashes = 0, finished_at = NULL,
       updated_at = ?
     WHERE id = ? AND state = ? AND queue = ?`,
-  purgeBatch: 'DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE state = ? AND queue = ? LIMIT ?)',
   purgeOne: 'DELETE FROM jobs WHERE id = ? AND state = ? AND queue = ?',
 } as const
 

@@ -67,6 +67,14 @@ export const JOB_SQL = {
     WHERE state = 'waiting' AND queue = ? AND run_at > ? ORDER BY seq DESC LIMIT ?`,
   listFailed: `SELECT ${COLUMNS} FROM jobs INDEXED BY jobs_retrying
     WHERE state = 'waiting' AND attempts > 0 AND queue = ? ORDER BY seq DESC LIMIT ?`,
+  // A write transaction holds the whole file, so the state the subquery chose is the state the
+  // outer statement changes (PostgreSQL, where rows change under a statement, checks it again).
+  // Retried jobs leave the state, so each batch picks the next ones. delivery is kept: a token of
+  // an earlier delivery must stay stale for ever.
+  retryBatch: `UPDATE jobs SET state = 'waiting', run_at = ?, attempts = 0, crashes = 0, finished_at = NULL,
+      updated_at = ?
+    WHERE seq IN (SELECT seq FROM jobs WHERE state = ? AND queue = ? LIMIT ?)`,
+  purgeBatch: 'DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE state = ? AND queue = ? LIMIT ?)',
   pruneDone: `DELETE FROM jobs WHERE seq IN (
     SELECT seq FROM jobs INDEXED BY jobs_done_finished_at WHERE state = 'done' AND finished_at < ? LIMIT ?)`,
   pruneDoneOf: `DELETE FROM jobs WHERE seq IN (
