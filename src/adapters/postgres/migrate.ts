@@ -48,6 +48,31 @@ export function loadPostgresMigrations(dir: URL | string = POSTGRES_MIGRATIONS_D
 }
 
 /**
+ * Brings the store's schema to the newest version on a connection of `pool` (see
+ * {@link runPostgresMigrations}). A failure to connect is thrown as the driver gave it.
+ */
+export async function migratePool(
+  pool: pg.Pool,
+  target: PostgresTarget,
+  migrations: readonly Migration[],
+): Promise<MigrationRun> {
+  const c = await pool.connect()
+  // A connection that ends while checked out also emits 'error'; the query in flight rejects with it.
+  const ignore = (): void => undefined
+  c.on('error', ignore)
+  let broken: Error | undefined
+  try {
+    return await runPostgresMigrations(c, target, migrations)
+  } catch (e) {
+    broken = e instanceof Error ? e : undefined
+    throw e
+  } finally {
+    c.off('error', ignore)
+    c.release(broken)
+  }
+}
+
+/**
  * Brings the store's schema to the newest version, under the migration lock, in one transaction.
  * With `?schema=` in the URL the schema is created first if missing.
  * @param c - a connection of the store's pool, outside any transaction.
@@ -61,6 +86,24 @@ export async function runPostgresMigrations(
   now: () => number = Date.now,
 ): Promise<MigrationRun> {
   const store = target.name
+  // A store that is current (every agent's start but the first) is read, not locked: this also
+  // opens it on a server that takes no writes (a standby, default_transaction_read_only).
+  const ledger = target.schema === null ? 'shepherd_migrations' : `${target.schema}.shepherd_migrations`
+  try {
+    const exists = (await c.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [ledger]))
+      .rows[0]?.t
+    if (exists) {
+      const rows = (
+        await c.query<LedgerRow>('SELECT version, name FROM shepherd_migrations ORDER BY version')
+      ).rows
+      if (pendingMigrations(store, rows, migrations).length === 0) {
+        return { from: rows.length, to: rows.length, applied: [] }
+      }
+    }
+  } catch (e) {
+    if (e instanceof ShepherdError) throw e
+    throw failed(`Could not read the schema version of the store ${store}`, e)
+  }
   try {
     await c.query('BEGIN')
     await c.query("SELECT pg_advisory_xact_lock($1, hashtext(coalesce($2, current_schema(), '')))", [

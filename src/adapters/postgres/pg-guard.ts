@@ -86,6 +86,10 @@ export class PgGuard {
    */
   async transaction<T>(begin: string, run: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await this.#pool.connect()
+    // A connection that ends while checked out also emits 'error'; the query in flight rejects
+    // with it, which is what is handled here.
+    const ignore = (): void => undefined
+    c.on('error', ignore)
     let broken: Error | undefined
     try {
       await c.query(begin)
@@ -96,6 +100,7 @@ export class PgGuard {
       broken = isUnreachable(e) ? coerceError(e) : await rollback(c)
       throw e
     } finally {
+      c.off('error', ignore)
       c.release(broken)
     }
   }

@@ -36,7 +36,7 @@ import {
 import { StoreGate } from '../store-gate.js'
 import { createPool, openFailed, parseStoreUrl, type PostgresTarget } from './connection.js'
 import { isAboutTheServer } from './failures.js'
-import { loadPostgresMigrations, runPostgresMigrations } from './migrate.js'
+import { loadPostgresMigrations, migratePool } from './migrate.js'
 import { PgGuard } from './pg-guard.js'
 import { PostgresJobStore } from './pg-job-store.js'
 import { PostgresOwnership } from './pg-ownership.js'
@@ -62,27 +62,14 @@ export async function openPostgresStore(url: string): Promise<PostgresStore> {
   const migrations = loadPostgresMigrations()
   const pool = createPool(target)
   try {
-    let c: pg.PoolClient
-    try {
-      c = await pool.connect()
-    } catch (e) {
-      throw openFailed(target, e)
-    }
-    try {
-      await runPostgresMigrations(c, target, migrations)
-    } finally {
-      c.release()
-    }
+    await migratePool(pool, target, migrations)
     return new PostgresStore(pool, target, migrations)
   } catch (e) {
     await pool.end().catch(() => undefined)
-    if (
-      e instanceof ShepherdError &&
-      e.code === 'SHEPHERD_STORE_MIGRATION_FAILED' &&
-      isAboutTheServer(e.cause)
-    ) {
+    // Not reaching the server, or being refused by it, is a store that cannot be opened.
+    if (!(e instanceof ShepherdError)) throw openFailed(target, e)
+    if (e.code === 'SHEPHERD_STORE_MIGRATION_FAILED' && isAboutTheServer(e.cause))
       throw openFailed(target, e.cause)
-    }
     throw e
   }
 }
@@ -158,14 +145,9 @@ export class PostgresStore implements Store {
         `Could not migrate the store ${this.name}: it is closed.`,
       )
     }
-    const c = await this.#pool.connect().catch((e: unknown) => {
-      throw openFailed(this.#target, e)
+    await migratePool(this.#pool, this.#target, this.#migrations).catch((e: unknown) => {
+      throw e instanceof ShepherdError ? e : openFailed(this.#target, e)
     })
-    try {
-      await runPostgresMigrations(c, this.#target, this.#migrations)
-    } finally {
-      c.release()
-    }
   }
 
   /** Inserts or replaces the whole incident (timeline included), in one statement. */
