@@ -115,6 +115,23 @@ export default tseslint.config(
               group: ['node:*', 'fs', 'child_process', 'os', 'net', 'http', 'path'],
               message: 'src/core is pure: take what you need through a port.',
             },
+            {
+              // Inward only: the core and the ports know nothing of the adapters and the services
+              // built on them (config types are data, and allowed).
+              group: [
+                '../adapters/**',
+                '../supervisor/*',
+                '../queue/*',
+                '../store/*',
+                '../notify/*',
+                '../report/*',
+                '../metrics/*',
+                '../cli/*',
+                '../daemon.js',
+              ],
+              message:
+                'src/core and src/ports point inward: they import only core, ports, config types and errors.',
+            },
           ],
         },
       ],

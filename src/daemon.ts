@@ -7,7 +7,7 @@ import { createHttpApp } from './adapters/http/app.js'
 import { apiTokensFor, withoutApiTokens } from './adapters/http/auth.js'
 import { serveHttp } from './adapters/http/node-server.js'
 import { nodeSignals, type SignalSource } from './adapters/node-signals.js'
-import { type Containment, openContainment } from './adapters/process/containment.js'
+import { type Containment, killQuietly, openContainment } from './adapters/process/containment.js'
 import { PoolLogWriter } from './adapters/process/log-writer.js'
 import { runProbe } from './adapters/process/probes.js'
 import { readProcStat, readProcState, sampleTrees } from './adapters/process/proc.js'
@@ -167,7 +167,12 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     clock,
     // Unref'd: the API server keeps the daemon alive; a pending timer alone never does.
     timers: backgroundTimers,
-    proc: { sampleTrees, readProcState, readStartTicks: (pid) => readProcStat(pid)?.startTimeTicks ?? null },
+    proc: {
+      sampleTrees,
+      readProcState,
+      readStartTicks: (pid) => readProcStat(pid)?.startTimeTicks ?? null,
+      signalGroup: (pgid, signal) => killQuietly(-pgid, signal),
+    },
     runProbe,
     openLog: (pool) =>
       new PoolLogWriter({

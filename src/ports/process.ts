@@ -78,6 +78,8 @@ export interface ProcPort {
   readProcState(pid: number): string | null
   /** Start ticks of the process with this pid (it names the process), or null when there is none. */
   readStartTicks(pid: number): number | null
+  /** Sends a signal to the process group `pgid` (a worker's group has its pid); nothing when there is none. */
+  signalGroup(pgid: number, signal: NodeJS.Signals): void
 }
 
 /** Where a pool's worker output goes (its log file; the daemon opens a PoolLogWriter, src/adapters/process/log-writer.ts). */

@@ -23,7 +23,7 @@ import {
   worstOfProcess,
 } from '../core/health.js'
 import { decideScale, throughputBaseline } from '../core/scaling.js'
-import { isWatched, type SlotEvent } from '../core/slot.js'
+import { isWatched, type SlotEvent } from '../core/slot-model.js'
 import type { Logger } from '../logger.js'
 import type { Clock } from '../ports/clock.js'
 import type { JobStore } from '../ports/job-store.js'

@@ -10,7 +10,7 @@ import { FRESH_MEMORY, type HealthMemory, type HealthReport } from '../core/heal
 import { workerId } from '../core/ids.js'
 import { EMPTY_HISTORY, type RestartHistory } from '../core/restart-policy.js'
 import { FRESH_SCALE, type ScaleState } from '../core/scaling.js'
-import { newSlot, type SlotState } from '../core/slot.js'
+import { newSlot, type SlotState } from '../core/slot-model.js'
 import { isServing } from '../core/worker-state.js'
 import { WORKER_ENV } from '../protocol/messages.js'
 import type { WorkerProcess } from './worker-process.js'

@@ -10,6 +10,7 @@ import { formatDuration } from '../config/units.js'
 import { noteAvailability } from '../core/availability.js'
 import type { ExitReport } from '../core/exit-report.js'
 import { EMPTY_HISTORY } from '../core/restart-policy.js'
+import { stepSlot } from '../core/slot.js'
 import {
   type SlotAnomaly,
   type SlotEffect,
@@ -17,8 +18,7 @@ import {
   type SlotPolicy,
   type SlotState,
   type SlotTimer,
-  stepSlot,
-} from '../core/slot.js'
+} from '../core/slot-model.js'
 import type { Logger } from '../logger.js'
 import type { Clock } from '../ports/clock.js'
 import type { Emit } from './deps.js'

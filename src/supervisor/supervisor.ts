@@ -13,12 +13,11 @@
  * control API.
  * @module
  */
-import { stopOrphans } from '../adapters/process/orphans.js'
 import { jobPolicy, queueSettings } from '../config/load.js'
 import { noteAvailability, startAvailability } from '../core/availability.js'
 import type { ExitReport } from '../core/exit-report.js'
 import { poolOfProcessKey, poolOfWorkerId } from '../core/ids.js'
-import { canScaleIn } from '../core/slot.js'
+import { canScaleIn } from '../core/slot-model.js'
 import type { Strategy } from '../core/strategy.js'
 import { ShepherdError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -26,6 +25,7 @@ import { type Clock, steadyClock } from '../ports/clock.js'
 import { Dispatcher } from '../queue/dispatcher.js'
 import { type Emit, eventEmitter, type SupervisorDeps, timeOrderedId } from './deps.js'
 import { HealthMonitor } from './health-monitor.js'
+import { stopOrphans } from './orphans.js'
 import {
   createPool,
   createSlot,

@@ -244,10 +244,14 @@ export class MemoryStore implements Store {
   async pruneEvents(): Promise<number> {
     return 0
   }
+  /** Processes a dead supervisor left recorded as running (what the next one finds at its start). */
+  leftBehind: WorkerProcessRecord[] = []
   async listWorkerProcesses(): Promise<WorkerProcessRecord[]> {
-    return []
+    return [...this.leftBehind]
   }
-  async clearWorkerProcesses(): Promise<void> {}
+  async clearWorkerProcesses(): Promise<void> {
+    this.leftBehind = []
+  }
   async saveWorkerState(_state: SavedWorkerState): Promise<void> {}
   async loadWorkerState(): Promise<SavedWorkerState | undefined> {
     return undefined

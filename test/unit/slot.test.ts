@@ -9,6 +9,7 @@ import { describe, it } from 'node:test'
 
 import type { ExitReport } from '../../src/core/exit-report.js'
 import type { Incident } from '../../src/core/incident.js'
+import { stepSlot } from '../../src/core/slot.js'
 import {
   canScaleIn,
   isWatched,
@@ -18,8 +19,7 @@ import {
   type SlotEffect,
   type SlotEvent,
   type SlotState,
-  stepSlot,
-} from '../../src/core/slot.js'
+} from '../../src/core/slot-model.js'
 import { allowedMoves, WORKER_STATES, type WorkerState } from '../../src/core/worker-state.js'
 import { isShepherdError } from '../../src/errors.js'
 import { incidentRecord } from '../helpers/fakes.js'

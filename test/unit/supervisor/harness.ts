@@ -180,6 +180,15 @@ export class FakeProcTable implements ProcPort {
   readStartTicks(pid: number): number | null {
     return this.rows.has(pid) ? pid * 10 : null
   }
+  /** Signals sent to process groups, as `pgid SIGNAL`. */
+  readonly groupSignals: string[] = []
+  /** Groups that ignore SIGTERM (a process still there after a graceful stop). */
+  readonly stubborn = new Set<number>()
+  signalGroup(pgid: number, signal: NodeJS.Signals): void {
+    if (!this.rows.has(pgid)) return
+    this.groupSignals.push(`${pgid} ${signal}`)
+    if (signal === 'SIGKILL' || (signal === 'SIGTERM' && !this.stubborn.has(pgid))) this.rows.delete(pgid)
+  }
 }
 
 export class FakeSpawner implements ProcessSpawner {

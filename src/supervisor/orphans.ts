@@ -3,12 +3,8 @@
  * start time, so a pid the kernel has since given to another program is never touched.
  * @module
  */
-import type { WorkerProcessRecord } from '../../ports/store.js'
-
-export interface OrphanPort {
-  /** Start ticks of the live process with this pid, or null when there is none. */
-  readStartTicks(pid: number): number | null
-}
+import type { ProcPort } from '../ports/process.js'
+import type { WorkerProcessRecord } from '../ports/store.js'
 
 /** The supervisor's time, for the grace period. */
 export interface OrphanTime {
@@ -25,14 +21,14 @@ const POLL_MS = 20
  */
 export async function stopOrphans(
   records: readonly WorkerProcessRecord[],
-  port: OrphanPort,
+  port: Pick<ProcPort, 'readStartTicks' | 'signalGroup'>,
   graceMs: number,
   time: OrphanTime,
 ): Promise<WorkerProcessRecord[]> {
   const running = records.filter((r) => port.readStartTicks(r.pid) === r.startTicks)
   for (const r of running) {
-    signalGroup(r.pid, 'SIGTERM')
-    signalGroup(r.pid, 'SIGCONT')
+    port.signalGroup(r.pid, 'SIGTERM')
+    port.signalGroup(r.pid, 'SIGCONT')
   }
   const deadline = time.now() + graceMs
   let left = running
@@ -40,14 +36,6 @@ export async function stopOrphans(
     await time.sleep(POLL_MS)
     left = left.filter((r) => port.readStartTicks(r.pid) === r.startTicks)
   }
-  for (const r of left) signalGroup(r.pid, 'SIGKILL')
+  for (const r of left) port.signalGroup(r.pid, 'SIGKILL')
   return running
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal)
-  } catch {
-    // Gone already, or no group of that id: nothing to stop.
-  }
 }
