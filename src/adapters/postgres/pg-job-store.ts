@@ -347,7 +347,51 @@ async function settleAll(
 ): Promise<SettleResult[]> {
   const policyOf = onePolicyPerQueue(policy)
   const out: SettleResult[] = []
-  for (const r of items) out.push(await settleOne(c, r, now, policyOf, random))
+  for (let i = 0; i < items.length;) {
+    const acks = ackRun(items, i)
+    if (acks.length > 1) {
+      out.push(...(await ackMany(c, acks, now)))
+      i += acks.length
+    } else {
+      out.push(await settleOne(c, items[i]!, now, policyOf, random))
+      i++
+    }
+  }
+  return out
+}
+
+/**
+ * The acks from `start` on that can go in one statement: consecutive, each naming a job, no job
+ * twice. Acks of distinct jobs touch distinct rows, so one statement does what they would one by one.
+ */
+function ackRun(items: readonly ReadySettlement[], start: number): ReadySettlement[] {
+  const run: ReadySettlement[] = []
+  const ids = new Set<string>()
+  for (let i = start; i < items.length; i++) {
+    const r = items[i]!
+    if (r.item.kind !== 'ack' || r.id === null || ids.has(r.id)) break
+    ids.add(r.id)
+    run.push(r)
+  }
+  return run
+}
+
+/** Acks several jobs in one statement; an ack that changed nothing is stale, as alone. */
+async function ackMany(c: Queryable, acks: readonly ReadySettlement[], now: number): Promise<SettleResult[]> {
+  const changed = await rows<JobRow>(c, S.ackMany, [
+    acks.map((r) => r.id),
+    acks.map((r) => r.delivery),
+    acks.map((r) => r.json),
+    now,
+  ])
+  const byId = new Map(changed.map((r) => [r.id, r]))
+  const out: SettleResult[] = []
+  for (const r of acks) {
+    const done = byId.get(r.id!)
+    out.push(
+      done ? { token: r.item.token, kind: 'ack', outcome: 'done', job: toJob(done) } : await stale(c, r),
+    )
+  }
   return out
 }
 
