@@ -10,6 +10,7 @@ import type { CheckedJob, ReadySettlement } from '../../store/job-checks.js'
 import {
   decidedStep,
   directStep,
+  insertValues,
   type JobRow,
   onePolicyPerQueue,
   toDeliveries,
@@ -22,19 +23,7 @@ type PolicyOf = (queue: string) => JobPolicy
 
 /** Inserts one job, or finds the job that has its id or key. */
 export async function insert(c: Queryable, r: CheckedJob): Promise<AddResult> {
-  const values = [
-    r.id,
-    r.queue,
-    r.priority,
-    r.runAt,
-    r.createdAt,
-    r.createdAt,
-    r.maxAttempts,
-    r.timeoutMs,
-    r.idempotencyKey,
-    r.payload,
-  ]
-  if ((await changes(c, S.insert, values)) === 1) return { id: r.id, added: true }
+  if ((await changes(c, S.insert, insertValues(r))) === 1) return { id: r.id, added: true }
   if (r.idempotencyKey !== null) {
     const existing = await row<{ id: string }>(c, S.idByKey, [r.queue, r.idempotencyKey])
     if (existing) return { id: existing.id, added: false }

@@ -18,7 +18,7 @@ import {
   type JobState,
 } from '../../core/job.js'
 import type { SettleOutcome } from '../../ports/job-store.js'
-import type { ReadySettlement } from '../../store/job-checks.js'
+import type { CheckedJob, ReadySettlement } from '../../store/job-checks.js'
 
 /**
  * Rows deleted or retried per transaction by pruneDone, purge and retry of a whole state. A first
@@ -155,6 +155,22 @@ export function toJob(r: JobRow): Job {
     progress: r.progress === null ? null : (JSON.parse(r.progress) as unknown),
     result: r.result === null ? null : (JSON.parse(r.result) as unknown),
   }
+}
+
+/** The values of `insert` for a checked job, in its parameters' order. */
+export function insertValues(r: CheckedJob): unknown[] {
+  return [
+    r.id,
+    r.queue,
+    r.priority,
+    r.runAt,
+    r.createdAt,
+    r.createdAt,
+    r.maxAttempts,
+    r.timeoutMs,
+    r.idempotencyKey,
+    r.payload,
+  ]
 }
 
 /** Claimed rows as deliveries, in claim order (highest priority first, then enqueue order). */

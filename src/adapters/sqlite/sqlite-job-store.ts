@@ -47,6 +47,7 @@ import {
   type CountRow,
   decidedStep,
   directStep,
+  insertValues,
   type JobRow,
   onePolicyPerQueue,
   toDeliveries,
@@ -374,18 +375,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   #insert(r: CheckedJob): AddResult {
-    const inserted = this.#s.insert.run(
-      r.id,
-      r.queue,
-      r.priority,
-      r.runAt,
-      r.createdAt,
-      r.createdAt,
-      r.maxAttempts,
-      r.timeoutMs,
-      r.idempotencyKey,
-      r.payload,
-    )
+    const inserted = this.#s.insert.run(...insertValues(r))
     if (inserted.changes === 1) return { id: r.id, added: true }
     if (r.idempotencyKey !== null) {
       const existing = (this.#s.idByKey as Statement<{ id: string }>).get(r.queue, r.idempotencyKey)
