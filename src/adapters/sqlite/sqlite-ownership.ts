@@ -15,9 +15,10 @@ import {
   type SupervisorLease,
 } from '../../core/supervisor-lease.js'
 import type { ProcessRunning } from '../../ports/store.js'
+import { type LeaseRow, leaseValues, storedTime, toLease } from '../sql/store-sql.js'
+import { LEASE_SQL } from './lease-queries.js'
 import type { StoreGuard } from './store-guard.js'
 import { StoreLock } from './store-lock.js'
-import { LEASE_SQL, type LeaseRow, storedTime } from './store-queries.js'
 
 type Statement<R = unknown> = Database.Statement<unknown[], R>
 
@@ -54,19 +55,7 @@ export class SqliteOwnership {
         ? holderLiveness(current, claim, running(current.pid, current.startTicks), true)
         : 'unknown'
       const decision = decideLease(current, claim, now, liveness, ttlMs)
-      if (decision.kind !== 'refuse') {
-        const l = decision.lease
-        this.#s.writeLease.run(
-          l.owner,
-          l.host,
-          l.pid,
-          l.startTicks,
-          l.apiUrl,
-          storedTime(l.acquiredAt),
-          storedTime(l.heartbeatAt),
-          storedTime(l.expiresAt),
-        )
-      }
+      if (decision.kind !== 'refuse') this.#s.writeLease.run(...leaseValues(decision.lease))
       return decision
     })
   }
@@ -132,16 +121,6 @@ export class SqliteOwnership {
 
   #readLease(): SupervisorLease | null {
     const r = this.#s.readLease.get()
-    if (!r) return null
-    return {
-      owner: r.owner,
-      host: r.host,
-      pid: r.pid,
-      startTicks: r.start_ticks,
-      apiUrl: r.api_url,
-      acquiredAt: r.acquired_at,
-      heartbeatAt: r.heartbeat_at,
-      expiresAt: r.expires_at,
-    }
+    return r ? toLease(r) : null
   }
 }

@@ -1,0 +1,223 @@
+/**
+ * The SQL of the Store adapters (incidents, events, worker state, worker processes), kept apart from
+ * the code that runs it, as data: one statement per operation, and the listings' statements for each
+ * combination of filters; and the rows they return, read back into the core's records. Portable on
+ * purpose: SQLite runs these as they are, PostgreSQL with the `?` placeholders numbered
+ * (postgres/placeholders.ts). The schemas are `sql/sqlite/` and `sql/postgres/`, table for table.
+ * @module
+ */
+import type { AnyEvent, EventType } from '../../core/events.js'
+import { INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
+import type { SupervisorLease } from '../../core/supervisor-lease.js'
+import type { EventQuery, IncidentQuery, StoreBatch, WorkerProcessRecord } from '../../ports/store.js'
+import { checkInteger, checkNumber } from '../../store/checks.js'
+
+/** Phases after which an incident is over; derived from the core so the two cannot drift. */
+export const FINAL_PHASES = (Object.keys(INCIDENT_PHASES) as IncidentPhase[]).filter(isFinal)
+
+export const SQL = {
+  upsertIncident: `INSERT INTO incidents (id, worker_id, pool, cause, severity, strategy, phase, outcome, attempts,
+      detected_at, recovered_at, ended_at, data)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET worker_id = excluded.worker_id, pool = excluded.pool, cause = excluded.cause,
+      severity = excluded.severity, strategy = excluded.strategy, phase = excluded.phase, outcome = excluded.outcome,
+      attempts = excluded.attempts, detected_at = excluded.detected_at, recovered_at = excluded.recovered_at,
+      ended_at = excluded.ended_at, data = excluded.data`,
+  getIncident: 'SELECT data FROM incidents WHERE id = ?',
+  listOpenIncidents: `SELECT data FROM incidents WHERE phase NOT IN (${FINAL_PHASES.map(() => '?').join(', ')})
+    ORDER BY detected_at, id`,
+  insertEvent: `INSERT INTO events (at, type, severity, pool, worker_id, incident_id, message, data)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+  pruneEvents: 'DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < ? ORDER BY seq LIMIT ?)',
+  upsertWorkerState: `INSERT INTO worker_state (worker_id, pool, saved_at, data) VALUES (?, ?, ?, ?)
+    ON CONFLICT (worker_id) DO UPDATE SET pool = excluded.pool, saved_at = excluded.saved_at, data = excluded.data`,
+  loadWorkerState: 'SELECT data FROM worker_state WHERE worker_id = ?',
+  insertProcess: `INSERT INTO worker_processes (pid, start_ticks, pool, worker_id, spawned_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (pid, start_ticks) DO NOTHING`,
+  deleteProcess: 'DELETE FROM worker_processes WHERE pid = ? AND start_ticks = ?',
+  listProcesses:
+    'SELECT pid, start_ticks, pool, worker_id, spawned_at FROM worker_processes ORDER BY spawned_at',
+  clearProcesses: 'DELETE FROM worker_processes',
+} as const
+
+/** Default page size of listIncidents, as the port documents. */
+const DEFAULT_INCIDENT_LIMIT = 50
+/** Default page size of listEvents, as the port documents. */
+const DEFAULT_EVENT_LIMIT = 100
+
+/**
+ * Events deleted per transaction by pruneEvents. A first prune of a large log can delete millions
+ * of rows; batches keep each transaction (SQLite: each write-lock hold and each synchronous stretch
+ * of the event loop) short, a few ms, and the store yields between them.
+ */
+export const PRUNE_BATCH = 5_000
+
+/**
+ * listIncidents' statement and parameters, the arguments checked (SHEPHERD_BAD_REQUEST). `since`
+ * is rounded up: the column holds whole ms, and `>= ceil(since)` is `>= since` for them.
+ */
+export function incidentQuery(query: IncidentQuery): { sql: string; params: unknown[] } {
+  const limit = checkInteger('limit', query.limit ?? DEFAULT_INCIDENT_LIMIT, 0)
+  const params: unknown[] = []
+  if (query.workerId !== undefined) params.push(query.workerId)
+  if (query.pool !== undefined) params.push(query.pool)
+  if (query.since !== undefined) params.push(Math.ceil(checkNumber('since', query.since)))
+  params.push(limit)
+  const sql = incidentListSql({
+    workerId: query.workerId !== undefined,
+    pool: query.pool !== undefined,
+    since: query.since !== undefined,
+  })
+  return { sql, params }
+}
+
+/**
+ * listEvents' statement and parameters, the arguments checked; an empty `types` list means any
+ * type. `afterSeq` is rounded down: `seq > floor(x)` is `seq > x` for whole numbers.
+ */
+export function eventQuery(query: EventQuery): { sql: string; params: unknown[] } {
+  const limit = checkInteger('limit', query.limit ?? DEFAULT_EVENT_LIMIT, 0)
+  const types = [...new Set(query.types ?? [])]
+  const params: unknown[] = [Math.floor(checkNumber('afterSeq', query.afterSeq ?? 0)), ...types]
+  if (query.workerId !== undefined) params.push(query.workerId)
+  params.push(limit)
+  return { sql: eventListSql({ types: types.length, workerId: query.workerId !== undefined }), params }
+}
+
+/** What a batch holds, for the operation a store error names; null for an empty batch. */
+export function describeBatch(batch: StoreBatch): string | null {
+  const incidents = batch.incidents?.length ?? 0
+  const states = batch.workerStates?.length ?? 0
+  const processes = (batch.processesStarted?.length ?? 0) + (batch.processesEnded?.length ?? 0)
+  const events = batch.events ?? []
+  if (incidents + states + processes + events.length === 0) return null
+  return [
+    incidents ? `${incidents} incidents` : '',
+    states ? `${states} worker states` : '',
+    processes ? `${processes} process records` : '',
+    events.length ? `${events.length} events (${[...new Set(events.map((e) => e.type))].join(', ')})` : '',
+  ]
+    .filter(Boolean)
+    .join(', ')
+}
+
+/** listIncidents for one combination of filters; parameters in the order of the filters, then the limit. */
+export function incidentListSql(filters: { workerId: boolean; pool: boolean; since: boolean }): string {
+  const where = [
+    filters.workerId ? 'worker_id = ?' : null,
+    filters.pool ? 'pool = ?' : null,
+    filters.since ? 'detected_at >= ?' : null,
+  ].filter((c) => c !== null)
+  return `SELECT data FROM incidents${where.length ? ` WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY detected_at DESC, id DESC LIMIT ?`
+}
+
+/** listEvents for one combination of filters; parameters: afterSeq, the types, the worker, then the limit. */
+export function eventListSql(filters: { types: number; workerId: boolean }): string {
+  const where = [
+    'seq > ?',
+    filters.types > 0 ? `type IN (${Array.from({ length: filters.types }, () => '?').join(', ')})` : null,
+    filters.workerId ? 'worker_id = ?' : null,
+  ].filter((c) => c !== null)
+  return `SELECT seq, at, type, severity, pool, worker_id, incident_id, message, data FROM events
+    WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`
+}
+
+export interface DataRow {
+  data: string
+}
+
+export interface EventRow {
+  seq: number
+  at: number
+  type: string
+  severity: string
+  pool: string | null
+  worker_id: string | null
+  incident_id: string | null
+  message: string
+  data: string
+}
+
+export interface LeaseRow {
+  owner: string
+  host: string
+  pid: number
+  start_ticks: number | null
+  api_url: string | null
+  acquired_at: number
+  heartbeat_at: number
+  expires_at: number
+}
+
+/** A row of `worker_processes`. */
+export interface ProcessRow {
+  pid: number
+  start_ticks: number
+  pool: string
+  worker_id: string
+  spawned_at: number
+}
+
+export function toWorkerProcess(r: ProcessRow): WorkerProcessRecord {
+  return {
+    pid: r.pid,
+    startTicks: r.start_ticks,
+    pool: r.pool,
+    workerId: r.worker_id,
+    spawnedAt: r.spawned_at,
+  }
+}
+
+/** A lease's values in the order of the lease columns (owner … expires_at), times as stored. */
+export function leaseValues(l: SupervisorLease): unknown[] {
+  return [
+    l.owner,
+    l.host,
+    l.pid,
+    l.startTicks,
+    l.apiUrl,
+    storedTime(l.acquiredAt),
+    storedTime(l.heartbeatAt),
+    storedTime(l.expiresAt),
+  ]
+}
+
+/** A row of a supervisor lease read back into the lease. */
+export function toLease(r: LeaseRow): SupervisorLease {
+  return {
+    owner: r.owner,
+    host: r.host,
+    pid: r.pid,
+    startTicks: r.start_ticks,
+    apiUrl: r.api_url,
+    acquiredAt: r.acquired_at,
+    heartbeatAt: r.heartbeat_at,
+    expiresAt: r.expires_at,
+  }
+}
+
+/** A row of `events` read back into the event it stored. */
+export function toEvent(r: EventRow): AnyEvent {
+  return {
+    seq: r.seq,
+    type: r.type as EventType,
+    at: r.at,
+    severity: r.severity,
+    message: r.message,
+    pool: r.pool,
+    workerId: r.worker_id,
+    incidentId: r.incident_id,
+    data: JSON.parse(r.data) as unknown,
+  } as AnyEvent
+}
+
+/**
+ * Times go into the indexed columns as whole epoch milliseconds (the daemon's monotonic clock has a
+ * fraction; PostgreSQL's BIGINT has none). The JSON `data` of incidents and worker state keeps the
+ * exact value.
+ */
+export function storedTime(t: number): number {
+  if (!Number.isFinite(t)) throw new TypeError(`a time must be finite epoch milliseconds, got ${String(t)}`)
+  return Math.floor(t)
+}
