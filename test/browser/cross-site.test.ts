@@ -9,16 +9,15 @@ import { describe, it } from 'node:test'
 import { Hono } from 'hono'
 
 import { serveHttp } from '../../src/adapters/http/node-server.js'
-import { CHROMIUM_ARGS } from '../helpers/chromium.js'
+import { launchChromium, skipBrowser } from '../helpers/chromium.js'
 import { fixture, NODE, startTestDaemon } from '../helpers/daemon.js'
 import { waitFor } from '../helpers/wait.js'
 
 describe('cross-site requests from a real browser', () => {
   it(
     'a page of another origin cannot restart, enqueue or read, and a rebound name is refused',
-    { timeout: 120_000 },
+    { timeout: 120_000, skip: skipBrowser },
     async (t) => {
-      const { chromium } = await import('playwright-core')
       const td = await startTestDaemon(t, {
         recovery: { min_uptime: '300ms' },
         workers: { web: { command: NODE, args: [fixture('sdk-ready.mjs')], stop_timeout: 2 } },
@@ -47,10 +46,7 @@ Promise.allSettled([
       t.after(() => evilServer.close())
 
       const port = new URL(api).port
-      const browser = await chromium.launch({
-        executablePath: '/usr/bin/chromium',
-        args: [...CHROMIUM_ARGS, '--host-resolver-rules=MAP rebind.example 127.0.0.1'],
-      })
+      const browser = await launchChromium(['--host-resolver-rules=MAP rebind.example 127.0.0.1'])
       t.after(() => browser.close())
       const page = await browser.newPage()
       // The API's own origin differs from the evil page's by its port: still another origin.

@@ -9,7 +9,7 @@
  * tree clean).
  */
 import assert from 'node:assert/strict'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { pathToFileURL } from 'node:url'
@@ -23,14 +23,9 @@ import { DASHBOARD_CSP, dashboardRoutes } from '../../src/adapters/http/routes/d
 import type { Incident } from '../../src/core/incident.js'
 import type { QueueCounts } from '../../src/ports/job-store.js'
 import type { FleetHistory, PoolView, WorkerView } from '../../src/supervisor/view.js'
-import { CHROMIUM, launchChromium } from '../helpers/chromium.js'
+import { launchChromium, skipBrowser } from '../helpers/chromium.js'
 import { fixture, NODE, startTestDaemon, tempDir } from '../helpers/daemon.js'
 import { waitFor } from '../helpers/wait.js'
-
-const skipBrowser =
-  !existsSync(CHROMIUM) && process.env.CI !== 'true'
-    ? `no Chromium at ${CHROMIUM} (apt-get install chromium); browser tests skipped outside CI`
-    : false
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const SCREENSHOTS = path.join(ROOT, 'docs/screenshots')

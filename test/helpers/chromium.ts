@@ -3,6 +3,8 @@
  * machine's closed network needs: without the background-networking ones Chromium keeps trying
  * (and failing) to reach Google's hosts.
  */
+import { existsSync } from 'node:fs'
+
 import { type Browser, chromium } from 'playwright-core'
 
 export const CHROMIUM = '/usr/bin/chromium'
@@ -18,6 +20,12 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ]
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+/** Why the browser tests skip (no Chromium, outside CI), or false: under CI=true they always run. */
+export const skipBrowser: string | false =
+  !existsSync(CHROMIUM) && process.env.CI !== 'true'
+    ? `no Chromium at ${CHROMIUM} (apt-get install chromium); browser tests skipped outside CI`
+    : false
+
+export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...extraArgs] })
 }
