@@ -1,0 +1,107 @@
+/**
+ * Agents of the fleet benchmark as OS processes of their own: a competitor's worker script (forked,
+ * talking over IPC) or `shepherd start` (the built CLI).
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+export const benchDir = path.join(here, '..')
+export const workerScript = (name: string) => path.join(benchDir, 'workers', name)
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Waits for `cond`, polling every `pollMs`, until `deadline` (performance.now() ms): false if it passed. */
+export async function waitFor(
+  cond: () => Promise<boolean>,
+  deadline: number,
+  pollMs: number,
+): Promise<boolean> {
+  for (;;) {
+    if (await cond()) return true
+    if (performance.now() >= deadline) return false
+    await sleep(pollMs)
+  }
+}
+
+export interface Agent {
+  child: ChildProcess
+  /** Resolves once the agent said it was ready (competitors only: Shepherd says nothing). */
+  ready: Promise<void>
+  /** Stops the agent and resolves once it exited, with the jobs it said it ran (competitors). */
+  stop(): Promise<number | null>
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve()
+    else child.once('exit', () => resolve())
+  })
+
+/** SIGKILL if it has not exited `ms` after being asked to stop. */
+async function exitWithin(child: ChildProcess, ms: number): Promise<void> {
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms)
+  await exited(child)
+  clearTimeout(timer)
+}
+
+/**
+ * A competitor's agent: `bench/workers/<script>` forked with `env`. It sends 'ready', then, when
+ * BENCH_STAMP=1, `{ i, startedAt }` for each job it starts (handed to `onStamp`); on 'stop' it
+ * stops and answers `{ ran }`.
+ */
+export function forkAgent(
+  script: string,
+  env: Record<string, string>,
+  onStamp?: (i: number, startedAt: number) => void,
+): Agent {
+  const child = fork(workerScript(script), [], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  })
+  let ran: number | null = null
+  const ready = new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${script} exited with code ${code} before it was ready`)))
+    child.on('message', (m: unknown) => {
+      if (m === 'ready') resolve()
+      else if (typeof m === 'object' && m !== null && 'ran' in m) ran = Number(m.ran)
+      else if (typeof m === 'object' && m !== null && 'startedAt' in m && 'i' in m)
+        onStamp?.(Number(m.i), Number(m.startedAt))
+    })
+  })
+  ready.catch(() => undefined)
+  return {
+    child,
+    ready,
+    stop: async () => {
+      if (child.connected) child.send('stop')
+      await exitWithin(child, 15_000)
+      return ran
+    },
+  }
+}
+
+/** `shepherd start -c <config>` as node `node`, its output to the benchmark's stderr. */
+export function shepherdAgent(config: string, node: string): Agent {
+  const child = spawn(
+    process.execPath,
+    [path.join(benchDir, '..', 'bin', 'shepherd.js'), 'start', '-c', config],
+    {
+      env: { ...process.env, SHEPHERD_NODE: node },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  )
+  return {
+    child,
+    ready: Promise.resolve(),
+    stop: async () => {
+      child.kill('SIGTERM')
+      await exitWithin(child, 30_000)
+      return null
+    },
+  }
+}
+
+export async function stopAll(agents: Agent[]): Promise<void> {
+  await Promise.all(agents.map((a) => a.stop()))
+}
