@@ -28,6 +28,8 @@ export interface Agent {
   child: ChildProcess
   /** Resolves once the agent said it was ready (competitors only: Shepherd says nothing). */
   ready: Promise<void>
+  /** When it started its first job (epoch ms), if it says (competitors only). */
+  firstJobAt(): number | null
   /** Stops the agent and resolves once it exited, with the jobs it said it ran (competitors). */
   stop(): Promise<number | null>
 }
@@ -46,9 +48,9 @@ async function exitWithin(child: ChildProcess, ms: number): Promise<void> {
 }
 
 /**
- * A competitor's agent: `bench/workers/<script>` forked with `env`. It sends 'ready', then, when
- * BENCH_STAMP=1, `{ i, startedAt }` for each job it starts (handed to `onStamp`); on 'stop' it
- * stops and answers `{ ran }`.
+ * A competitor's agent: `bench/workers/<script>` forked with `env`. It sends 'ready', `{ first }`
+ * when it starts its first job, and, when BENCH_STAMP=1, `{ i, startedAt }` for each job it starts
+ * (handed to `onStamp`); on 'stop' it stops and answers `{ ran }`.
  */
 export function forkAgent(
   script: string,
@@ -60,11 +62,13 @@ export function forkAgent(
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   })
   let ran: number | null = null
+  let first: number | null = null
   const ready = new Promise<void>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${script} exited with code ${code} before it was ready`)))
     child.on('message', (m: unknown) => {
       if (m === 'ready') resolve()
       else if (typeof m === 'object' && m !== null && 'ran' in m) ran = Number(m.ran)
+      else if (typeof m === 'object' && m !== null && 'first' in m) first = Number(m.first)
       else if (typeof m === 'object' && m !== null && 'startedAt' in m && 'i' in m)
         onStamp?.(Number(m.i), Number(m.startedAt))
     })
@@ -73,6 +77,7 @@ export function forkAgent(
   return {
     child,
     ready,
+    firstJobAt: () => first,
     stop: async () => {
       if (child.connected) child.send('stop')
       await exitWithin(child, 15_000)
@@ -94,6 +99,7 @@ export function shepherdAgent(config: string, node: string): Agent {
   return {
     child,
     ready: Promise.resolve(),
+    firstJobAt: () => null,
     stop: async () => {
       child.kill('SIGTERM')
       await exitWithin(child, 30_000)

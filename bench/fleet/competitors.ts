@@ -64,6 +64,7 @@ export const graphile: System = {
           'SELECT count(*) FROM (SELECT 1 FROM graphile_worker._private_jobs LIMIT 1) x',
         )) > 0,
       done: async () => n - (await left('')),
+      firstDoneAt: async () => null,
       tally: async () => {
         const failed = await left('WHERE attempts >= max_attempts')
         const open = (await left('')) - failed
@@ -148,6 +149,7 @@ export const pgBoss: System = {
           `SELECT count(*) FROM (SELECT 1 FROM pgboss.job WHERE name = 'q' AND state < 'completed' LIMIT 1) x`,
         )) > 0,
       done: () => count(`state = 'completed'`),
+      firstDoneAt: async () => null,
       tally: async () => ({
         done: await count(`state = 'completed'`),
         open: await count(`state < 'completed'`),

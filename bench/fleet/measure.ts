@@ -29,6 +29,8 @@ export interface Backlog {
   pending(): Promise<boolean>
   /** Jobs done so far. */
   done(): Promise<number>
+  /** When the first job was done (epoch ms), where the store says; else the agents are asked. */
+  firstDoneAt(): Promise<number | null>
   tally(): Promise<Tally>
   /**
    * Deliveries of done jobs beyond their first, where the system lets one see them (Shepherd:
@@ -62,6 +64,8 @@ export interface ThroughputResult {
   elapsedMs: number
   /** Every job done before the cap. */
   complete: boolean
+  /** From the first agent's start to the first job started or done: the start-up inside elapsedMs. */
+  firstJobMs: number | null
   tally: Tally
   duplicates: number | null
 }
@@ -79,13 +83,17 @@ export async function throughput(
   const backlog = await system.backlog(n)
   try {
     const t0 = performance.now()
+    const epoch0 = performance.timeOrigin + t0
     const agents = backlog.start(s)
     const complete = await waitFor(async () => !(await backlog.pending()), t0 + capMs, 20)
     const elapsedMs = performance.now() - t0
     const done = await backlog.done()
     const ran = await Promise.all(agents.map((a) => a.stop()))
     const tally = await backlog.tally()
+    const firsts = agents.map((a) => a.firstJobAt()).filter((t) => t !== null)
+    const first = firsts.length > 0 ? Math.min(...firsts) : await backlog.firstDoneAt()
     return {
+      firstJobMs: first === null ? null : first - epoch0,
       jobsPerSecond: done / (elapsedMs / 1000),
       done,
       elapsedMs,

@@ -94,6 +94,9 @@ function backlogOn(read: Read, start: (s: Setting) => Agent[], close: () => Prom
     start,
     pending: async () => (await read(PENDING)) > 0,
     done: () => count(read, `'done'`),
+    firstDoneAt: async () =>
+      (await read(`SELECT coalesce(min(finished_at), 0) FROM jobs WHERE queue = 'q' AND state = 'done'`)) ||
+      null,
     tally: async (): Promise<Tally> => ({
       done: await count(read, `'done'`),
       open: await count(read, `'waiting', 'active'`),

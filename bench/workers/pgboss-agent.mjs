@@ -15,6 +15,7 @@ await boss.work(
   { batchSize: Number(process.env.BENCH_CONCURRENCY), pollingIntervalSeconds: 0.5 },
   async (jobs) => {
     const startedAt = performance.timeOrigin + performance.now()
+    if (ran === 0) process.send({ first: startedAt })
     ran += jobs.length
     if (stamp) for (const job of jobs) process.send({ i: job.data.i, startedAt })
   },
