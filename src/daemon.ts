@@ -74,12 +74,16 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   const env = opts.env ?? process.env
   // Before anything is opened: a supervisor that would expose an open API does not start.
   const apiTokens = apiTokensFor(loaded, env)
+  // Workers and hook commands get the daemon's environment without its secrets: the API tokens,
+  // and the variable that holds the store's URL (its password).
+  const childEnv = withoutApiTokens(env)
+  if (config.store.url_env !== undefined) delete childEnv[config.store.url_env]
   const logger = createLogger({
     level: config.log.level,
     format: config.log.format,
     destination: opts.logDestination,
   })
-  const store = await openStore(loaded.storePath)
+  const store = await openStore(loaded.store)
   await store.migrate()
   // Before anything in the store is touched: a second supervisor on this store stops here.
   const ownership = await takeOwnership(store, loaded.storePath, clock.now()).catch(async (e: unknown) => {
@@ -91,7 +95,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   // Gauges are read from the supervisor at each scrape; the API (and so a scrape) starts after it.
   const notifiers = [
     ...createNotifiers(config.notifications, { configFile: loaded.file }),
-    ...createHookNotifiers(config.hooks, { configFile: loaded.file, env: withoutApiTokens(env) }),
+    ...createHookNotifiers(config.hooks, { configFile: loaded.file, env: childEnv }),
   ]
   const metrics = createMetrics({
     snapshot: () => takeFleetSnapshot(supervisor!, store.jobs, clock.now(), configuredQueues(config)),
@@ -181,7 +185,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         onError: (e) => logger.warn({ pool, err: e.message }, 'worker log write failed'),
       }),
     emit: record,
-    baseEnv: withoutApiTokens(env),
+    baseEnv: childEnv,
     onJob: (pool, queue, ok, ms) => metrics.observeJob(pool, queue, ok, ms),
     logger,
     version: packageVersion(),

@@ -31,6 +31,11 @@ export const ErrorRegistry = {
     status: 503,
     summary: 'The store’s file, folder or filesystem is read-only: nothing was written.',
   },
+  SHEPHERD_STORE_UNREACHABLE: {
+    status: 503,
+    summary:
+      'The store’s database server (PostgreSQL) cannot be reached: nothing was written. Writes resume once it answers again.',
+  },
   SHEPHERD_STORE_GONE: {
     status: 503,
     summary:

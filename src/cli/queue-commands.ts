@@ -295,7 +295,7 @@ async function withQueue<T>(loaded: LoadedConfig, run: (queue: Queue) => Promise
     import('../store/open-store.js'),
     import('../queue/queue.js'),
   ])
-  const store = await openStore(loaded.storePath)
+  const store = await openStore(loaded.store)
   try {
     return await run(new Queue(store, loaded, systemClock))
   } finally {

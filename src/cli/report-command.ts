@@ -83,7 +83,7 @@ export function addReportCommand(program: Command, ctx: ReportCommandContext): v
         import('../report/collect.js'),
         import('../report/markdown.js'),
       ])
-      const store = await openStore(loaded.storePath)
+      const store = await openStore(loaded.store)
       try {
         const report = await generateReport({
           store,

@@ -34,6 +34,7 @@ import {
   type StrategySettings,
   type ThresholdSettings,
 } from './schema.js'
+import { type StoreTarget, storeTarget } from './store-schema.js'
 
 export interface ConfigProblem {
   /** Dotted path of the field, e.g. `workers.email.replicas.min`. */
@@ -59,7 +60,12 @@ export interface LoadedConfig {
   dir: string
   config: Config
   pools: ResolvedPool[]
-  /** Absolute path of the SQLite store. */
+  /** The store: a SQLite file, or a PostgreSQL database (its URL read from the environment if so configured). */
+  store: StoreTarget
+  /**
+   * The store as messages name it: the absolute path of the SQLite file, or the PostgreSQL URL
+   * without its password.
+   */
   storePath: string
   /** Absolute path of the log directory. */
   logDir: string
@@ -134,9 +140,16 @@ export function readConfigFile(file: string): string {
   }
 }
 
-export function loadConfigFile(file: string): LoadedConfig {
+/**
+ * Loads a config file: read, validated, and resolved (see {@link loadConfigText}).
+ * @param env - where `store.url_env` is looked up; the process's environment by default.
+ */
+export function loadConfigFile(
+  file: string,
+  env: Record<string, string | undefined> = process.env,
+): LoadedConfig {
   const abs = path.resolve(file)
-  return loadConfigText(readConfigFile(abs), abs)
+  return loadConfigText(readConfigFile(abs), abs, env)
 }
 
 function sizeProblem(bytes: number): ConfigProblem {
@@ -146,12 +159,30 @@ function sizeProblem(bytes: number): ConfigProblem {
   }
 }
 
-export function loadConfigText(text: string, file: string): LoadedConfig {
+/**
+ * A config from its text: validated against the schema, then resolved (each pool's settings, the
+ * store). `store.url_env` is read from `env` here, so that a variable that is unset or holds no
+ * postgres:// URL is refused at load, with the field and its line, like any other problem.
+ * @throws ShepherdError SHEPHERD_CONFIG_INVALID listing every problem.
+ */
+export function loadConfigText(
+  text: string,
+  file: string,
+  env: Record<string, string | undefined> = process.env,
+): LoadedConfig {
   const { config, problems } = validateConfigText(text)
   if (!config) {
     throw new ShepherdError('SHEPHERD_CONFIG_INVALID', formatProblems(file, problems), { details: problems })
   }
-  return resolveConfig(config, file)
+  const store = storeTarget(config.store, path.dirname(file), env)
+  if ('problem' in store) {
+    const at = ['store', 'url_env']
+    const problem = { path: at.join('.'), line: lineOfField(text, at), message: store.problem }
+    throw new ShepherdError('SHEPHERD_CONFIG_INVALID', formatProblems(file, [problem]), {
+      details: [problem],
+    })
+  }
+  return resolveConfig(config, file, store)
 }
 
 /** Validates without throwing: either a config, or every problem found. */
@@ -261,7 +292,7 @@ export function formatProblem(p: ConfigProblem): string {
   return `  ${p.path || '(root)'}${p.line ? ` (line ${p.line})` : ''}: ${p.message}`
 }
 
-function resolveConfig(config: Config, file: string): LoadedConfig {
+function resolveConfig(config: Config, file: string, store: StoreTarget): LoadedConfig {
   const dir = path.dirname(file)
   const pools = Object.entries(config.workers).map(([name, pool]): ResolvedPool => {
     const thresholds = { ...config.thresholds, ...pool.thresholds }
@@ -279,7 +310,8 @@ function resolveConfig(config: Config, file: string): LoadedConfig {
     dir,
     config,
     pools,
-    storePath: path.resolve(dir, config.store.path),
+    store,
+    storePath: store.kind === 'sqlite' ? store.path : store.name,
     logDir: path.resolve(dir, config.logs.dir),
   }
 }

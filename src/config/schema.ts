@@ -18,13 +18,15 @@ import { HookSchema, NotificationsSchema, ReportsSchema, SEVERITIES } from './no
 import { RecoveryFull, StrategiesFull, ThresholdsFull } from './policy-schema.js'
 import { PoolSchema, type ProbeSchema } from './pool-schema.js'
 import { QueueSchema } from './queue-schema.js'
-import { duration, LONG_DURATION_LIMIT, size } from './units.js'
+import { StoreSchema } from './store-schema.js'
+import { size } from './units.js'
 
 export { apiTokenProblem, DEFAULT_MAX_EVENT_CLIENTS, MIN_API_TOKEN_LENGTH } from './api-schema.js'
 export { HookSchema, SEVERITIES } from './notifications-schema.js'
 export { RECOVERY_DEFAULTS, STRATEGY_DEFAULTS, THRESHOLD_DEFAULTS } from './policy-schema.js'
 export { MAX_REPLICAS, PoolSchema, ProbeSchema } from './pool-schema.js'
 export { QueueSchema } from './queue-schema.js'
+export { StoreSchema, type StoreTarget } from './store-schema.js'
 export { STRATEGIES }
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
 
@@ -34,15 +36,7 @@ export const ConfigSchema = z
     thresholds: ThresholdsFull.prefault({}),
     strategies: StrategiesFull.prefault({}),
     api: ApiSchema,
-    store: z
-      .strictObject({
-        path: z.string().min(1).prefault('shepherd.db').describe('SQLite file, relative to the config file.'),
-        event_retention: duration({ positive: true, max: LONG_DURATION_LIMIT })
-          .prefault('30d')
-          .describe('Events older than this are pruned (hourly). Incidents are kept.'),
-      })
-      .prefault({})
-      .describe('Where incidents, events and worker state are kept.'),
+    store: StoreSchema,
     containment: z
       .enum(['auto', 'process_groups'])
       .prefault('auto')

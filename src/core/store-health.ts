@@ -5,7 +5,7 @@
  * have worked again for a while. Pure: time comes in as `now`.
  *
  * ```
- * ok ─write fails (full | read-only)─> failed ─a write works, none failed for quietMs─> ok
+ * ok ─write fails (full | read-only | unreachable)─> failed ─a write works, none failed for quietMs─> ok
  * ok | failed ─the file is gone, or another supervisor took the store─> fenced (until a restart)
  * ```
  *
@@ -16,10 +16,12 @@
  * @module
  */
 
-/** Why the store takes no writes; the first two pass by themselves, the last two need a restart. */
+/** Why the store takes no writes; the first three pass by themselves, the last two need a restart. */
 export const STORE_PROBLEMS = {
   full: 'the disk is full',
   'read-only': 'the store is read-only',
+  /** A database server (PostgreSQL) that cannot be reached or does not answer: down, restarting, cut off. */
+  unreachable: 'the database cannot be reached',
   gone: 'the store file was deleted or replaced',
   taken: 'another supervisor owns the store',
 } as const

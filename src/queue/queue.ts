@@ -65,7 +65,7 @@ export class Queue implements AsyncDisposable {
   /** Opens the store named by a Shepherd config file (`store.path`). */
   static async open(configFile: string, o: { clock?: Clock } = {}): Promise<Queue> {
     const loaded = loadConfigFile(configFile)
-    return new Queue(await openStore(loaded.storePath), loaded, o.clock ?? systemClock, { ownsStore: true })
+    return new Queue(await openStore(loaded.store), loaded, o.clock ?? systemClock, { ownsStore: true })
   }
 
   readonly #defaults: (queue: string) => QueueDefaults

@@ -206,3 +206,75 @@ describe('notification defaults', () => {
     assert.match(docs, /Slack \(default `min_severity: warning`\)/)
   })
 })
+
+describe('the store section', () => {
+  const pool = 'workers:\n  a:\n    command: node\n'
+
+  it('is a SQLite file beside the config by default, or at store.path', () => {
+    assert.deepEqual(loadConfigText(pool, '/etc/shepherd/c.yaml').store, {
+      kind: 'sqlite',
+      path: '/etc/shepherd/shepherd.db',
+    })
+    const loaded = loadConfigText(`store:\n  path: state/s.db\n${pool}`, '/etc/shepherd/c.yaml')
+    assert.deepEqual(loaded.store, { kind: 'sqlite', path: '/etc/shepherd/state/s.db' })
+    assert.equal(loaded.storePath, '/etc/shepherd/state/s.db')
+  })
+
+  it('is a PostgreSQL database at store.url, named without its password', () => {
+    const url = 'postgres://shepherd:s3cret@db.internal:5432/fleet?schema=prod'
+    const loaded = loadConfigText(`store:\n  url: ${url}\n${pool}`, '/x/c.yaml')
+    assert.deepEqual(loaded.store, {
+      kind: 'postgres',
+      url,
+      name: 'postgres://shepherd:***@db.internal:5432/fleet?schema=prod',
+    })
+    assert.equal(loaded.storePath, 'postgres://shepherd:***@db.internal:5432/fleet?schema=prod')
+  })
+
+  it('reads the URL from the variable store.url_env names, at load', () => {
+    const text = `store:\n  url_env: SHEPHERD_STORE_URL\n${pool}`
+    const url = 'postgresql://shepherd:s3cret@db/fleet'
+    const loaded = loadConfigText(text, '/x/c.yaml', { SHEPHERD_STORE_URL: url })
+    assert.deepEqual(loaded.store, { kind: 'postgres', url, name: 'postgresql://shepherd:***@db/fleet' })
+    assert.throws(
+      () => loadConfigText(text, '/x/c.yaml', {}),
+      (e: unknown) =>
+        isShepherdError(e, 'SHEPHERD_CONFIG_INVALID') &&
+        /store\.url_env \(line 2\): expected the environment variable SHEPHERD_STORE_URL to hold a postgres:\/\/ URL, but it is not set/.test(
+          e.message,
+        ),
+    )
+    assert.throws(
+      () => loadConfigText(text, '/x/c.yaml', { SHEPHERD_STORE_URL: 'mysql://root:pw@db/x' }),
+      (e: unknown) =>
+        isShepherdError(e, 'SHEPHERD_CONFIG_INVALID') &&
+        /store\.url_env \(line 2\): SHEPHERD_STORE_URL: expected a postgres:\/\/ or postgresql:\/\/ URL/.test(
+          e.message,
+        ) &&
+        !e.message.includes('pw'),
+    )
+  })
+
+  it('refuses a bad URL with the field, the line and what was expected, never showing the password', () => {
+    const [p] = problems(`${pool}store:\n  url: http://u:pw@db/x\n`)
+    assert.deepEqual(p, {
+      path: 'store.url',
+      line: 5,
+      message: 'expected a postgres:// or postgresql:// URL, got one with http:',
+    })
+    const [q] = problems(`${pool}store:\n  url: "postgres://u:pw@db/x?schema=Prod-1"\n`)
+    assert.match(q!.message, /expected the schema parameter to be a lower-case name/)
+    const [r] = problems(`${pool}store:\n  url: not a url with pw@host\n`)
+    assert.match(r!.message, /expected a postgres:\/\/ URL/)
+    assert.doesNotMatch(r!.message, /pw/)
+  })
+
+  it('takes at most one of path, url and url_env', () => {
+    const [p] = problems(`store:\n  path: s.db\n  url: postgres://db/x\n${pool}`)
+    assert.deepEqual(p, {
+      path: 'store.url',
+      line: 3,
+      message: 'expected at most one of path, url and url_env, got path and url',
+    })
+  })
+})

@@ -75,12 +75,14 @@ export const NO_QUERY = z.strictObject({})
 
 /**
  * What a route that writes the store may answer when the store does not take the write: the disk
- * is full (507), the store is read-only or was deleted (503), or it failed otherwise (500).
+ * is full (507), the store is read-only, was deleted or its database cannot be reached (503), or it
+ * failed otherwise (500).
  */
 export const STORE_WRITE_ERRORS: readonly ErrorCode[] = [
   'SHEPHERD_STORE_WRITE_FAILED',
   'SHEPHERD_STORE_FULL',
   'SHEPHERD_STORE_READ_ONLY',
+  'SHEPHERD_STORE_UNREACHABLE',
   'SHEPHERD_STORE_GONE',
 ]
 

@@ -16,7 +16,6 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 
 import type Database from 'better-sqlite3'
 
-import { deliveryToken } from '../../core/ids.js'
 import {
   decideCrash,
   decideFailure,
@@ -52,7 +51,8 @@ import {
   type ReadySettlement,
 } from '../../store/job-checks.js'
 import { countQueues, type CountSource } from '../../store/job-counts.js'
-import { type CountRow, JOB_BATCH, JOB_SQL, type JobRow, toJob } from './job-queries.js'
+import { type CountRow, type JobRow, onePolicyPerQueue, toDeliveries, toJob } from '../sql/job-sql.js'
+import { JOB_BATCH, JOB_SQL } from './job-queries.js'
 import type { SqliteGuard } from './store-guard.js'
 
 /** Options of {@link SqliteJobStore}. */
@@ -222,24 +222,11 @@ export class SqliteJobStore implements JobStore {
         rows = take(this.#s.claim, c.limit)
         break
     }
-    rows.sort((a, b) => b.priority - a.priority || a.seq - b.seq)
-    return rows.map((r) => {
-      const job = toJob(r)
-      return { job, token: deliveryToken(job.id, job.delivery) }
-    })
+    return toDeliveries(rows)
   }
 
   #settleAll(items: Ready, now: number, policy: PolicyOf, random: Random): SettleResult[] {
-    // One policy per queue per batch: the caller's function may build it from the config.
-    const policies = new Map<string, JobPolicy>()
-    const policyOf = (queue: string): JobPolicy => {
-      let p = policies.get(queue)
-      if (!p) {
-        p = policy(queue)
-        policies.set(queue, p)
-      }
-      return p
-    }
+    const policyOf = onePolicyPerQueue(policy)
     return items.map((r) => this.#settleOne(r, now, policyOf, random))
   }
 

@@ -15,9 +15,10 @@ import {
   type SupervisorLease,
 } from '../../core/supervisor-lease.js'
 import type { ProcessRunning } from '../../ports/store.js'
+import { type LeaseRow, storedTime, toLease } from '../sql/store-sql.js'
+import { LEASE_SQL } from './lease-queries.js'
 import type { StoreGuard } from './store-guard.js'
 import { StoreLock } from './store-lock.js'
-import { LEASE_SQL, type LeaseRow, storedTime } from './store-queries.js'
 
 type Statement<R = unknown> = Database.Statement<unknown[], R>
 
@@ -132,16 +133,6 @@ export class SqliteOwnership {
 
   #readLease(): SupervisorLease | null {
     const r = this.#s.readLease.get()
-    if (!r) return null
-    return {
-      owner: r.owner,
-      host: r.host,
-      pid: r.pid,
-      startTicks: r.start_ticks,
-      apiUrl: r.api_url,
-      acquiredAt: r.acquired_at,
-      heartbeatAt: r.heartbeat_at,
-      expiresAt: r.expires_at,
-    }
+    return r ? toLease(r) : null
   }
 }

@@ -26,6 +26,16 @@ import type {
 } from '../../ports/store.js'
 import { checkInteger, checkNumber } from '../../store/checks.js'
 import {
+  type DataRow,
+  eventListSql,
+  type EventRow,
+  FINAL_PHASES,
+  incidentListSql,
+  SQL,
+  storedTime,
+  toEvent,
+} from '../sql/store-sql.js'
+import {
   isAboutTheFile,
   openConnection,
   openFailed,
@@ -36,16 +46,6 @@ import { loadMigrations, type Migration, runMigrations } from './migrate.js'
 import { SqliteJobStore } from './sqlite-job-store.js'
 import { SqliteOwnership } from './sqlite-ownership.js'
 import { StoreGuard } from './store-guard.js'
-import {
-  type DataRow,
-  eventListSql,
-  type EventRow,
-  FINAL_PHASES,
-  incidentListSql,
-  SQL,
-  storedTime,
-  toEvent,
-} from './store-queries.js'
 
 /** Default page size of {@link SqliteStore.listIncidents}, as the port documents. */
 const DEFAULT_INCIDENT_LIMIT = 50

@@ -9,11 +9,13 @@
  */
 import fs from 'node:fs'
 
-import type { StoreProblem } from '../../core/store-health.js'
 import { coerceError, type ErrorCode, ShepherdError } from '../../errors.js'
 import type { StoreWrite } from '../../ports/store.js'
+import { type Fence, StoreGate } from '../store-gate.js'
 import { GONE_ADVICE, readAdvice, writeAdvice, writeProblem } from './failures.js'
 import { sqliteCode } from './migrate.js'
+
+export type { Fence } from '../store-gate.js'
 
 /**
  * How the job store runs its statements: the owning store's error mapping, so that a refused job
@@ -33,41 +35,32 @@ interface FileIdentity {
   ino: number
 }
 
-/** Why a store refuses every write from now on: its file is gone, or another supervisor owns it. */
-export interface Fence {
-  problem: Extract<StoreProblem, 'gone' | 'taken'>
-  /** What happened, to follow "the store <file>": "was deleted while the supervisor runs". */
-  what: string
-  advice: string
-}
-
 /** The guard of one store file. */
 export class StoreGuard implements SqliteGuard {
   readonly #file: string
-  readonly #listeners = new Set<(w: StoreWrite) => void>()
-  #closed = false
+  readonly #gate: StoreGate
   /** The file opened, to tell it from another file at the same path later. */
   #identity: FileIdentity | null = null
-  #fence: Fence | null = null
 
   /** @param file - the database file, for messages. */
   constructor(file: string) {
     this.#file = file
+    this.#gate = new StoreGate(file)
   }
 
   /** True once the store is closed: every operation is refused. */
   get closed(): boolean {
-    return this.#closed
+    return this.#gate.closed
   }
 
   /** True once the store is fenced off: every write is refused. */
   get fenced(): boolean {
-    return this.#fence !== null
+    return this.#gate.fenced
   }
 
   /** Refuses every operation from now on. */
   close(): void {
-    this.#closed = true
+    this.#gate.close()
   }
 
   /**
@@ -81,8 +74,7 @@ export class StoreGuard implements SqliteGuard {
 
   /** Tells `listener` the outcome of every write from now on; returns the function that stops it. */
   onWrite(listener: (w: StoreWrite) => void): () => void {
-    this.#listeners.add(listener)
-    return () => this.#listeners.delete(listener)
+    return this.#gate.onWrite(listener)
   }
 
   /**
@@ -91,24 +83,17 @@ export class StoreGuard implements SqliteGuard {
    * SHEPHERD_STORE_GONE, as SQLite would otherwise go on writing into a file nobody reads again.
    */
   check(): void {
-    if (this.#fence === null && !this.#closed) this.#checkFile()
-  }
-
-  #checkFile(): Fence | null {
-    if (this.#identity === null) return null
+    if (this.#gate.fenced || this.#gate.closed || this.#identity === null) return
     let st: fs.Stats
     try {
       st = fs.statSync(this.#file)
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null
-      return this.fence({
-        problem: 'gone',
-        what: 'was deleted while the supervisor runs',
-        advice: GONE_ADVICE,
-      })
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return
+      this.fence({ problem: 'gone', what: 'was deleted while the supervisor runs', advice: GONE_ADVICE })
+      return
     }
-    if (st.ino === this.#identity.ino && st.dev === this.#identity.dev) return null
-    return this.fence({
+    if (st.ino === this.#identity.ino && st.dev === this.#identity.dev) return
+    this.fence({
       problem: 'gone',
       what: 'was replaced by another file while the supervisor runs',
       advice: GONE_ADVICE,
@@ -117,24 +102,7 @@ export class StoreGuard implements SqliteGuard {
 
   /** Fences the store off (the first fence stays), and tells the listeners. */
   fence(fence: Fence): Fence {
-    if (this.#fence !== null) return this.#fence
-    this.#fence = fence
-    this.#tell({
-      ok: false,
-      problem: fence.problem,
-      message: `The store ${this.#file} ${fence.what}. ${fence.advice}`,
-    })
-    return fence
-  }
-
-  #tell(w: StoreWrite): void {
-    for (const l of this.#listeners) {
-      try {
-        l(w)
-      } catch {
-        // A listener's failure is its own; the write's outcome stands.
-      }
-    }
+    return this.#gate.fence(fence)
   }
 
   /**
@@ -143,32 +111,26 @@ export class StoreGuard implements SqliteGuard {
    * {@link StoreGuard.onWrite}, a full disk or a read-only filesystem named as such.
    */
   write<T>(operation: string, run: () => T): T {
-    if (!this.#closed) {
-      const fence = this.#fence ?? this.#checkFile()
-      if (fence !== null) {
-        const code = fence.problem === 'gone' ? 'SHEPHERD_STORE_GONE' : 'SHEPHERD_STORE_LOCKED'
-        const message = `Could not ${operation} in the store ${this.#file}: it ${fence.what}. ${fence.advice}`
-        this.#tell({ ok: false, problem: fence.problem, message })
-        throw new ShepherdError(code, message)
-      }
-    }
+    // A file deleted or replaced since the last look fences the store off before this write.
+    this.check()
+    const refused = this.#gate.refusal(operation)
+    if (refused !== null) throw refused
     try {
       const result = this.#run('SHEPHERD_STORE_WRITE_FAILED', operation, 'in', run)
-      this.#tell({ ok: true })
+      this.#gate.tell({ ok: true })
       return result
     } catch (e) {
       if (e instanceof ShepherdError && e.code !== 'SHEPHERD_STORE_WRITE_FAILED') throw e
       const problem = e instanceof ShepherdError ? writeProblem(e.cause, this.#file) : null
       if (problem === null) throw e
       const why = problem === 'full' ? 'the disk is full' : `its file, folder or filesystem is read-only`
-      const err = new ShepherdError(
-        problem === 'full' ? 'SHEPHERD_STORE_FULL' : 'SHEPHERD_STORE_READ_ONLY',
-        `Could not ${operation} in the store ${this.#file}: ${why} (${sqliteCode((e as ShepherdError).cause) ?? 'I/O error'}). ` +
+      const cause = (e as ShepherdError).cause
+      throw this.#gate.outage(
+        problem,
+        `Could not ${operation} in the store ${this.#file}: ${why} (${sqliteCode(cause) ?? 'I/O error'}). ` +
           `Nothing was written. ${problem === 'full' ? 'Free some space' : 'Make it writable again'}: writes resume by themselves, and the supervisor keeps what workers reported until then.`,
-        { cause: (e as ShepherdError).cause },
+        cause,
       )
-      this.#tell({ ok: false, problem, message: err.message })
-      throw err
     }
   }
 
@@ -178,12 +140,7 @@ export class StoreGuard implements SqliteGuard {
   }
 
   #run<T>(code: ErrorCode, operation: string, preposition: string, run: () => T): T {
-    if (this.#closed) {
-      throw new ShepherdError(
-        code,
-        `Could not ${operation} ${preposition} the store ${this.#file}: it is closed.`,
-      )
-    }
+    if (this.#gate.closed) throw this.#gate.closedError(code, operation, preposition)
     try {
       return run()
     } catch (e) {
@@ -198,9 +155,7 @@ export class StoreGuard implements SqliteGuard {
       throw new ShepherdError(
         code,
         `Could not ${operation} ${preposition} the store ${this.#file}: ${what}. ${advice}`,
-        {
-          cause: e,
-        },
+        { cause: e },
       )
     }
   }

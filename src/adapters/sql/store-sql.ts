@@ -1,12 +1,14 @@
 /**
- * The SQL of the embedded Store adapter (sqlite-store.ts), kept apart from the code that runs it,
- * as data: one statement per operation, prepared once per store, and the listings' statements for
- * each combination of filters; and the rows they return. The schema is `sql/sqlite/0001_init.sql`,
- * `0003_worker_processes.sql` and `0004_supervisor_lease.sql`.
+ * The SQL of the Store adapters (incidents, events, worker state, worker processes), kept apart from
+ * the code that runs it, as data: one statement per operation, and the listings' statements for each
+ * combination of filters; and the rows they return, read back into the core's records. Portable on
+ * purpose: SQLite runs these as they are, PostgreSQL with the `?` placeholders numbered
+ * (postgres/placeholders.ts). The schemas are `sql/sqlite/` and `sql/postgres/`, table for table.
  * @module
  */
 import type { AnyEvent, EventType } from '../../core/events.js'
 import { INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
+import type { SupervisorLease } from '../../core/supervisor-lease.js'
 
 /** Phases after which an incident is over; derived from the core so the two cannot drift. */
 export const FINAL_PHASES = (Object.keys(INCIDENT_PHASES) as IncidentPhase[]).filter(isFinal)
@@ -34,19 +36,6 @@ export const SQL = {
   listProcesses:
     'SELECT pid, start_ticks, pool, worker_id, spawned_at FROM worker_processes ORDER BY spawned_at',
   clearProcesses: 'DELETE FROM worker_processes',
-} as const
-
-/** The supervisor lease (sqlite-ownership.ts). */
-export const LEASE_SQL = {
-  readLease: `SELECT owner, host, pid, start_ticks, api_url, acquired_at, heartbeat_at, expires_at
-    FROM supervisor_lease WHERE id = 1`,
-  writeLease: `INSERT INTO supervisor_lease (id, owner, host, pid, start_ticks, api_url, acquired_at, heartbeat_at,
-      expires_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, host = excluded.host, pid = excluded.pid,
-      start_ticks = excluded.start_ticks, api_url = excluded.api_url, acquired_at = excluded.acquired_at,
-      heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`,
-  renewLease: 'UPDATE supervisor_lease SET heartbeat_at = ?, expires_at = ? WHERE id = 1 AND owner = ?',
-  releaseLease: 'DELETE FROM supervisor_lease WHERE id = 1 AND owner = ?',
 } as const
 
 /** listIncidents for one combination of filters; parameters in the order of the filters, then the limit. */
@@ -96,6 +85,20 @@ export interface LeaseRow {
   acquired_at: number
   heartbeat_at: number
   expires_at: number
+}
+
+/** A row of a supervisor lease read back into the lease. */
+export function toLease(r: LeaseRow): SupervisorLease {
+  return {
+    owner: r.owner,
+    host: r.host,
+    pid: r.pid,
+    startTicks: r.start_ticks,
+    apiUrl: r.api_url,
+    acquiredAt: r.acquired_at,
+    heartbeatAt: r.heartbeat_at,
+    expiresAt: r.expires_at,
+  }
 }
 
 /** A row of `events` read back into the event it stored. */

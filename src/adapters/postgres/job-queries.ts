@@ -1,0 +1,89 @@
+/**
+ * The SQL of the PostgreSQL JobStore adapter (pg-job-store.ts), kept apart from the code that runs
+ * it, as data: the statements both adapters share (../sql/job-sql.ts), numbered, and PostgreSQL's
+ * own. Every fixed statement is named, so each connection prepares it once. The schema is
+ * `sql/postgres/0001_init.sql`; its comments say which query each index serves.
+ *
+ * Several agents claim from one table at once, each in its own READ COMMITTED transaction. What
+ * keeps one delivery from going to two workers: a claim locks the rows it picks (`FOR UPDATE`) and
+ * skips rows another claim holds (`SKIP LOCKED`), and PostgreSQL checks a locked row's conditions
+ * again on its newest version, so a job another claim made active meanwhile is not taken. A
+ * statement that changes rows a subquery chose repeats the subquery's conditions in its own WHERE,
+ * for the same reason: they are checked again on the row as it is when it is changed.
+ * @module
+ */
+import { CLAIM_ORDER, COLUMNS, CURRENT, PORTABLE_JOB_SQL } from '../sql/job-sql.js'
+import { named, numbered } from './statements.js'
+
+/**
+ * A claim: parameters $1 worker, $2 now, $3 queue, $4 limit. The CTE reads the first `limit` due
+ * entries of jobs_claim (or jobs_suspects) in claim order, locking each and skipping those another
+ * transaction holds; the UPDATE makes them active with the next delivery number. RETURNING gives
+ * rows in no particular order; the store sorts the few it got.
+ */
+function claimSql(filter: string): string {
+  return `WITH picked AS (
+      SELECT seq FROM jobs
+      WHERE queue = $3 AND state = 'waiting' AND run_at <= $2 ${filter}
+      ORDER BY ${CLAIM_ORDER} LIMIT $4
+      FOR UPDATE SKIP LOCKED)
+    UPDATE jobs SET state = 'active', delivery = delivery + 1, lease_worker = $1,
+      lease_expires = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $2 + timeout_ms END, updated_at = $2
+    WHERE seq IN (SELECT seq FROM picked)
+    RETURNING ${COLUMNS}`
+}
+
+const PG_JOB_SQL = {
+  claim: claimSql(''),
+  claimClean: claimSql('AND crashes = 0'),
+  claimSuspect: claimSql('AND crashes > 0'),
+  // The current delivery, locked until the transaction ends: the core decides on this row, and the
+  // update that follows names it by seq.
+  current: `SELECT ${COLUMNS} FROM jobs WHERE ${numbered(CURRENT)} FOR UPDATE`,
+  // The numbers counts needs beyond the states, for every queue with waiting jobs at once ($1 now):
+  // delayed, waiting for a retry, and the oldest due job's creation time.
+  waiting: `SELECT queue, count(*) FILTER (WHERE run_at > $1) AS delayed,
+      count(*) FILTER (WHERE attempts > 0) AS failed, min(created_at) FILTER (WHERE run_at <= $1) AS oldest
+    FROM jobs WHERE state = 'waiting' GROUP BY queue`,
+  waitingOf: `SELECT queue, count(*) FILTER (WHERE run_at > $1) AS delayed,
+      count(*) FILTER (WHERE attempts > 0) AS failed, min(created_at) FILTER (WHERE run_at <= $1) AS oldest
+    FROM jobs WHERE state = 'waiting' AND queue = $2 GROUP BY queue`,
+  // Jobs done after $1, per queue (jobs_done_finished_at).
+  doneSince: `SELECT queue, count(*) AS n FROM jobs WHERE state = 'done' AND finished_at > $1 GROUP BY queue`,
+  doneSinceOf: `SELECT queue, count(*) AS n FROM jobs
+    WHERE state = 'done' AND finished_at > $1 AND queue = $2 GROUP BY queue`,
+  // A state's jobs newest first (jobs_state_queue_seq backwards; jobs_retrying for failed).
+  listState: `SELECT ${COLUMNS} FROM jobs WHERE state = $1 AND queue = $2 ORDER BY seq DESC LIMIT $3`,
+  listDue: `SELECT ${COLUMNS} FROM jobs
+    WHERE state = 'waiting' AND queue = $1 AND run_at <= $2 ORDER BY seq DESC LIMIT $3`,
+  listDelayed: `SELECT ${COLUMNS} FROM jobs
+    WHERE state = 'waiting' AND queue = $1 AND run_at > $2 ORDER BY seq DESC LIMIT $3`,
+  listFailed: `SELECT ${COLUMNS} FROM jobs
+    WHERE state = 'waiting' AND attempts > 0 AND queue = $1 ORDER BY seq DESC LIMIT $2`,
+  // Batches of a whole state ($1 now, $2 state, $3 queue, $4 batch size). Retried jobs leave the
+  // state, so each batch picks the next ones; the delivery number is kept.
+  retryBatch: `UPDATE jobs SET state = 'waiting', run_at = $1, attempts = 0, crashes = 0, finished_at = NULL,
+      updated_at = $1
+    WHERE state = $2 AND queue = $3 AND seq IN (SELECT seq FROM jobs WHERE state = $2 AND queue = $3 LIMIT $4)`,
+  // $1 state, $2 queue, $3 batch size: never a job a claim made active meanwhile.
+  purgeBatch: `DELETE FROM jobs
+    WHERE state = $1 AND queue = $2 AND seq IN (SELECT seq FROM jobs WHERE state = $1 AND queue = $2 LIMIT $3)`,
+  pruneDone: `DELETE FROM jobs WHERE state = 'done' AND seq IN (
+    SELECT seq FROM jobs WHERE state = 'done' AND finished_at < $1 LIMIT $2)`,
+  pruneDoneOf: `DELETE FROM jobs WHERE state = 'done' AND seq IN (
+    SELECT seq FROM jobs WHERE state = 'done' AND finished_at < $1 AND queue = $2 LIMIT $3)`,
+} as const
+
+/** Every statement of the PostgreSQL job store, named. */
+export const JOB_STATEMENTS = {
+  ...named('job', PORTABLE_JOB_SQL, true),
+  ...named('pgjob', PG_JOB_SQL, false),
+}
+
+/** A row of `waiting`/`waitingOf`. */
+export interface WaitingRow {
+  queue: string
+  delayed: number
+  failed: number
+  oldest: number | null
+}

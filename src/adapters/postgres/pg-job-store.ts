@@ -1,0 +1,416 @@
+/**
+ * The PostgreSQL JobStore adapter: the durable queue in the store's database, shared by every agent
+ * of a fleet, on the store's pool. The schema is `sql/postgres/0001_init.sql`; the SQL is
+ * job-queries.ts (claims lock the rows they pick and skip those another claim holds, so no delivery
+ * goes to two workers).
+ *
+ * Every write method is one transaction through the store's guard (pg-guard.ts); the large deletes
+ * and updates an operator may ask for (pruneDone, purge and retry of a whole state) run in batches
+ * of {@link JOB_BATCH}, one transaction each. Arguments are checked with the same functions as the
+ * SQLite adapter's before any transaction begins, the counts are made by the same function, and the
+ * core decides what becomes of a failed or crashed job, so both adapters answer alike.
+ * @module
+ */
+import { randomUUID } from 'node:crypto'
+
+import type pg from 'pg'
+
+import {
+  decideCrash,
+  decideFailure,
+  type Delivery,
+  type Job,
+  type JobPolicy,
+  type NewJob,
+} from '../../core/job.js'
+import type {
+  AddResult,
+  ClaimRequest,
+  Exchange,
+  JobQuery,
+  JobStore,
+  PurgeState,
+  QueueCounts,
+  Settlement,
+  SettleOutcome,
+  SettleResult,
+  SuspectRule,
+} from '../../ports/job-store.js'
+import { checkIds, checkName, epochMs, plural } from '../../store/checks.js'
+import {
+  checkClaim,
+  type CheckedJob,
+  checkJobId,
+  checkListQuery,
+  checkPurgeState,
+  checkRetryFrom,
+  checkSettlements,
+  type JobDefaults,
+  type ReadySettlement,
+} from '../../store/job-checks.js'
+import { checkNewJobs } from '../../store/job-checks.js'
+import { countQueues } from '../../store/job-counts.js'
+import {
+  type CountRow,
+  JOB_BATCH,
+  type JobRow,
+  onePolicyPerQueue,
+  toDeliveries,
+  toJob,
+} from '../sql/job-sql.js'
+import { JOB_STATEMENTS as S, type WaitingRow } from './job-queries.js'
+import type { PgGuard } from './pg-guard.js'
+import { changes, type Queryable, row, rows, type Statement } from './statements.js'
+
+/** Options of {@link PostgresJobStore}. */
+export interface PostgresJobStoreOptions {
+  /**
+   * Makes the id of a job added without one.
+   * @defaultValue `crypto.randomUUID`
+   */
+  newId?: () => string
+}
+
+type PolicyOf = (queue: string) => JobPolicy
+
+/**
+ * A JobStore on a migrated PostgreSQL database. `PostgresStore` builds one on its own pool and
+ * exposes it as `store.jobs`; nothing else needs to construct it.
+ */
+export class PostgresJobStore implements JobStore {
+  readonly #guard: PgGuard
+  readonly #newId: () => string
+
+  constructor(guard: PgGuard, options: PostgresJobStoreOptions = {}) {
+    this.#guard = guard
+    this.#newId = options.newId ?? randomUUID
+  }
+
+  /**
+   * Adds the jobs in one transaction, in order; a duplicate id or (queue, idempotency key), in any
+   * state or earlier in the batch, is `added: false` and changes nothing (a key names the job that
+   * has it).
+   */
+  async add(
+    jobs: readonly NewJob[],
+    now: number,
+    defaults: (queue: string) => JobDefaults,
+  ): Promise<AddResult[]> {
+    const checked = checkNewJobs(jobs, epochMs('now', now), defaults, this.#newId)
+    if (checked.length === 0) return []
+    const queues = [...new Set(checked.map((r) => r.queue))].join(', ')
+    return this.#guard.write(`add ${plural(checked.length, 'job')} to ${queues}`, async (c) => {
+      const out: AddResult[] = []
+      for (const r of checked) out.push(await insert(c, r))
+      return out
+    })
+  }
+
+  /** Leases up to `limit` due jobs of the queue to `worker`, in claim order (see the port). */
+  async claim(
+    queue: string,
+    limit: number,
+    worker: string,
+    now: number,
+    suspects: SuspectRule = 'any',
+  ): Promise<Delivery[]> {
+    const t = epochMs('now', now)
+    const c = checkClaim({ queue, limit, worker, suspects })
+    if (limit === 0) return []
+    return this.#guard.write(`claim jobs of ${queue} for ${worker}`, (q) => claimRows(q, c, t))
+  }
+
+  /** Settlements, then claims, in one transaction: the supervisor's whole turn costs one commit. */
+  async exchange(
+    settlements: readonly Settlement[],
+    claims: readonly ClaimRequest[],
+    now: number,
+    policy: (queue: string) => JobPolicy,
+    random: () => number,
+  ): Promise<Exchange> {
+    const t = epochMs('now', now)
+    const ready = checkSettlements(settlements, 'settlements')
+    const requests = claims.map(checkClaim)
+    if (ready.length + requests.filter((c) => c.limit > 0).length === 0) {
+      return { settled: [], claimed: claims.map(() => []) }
+    }
+    const what = `settle ${plural(ready.length, 'delivery', 'deliveries')} and claim for ${plural(requests.length, 'worker', 'workers')}`
+    return this.#guard.write(what, async (c) => {
+      const settled = await settleAll(c, ready, t, policy, random)
+      const claimed: Delivery[][] = []
+      for (const r of requests) claimed.push(r.limit > 0 ? await claimRows(c, r, t) : [])
+      return { settled, claimed }
+    })
+  }
+
+  /** Applies settlements in order, in one transaction, with the core's rules; a stale token changes nothing. */
+  async settle(
+    items: readonly Settlement[],
+    now: number,
+    policy: (queue: string) => JobPolicy,
+    random: () => number,
+  ): Promise<SettleResult[]> {
+    const t = epochMs('now', now)
+    const ready = checkSettlements(items, 'items')
+    if (ready.length === 0) return []
+    return this.#guard.write(`settle ${plural(ready.length, 'delivery', 'deliveries')}`, (c) =>
+      settleAll(c, ready, t, policy, random),
+    )
+  }
+
+  /** Every active job back to waiting, due now, lease cleared, nothing counted; returns how many. */
+  async releaseAllActive(now: number): Promise<number> {
+    const t = epochMs('now', now)
+    return this.#guard.write('release all active jobs', (c) => changes(c, S.releaseAll, [t, t]))
+  }
+
+  /** The earliest runAt after `now` among the queue's waiting jobs, or null. */
+  async nextDueAt(queue: string, now: number): Promise<number | null> {
+    const t = epochMs('now', now)
+    checkName('queue', queue)
+    return this.#guard.read(`find when the next job of ${queue} is due`, async (q) => {
+      return (await row<{ run_at: number }>(q, S.nextDue, [queue, t]))?.run_at ?? null
+    })
+  }
+
+  /**
+   * One row per queue that has any job, sorted by name (or only `queue`: zeros when it has none),
+   * from three grouped reads in one REPEATABLE READ transaction, so the numbers are of one moment.
+   */
+  async counts(now: number, queue?: string): Promise<QueueCounts[]> {
+    const t = epochMs('now', now)
+    if (queue !== undefined) checkName('queue', queue)
+    const one = queue === undefined ? [] : [queue]
+    return this.#guard.snapshot(
+      queue === undefined ? 'count jobs' : `count the jobs of ${queue}`,
+      async (c) => {
+        const states = await rows<CountRow>(c, queue === undefined ? S.countStates : S.countStatesOf, one)
+        const waiting = new Map(
+          (await rows<WaitingRow>(c, queue === undefined ? S.waiting : S.waitingOf, [t, ...one])).map((w) => [
+            w.queue,
+            w,
+          ]),
+        )
+        const done = await rows<{ queue: string; n: number }>(
+          c,
+          queue === undefined ? S.doneSince : S.doneSinceOf,
+          [t - 60_000, ...one],
+        )
+        return countQueues(
+          {
+            states: () => states,
+            delayed: (q) => waiting.get(q)?.delayed ?? 0,
+            failed: (q) => waiting.get(q)?.failed ?? 0,
+            oldestDue: (q) => waiting.get(q)?.oldest ?? null,
+            doneSince: () => done,
+          },
+          t,
+          queue,
+        )
+      },
+    )
+  }
+
+  /** The job as it is now, or undefined for an unknown id. */
+  async getJob(id: string): Promise<Job | undefined> {
+    checkJobId(id)
+    return this.#guard.read(`read job ${id}`, async (q) => {
+      const r = await row<JobRow>(q, S.byId, [id])
+      return r ? toJob(r) : undefined
+    })
+  }
+
+  /** The queue's jobs newest first, filtered as the port says. */
+  async listJobs(queue: string, query: JobQuery, now: number): Promise<Job[]> {
+    const t = epochMs('now', now)
+    checkName('queue', queue)
+    const { state, limit } = checkListQuery(query)
+    const [s, values]: [Statement, unknown[]] = (() => {
+      switch (state) {
+        case undefined:
+          return [S.list, [queue, limit]]
+        case 'waiting':
+          return [S.listDue, [queue, t, limit]]
+        case 'delayed':
+          return [S.listDelayed, [queue, t, limit]]
+        case 'failed':
+          return [S.listFailed, [queue, limit]]
+        default:
+          return [S.listState, [state, queue, limit]]
+      }
+    })()
+    return this.#guard.read(`list the jobs of ${queue}`, async (q) =>
+      (await rows<JobRow>(q, s, values)).map(toJob),
+    )
+  }
+
+  /** Dead-lettered or quarantined jobs back to waiting (see the port); a whole state in batches. */
+  async retry(
+    queue: string,
+    from: 'dead' | 'quarantined',
+    now: number,
+    ids?: readonly string[],
+  ): Promise<number> {
+    const t = epochMs('now', now)
+    checkName('queue', queue)
+    checkRetryFrom(from)
+    const what = `retry the ${from} jobs of ${queue}`
+    if (ids !== undefined) {
+      checkIds(ids)
+      return this.#eachId(what, ids, (c, id) => changes(c, S.retryOne, [t, t, id, from, queue]))
+    }
+    return this.#inBatches(what, (c) => changes(c, S.retryBatch, [t, from, queue, JOB_BATCH]))
+  }
+
+  /** Deletes the queue's jobs in that state (or those of `ids` in it); a whole state in batches. */
+  async purge(queue: string, state: PurgeState, ids?: readonly string[]): Promise<number> {
+    checkName('queue', queue)
+    checkPurgeState(state)
+    const what = `purge the ${state} jobs of ${queue}`
+    if (ids !== undefined) {
+      checkIds(ids)
+      return this.#eachId(what, ids, (c, id) => changes(c, S.purgeOne, [id, state, queue]))
+    }
+    return this.#inBatches(what, (c) => changes(c, S.purgeBatch, [state, queue, JOB_BATCH]))
+  }
+
+  /** Deletes done jobs finished before `before`, in batches; returns how many. */
+  async pruneDone(before: number, queue?: string): Promise<number> {
+    const bound = epochMs('before', before)
+    if (queue !== undefined) checkName('queue', queue)
+    return this.#inBatches(`prune done jobs${queue ? ` of ${queue}` : ''} finished before ${bound}`, (c) =>
+      queue === undefined
+        ? changes(c, S.pruneDone, [bound, JOB_BATCH])
+        : changes(c, S.pruneDoneOf, [bound, queue, JOB_BATCH]),
+    )
+  }
+
+  /** Applies `one` to each distinct id, all in one transaction; returns how many jobs changed. */
+  #eachId(operation: string, ids: readonly string[], one: (c: Queryable, id: string) => Promise<number>) {
+    return this.#guard.write(operation, async (c) => {
+      let n = 0
+      for (const id of new Set(ids)) n += await one(c, id)
+      return n
+    })
+  }
+
+  /** Runs a batch statement, one transaction each, until a batch affects fewer than JOB_BATCH jobs. */
+  async #inBatches(operation: string, batch: (c: Queryable) => Promise<number>): Promise<number> {
+    let total = 0
+    for (;;) {
+      const n = await this.#guard.write(operation, batch)
+      total += n
+      if (n < JOB_BATCH) return total
+    }
+  }
+}
+
+/** Inserts one job, or finds the job that has its id or key. */
+async function insert(c: pg.PoolClient, r: CheckedJob): Promise<AddResult> {
+  const values = [
+    r.id,
+    r.queue,
+    r.priority,
+    r.runAt,
+    r.createdAt,
+    r.createdAt,
+    r.maxAttempts,
+    r.timeoutMs,
+    r.idempotencyKey,
+    r.payload,
+  ]
+  if ((await changes(c, S.insert, values)) === 1) return { id: r.id, added: true }
+  if (r.idempotencyKey !== null) {
+    const existing = await row<{ id: string }>(c, S.idByKey, [r.queue, r.idempotencyKey])
+    if (existing) return { id: existing.id, added: false }
+  }
+  return { id: r.id, added: false }
+}
+
+/** One claim, in claim order (see job-queries.ts for why no delivery goes to two workers). */
+async function claimRows(c: Queryable, req: ClaimRequest, now: number): Promise<Delivery[]> {
+  const take = (s: Statement, limit: number) => rows<JobRow>(c, s, [req.worker, now, req.queue, limit])
+  switch (req.suspects) {
+    case 'only':
+      return toDeliveries(await take(S.claimSuspect, req.limit))
+    case 'exclude':
+      return toDeliveries(await take(S.claimClean, req.limit))
+    case 'alone': {
+      const suspect = await take(S.claimSuspect, 1)
+      return toDeliveries(suspect.length > 0 ? suspect : await take(S.claimClean, req.limit))
+    }
+    case 'any':
+      return toDeliveries(await take(S.claim, req.limit))
+  }
+}
+
+async function settleAll(
+  c: Queryable,
+  items: readonly ReadySettlement[],
+  now: number,
+  policy: PolicyOf,
+  random: () => number,
+): Promise<SettleResult[]> {
+  const policyOf = onePolicyPerQueue(policy)
+  const out: SettleResult[] = []
+  for (const r of items) out.push(await settleOne(c, r, now, policyOf, random))
+  return out
+}
+
+/**
+ * One settlement with the core's rules (decideFailure, decideCrash). A token that is not its job's
+ * current delivery gives `stale` and changes nothing. A failure or a crash locks the current
+ * delivery's row (`current` … FOR UPDATE) before the core decides on it.
+ */
+async function settleOne(
+  c: Queryable,
+  r: ReadySettlement,
+  now: number,
+  policyOf: PolicyOf,
+  random: () => number,
+): Promise<SettleResult> {
+  const { item, id, delivery } = r
+  if (id === null) return stale(c, r)
+  const done = async (outcome: SettleOutcome, s: Statement, values: unknown[]): Promise<SettleResult> => {
+    const changed = await row<JobRow>(c, s, values)
+    return changed ? { token: item.token, kind: item.kind, outcome, job: toJob(changed) } : stale(c, r)
+  }
+  switch (item.kind) {
+    case 'ack':
+      return done('done', S.ack, [r.json, now, now, id, delivery])
+    case 'checkpoint':
+      return done('saved', S.checkpoint, [r.json, now, id, delivery])
+    case 'progress':
+      return done('saved', S.progress, [r.json, now, id, delivery])
+    case 'release':
+      return done('released', S.release, [now, now, id, delivery])
+    case 'fail': {
+      const current = await row<JobRow>(c, S.current, [id, delivery])
+      if (!current) return stale(c, r)
+      const decision = decideFailure(toJob(current), now, policyOf(current.queue), random)
+      // PostgreSQL cannot keep U+0000 in text: a handler's message that holds one keeps the rest.
+      const error = item.error.replaceAll('\0', '\uFFFD')
+      const stack = item.stack?.replaceAll('\0', '\uFFFD') ?? null
+      return decision.kind === 'retry'
+        ? done('retry', S.retryLater, [Math.floor(decision.runAt), error, stack, now, current.seq])
+        : done('dead', S.deadLetter, [error, stack, now, now, current.seq])
+    }
+    case 'crash': {
+      const current = await row<JobRow>(c, S.current, [id, delivery])
+      if (!current) return stale(c, r)
+      return decideCrash(toJob(current), policyOf(current.queue)).kind === 'requeue'
+        ? done('requeued', S.requeue, [now, now, current.seq])
+        : done('quarantined', S.quarantine, [now, now, current.seq])
+    }
+    default: {
+      const never: never = item
+      throw new Error(`unhandled settlement ${JSON.stringify(never)}`)
+    }
+  }
+}
+
+/** A refused settlement: the job as it is (undefined when the token names no job). */
+async function stale(c: Queryable, r: ReadySettlement): Promise<SettleResult> {
+  const found = r.id === null ? undefined : await row<JobRow>(c, S.byId, [r.id])
+  return { token: r.item.token, kind: r.item.kind, outcome: 'stale', job: found ? toJob(found) : undefined }
+}

@@ -1,0 +1,120 @@
+/**
+ * One supervisor per node, on PostgreSQL. Many agents share the database, each the owner of its own
+ * node: a lease row keyed by the node (`supervisor_leases`, sql/postgres/0001_init.sql), renewed
+ * by its heartbeat. The node is the claim's host name for now (one agent per host); a second agent
+ * that claims a node whose holder runs is refused, as a second supervisor on one SQLite file is.
+ *
+ * A claim is one transaction: an advisory lock on the node (so two agents starting as the same node
+ * take turns even before its row exists), the node's row read FOR UPDATE, the core's decision
+ * (`decideLease`), and the row written. Whether the holder runs: on this host, /proc says (the
+ * caller's `running`); on another host nothing can tell, so its lease's expiry decides. There is no
+ * OS lock: a database shared by hosts has no file to lock.
+ * @module
+ */
+import {
+  decideLease,
+  describeHolder,
+  holderLiveness,
+  type LeaseClaim,
+  type LeaseDecision,
+  type SupervisorLease,
+} from '../../core/supervisor-lease.js'
+import type { ProcessRunning } from '../../ports/store.js'
+import { type LeaseRow, storedTime, toLease } from '../sql/store-sql.js'
+import type { StoreGate } from '../store-gate.js'
+import type { PgGuard } from './pg-guard.js'
+import { changes, row } from './statements.js'
+import { STORE_STATEMENTS as S } from './store-queries.js'
+
+/** The node a claim is for: its host name, until agents are given names of their own. */
+export function nodeOf(claim: Pick<LeaseClaim, 'host'>): string {
+  return claim.host
+}
+
+/** The leases of one store's agent. */
+export class PostgresOwnership {
+  readonly #guard: PgGuard
+  readonly #gate: StoreGate
+  /** The node this store claimed, once it has. */
+  #node: string | null = null
+
+  constructor(guard: PgGuard, gate: StoreGate) {
+    this.#guard = guard
+    this.#gate = gate
+  }
+
+  /** See Store.claimOwnership. */
+  async claim(
+    claim: LeaseClaim,
+    now: number,
+    ttlMs: number,
+    running: ProcessRunning,
+  ): Promise<LeaseDecision> {
+    const node = nodeOf(claim)
+    const decision = await this.#guard.write(`claim node ${node} for this supervisor`, async (c) => {
+      await c.query({ ...S.lockNode, values: [node] })
+      const r = await row<LeaseRow>(c, S.readNode, [node])
+      const current = r ? toLease(r) : null
+      const here = current !== null && current.host === claim.host
+      const liveness = current
+        ? holderLiveness(current, claim, here ? running(current.pid, current.startTicks) : null, false)
+        : 'unknown'
+      const d = decideLease(current, claim, now, liveness, ttlMs)
+      if (d.kind !== 'refuse') {
+        const l = d.lease
+        await c.query({
+          ...S.writeNode,
+          values: [
+            node,
+            l.owner,
+            l.host,
+            l.pid,
+            l.startTicks,
+            l.apiUrl,
+            storedTime(l.acquiredAt),
+            storedTime(l.heartbeatAt),
+            storedTime(l.expiresAt),
+          ],
+        })
+      }
+      return d
+    })
+    if (decision.kind !== 'refuse') this.#node = node
+    return decision
+  }
+
+  /** See Store.renewOwnership: a lease taken by another agent fences the store off. */
+  async renew(owner: string, now: number, ttlMs: number): Promise<boolean> {
+    const renewed = await this.#guard.write(
+      'renew the lease of this supervisor',
+      async (c) => (await changes(c, S.renew, [storedTime(now), storedTime(now + ttlMs), owner])) === 1,
+    )
+    if (!renewed) {
+      const holder = await this.read()
+      this.#gate.fence({
+        problem: 'taken',
+        what: `is owned by another supervisor for node ${this.#node ?? '(none)'} now${holder ? ` (${describeHolder(holder, now)})` : ''}`,
+        advice:
+          'This supervisor no longer owns its node and writes nothing more; its workers keep running. Stop it: ' +
+          'the other supervisor takes over its work.',
+      })
+    }
+    return renewed
+  }
+
+  /** See Store.releaseOwnership. */
+  async release(owner: string): Promise<void> {
+    if (this.#gate.fenced) return
+    await this.#guard.write('release the lease of this supervisor', (c) => changes(c, S.release, [owner]))
+  }
+
+  /** The lease of this store's node once it claimed one; before that, the agent heard from last. */
+  async read(): Promise<SupervisorLease | null> {
+    const node = this.#node
+    return this.#guard.read('read the supervisor lease', async (q) => {
+      const r =
+        node === null ? await row<LeaseRow>(q, S.readLatest) : await row<LeaseRow>(q, S.readOwn, [node])
+      return r ? toLease(r) : null
+    })
+  }
+}

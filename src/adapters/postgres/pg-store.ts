@@ -1,0 +1,346 @@
+/**
+ * The PostgreSQL Store adapter: incidents, events, worker state, jobs and the agents' leases in one
+ * database that many hosts share, through one node-postgres pool per store. Same port, same
+ * contract tests and same statements where SQL allows as the SQLite adapter (../sql/); what differs
+ * is said in docs/store.md.
+ * @module
+ */
+import type pg from 'pg'
+
+import type { AnyEvent } from '../../core/events.js'
+import type { Incident } from '../../core/incident.js'
+import type { LeaseClaim, LeaseDecision, SupervisorLease } from '../../core/supervisor-lease.js'
+import { ShepherdError } from '../../errors.js'
+import type { JobStore } from '../../ports/job-store.js'
+import type {
+  EventQuery,
+  IncidentQuery,
+  ProcessRunning,
+  SavedWorkerState,
+  Store,
+  StoreBatch,
+  StoreWrite,
+  WorkerProcessRecord,
+} from '../../ports/store.js'
+import { checkInteger, checkNumber } from '../../store/checks.js'
+import type { Migration } from '../sql/migration-files.js'
+import {
+  type DataRow,
+  eventListSql,
+  type EventRow,
+  FINAL_PHASES,
+  incidentListSql,
+  storedTime,
+  toEvent,
+} from '../sql/store-sql.js'
+import { StoreGate } from '../store-gate.js'
+import { createPool, openFailed, parseStoreUrl, type PostgresTarget } from './connection.js'
+import { isAboutTheServer } from './failures.js'
+import { loadPostgresMigrations, migratePool } from './migrate.js'
+import { PgGuard } from './pg-guard.js'
+import { PostgresJobStore } from './pg-job-store.js'
+import { PostgresOwnership } from './pg-ownership.js'
+import { changes, numbered, type Queryable, row, rows } from './statements.js'
+import { STORE_STATEMENTS as S } from './store-queries.js'
+
+/** Default page size of listIncidents, as the port documents. */
+const DEFAULT_INCIDENT_LIMIT = 50
+/** Default page size of listEvents, as the port documents. */
+const DEFAULT_EVENT_LIMIT = 100
+/** Events deleted per transaction by pruneEvents: each transaction stays short, as on SQLite. */
+const PRUNE_BATCH = 5_000
+
+/**
+ * Opens the PostgreSQL store at `url` (creating its schema if `?schema=` names one that is missing)
+ * and brings its tables up to date, so the store is ready to use.
+ * @throws ShepherdError `SHEPHERD_STORE_OPEN_FAILED` when the server cannot be reached, refuses the
+ *   user, or has no such database (the message names the URL without its password);
+ *   `SHEPHERD_STORE_MIGRATION_FAILED` when the schema cannot be brought up to date.
+ */
+export async function openPostgresStore(url: string): Promise<PostgresStore> {
+  const target = parseStoreUrl(url)
+  const migrations = loadPostgresMigrations()
+  const pool = createPool(target)
+  try {
+    await migratePool(pool, target, migrations)
+    return new PostgresStore(pool, target, migrations)
+  } catch (e) {
+    await pool.end().catch(() => undefined)
+    // Not reaching the server, or being refused by it, is a store that cannot be opened.
+    if (!(e instanceof ShepherdError)) throw openFailed(target, e)
+    if (e.code === 'SHEPHERD_STORE_MIGRATION_FAILED' && isAboutTheServer(e.cause))
+      throw openFailed(target, e.cause)
+    throw e
+  }
+}
+
+/** A Store on a PostgreSQL database. Obtain one with {@link openPostgresStore}. */
+export class PostgresStore implements Store {
+  /** The store's URL without its password. */
+  readonly name: string
+  /** The durable job queue ({@link PostgresJobStore}), on this store's pool and guard. */
+  readonly jobs: JobStore
+  readonly #pool: pg.Pool
+  readonly #target: PostgresTarget
+  readonly #migrations: readonly Migration[]
+  readonly #gate: StoreGate
+  readonly #guard: PgGuard
+  readonly #ownership: PostgresOwnership
+
+  /** @param pool - a pool on a migrated database; the store owns it from now on and ends it at close. */
+  constructor(pool: pg.Pool, target: PostgresTarget, migrations: readonly Migration[]) {
+    this.name = target.name
+    this.#pool = pool
+    this.#target = target
+    this.#migrations = migrations
+    this.#gate = new StoreGate(target.name)
+    this.#guard = new PgGuard(pool, this.#gate)
+    this.jobs = new PostgresJobStore(this.#guard)
+    this.#ownership = new PostgresOwnership(this.#guard, this.#gate)
+  }
+
+  /** Tells `listener` the outcome of every write from now on; returns the function that stops it. */
+  onWrite(listener: (w: StoreWrite) => void): () => void {
+    return this.#gate.onWrite(listener)
+  }
+
+  /**
+   * Asks the server whether it answers (`SELECT 1`): one that does not is a passing outage
+   * (`unreachable`), told through onWrite, never a store that is gone.
+   */
+  async check(): Promise<void> {
+    await this.#guard.check()
+  }
+
+  /** Makes this supervisor the owner of its node (see pg-ownership.ts). */
+  async claimOwnership(
+    claim: LeaseClaim,
+    now: number,
+    ttlMs: number,
+    running: ProcessRunning,
+  ): Promise<LeaseDecision> {
+    return this.#ownership.claim(claim, now, ttlMs, running)
+  }
+
+  /** The owner's heartbeat; false (and every later write refused) once another took its node. */
+  async renewOwnership(owner: string, now: number, ttlMs: number): Promise<boolean> {
+    return this.#ownership.renew(owner, now, ttlMs)
+  }
+
+  /** Gives the node up (a clean stop): its lease row is deleted. */
+  async releaseOwnership(owner: string): Promise<void> {
+    await this.#ownership.release(owner)
+  }
+
+  /** The lease of this store's node, or before any claim the agent heard from last; null for none. */
+  async readOwnership(): Promise<SupervisorLease | null> {
+    return this.#ownership.read()
+  }
+
+  /** Applies pending migrations under the migration lock; nothing to do when another agent did. */
+  async migrate(): Promise<void> {
+    if (this.#gate.closed) {
+      throw new ShepherdError(
+        'SHEPHERD_STORE_MIGRATION_FAILED',
+        `Could not migrate the store ${this.name}: it is closed.`,
+      )
+    }
+    await migratePool(this.#pool, this.#target, this.#migrations).catch((e: unknown) => {
+      throw e instanceof ShepherdError ? e : openFailed(this.#target, e)
+    })
+  }
+
+  /** Inserts or replaces the whole incident (timeline included), in one statement. */
+  async saveIncident(incident: Incident): Promise<void> {
+    await this.#guard.write(`save incident ${incident.id}`, (c) => upsertIncident(c, incident))
+  }
+
+  /** The incident as last saved, or undefined for an unknown id. */
+  async getIncident(id: string): Promise<Incident | undefined> {
+    return this.#guard.read(`read incident ${id}`, async (q) => {
+      const r = await row<DataRow>(q, S.getIncident, [id])
+      return r ? (JSON.parse(r.data) as Incident) : undefined
+    })
+  }
+
+  /** Newest first by detection time, then by id (descending) among incidents detected in the same ms. */
+  async listIncidents(query: IncidentQuery = {}): Promise<Incident[]> {
+    const limit = checkInteger('limit', query.limit ?? DEFAULT_INCIDENT_LIMIT, 0)
+    const params: unknown[] = []
+    if (query.workerId !== undefined) params.push(query.workerId)
+    if (query.pool !== undefined) params.push(query.pool)
+    // Whole ms in the column: `>= ceil(since)` is `>= since` for them.
+    if (query.since !== undefined) params.push(Math.ceil(checkNumber('since', query.since)))
+    params.push(limit)
+    const sql = incidentListSql({
+      workerId: query.workerId !== undefined,
+      pool: query.pool !== undefined,
+      since: query.since !== undefined,
+    })
+    return this.#guard.read('list incidents', async (q) =>
+      (await q.query<DataRow>(numbered(sql), params)).rows.map((r) => JSON.parse(r.data) as Incident),
+    )
+  }
+
+  /** Incidents not yet recovered, escalated or interrupted, oldest first (detection order). */
+  async listOpenIncidents(): Promise<Incident[]> {
+    return this.#guard.read('list open incidents', async (q) =>
+      (await rows<DataRow>(q, S.listOpenIncidents, FINAL_PHASES)).map((r) => JSON.parse(r.data) as Incident),
+    )
+  }
+
+  /** Stores the event (its `seq`, if set, is ignored) and returns the sequence number it was given. */
+  async appendEvent(event: AnyEvent): Promise<number> {
+    return this.#guard.write(`append event ${event.type}`, async (c) => (await insertEvents(c, [event]))[0]!)
+  }
+
+  /**
+   * Writes a batch in one transaction (incidents, worker states, process records, then the events in
+   * one statement) and returns the events' sequence numbers: all of it is stored or none is.
+   */
+  async writeBatch(batch: StoreBatch): Promise<number[]> {
+    const incidents = batch.incidents ?? []
+    const states = batch.workerStates ?? []
+    const events = batch.events ?? []
+    const started = batch.processesStarted ?? []
+    const ended = batch.processesEnded ?? []
+    if (incidents.length + states.length + events.length + started.length + ended.length === 0) return []
+    const what = [
+      incidents.length ? `${incidents.length} incidents` : '',
+      states.length ? `${states.length} worker states` : '',
+      started.length + ended.length ? `${started.length + ended.length} process records` : '',
+      events.length ? `${events.length} events (${[...new Set(events.map((e) => e.type))].join(', ')})` : '',
+    ]
+      .filter(Boolean)
+      .join(', ')
+    return this.#guard.write(`write ${what}`, async (c) => {
+      for (const i of incidents) await upsertIncident(c, i)
+      for (const s of states) await upsertWorkerState(c, s)
+      for (const p of started)
+        await changes(c, S.insertProcess, [p.pid, p.startTicks, p.pool, p.workerId, storedTime(p.spawnedAt)])
+      for (const p of ended) await changes(c, S.deleteProcess, [p.pid, p.startTicks])
+      return events.length > 0 ? insertEvents(c, events) : []
+    })
+  }
+
+  /** Processes recorded as started and not as ended, oldest first. */
+  async listWorkerProcesses(): Promise<WorkerProcessRecord[]> {
+    type ProcessRow = {
+      pid: number
+      start_ticks: number
+      pool: string
+      worker_id: string
+      spawned_at: number
+    }
+    return this.#guard.read('list worker processes', async (q) =>
+      (await rows<ProcessRow>(q, S.listProcesses)).map((r) => ({
+        pid: r.pid,
+        startTicks: r.start_ticks,
+        pool: r.pool,
+        workerId: r.worker_id,
+        spawnedAt: r.spawned_at,
+      })),
+    )
+  }
+
+  async clearWorkerProcesses(): Promise<void> {
+    await this.#guard.write('forget worker processes', (c) => changes(c, S.clearProcesses))
+  }
+
+  /** Oldest first by seq. An empty `types` list means any type, as an absent one does. */
+  async listEvents(query: EventQuery = {}): Promise<AnyEvent[]> {
+    const limit = checkInteger('limit', query.limit ?? DEFAULT_EVENT_LIMIT, 0)
+    const types = [...new Set(query.types ?? [])]
+    const params: unknown[] = [Math.floor(checkNumber('afterSeq', query.afterSeq ?? 0)), ...types]
+    if (query.workerId !== undefined) params.push(query.workerId)
+    params.push(limit)
+    const sql = eventListSql({ types: types.length, workerId: query.workerId !== undefined })
+    return this.#guard.read('list events', async (q) =>
+      (await q.query<EventRow>(numbered(sql), params)).rows.map(toEvent),
+    )
+  }
+
+  /** Deletes events with `at < before` in batches, one transaction each; returns how many. */
+  async pruneEvents(before: number): Promise<number> {
+    // Whole ms in the column: `< ceil(before)` is `< before` for them.
+    const bound = Math.ceil(checkNumber('before', before))
+    let deleted = 0
+    for (;;) {
+      const n = await this.#guard.write(`prune events older than ${bound}`, (c) =>
+        changes(c, S.pruneEvents, [bound, PRUNE_BATCH]),
+      )
+      deleted += n
+      if (n < PRUNE_BATCH) return deleted
+    }
+  }
+
+  /** Inserts or replaces the worker's saved state. The checkpoint must be a JSON value. */
+  async saveWorkerState(state: SavedWorkerState): Promise<void> {
+    await this.#guard.write(`save the state of worker ${state.workerId}`, (c) => upsertWorkerState(c, state))
+  }
+
+  /** The state last saved for the worker slot, or undefined when none was. */
+  async loadWorkerState(workerId: string): Promise<SavedWorkerState | undefined> {
+    return this.#guard.read(`read the state of worker ${workerId}`, async (q) => {
+      const r = await row<DataRow>(q, S.loadWorkerState, [workerId])
+      return r ? (JSON.parse(r.data) as SavedWorkerState) : undefined
+    })
+  }
+
+  /** Ends the pool (its connections close). Calling it again does nothing. */
+  async close(): Promise<void> {
+    if (this.#gate.closed) return
+    this.#gate.close()
+    await this.#pool.end()
+  }
+
+  /** `await using store = await openPostgresStore(url)` closes the store at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+}
+
+async function upsertIncident(c: Queryable, incident: Incident): Promise<void> {
+  await changes(c, S.upsertIncident, [
+    incident.id,
+    incident.workerId,
+    incident.pool,
+    incident.cause,
+    incident.severity,
+    incident.strategy,
+    incident.phase,
+    incident.outcome,
+    incident.attempt,
+    storedTime(incident.detectedAt),
+    incident.recoveredAt === null ? null : storedTime(incident.recoveredAt),
+    incident.endedAt === null ? null : storedTime(incident.endedAt),
+    JSON.stringify(incident),
+  ])
+}
+
+async function upsertWorkerState(c: Queryable, state: SavedWorkerState): Promise<void> {
+  await changes(c, S.upsertWorkerState, [
+    state.workerId,
+    state.pool,
+    storedTime(state.savedAt),
+    // undefined would vanish from the JSON; the port's "no checkpoint" is null.
+    JSON.stringify({ ...state, checkpoint: state.checkpoint ?? null }),
+  ])
+}
+
+/** Inserts events in one statement; their sequence numbers, in the order of `events`. */
+async function insertEvents(c: Queryable, events: readonly AnyEvent[]): Promise<number[]> {
+  const column = <T>(f: (e: AnyEvent) => T): T[] => events.map(f)
+  const seqs = await rows<{ seq: number }>(c, S.insertEvents, [
+    column((e) => storedTime(e.at)),
+    column((e) => e.type),
+    column((e) => e.severity),
+    column((e) => e.pool),
+    column((e) => e.workerId),
+    column((e) => e.incidentId),
+    column((e) => e.message),
+    column((e) => JSON.stringify(e.data ?? null)),
+  ])
+  // The identity numbers the rows as unnest gives them, in array order.
+  return seqs.map((r) => r.seq).sort((a, b) => a - b)
+}

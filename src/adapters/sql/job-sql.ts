@@ -1,0 +1,174 @@
+/**
+ * The SQL of the JobStore adapters that both databases run alike, kept apart from the code that
+ * runs it, as data; the rows these statements return, read into the core's Job; and what both
+ * adapters do around their statements (deliveries in claim order, one policy per queue per batch).
+ * SQLite runs these as they are, PostgreSQL with the `?` placeholders numbered. What differs (the
+ * claim: an index SQLite is told to use, row locks that PostgreSQL skips; the counts) is each
+ * adapter's own: sqlite/job-queries.ts, postgres/job-queries.ts. The schemas are
+ * `sql/sqlite/0002_jobs.sql` and `sql/postgres/`; their comments say which query each index serves.
+ * @module
+ */
+import { deliveryToken } from '../../core/ids.js'
+import type { Delivery, Job, JobPolicy, JobState } from '../../core/job.js'
+
+/**
+ * Rows deleted or retried per transaction by pruneDone, purge and retry of a whole state. A first
+ * prune after a busy day can meet millions of done jobs; batches keep each write-lock hold short
+ * (a few ms), so the supervisor's claims and settlements (and its heartbeat handling: better-sqlite3
+ * is synchronous) never wait behind one long transaction, nor does a CLI purge in another process
+ * make the supervisor's writes time out. Same size as the events' prune batch.
+ */
+export const JOB_BATCH = 5_000
+
+/** Every column of `jobs`, in the order {@link JobRow} lists them. */
+export const COLUMNS = `seq, id, queue, state, priority, run_at, created_at, updated_at, finished_at, attempts,
+  max_attempts, crashes, timeout_ms, idempotency_key, delivery, lease_worker, lease_expires, last_error,
+  last_stack, payload, checkpoint, progress, result`
+
+/** The job named by a token's id, in the delivery the token names: the only one a settlement may change. */
+export const CURRENT = `id = ? AND state = 'active' AND delivery = ?`
+
+/** Leaving the active state: the lease ends with the delivery. */
+const NO_LEASE = 'lease_worker = NULL, lease_expires = NULL'
+
+/**
+ * The claim order: highest priority first, then enqueue order. Each adapter's claim picks its rows
+ * in this order; the rows an UPDATE … RETURNING gives come in no particular order and are sorted
+ * back into it by {@link toDeliveries}.
+ */
+export const CLAIM_ORDER = 'priority DESC, seq'
+
+/**
+ * The statements both adapters run as they are (SQLite with `?`, PostgreSQL with the placeholders
+ * numbered), each with the parameters in the order written.
+ */
+export const PORTABLE_JOB_SQL = {
+  // ON CONFLICT DO NOTHING without a target covers both the id and the (queue, idempotency key)
+  // uniqueness, in SQLite and PostgreSQL alike.
+  insert: `INSERT INTO jobs (id, queue, state, priority, run_at, created_at, updated_at, attempts, max_attempts,
+      crashes, timeout_ms, idempotency_key, delivery, payload)
+    VALUES (?, ?, 'waiting', ?, ?, ?, ?, 0, ?, 0, ?, ?, 0, ?)
+    ON CONFLICT DO NOTHING`,
+  idByKey: 'SELECT id FROM jobs WHERE queue = ? AND idempotency_key = ?',
+  byId: `SELECT ${COLUMNS} FROM jobs WHERE id = ?`,
+  ack: `UPDATE jobs SET state = 'done', result = ?, finished_at = ?, updated_at = ?, ${NO_LEASE}
+    WHERE ${CURRENT} RETURNING ${COLUMNS}`,
+  checkpoint: `UPDATE jobs SET checkpoint = ?, updated_at = ? WHERE ${CURRENT} RETURNING ${COLUMNS}`,
+  progress: `UPDATE jobs SET progress = ?, updated_at = ? WHERE ${CURRENT} RETURNING ${COLUMNS}`,
+  release: `UPDATE jobs SET state = 'waiting', run_at = ?, updated_at = ?, ${NO_LEASE}
+    WHERE ${CURRENT} RETURNING ${COLUMNS}`,
+  // The four below follow a read of the current delivery (`current`, each adapter's own) in the same
+  // transaction, and name the row it found.
+  retryLater: `UPDATE jobs SET state = 'waiting', run_at = ?, attempts = attempts + 1, last_error = ?,
+      last_stack = ?, updated_at = ?, ${NO_LEASE}
+    WHERE seq = ? RETURNING ${COLUMNS}`,
+  deadLetter: `UPDATE jobs SET state = 'dead', attempts = attempts + 1, last_error = ?, last_stack = ?,
+      finished_at = ?, updated_at = ?, ${NO_LEASE}
+    WHERE seq = ? RETURNING ${COLUMNS}`,
+  requeue: `UPDATE jobs SET state = 'waiting', run_at = ?, crashes = crashes + 1, updated_at = ?, ${NO_LEASE}
+    WHERE seq = ? RETURNING ${COLUMNS}`,
+  quarantine: `UPDATE jobs SET state = 'quarantined', crashes = crashes + 1, finished_at = ?, updated_at = ?,
+      ${NO_LEASE}
+    WHERE seq = ? RETURNING ${COLUMNS}`,
+  releaseAll: `UPDATE jobs SET state = 'waiting', run_at = ?, updated_at = ?, ${NO_LEASE} WHERE state = 'active'`,
+  nextDue: `SELECT run_at FROM jobs WHERE queue = ? AND state = 'waiting' AND run_at > ? ORDER BY run_at LIMIT 1`,
+  countStates: 'SELECT state, queue, count(*) AS n FROM jobs GROUP BY state, queue',
+  // The IN list turns "every state of one queue" into five seeks of jobs_state_queue_seq.
+  countStatesOf: `SELECT state, queue, count(*) AS n FROM jobs
+    WHERE state IN ('waiting', 'active', 'done', 'dead', 'quarantined') AND queue = ? GROUP BY state, queue`,
+  // Newest first is the enqueue order backwards, stopping at `limit` jobs of the queue. No index on
+  // (queue, seq): it would cost every enqueue a write for a dashboard listing, and with few queues
+  // the newest jobs of any one of them are near the end of the table.
+  list: `SELECT ${COLUMNS} FROM jobs WHERE queue = ? ORDER BY seq DESC LIMIT ?`,
+  // A token of an earlier delivery must stay stale for ever: a retry keeps the delivery number.
+  retryOne: `UPDATE jobs SET state = 'waiting', run_at = ?, attempts = 0, crashes = 0, finished_at = NULL,
+      updated_at = ?
+    WHERE id = ? AND state = ? AND queue = ?`,
+  purgeOne: 'DELETE FROM jobs WHERE id = ? AND state = ? AND queue = ?',
+} as const
+
+/** A row of `jobs` as the drivers return it (PostgreSQL's BIGINTs read as numbers). */
+export interface JobRow {
+  seq: number
+  id: string
+  queue: string
+  state: JobState
+  priority: number
+  run_at: number
+  created_at: number
+  updated_at: number
+  finished_at: number | null
+  attempts: number
+  max_attempts: number
+  crashes: number
+  timeout_ms: number | null
+  idempotency_key: string | null
+  delivery: number
+  lease_worker: string | null
+  lease_expires: number | null
+  last_error: string | null
+  last_stack: string | null
+  payload: string
+  checkpoint: string | null
+  progress: string | null
+  result: string | null
+}
+
+export interface CountRow {
+  state: JobState
+  queue: string
+  n: number
+}
+
+/** A row read into the core's Job: JSON columns parsed. */
+export function toJob(r: JobRow): Job {
+  return {
+    id: r.id,
+    queue: r.queue,
+    payload: JSON.parse(r.payload) as unknown,
+    state: r.state,
+    priority: r.priority,
+    runAt: r.run_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    finishedAt: r.finished_at,
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    crashes: r.crashes,
+    timeoutMs: r.timeout_ms,
+    idempotencyKey: r.idempotency_key,
+    delivery: r.delivery,
+    leaseWorker: r.lease_worker,
+    leaseExpires: r.lease_expires,
+    lastError: r.last_error,
+    lastStack: r.last_stack,
+    checkpoint: r.checkpoint === null ? null : (JSON.parse(r.checkpoint) as unknown),
+    progress: r.progress === null ? null : (JSON.parse(r.progress) as unknown),
+    result: r.result === null ? null : (JSON.parse(r.result) as unknown),
+  }
+}
+
+/** Claimed rows as deliveries, in claim order (highest priority first, then enqueue order). */
+export function toDeliveries(rows: JobRow[]): Delivery[] {
+  rows.sort((a, b) => b.priority - a.priority || a.seq - b.seq)
+  return rows.map((r) => {
+    const job = toJob(r)
+    return { job, token: deliveryToken(job.id, job.delivery) }
+  })
+}
+
+/**
+ * The caller's policy function, asked once per queue in a batch of settlements: the caller may
+ * build each policy from the config.
+ */
+export function onePolicyPerQueue(policy: (queue: string) => JobPolicy): (queue: string) => JobPolicy {
+  const policies = new Map<string, JobPolicy>()
+  return (queue) => {
+    let p = policies.get(queue)
+    if (!p) {
+      p = policy(queue)
+      policies.set(queue, p)
+    }
+    return p
+  }
+}

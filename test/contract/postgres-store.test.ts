@@ -1,0 +1,292 @@
+/**
+ * The Store contract on PostgreSQL, each case in a schema of its own (test/helpers/postgres.ts).
+ * Skipped, saying why, where no server answers at 127.0.0.1:5432; never under CI=true.
+ */
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { describe, it, type TestContext } from 'node:test'
+
+import pg from 'pg'
+
+import { parseStoreUrl } from '../../src/adapters/postgres/connection.js'
+import { loadPostgresMigrations, runPostgresMigrations } from '../../src/adapters/postgres/migrate.js'
+import { openPostgresStore, type PostgresStore } from '../../src/adapters/postgres/pg-store.js'
+import type { Migration } from '../../src/adapters/sql/migration-files.js'
+import { isShepherdError, type ShepherdError } from '../../src/errors.js'
+import type { LeaseClaim, StoreWrite } from '../../src/ports/store.js'
+import { adminQuery, dropSchema, postgresSkipReason, TEST_PG_URL, testSchema } from '../helpers/postgres.js'
+import { defaults } from './job-store.contract.js'
+import { incident, sampleEvents, storeContract, T0 } from './store.contract.js'
+
+const TTL = 30_000
+
+const skip = await postgresSkipReason()
+
+if (skip !== null) {
+  it('Store contract: postgres', { skip }, () => {})
+} else {
+  storeContract('postgres', async () => {
+    const { schema, url } = testSchema()
+    const opened: PostgresStore[] = [await openPostgresStore(url)]
+    const open = async (): Promise<PostgresStore> => {
+      const store = await openPostgresStore(url)
+      opened.push(store)
+      return store
+    }
+    return {
+      store: opened[0]!,
+      reopen: open,
+      alongside: open,
+      cleanup: async () => {
+        for (const s of opened) await s.close()
+        await dropSchema(schema)
+      },
+    }
+  })
+}
+
+/** A store in a schema of the test's own, closed and dropped when the test ends. */
+async function openFor(
+  t: TestContext,
+  url?: string,
+): Promise<{ store: PostgresStore; url: string; schema: string }> {
+  const made = testSchema()
+  const store = await openPostgresStore(url ?? made.url)
+  t.after(async () => {
+    await store.close()
+    await dropSchema(made.schema)
+  })
+  return { store, url: made.url, schema: made.schema }
+}
+
+function expectError(code: ShepherdError['code'], ...patterns: RegExp[]) {
+  return (e: unknown): boolean => {
+    assert.ok(isShepherdError(e, code), `expected ${code}, got ${String(e)}`)
+    for (const p of patterns) assert.match(e.message, p)
+    return true
+  }
+}
+
+/** The URL with another value for one of its parts. */
+function withUrl(url: string, change: (u: URL) => void): string {
+  const u = new URL(url)
+  change(u)
+  return u.toString()
+}
+
+/**
+ * A TCP relay to the server that the test can cut and restore, as a network cut or a server
+ * restart would: a store opened through it sees its connections end, then none accepted.
+ */
+async function relay(
+  t: TestContext,
+): Promise<{ port: number; cut: () => Promise<void>; restore: () => Promise<void> }> {
+  const target = new URL(TEST_PG_URL)
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(Number(target.port || 5432), target.hostname)
+    for (const s of [inbound, outbound]) {
+      sockets.add(s)
+      s.on('error', () => undefined)
+      s.on('close', () => sockets.delete(s))
+    }
+    inbound.pipe(outbound).pipe(inbound)
+  })
+  const listen = (port: number) => new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()))
+  await listen(0)
+  const port = (server.address() as net.AddressInfo).port
+  const cut = async () => {
+    await new Promise<void>((r) => {
+      server.close(() => r())
+      for (const s of sockets) s.destroy()
+    })
+  }
+  t.after(cut)
+  return { port, cut, restore: () => listen(port) }
+}
+
+if (skip === null) {
+  describe('PostgreSQL store', () => {
+    it('migrates once when agents open a new schema at the same time, and records the ledger', async (t) => {
+      const { schema, url } = testSchema()
+      t.after(() => dropSchema(schema))
+      const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(url)))
+      t.after(() => Promise.all(stores.map((s) => s.close())))
+      const ledger = await adminQuery<{ version: number; name: string }>(
+        `SELECT version, name FROM ${schema}.shepherd_migrations ORDER BY version`,
+      )
+      assert.deepEqual(
+        ledger,
+        loadPostgresMigrations().map((m) => ({ version: m.version, name: m.name })),
+      )
+      await stores[0]!.migrate()
+      assert.equal((await stores[1]!.appendEvent(sampleEvents(T0)[0]!)) > 0, true)
+    })
+
+    it('refuses a schema written by a newer Shepherd, untouched', async (t) => {
+      const { store, schema, url } = await openFor(t)
+      const future = loadPostgresMigrations().length + 1
+      await adminQuery(`INSERT INTO ${schema}.shepherd_migrations VALUES ($1, 'future', 0)`, [future])
+      await assert.rejects(
+        openPostgresStore(url),
+        expectError(
+          'SHEPHERD_STORE_MIGRATION_FAILED',
+          new RegExp(`schema version ${future}`),
+          /Upgrade Shepherd/,
+        ),
+      )
+      await assert.rejects(store.migrate(), expectError('SHEPHERD_STORE_MIGRATION_FAILED'))
+    })
+
+    it('rolls a failed migration back whole, leaving the version it had', async (t) => {
+      const { schema, url } = await openFor(t)
+      const shipped = loadPostgresMigrations()
+      const broken: Migration = {
+        version: shipped.length + 1,
+        name: 'broken',
+        file: `${String(shipped.length + 1).padStart(4, '0')}_broken.sql`,
+        sql: 'CREATE TABLE half_done (x INTEGER); SELECT * FROM no_such_table;',
+      }
+      const c = new pg.Client({ connectionString: parseStoreUrl(url).connectionString })
+      await c.connect()
+      t.after(() => c.end())
+      await assert.rejects(
+        runPostgresMigrations(c, parseStoreUrl(url), [...shipped, broken]),
+        expectError('SHEPHERD_STORE_MIGRATION_FAILED', /0002_broken\.sql failed/, /42P01/),
+      )
+      const tables = await adminQuery(
+        `SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'half_done'`,
+        [schema],
+      )
+      assert.deepEqual(tables, [], 'nothing of the failed migration stays')
+    })
+
+    it('cannot be opened where nothing listens, naming the URL without its password', async () => {
+      const url = withUrl(TEST_PG_URL, (u) => {
+        u.port = '1'
+        u.password = 'hunter2'
+      })
+      await assert.rejects(openPostgresStore(url), (e: unknown) => {
+        expectError(
+          'SHEPHERD_STORE_OPEN_FAILED',
+          /ECONNREFUSED/,
+          /Nothing listens at 127\.0\.0\.1:1/,
+          /:\*\*\*@/,
+        )(e)
+        assert.doesNotMatch((e as Error).message, /hunter2/)
+        return true
+      })
+    })
+
+    it('cannot be opened on a database that does not exist, or as a user the server refuses', async () => {
+      await assert.rejects(
+        openPostgresStore(withUrl(TEST_PG_URL, (u) => (u.pathname = '/shepherd_no_such_db'))),
+        expectError('SHEPHERD_STORE_OPEN_FAILED', /3D000/, /does not exist: create it/),
+      )
+      await assert.rejects(
+        openPostgresStore(withUrl(TEST_PG_URL, (u) => (u.username = 'shepherd_no_such_user'))),
+        expectError('SHEPHERD_STORE_OPEN_FAILED', /SQLSTATE 28/, /refused the user or its password/),
+      )
+    })
+
+    it('reports writes to a read-only database as SHEPHERD_STORE_READ_ONLY, told once to onWrite; reads go on', async (t) => {
+      const { store, url } = await openFor(t)
+      await store.saveIncident(incident({ id: 'inc-1', at: T0, until: 'recovered' }))
+      const readOnly = await openPostgresStore(
+        withUrl(url, (u) => u.searchParams.set('options', '-c default_transaction_read_only=on')),
+      )
+      t.after(() => readOnly.close())
+      const seen: StoreWrite[] = []
+      readOnly.onWrite((w) => seen.push(w))
+      const refused = expectError(
+        'SHEPHERD_STORE_READ_ONLY',
+        /25006/,
+        /Nothing was written/,
+        /Point store\.url at the primary/,
+      )
+      await assert.rejects(readOnly.appendEvent(sampleEvents(T0)[0]!), refused)
+      await assert.rejects(readOnly.jobs.add([{ queue: 'email', payload: 1 }], T0, defaults), refused)
+      assert.deepEqual(
+        seen.map((w) => (w.ok ? 'ok' : w.problem)),
+        ['read-only', 'read-only'],
+      )
+      assert.equal((await readOnly.getIncident('inc-1'))?.id, 'inc-1')
+    })
+
+    it('treats a server it cannot reach as a passing outage: writes refused as unreachable, then taken again', async (t) => {
+      const { url } = await openFor(t)
+      const link = await relay(t)
+      const store = await openPostgresStore(withUrl(url, (u) => (u.port = String(link.port))))
+      t.after(() => store.close())
+      const seen: StoreWrite[] = []
+      store.onWrite((w) => seen.push(w))
+      await store.appendEvent(sampleEvents(T0)[0]!)
+
+      await link.cut()
+      const unreachable = expectError(
+        'SHEPHERD_STORE_UNREACHABLE',
+        /cannot be reached/,
+        /resume by themselves/,
+      )
+      await assert.rejects(store.appendEvent(sampleEvents(T0)[0]!), unreachable)
+      await assert.rejects(store.jobs.claim('email', 1, 'email#1', T0), unreachable)
+      await assert.rejects(store.listEvents(), expectError('SHEPHERD_STORE_UNREACHABLE', /list events/))
+      await store.check()
+      assert.deepEqual(
+        seen.map((w) => (w.ok ? 'ok' : w.problem)),
+        ['ok', 'unreachable', 'unreachable', 'unreachable'],
+        'the check tells it too, so an idle supervisor hears of the outage',
+      )
+
+      await link.restore()
+      await store.check()
+      await store.appendEvent(sampleEvents(T0)[0]!)
+      assert.equal(seen.at(-1)?.ok, true, 'writes are taken again without reopening the store')
+      assert.equal((await store.listEvents()).length, 2)
+    })
+
+    it('gives each node one supervisor: agents of other hosts beside it, a second one of its node refused', async (t) => {
+      const { store, url } = await openFor(t)
+      const web2 = await openPostgresStore(url)
+      const again = await openPostgresStore(url)
+      t.after(() => Promise.all([web2.close(), again.close()]))
+      const web1: LeaseClaim = { owner: 'run-1', host: 'web-1', pid: 101, startTicks: 1, apiUrl: null }
+      assert.equal((await store.claimOwnership(web1, T0, TTL, () => true)).kind, 'take')
+      const other: LeaseClaim = { owner: 'run-2', host: 'web-2', pid: 101, startTicks: 1, apiUrl: null }
+      assert.equal((await web2.claimOwnership(other, T0, TTL, () => true)).kind, 'take', 'another node')
+      // Where the holder's process cannot be seen (running says null, as for a holder on another
+      // host), its lease decides: live, refused; expired, taken over.
+      const second: LeaseClaim = { owner: 'run-3', host: 'web-1', pid: 202, startTicks: 2, apiUrl: null }
+      const refused = await again.claimOwnership(second, T0 + 1_000, TTL, () => null)
+      assert.equal(refused.kind, 'refuse')
+      assert.equal(refused.kind === 'refuse' ? refused.holder?.owner : null, 'run-1')
+      const later = await again.claimOwnership(second, T0 + TTL, TTL, () => null)
+      assert.equal(later.kind, 'take-over')
+      assert.equal(later.kind === 'take-over' ? later.reason : null, 'expired')
+      assert.equal(await store.renewOwnership('run-1', T0 + TTL + 1, TTL), false)
+      await assert.rejects(
+        store.appendEvent(sampleEvents(T0)[0]!),
+        expectError('SHEPHERD_STORE_LOCKED', /node web-1/),
+      )
+      assert.equal(await web2.renewOwnership('run-2', T0 + TTL + 1, TTL), true, 'other nodes are untouched')
+    })
+
+    it('lets exactly one of two agents that start together as the same node take it', async (t) => {
+      const { url } = await openFor(t)
+      const stores = await Promise.all(Array.from({ length: 6 }, () => openPostgresStore(url)))
+      t.after(() => Promise.all(stores.map((s) => s.close())))
+      const decisions = await Promise.all(
+        stores.map((s, i) =>
+          s.claimOwnership(
+            { owner: `run-${i}`, host: 'web-1', pid: 100 + i, startTicks: i, apiUrl: null },
+            T0,
+            TTL,
+            () => true,
+          ),
+        ),
+      )
+      assert.equal(decisions.filter((d) => d.kind === 'take').length, 1)
+      assert.equal(decisions.filter((d) => d.kind === 'refuse').length, 5)
+    })
+  })
+}
