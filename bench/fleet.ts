@@ -91,6 +91,7 @@ for (const setting of settings) {
       `${system.key} agents=${setting.agents} concurrency=${setting.concurrency}: ${Math.round(r.jobsPerSecond)} jobs/s`,
       `(${r.done} done in ${Math.round(r.elapsedMs)} ms${r.complete ? '' : ', capped'};`,
       `open ${r.tally.open}, failed ${r.tally.failed}, duplicates ${r.duplicates ?? '?'})`,
+      ...r.agentFailures.map((f) => `\n  ✗ ${f}`),
     )
   }
 }
@@ -111,13 +112,14 @@ process.exit(0)
 function cell(s: System, x: Setting): string {
   const r = results.get(key(s, x))
   if (!r) return '–'
-  return `${Math.round(r.jobsPerSecond)}${r.complete ? '' : ' †'}`
+  return `${Math.round(r.jobsPerSecond)}${r.complete ? '' : ' †'}${r.agentFailures.length > 0 ? ' ✗' : ''}`
 }
 
 function ratio(a: System, b: System, x: Setting): string {
   const ra = results.get(key(a, x))
   const rb = results.get(key(b, x))
-  return ra && rb ? `${(ra.jobsPerSecond / rb.jobsPerSecond).toFixed(2)}×` : '–'
+  const ran = (r: ThroughputResult | undefined) => r !== undefined && r.agentFailures.length === 0
+  return ran(ra) && ran(rb) ? `${(ra!.jobsPerSecond / rb!.jobsPerSecond).toFixed(2)}×` : '–'
 }
 
 function checks(): string {
@@ -130,6 +132,19 @@ function checks(): string {
       `| ${k.replace(/ /g, ' | ')} | ${r.done} | ${Math.round(r.elapsedMs)} | ${first} | ${r.tally.open} | ${r.tally.failed} | ${lost} | ${dup} |`,
     )
   }
+  const failures = [...results].flatMap(([k, r]) =>
+    r.agentFailures.map((f) => {
+      const [system, agents, concurrency] = k.split(' ')
+      return `- ${system}, ${agents} agents at concurrency ${concurrency}, ${f}`
+    }),
+  )
+  if (failures.length > 0)
+    lines.push(
+      '',
+      `✗: agents exited before they were stopped (the row's figure is what the others did; no ratio is drawn from it):`,
+      '',
+      ...failures,
+    )
   return lines.join('\n')
 }
 

@@ -30,8 +30,30 @@ export interface Agent {
   ready: Promise<void>
   /** When it started its first job (epoch ms), if it says (competitors only). */
   firstJobAt(): number | null
+  /** How it ended, if it exited before it was asked to stop (e.g. "exit code 1"); else null. */
+  exitedEarly(): string | null
   /** Stops the agent and resolves once it exited, with the jobs it said it ran (competitors). */
   stop(): Promise<number | null>
+}
+
+/**
+ * Watches for an exit before `stop()`: what `Agent.exitedEarly` says, with the last line the agent
+ * wrote to stderr (passed on to the benchmark's own stderr as it comes).
+ */
+function earlyExit(child: ChildProcess): { stopping(): void; early(): string | null } {
+  let stopping = false
+  let early: string | null = null
+  let lastLine = ''
+  child.stderr?.on('data', (chunk: Buffer) => {
+    process.stderr.write(chunk)
+    const lines = chunk.toString().trim().split('\n')
+    lastLine = lines.at(-1) || lastLine
+  })
+  child.once('exit', (code, signal) => {
+    if (stopping) return
+    early = `${signal ? `killed by ${signal}` : `exit code ${code}`}${lastLine ? `: ${lastLine}` : ''}`
+  })
+  return { stopping: () => void (stopping = true), early: () => early }
 }
 
 const exited = (child: ChildProcess) =>
@@ -59,10 +81,11 @@ export function forkAgent(
 ): Agent {
   const child = fork(workerScript(script), [], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   })
   let ran: number | null = null
   let first: number | null = null
+  const exit = earlyExit(child)
   const ready = new Promise<void>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${script} exited with code ${code} before it was ready`)))
     child.on('message', (m: unknown) => {
@@ -78,7 +101,9 @@ export function forkAgent(
     child,
     ready,
     firstJobAt: () => first,
+    exitedEarly: exit.early,
     stop: async () => {
+      exit.stopping()
       if (child.connected) child.send('stop')
       await exitWithin(child, 15_000)
       return ran
@@ -93,14 +118,17 @@ export function shepherdAgent(config: string, node: string): Agent {
     [path.join(benchDir, '..', 'bin', 'shepherd.js'), 'start', '-c', config],
     {
       env: { ...process.env, SHEPHERD_NODE: node },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', 'ignore', 'pipe'],
     },
   )
+  const exit = earlyExit(child)
   return {
     child,
     ready: Promise.resolve(),
     firstJobAt: () => null,
+    exitedEarly: exit.early,
     stop: async () => {
+      exit.stopping()
       child.kill('SIGTERM')
       await exitWithin(child, 30_000)
       return null

@@ -64,6 +64,8 @@ export interface ThroughputResult {
   elapsedMs: number
   /** Every job done before the cap. */
   complete: boolean
+  /** Agents that exited before they were asked to stop, and how ("agent 2: exit code 1"). */
+  agentFailures: string[]
   /** From the first agent's start to the first job started or done: the start-up inside elapsedMs. */
   firstJobMs: number | null
   tally: Tally
@@ -85,10 +87,15 @@ export async function throughput(
     const t0 = performance.now()
     const epoch0 = performance.timeOrigin + t0
     const agents = backlog.start(s)
-    const complete = await waitFor(async () => !(await backlog.pending()), t0 + capMs, 20)
+    const allGone = () => agents.every((a) => a.exitedEarly() !== null)
+    const complete = await waitFor(async () => allGone() || !(await backlog.pending()), t0 + capMs, 20)
     const elapsedMs = performance.now() - t0
     const done = await backlog.done()
     const ran = await Promise.all(agents.map((a) => a.stop()))
+    const agentFailures = agents.flatMap((a, k) => {
+      const how = a.exitedEarly()
+      return how === null ? [] : [`agent ${k + 1}: ${how}`]
+    })
     const tally = await backlog.tally()
     const firsts = agents.map((a) => a.firstJobAt()).filter((t) => t !== null)
     const first = firsts.length > 0 ? Math.min(...firsts) : await backlog.firstDoneAt()
@@ -97,7 +104,8 @@ export async function throughput(
       jobsPerSecond: done / (elapsedMs / 1000),
       done,
       elapsedMs,
-      complete,
+      complete: complete && !allGone(),
+      agentFailures,
       tally,
       duplicates: await backlog.duplicates(ran),
     }
