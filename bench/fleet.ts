@@ -8,8 +8,8 @@
  * 2. Latency: single jobs enqueued one at a time from one process; each timed from just before its
  *    enqueue to its start in another process (the worker's `performance.timeOrigin + now()`).
  *
- * Knobs: BENCH_JOBS (20000), BENCH_SECONDS (the cap, 30), BENCH_AGENTS (1,2,4),
- * BENCH_CONCURRENCY (1,8,32), BENCH_SYSTEMS (graphile,pgboss,shepherd-pg,shepherd-sqlite),
+ * Knobs: BENCH_JOBS (20000), BENCH_SECONDS (the cap, 30), BENCH_AGENTS (1,2,4; 0: no throughput
+ * part), BENCH_CONCURRENCY (1,8,32), BENCH_SYSTEMS (graphile,pgboss,shepherd-pg,shepherd-sqlite),
  * BENCH_WORKERS (Shepherd's worker processes per agent, 1), BENCH_LATENCY (jobs, 200; 0: none),
  * BENCH_DRY=1 (print, do not write docs/benchmarks.md).
  * Writes the section "Fleet on PostgreSQL" of docs/benchmarks.md.
@@ -31,7 +31,9 @@ import { fmtMs, machine, summarize, writeSection } from './lib.js'
 const list = (v: string | undefined, fallback: string) => (v ?? fallback).split(',').map((s) => s.trim())
 const N = Number(process.env.BENCH_JOBS ?? 20_000)
 const CAP_S = Number(process.env.BENCH_SECONDS ?? 30)
-const AGENTS = list(process.env.BENCH_AGENTS, '1,2,4').map(Number)
+const AGENTS = list(process.env.BENCH_AGENTS, '1,2,4')
+  .map(Number)
+  .filter((n) => n > 0)
 const CONCURRENCY = list(process.env.BENCH_CONCURRENCY, '1,8,32').map(Number)
 const LATENCY_JOBS = Number(process.env.BENCH_LATENCY ?? 200)
 const ALL: System[] = [graphile, pgBoss, shepherdPg, shepherdSqlite]
@@ -101,7 +103,7 @@ if (LATENCY_JOBS > 0)
   for (const system of SYSTEMS)
     for (const result of (await system.latency?.(LATENCY_JOBS)) ?? []) {
       latencies.push({ system, result })
-      console.log(`latency ${system.key} (${result.how}):`, summarize(result.ms))
+      console.log(`latency ${system.key} (${result.how}):`, result.failure ?? summarize(result.ms))
     }
 
 const body = render()
@@ -122,6 +124,13 @@ function ratio(a: System, b: System, x: Setting): string {
   return ran(ra) && ran(rb) ? `${(ra!.jobsPerSecond / rb!.jobsPerSecond).toFixed(2)}×` : '–'
 }
 
+/** An agent's error in a line: its first sentence and its code. */
+function brief(error: string): string {
+  const code = /\[([A-Z_]+)\]\s*$/.exec(error)?.[1]
+  const first = error.split('. ')[0]!
+  return code && !first.includes(code) ? `${first} (${code})` : first
+}
+
 function checks(): string {
   const lines: string[] = []
   for (const [k, r] of results) {
@@ -135,7 +144,7 @@ function checks(): string {
   const failures = [...results].flatMap(([k, r]) =>
     r.agentFailures.map((f) => {
       const [system, agents, concurrency] = k.split(' ')
-      return `- ${system}, ${agents} agents at concurrency ${concurrency}, ${f}`
+      return `- ${system}, ${agents} agents at concurrency ${concurrency}, ${brief(f)}`
     }),
   )
   if (failures.length > 0)
@@ -165,6 +174,7 @@ function render(): string {
     ].join(' | '),
   )
   const latencyRows = latencies.map(({ system, result }) => {
+    if (result.failure) return `| ${system.label} | ${result.how} | ✗ ${brief(result.failure)} | | | |`
     const s = summarize(result.ms)
     return `| ${system.label} | ${result.how} | ${s.n} | ${fmtMs(s.p50)} | ${fmtMs(s.p95)} | ${fmtMs(s.max)} |`
   })

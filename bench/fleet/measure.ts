@@ -56,6 +56,8 @@ export interface LatencyResult {
   /** What was measured, e.g. "library enqueue in another process". */
   how: string
   ms: number[]
+  /** Why nothing could be measured this way. */
+  failure?: string
 }
 
 export interface ThroughputResult {
