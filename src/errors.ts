@@ -13,7 +13,8 @@ export const ErrorRegistry = {
   SHEPHERD_CONFIG_NOT_FOUND: { status: 400, summary: 'The config file could not be read.' },
   SHEPHERD_STORE_OPEN_FAILED: {
     status: 500,
-    summary: 'The SQLite store could not be opened (bad path, permissions, corrupt file).',
+    summary:
+      'The store could not be opened (SQLite: bad path, permissions, corrupt file; PostgreSQL: server unreachable, user refused, no such database).',
   },
   SHEPHERD_STORE_MIGRATION_FAILED: {
     status: 500,

@@ -59,7 +59,7 @@ export async function takeOwnership(store: Store, storePath: string, now: number
     throw new ShepherdError(
       'SHEPHERD_STORE_LOCKED',
       `Cannot start on the store ${storePath}: ${who}. Nothing was touched. ` +
-        'Stop that supervisor first, or give this config a store.path of its own.',
+        'Stop that supervisor first, or give this config a store of its own (store.path; a PostgreSQL store takes one supervisor per host).',
       { details: { holder: decision.holder } },
     )
   }

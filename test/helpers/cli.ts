@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url'
 /** The CLI's entry (`node --import tsx <RUN> …`): tests run the source; bin/shepherd.js runs dist. */
 export const RUN = fileURLToPath(new URL('../../src/cli/run.ts', import.meta.url))
 export const TSX = import.meta.resolve('tsx')
+/** The built command (`npm run build` first): what a user runs. */
+export const BIN = fileURLToPath(new URL('../../bin/shepherd.js', import.meta.url))
 
 /** The environment the CLI runs in unless a test gives its own: no colour, UTC, no config from the runner. */
 export const CLI_ENV: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', TZ: 'UTC', SHEPHERD_CONFIG: '' }
@@ -26,11 +28,14 @@ export interface CliOptions {
   cwd?: string
   /** Written to the CLI's stdin, which is a pipe (never a terminal, as in CI) closed after it. */
   stdin?: string
+  /** Run the built command (bin/shepherd.js, from dist/) rather than the source. */
+  built?: boolean
 }
 
 /** Spawns `shepherd <args>`; stdout and stderr are pipes in UTF-8. */
 export function spawnCli(args: string[], o: CliOptions = {}): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, ['--import', TSX, RUN, ...args], {
+  const entry = o.built ? [BIN] : ['--import', TSX, RUN]
+  const child = spawn(process.execPath, [...entry, ...args], {
     cwd: o.cwd,
     env: o.env ?? CLI_ENV,
   })

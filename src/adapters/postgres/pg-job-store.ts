@@ -15,14 +15,7 @@ import { randomUUID } from 'node:crypto'
 
 import type pg from 'pg'
 
-import {
-  decideCrash,
-  decideFailure,
-  type Delivery,
-  type Job,
-  type JobPolicy,
-  type NewJob,
-} from '../../core/job.js'
+import type { Delivery, Job, JobPolicy, NewJob } from '../../core/job.js'
 import type {
   AddResult,
   ClaimRequest,
@@ -32,7 +25,6 @@ import type {
   PurgeState,
   QueueCounts,
   Settlement,
-  SettleOutcome,
   SettleResult,
   SuspectRule,
 } from '../../ports/job-store.js'
@@ -52,6 +44,8 @@ import { checkNewJobs } from '../../store/job-checks.js'
 import { countQueues } from '../../store/job-counts.js'
 import {
   type CountRow,
+  decidedStep,
+  directStep,
   JOB_BATCH,
   type JobRow,
   onePolicyPerQueue,
@@ -358,9 +352,10 @@ async function settleAll(
 }
 
 /**
- * One settlement with the core's rules (decideFailure, decideCrash). A token that is not its job's
- * current delivery gives `stale` and changes nothing. A failure or a crash locks the current
- * delivery's row (`current` … FOR UPDATE) before the core decides on it.
+ * One settlement, as ../sql/job-sql.ts plans it: an ack, checkpoint, progress or release changes the
+ * current delivery directly; a failure or a crash locks the current delivery's row (`current` … FOR
+ * UPDATE) and the core decides on it. A token that is not its job's current delivery gives `stale`
+ * and changes nothing.
  */
 async function settleOne(
   c: Queryable,
@@ -369,44 +364,18 @@ async function settleOne(
   policyOf: PolicyOf,
   random: () => number,
 ): Promise<SettleResult> {
-  const { item, id, delivery } = r
-  if (id === null) return stale(c, r)
-  const done = async (outcome: SettleOutcome, s: Statement, values: unknown[]): Promise<SettleResult> => {
-    const changed = await row<JobRow>(c, s, values)
-    return changed ? { token: item.token, kind: item.kind, outcome, job: toJob(changed) } : stale(c, r)
+  if (r.id === null) return stale(c, r)
+  const named = { ...r, id: r.id }
+  let step = directStep(named, now)
+  if (step === null) {
+    const current = await row<JobRow>(c, S.current, [r.id, r.delivery])
+    if (!current) return stale(c, r)
+    step = decidedStep(r, current, now, policyOf, random)
   }
-  switch (item.kind) {
-    case 'ack':
-      return done('done', S.ack, [r.json, now, now, id, delivery])
-    case 'checkpoint':
-      return done('saved', S.checkpoint, [r.json, now, id, delivery])
-    case 'progress':
-      return done('saved', S.progress, [r.json, now, id, delivery])
-    case 'release':
-      return done('released', S.release, [now, now, id, delivery])
-    case 'fail': {
-      const current = await row<JobRow>(c, S.current, [id, delivery])
-      if (!current) return stale(c, r)
-      const decision = decideFailure(toJob(current), now, policyOf(current.queue), random)
-      // PostgreSQL cannot keep U+0000 in text: a handler's message that holds one keeps the rest.
-      const error = item.error.replaceAll('\0', '\uFFFD')
-      const stack = item.stack?.replaceAll('\0', '\uFFFD') ?? null
-      return decision.kind === 'retry'
-        ? done('retry', S.retryLater, [Math.floor(decision.runAt), error, stack, now, current.seq])
-        : done('dead', S.deadLetter, [error, stack, now, now, current.seq])
-    }
-    case 'crash': {
-      const current = await row<JobRow>(c, S.current, [id, delivery])
-      if (!current) return stale(c, r)
-      return decideCrash(toJob(current), policyOf(current.queue)).kind === 'requeue'
-        ? done('requeued', S.requeue, [now, now, current.seq])
-        : done('quarantined', S.quarantine, [now, now, current.seq])
-    }
-    default: {
-      const never: never = item
-      throw new Error(`unhandled settlement ${JSON.stringify(never)}`)
-    }
-  }
+  const changed = await row<JobRow>(c, S[step.statement], step.values)
+  return changed
+    ? { token: r.item.token, kind: r.item.kind, outcome: step.outcome, job: toJob(changed) }
+    : stale(c, r)
 }
 
 /** A refused settlement: the job as it is (undefined when the token names no job). */

@@ -20,7 +20,7 @@ import {
   type SupervisorLease,
 } from '../../core/supervisor-lease.js'
 import type { ProcessRunning } from '../../ports/store.js'
-import { type LeaseRow, storedTime, toLease } from '../sql/store-sql.js'
+import { type LeaseRow, leaseValues, storedTime, toLease } from '../sql/store-sql.js'
 import type { StoreGate } from '../store-gate.js'
 import type { PgGuard } from './pg-guard.js'
 import { changes, row } from './statements.js'
@@ -60,23 +60,7 @@ export class PostgresOwnership {
         ? holderLiveness(current, claim, here ? running(current.pid, current.startTicks) : null, false)
         : 'unknown'
       const d = decideLease(current, claim, now, liveness, ttlMs)
-      if (d.kind !== 'refuse') {
-        const l = d.lease
-        await c.query({
-          ...S.writeNode,
-          values: [
-            node,
-            l.owner,
-            l.host,
-            l.pid,
-            l.startTicks,
-            l.apiUrl,
-            storedTime(l.acquiredAt),
-            storedTime(l.heartbeatAt),
-            storedTime(l.expiresAt),
-          ],
-        })
-      }
+      if (d.kind !== 'refuse') await c.query({ ...S.writeNode, values: [node, ...leaseValues(d.lease)] })
       return d
     })
     if (decision.kind !== 'refuse') this.#node = node

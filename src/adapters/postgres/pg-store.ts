@@ -22,16 +22,20 @@ import type {
   StoreWrite,
   WorkerProcessRecord,
 } from '../../ports/store.js'
-import { checkInteger, checkNumber } from '../../store/checks.js'
+import { checkNumber } from '../../store/checks.js'
 import type { Migration } from '../sql/migration-files.js'
 import {
   type DataRow,
-  eventListSql,
+  describeBatch,
+  eventQuery,
   type EventRow,
   FINAL_PHASES,
-  incidentListSql,
+  incidentQuery,
+  type ProcessRow,
+  PRUNE_BATCH,
   storedTime,
   toEvent,
+  toWorkerProcess,
 } from '../sql/store-sql.js'
 import { StoreGate } from '../store-gate.js'
 import { createPool, openFailed, parseStoreUrl, type PostgresTarget } from './connection.js'
@@ -42,13 +46,6 @@ import { PostgresJobStore } from './pg-job-store.js'
 import { PostgresOwnership } from './pg-ownership.js'
 import { changes, numbered, type Queryable, row, rows } from './statements.js'
 import { STORE_STATEMENTS as S } from './store-queries.js'
-
-/** Default page size of listIncidents, as the port documents. */
-const DEFAULT_INCIDENT_LIMIT = 50
-/** Default page size of listEvents, as the port documents. */
-const DEFAULT_EVENT_LIMIT = 100
-/** Events deleted per transaction by pruneEvents: each transaction stays short, as on SQLite. */
-const PRUNE_BATCH = 5_000
 
 /**
  * Opens the PostgreSQL store at `url` (creating its schema if `?schema=` names one that is missing)
@@ -165,18 +162,7 @@ export class PostgresStore implements Store {
 
   /** Newest first by detection time, then by id (descending) among incidents detected in the same ms. */
   async listIncidents(query: IncidentQuery = {}): Promise<Incident[]> {
-    const limit = checkInteger('limit', query.limit ?? DEFAULT_INCIDENT_LIMIT, 0)
-    const params: unknown[] = []
-    if (query.workerId !== undefined) params.push(query.workerId)
-    if (query.pool !== undefined) params.push(query.pool)
-    // Whole ms in the column: `>= ceil(since)` is `>= since` for them.
-    if (query.since !== undefined) params.push(Math.ceil(checkNumber('since', query.since)))
-    params.push(limit)
-    const sql = incidentListSql({
-      workerId: query.workerId !== undefined,
-      pool: query.pool !== undefined,
-      since: query.since !== undefined,
-    })
+    const { sql, params } = incidentQuery(query)
     return this.#guard.read('list incidents', async (q) =>
       (await q.query<DataRow>(numbered(sql), params)).rows.map((r) => JSON.parse(r.data) as Incident),
     )
@@ -199,47 +185,23 @@ export class PostgresStore implements Store {
    * one statement) and returns the events' sequence numbers: all of it is stored or none is.
    */
   async writeBatch(batch: StoreBatch): Promise<number[]> {
-    const incidents = batch.incidents ?? []
-    const states = batch.workerStates ?? []
+    const what = describeBatch(batch)
+    if (what === null) return []
     const events = batch.events ?? []
-    const started = batch.processesStarted ?? []
-    const ended = batch.processesEnded ?? []
-    if (incidents.length + states.length + events.length + started.length + ended.length === 0) return []
-    const what = [
-      incidents.length ? `${incidents.length} incidents` : '',
-      states.length ? `${states.length} worker states` : '',
-      started.length + ended.length ? `${started.length + ended.length} process records` : '',
-      events.length ? `${events.length} events (${[...new Set(events.map((e) => e.type))].join(', ')})` : '',
-    ]
-      .filter(Boolean)
-      .join(', ')
     return this.#guard.write(`write ${what}`, async (c) => {
-      for (const i of incidents) await upsertIncident(c, i)
-      for (const s of states) await upsertWorkerState(c, s)
-      for (const p of started)
+      for (const i of batch.incidents ?? []) await upsertIncident(c, i)
+      for (const s of batch.workerStates ?? []) await upsertWorkerState(c, s)
+      for (const p of batch.processesStarted ?? [])
         await changes(c, S.insertProcess, [p.pid, p.startTicks, p.pool, p.workerId, storedTime(p.spawnedAt)])
-      for (const p of ended) await changes(c, S.deleteProcess, [p.pid, p.startTicks])
+      for (const p of batch.processesEnded ?? []) await changes(c, S.deleteProcess, [p.pid, p.startTicks])
       return events.length > 0 ? insertEvents(c, events) : []
     })
   }
 
   /** Processes recorded as started and not as ended, oldest first. */
   async listWorkerProcesses(): Promise<WorkerProcessRecord[]> {
-    type ProcessRow = {
-      pid: number
-      start_ticks: number
-      pool: string
-      worker_id: string
-      spawned_at: number
-    }
     return this.#guard.read('list worker processes', async (q) =>
-      (await rows<ProcessRow>(q, S.listProcesses)).map((r) => ({
-        pid: r.pid,
-        startTicks: r.start_ticks,
-        pool: r.pool,
-        workerId: r.worker_id,
-        spawnedAt: r.spawned_at,
-      })),
+      (await rows<ProcessRow>(q, S.listProcesses)).map(toWorkerProcess),
     )
   }
 
@@ -249,12 +211,7 @@ export class PostgresStore implements Store {
 
   /** Oldest first by seq. An empty `types` list means any type, as an absent one does. */
   async listEvents(query: EventQuery = {}): Promise<AnyEvent[]> {
-    const limit = checkInteger('limit', query.limit ?? DEFAULT_EVENT_LIMIT, 0)
-    const types = [...new Set(query.types ?? [])]
-    const params: unknown[] = [Math.floor(checkNumber('afterSeq', query.afterSeq ?? 0)), ...types]
-    if (query.workerId !== undefined) params.push(query.workerId)
-    params.push(limit)
-    const sql = eventListSql({ types: types.length, workerId: query.workerId !== undefined })
+    const { sql, params } = eventQuery(query)
     return this.#guard.read('list events', async (q) =>
       (await q.query<EventRow>(numbered(sql), params)).rows.map(toEvent),
     )

@@ -9,7 +9,16 @@
  * @module
  */
 import { deliveryToken } from '../../core/ids.js'
-import type { Delivery, Job, JobPolicy, JobState } from '../../core/job.js'
+import {
+  decideCrash,
+  decideFailure,
+  type Delivery,
+  type Job,
+  type JobPolicy,
+  type JobState,
+} from '../../core/job.js'
+import type { SettleOutcome } from '../../ports/job-store.js'
+import type { ReadySettlement } from '../../store/job-checks.js'
 
 /**
  * Rows deleted or retried per transaction by pruneDone, purge and retry of a whole state. A first
@@ -171,4 +180,68 @@ export function onePolicyPerQueue(policy: (queue: string) => JobPolicy): (queue:
     }
     return p
   }
+}
+
+/** A statement a settlement runs (a key of PORTABLE_JOB_SQL), its values, and its outcome if it changes a row. */
+export interface SettleStep {
+  statement:
+    'ack' | 'checkpoint' | 'progress' | 'release' | 'retryLater' | 'deadLetter' | 'requeue' | 'quarantine'
+  values: unknown[]
+  outcome: SettleOutcome
+}
+
+/**
+ * The step of an ack, checkpoint, progress or release, which changes the token's current delivery
+ * (if it is one) without reading it first; null for a failure or a crash, which the core decides on
+ * the current row ({@link decidedStep}). `r.id` is the token's job id (not null).
+ */
+export function directStep(r: ReadySettlement & { id: string }, now: number): SettleStep | null {
+  const { id, delivery } = r
+  switch (r.item.kind) {
+    case 'ack':
+      return { statement: 'ack', values: [r.json, now, now, id, delivery], outcome: 'done' }
+    case 'checkpoint':
+      return { statement: 'checkpoint', values: [r.json, now, id, delivery], outcome: 'saved' }
+    case 'progress':
+      return { statement: 'progress', values: [r.json, now, id, delivery], outcome: 'saved' }
+    case 'release':
+      return { statement: 'release', values: [now, now, id, delivery], outcome: 'released' }
+    case 'fail':
+    case 'crash':
+      return null
+    default: {
+      const never: never = r.item
+      throw new Error(`unhandled settlement ${JSON.stringify(never)}`)
+    }
+  }
+}
+
+/**
+ * The step of a failure or a crash, with the core's rules (decideFailure, decideCrash) applied to
+ * the current delivery's row, which the adapter read in the same transaction. A handler's error
+ * and stack keep no U+0000 (PostgreSQL cannot hold it in text; both adapters store the same).
+ */
+export function decidedStep(
+  r: ReadySettlement,
+  current: JobRow,
+  now: number,
+  policyOf: (queue: string) => JobPolicy,
+  random: () => number,
+): SettleStep {
+  const item = r.item
+  if (item.kind === 'fail') {
+    const decision = decideFailure(toJob(current), now, policyOf(current.queue), random)
+    const error = item.error.replaceAll('\0', '\uFFFD')
+    const stack = item.stack?.replaceAll('\0', '\uFFFD') ?? null
+    return decision.kind === 'retry'
+      ? {
+          statement: 'retryLater',
+          values: [Math.floor(decision.runAt), error, stack, now, current.seq],
+          outcome: 'retry',
+        }
+      : { statement: 'deadLetter', values: [error, stack, now, now, current.seq], outcome: 'dead' }
+  }
+  return decideCrash(toJob(current), policyOf(current.queue)).kind === 'requeue'
+    ? { statement: 'requeue', values: [now, now, current.seq], outcome: 'requeued' }
+    : { statement: 'quarantine', values: [now, now, current.seq], outcome: 'quarantined' }
 }

@@ -9,6 +9,8 @@
 import type { AnyEvent, EventType } from '../../core/events.js'
 import { INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
 import type { SupervisorLease } from '../../core/supervisor-lease.js'
+import type { EventQuery, IncidentQuery, StoreBatch, WorkerProcessRecord } from '../../ports/store.js'
+import { checkInteger, checkNumber } from '../../store/checks.js'
 
 /** Phases after which an incident is over; derived from the core so the two cannot drift. */
 export const FINAL_PHASES = (Object.keys(INCIDENT_PHASES) as IncidentPhase[]).filter(isFinal)
@@ -37,6 +39,67 @@ export const SQL = {
     'SELECT pid, start_ticks, pool, worker_id, spawned_at FROM worker_processes ORDER BY spawned_at',
   clearProcesses: 'DELETE FROM worker_processes',
 } as const
+
+/** Default page size of listIncidents, as the port documents. */
+const DEFAULT_INCIDENT_LIMIT = 50
+/** Default page size of listEvents, as the port documents. */
+const DEFAULT_EVENT_LIMIT = 100
+
+/**
+ * Events deleted per transaction by pruneEvents. A first prune of a large log can delete millions
+ * of rows; batches keep each transaction (SQLite: each write-lock hold and each synchronous stretch
+ * of the event loop) short, a few ms, and the store yields between them.
+ */
+export const PRUNE_BATCH = 5_000
+
+/**
+ * listIncidents' statement and parameters, the arguments checked (SHEPHERD_BAD_REQUEST). `since`
+ * is rounded up: the column holds whole ms, and `>= ceil(since)` is `>= since` for them.
+ */
+export function incidentQuery(query: IncidentQuery): { sql: string; params: unknown[] } {
+  const limit = checkInteger('limit', query.limit ?? DEFAULT_INCIDENT_LIMIT, 0)
+  const params: unknown[] = []
+  if (query.workerId !== undefined) params.push(query.workerId)
+  if (query.pool !== undefined) params.push(query.pool)
+  if (query.since !== undefined) params.push(Math.ceil(checkNumber('since', query.since)))
+  params.push(limit)
+  const sql = incidentListSql({
+    workerId: query.workerId !== undefined,
+    pool: query.pool !== undefined,
+    since: query.since !== undefined,
+  })
+  return { sql, params }
+}
+
+/**
+ * listEvents' statement and parameters, the arguments checked; an empty `types` list means any
+ * type. `afterSeq` is rounded down: `seq > floor(x)` is `seq > x` for whole numbers.
+ */
+export function eventQuery(query: EventQuery): { sql: string; params: unknown[] } {
+  const limit = checkInteger('limit', query.limit ?? DEFAULT_EVENT_LIMIT, 0)
+  const types = [...new Set(query.types ?? [])]
+  const params: unknown[] = [Math.floor(checkNumber('afterSeq', query.afterSeq ?? 0)), ...types]
+  if (query.workerId !== undefined) params.push(query.workerId)
+  params.push(limit)
+  return { sql: eventListSql({ types: types.length, workerId: query.workerId !== undefined }), params }
+}
+
+/** What a batch holds, for the operation a store error names; null for an empty batch. */
+export function describeBatch(batch: StoreBatch): string | null {
+  const incidents = batch.incidents?.length ?? 0
+  const states = batch.workerStates?.length ?? 0
+  const processes = (batch.processesStarted?.length ?? 0) + (batch.processesEnded?.length ?? 0)
+  const events = batch.events ?? []
+  if (incidents + states + processes + events.length === 0) return null
+  return [
+    incidents ? `${incidents} incidents` : '',
+    states ? `${states} worker states` : '',
+    processes ? `${processes} process records` : '',
+    events.length ? `${events.length} events (${[...new Set(events.map((e) => e.type))].join(', ')})` : '',
+  ]
+    .filter(Boolean)
+    .join(', ')
+}
 
 /** listIncidents for one combination of filters; parameters in the order of the filters, then the limit. */
 export function incidentListSql(filters: { workerId: boolean; pool: boolean; since: boolean }): string {
@@ -85,6 +148,39 @@ export interface LeaseRow {
   acquired_at: number
   heartbeat_at: number
   expires_at: number
+}
+
+/** A row of `worker_processes`. */
+export interface ProcessRow {
+  pid: number
+  start_ticks: number
+  pool: string
+  worker_id: string
+  spawned_at: number
+}
+
+export function toWorkerProcess(r: ProcessRow): WorkerProcessRecord {
+  return {
+    pid: r.pid,
+    startTicks: r.start_ticks,
+    pool: r.pool,
+    workerId: r.worker_id,
+    spawnedAt: r.spawned_at,
+  }
+}
+
+/** A lease's values in the order of the lease columns (owner … expires_at), times as stored. */
+export function leaseValues(l: SupervisorLease): unknown[] {
+  return [
+    l.owner,
+    l.host,
+    l.pid,
+    l.startTicks,
+    l.apiUrl,
+    storedTime(l.acquiredAt),
+    storedTime(l.heartbeatAt),
+    storedTime(l.expiresAt),
+  ]
 }
 
 /** A row of a supervisor lease read back into the lease. */

@@ -16,14 +16,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 
 import type Database from 'better-sqlite3'
 
-import {
-  decideCrash,
-  decideFailure,
-  type Delivery,
-  type Job,
-  type JobPolicy,
-  type NewJob,
-} from '../../core/job.js'
+import { type Delivery, type Job, type JobPolicy, type NewJob } from '../../core/job.js'
 import {
   type AddResult,
   type ClaimRequest,
@@ -33,7 +26,6 @@ import {
   type PurgeState,
   type QueueCounts,
   type Settlement,
-  type SettleOutcome,
   type SettleResult,
   type SuspectRule,
 } from '../../ports/job-store.js'
@@ -51,7 +43,15 @@ import {
   type ReadySettlement,
 } from '../../store/job-checks.js'
 import { countQueues, type CountSource } from '../../store/job-counts.js'
-import { type CountRow, type JobRow, onePolicyPerQueue, toDeliveries, toJob } from '../sql/job-sql.js'
+import {
+  type CountRow,
+  decidedStep,
+  directStep,
+  type JobRow,
+  onePolicyPerQueue,
+  toDeliveries,
+  toJob,
+} from '../sql/job-sql.js'
 import { JOB_BATCH, JOB_SQL } from './job-queries.js'
 import type { SqliteGuard } from './store-guard.js'
 
@@ -394,45 +394,29 @@ export class SqliteJobStore implements JobStore {
     return { id: r.id, added: false }
   }
 
+  /**
+   * One settlement, as ../sql/job-sql.ts plans it: an ack, checkpoint, progress or release changes
+   * the current delivery directly; a failure or a crash reads it and the core decides. A token that
+   * is not its job's current delivery gives `stale` and changes nothing.
+   */
   #settleOne(
     r: ReadySettlement,
     now: number,
     policyOf: (queue: string) => JobPolicy,
     random: () => number,
   ): SettleResult {
-    const { item, id, delivery } = r
+    if (r.id === null) return this.#stale(r)
     const s = this.#s as { [K in keyof typeof JOB_SQL]: Statement<JobRow> }
-    const done = (outcome: SettleOutcome, row: JobRow | undefined): SettleResult =>
-      row ? { token: item.token, kind: item.kind, outcome, job: toJob(row) } : this.#stale(r)
-    if (id === null) return this.#stale(r)
-    switch (item.kind) {
-      case 'ack':
-        return done('done', s.ack.get(r.json, now, now, id, delivery))
-      case 'checkpoint':
-        return done('saved', s.checkpoint.get(r.json, now, id, delivery))
-      case 'progress':
-        return done('saved', s.progress.get(r.json, now, id, delivery))
-      case 'release':
-        return done('released', s.release.get(now, now, id, delivery))
-      case 'fail': {
-        const row = s.current.get(id, delivery)
-        if (!row) return this.#stale(r)
-        const decision = decideFailure(toJob(row), now, policyOf(row.queue), random)
-        const stack = item.stack ?? null
-        return decision.kind === 'retry'
-          ? done('retry', s.retryLater.get(Math.floor(decision.runAt), item.error, stack, now, row.seq))
-          : done('dead', s.deadLetter.get(item.error, stack, now, now, row.seq))
-      }
-      case 'crash': {
-        const row = s.current.get(id, delivery)
-        if (!row) return this.#stale(r)
-        return decideCrash(toJob(row), policyOf(row.queue)).kind === 'requeue'
-          ? done('requeued', s.requeue.get(now, now, row.seq))
-          : done('quarantined', s.quarantine.get(now, now, row.seq))
-      }
-      default:
-        return assertNever(item)
+    let step = directStep({ ...r, id: r.id }, now)
+    if (step === null) {
+      const current = s.current.get(r.id, r.delivery)
+      if (!current) return this.#stale(r)
+      step = decidedStep(r, current, now, policyOf, random)
     }
+    const changed = s[step.statement].get(...step.values)
+    return changed
+      ? { token: r.item.token, kind: r.item.kind, outcome: step.outcome, job: toJob(changed) }
+      : this.#stale(r)
   }
 
   /** A refused settlement: the job as it is (undefined when the token names no job). */
@@ -482,8 +466,4 @@ export class SqliteJobStore implements JobStore {
       await nextTurn()
     }
   }
-}
-
-function assertNever(x: never): never {
-  throw new Error(`unhandled settlement ${JSON.stringify(x)}`)
 }

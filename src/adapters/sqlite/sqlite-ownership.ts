@@ -15,7 +15,7 @@ import {
   type SupervisorLease,
 } from '../../core/supervisor-lease.js'
 import type { ProcessRunning } from '../../ports/store.js'
-import { type LeaseRow, storedTime, toLease } from '../sql/store-sql.js'
+import { type LeaseRow, leaseValues, storedTime, toLease } from '../sql/store-sql.js'
 import { LEASE_SQL } from './lease-queries.js'
 import type { StoreGuard } from './store-guard.js'
 import { StoreLock } from './store-lock.js'
@@ -55,19 +55,7 @@ export class SqliteOwnership {
         ? holderLiveness(current, claim, running(current.pid, current.startTicks), true)
         : 'unknown'
       const decision = decideLease(current, claim, now, liveness, ttlMs)
-      if (decision.kind !== 'refuse') {
-        const l = decision.lease
-        this.#s.writeLease.run(
-          l.owner,
-          l.host,
-          l.pid,
-          l.startTicks,
-          l.apiUrl,
-          storedTime(l.acquiredAt),
-          storedTime(l.heartbeatAt),
-          storedTime(l.expiresAt),
-        )
-      }
+      if (decision.kind !== 'refuse') this.#s.writeLease.run(...leaseValues(decision.lease))
       return decision
     })
   }

@@ -24,16 +24,20 @@ import type {
   StoreWrite,
   WorkerProcessRecord,
 } from '../../ports/store.js'
-import { checkInteger, checkNumber } from '../../store/checks.js'
+import { checkNumber } from '../../store/checks.js'
 import {
   type DataRow,
-  eventListSql,
+  describeBatch,
+  eventQuery,
   type EventRow,
   FINAL_PHASES,
-  incidentListSql,
+  incidentQuery,
+  type ProcessRow,
+  PRUNE_BATCH,
   SQL,
   storedTime,
   toEvent,
+  toWorkerProcess,
 } from '../sql/store-sql.js'
 import {
   isAboutTheFile,
@@ -46,17 +50,6 @@ import { loadMigrations, type Migration, runMigrations } from './migrate.js'
 import { SqliteJobStore } from './sqlite-job-store.js'
 import { SqliteOwnership } from './sqlite-ownership.js'
 import { StoreGuard } from './store-guard.js'
-
-/** Default page size of {@link SqliteStore.listIncidents}, as the port documents. */
-const DEFAULT_INCIDENT_LIMIT = 50
-/** Default page size of {@link SqliteStore.listEvents}, as the port documents. */
-const DEFAULT_EVENT_LIMIT = 100
-/**
- * Events deleted per transaction by pruneEvents. A first prune of a large log can delete millions
- * of rows; batches keep each write-lock hold and each synchronous stretch of the event loop short
- * (a few ms), and the loop yields between them so heartbeats and exits are still handled.
- */
-const PRUNE_BATCH = 5_000
 
 type Statement<R = unknown> = Database.Statement<unknown[], R>
 
@@ -262,17 +255,7 @@ export class SqliteStore implements Store {
 
   /** Newest first by detection time, then by id (descending) among incidents detected in the same ms. */
   async listIncidents(query: IncidentQuery = {}): Promise<Incident[]> {
-    const limit = checkInteger('limit', query.limit ?? DEFAULT_INCIDENT_LIMIT, 0)
-    const params: unknown[] = []
-    if (query.workerId !== undefined) params.push(query.workerId)
-    if (query.pool !== undefined) params.push(query.pool)
-    if (query.since !== undefined) params.push(checkNumber('since', query.since))
-    params.push(limit)
-    const sql = incidentListSql({
-      workerId: query.workerId !== undefined,
-      pool: query.pool !== undefined,
-      since: query.since !== undefined,
-    })
+    const { sql, params } = incidentQuery(query)
     return this.#guard.read('list incidents', () =>
       this.#query<DataRow>(sql)
         .all(...params)
@@ -300,41 +283,15 @@ export class SqliteStore implements Store {
    * synchronous=FULL) for the whole batch.
    */
   async writeBatch(batch: StoreBatch): Promise<number[]> {
-    const incidents = batch.incidents ?? []
-    const states = batch.workerStates ?? []
-    const events = batch.events ?? []
-    const started = batch.processesStarted ?? []
-    const ended = batch.processesEnded ?? []
-    if (incidents.length + states.length + events.length + started.length + ended.length === 0) return []
-    const what = [
-      incidents.length ? `${incidents.length} incidents` : '',
-      states.length ? `${states.length} worker states` : '',
-      started.length + ended.length ? `${started.length + ended.length} process records` : '',
-      events.length ? `${events.length} events (${[...new Set(events.map((e) => e.type))].join(', ')})` : '',
-    ]
-      .filter(Boolean)
-      .join(', ')
+    const what = describeBatch(batch)
+    if (what === null) return []
     // IMMEDIATE takes the write lock (waiting up to busy_timeout) before the first write.
     return this.#guard.write(`write ${what}`, () => this.#batch.immediate(batch))
   }
 
   async listWorkerProcesses(): Promise<WorkerProcessRecord[]> {
     return this.#guard.read('list worker processes', () =>
-      (
-        this.#s.listProcesses.all() as Array<{
-          pid: number
-          start_ticks: number
-          pool: string
-          worker_id: string
-          spawned_at: number
-        }>
-      ).map((r) => ({
-        pid: r.pid,
-        startTicks: r.start_ticks,
-        pool: r.pool,
-        workerId: r.worker_id,
-        spawnedAt: r.spawned_at,
-      })),
+      (this.#s.listProcesses as Statement<ProcessRow>).all().map(toWorkerProcess),
     )
   }
 
@@ -344,12 +301,7 @@ export class SqliteStore implements Store {
 
   /** Oldest first by seq. An empty `types` list means any type, as an absent one does. */
   async listEvents(query: EventQuery = {}): Promise<AnyEvent[]> {
-    const limit = checkInteger('limit', query.limit ?? DEFAULT_EVENT_LIMIT, 0)
-    const types = [...new Set(query.types ?? [])]
-    const params: unknown[] = [checkNumber('afterSeq', query.afterSeq ?? 0), ...types]
-    if (query.workerId !== undefined) params.push(query.workerId)
-    params.push(limit)
-    const sql = eventListSql({ types: types.length, workerId: query.workerId !== undefined })
+    const { sql, params } = eventQuery(query)
     return this.#guard.read('list events', () =>
       this.#query<EventRow>(sql)
         .all(...params)
