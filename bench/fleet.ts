@@ -11,11 +11,13 @@
  * Knobs: BENCH_JOBS (20000), BENCH_SECONDS (the cap, 30), BENCH_AGENTS (1,2,4; 0: no throughput
  * part), BENCH_CONCURRENCY (1,8,32), BENCH_SYSTEMS (graphile,pgboss,shepherd-pg,shepherd-sqlite),
  * BENCH_WORKERS (Shepherd's worker processes per agent, 1), BENCH_LATENCY (jobs, 200; 0: none),
+ * BENCH_SHEPHERD_HOSTS=uts (each Shepherd agent a host of its own: see bench/fleet/agents.ts),
  * BENCH_DRY=1 (print, do not write docs/benchmarks.md).
  * Writes the section "Fleet on PostgreSQL" of docs/benchmarks.md.
  */
 import os from 'node:os'
 
+import { SEPARATE_HOSTS } from './fleet/agents.js'
 import { graphile, graphilePoolSize, pgBoss } from './fleet/competitors.js'
 import {
   type LatencyResult,
@@ -51,12 +53,15 @@ const KNOBS = [
   'BENCH_SYSTEMS',
   'BENCH_WORKERS',
   'BENCH_LATENCY',
+  'BENCH_SHEPHERD_HOSTS',
 ]
 const COMMAND = [
   ...KNOBS.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`),
   'npm run bench:fleet',
 ].join(' ')
 const PG_VERSION = await serverVersion()
+const HOSTS_TEXT =
+  ' (each agent in a UTS namespace of its own whose host name is its node name, `agent-<k>`: the store tells agents apart by host name)'
 const SETTINGS_TEXT = `Settings, each system's best documented ones for a backlog of tiny jobs (\`bench/workers/*-agent.mjs\`):
 
 - ${graphile.label}: per agent one \`run()\` with \`concurrentJobs\` = the concurrency and the batching of
@@ -71,7 +76,7 @@ const SETTINGS_TEXT = `Settings, each system's best documented ones for a backlo
   agent runs at most \`batchSize\` jobs per 0.5 s, ≤ 2 × agents × concurrency jobs/s.
 - Shepherd on PostgreSQL: per agent one \`shepherd start\` (the built CLI, its own node name and API port) with one
   pool of ${WORKERS_PER_AGENT} worker process${WORKERS_PER_AGENT === 1 ? '' : 'es'} (\`bench/workers/noop-jobs.mjs\`, the SDK's \`work()\`) at the concurrency, every agent on the
-  same database. Shepherd on SQLite: one \`shepherd start\` with agents × ${WORKERS_PER_AGENT} worker processes.
+  same database${SEPARATE_HOSTS ? HOSTS_TEXT : ''}. Shepherd on SQLite: one \`shepherd start\` with agents × ${WORKERS_PER_AGENT} worker processes.
 - graphile-worker 0.17.3 and pg-boss 10.4.2 are the newest releases that run on Node 20, this project's Node.`
 const SHARED_NOTE =
   os.loadavg()[0]! > 1

@@ -111,16 +111,26 @@ export function forkAgent(
   }
 }
 
-/** `shepherd start -c <config>` as node `node`, its output to the benchmark's stderr. */
+/**
+ * Each Shepherd agent as a host of its own (BENCH_SHEPHERD_HOSTS=uts): `shepherd start` in a UTS
+ * namespace whose host name is the node's, for a store that tells agents apart by host name alone.
+ * Needs root and util-linux `unshare`.
+ */
+export const SEPARATE_HOSTS = process.env.BENCH_SHEPHERD_HOSTS === 'uts'
+
+/**
+ * `shepherd start -c <config>` as node `node` (SHEPHERD_NODE, and the host name too with
+ * {@link SEPARATE_HOSTS}), its stderr passed on to the benchmark's.
+ */
 export function shepherdAgent(config: string, node: string): Agent {
-  const child = spawn(
-    process.execPath,
-    [path.join(benchDir, '..', 'bin', 'shepherd.js'), 'start', '-c', config],
-    {
-      env: { ...process.env, SHEPHERD_NODE: node },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  )
+  const start = [process.execPath, path.join(benchDir, '..', 'bin', 'shepherd.js'), 'start', '-c', config]
+  const [command, ...args] = SEPARATE_HOSTS
+    ? ['unshare', '--uts', 'sh', '-c', `hostname "$0" && exec "$@"`, node, ...start]
+    : start
+  const child = spawn(command!, args, {
+    env: { ...process.env, SHEPHERD_NODE: node },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   const exit = earlyExit(child)
   return {
     child,
