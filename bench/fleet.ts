@@ -61,7 +61,7 @@ const COMMAND = [
 ].join(' ')
 const PG_VERSION = await serverVersion()
 const HOSTS_TEXT =
-  ' (each agent in a UTS namespace of its own whose host name is its node name, `agent-<k>`: the store tells agents apart by host name)'
+  ',\n  each agent in a UTS namespace of its own whose host name is its node name (`agent-<k>`): the store tells\n  agents apart by host name'
 const SETTINGS_TEXT = `Settings, each system's best documented ones for a backlog of tiny jobs (\`bench/workers/*-agent.mjs\`):
 
 - ${graphile.label}: per agent one \`run()\` with \`concurrentJobs\` = the concurrency and the batching of
@@ -212,9 +212,9 @@ done − open − failed; duplicates: deliveries of done jobs beyond the first.
 ${checks()}
 
 **Latency**, enqueue in one process → the job started in another: ${LATENCY_JOBS} single jobs (after 10 not
-counted), each enqueued once the last had started, after a random pause of 10–510 ms (so that
-no enqueue keeps step with a poll); from just before the enqueue
-call to the handler's first line, both read as \`performance.timeOrigin + performance.now()\`.
+counted), each enqueued once the last had started, after a random pause of 10–510 ms (so that no
+enqueue keeps step with a poll); from just before the enqueue call to the handler's first line, both
+read as \`performance.timeOrigin + performance.now()\`.
 
 | system | enqueue | jobs | p50 ms | p95 ms | max ms |
 | --- | --- | --- | --- | --- | --- |

@@ -60,8 +60,10 @@ export async function scalar(c: pg.Client, sql: string, params: unknown[] = []):
   return Number(row ? Object.values(row)[0] : NaN)
 }
 
+/** The server's version number, e.g. "15.20" (without the distribution's build note). */
 export async function serverVersion(): Promise<string> {
-  return admin(async (c) =>
-    String((await c.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version),
+  const full = await admin(
+    async (c) => (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version,
   )
+  return full.split(' ')[0]!
 }
