@@ -36,13 +36,16 @@ export const graphile: System = {
   async backlog(n) {
     const db = await freshDatabase('graphile')
     const utils = await makeWorkerUtils({ connectionString: db.url })
+    let enqueueMs = NaN
     try {
       await utils.migrate()
+      const t0 = performance.now()
       for (let i = 0; i < n; i += BATCH) {
         const specs: AddJobsJobSpec[] = []
         for (let j = i; j < Math.min(n, i + BATCH); j++) specs.push({ identifier: 'noop', payload: { i: j } })
         await utils.addJobs(specs)
       }
+      enqueueMs = performance.now() - t0
     } finally {
       await utils.release()
     }
@@ -50,6 +53,7 @@ export const graphile: System = {
     const left = (where: string) =>
       scalar(db.client, `SELECT count(*) FROM graphile_worker._private_jobs ${where}`)
     const backlog: Backlog = {
+      enqueueMs,
       start: (s) =>
         Array.from({ length: s.agents }, () =>
           forkAgent('graphile-agent.mjs', {
@@ -123,19 +127,23 @@ export const pgBoss: System = {
   async backlog(n) {
     const db = await freshDatabase('pgboss')
     const boss = await bossOn(db.url)
+    let enqueueMs = NaN
     try {
       await boss.createQueue('q')
+      const t0 = performance.now()
       for (let i = 0; i < n; i += BATCH) {
         const jobs: PgBoss.JobInsert[] = []
         for (let j = i; j < Math.min(n, i + BATCH); j++) jobs.push({ name: 'q', data: { i: j } })
         await boss.insert(jobs)
       }
+      enqueueMs = performance.now() - t0
     } finally {
       await boss.stop({ graceful: false, wait: true })
     }
     const count = (where: string) =>
       scalar(db.client, `SELECT count(*) FROM pgboss.job WHERE name = 'q' AND ${where}`)
     return {
+      enqueueMs,
       start: (s) =>
         Array.from({ length: s.agents }, () =>
           forkAgent('pgboss-agent.mjs', {

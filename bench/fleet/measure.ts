@@ -23,6 +23,8 @@ export interface Tally {
 
 /** N jobs waiting in a database of the system's own, for one run of agents. */
 export interface Backlog {
+  /** How long the bulk enqueue took, ms. */
+  enqueueMs: number
   /** Spawns the agents for the setting; returns at once. */
   start(s: Setting): Agent[]
   /** Whether some job is not done yet: cheap, polled every 20 ms while the agents run. */
@@ -64,6 +66,8 @@ export interface ThroughputResult {
   jobsPerSecond: number
   done: number
   elapsedMs: number
+  /** The bulk enqueue before the run, ms (not in the figure). */
+  enqueueMs: number
   /** Every job done before the cap. */
   complete: boolean
   /** Agents that exited before they were asked to stop, and how ("agent 2: exit code 1"). */
@@ -102,6 +106,7 @@ export async function throughput(
     const firsts = agents.map((a) => a.firstJobAt()).filter((t) => t !== null)
     const first = firsts.length > 0 ? Math.min(...firsts) : await backlog.firstDoneAt()
     return {
+      enqueueMs: backlog.enqueueMs,
       firstJobMs: first === null ? null : first - epoch0,
       jobsPerSecond: done / (elapsedMs / 1000),
       done,

@@ -69,14 +69,17 @@ function writeConfig(dir: string, store: Store, pool: PoolSpec) {
   return file
 }
 
-async function enqueue(configFile: string, n: number): Promise<void> {
+/** Enqueues `n` jobs through the library; the time the adds took, ms. */
+async function enqueue(configFile: string, n: number): Promise<number> {
   const q = await Queue.open(configFile)
   try {
+    const t0 = performance.now()
     for (let i = 0; i < n; i += BATCH)
       await q.addMany(
         'q',
         Array.from({ length: Math.min(BATCH, n - i) }, (_, j) => ({ payload: { i: i + j } })),
       )
+    return performance.now() - t0
   } finally {
     await q.close()
   }
@@ -89,8 +92,14 @@ const PENDING = `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state IN ('waiti
 const count = (read: Read, states: string) =>
   read(`SELECT count(*) FROM jobs WHERE queue = 'q' AND state IN (${states})`)
 
-function backlogOn(read: Read, start: (s: Setting) => Agent[], close: () => Promise<void>): Backlog {
+function backlogOn(
+  enqueueMs: number,
+  read: Read,
+  start: (s: Setting) => Agent[],
+  close: () => Promise<void>,
+): Backlog {
   return {
+    enqueueMs,
     start,
     pending: async () => (await read(PENDING)) > 0,
     done: () => count(read, `'done'`),
@@ -115,10 +124,11 @@ export const shepherdSqlite: System = {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'shepherd-fleet-'))
     const store: Store = { kind: 'sqlite' }
     const file = writeConfig(dir, store, { replicas: 1, concurrency: 1, worker: 'noop-jobs.mjs' })
-    await enqueue(file, n)
+    const enqueueMs = await enqueue(file, n)
     const db = new Database(path.join(dir, 'shepherd.db'), { readonly: true })
     const read: Read = async (sql) => Number(db.prepare(sql).pluck().get())
     return backlogOn(
+      enqueueMs,
       read,
       (s) => {
         const replicas = s.agents * WORKERS_PER_AGENT
@@ -145,8 +155,9 @@ export const shepherdPg: System = {
       concurrency: 1,
       worker: 'noop-jobs.mjs',
     })
-    await enqueue(first, n)
+    const enqueueMs = await enqueue(first, n)
     return backlogOn(
+      enqueueMs,
       (sql) => scalar(db.client, sql),
       (s) =>
         Array.from({ length: s.agents }, (_, k) => {
