@@ -27,6 +27,32 @@ const WARM_UP = 10
 export const graphilePoolSize = (agents: number, concurrency: number) =>
   Math.min(Math.max(10, concurrency + 2), Math.floor(80 / agents))
 
+/**
+ * Latency through one agent at concurrency 1 that reports each job's start (BENCH_STAMP): `count`
+ * jobs enqueued by `enqueue` in this process, after WARM_UP not counted.
+ */
+async function stampedLatency(
+  script: string,
+  env: Record<string, string>,
+  enqueue: (i: number) => Promise<void>,
+  how: string,
+  count: number,
+): Promise<LatencyResult[]> {
+  const stamps = new Stamps()
+  const agent = forkAgent(script, { ...env, BENCH_CONCURRENCY: '1', BENCH_STAMP: '1' }, stamps.record)
+  try {
+    await agent.ready
+    await trickle(
+      WARM_UP,
+      (i) => enqueue(-1 - i),
+      (i) => stamps.startedAt(-1 - i),
+    )
+    return [{ how, ms: await trickle(count, enqueue, stamps.startedAt) }]
+  } finally {
+    await agent.stop()
+  }
+}
+
 const sumOrNull = (xs: Array<number | null>) =>
   xs.every((x) => x !== null) ? xs.reduce<number>((a, b) => a + b!, 0) : null
 
@@ -86,27 +112,15 @@ export const graphile: System = {
   async latency(count) {
     const db = await freshDatabase('graphile')
     const utils = await makeWorkerUtils({ connectionString: db.url })
-    const stamps = new Stamps()
     try {
       await utils.migrate()
-      const agent = forkAgent(
+      return await stampedLatency(
         'graphile-agent.mjs',
-        { BENCH_DATABASE_URL: db.url, BENCH_CONCURRENCY: '1', BENCH_POOL_SIZE: '10', BENCH_STAMP: '1' },
-        stamps.record,
+        { BENCH_DATABASE_URL: db.url, BENCH_POOL_SIZE: '10' },
+        async (i) => void (await utils.addJob('noop', { i })),
+        'addJob in another process',
+        count,
       )
-      try {
-        await agent.ready
-        const enqueue = async (i: number) => void (await utils.addJob('noop', { i }))
-        await trickle(
-          WARM_UP,
-          (i) => enqueue(-1 - i),
-          (i) => stamps.startedAt(-1 - i),
-        )
-        const ms = await trickle(count, enqueue, stamps.startedAt)
-        return [{ how: 'addJob in another process', ms }] satisfies LatencyResult[]
-      } finally {
-        await agent.stop()
-      }
     } finally {
       await utils.release()
       await db.drop()
@@ -175,27 +189,15 @@ export const pgBoss: System = {
   async latency(count) {
     const db = await freshDatabase('pgboss')
     const boss = await bossOn(db.url)
-    const stamps = new Stamps()
     try {
       await boss.createQueue('q')
-      const agent = forkAgent(
+      return await stampedLatency(
         'pgboss-agent.mjs',
-        { BENCH_DATABASE_URL: db.url, BENCH_CONCURRENCY: '1', BENCH_STAMP: '1' },
-        stamps.record,
+        { BENCH_DATABASE_URL: db.url },
+        async (i) => void (await boss.send('q', { i })),
+        'send in another process',
+        count,
       )
-      try {
-        await agent.ready
-        const enqueue = async (i: number) => void (await boss.send('q', { i }))
-        await trickle(
-          WARM_UP,
-          (i) => enqueue(-1 - i),
-          (i) => stamps.startedAt(-1 - i),
-        )
-        const ms = await trickle(count, enqueue, stamps.startedAt)
-        return [{ how: 'send in another process', ms }] satisfies LatencyResult[]
-      } finally {
-        await agent.stop()
-      }
     } finally {
       await boss.stop({ graceful: false, wait: true })
       await db.drop()
