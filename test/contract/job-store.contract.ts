@@ -559,6 +559,45 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         assert.deepEqual(await jobs.getJob('j'), active)
       }))
 
+    it('acks many jobs in one batch, each on its own: the stale among them are refused alone', () =>
+      withJobs(async (jobs) => {
+        await jobs.add(
+          ['a', 'b', 'c', 'd'].map((id) => ({ queue: 'email', payload: id, id })),
+          T0,
+          defaults,
+        )
+        const first = await jobs.claim('email', 4, 'email#1', T0)
+        const token = (id: string) => first.find((d) => d.job.id === id)!.token
+        await settle(jobs, [{ kind: 'release', token: token('b') }], T0 + 1)
+        const [b2] = await jobs.claim('email', 1, 'email#2', T0 + 2)
+        assert.equal(b2?.job.id, 'b')
+        const results = await settle(
+          jobs,
+          [
+            { kind: 'ack', token: token('a'), result: 'A' },
+            { kind: 'ack', token: 'nope:1' },
+            { kind: 'ack', token: token('b'), result: 'late' },
+            { kind: 'ack', token: token('c'), result: 'C' },
+            { kind: 'ack', token: token('c'), result: 'again' },
+            { kind: 'ack', token: token('d') },
+          ],
+          T0 + 3,
+        )
+        assert.deepEqual(
+          results.map((r) => [r.token, r.outcome, r.job?.state ?? null, r.job?.result ?? null]),
+          [
+            [token('a'), 'done', 'done', 'A'],
+            ['nope:1', 'stale', null, null],
+            [token('b'), 'stale', 'active', null],
+            [token('c'), 'done', 'done', 'C'],
+            [token('c'), 'stale', 'done', 'C'],
+            [token('d'), 'done', 'done', null],
+          ],
+        )
+        assert.equal((await jobs.getJob('b'))?.delivery, 2, 'the later delivery of b is untouched')
+        assert.equal((await settle(jobs, [{ kind: 'ack', token: b2!.token }], T0 + 4))[0]?.outcome, 'done')
+      }))
+
     it('splits a token at its last ":" (ids may contain ":")', () =>
       withJobs(async (jobs) => {
         await jobs.add([{ queue: 'email', payload: 1, id: 'tenant:7:job' }], T0, defaults)

@@ -43,7 +43,6 @@ export function postgresSkipReason(): Promise<string | null> {
     } catch (e) {
       const reason = `PostgreSQL is not reachable at ${TEST_PG_URL} (${(e as Error).message}): start it (pg_ctlcluster 15 main start) to run these tests`
       if (process.env.CI === 'true') throw new Error(`${reason}; CI=true, so they may not be skipped`)
-      console.log(`# skipped: ${reason}`)
       return reason
     }
   })()

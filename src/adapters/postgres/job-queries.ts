@@ -33,7 +33,20 @@ function claimSql(filter: string): string {
     RETURNING ${COLUMNS}`
 }
 
+/** Every column of `jobs`, named with the table (for statements that join it). */
+const JOB_COLUMNS = COLUMNS.split(',')
+  .map((c) => `jobs.${c.trim()}`)
+  .join(', ')
+
 const PG_JOB_SQL = {
+  // Acks of several jobs in one statement ($1 ids, $2 deliveries, $3 results as JSON text, $4 now):
+  // the supervisor's group commit of a busy turn. Each changes only its own job's current delivery,
+  // as the single ack does.
+  ackMany: `UPDATE jobs SET state = 'done', result = v.result, finished_at = $4, updated_at = $4,
+      lease_worker = NULL, lease_expires = NULL
+    FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(id, delivery, result)
+    WHERE jobs.id = v.id AND jobs.state = 'active' AND jobs.delivery = v.delivery
+    RETURNING ${JOB_COLUMNS}`,
   claim: claimSql(''),
   claimClean: claimSql('AND crashes = 0'),
   claimSuspect: claimSql('AND crashes > 0'),

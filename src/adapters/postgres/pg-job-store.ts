@@ -13,8 +13,6 @@
  */
 import { randomUUID } from 'node:crypto'
 
-import type pg from 'pg'
-
 import type { Delivery, Job, JobPolicy, NewJob } from '../../core/job.js'
 import type {
   AddResult,
@@ -31,28 +29,18 @@ import type {
 import { checkIds, checkName, epochMs, plural } from '../../store/checks.js'
 import {
   checkClaim,
-  type CheckedJob,
   checkJobId,
   checkListQuery,
+  checkNewJobs,
   checkPurgeState,
   checkRetryFrom,
   checkSettlements,
   type JobDefaults,
-  type ReadySettlement,
 } from '../../store/job-checks.js'
-import { checkNewJobs } from '../../store/job-checks.js'
 import { countQueues } from '../../store/job-counts.js'
-import {
-  type CountRow,
-  decidedStep,
-  directStep,
-  JOB_BATCH,
-  type JobRow,
-  onePolicyPerQueue,
-  toDeliveries,
-  toJob,
-} from '../sql/job-sql.js'
+import { type CountRow, JOB_BATCH, type JobRow, toJob } from '../sql/job-sql.js'
 import { JOB_STATEMENTS as S, type WaitingRow } from './job-queries.js'
+import { claimRows, insert, settleAll } from './job-transactions.js'
 import type { PgGuard } from './pg-guard.js'
 import { changes, type Queryable, row, rows, type Statement } from './statements.js'
 
@@ -64,8 +52,6 @@ export interface PostgresJobStoreOptions {
    */
   newId?: () => string
 }
-
-type PolicyOf = (queue: string) => JobPolicy
 
 /**
  * A JobStore on a migrated PostgreSQL database. `PostgresStore` builds one on its own pool and
@@ -297,89 +283,4 @@ export class PostgresJobStore implements JobStore {
       if (n < JOB_BATCH) return total
     }
   }
-}
-
-/** Inserts one job, or finds the job that has its id or key. */
-async function insert(c: pg.PoolClient, r: CheckedJob): Promise<AddResult> {
-  const values = [
-    r.id,
-    r.queue,
-    r.priority,
-    r.runAt,
-    r.createdAt,
-    r.createdAt,
-    r.maxAttempts,
-    r.timeoutMs,
-    r.idempotencyKey,
-    r.payload,
-  ]
-  if ((await changes(c, S.insert, values)) === 1) return { id: r.id, added: true }
-  if (r.idempotencyKey !== null) {
-    const existing = await row<{ id: string }>(c, S.idByKey, [r.queue, r.idempotencyKey])
-    if (existing) return { id: existing.id, added: false }
-  }
-  return { id: r.id, added: false }
-}
-
-/** One claim, in claim order (see job-queries.ts for why no delivery goes to two workers). */
-async function claimRows(c: Queryable, req: ClaimRequest, now: number): Promise<Delivery[]> {
-  const take = (s: Statement, limit: number) => rows<JobRow>(c, s, [req.worker, now, req.queue, limit])
-  switch (req.suspects) {
-    case 'only':
-      return toDeliveries(await take(S.claimSuspect, req.limit))
-    case 'exclude':
-      return toDeliveries(await take(S.claimClean, req.limit))
-    case 'alone': {
-      const suspect = await take(S.claimSuspect, 1)
-      return toDeliveries(suspect.length > 0 ? suspect : await take(S.claimClean, req.limit))
-    }
-    case 'any':
-      return toDeliveries(await take(S.claim, req.limit))
-  }
-}
-
-async function settleAll(
-  c: Queryable,
-  items: readonly ReadySettlement[],
-  now: number,
-  policy: PolicyOf,
-  random: () => number,
-): Promise<SettleResult[]> {
-  const policyOf = onePolicyPerQueue(policy)
-  const out: SettleResult[] = []
-  for (const r of items) out.push(await settleOne(c, r, now, policyOf, random))
-  return out
-}
-
-/**
- * One settlement, as ../sql/job-sql.ts plans it: an ack, checkpoint, progress or release changes the
- * current delivery directly; a failure or a crash locks the current delivery's row (`current` … FOR
- * UPDATE) and the core decides on it. A token that is not its job's current delivery gives `stale`
- * and changes nothing.
- */
-async function settleOne(
-  c: Queryable,
-  r: ReadySettlement,
-  now: number,
-  policyOf: PolicyOf,
-  random: () => number,
-): Promise<SettleResult> {
-  if (r.id === null) return stale(c, r)
-  const named = { ...r, id: r.id }
-  let step = directStep(named, now)
-  if (step === null) {
-    const current = await row<JobRow>(c, S.current, [r.id, r.delivery])
-    if (!current) return stale(c, r)
-    step = decidedStep(r, current, now, policyOf, random)
-  }
-  const changed = await row<JobRow>(c, S[step.statement], step.values)
-  return changed
-    ? { token: r.item.token, kind: r.item.kind, outcome: step.outcome, job: toJob(changed) }
-    : stale(c, r)
-}
-
-/** A refused settlement: the job as it is (undefined when the token names no job). */
-async function stale(c: Queryable, r: ReadySettlement): Promise<SettleResult> {
-  const found = r.id === null ? undefined : await row<JobRow>(c, S.byId, [r.id])
-  return { token: r.item.token, kind: r.item.kind, outcome: 'stale', job: found ? toJob(found) : undefined }
 }

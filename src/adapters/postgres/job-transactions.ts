@@ -1,0 +1,150 @@
+/**
+ * What runs inside the PostgreSQL job store's transactions (pg-job-store.ts): an insert, a claim,
+ * and settlements, as ../sql/job-sql.ts plans them, with a run of acks of distinct jobs in one
+ * statement. Each function takes the transaction's connection.
+ * @module
+ */
+import type { Delivery, JobPolicy } from '../../core/job.js'
+import type { AddResult, ClaimRequest, SettleResult } from '../../ports/job-store.js'
+import type { CheckedJob, ReadySettlement } from '../../store/job-checks.js'
+import {
+  decidedStep,
+  directStep,
+  type JobRow,
+  onePolicyPerQueue,
+  toDeliveries,
+  toJob,
+} from '../sql/job-sql.js'
+import { JOB_STATEMENTS as S } from './job-queries.js'
+import { changes, type Queryable, row, rows, type Statement } from './statements.js'
+
+type PolicyOf = (queue: string) => JobPolicy
+
+/** Inserts one job, or finds the job that has its id or key. */
+export async function insert(c: Queryable, r: CheckedJob): Promise<AddResult> {
+  const values = [
+    r.id,
+    r.queue,
+    r.priority,
+    r.runAt,
+    r.createdAt,
+    r.createdAt,
+    r.maxAttempts,
+    r.timeoutMs,
+    r.idempotencyKey,
+    r.payload,
+  ]
+  if ((await changes(c, S.insert, values)) === 1) return { id: r.id, added: true }
+  if (r.idempotencyKey !== null) {
+    const existing = await row<{ id: string }>(c, S.idByKey, [r.queue, r.idempotencyKey])
+    if (existing) return { id: existing.id, added: false }
+  }
+  return { id: r.id, added: false }
+}
+
+/** One claim, in claim order (see job-queries.ts for why no delivery goes to two workers). */
+export async function claimRows(c: Queryable, req: ClaimRequest, now: number): Promise<Delivery[]> {
+  const take = (s: Statement, limit: number) => rows<JobRow>(c, s, [req.worker, now, req.queue, limit])
+  switch (req.suspects) {
+    case 'only':
+      return toDeliveries(await take(S.claimSuspect, req.limit))
+    case 'exclude':
+      return toDeliveries(await take(S.claimClean, req.limit))
+    case 'alone': {
+      const suspect = await take(S.claimSuspect, 1)
+      return toDeliveries(suspect.length > 0 ? suspect : await take(S.claimClean, req.limit))
+    }
+    case 'any':
+      return toDeliveries(await take(S.claim, req.limit))
+  }
+}
+
+export async function settleAll(
+  c: Queryable,
+  items: readonly ReadySettlement[],
+  now: number,
+  policy: PolicyOf,
+  random: () => number,
+): Promise<SettleResult[]> {
+  const policyOf = onePolicyPerQueue(policy)
+  const out: SettleResult[] = []
+  for (let i = 0; i < items.length;) {
+    const acks = ackRun(items, i)
+    if (acks.length > 1) {
+      out.push(...(await ackMany(c, acks, now)))
+      i += acks.length
+    } else {
+      out.push(await settleOne(c, items[i]!, now, policyOf, random))
+      i++
+    }
+  }
+  return out
+}
+
+/**
+ * The acks from `start` on that can go in one statement: consecutive, each naming a job, no job
+ * twice. Acks of distinct jobs touch distinct rows, so one statement does what they would one by one.
+ */
+function ackRun(items: readonly ReadySettlement[], start: number): ReadySettlement[] {
+  const run: ReadySettlement[] = []
+  const ids = new Set<string>()
+  for (let i = start; i < items.length; i++) {
+    const r = items[i]!
+    if (r.item.kind !== 'ack' || r.id === null || ids.has(r.id)) break
+    ids.add(r.id)
+    run.push(r)
+  }
+  return run
+}
+
+/** Acks several jobs in one statement; an ack that changed nothing is stale, as alone. */
+async function ackMany(c: Queryable, acks: readonly ReadySettlement[], now: number): Promise<SettleResult[]> {
+  const changed = await rows<JobRow>(c, S.ackMany, [
+    acks.map((r) => r.id),
+    acks.map((r) => r.delivery),
+    acks.map((r) => r.json),
+    now,
+  ])
+  const byId = new Map(changed.map((r) => [r.id, r]))
+  const out: SettleResult[] = []
+  for (const r of acks) {
+    const done = byId.get(r.id!)
+    out.push(
+      done ? { token: r.item.token, kind: 'ack', outcome: 'done', job: toJob(done) } : await stale(c, r),
+    )
+  }
+  return out
+}
+
+/**
+ * One settlement, as ../sql/job-sql.ts plans it: an ack, checkpoint, progress or release changes the
+ * current delivery directly; a failure or a crash locks the current delivery's row (`current` … FOR
+ * UPDATE) and the core decides on it. A token that is not its job's current delivery gives `stale`
+ * and changes nothing.
+ */
+async function settleOne(
+  c: Queryable,
+  r: ReadySettlement,
+  now: number,
+  policyOf: PolicyOf,
+  random: () => number,
+): Promise<SettleResult> {
+  if (r.id === null) return stale(c, r)
+  const named = { ...r, id: r.id }
+  let step = directStep(named, now)
+  if (step === null) {
+    const current = await row<JobRow>(c, S.current, [r.id, r.delivery])
+    if (!current) return stale(c, r)
+    step = decidedStep(r, current, now, policyOf, random)
+  }
+  const changed = await row<JobRow>(c, S[step.statement], step.values)
+  return changed
+    ? { token: r.item.token, kind: r.item.kind, outcome: step.outcome, job: toJob(changed) }
+    : stale(c, r)
+}
+
+/** A refused settlement: the job as it is (undefined when the token names no job). */
+async function stale(c: Queryable, r: ReadySettlement): Promise<SettleResult> {
+  const found = r.id === null ? undefined : await row<JobRow>(c, S.byId, [r.id])
+  return { token: r.item.token, kind: r.item.kind, outcome: 'stale', job: found ? toJob(found) : undefined }
+}
