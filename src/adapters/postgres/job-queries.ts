@@ -47,6 +47,20 @@ const PG_JOB_SQL = {
     FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(id, delivery, result)
     WHERE jobs.id = v.id AND jobs.state = 'active' AND jobs.delivery = v.delivery
     RETURNING ${JOB_COLUMNS}`,
+  // The jobs of one add in one statement, in the order given ($1…$9: one array per column). Rows
+  // are inserted in that order (WITH ORDINALITY), so seq keeps enqueue order and, of two rows with
+  // the same id or key in one add, the first is the one added.
+  insertMany: `INSERT INTO jobs (id, queue, state, priority, run_at, created_at, updated_at, attempts,
+      max_attempts, crashes, timeout_ms, idempotency_key, delivery, payload)
+    SELECT v.id, v.queue, 'waiting', v.priority, v.run_at, v.created_at, v.created_at, 0, v.max_attempts, 0,
+      v.timeout_ms, v.idempotency_key, 0, v.payload
+    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+      $7::bigint[], $8::text[], $9::text[])
+      WITH ORDINALITY AS v(id, queue, priority, run_at, created_at, max_attempts, timeout_ms,
+        idempotency_key, payload, n)
+    ORDER BY v.n
+    ON CONFLICT DO NOTHING
+    RETURNING id`,
   claim: claimSql(''),
   claimClean: claimSql('AND crashes = 0'),
   claimSuspect: claimSql('AND crashes > 0'),

@@ -10,20 +10,51 @@ import type { CheckedJob, ReadySettlement } from '../../store/job-checks.js'
 import {
   decidedStep,
   directStep,
-  insertValues,
   type JobRow,
   onePolicyPerQueue,
   toDeliveries,
   toJob,
 } from '../sql/job-sql.js'
 import { JOB_STATEMENTS as S } from './job-queries.js'
-import { changes, type Queryable, row, rows, type Statement } from './statements.js'
+import { type Queryable, row, rows, type Statement } from './statements.js'
 
 type PolicyOf = (queue: string) => JobPolicy
 
-/** Inserts one job, or finds the job that has its id or key. */
-export async function insert(c: Queryable, r: CheckedJob): Promise<AddResult> {
-  if ((await changes(c, S.insert, insertValues(r))) === 1) return { id: r.id, added: true }
+/** Jobs inserted per statement: one array per column, a few hundred KiB of parameters at most. */
+const INSERT_CHUNK = 1_000
+
+/**
+ * Inserts the jobs of one add, a statement per chunk, and says of each whether it was added; a
+ * duplicate (of a stored job, or of one earlier in the add) gets the id of the job that has its
+ * key, or its own id when it is a duplicate by id.
+ */
+export async function insertAll(c: Queryable, jobs: readonly CheckedJob[]): Promise<AddResult[]> {
+  const out: AddResult[] = []
+  for (let i = 0; i < jobs.length; i += INSERT_CHUNK) {
+    const chunk = jobs.slice(i, i + INSERT_CHUNK)
+    const inserted = await rows<{ id: string }>(c, S.insertMany, [
+      chunk.map((r) => r.id),
+      chunk.map((r) => r.queue),
+      chunk.map((r) => r.priority),
+      chunk.map((r) => r.runAt),
+      chunk.map((r) => r.createdAt),
+      chunk.map((r) => r.maxAttempts),
+      chunk.map((r) => r.timeoutMs),
+      chunk.map((r) => r.idempotencyKey),
+      chunk.map((r) => r.payload),
+    ])
+    // Each id inserted stands for the first job of the chunk that has it.
+    const fresh = new Set(inserted.map((r) => r.id))
+    for (const r of chunk) {
+      if (fresh.delete(r.id)) out.push({ id: r.id, added: true })
+      else out.push(await duplicate(c, r))
+    }
+  }
+  return out
+}
+
+/** A job that was not inserted: the job that has its key, or (a duplicate by id) its own id. */
+async function duplicate(c: Queryable, r: CheckedJob): Promise<AddResult> {
   if (r.idempotencyKey !== null) {
     const existing = await row<{ id: string }>(c, S.idByKey, [r.queue, r.idempotencyKey])
     if (existing) return { id: existing.id, added: false }

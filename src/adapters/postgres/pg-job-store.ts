@@ -40,7 +40,7 @@ import {
 import { countQueues } from '../../store/job-counts.js'
 import { type CountRow, JOB_BATCH, type JobRow, toJob } from '../sql/job-sql.js'
 import { JOB_STATEMENTS as S, type WaitingRow } from './job-queries.js'
-import { claimRows, insert, settleAll } from './job-transactions.js'
+import { claimRows, insertAll, settleAll } from './job-transactions.js'
 import type { PgGuard } from './pg-guard.js'
 import { changes, type Queryable, row, rows, type Statement } from './statements.js'
 
@@ -80,9 +80,7 @@ export class PostgresJobStore implements JobStore {
     if (checked.length === 0) return []
     const queues = [...new Set(checked.map((r) => r.queue))].join(', ')
     return this.#guard.write(`add ${plural(checked.length, 'job')} to ${queues}`, async (c) => {
-      const out: AddResult[] = []
-      for (const r of checked) out.push(await insert(c, r))
-      return out
+      return insertAll(c, checked)
     })
   }
 
