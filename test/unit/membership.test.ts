@@ -1,14 +1,8 @@
-/** Membership of a fleet (src/core/membership.ts): an agent's standing from its renewals, and members' states. */
+/** Membership of a fleet (src/core/membership.ts): an agent's standing from its renewals. */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import {
-  type MemberRecord,
-  memberState,
-  membersToReclaim,
-  nextStandingChange,
-  standing,
-} from '../../src/core/membership.js'
+import { standing } from '../../src/core/membership.js'
 
 const TTL = 10_000
 const MARGIN = 3_000
@@ -33,39 +27,12 @@ describe('standing', () => {
     for (let now = 1_000; now < 20_000; now += 100) {
       if (now >= storeExpiry) assert.equal(standing(1_000, now, TTL, 0), 'lapsed', `at ${now}`)
     }
+    // Counted from the receipt, it would still be a member here; counted from the send it has stopped.
+    assert.equal(standing(1_000, storeExpiry - 1, TTL, 0), 'lapsed')
   })
 
   it('clamps the margin to the lease', () => {
     assert.equal(standing(0, 0, TTL, 50_000), 'unsure')
     assert.equal(standing(0, 9_999, TTL, -5), 'member')
-  })
-
-  it('says when it changes next', () => {
-    assert.equal(nextStandingChange(1_000, 1_000, TTL, MARGIN), 8_000)
-    assert.equal(nextStandingChange(1_000, 8_000, TTL, MARGIN), 11_000)
-    assert.equal(nextStandingChange(1_000, 11_000, TTL, MARGIN), null)
-    assert.equal(nextStandingChange(null, 0, TTL, MARGIN), null)
-  })
-})
-
-describe('member states', () => {
-  const m = (node: string, expiresAt: number, leftAt: number | null = null): MemberRecord => ({
-    node,
-    expiresAt,
-    leftAt,
-  })
-
-  it('alive until its expiry, dead from it; one that left is left', () => {
-    assert.equal(memberState(m('a', 100), 99), 'alive')
-    assert.equal(memberState(m('a', 100), 100), 'dead')
-    assert.equal(memberState(m('a', 100, 50), 200), 'left')
-  })
-
-  it('reclaims the dead only, oldest expiry first', () => {
-    const got = membersToReclaim([m('c', 90), m('alive', 500), m('b', 80), m('left', 10, 5), m('a', 90)], 100)
-    assert.deepEqual(
-      got.map((x) => x.node),
-      ['b', 'a', 'c'],
-    )
   })
 })
