@@ -99,7 +99,9 @@ describe('observability', () => {
     assert.equal(sample!.healthScore, 100)
     const before = supervisor.listPools()[0]!
     assert.equal(before.serving, 1)
-    assert.ok(before.availability > 0.5)
+    // The start counts as time below full strength: on a busy machine a slow start keeps the ratio
+    // low for a while, so wait for the accrual rather than assume a start takes so long.
+    await waitFor(() => supervisor.listPools()[0]!.availability > 0.5, 'availability accrues')
     process.kill(supervisor.getWorker('api#1')!.pid!, 'SIGKILL')
     await td.waitForEvent('incident:recovered')
     const after = supervisor.listPools()[0]!
