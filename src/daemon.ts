@@ -146,6 +146,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     logger,
     heartbeat: (now) => ownership.heartbeat(now),
     heartbeatEveryMs: HEARTBEAT_MS,
+    dropped: () => writer.dropped,
   })
   storeMonitor.start()
 
