@@ -241,12 +241,18 @@ async function rideThrough(t: TestContext, fault: 'restart' | 'stop'): Promise<v
     if (fault === 'stop')
       assert.ok(recoveredWhileDown, 'the worker was recovered while the database was down')
 
-    // Back: the health says so once writes have worked for a while.
+    // Back: jobs are done again, and the health says so once writes have worked for a while.
+    const doneAtBack = ledger().length
+    await waitFor(() => ledger().length > doneAtBack + 5, 'jobs done again', 30_000, 20)
+    const jobsAgainMs = Date.now() - backAt
     await waitFor(
       async () => (await storeHealth(daemon)).writable,
       `the health to say the store is reachable again (daemon log: ${daemon.log()})`,
       30_000,
       100,
+    )
+    t.diagnostic(
+      `${fault}: down about ${backAt - faultAt} ms; jobs done again ${jobsAgainMs} ms and the health writable ${Date.now() - backAt} ms after the server accepted connections; ${producer.refused.size} enqueues refused`,
     )
     // A few more jobs after the outage, then the producer stops.
     const after = producer.acked.length
