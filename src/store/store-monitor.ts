@@ -121,7 +121,7 @@ export class StoreMonitor {
     return {
       ...base,
       type: 'store:recovered',
-      severity: lost ? 'warning' : 'info',
+      severity: 'info',
       message:
         `the store takes writes again after ${Math.round(change.downMs / 1000)} s ` +
         `(${STORE_PROBLEMS[change.problem]}; ${change.refused} writes refused meanwhile, kept and retried where a worker reported them${lost})`,
