@@ -277,12 +277,12 @@ export class Dispatcher<W extends JobWorker> {
     }
     const settleNow =
       !claim || this.pending.length >= SETTLE_BATCH || now - this.lastSettleAt >= SETTLE_EVERY_MS
-    const batch = settleNow ? this.pending : []
+    const batch = settleNow ? latestOnly(this.pending) : []
     if (settleNow) this.pending = []
     else if (this.pending.length > 0) this.scheduleSettle(SETTLE_EVERY_MS - (now - this.lastSettleAt))
     if (claim && !(await this.claim(now))) {
       // Claims failed: the store takes no writes. The settlements wait for the backoff too.
-      this.pending = [...batch, ...this.pending]
+      this.pending = latestOnly([...batch, ...this.pending])
       if (this.pending.length > 0) this.scheduleSettle(this.backoff.retryAt - now)
       return
     }
@@ -336,14 +336,14 @@ export class Dispatcher<W extends JobWorker> {
     const outcome = await this.trySettle(batch, now)
     if (outcome === 'written') return
     if (outcome === 'kept') {
-      this.pending = [...batch.map(retried), ...this.pending]
+      this.pending = latestOnly([...batch.map(retried), ...this.pending])
       this.scheduleSettle(this.backoff.retryAt - now)
       return
     }
     for (let i = 0; i < batch.length; i++) {
       const one = await this.trySettle([batch[i]!], now)
       if (one === 'kept') {
-        this.pending = [...batch.slice(i).map(retried), ...this.pending]
+        this.pending = latestOnly([...batch.slice(i).map(retried), ...this.pending])
         this.scheduleSettle(this.backoff.retryAt - now)
         return
       }
@@ -452,6 +452,27 @@ export class Dispatcher<W extends JobWorker> {
     })
     this.kick()
   }
+}
+
+/**
+ * Settlements to write, without the checkpoints and progress that a later one of the same delivery
+ * replaces (the store keeps only the latest of each), applied to every batch and to what is kept
+ * while the store takes no writes: what a long outage holds in memory is bounded by the
+ * deliveries in flight, not by how often handlers report.
+ */
+function latestOnly<W extends JobWorker>(pending: PendingSettlement<W>[]): PendingSettlement<W>[] {
+  const seen = new Set<string>()
+  const kept: PendingSettlement<W>[] = []
+  for (let i = pending.length - 1; i >= 0; i--) {
+    const p = pending[i]!
+    if (p.item.kind === 'checkpoint' || p.item.kind === 'progress') {
+      const key = `${p.item.kind} ${p.item.token}`
+      if (seen.has(key)) continue
+      seen.add(key)
+    }
+    kept.push(p)
+  }
+  return kept.reverse()
 }
 
 function retried<W extends JobWorker>(p: PendingSettlement<W>): PendingSettlement<W> {

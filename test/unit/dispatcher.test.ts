@@ -111,6 +111,36 @@ function setup(t: TestContext, o: { storeFails?: boolean } = {}) {
 }
 
 describe('the dispatcher under fake time', () => {
+  it('keeps only the latest checkpoint and progress of a delivery while the store takes no writes, and every ack', async (t) => {
+    const { timers, jobs, dispatcher } = setup(t, { storeFails: true })
+    jobs.put('q', 1)
+    const w = new TestWorker('q:1')
+    dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
+    w.say({ t: 'work', concurrency: 1 })
+    await timers.run(0)
+    const exchange = jobs.exchange.bind(jobs)
+    let down = true
+    const written: string[][] = []
+    jobs.exchange = async (settlements, claims, ...rest) => {
+      if (down) throw new ShepherdError('SHEPHERD_STORE_UNREACHABLE', 'ECONNREFUSED')
+      if (settlements.length > 0) written.push(settlements.map((x) => `${x.kind} ${JSON.stringify(x)}`))
+      return exchange(settlements, claims, ...rest)
+    }
+    for (let i = 1; i <= 50; i++) {
+      w.say({ t: 'settle', items: [{ k: 'progress', token: 'job-1:1', value: i }] })
+      if (i % 10 === 0) w.say({ t: 'settle', items: [{ k: 'checkpoint', token: 'job-1:1', state: { i } }] })
+      await timers.run(500)
+    }
+    w.say({ t: 'settle', items: [{ k: 'ack', token: 'job-1:1', ms: 5 }] })
+    await timers.run(0)
+    down = false
+    await timers.run(2_000)
+    assert.equal(jobs.jobs.get('job-1')!.state, 'done')
+    const kinds = written.flat().map((x) => x.split(' ')[0])
+    assert.deepEqual(kinds, ['progress', 'checkpoint', 'ack'], 'one of each: the latest')
+    assert.match(written.flat()[0]!, /"value":50/)
+    assert.match(written.flat()[1]!, /"i":50/)
+  })
   it('takes a settlement written again, whose first commit landed before the connection was lost, as applied: no stale worker, no event', async (t) => {
     const { timers, jobs, events, warnings, dispatcher } = setup(t, { storeFails: true })
     jobs.put('q', 1)
