@@ -21,6 +21,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 
 import { freePort } from './cli.js'
+import { running } from './postgres.js'
 
 const exec = promisify(execFile)
 
@@ -240,14 +241,5 @@ async function dropOrphanClusters(version: string): Promise<void> {
     if (!Number.isInteger(pid) || running(pid)) continue
     // Another run may be dropping it at the same moment: its drop is as good as ours.
     await ctl('pg_dropcluster', [version, name, '--stop']).catch(() => undefined)
-  }
-}
-
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
