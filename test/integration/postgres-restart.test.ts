@@ -286,7 +286,9 @@ async function rideThrough(t: TestContext, fault: 'restart' | 'stop'): Promise<v
       assert.equal(job?.state, 'done', `acknowledged job ${id} is ${job?.state ?? 'missing'}`)
       const done = runs.get(id) ?? []
       assert.ok(done.length >= 1, `${id} ran`)
-      if (done.length > 1 || job.delivery > 1) {
+      // A job the killed worker had been sent ahead (prefetched) is delivered again without having
+      // run: only a job that ran more than once counts, and only a crash explains it.
+      if (done.length > 1) {
         again++
         assert.ok(
           job.crashes >= 1,
