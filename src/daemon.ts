@@ -146,6 +146,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     logger,
     heartbeat: (now) => ownership.heartbeat(now),
     heartbeatEveryMs: HEARTBEAT_MS,
+    dropped: () => writer.dropped,
   })
   storeMonitor.start()
 
@@ -207,6 +208,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         auth: apiTokens,
         hosts: { bindHost: loaded.config.api.host, allowedHosts: loaded.config.api.allowed_hosts },
         metrics,
+        storeHealth: () => storeMonitor.health,
         onInternalError: (err, request) => logger.error({ err, ...request }, 'API request failed'),
         onEventClientDropped: (reason, clients) =>
           logger.warn({ reason, clients }, 'dropped an event stream client that stopped reading'),

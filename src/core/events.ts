@@ -63,8 +63,17 @@ export interface EventDataMap {
   'job:timeout': { jobId: string; queue: string; token: string; timeoutMs: number }
   /** Writes to the store fail (full, read-only) or are refused (deleted, taken): once per outage. */
   'store:failed': { problem: StoreProblem; message: string; storePath: string }
-  /** Writes work again after a full or read-only store. */
-  'store:recovered': { problem: StoreProblem; downMs: number; refused: number; storePath: string }
+  /**
+   * Writes work again after a full, read-only or unreachable store; `dropped`: the events and
+   * incidents recorded during the outage that were dropped past the bound kept in memory.
+   */
+  'store:recovered': {
+    problem: StoreProblem
+    downMs: number
+    refused: number
+    dropped: { events: number; incidents: number }
+    storePath: string
+  }
 }
 
 export type EventType = keyof EventDataMap

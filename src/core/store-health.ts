@@ -56,6 +56,31 @@ export const HEALTHY_STORE: StoreHealth = {
   refused: 0,
 }
 
+/** The store's health as the API shows it (`GET /api/health`, `store`). */
+export interface StoreHealthView {
+  /** Whether the store takes writes now (as far as the last writes and checks tell). */
+  writable: boolean
+  /** Why it does not; null while it does. */
+  problem: StoreProblem | null
+  /** The message of the first failure of the outage: the store, why, and what to do. */
+  message: string | null
+  /** When the outage began; null while the store takes writes. */
+  since: number | null
+  /** Writes refused so far during the outage. */
+  refused: number
+}
+
+/** The API's view of a store health. */
+export function viewStoreHealth(h: StoreHealth): StoreHealthView {
+  return {
+    writable: h.problem === null,
+    problem: h.problem,
+    message: h.message,
+    since: h.since,
+    refused: h.refused,
+  }
+}
+
 export type StoreHealthChange =
   | { kind: 'failed'; problem: StoreProblem; message: string }
   | { kind: 'recovered'; problem: StoreProblem; downMs: number; refused: number }

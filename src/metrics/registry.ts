@@ -111,6 +111,7 @@ export class ShepherdMetrics implements MetricsEndpoint {
   readonly #quarantined: Counter<'queue'>
   readonly #deadLettered: Counter<'queue'>
   readonly #notifierFailures: Counter<'notifier'>
+  readonly #storeDropped: Counter<'kind'>
 
   constructor(o: MetricsOptions) {
     this.#snapshot = o.snapshot
@@ -206,6 +207,13 @@ export class ShepherdMetrics implements MetricsEndpoint {
       this.#quarantined.inc({ queue }, 0)
       this.#deadLettered.inc({ queue }, 0)
     }
+    this.#storeDropped = new Counter({
+      name: name('store_dropped_total'),
+      help: 'Events and incidents dropped because the store took no writes for longer than their bound in memory, counted at store:recovered.',
+      labelNames: ['kind'] as const,
+      registers,
+    })
+    for (const kind of ['event', 'incident']) this.#storeDropped.inc({ kind }, 0)
     for (const notifier of new Set(o.notifiers ?? [])) this.#notifierFailures.inc({ notifier }, 0)
     if (o.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry })
   }
@@ -249,6 +257,10 @@ export class ShepherdMetrics implements MetricsEndpoint {
         }
         case 'incident:escalated':
           this.#escalated.inc({ pool: e.data.incident.pool, cause: e.data.incident.cause })
+          break
+        case 'store:recovered':
+          this.#storeDropped.inc({ kind: 'event' }, e.data.dropped.events)
+          this.#storeDropped.inc({ kind: 'incident' }, e.data.dropped.incidents)
           break
         case 'job:quarantined':
           this.#quarantined.inc({ queue: e.data.queue })

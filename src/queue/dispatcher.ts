@@ -19,6 +19,7 @@
  * @module
  */
 import { backgroundTimers } from '../adapters/timers.js'
+import { parseDeliveryToken } from '../core/ids.js'
 import type { Delivery, JobPolicy } from '../core/job.js'
 import { isShepherdError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -64,6 +65,13 @@ export interface DispatcherDeps<W extends JobWorker> extends OutcomeDeps<W> {
 interface PendingSettlement<W extends JobWorker> {
   item: Settlement
   from: Subscription<W> | null
+  /**
+   * An earlier write of it failed. When the connection was lost during the commit (PostgreSQL
+   * restarting), that write may have taken effect: the store then answers `stale` for a delivery
+   * that is still the job's current one, which means "already applied", not a worker that woke up
+   * after its job was given away.
+   */
+  retried?: true
 }
 
 export class Dispatcher<W extends JobWorker> {
@@ -195,7 +203,7 @@ export class Dispatcher<W extends JobWorker> {
         // The store takes no writes now. The recovery goes on without it (the worker's replacement
         // starts); these wait with the other settlements until the store takes them.
         this.backoff.failed(e, `${tokens.length} job(s) of ${worker.currentId} to put back in ${sub.queue}`)
-        this.pending.push(...items.map((item) => ({ item, from: sub })))
+        this.pending.push(...items.map((item) => ({ item, from: sub, retried: true as const })))
         this.scheduleSettle(this.backoff.retryAt - this.d.now())
         return
       }
@@ -269,12 +277,12 @@ export class Dispatcher<W extends JobWorker> {
     }
     const settleNow =
       !claim || this.pending.length >= SETTLE_BATCH || now - this.lastSettleAt >= SETTLE_EVERY_MS
-    const batch = settleNow ? this.pending : []
+    const batch = settleNow ? latestOnly(this.pending) : []
     if (settleNow) this.pending = []
     else if (this.pending.length > 0) this.scheduleSettle(SETTLE_EVERY_MS - (now - this.lastSettleAt))
     if (claim && !(await this.claim(now))) {
       // Claims failed: the store takes no writes. The settlements wait for the backoff too.
-      this.pending = [...batch, ...this.pending]
+      this.pending = latestOnly([...batch, ...this.pending])
       if (this.pending.length > 0) this.scheduleSettle(this.backoff.retryAt - now)
       return
     }
@@ -328,14 +336,14 @@ export class Dispatcher<W extends JobWorker> {
     const outcome = await this.trySettle(batch, now)
     if (outcome === 'written') return
     if (outcome === 'kept') {
-      this.pending = [...batch, ...this.pending]
+      this.pending = latestOnly([...batch.map(retried), ...this.pending])
       this.scheduleSettle(this.backoff.retryAt - now)
       return
     }
     for (let i = 0; i < batch.length; i++) {
       const one = await this.trySettle([batch[i]!], now)
       if (one === 'kept') {
-        this.pending = [...batch.slice(i), ...this.pending]
+        this.pending = latestOnly([...batch.slice(i).map(retried), ...this.pending])
         this.scheduleSettle(this.backoff.retryAt - now)
         return
       }
@@ -362,7 +370,16 @@ export class Dispatcher<W extends JobWorker> {
         this.d.random,
       )
       this.backoff.worked()
-      settled.forEach((r, i) => reportOutcomes(this.d, [r], batch[i]!.from))
+      settled.forEach((r, i) => {
+        if (batch[i]!.retried && appliedBefore(r)) {
+          this.d.logger.debug(
+            { token: r.token, kind: r.kind },
+            'a settlement written again had been applied already',
+          )
+          return
+        }
+        reportOutcomes(this.d, [r], batch[i]!.from)
+      })
       return 'written'
     } catch (e) {
       if (isShepherdError(e, 'SHEPHERD_BAD_REQUEST')) return 'refused'
@@ -435,6 +452,42 @@ export class Dispatcher<W extends JobWorker> {
     })
     this.kick()
   }
+}
+
+/**
+ * Settlements to write, without the checkpoints and progress that a later one of the same delivery
+ * replaces (the store keeps only the latest of each), applied to every batch and to what is kept
+ * while the store takes no writes: what a long outage holds in memory is bounded by the
+ * deliveries in flight, not by how often handlers report.
+ */
+function latestOnly<W extends JobWorker>(pending: PendingSettlement<W>[]): PendingSettlement<W>[] {
+  const seen = new Set<string>()
+  const kept: PendingSettlement<W>[] = []
+  for (let i = pending.length - 1; i >= 0; i--) {
+    const p = pending[i]!
+    if (p.item.kind === 'checkpoint' || p.item.kind === 'progress') {
+      const key = `${p.item.kind} ${p.item.token}`
+      if (seen.has(key)) continue
+      seen.add(key)
+    }
+    kept.push(p)
+  }
+  return kept.reverse()
+}
+
+function retried<W extends JobWorker>(p: PendingSettlement<W>): PendingSettlement<W> {
+  return { ...p, retried: true }
+}
+
+/**
+ * Whether a stale answer to a settlement written again means that its first write took effect:
+ * the token is still the job's current delivery (nobody was given the job since), so the only
+ * settlement that can have ended it is this one.
+ */
+function appliedBefore(r: SettleResult): boolean {
+  return (
+    r.outcome === 'stale' && r.job !== undefined && parseDeliveryToken(r.token)?.delivery === r.job.delivery
+  )
 }
 
 function toSettlement(i: SettleItem): Settlement {

@@ -17,6 +17,7 @@ import {
 } from '../core/store-health.js'
 import type { Logger } from '../logger.js'
 import type { Store, StoreWrite } from '../ports/store.js'
+import type { DroppedRecords } from './write-behind.js'
 
 /**
  * A failed store counts as recovered once a write works with none failing for this long. Short
@@ -37,6 +38,12 @@ export interface StoreMonitorOptions {
   /** The owner's lease renewal. */
   heartbeat: (now: number) => Promise<boolean>
   heartbeatEveryMs: number
+  /**
+   * Records dropped so far because the store took no writes for too long (the write-behind's
+   * `WriteBehind.dropped`); `store:recovered` says how many were dropped during its outage.
+   * @defaultValue none are ever dropped
+   */
+  dropped?: () => DroppedRecords
 }
 
 export class StoreMonitor {
@@ -44,6 +51,8 @@ export class StoreMonitor {
   #lastHeartbeat = -Infinity
   #ticking = false
   #off: (() => void) | null = null
+  /** The drops counted when the outage began. */
+  #droppedBefore: DroppedRecords = { events: 0, incidents: 0 }
 
   constructor(private readonly o: StoreMonitorOptions) {}
 
@@ -90,7 +99,9 @@ export class StoreMonitor {
   #event(change: StoreHealthChange): AnyEvent {
     const base = { at: this.o.now(), pool: null, workerId: null, incidentId: null }
     const storePath = this.o.storePath
+    const droppedNow = this.o.dropped?.() ?? { events: 0, incidents: 0 }
     if (change.kind === 'failed') {
+      this.#droppedBefore = droppedNow
       return {
         ...base,
         type: 'store:failed',
@@ -99,14 +110,22 @@ export class StoreMonitor {
         data: { problem: change.problem, message: change.message, storePath },
       }
     }
+    const dropped = {
+      events: droppedNow.events - this.#droppedBefore.events,
+      incidents: droppedNow.incidents - this.#droppedBefore.incidents,
+    }
+    const lost =
+      dropped.events + dropped.incidents > 0
+        ? `; ${dropped.events} events and ${dropped.incidents} incidents dropped, past what is kept in memory`
+        : ''
     return {
       ...base,
       type: 'store:recovered',
       severity: 'info',
       message:
         `the store takes writes again after ${Math.round(change.downMs / 1000)} s ` +
-        `(${STORE_PROBLEMS[change.problem]}; ${change.refused} writes refused meanwhile, kept and retried where a worker reported them)`,
-      data: { problem: change.problem, downMs: change.downMs, refused: change.refused, storePath },
+        `(${STORE_PROBLEMS[change.problem]}; ${change.refused} writes refused meanwhile, kept and retried where a worker reported them${lost})`,
+      data: { problem: change.problem, downMs: change.downMs, refused: change.refused, dropped, storePath },
     }
   }
 }

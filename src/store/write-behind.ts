@@ -7,8 +7,11 @@
  *
  * A batch the store does not take (a full disk, a read-only store) is kept and tried again with
  * a backoff, merged with what came since (a later version of an incident or state supersedes the
- * kept one); recovery never waits for it. Kept events are bounded ({@link MAX_KEPT_EVENTS}): past
- * that the oldest are dropped, and the failure report says how many.
+ * kept one); recovery never waits for it. What is kept is bounded, so that an outage of any length
+ * (PostgreSQL down for an hour) costs a few MiB: at most {@link MAX_KEPT_EVENTS} events and
+ * {@link MAX_KEPT_INCIDENTS} incidents (past that the oldest are dropped and counted in
+ * {@link WriteBehind.dropped}); one state per worker slot; and of the worker processes started and
+ * ended meanwhile only the ones that still matter (a start and its end cancel out).
  * @module
  */
 import { backgroundTimers } from '../adapters/timers.js'
@@ -22,6 +25,19 @@ import type { SavedWorkerState, Store, StoreBatch, WorkerProcessRecord } from '.
  * is hours of them in a few MiB, and bounds the supervisor's memory whatever the outage lasts.
  */
 export const MAX_KEPT_EVENTS = 10_000
+
+/**
+ * Incidents kept while the store takes no writes (the latest version of each). A crash loop that
+ * the restart budget lets through opens a few incidents a minute per slot; a thousand covers
+ * hours of one and bounds the memory whatever the outage lasts.
+ */
+export const MAX_KEPT_INCIDENTS = 1_000
+
+/** Records dropped so far because the store took no writes for too long. */
+export interface DroppedRecords {
+  events: number
+  incidents: number
+}
 
 /** A failed batch is tried again after this, doubling up to RETRY_MAX_MS. */
 const RETRY_MIN_MS = 100
@@ -40,6 +56,7 @@ export class WriteBehind {
   private retry: unknown = null
   private closed = false
   private dropping = false
+  readonly #dropped: DroppedRecords = { events: 0, incidents: 0 }
 
   /**
    * @param onError - told the first failure of a run of failed batches (what is kept and retried),
@@ -77,6 +94,11 @@ export class WriteBehind {
   processEnded(pid: number, startTicks: number): void {
     this.ended.push({ pid, startTicks })
     this.schedule()
+  }
+
+  /** Events and incidents dropped since the start, past the bounds, because the store took no writes. */
+  get dropped(): DroppedRecords {
+    return { ...this.#dropped }
   }
 
   /** The worker's state: the queued one if any, else the stored one. */
@@ -142,19 +164,28 @@ export class WriteBehind {
     this.incidents = new Map([...batch.incidents.map((i) => [i.id, i] as const), ...this.incidents])
     this.states = new Map([...batch.workerStates.map((w) => [w.workerId, w] as const), ...this.states])
     this.events = [...batch.events, ...this.events]
-    this.started = [...batch.processesStarted, ...this.started]
-    this.ended = [...batch.processesEnded, ...this.ended]
+    this.keepProcesses([...batch.processesStarted, ...this.started], [...batch.processesEnded, ...this.ended])
     const dropped = Math.max(0, this.events.length - MAX_KEPT_EVENTS)
     if (dropped > 0) this.events = this.events.slice(dropped)
+    this.#dropped.events += dropped
+    const droppedIncidents = Math.max(0, this.incidents.size - MAX_KEPT_INCIDENTS)
+    if (droppedIncidents > 0) {
+      // The oldest first: a map keeps its insertion order, and the kept versions came first.
+      this.incidents = new Map([...this.incidents].slice(droppedIncidents))
+      this.#dropped.incidents += droppedIncidents
+    }
     this.failures++
     // Told once when the failures begin and once when dropping begins, not at every retry.
-    const firstDrop = dropped > 0 && !this.dropping
-    this.dropping ||= dropped > 0
+    const dropping = dropped > 0 || droppedIncidents > 0
+    const firstDrop = dropping && !this.dropping
+    this.dropping ||= dropping
     if (this.failures === 1 || firstDrop) {
       this.onError(
         error,
         `kept ${this.incidents.size} incidents, ${this.states.size} worker states and ${this.events.length} events, retrying` +
-          (firstDrop ? `; dropping the oldest events from now on (at most ${MAX_KEPT_EVENTS} are kept)` : ''),
+          (firstDrop
+            ? `; dropping the oldest from now on (at most ${MAX_KEPT_EVENTS} events and ${MAX_KEPT_INCIDENTS} incidents are kept)`
+            : ''),
       )
     }
     if (this.closed) {
@@ -167,6 +198,21 @@ export class WriteBehind {
       this.retry = null
       void this.flush()
     }, delay)
+  }
+
+  /**
+   * Keeps the process records still to write: a process that started and ended while the store
+   * took none needs neither record (the store would add its row, then delete it).
+   */
+  private keepProcesses(
+    started: WorkerProcessRecord[],
+    ended: Pick<WorkerProcessRecord, 'pid' | 'startTicks'>[],
+  ): void {
+    const key = (p: Pick<WorkerProcessRecord, 'pid' | 'startTicks'>): string => `${p.pid}:${p.startTicks}`
+    const startedKeys = new Set(started.map(key))
+    const endedKeys = new Set(ended.map(key))
+    this.started = started.filter((p) => !endedKeys.has(key(p)))
+    this.ended = ended.filter((p) => !startedKeys.has(key(p)))
   }
 
   private schedule(): void {

@@ -75,7 +75,8 @@ async function dropOrphanSchemas(): Promise<void> {
   }
 }
 
-function running(pid: number): boolean {
+/** Whether a process of that pid runs (one of another user's counts). */
+export function running(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

@@ -9,6 +9,7 @@ import { describe, it, type TestContext } from 'node:test'
 import { jobPolicy } from '../../src/config/load.js'
 import { QueueSchema } from '../../src/config/schema.js'
 import type { AnyEvent } from '../../src/core/events.js'
+import { ShepherdError } from '../../src/errors.js'
 import type { Logger } from '../../src/logger.js'
 import { FakeClock } from '../../src/ports/clock.js'
 import type { SupervisorMessage, WorkerMessage } from '../../src/protocol/messages.js'
@@ -67,7 +68,7 @@ function runJobs(w: TestWorker, timers: FakeTimers, jobMs: number): void {
   }
 }
 
-function setup(t: TestContext) {
+function setup(t: TestContext, o: { storeFails?: boolean } = {}) {
   const clock = new FakeClock(T0)
   const timers = new FakeTimers(clock)
   const jobs = new MemoryJobs(() => clock.now())
@@ -75,7 +76,8 @@ function setup(t: TestContext) {
   const warnings: string[] = []
   const logger = {
     warn: (_o: unknown, msg: string) => warnings.push(msg),
-    error: (o: unknown, msg: string) => assert.fail(`${msg}: ${JSON.stringify(o)}`),
+    error: (fields: unknown, msg: string) =>
+      o.storeFails ? warnings.push(msg) : assert.fail(`${msg}: ${JSON.stringify(fields)}`),
     info: () => undefined,
     debug: () => undefined,
   } as unknown as Logger
@@ -109,6 +111,68 @@ function setup(t: TestContext) {
 }
 
 describe('the dispatcher under fake time', () => {
+  it('keeps only the latest checkpoint and progress of a delivery while the store takes no writes, and every ack', async (t) => {
+    const { timers, jobs, dispatcher } = setup(t, { storeFails: true })
+    jobs.put('q', 1)
+    const w = new TestWorker('q:1')
+    dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
+    w.say({ t: 'work', concurrency: 1 })
+    await timers.run(0)
+    const exchange = jobs.exchange.bind(jobs)
+    let down = true
+    const written: string[][] = []
+    jobs.exchange = async (settlements, claims, ...rest) => {
+      if (down) throw new ShepherdError('SHEPHERD_STORE_UNREACHABLE', 'ECONNREFUSED')
+      if (settlements.length > 0) written.push(settlements.map((x) => `${x.kind} ${JSON.stringify(x)}`))
+      return exchange(settlements, claims, ...rest)
+    }
+    for (let i = 1; i <= 50; i++) {
+      w.say({ t: 'settle', items: [{ k: 'progress', token: 'job-1:1', value: i }] })
+      if (i % 10 === 0) w.say({ t: 'settle', items: [{ k: 'checkpoint', token: 'job-1:1', state: { i } }] })
+      await timers.run(500)
+    }
+    w.say({ t: 'settle', items: [{ k: 'ack', token: 'job-1:1', ms: 5 }] })
+    await timers.run(0)
+    down = false
+    await timers.run(2_000)
+    assert.equal(jobs.jobs.get('job-1')!.state, 'done')
+    const kinds = written.flat().map((x) => x.split(' ')[0])
+    assert.deepEqual(kinds, ['progress', 'checkpoint', 'ack'], 'one of each: the latest')
+    assert.match(written.flat()[0]!, /"value":50/)
+    assert.match(written.flat()[1]!, /"i":50/)
+  })
+  it('takes a settlement written again, whose first commit landed before the connection was lost, as applied: no stale worker, no event', async (t) => {
+    const { timers, jobs, events, warnings, dispatcher } = setup(t, { storeFails: true })
+    jobs.put('q', 1)
+    const w = new TestWorker('q:1')
+    dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
+    w.say({ t: 'work', concurrency: 1 })
+    await timers.run(0)
+    assert.deepEqual(w.tokens, ['job-1:1'])
+    // PostgreSQL restarting: the commit of the ack reaches the server, its answer does not.
+    const exchange = jobs.exchange.bind(jobs)
+    let lost = 1
+    jobs.exchange = async (settlements, claims, ...rest) => {
+      const r = await exchange(settlements, claims, ...rest)
+      if (settlements.length > 0 && lost-- > 0) {
+        throw new ShepherdError('SHEPHERD_STORE_UNREACHABLE', 'Connection terminated unexpectedly')
+      }
+      return r
+    }
+    w.say({ t: 'settle', items: [{ k: 'ack', token: 'job-1:1', ms: 5 }] })
+    await timers.run(0)
+    assert.equal(jobs.jobs.get('job-1')!.state, 'done', 'the first write took effect')
+    assert.equal(lost, 0)
+    assert.match(warnings.join('\n'), /kept, retrying/)
+    // Written again after the backoff: the store answers stale for the delivery it already ended.
+    await timers.run(2_000)
+    assert.deepEqual(
+      events.filter((e) => e.type === 'job:stale'),
+      [],
+      'not a worker that answered after its job was given away',
+    )
+  })
+
   it('hears a worker ask for work, and delivers on the next turn, at most its concurrency', async (t) => {
     const { timers, jobs, dispatcher } = setup(t)
     jobs.put('q', 5)

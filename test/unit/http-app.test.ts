@@ -100,7 +100,11 @@ describe('GET /api/health', () => {
     const { app } = setup()
     const r = await call(app, 'GET', '/api/health')
     assert.equal(r.status, 200)
-    assert.deepEqual(r.json, { ok: true, supervisor: INFO })
+    assert.deepEqual(r.json, {
+      ok: true,
+      supervisor: INFO,
+      store: { writable: true, problem: null, message: null, since: null, refused: 0 },
+    })
   })
 })
 
@@ -504,7 +508,11 @@ describe('ApiClient against the app (in-process fetch)', () => {
   it('unwraps every route and percent-encodes worker ids', async () => {
     const { api, supervisor, store } = client()
     assert.equal(api.baseUrl, 'http://127.0.0.1:7717')
-    assert.deepEqual(await api.health(), { ok: true, supervisor: INFO })
+    assert.deepEqual(await api.health(), {
+      ok: true,
+      supervisor: INFO,
+      store: { writable: true, problem: null, message: null, since: null, refused: 0 },
+    })
     assert.deepEqual(await api.workers(), supervisor.workers)
     assert.equal((await api.worker('email#2')).id, 'email#2')
     assert.deepEqual(await api.restart('email#2', true), { incidentId: 'inc-1' })

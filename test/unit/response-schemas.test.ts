@@ -20,6 +20,7 @@ import {
   JobSchema,
   PoolViewSchema,
   QueueCountsSchema,
+  StoreHealthSchema,
   SupervisorInfoSchema,
   WorkerViewSchema,
 } from '../../src/adapters/http/responses.js'
@@ -27,6 +28,7 @@ import type { ExitReport } from '../../src/core/exit-report.js'
 import type { HealthReport, Indicator } from '../../src/core/health.js'
 import type { Incident } from '../../src/core/incident.js'
 import type { Job } from '../../src/core/job.js'
+import type { StoreHealthView } from '../../src/core/store-health.js'
 import type { AddResult, QueueCounts } from '../../src/ports/job-store.js'
 import type { FleetHistory, PoolView, SupervisorInfo, WorkerView } from '../../src/supervisor/view.js'
 import { FAKE_INFO, incidentRecord, workerView } from '../helpers/fakes.js'
@@ -50,6 +52,7 @@ export const agree: {
       | 'QueueCounts'
       | 'AddResult'
       | 'ErrorBody'
+      | 'StoreHealth'
   ]: true
 } = {
   SupervisorInfo: true satisfies Agrees<typeof SupervisorInfoSchema, SupervisorInfo>,
@@ -64,11 +67,12 @@ export const agree: {
   QueueCounts: true satisfies Agrees<typeof QueueCountsSchema, QueueCounts>,
   AddResult: true satisfies Agrees<typeof AddResultSchema, AddResult>,
   ErrorBody: true satisfies Agrees<typeof ErrorBodySchema, ApiErrorBody>,
+  StoreHealth: true satisfies Agrees<typeof StoreHealthSchema, StoreHealthView>,
 }
 
 describe('response schemas', () => {
   it('agree with the code’s types (checked by tsc; listed here so that none is forgotten)', () => {
-    assert.equal(Object.values(agree).length, 12)
+    assert.equal(Object.values(agree).length, 13)
   })
 
   it('take the values the code makes', () => {

@@ -1,6 +1,8 @@
 /**
  * The write-behind keeps what the store did not take (a full disk) and writes it once the store
- * takes writes again, the latest version of each incident winning; it never drops a batch.
+ * takes writes again, the latest version of each incident winning; what it keeps is bounded (the
+ * oldest events and incidents past the bounds dropped and counted, a process's start and end
+ * cancelling out).
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -8,7 +10,7 @@ import { describe, it } from 'node:test'
 import { ShepherdError } from '../../src/errors.js'
 import { FakeClock } from '../../src/ports/clock.js'
 import type { Store, StoreBatch } from '../../src/ports/store.js'
-import { WriteBehind } from '../../src/store/write-behind.js'
+import { MAX_KEPT_EVENTS, MAX_KEPT_INCIDENTS, WriteBehind } from '../../src/store/write-behind.js'
 import { exitEvent, incident, T0 } from '../contract/store.contract.js'
 import { FakeTimers } from '../helpers/fake-timers.js'
 import { MemoryStore } from '../helpers/fakes.js'
@@ -88,6 +90,53 @@ describe('WriteBehind', () => {
     assert.equal(taken.length, 1)
     assert.equal(taken[0]!.events!.length, 2)
     assert.equal(timers.size, 0, 'no retry left once written')
+    await writer.close()
+  })
+
+  it('keeps at most MAX_KEPT_EVENTS events and MAX_KEPT_INCIDENTS incidents, the newest, and counts the drops', async () => {
+    const { store, taken } = flakyStore(1)
+    const errors: string[] = []
+    const writer = new WriteBehind(store, (_e, detail) => errors.push(detail))
+    const extraEvents = 50
+    const extraIncidents = 7
+    for (let i = 0; i < MAX_KEPT_EVENTS + extraEvents; i++)
+      writer.appendEvent(exitEvent(T0 + i, 'email#1', 100))
+    for (let i = 0; i < MAX_KEPT_INCIDENTS + extraIncidents; i++) {
+      writer.saveIncident(incident({ id: `inc-${i}`, at: T0 + i, until: 'recovered' }))
+    }
+    // A process that started and ended during the outage, and one that is still running.
+    const record = (pid: number) => ({
+      pid,
+      startTicks: pid * 10,
+      pool: 'email',
+      workerId: 'email#1',
+      spawnedAt: T0,
+    })
+    writer.processStarted(record(1))
+    writer.processStarted(record(2))
+    writer.processEnded(1, 10)
+    writer.processEnded(3, 30)
+    await writer.flush()
+    assert.deepEqual(writer.dropped, { events: extraEvents, incidents: extraIncidents })
+    assert.match(
+      errors[0]!,
+      /dropping the oldest from now on \(at most 10000 events and 1000 incidents are kept\)/,
+    )
+    await waitFor(() => taken.length === 1, 'the kept batch to be written')
+    const batch = taken[0]!
+    assert.equal(batch.events!.length, MAX_KEPT_EVENTS)
+    assert.equal(batch.events![0]!.at, T0 + extraEvents, 'the oldest events were dropped')
+    assert.equal(batch.incidents!.length, MAX_KEPT_INCIDENTS)
+    assert.equal(batch.incidents![0]!.id, `inc-${extraIncidents}`, 'the oldest incidents were dropped')
+    assert.deepEqual(
+      batch.processesStarted!.map((p) => p.pid),
+      [2],
+      'a start and its end cancel out',
+    )
+    assert.deepEqual(
+      batch.processesEnded!.map((p) => p.pid),
+      [3],
+    )
     await writer.close()
   })
 })

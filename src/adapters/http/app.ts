@@ -15,6 +15,7 @@ import { bodyLimit } from 'hono/body-limit'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 
 import { DEFAULT_MAX_EVENT_CLIENTS } from '../../config/schema.js'
+import { HEALTHY_STORE } from '../../core/store-health.js'
 import { coerceError } from '../../errors.js'
 import { Queue } from '../../queue/queue.js'
 import { systemClock } from '../system-clock.js'
@@ -57,6 +58,7 @@ export function createHttpApp(options: HttpAppOptions): OpenAPIHono<ApiEnv> {
         { onDrop: options.onEventClientDropped },
       ),
     metrics: options.metrics,
+    storeHealth: options.storeHealth ?? (() => HEALTHY_STORE),
     openApiDocument,
   }
   const app = new OpenAPIHono<ApiEnv>()

@@ -4,6 +4,7 @@
  */
 import type { Config } from '../../config/schema.js'
 import type { AnyEvent } from '../../core/events.js'
+import type { StoreHealth } from '../../core/store-health.js'
 import type { MetricsEndpoint } from '../../metrics/registry.js'
 import type { Clock } from '../../ports/clock.js'
 import type { Store } from '../../ports/store.js'
@@ -64,6 +65,11 @@ export interface HttpAppOptions {
    * @defaultValue none: the route answers 404
    */
   metrics?: MetricsEndpoint
+  /**
+   * Whether the store takes writes, for `GET /api/health` (the daemon passes its store monitor's).
+   * @defaultValue the store counts as taking writes: nothing watches it
+   */
+  storeHealth?: () => StoreHealth
 }
 
 /** Subscribes to every event; returns the unsubscribe function. */
@@ -78,6 +84,7 @@ export interface HttpContext {
   /** The event stream's fan-out; none when the app was built without events. */
   events: EventBroadcaster | undefined
   metrics: MetricsEndpoint | undefined
+  storeHealth: () => StoreHealth
   /** The OpenAPI document (openapi.ts), built once. */
   openApiDocument: () => Record<string, unknown>
 }

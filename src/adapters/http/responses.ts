@@ -14,6 +14,7 @@ import { INDICATORS } from '../../core/health.js'
 import { INCIDENT_PHASES } from '../../core/incident.js'
 import { JOB_STATES } from '../../core/job.js'
 import { ANOMALY_CAUSES } from '../../core/restart-policy.js'
+import { STORE_PROBLEMS } from '../../core/store-health.js'
 import { STRATEGIES } from '../../core/strategy.js'
 import { WORKER_STATES } from '../../core/worker-state.js'
 import { ErrorRegistry } from '../../errors.js'
@@ -33,6 +34,27 @@ export const SupervisorInfoSchema = z
     apiUrl: z.string().describe('The URL of this API.'),
   })
   .meta({ id: 'SupervisorInfo', description: 'Which supervisor answers (src/supervisor/view.ts).' })
+
+export const StoreHealthSchema = z
+  .object({
+    writable: z.boolean().describe('Whether the store takes writes now, as the last writes and checks tell.'),
+    problem: z
+      .enum(keysOf(STORE_PROBLEMS))
+      .nullable()
+      .describe(
+        'Why it does not: `full`, `read-only`, `unreachable` (PostgreSQL), `gone`, `taken`; null while it does.',
+      ),
+    message: z
+      .string()
+      .nullable()
+      .describe('The first failure of the outage: the store, why, and what to do.'),
+    since: time('When the outage began').nullable(),
+    refused: count('Writes refused so far during the outage.'),
+  })
+  .meta({
+    id: 'StoreHealth',
+    description: 'Whether the store takes writes (src/core/store-health.ts; docs/store.md).',
+  })
 
 const VerdictSchema = z.enum(['healthy', 'warning', 'unhealthy'])
 
@@ -247,7 +269,11 @@ export const ErrorBodySchema = z
   .meta({ id: 'ErrorBody', description: 'Every error, whatever raised it (src/adapters/http/errors.ts).' })
 
 /** Body of `GET /api/health`. */
-export const HealthResponseSchema = z.object({ ok: z.literal(true), supervisor: SupervisorInfoSchema })
+export const HealthResponseSchema = z.object({
+  ok: z.literal(true),
+  supervisor: SupervisorInfoSchema,
+  store: StoreHealthSchema,
+})
 /** Body of `GET /api/workers`. */
 export const WorkersResponseSchema = z.object({ workers: z.array(WorkerViewSchema) })
 /** Body of `GET /api/workers/:id`. */

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 
+import { viewStoreHealth } from '../../../core/store-health.js'
 import { ShepherdError } from '../../../errors.js'
 import {
   FleetHistorySchema,
@@ -36,10 +37,20 @@ export const workerRoutes: readonly ApiRoute[] = [
       path: '/api/health',
       operationId: 'getHealth',
       tag: 'supervisor',
-      summary: 'Whether a supervisor answers, and which one',
+      summary: 'Whether a supervisor answers, which one, and whether its store takes writes',
+      description:
+        'Answers from memory, so it answers while the store does not (a full disk, PostgreSQL restarting): `store` says so.',
       responses: { 200: json(HealthResponseSchema, 'It answers.') },
     },
-    (c) => c.json({ ok: true as const, supervisor: c.var.ctx.supervisor.info() }, 200),
+    (c) =>
+      c.json(
+        {
+          ok: true as const,
+          supervisor: c.var.ctx.supervisor.info(),
+          store: viewStoreHealth(c.var.ctx.storeHealth()),
+        },
+        200,
+      ),
   ),
 
   defineRoute(
