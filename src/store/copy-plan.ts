@@ -144,7 +144,7 @@ export function formatCopySummary(s: CopySummary): string {
   const states = Object.entries(s.jobStates)
     .map(([state, n]) => `${state} ${n}`)
     .join(', ')
-  lines.push('', `jobs by state in the target: ${states || 'none'}`)
+  lines.push('', `the source's jobs by state, as they arrive: ${states || 'none'}`)
   if (s.inFlight.requeued + s.inFlight.quarantined > 0) {
     lines.push(
       `jobs in flight in the source (its supervisor stopped mid-job): ${s.inFlight.requeued} back to waiting, ` +

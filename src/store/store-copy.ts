@@ -102,7 +102,7 @@ export async function copyStore(o: CopyOptions): Promise<CopySummary> {
       }
       await target.finish(!o.dryRun)
       summary.committed = !o.dryRun
-      summary.ms = o.elapsed() - started
+      summary.ms = Math.round(o.elapsed() - started)
       return summary
     } finally {
       await target.close()
