@@ -63,15 +63,21 @@ export async function copyStore(o: CopyOptions): Promise<CopySummary> {
         const t = tableSummary(table.name)
         summary.tables.push(t)
         let after: unknown = table.orderBy === 'seq' ? 0 : ''
+        const empty = await target.isEmpty(table)
         for (;;) {
           const batch = source.read(table, after, COPY_BATCH)
           if (batch.length === 0) break
           after = batch[batch.length - 1]![table.orderBy]
           const rows = table.name === 'jobs' ? batch.map((r) => arriving(r, o, summary)) : batch
-          const there = await target.existing(
-            table,
-            rows.map((r) => r[table.key]),
-          )
+          // An empty table at the start stays without the source's keys but for the rows this copy
+          // writes (in key order, each once): a row another writer adds meanwhile under the same key
+          // makes the insert fail and the copy roll back, never a duplicate.
+          const there = empty
+            ? new Map<string, CopyRow>()
+            : await target.existing(
+                table,
+                rows.map((r) => r[table.key]),
+              )
           const fresh: CopyRow[] = []
           for (const r of rows) {
             const found = there.get(String(r[table.key]))

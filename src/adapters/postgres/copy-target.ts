@@ -24,6 +24,8 @@ const COPY_LOCK = 0x73686370
 export interface CopyTarget {
   /** The URL without its password. */
   readonly name: string
+  /** Whether the target's `table` has no row (then no batch needs to look for its keys there). */
+  isEmpty(table: CopyTable): Promise<boolean>
   /** The target's rows of `table` under these keys, by key (as a string). */
   existing(table: CopyTable, keys: readonly unknown[]): Promise<Map<string, CopyRow>>
   /** Inserts the rows in the order given (jobs: the identity numbers them in that order). */
@@ -73,6 +75,15 @@ class PgCopyTarget implements CopyTarget {
     this.name = target.name
     this.#pool = pool
     this.#client = client
+  }
+
+  async isEmpty(table: CopyTable): Promise<boolean> {
+    const found = await this.#query(
+      `read the target's ${table.name}`,
+      `SELECT 1 FROM ${table.name} LIMIT 1`,
+      [],
+    )
+    return found.length === 0
   }
 
   async existing(table: CopyTable, keys: readonly unknown[]): Promise<Map<string, CopyRow>> {
