@@ -10,6 +10,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { before, describe, it, type TestContext } from 'node:test'
 
+import pg from 'pg'
+
 import { openPostgresStore, type PostgresStore } from '../../src/adapters/postgres/pg-store.js'
 import { openSqliteStore, type SqliteStore } from '../../src/adapters/sqlite/sqlite-store.js'
 import type { Job, JobPolicy } from '../../src/core/job.js'
@@ -17,7 +19,8 @@ import type { SavedWorkerState } from '../../src/ports/store.js'
 import { runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/daemon.js'
 import { incidentEvent, incidentRecord } from '../helpers/fakes.js'
-import { dropSchema, postgresSkipReason, testSchema } from '../helpers/postgres.js'
+import { adminQuery, dropSchema, postgresSkipReason, TEST_PG_URL, testSchema } from '../helpers/postgres.js'
+import { waitFor } from '../helpers/wait.js'
 
 const T0 = 1_700_000_000_000
 const POLICY: JobPolicy = { retryDelay: 60_000, maxRetryDelay: 600_000, jitter: 0, poisonThreshold: 3 }
@@ -342,6 +345,42 @@ describe('shepherd store copy', () => {
         (await s.jobs.counts(T0)).map((c) => [c.queue, c.waiting + c.delayed]),
         [['bulk', 1]],
       )
+      assert.deepEqual(await s.listIncidents(), [])
+      assert.deepEqual(await s.listEvents(), [])
+    })
+  })
+
+  it('a connection lost midway leaves the target as it was', async (t) => {
+    if (skip) return t.skip(skip)
+    const file = path.join(tempDir(t), 'shepherd.db')
+    await fillSource(file)
+    const { schema, url } = testSchema()
+    t.after(() => dropSchema(schema))
+    await withPg(url, async () => undefined)
+    // Holds back writes to events: the copy writes jobs and incidents, then waits there.
+    const blocker = new pg.Client({ connectionString: TEST_PG_URL })
+    await blocker.connect()
+    try {
+      await blocker.query('BEGIN')
+      await blocker.query(`LOCK TABLE ${schema}.events IN EXCLUSIVE MODE`)
+      const running = copy(['--from', file, '--to', url])
+      const waiting = await waitFor(async () => {
+        const found = await adminQuery<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'",
+        )
+        return found[0]?.pid ?? false
+      }, 'the copy waiting to write events')
+      await adminQuery('SELECT pg_terminate_backend($1)', [waiting])
+      const r = await running
+      assert.equal(r.code, 1, r.stdout)
+      assert.match(r.stderr, /SHEPHERD_STORE_COPY_FAILED/)
+      assert.match(r.stderr, /rolled back: the target is as it was/)
+    } finally {
+      await blocker.query('ROLLBACK')
+      await blocker.end()
+    }
+    await withPg(url, async (s) => {
+      assert.deepEqual(await s.jobs.counts(T0), [])
       assert.deepEqual(await s.listIncidents(), [])
       assert.deepEqual(await s.listEvents(), [])
     })
