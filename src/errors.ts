@@ -46,6 +46,16 @@ export const ErrorRegistry = {
     status: 409,
     summary: 'Another supervisor owns the store; the message names it (host, pid, API, since when).',
   },
+  SHEPHERD_STORE_COPY_FAILED: {
+    status: 500,
+    summary:
+      '`shepherd store copy` failed while writing the target (a refused row, a lost connection); it was rolled back, and the target is as it was.',
+  },
+  SHEPHERD_STORE_COPY_CONFLICT: {
+    status: 409,
+    summary:
+      '`shepherd store copy` found rows in the target under the same ids with other values; nothing was written (or, with --skip-conflicts, those rows were left as they are).',
+  },
   SHEPHERD_WORKER_NOT_FOUND: { status: 404, summary: 'No worker has that id.' },
   SHEPHERD_INCIDENT_NOT_FOUND: { status: 404, summary: 'No incident has that id.' },
   SHEPHERD_JOB_NOT_FOUND: { status: 404, summary: 'No job has that id.' },

@@ -31,6 +31,7 @@ import { formatConfigSummary, formatIncidents, formatWorkers, styler } from './f
 import { printable } from './printable.js'
 import { addQueueCommands, askOnTerminal, type QueueCommandIo } from './queue-commands.js'
 import { addReportCommand } from './report-command.js'
+import { addStoreCommand } from './store-command.js'
 
 /** The exit codes of `shepherd`. */
 export const ExitCode = {
@@ -266,6 +267,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
 
   addQueueCommands(program, { io: queueIo, configFile, style, setExitCode })
   addReportCommand(program, { io, configFile, client })
+  addStoreCommand(program, { out: io.out, env: io.env, configFile })
 
   return program
 }

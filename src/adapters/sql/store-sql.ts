@@ -15,9 +15,20 @@ import { checkInteger, checkNumber } from '../../store/checks.js'
 /** Phases after which an incident is over; derived from the core so the two cannot drift. */
 export const FINAL_PHASES = (Object.keys(INCIDENT_PHASES) as IncidentPhase[]).filter(isFinal)
 
+/**
+ * The columns of each store table, as every statement and `shepherd store copy` name them. A
+ * migration that adds a column adds it here too, and the copy carries it (a column the source
+ * lacks arrives NULL).
+ */
+export const INCIDENT_COLUMNS = `id, worker_id, pool, cause, severity, strategy, phase, outcome, attempts,
+  detected_at, recovered_at, ended_at, data`
+/** See {@link INCIDENT_COLUMNS}. */
+export const EVENT_COLUMNS = 'seq, at, type, severity, pool, worker_id, incident_id, message, data'
+/** See {@link INCIDENT_COLUMNS}. */
+export const WORKER_STATE_COLUMNS = 'worker_id, pool, saved_at, data'
+
 export const SQL = {
-  upsertIncident: `INSERT INTO incidents (id, worker_id, pool, cause, severity, strategy, phase, outcome, attempts,
-      detected_at, recovered_at, ended_at, data)
+  upsertIncident: `INSERT INTO incidents (${INCIDENT_COLUMNS})
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET worker_id = excluded.worker_id, pool = excluded.pool, cause = excluded.cause,
       severity = excluded.severity, strategy = excluded.strategy, phase = excluded.phase, outcome = excluded.outcome,
@@ -29,7 +40,7 @@ export const SQL = {
   insertEvent: `INSERT INTO events (at, type, severity, pool, worker_id, incident_id, message, data)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
   pruneEvents: 'DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < ? ORDER BY seq LIMIT ?)',
-  upsertWorkerState: `INSERT INTO worker_state (worker_id, pool, saved_at, data) VALUES (?, ?, ?, ?)
+  upsertWorkerState: `INSERT INTO worker_state (${WORKER_STATE_COLUMNS}) VALUES (?, ?, ?, ?)
     ON CONFLICT (worker_id) DO UPDATE SET pool = excluded.pool, saved_at = excluded.saved_at, data = excluded.data`,
   loadWorkerState: 'SELECT data FROM worker_state WHERE worker_id = ?',
   insertProcess: `INSERT INTO worker_processes (pid, start_ticks, pool, worker_id, spawned_at) VALUES (?, ?, ?, ?, ?)
@@ -119,7 +130,7 @@ export function eventListSql(filters: { types: number; workerId: boolean }): str
     filters.types > 0 ? `type IN (${Array.from({ length: filters.types }, () => '?').join(', ')})` : null,
     filters.workerId ? 'worker_id = ?' : null,
   ].filter((c) => c !== null)
-  return `SELECT seq, at, type, severity, pool, worker_id, incident_id, message, data FROM events
+  return `SELECT ${EVENT_COLUMNS} FROM events
     WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`
 }
 
