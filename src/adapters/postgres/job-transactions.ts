@@ -15,6 +15,7 @@ import {
   toDeliveries,
   toJob,
 } from '../sql/job-sql.js'
+import { wakePayload } from './job-listener.js'
 import { JOB_STATEMENTS as S } from './job-queries.js'
 import { type Queryable, row, rows, type Statement } from './statements.js'
 
@@ -167,4 +168,13 @@ async function settleOne(
 async function stale(c: Queryable, r: ReadySettlement): Promise<SettleResult> {
   const found = r.id === null ? undefined : await row<JobRow>(c, S.byId, [r.id])
   return { token: r.item.token, kind: r.item.kind, outcome: 'stale', job: found ? toJob(found) : undefined }
+}
+
+/**
+ * Wakes every listening agent for these queues (null: any) once this transaction commits: one
+ * notification per transaction, never per job (nothing is sent for an empty list).
+ */
+export async function notifyJobs(c: Queryable, queues: readonly string[] | null): Promise<void> {
+  if (queues !== null && queues.length === 0) return
+  await rows(c, S.notify, [wakePayload(queues)])
 }
