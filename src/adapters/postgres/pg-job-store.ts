@@ -46,7 +46,7 @@ import { JobWakes, queuesAdded, queuesWoken } from '../../store/job-wakes.js'
 import { type CountRow, JOB_BATCH, type JobRow, toJob } from '../sql/job-sql.js'
 import { JobListener } from './job-listener.js'
 import { JOB_STATEMENTS as S, type WaitingRow } from './job-queries.js'
-import { claimRows, insertAll, notifyJobs, settleAll } from './job-transactions.js'
+import { claimRows, insertAll, notifyJobs, oneStatement, settleAll } from './job-transactions.js'
 import type { PgGuard } from './pg-guard.js'
 import { changes, type Queryable, row, rows, type Statement } from './statements.js'
 
@@ -162,6 +162,8 @@ export class PostgresJobStore implements JobStore {
       return { settled: [], claimed: claims.map(() => []) }
     }
     const what = `settle ${plural(ready.length, 'delivery', 'deliveries')} and claim for ${plural(requests.length, 'worker', 'workers')}`
+    const alone = oneStatement(ready, requests)
+    if (alone !== null) return this.#guard.writeOne(what, (q) => alone(q, claims, t))
     const done = await this.#guard.write(what, async (c) => {
       const settled = await this.#settleAll(c, ready, t, policy, random)
       const claimed: Delivery[][] = []
