@@ -3,7 +3,7 @@
  * Skipped, saying why, where no server answers at 127.0.0.1:5432; never under CI=true.
  */
 import assert from 'node:assert/strict'
-import { describe, it } from 'node:test'
+import { describe, it, type TestContext } from 'node:test'
 
 import { openPostgresStore, type PostgresStore } from '../../src/adapters/postgres/pg-store.js'
 import { seededRandom } from '../../src/ports/clock.js'
@@ -102,13 +102,7 @@ if (skip === null) {
     })
 
     it('wakes another store on the same schema at the commit of an add (LISTEN/NOTIFY), and listens again after its connection drops', async (t) => {
-      const { schema, url } = testSchema()
-      const [front, back] = [await openPostgresStore(url), await openPostgresStore(url)]
-      t.after(async () => {
-        await front.close()
-        await back.close()
-        await dropSchema(schema)
-      })
+      const [front, back] = await twoStores(t)
       // Nothing in a store polls: whatever `back` hears of `front`'s adds came through the channel.
       const heard: Array<{ queues: readonly string[] | null; at: number }> = []
       const watch = back.jobs.watch((queues) => heard.push({ queues, at: performance.now() }))
@@ -197,13 +191,7 @@ if (skip === null) {
     })
 
     it('wakes a watcher of another store when a settlement puts a job back, not when it finishes one', async (t) => {
-      const { schema, url } = testSchema()
-      const [front, back] = [await openPostgresStore(url), await openPostgresStore(url)]
-      t.after(async () => {
-        await front.close()
-        await back.close()
-        await dropSchema(schema)
-      })
+      const [front, back] = await twoStores(t)
       const heard: Array<readonly string[] | null> = []
       const watch = back.jobs.watch((queues) => heard.push(queues))
       t.after(() => watch.close())
@@ -228,4 +216,15 @@ if (skip === null) {
       assert.ok(!heard.some((q) => q?.includes('crashy')), 'an ack puts nothing back: no wake')
     })
   })
+}
+
+/** Two stores on one new schema (two agents of a fleet), closed and dropped when the test ends. */
+async function twoStores(t: TestContext): Promise<[PostgresStore, PostgresStore]> {
+  const { schema, url } = testSchema()
+  const stores: [PostgresStore, PostgresStore] = [await openPostgresStore(url), await openPostgresStore(url)]
+  t.after(async () => {
+    for (const s of stores) await s.close()
+    await dropSchema(schema)
+  })
+  return stores
 }

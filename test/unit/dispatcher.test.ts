@@ -67,6 +67,14 @@ function runJobs(w: TestWorker, timers: FakeTimers, jobMs: number): void {
   }
 }
 
+/** A worker of queue q (concurrency 1) that has asked the dispatcher for work. */
+function asking(dispatcher: Dispatcher<TestWorker>, key: string): TestWorker {
+  const w = new TestWorker(key)
+  dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
+  w.say({ t: 'work', concurrency: 1 })
+  return w
+}
+
 function setup(t: TestContext) {
   const clock = new FakeClock(T0)
   const timers = new FakeTimers(clock)
@@ -137,9 +145,7 @@ describe('the dispatcher under fake time', () => {
 
   it('polls a starved queue every 25 ms: a job added elsewhere starts within that', async (t) => {
     const { timers, jobs, dispatcher } = setup(t)
-    const w = new TestWorker('q:1')
-    dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
-    w.say({ t: 'work', concurrency: 1 })
+    const w = asking(dispatcher, 'q:1')
     await timers.run(0)
     jobs.put('q', 1)
     await timers.run(24)
@@ -150,9 +156,7 @@ describe('the dispatcher under fake time', () => {
 
   it('delivers at once when the store wakes it for a queue it serves, and not for another', async (t) => {
     const { timers, jobs, dispatcher } = setup(t)
-    const w = new TestWorker('q:1')
-    dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
-    w.say({ t: 'work', concurrency: 1 })
+    const w = asking(dispatcher, 'q:1')
     await timers.run(0)
     jobs.put('q', 1)
     jobs.wakes.tell(['other'])
@@ -166,9 +170,7 @@ describe('the dispatcher under fake time', () => {
   it('polls once a second while the store’s wakes come from every process, every 25 ms again once they stop', async (t) => {
     const { timers, jobs, dispatcher } = setup(t)
     jobs.everywhere = true
-    const w = new TestWorker('q:1')
-    dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
-    w.say({ t: 'work', concurrency: 1 })
+    const w = asking(dispatcher, 'q:1')
     await timers.run(0)
     jobs.put('q', 1) // added without a wake (one the listening connection missed)
     await timers.run(999)
@@ -189,9 +191,7 @@ describe('the dispatcher under fake time', () => {
   it('stops watching the store’s wakes when it stops', async (t) => {
     const { timers, jobs, dispatcher } = setup(t)
     assert.equal(jobs.wakes.watched, false, 'nobody watches before a worker asks for work')
-    const w = new TestWorker('q:1')
-    dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
-    w.say({ t: 'work', concurrency: 1 })
+    asking(dispatcher, 'q:1')
     assert.equal(jobs.wakes.watched, true)
     const stopped = dispatcher.stop()
     await timers.run(0)
