@@ -137,6 +137,27 @@ export interface JobQuery {
   limit?: number
 }
 
+/**
+ * Says that jobs of these queues may have become due: added, retried, or put back in the queue (a
+ * crash, a release, a failure's retry). `null`: of any queue (the adapter cannot tell which, or
+ * wakes may have been missed, as while a listening connection was down). A wake is a hint: the jobs
+ * may be gone by the time anyone looks, and a store never promises one for every change.
+ */
+export type JobWake = (queues: readonly string[] | null) => void
+
+/** A subscription to a store's wakes (see {@link JobStore.watch}). */
+export interface JobWatch {
+  /**
+   * Whether wakes come now for the changes of every process on this store (PostgreSQL while its
+   * listening connection is up), rather than only for those made through this JobStore object
+   * (SQLite; PostgreSQL while it is not listening): while false, whoever waits for jobs must poll
+   * often to find those that other processes (the CLI, another agent) add.
+   */
+  readonly everywhere: boolean
+  /** No more wakes for this subscriber. Calling it again does nothing. */
+  close(): void
+}
+
 export interface JobStore {
   /**
    * Adds jobs in one transaction. An id or (queue, idempotency key) that exists already is a
@@ -217,4 +238,12 @@ export interface JobStore {
   purge(queue: string, state: PurgeState, ids?: readonly string[]): Promise<number>
   /** Deletes done jobs finished before `before`; returns how many. May run in several transactions. */
   pruneDone(before: number, queue?: string): Promise<number>
+  /**
+   * Calls `wake` whenever jobs may have become due, so that a dispatcher delivers them at once
+   * rather than at its next poll. Every add, retry and settlement that puts jobs in the queue
+   * through this object wakes, right after its commit; on PostgreSQL every other process's does
+   * too (LISTEN/NOTIFY), while {@link JobWatch.everywhere} says so. `wake` is called from the
+   * store's own callbacks: it should only schedule work, never throw.
+   */
+  watch(wake: JobWake): JobWatch
 }

@@ -8,8 +8,11 @@
  *   spread over every ready worker of the queue, concurrency first, prefetch after, suspects alone.
  * - Rounds are coalesced: whatever frees a slot or adds work (an ack, a new subscriber, an
  *   enqueue, a delayed job falling due) asks for one round on the next turn of the event loop.
- *   While workers have free slots and the queue looked empty, the store is asked again every
- *   POLL_MS, which also picks up jobs enqueued by other processes (the CLI, a `Queue` elsewhere).
+ *   The store wakes the dispatcher when jobs of a queue it serves are added or put back
+ *   (`JobStore.watch`): on PostgreSQL those of every process, through LISTEN/NOTIFY. While workers
+ *   have free slots and the queue looked empty, the store is also asked again every POLL_MS, which
+ *   picks up what no wake told (on SQLite, jobs enqueued by other processes: the CLI, a `Queue`
+ *   elsewhere); only every POLL_LISTENING_MS while the store's wakes come from every process.
  * - Settlements (acks, failures, checkpoints, progress) are written in one transaction per turn.
  *   A settlement whose token is no longer the job's current delivery is refused by the store; its
  *   worker is reported (the supervisor stops it): it woke up after its job was given away.
@@ -25,7 +28,7 @@ import { isShepherdError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { Scheduler } from '../ports/clock.js'
 import { type LongTimeout, setLongTimeout } from '../ports/clock.js'
-import type { JobStore, Settlement, SettleResult } from '../ports/job-store.js'
+import type { JobStore, JobWatch, Settlement, SettleResult } from '../ports/job-store.js'
 import type { SettleItem } from '../protocol/messages.js'
 import { type ClaimPlan, planClaims, starvedQueues } from './claims.js'
 import { type OutcomeDeps, reportOutcomes, reportRequeued } from './job-outcomes.js'
@@ -39,6 +42,14 @@ export type { HeldSummary, JobWorker } from './subscription.js'
  * an enqueue from another process starts within a few tens of ms; each look is one indexed query.
  */
 const POLL_MS = 25
+
+/**
+ * How often the same look is made while the store wakes the dispatcher for every process's
+ * enqueues (PostgreSQL while its listening connection is up): the poll is then only the fallback
+ * for what a wake cannot tell, so an idle agent asks the database once a second rather than forty
+ * times. A wake that says the listening stopped brings the next look back within POLL_MS.
+ */
+const POLL_LISTENING_MS = 1_000
 
 /** Group commit of settlements: at most this often, unless SETTLE_BATCH are waiting. */
 const SETTLE_EVERY_MS = 2
@@ -81,6 +92,10 @@ export class Dispatcher<W extends JobWorker> {
   private pending: PendingSettlement<W>[] = []
   private turnScheduled = false
   private pollTimer: LongTimeout | null = null
+  /** When the poll timer fires (the dispatcher's clock). */
+  private pollAt = 0
+  /** The store's wakes, from the first subscriber on. */
+  private watching: JobWatch | null = null
   private settleTimer: LongTimeout | null = null
   private lastSettleAt = 0
   private dueTimers = new Map<string, LongTimeout>()
@@ -129,7 +144,27 @@ export class Dispatcher<W extends JobWorker> {
     const existing = this.subs.get(worker.key)
     if (existing) existing.capacity = concurrency
     else this.subs.set(worker.key, new Subscription(worker, pool, queue, concurrency))
+    if (!this.stopped) this.watching ??= this.d.jobs.watch((queues) => this.woken(queues))
     this.kick()
+  }
+
+  /**
+   * The store says jobs may be due (null: in any queue, or its listening connection came or went):
+   * a round now if a worker here serves one of them, and the next poll no later than it should be.
+   */
+  private woken(queues: readonly string[] | null): void {
+    if (this.stopped) return
+    if (queues === null) {
+      if (this.pollTimer) this.schedulePoll()
+      this.kick()
+      return
+    }
+    for (const sub of this.subs.values()) {
+      if (queues.includes(sub.queue)) {
+        this.kick()
+        return
+      }
+    }
   }
 
   /** No new jobs for this worker (it is stopping gracefully); the ones it holds may finish. */
@@ -230,6 +265,8 @@ export class Dispatcher<W extends JobWorker> {
   /** Writes what is pending; stops rounds, polls and timers. In-flight jobs stay with their workers. */
   async stop(): Promise<void> {
     this.stopped = true
+    this.watching?.close()
+    this.watching = null
     this.pollTimer?.clear()
     this.settleTimer?.clear()
     for (const t of this.dueTimers.values()) t.clear()
@@ -412,8 +449,18 @@ export class Dispatcher<W extends JobWorker> {
     })
   }
 
-  private schedulePoll(inMs = POLL_MS): void {
-    if (this.pollTimer || this.stopped) return
+  /**
+   * The next look in `inMs` (by default the poll interval: POLL_MS, or POLL_LISTENING_MS while the
+   * store's wakes come from every process); a look due sooner already stands.
+   */
+  private schedulePoll(inMs = this.watching?.everywhere ? POLL_LISTENING_MS : POLL_MS): void {
+    if (this.stopped) return
+    const at = this.d.now() + inMs
+    if (this.pollTimer) {
+      if (this.pollAt <= at) return
+      this.pollTimer.clear()
+    }
+    this.pollAt = at
     this.pollTimer = this.after(inMs, () => {
       this.pollTimer = null
       this.kick()

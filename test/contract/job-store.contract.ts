@@ -1066,6 +1066,69 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         await assert.rejects(jobs.pruneDone(Number.POSITIVE_INFINITY), refused)
       }))
 
+    it('wakes its watchers, right after the commit, with the queues that got jobs to run', () =>
+      withJobs(async (jobs) => {
+        // Only named wakes count here: a store that also listens to other processes may add wakes
+        // for any queue (null) at any time, and hear its own adds again later.
+        const heard: string[][] = []
+        const watch = jobs.watch((queues) => {
+          if (queues !== null) heard.push([...queues].sort())
+        })
+        const since = (): string[][] => heard.splice(0)
+
+        await jobs.add(
+          [
+            { queue: 'email', payload: 1, id: 'e1' },
+            { queue: 'sms', payload: 2, id: 's1' },
+            { queue: 'email', payload: 3, id: 'e2' },
+          ],
+          T0,
+          defaults,
+        )
+        assert.ok(
+          since().some((q) => q.includes('email') && q.includes('sms')),
+          'one wake names every queue of the add',
+        )
+
+        const [d] = await jobs.claim('email', 1, 'email#1', T0)
+        await settle(jobs, [{ kind: 'crash', token: d!.token }], T0 + 1)
+        assert.ok(
+          since().some((q) => q.includes('email')),
+          'a crash puts its job back: a wake',
+        )
+
+        const [again] = await jobs.claim('email', 1, 'email#1', T0 + 2)
+        const [r] = await jobs
+          .exchange(
+            [{ kind: 'fail', token: again!.token, error: 'later' }],
+            [],
+            T0 + 3,
+            policy,
+            seededRandom(7),
+          )
+          .then((x) => x.settled)
+        assert.equal(r?.outcome, 'retry')
+        assert.ok(
+          since().some((q) => q.includes('email')),
+          'a retry through an exchange: a wake',
+        )
+
+        await jobs.add([{ queue: 'dead', payload: 0, id: 'x', maxAttempts: 1 }], T0, defaults)
+        const [x] = await jobs.claim('dead', 1, 'dead#1', T0)
+        await settle(jobs, [{ kind: 'fail', token: x!.token, error: 'bad' }], T0 + 1)
+        since()
+        assert.equal(await jobs.retry('dead', 'dead', T0 + 2), 1)
+        assert.ok(
+          since().some((q) => q.includes('dead')),
+          'a retry of dead jobs: a wake',
+        )
+
+        watch.close()
+        watch.close()
+        await jobs.add([{ queue: 'email', payload: 4, id: 'e3' }], T0 + 4, defaults)
+        assert.deepEqual(since(), [], 'no wake after close')
+      }))
+
     it('keeps jobs, leases and tokens across a reopen', () =>
       withJobs(async (jobs, opened) => {
         await jobs.add(

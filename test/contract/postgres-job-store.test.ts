@@ -3,11 +3,12 @@
  * Skipped, saying why, where no server answers at 127.0.0.1:5432; never under CI=true.
  */
 import assert from 'node:assert/strict'
-import { describe, it } from 'node:test'
+import { describe, it, type TestContext } from 'node:test'
 
 import { openPostgresStore, type PostgresStore } from '../../src/adapters/postgres/pg-store.js'
 import { seededRandom } from '../../src/ports/clock.js'
 import { adminQuery, dropSchema, postgresSkipReason, testSchema } from '../helpers/postgres.js'
+import { waitFor } from '../helpers/wait.js'
 import { defaults, jobStoreContract, POLICY, T0 } from './job-store.contract.js'
 
 const skip = await postgresSkipReason()
@@ -99,5 +100,131 @@ if (skip === null) {
           `${seconds.toFixed(2)} s (${Math.round(JOBS / seconds)} jobs/s claimed and acked)`,
       )
     })
+
+    it('wakes another store on the same schema at the commit of an add (LISTEN/NOTIFY), and listens again after its connection drops', async (t) => {
+      const [front, back] = await twoStores(t)
+      // Nothing in a store polls: whatever `back` hears of `front`'s adds came through the channel.
+      const heard: Array<{ queues: readonly string[] | null; at: number }> = []
+      const watch = back.jobs.watch((queues) => heard.push({ queues, at: performance.now() }))
+      assert.equal(front.jobs.listenerPid, null, 'a store nobody watches holds no listening connection')
+      await waitFor(() => watch.everywhere, 'the back store to listen', 10_000)
+      const pid = back.jobs.listenerPid
+      assert.ok(pid !== null)
+
+      const latencies: number[] = []
+      for (let i = 0; i < 20; i++) {
+        heard.length = 0
+        const t0 = performance.now()
+        await front.jobs.add(
+          [
+            { queue: `q${i % 2}`, payload: i },
+            { queue: 'other', payload: i },
+          ],
+          T0,
+          defaults,
+        )
+        const wake = await waitFor(
+          () => heard.find((h) => h.queues?.includes(`q${i % 2}`)),
+          `the wake of add ${i}`,
+          5_000,
+          1,
+        )
+        assert.deepEqual(
+          [...wake.queues!].sort(),
+          ['other', `q${i % 2}`],
+          'one wake names every queue of the add',
+        )
+        latencies.push(wake.at - t0)
+      }
+      latencies.sort((a, b) => a - b)
+      t.diagnostic(
+        `add on one store → wake of the other: p50 ${latencies[10]!.toFixed(1)} ms, max ${latencies[19]!.toFixed(1)} ms (the add's own commit included)`,
+      )
+
+      // A duplicate adds nothing and wakes nobody.
+      await front.jobs.add([{ queue: 'dup', payload: 0, id: 'one' }], T0, defaults)
+      await waitFor(
+        () => heard.some((h) => h.queues?.includes('dup')),
+        'the wake of the first add of dup',
+        5_000,
+        1,
+      )
+      heard.length = 0
+      await front.jobs.add([{ queue: 'dup', payload: 0, id: 'one' }], T0, defaults)
+      await front.jobs.add([{ queue: 'after', payload: 0 }], T0, defaults)
+      await waitFor(
+        () => heard.some((h) => h.queues?.includes('after')),
+        'the wake of the add after it',
+        5_000,
+        1,
+      )
+      assert.ok(!heard.some((h) => h.queues?.includes('dup')), 'no wake for an add of nothing')
+
+      // An administrator (or a server restart) ends the listening connection: the store says it no
+      // longer hears everything (its watchers poll meanwhile), wakes them for any queue, and listens
+      // again on a new connection by itself.
+      heard.length = 0
+      await adminQuery('SELECT pg_terminate_backend($1)', [pid])
+      await waitFor(() => heard.some((h) => h.queues === null), 'a wake for any queue at the drop', 5_000, 1)
+      await waitFor(
+        () => watch.everywhere && back.jobs.listenerPid !== pid,
+        'a new listening connection',
+        10_000,
+      )
+      heard.length = 0
+      await front.jobs.add([{ queue: 'later', payload: 1 }], T0, defaults)
+      await waitFor(
+        () => heard.some((h) => h.queues?.includes('later')),
+        'the wake after re-listening',
+        5_000,
+        1,
+      )
+
+      watch.close()
+      await waitFor(async () => {
+        const rows = await adminQuery<{ n: number }>(
+          'SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1',
+          [back.jobs.listenerPid ?? 0],
+        )
+        return back.jobs.listenerPid === null && rows[0]!.n === 0
+      }, 'the listening connection to close with the last watcher')
+    })
+
+    it('wakes a watcher of another store when a settlement puts a job back, not when it finishes one', async (t) => {
+      const [front, back] = await twoStores(t)
+      const heard: Array<readonly string[] | null> = []
+      const watch = back.jobs.watch((queues) => heard.push(queues))
+      t.after(() => watch.close())
+      await waitFor(() => watch.everywhere, 'the back store to listen', 10_000)
+      await front.jobs.add([{ queue: 'crashy', payload: 0, id: 'c' }], T0, defaults)
+      const [d] = await front.jobs.claim('crashy', 1, 'crashy#1', T0)
+      heard.length = 0
+      await front.jobs.settle([{ kind: 'crash', token: d!.token }], T0 + 1, () => POLICY, seededRandom(1))
+      await waitFor(() => heard.some((q) => q?.includes('crashy')), 'the wake of the requeue', 5_000, 1)
+      const [d2] = await front.jobs.claim('crashy', 1, 'crashy#1', T0 + 2)
+      heard.length = 0
+      await front.jobs.exchange(
+        [{ kind: 'ack', token: d2!.token }],
+        [],
+        T0 + 3,
+        () => POLICY,
+        seededRandom(1),
+      )
+      await front.jobs.releaseAllActive(T0 + 4)
+      await front.jobs.add([{ queue: 'marker', payload: 0 }], T0, defaults)
+      await waitFor(() => heard.some((q) => q?.includes('marker')), 'the marker', 5_000, 1)
+      assert.ok(!heard.some((q) => q?.includes('crashy')), 'an ack puts nothing back: no wake')
+    })
   })
+}
+
+/** Two stores on one new schema (two agents of a fleet), closed and dropped when the test ends. */
+async function twoStores(t: TestContext): Promise<[PostgresStore, PostgresStore]> {
+  const { schema, url } = testSchema()
+  const stores: [PostgresStore, PostgresStore] = [await openPostgresStore(url), await openPostgresStore(url)]
+  t.after(async () => {
+    for (const s of stores) await s.close()
+    await dropSchema(schema)
+  })
+  return stores
 }

@@ -205,6 +205,9 @@ export class MemoryStore implements Store {
     retry: noJobQueue,
     purge: noJobQueue,
     pruneDone: noJobQueue,
+    watch: () => {
+      throw new Error('MemoryStore has no job queue')
+    },
   }
   readonly queries: IncidentQuery[] = []
   failWith: Error | null = null

@@ -68,6 +68,14 @@ function runJobs(w: TestWorker, timers: FakeTimers, jobMs: number): void {
   }
 }
 
+/** A worker of queue q (concurrency 1) that has asked the dispatcher for work. */
+function asking(dispatcher: Dispatcher<TestWorker>, key: string): TestWorker {
+  const w = new TestWorker(key)
+  dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
+  w.say({ t: 'work', concurrency: 1 })
+  return w
+}
+
 function setup(t: TestContext, o: { storeFails?: boolean } = {}) {
   const clock = new FakeClock(T0)
   const timers = new FakeTimers(clock)
@@ -201,15 +209,58 @@ describe('the dispatcher under fake time', () => {
 
   it('polls a starved queue every 25 ms: a job added elsewhere starts within that', async (t) => {
     const { timers, jobs, dispatcher } = setup(t)
-    const w = new TestWorker('q:1')
-    dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
-    w.say({ t: 'work', concurrency: 1 })
+    const w = asking(dispatcher, 'q:1')
     await timers.run(0)
     jobs.put('q', 1)
     await timers.run(24)
     assert.deepEqual(w.tokens, [])
     await timers.run(1)
     assert.deepEqual(w.tokens, ['job-1:1'])
+  })
+
+  it('delivers at once when the store wakes it for a queue it serves, and not for another', async (t) => {
+    const { timers, jobs, dispatcher } = setup(t)
+    const w = asking(dispatcher, 'q:1')
+    await timers.run(0)
+    jobs.put('q', 1)
+    jobs.wakes.tell(['other'])
+    await timers.run(0)
+    assert.deepEqual(w.tokens, [], 'a wake for a queue nobody here serves is no round')
+    jobs.wakes.tell(['other', 'q'])
+    await timers.run(0)
+    assert.deepEqual(w.tokens, ['job-1:1'], 'delivered without any time passing')
+  })
+
+  it('polls once a second while the store’s wakes come from every process, every 25 ms again once they stop', async (t) => {
+    const { timers, jobs, dispatcher } = setup(t)
+    jobs.everywhere = true
+    const w = asking(dispatcher, 'q:1')
+    await timers.run(0)
+    jobs.put('q', 1) // added without a wake (one the listening connection missed)
+    await timers.run(999)
+    assert.deepEqual(w.tokens, [], 'no look before the slow poll')
+    await timers.run(1)
+    assert.deepEqual(w.tokens, ['job-1:1'], 'the fallback poll found it')
+    w.say({ t: 'settle', items: [{ k: 'ack', token: 'job-1:1', ms: 1 }] })
+    await timers.run(0)
+    // The listening connection drops: the store says so with a wake for any queue.
+    jobs.everywhere = false
+    jobs.wakes.tell(null)
+    await timers.run(0)
+    jobs.put('q', 1)
+    await timers.run(25)
+    assert.deepEqual(w.tokens, ['job-1:1', 'job-2:1'], 'polling every 25 ms again')
+  })
+
+  it('stops watching the store’s wakes when it stops', async (t) => {
+    const { timers, jobs, dispatcher } = setup(t)
+    assert.equal(jobs.wakes.watched, false, 'nobody watches before a worker asks for work')
+    asking(dispatcher, 'q:1')
+    assert.equal(jobs.wakes.watched, true)
+    const stopped = dispatcher.stop()
+    await timers.run(0)
+    await stopped
+    assert.equal(jobs.wakes.watched, false)
   })
 
   it('gives a gone worker’s jobs back and says how many it held; a second call shares the first', async (t) => {

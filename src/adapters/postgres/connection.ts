@@ -80,19 +80,26 @@ export function parseStoreUrl(url: string): PostgresTarget {
 }
 
 /**
+ * How every connection of a store connects, the pool's and the job store's listening one
+ * (job-listener.ts): its URL, the connect timeout, TCP keepalive, BIGINT as numbers.
+ */
+export function clientConfig(target: PostgresTarget): pg.ClientConfig {
+  return {
+    connectionString: target.connectionString,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+    application_name: 'shepherd',
+    types: TYPES,
+  }
+}
+
+/**
  * The pool of a store. Idle connections that the server closes (a restart) are dropped by the
  * pool; the next statement opens a new one, so the error of an idle connection is not an error of
  * the store, and is not let crash the process.
  */
 export function createPool(target: PostgresTarget): pg.Pool {
-  const pool = new pg.Pool({
-    connectionString: target.connectionString,
-    max: POOL_SIZE,
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    keepAlive: true,
-    application_name: 'shepherd',
-    types: TYPES,
-  })
+  const pool = new pg.Pool({ ...clientConfig(target), max: POOL_SIZE })
   pool.on('error', () => {
     // An idle connection ended: the pool has dropped it; the next statement meets the outage, if any.
   })

@@ -38,7 +38,19 @@ const JOB_COLUMNS = COLUMNS.split(',')
   .map((c) => `jobs.${c.trim()}`)
   .join(', ')
 
+/**
+ * The store's notification channel, as SQL: computed by the server from the schema the
+ * connection's tables are in (`current_schema()`), so that the notifying connections and the
+ * listening one (job-listener.ts) agree: `shepherd_jobs.<schema>`, or `shepherd_jobs.<md5 of the
+ * schema>` where that would pass PostgreSQL's 63 bytes.
+ */
+export const CHANNEL_SQL = `CASE WHEN octet_length('shepherd_jobs.' || current_schema()) <= 63
+  THEN 'shepherd_jobs.' || current_schema() ELSE 'shepherd_jobs.' || md5(current_schema()) END`
+
 const PG_JOB_SQL = {
+  // The wake of a write that put jobs in the queue ($1 the payload: the queues, as JSON), sent
+  // with its transaction's commit: one per transaction, whatever the number of jobs.
+  notify: `SELECT pg_notify(${CHANNEL_SQL}, $1)`,
   // Acks of several jobs in one statement ($1 ids, $2 deliveries, $3 results as JSON text, $4 now):
   // the supervisor's group commit of a busy turn. Each changes only its own job's current delivery,
   // as the single ack does.

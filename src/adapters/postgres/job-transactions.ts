@@ -5,7 +5,7 @@
  * @module
  */
 import type { Delivery, JobPolicy } from '../../core/job.js'
-import type { AddResult, ClaimRequest, SettleResult } from '../../ports/job-store.js'
+import type { AddResult, ClaimRequest, Exchange, SettleResult } from '../../ports/job-store.js'
 import type { CheckedJob, ReadySettlement } from '../../store/job-checks.js'
 import {
   decidedStep,
@@ -15,6 +15,7 @@ import {
   toDeliveries,
   toJob,
 } from '../sql/job-sql.js'
+import { wakePayload } from './job-listener.js'
 import { JOB_STATEMENTS as S } from './job-queries.js'
 import { type Queryable, row, rows, type Statement } from './statements.js'
 
@@ -167,4 +168,40 @@ async function settleOne(
 async function stale(c: Queryable, r: ReadySettlement): Promise<SettleResult> {
   const found = r.id === null ? undefined : await row<JobRow>(c, S.byId, [r.id])
   return { token: r.item.token, kind: r.item.kind, outcome: 'stale', job: found ? toJob(found) : undefined }
+}
+
+/**
+ * Wakes every listening agent for these queues (null: any) once this transaction commits: one
+ * notification per transaction, never per job (nothing is sent for an empty list).
+ */
+export async function notifyJobs(c: Queryable, queues: readonly string[] | null): Promise<void> {
+  if (queues !== null && queues.length === 0) return
+  await rows(c, S.notify, [wakePayload(queues)])
+}
+
+/**
+ * An exchange that is one statement, which needs no transaction of its own making: the claim of one
+ * worker (a turn of the dispatcher's with one worker asking), or a run of acks of distinct jobs (its
+ * group commit of a busy turn; acks put nothing back, so nothing is notified). Null for any other.
+ * The claims' answers come in the order of `claims` (those that asked for nothing get none).
+ */
+export function oneStatement(
+  ready: readonly ReadySettlement[],
+  requests: readonly ClaimRequest[],
+): ((q: Queryable, claims: readonly ClaimRequest[], now: number) => Promise<Exchange>) | null {
+  const asking = requests.filter((r) => r.limit > 0)
+  if (ready.length === 0 && asking.length === 1 && asking[0]!.suspects !== 'alone') {
+    const req = asking[0]!
+    return async (q, claims, now) => {
+      const got = await claimRows(q, req, now)
+      return { settled: [], claimed: claims.map((c) => (c.limit > 0 ? got : [])) }
+    }
+  }
+  if (asking.length === 0 && ready.length > 1 && ackRun(ready, 0).length === ready.length) {
+    return async (q, claims, now) => ({
+      settled: await ackMany(q, ready, now),
+      claimed: claims.map(() => []),
+    })
+  }
+  return null
 }

@@ -48,9 +48,25 @@ export class PgGuard {
     const refused = this.#gate.refusal(operation)
     if (refused !== null) throw refused
     if (this.#gate.closed) throw this.#gate.closedError('SHEPHERD_STORE_WRITE_FAILED', operation, 'in')
+    return this.#tries(operation, () => this.transaction('BEGIN', run))
+  }
+
+  /**
+   * Runs a write that is one statement, in a transaction of its own (PostgreSQL's autocommit): one
+   * round trip where BEGIN, the statement and COMMIT take three. Same refusals, retries and errors
+   * as {@link write}. `run` may read after its statement (outside the transaction).
+   */
+  async writeOne<T>(operation: string, run: (q: Queryable) => Promise<T>): Promise<T> {
+    const refused = this.#gate.refusal(operation)
+    if (refused !== null) throw refused
+    if (this.#gate.closed) throw this.#gate.closedError('SHEPHERD_STORE_WRITE_FAILED', operation, 'in')
+    return this.#tries(operation, () => run(this.#pool))
+  }
+
+  async #tries<T>(operation: string, once: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await this.transaction('BEGIN', run)
+        const result = await once()
         this.#gate.tell({ ok: true })
         return result
       } catch (e) {

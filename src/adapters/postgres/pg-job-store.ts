@@ -13,6 +13,8 @@
  */
 import { randomUUID } from 'node:crypto'
 
+import type pg from 'pg'
+
 import type { Delivery, Job, JobPolicy, NewJob } from '../../core/job.js'
 import type {
   AddResult,
@@ -20,6 +22,8 @@ import type {
   Exchange,
   JobQuery,
   JobStore,
+  JobWake,
+  JobWatch,
   PurgeState,
   QueueCounts,
   Settlement,
@@ -38,9 +42,11 @@ import {
   type JobDefaults,
 } from '../../store/job-checks.js'
 import { countQueues } from '../../store/job-counts.js'
+import { JobWakes, queuesAdded, queuesWoken } from '../../store/job-wakes.js'
 import { type CountRow, JOB_BATCH, type JobRow, toJob } from '../sql/job-sql.js'
+import { JobListener } from './job-listener.js'
 import { JOB_STATEMENTS as S, type WaitingRow } from './job-queries.js'
-import { claimRows, insertAll, settleAll } from './job-transactions.js'
+import { claimRows, insertAll, notifyJobs, oneStatement, settleAll } from './job-transactions.js'
 import type { PgGuard } from './pg-guard.js'
 import { changes, type Queryable, row, rows, type Statement } from './statements.js'
 
@@ -51,6 +57,11 @@ export interface PostgresJobStoreOptions {
    * @defaultValue `crypto.randomUUID`
    */
   newId?: () => string
+  /**
+   * How to open the connection that listens for other processes' wakes (the store's client
+   * settings). Without it, only what this object commits wakes its watchers.
+   */
+  listen?: pg.ClientConfig
 }
 
 /**
@@ -60,10 +71,42 @@ export interface PostgresJobStoreOptions {
 export class PostgresJobStore implements JobStore {
   readonly #guard: PgGuard
   readonly #newId: () => string
+  readonly #listener: JobListener | null
+  readonly #wakes: JobWakes
 
   constructor(guard: PgGuard, options: PostgresJobStoreOptions = {}) {
     this.#guard = guard
     this.#newId = options.newId ?? randomUUID
+    const listener = options.listen
+      ? new JobListener({ client: options.listen, wake: (queues) => this.#wakes.tell(queues) })
+      : null
+    this.#listener = listener
+    // The listening connection is opened for the first watcher (a supervisor's dispatcher), not
+    // for every process that opens the store to add a job.
+    this.#wakes = new JobWakes({
+      everywhere: () => listener?.listening ?? false,
+      first: () => listener?.start(),
+      last: () => void listener?.stop(),
+    })
+  }
+
+  /**
+   * Calls `wake` when jobs may have become due (see the port): at once for what this object
+   * commits, and for every other process's adds, retries and requeues through the store's
+   * listening connection (job-listener.ts), opened for the first watcher and closed after the last.
+   */
+  watch(wake: JobWake): JobWatch {
+    return this.#wakes.watch(wake)
+  }
+
+  /** The server process of the listening connection while it listens (for pg_terminate_backend). */
+  get listenerPid(): number | null {
+    return this.#listener?.pid ?? null
+  }
+
+  /** Closes the listening connection (the store closes its pool after). */
+  async close(): Promise<void> {
+    await this.#listener?.stop()
   }
 
   /**
@@ -79,9 +122,15 @@ export class PostgresJobStore implements JobStore {
     const checked = checkNewJobs(jobs, epochMs('now', now), defaults, this.#newId)
     if (checked.length === 0) return []
     const queues = [...new Set(checked.map((r) => r.queue))].join(', ')
-    return this.#guard.write(`add ${plural(checked.length, 'job')} to ${queues}`, async (c) => {
-      return insertAll(c, checked)
+    let woken: string[] = []
+    const added = await this.#guard.write(`add ${plural(checked.length, 'job')} to ${queues}`, async (c) => {
+      const out = await insertAll(c, checked)
+      woken = queuesAdded(checked, out)
+      await notifyJobs(c, woken)
+      return out
     })
+    this.#wakes.tell(woken)
+    return added
   }
 
   /** Leases up to `limit` due jobs of the queue to `worker`, in claim order (see the port). */
@@ -113,12 +162,16 @@ export class PostgresJobStore implements JobStore {
       return { settled: [], claimed: claims.map(() => []) }
     }
     const what = `settle ${plural(ready.length, 'delivery', 'deliveries')} and claim for ${plural(requests.length, 'worker', 'workers')}`
-    return this.#guard.write(what, async (c) => {
-      const settled = await settleAll(c, ready, t, policy, random)
+    const alone = oneStatement(ready, requests)
+    if (alone !== null) return this.#guard.writeOne(what, (q) => alone(q, claims, t))
+    const done = await this.#guard.write(what, async (c) => {
+      const settled = await this.#settleAll(c, ready, t, policy, random)
       const claimed: Delivery[][] = []
       for (const r of requests) claimed.push(r.limit > 0 ? await claimRows(c, r, t) : [])
       return { settled, claimed }
     })
+    this.#wakes.tell(queuesWoken(done.settled))
+    return done
   }
 
   /** Applies settlements in order, in one transaction, with the core's rules; a stale token changes nothing. */
@@ -131,15 +184,36 @@ export class PostgresJobStore implements JobStore {
     const t = epochMs('now', now)
     const ready = checkSettlements(items, 'items')
     if (ready.length === 0) return []
-    return this.#guard.write(`settle ${plural(ready.length, 'delivery', 'deliveries')}`, (c) =>
-      settleAll(c, ready, t, policy, random),
+    const settled = await this.#guard.write(`settle ${plural(ready.length, 'delivery', 'deliveries')}`, (c) =>
+      this.#settleAll(c, ready, t, policy, random),
     )
+    this.#wakes.tell(queuesWoken(settled))
+    return settled
+  }
+
+  /** Settlements, and the notification of the queues whose jobs they put back, in the caller's transaction. */
+  async #settleAll(
+    c: Queryable,
+    ready: Parameters<typeof settleAll>[1],
+    now: number,
+    policy: (queue: string) => JobPolicy,
+    random: () => number,
+  ): Promise<SettleResult[]> {
+    const settled = await settleAll(c, ready, now, policy, random)
+    await notifyJobs(c, queuesWoken(settled))
+    return settled
   }
 
   /** Every active job back to waiting, due now, lease cleared, nothing counted; returns how many. */
   async releaseAllActive(now: number): Promise<number> {
     const t = epochMs('now', now)
-    return this.#guard.write('release all active jobs', (c) => changes(c, S.releaseAll, [t, t]))
+    const n = await this.#guard.write('release all active jobs', async (c) => {
+      const released = await changes(c, S.releaseAll, [t, t])
+      if (released > 0) await notifyJobs(c, null)
+      return released
+    })
+    if (n > 0) this.#wakes.tell(null)
+    return n
   }
 
   /** The earliest runAt after `now` among the queue's waiting jobs, or null. */
@@ -243,11 +317,19 @@ export class PostgresJobStore implements JobStore {
     checkName('queue', queue)
     checkRetryFrom(from)
     const what = `retry the ${from} jobs of ${queue}`
-    if (ids !== undefined) {
-      checkIds(ids)
-      return this.#eachId(what, ids, (c, id) => changes(c, S.retryOne, [t, t, id, from, queue]))
+    const woke = async (c: Queryable, n: number): Promise<number> => {
+      if (n > 0) await notifyJobs(c, [queue])
+      return n
     }
-    return this.#inBatches(what, (c) => changes(c, S.retryBatch, [t, from, queue, JOB_BATCH]))
+    if (ids !== undefined) checkIds(ids)
+    const n =
+      ids !== undefined
+        ? await this.#eachId(what, ids, (c, id) => changes(c, S.retryOne, [t, t, id, from, queue]), woke)
+        : await this.#inBatches(what, async (c) =>
+            woke(c, await changes(c, S.retryBatch, [t, from, queue, JOB_BATCH])),
+          )
+    if (n > 0) this.#wakes.tell([queue])
+    return n
   }
 
   /** Deletes the queue's jobs in that state (or those of `ids` in it); a whole state in batches. */
@@ -273,12 +355,20 @@ export class PostgresJobStore implements JobStore {
     )
   }
 
-  /** Applies `one` to each distinct id, all in one transaction; returns how many jobs changed. */
-  #eachId(operation: string, ids: readonly string[], one: (c: Queryable, id: string) => Promise<number>) {
+  /**
+   * Applies `one` to each distinct id, all in one transaction, then `then` (in it) to how many jobs
+   * changed; returns how many.
+   */
+  #eachId(
+    operation: string,
+    ids: readonly string[],
+    one: (c: Queryable, id: string) => Promise<number>,
+    then: (c: Queryable, n: number) => Promise<number> = async (_, n) => n,
+  ) {
     return this.#guard.write(operation, async (c) => {
       let n = 0
       for (const id of new Set(ids)) n += await one(c, id)
-      return n
+      return then(c, n)
     })
   }
 

@@ -11,7 +11,6 @@ import type { AnyEvent } from '../../core/events.js'
 import type { Incident } from '../../core/incident.js'
 import type { LeaseClaim, LeaseDecision, SupervisorLease } from '../../core/supervisor-lease.js'
 import { ShepherdError } from '../../errors.js'
-import type { JobStore } from '../../ports/job-store.js'
 import type {
   EventQuery,
   IncidentQuery,
@@ -38,7 +37,7 @@ import {
   toWorkerProcess,
 } from '../sql/store-sql.js'
 import { StoreGate } from '../store-gate.js'
-import { createPool, openFailed, parseStoreUrl, type PostgresTarget } from './connection.js'
+import { clientConfig, createPool, openFailed, parseStoreUrl, type PostgresTarget } from './connection.js'
 import { isAboutTheServer } from './failures.js'
 import { loadPostgresMigrations, migratePool } from './migrate.js'
 import { PgGuard } from './pg-guard.js'
@@ -76,7 +75,7 @@ export class PostgresStore implements Store {
   /** The store's URL without its password. */
   readonly name: string
   /** The durable job queue ({@link PostgresJobStore}), on this store's pool and guard. */
-  readonly jobs: JobStore
+  readonly jobs: PostgresJobStore
   readonly #pool: pg.Pool
   readonly #target: PostgresTarget
   readonly #migrations: readonly Migration[]
@@ -92,7 +91,7 @@ export class PostgresStore implements Store {
     this.#migrations = migrations
     this.#gate = new StoreGate(target.name)
     this.#guard = new PgGuard(pool, this.#gate)
-    this.jobs = new PostgresJobStore(this.#guard)
+    this.jobs = new PostgresJobStore(this.#guard, { listen: clientConfig(target) })
     this.#ownership = new PostgresOwnership(this.#guard, this.#gate)
   }
 
@@ -248,6 +247,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.#gate.closed) return
     this.#gate.close()
+    await this.jobs.close()
     await this.#pool.end()
   }
 

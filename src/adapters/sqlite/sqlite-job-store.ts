@@ -23,6 +23,8 @@ import {
   type Exchange,
   type JobQuery,
   type JobStore,
+  type JobWake,
+  type JobWatch,
   type PurgeState,
   type QueueCounts,
   type Settlement,
@@ -43,6 +45,7 @@ import {
   type ReadySettlement,
 } from '../../store/job-checks.js'
 import { countQueues, type CountSource } from '../../store/job-counts.js'
+import { JobWakes, queuesAdded, queuesWoken } from '../../store/job-wakes.js'
 import {
   type CountRow,
   decidedStep,
@@ -77,6 +80,8 @@ type Random = () => number
 export class SqliteJobStore implements JobStore {
   readonly #guard: SqliteGuard
   readonly #newId: () => string
+  /** Wakes for what this object commits: other processes' adds are found by polling. */
+  readonly #wakes = new JobWakes()
   readonly #s: { [K in keyof typeof JOB_SQL]: Statement }
   readonly #add: Database.Transaction<(rows: readonly CheckedJob[]) => AddResult[]>
   readonly #db: Database.Database
@@ -137,9 +142,11 @@ export class SqliteJobStore implements JobStore {
     const rows = checkNewJobs(jobs, epochMs('now', now), defaults, this.#newId)
     if (rows.length === 0) return []
     const queues = [...new Set(rows.map((r) => r.queue))].join(', ')
-    return this.#guard.write(`add ${plural(rows.length, 'job')} to ${queues}`, () =>
+    const added = await this.#guard.write(`add ${plural(rows.length, 'job')} to ${queues}`, () =>
       this.#add.immediate(rows),
     )
+    this.#wakes.tell(queuesAdded(rows, added))
+    return added
   }
 
   /**
@@ -185,7 +192,10 @@ export class SqliteJobStore implements JobStore {
       return { settled: r.settled, claimed: claims.map((c) => (c.limit > 0 ? r.claimed[k++]! : [])) }
     }
     const what = `settle ${plural(ready.length, 'delivery', 'deliveries')} and claim for ${plural(requests.length, 'worker', 'workers')}`
-    return ready.length > 0 ? this.#guard.write(what, run) : this.#lightly(() => this.#guard.write(what, run))
+    if (ready.length === 0) return this.#lightly(() => this.#guard.write(what, run))
+    const done = await this.#guard.write(what, run)
+    this.#wakes.tell(queuesWoken(done.settled))
+    return done
   }
 
   /**
@@ -248,17 +258,21 @@ export class SqliteJobStore implements JobStore {
     const t = epochMs('now', now)
     const ready = checkSettlements(items, 'items')
     if (ready.length === 0) return []
-    return this.#guard.write(`settle ${plural(ready.length, 'delivery', 'deliveries')}`, () =>
+    const settled = await this.#guard.write(`settle ${plural(ready.length, 'delivery', 'deliveries')}`, () =>
       this.#settle.immediate(ready, t, policy, random),
     )
+    this.#wakes.tell(queuesWoken(settled))
+    return settled
   }
 
   /** Every active job back to waiting, due now, lease cleared, nothing counted; returns how many. */
   async releaseAllActive(now: number): Promise<number> {
     const t = epochMs('now', now)
-    return this.#guard.write('release all active jobs', () =>
+    const n = await this.#guard.write('release all active jobs', () =>
       this.#tx.immediate(() => this.#s.releaseAll.run(t, t).changes),
     )
+    if (n > 0) this.#wakes.tell(null)
+    return n
   }
 
   /** The earliest runAt after `now` among the queue's waiting jobs, or null (one index seek). */
@@ -348,11 +362,22 @@ export class SqliteJobStore implements JobStore {
     checkName('queue', queue)
     checkRetryFrom(from)
     const what = `retry the ${from} jobs of ${queue}`
-    if (ids !== undefined) {
-      checkIds(ids)
-      return this.#eachId(what, ids, (id) => this.#s.retryOne.run(t, t, id, from, queue).changes)
-    }
-    return this.#inBatches(what, () => this.#s.retryBatch.run(t, t, from, queue, JOB_BATCH).changes)
+    if (ids !== undefined) checkIds(ids)
+    const n =
+      ids !== undefined
+        ? this.#eachId(what, ids, (id) => this.#s.retryOne.run(t, t, id, from, queue).changes)
+        : await this.#inBatches(what, () => this.#s.retryBatch.run(t, t, from, queue, JOB_BATCH).changes)
+    if (n > 0) this.#wakes.tell([queue])
+    return n
+  }
+
+  /**
+   * Calls `wake` after every commit of this object that put jobs in the queue (see the port). Jobs
+   * that another process adds to the file (the CLI, a `Queue` elsewhere) wake nobody: `everywhere`
+   * is false, and the dispatcher finds them by polling.
+   */
+  watch(wake: JobWake): JobWatch {
+    return this.#wakes.watch(wake)
   }
 
   /**

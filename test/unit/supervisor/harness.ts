@@ -19,6 +19,8 @@ import { FakeClock } from '../../../src/ports/clock.js'
 import type {
   ClaimRequest,
   JobStore,
+  JobWake,
+  JobWatch,
   QueueCounts,
   Settlement,
   SettleResult,
@@ -27,6 +29,7 @@ import { zeroCounts } from '../../../src/ports/job-store.js'
 import type { ProbeResult, ProcPort, TreeSample } from '../../../src/ports/process.js'
 import type { ManagedProcess, ProcessSpawner, StopOptions, WorkerSpec } from '../../../src/ports/process.js'
 import type { WorkerMessage } from '../../../src/protocol/messages.js'
+import { JobWakes } from '../../../src/store/job-wakes.js'
 import { WriteBehind } from '../../../src/store/write-behind.js'
 import { Supervisor } from '../../../src/supervisor/supervisor.js'
 import type { WorkerView } from '../../../src/supervisor/view.js'
@@ -320,6 +323,13 @@ export class MemoryJobs implements JobStore {
     }
     c.waiting += this.backlog.get(q) ?? 0
     return [c]
+  }
+  /** Whether the wakes stand for every process's adds (PostgreSQL listening), as the test sets it. */
+  everywhere = false
+  /** The wakes the dispatcher watches: a test tells them what another process added. */
+  readonly wakes = new JobWakes({ everywhere: () => this.everywhere })
+  watch(wake: JobWake): JobWatch {
+    return this.wakes.watch(wake)
   }
   add = unused
   claim = unused
