@@ -37,8 +37,13 @@ export interface SupervisorLease {
   expiresAt: number
 }
 
-/** Who asks for the store. */
-export type LeaseClaim = Pick<SupervisorLease, 'owner' | 'host' | 'pid' | 'startTicks' | 'apiUrl'>
+/**
+ * Who asks for the store: a supervisor, and the node it runs as (its name in a fleet: the key of
+ * its lease on a shared store; the host name unless configured).
+ */
+export type LeaseClaim = Pick<SupervisorLease, 'owner' | 'host' | 'pid' | 'startTicks' | 'apiUrl'> & {
+  node: string
+}
 
 /** Whether the holder of a lease still runs, as far as the adapter can tell. */
 export type HolderLiveness = 'alive' | 'dead' | 'unknown'
@@ -64,7 +69,11 @@ export function decideLease(
   ttlMs: number,
 ): LeaseDecision {
   const fresh = (acquiredAt: number): SupervisorLease => ({
-    ...claim,
+    owner: claim.owner,
+    host: claim.host,
+    pid: claim.pid,
+    startTicks: claim.startTicks,
+    apiUrl: claim.apiUrl,
     acquiredAt,
     heartbeatAt: now,
     expiresAt: now + ttlMs,

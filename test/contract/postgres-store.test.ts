@@ -250,13 +250,34 @@ if (skip === null) {
       const web2 = await openPostgresStore(url)
       const again = await openPostgresStore(url)
       t.after(() => Promise.all([web2.close(), again.close()]))
-      const web1: LeaseClaim = { owner: 'run-1', host: 'web-1', pid: 101, startTicks: 1, apiUrl: null }
+      const web1: LeaseClaim = {
+        owner: 'run-1',
+        node: 'web-1',
+        host: 'web-1',
+        pid: 101,
+        startTicks: 1,
+        apiUrl: null,
+      }
       assert.equal((await store.claimOwnership(web1, T0, TTL, () => true)).kind, 'take')
-      const other: LeaseClaim = { owner: 'run-2', host: 'web-2', pid: 101, startTicks: 1, apiUrl: null }
+      const other: LeaseClaim = {
+        owner: 'run-2',
+        node: 'web-2',
+        host: 'web-2',
+        pid: 101,
+        startTicks: 1,
+        apiUrl: null,
+      }
       assert.equal((await web2.claimOwnership(other, T0, TTL, () => true)).kind, 'take', 'another node')
       // Where the holder's process cannot be seen (running says null, as for a holder on another
       // host), its lease decides: live, refused; expired, taken over.
-      const second: LeaseClaim = { owner: 'run-3', host: 'web-1', pid: 202, startTicks: 2, apiUrl: null }
+      const second: LeaseClaim = {
+        owner: 'run-3',
+        node: 'web-1',
+        host: 'web-1',
+        pid: 202,
+        startTicks: 2,
+        apiUrl: null,
+      }
       const refused = await again.claimOwnership(second, T0 + 1_000, TTL, () => null)
       assert.equal(refused.kind, 'refuse')
       assert.equal(refused.kind === 'refuse' ? refused.holder?.owner : null, 'run-1')
@@ -271,6 +292,48 @@ if (skip === null) {
       assert.equal(await web2.renewOwnership('run-2', T0 + TTL + 1, TTL), true, 'other nodes are untouched')
     })
 
+    it('keys the lease by node name: two agents on one host with two names both start, one name twice is refused', async (t) => {
+      const { store, url } = await openFor(t)
+      const b = await openPostgresStore(url)
+      const again = await openPostgresStore(url)
+      t.after(() => Promise.all([b.close(), again.close()]))
+      const a1: LeaseClaim = {
+        owner: 'run-a',
+        node: 'agent-a',
+        host: 'box',
+        pid: 101,
+        startTicks: 1,
+        apiUrl: null,
+      }
+      const b1: LeaseClaim = {
+        owner: 'run-b',
+        node: 'agent-b',
+        host: 'box',
+        pid: 202,
+        startTicks: 2,
+        apiUrl: null,
+      }
+      const a2: LeaseClaim = {
+        owner: 'run-c',
+        node: 'agent-a',
+        host: 'box',
+        pid: 303,
+        startTicks: 3,
+        apiUrl: null,
+      }
+      assert.equal((await store.claimOwnership(a1, T0, TTL, () => true)).kind, 'take')
+      assert.equal(
+        (await b.claimOwnership(b1, T0, TTL, () => true)).kind,
+        'take',
+        'another name on the same host',
+      )
+      const refused = await again.claimOwnership(a2, T0 + 1_000, TTL, (pid) => pid === 101)
+      assert.equal(refused.kind, 'refuse')
+      assert.equal(refused.kind === 'refuse' ? refused.holder?.owner : null, 'run-a')
+      const dead = await again.claimOwnership(a2, T0 + 2_000, TTL, () => false)
+      assert.equal(dead.kind, 'take-over', 'its holder gone, the name is free')
+    })
+
     it('lets exactly one of two agents that start together as the same node take it', async (t) => {
       const { url } = await openFor(t)
       const stores = await Promise.all(Array.from({ length: 6 }, () => openPostgresStore(url)))
@@ -278,7 +341,7 @@ if (skip === null) {
       const decisions = await Promise.all(
         stores.map((s, i) =>
           s.claimOwnership(
-            { owner: `run-${i}`, host: 'web-1', pid: 100 + i, startTicks: i, apiUrl: null },
+            { owner: `run-${i}`, node: 'web-1', host: 'web-1', pid: 100 + i, startTicks: i, apiUrl: null },
             T0,
             TTL,
             () => true,

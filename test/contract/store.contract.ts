@@ -291,8 +291,9 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.equal(await store.readOwnership(), null)
           const first = await store.claimOwnership(A, T0, TTL, nobodyRuns)
           assert.equal(first.kind, 'take')
+          const { node: _node, ...leaseOfA } = A
           assert.deepEqual(await store.readOwnership(), {
-            ...A,
+            ...leaseOfA,
             acquiredAt: T0,
             heartbeatAt: T0,
             expiresAt: T0 + TTL,
@@ -368,8 +369,8 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
 
 const TTL = 30_000
 /** Two supervisors on one host. */
-const A: LeaseClaim = { owner: 'owner-a', host: 'host-1', pid: 101, startTicks: 5_000, apiUrl: null }
-const B: LeaseClaim = { owner: 'owner-b', host: 'host-1', pid: 202, startTicks: 6_000, apiUrl: null }
+const A: LeaseClaim = { owner: 'owner-a', node: 'host-1', host: 'host-1', pid: 101, startTicks: 5_000, apiUrl: null }
+const B: LeaseClaim = { owner: 'owner-b', node: 'host-1', host: 'host-1', pid: 202, startTicks: 6_000, apiUrl: null }
 const nobodyRuns = (): boolean => false
 const runs =
   (pid: number) =>

@@ -11,7 +11,12 @@ import {
 
 const T0 = 1_700_000_000_000
 const TTL = 30_000
-const me: LeaseClaim = { owner: 'me', host: 'web-1', pid: 200, startTicks: 9, apiUrl: null }
+const me: LeaseClaim = { owner: 'me', node: 'web-1', host: 'web-1', pid: 200, startTicks: 9, apiUrl: null }
+/** The claim as a lease carries it: the node is the key of the lease, not a field of it. */
+function asLease(): Omit<LeaseClaim, 'node'> {
+  const { node: _node, ...rest } = me
+  return rest
+}
 const held: SupervisorLease = {
   owner: 'other',
   host: 'web-1',
@@ -27,7 +32,7 @@ describe('decideLease', () => {
   it('takes a store nobody owns, with a lease of ttl', () => {
     assert.deepEqual(decideLease(null, me, T0, 'unknown', TTL), {
       kind: 'take',
-      lease: { ...me, acquiredAt: T0, heartbeatAt: T0, expiresAt: T0 + TTL },
+      lease: { ...asLease(), acquiredAt: T0, heartbeatAt: T0, expiresAt: T0 + TTL },
     })
   })
 
@@ -36,7 +41,13 @@ describe('decideLease', () => {
     const d = decideLease(mine, { ...me, apiUrl: 'http://x' }, T0, 'alive', TTL)
     assert.deepEqual(d, {
       kind: 'renew',
-      lease: { ...me, apiUrl: 'http://x', acquiredAt: held.acquiredAt, heartbeatAt: T0, expiresAt: T0 + TTL },
+      lease: {
+        ...asLease(),
+        apiUrl: 'http://x',
+        acquiredAt: held.acquiredAt,
+        heartbeatAt: T0,
+        expiresAt: T0 + TTL,
+      },
     })
   })
 

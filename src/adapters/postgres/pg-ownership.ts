@@ -1,8 +1,9 @@
 /**
  * One supervisor per node, on PostgreSQL. Many agents share the database, each the owner of its own
  * node: a lease row keyed by the node (`supervisor_leases`, sql/postgres/0001_init.sql), renewed
- * by its heartbeat. The node is the claim's host name for now (one agent per host); a second agent
- * that claims a node whose holder runs is refused, as a second supervisor on one SQLite file is.
+ * by its heartbeat. The node is the agent's name (`node.name`, SHEPHERD_NODE, else the host name),
+ * so that several agents may run on one host; a second agent that claims a node whose holder runs
+ * is refused, as a second supervisor on one SQLite file is.
  *
  * A claim is one transaction: an advisory lock on the node (so two agents starting as the same node
  * take turns even before its row exists), the node's row read FOR UPDATE, the core's decision
@@ -26,10 +27,6 @@ import type { PgGuard } from './pg-guard.js'
 import { changes, row } from './statements.js'
 import { STORE_STATEMENTS as S } from './store-queries.js'
 
-/** The node a claim is for: its host name, until agents are given names of their own. */
-export function nodeOf(claim: Pick<LeaseClaim, 'host'>): string {
-  return claim.host
-}
 
 /** The leases of one store's agent. */
 export class PostgresOwnership {
@@ -50,7 +47,7 @@ export class PostgresOwnership {
     ttlMs: number,
     running: ProcessRunning,
   ): Promise<LeaseDecision> {
-    const node = nodeOf(claim)
+    const node = claim.node
     const decision = await this.#guard.write(`claim node ${node} for this supervisor`, async (c) => {
       await c.query({ ...S.lockNode, values: [node] })
       const r = await row<LeaseRow>(c, S.readNode, [node])
