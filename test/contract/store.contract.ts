@@ -369,8 +369,22 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
 
 const TTL = 30_000
 /** Two supervisors on one host. */
-const A: LeaseClaim = { owner: 'owner-a', node: 'host-1', host: 'host-1', pid: 101, startTicks: 5_000, apiUrl: null }
-const B: LeaseClaim = { owner: 'owner-b', node: 'host-1', host: 'host-1', pid: 202, startTicks: 6_000, apiUrl: null }
+const A: LeaseClaim = {
+  owner: 'owner-a',
+  node: 'host-1',
+  host: 'host-1',
+  pid: 101,
+  startTicks: 5_000,
+  apiUrl: null,
+}
+const B: LeaseClaim = {
+  owner: 'owner-b',
+  node: 'host-1',
+  host: 'host-1',
+  pid: 202,
+  startTicks: 6_000,
+  apiUrl: null,
+}
 const nobodyRuns = (): boolean => false
 const runs =
   (pid: number) =>

@@ -27,7 +27,6 @@ import type { PgGuard } from './pg-guard.js'
 import { changes, row } from './statements.js'
 import { STORE_STATEMENTS as S } from './store-queries.js'
 
-
 /** The leases of one store's agent. */
 export class PostgresOwnership {
   readonly #guard: PgGuard
