@@ -141,10 +141,11 @@ if (skip === null) {
     it('rolls a failed migration back whole, leaving the version it had', async (t) => {
       const { schema, url } = await openFor(t)
       const shipped = loadPostgresMigrations()
+      const brokenFile = `${String(shipped.length + 1).padStart(4, '0')}_broken.sql`
       const broken: Migration = {
         version: shipped.length + 1,
         name: 'broken',
-        file: `${String(shipped.length + 1).padStart(4, '0')}_broken.sql`,
+        file: brokenFile,
         sql: 'CREATE TABLE half_done (x INTEGER); SELECT * FROM no_such_table;',
       }
       const c = new pg.Client({ connectionString: parseStoreUrl(url).connectionString })
@@ -152,7 +153,7 @@ if (skip === null) {
       t.after(() => c.end())
       await assert.rejects(
         runPostgresMigrations(c, parseStoreUrl(url), [...shipped, broken]),
-        expectError('SHEPHERD_STORE_MIGRATION_FAILED', /0002_broken\.sql failed/, /42P01/),
+        expectError('SHEPHERD_STORE_MIGRATION_FAILED', new RegExp(`${brokenFile} failed`), /42P01/),
       )
       const tables = await adminQuery(
         `SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'half_done'`,

@@ -297,6 +297,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
             acquiredAt: T0,
             heartbeatAt: T0,
             expiresAt: T0 + TTL,
+            epoch: 1,
           })
           // The same supervisor again, now with its API address: renewed, not taken anew.
           const again = await store.claimOwnership(
@@ -351,6 +352,28 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.equal(await store.readOwnership(), null)
           const next = await opened.alongside()
           assert.equal((await next.claimOwnership(B, T0 + 1, TTL, runs(A.pid))).kind, 'take')
+        }))
+
+      it('raises the lease epoch on every take, take-over and rejoin, never reusing one past a release', () =>
+        withStore(async (store, opened) => {
+          const epoch = async (s: Store): Promise<number | undefined> => (await s.readOwnership())?.epoch
+          await store.claimOwnership(A, T0, TTL, nobodyRuns)
+          assert.equal(await epoch(store), 1)
+          assert.equal(await store.renewOwnership(A.owner, T0 + 1_000, TTL), true)
+          await store.claimOwnership(A, T0 + 2_000, TTL, nobodyRuns)
+          assert.equal(await epoch(store), 1, 'a renew keeps the epoch')
+          // Its own lease, lapsed: claimed again, it is a rejoin with a new epoch.
+          await store.claimOwnership(A, T0 + 2_000 + TTL, TTL, nobodyRuns)
+          assert.equal(await epoch(store), 2)
+          await store.releaseOwnership(A.owner)
+          const next = await opened.alongside()
+          assert.equal((await next.claimOwnership(B, T0 + 2 * TTL, TTL, nobodyRuns)).kind, 'take')
+          assert.equal(await epoch(next), 3, 'the released epoch is not handed out again')
+          await next.close() // B dies without giving the store up
+          const third = await opened.alongside()
+          const C = { ...A, owner: 'owner-c', pid: 303 }
+          assert.equal((await third.claimOwnership(C, T0 + 2 * TTL + 1, TTL, nobodyRuns)).kind, 'take-over')
+          assert.equal(await epoch(third), 4)
         }))
 
       it('tells each write to onWrite, and a healthy store passes its check', () =>

@@ -6,6 +6,7 @@ import {
   describeHolder,
   holderLiveness,
   type LeaseClaim,
+  type LeaseDecision,
   type SupervisorLease,
 } from '../../src/core/supervisor-lease.js'
 
@@ -26,13 +27,14 @@ const held: SupervisorLease = {
   acquiredAt: T0 - 60_000,
   heartbeatAt: T0 - 5_000,
   expiresAt: T0 + 25_000,
+  epoch: 4,
 }
 
 describe('decideLease', () => {
   it('takes a store nobody owns, with a lease of ttl', () => {
     assert.deepEqual(decideLease(null, me, T0, 'unknown', TTL), {
       kind: 'take',
-      lease: { ...asLease(), acquiredAt: T0, heartbeatAt: T0, expiresAt: T0 + TTL },
+      lease: { ...asLease(), acquiredAt: T0, heartbeatAt: T0, expiresAt: T0 + TTL, epoch: 1 },
     })
   })
 
@@ -47,6 +49,7 @@ describe('decideLease', () => {
         acquiredAt: held.acquiredAt,
         heartbeatAt: T0,
         expiresAt: T0 + TTL,
+        epoch: held.epoch,
       },
     })
   })
@@ -66,6 +69,37 @@ describe('decideLease', () => {
     assert.equal(decideLease(held, me, held.expiresAt - 1, 'unknown', TTL).kind, 'refuse')
     const d = decideLease(held, me, held.expiresAt, 'unknown', TTL)
     assert.deepEqual(d.kind === 'take-over' && d.reason, 'expired')
+  })
+})
+
+/** The epoch of the lease a decision gives, or null when it refuses. */
+function epochOf(d: LeaseDecision): number | null {
+  return d.kind === 'refuse' ? null : d.lease.epoch
+}
+
+describe('lease epochs', () => {
+  it('gives a first take epoch 1, and a take after a release one more than the node had', () => {
+    assert.equal(epochOf(decideLease(null, me, T0, 'unknown', TTL)), 1)
+    assert.equal(epochOf(decideLease(null, me, T0, 'unknown', TTL, 7)), 8)
+  })
+
+  it('keeps the epoch on a renew', () => {
+    const mine = { ...held, owner: me.owner }
+    assert.equal(epochOf(decideLease(mine, me, T0, 'alive', TTL)), held.epoch)
+  })
+
+  it('raises the epoch on a take-over, dead or expired, past the last one the node had', () => {
+    assert.equal(epochOf(decideLease(held, me, T0, 'dead', TTL)), held.epoch + 1)
+    assert.equal(epochOf(decideLease(held, me, held.expiresAt, 'unknown', TTL)), held.epoch + 1)
+    assert.equal(epochOf(decideLease(held, me, T0, 'dead', TTL, 9)), 10)
+  })
+
+  it('treats a claim on its own lapsed lease as a rejoin: taken anew, with a new epoch', () => {
+    const mine = { ...held, owner: me.owner }
+    const d = decideLease(mine, me, held.expiresAt, 'alive', TTL)
+    assert.equal(d.kind, 'take')
+    assert.equal(d.kind === 'take' ? d.lease.epoch : null, held.epoch + 1)
+    assert.equal(d.kind === 'take' ? d.lease.acquiredAt : null, held.expiresAt)
   })
 })
 

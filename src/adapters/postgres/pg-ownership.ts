@@ -55,8 +55,12 @@ export class PostgresOwnership {
       const liveness = current
         ? holderLiveness(current, claim, here ? running(current.pid, current.startTicks) : null, false)
         : 'unknown'
-      const d = decideLease(current, claim, now, liveness, ttlMs)
-      if (d.kind !== 'refuse') await c.query({ ...S.writeNode, values: [node, ...leaseValues(d.lease)] })
+      const last = Number((await row<{ epoch: string }>(c, S.readEpoch, [node]))?.epoch ?? 0)
+      const d = decideLease(current, claim, now, liveness, ttlMs, Math.max(last, current?.epoch ?? 0))
+      if (d.kind !== 'refuse') {
+        await c.query({ ...S.writeNode, values: [node, ...leaseValues(d.lease)] })
+        await c.query({ ...S.writeEpoch, values: [node, d.lease.epoch] })
+      }
       return d
     })
     if (decision.kind !== 'refuse') this.#node = node
