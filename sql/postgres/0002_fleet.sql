@@ -9,3 +9,8 @@ CREATE TABLE node_epochs (
   node TEXT PRIMARY KEY,
   epoch BIGINT NOT NULL
 );
+
+-- Worker processes are per node: each agent records, lists and sweeps as orphans its own only, so
+-- that two agents on one host (or two hosts with colliding pids) do not stop each other's workers.
+-- Rows written before this migration have node '' and belong to no named agent.
+ALTER TABLE worker_processes ADD COLUMN node TEXT NOT NULL DEFAULT '';

@@ -335,6 +335,55 @@ if (skip === null) {
       assert.equal(dead.kind, 'take-over', 'its holder gone, the name is free')
     })
 
+    it('keeps worker processes per node: each agent lists and clears its own only', async (t) => {
+      const { store, url } = await openFor(t)
+      const b = await openPostgresStore(url)
+      t.after(() => b.close())
+      const a1: LeaseClaim = {
+        owner: 'run-a',
+        node: 'agent-a',
+        host: 'box',
+        pid: 101,
+        startTicks: 1,
+        apiUrl: null,
+      }
+      const b1: LeaseClaim = {
+        owner: 'run-b',
+        node: 'agent-b',
+        host: 'box',
+        pid: 202,
+        startTicks: 2,
+        apiUrl: null,
+      }
+      await store.claimOwnership(a1, T0, TTL, () => true)
+      await b.claimOwnership(b1, T0, TTL, () => true)
+      const proc = (pid: number) => ({ pid, startTicks: 7, pool: 'jobs', workerId: 'w#1', spawnedAt: T0 })
+      await store.writeBatch({ processesStarted: [proc(1001)] })
+      await b.writeBatch({ processesStarted: [proc(2002)] })
+      assert.deepEqual(
+        (await store.listWorkerProcesses()).map((p) => p.pid),
+        [1001],
+      )
+      assert.deepEqual(
+        (await b.listWorkerProcesses()).map((p) => p.pid),
+        [2002],
+      )
+      const reader = await openPostgresStore(url)
+      t.after(() => reader.close())
+      assert.deepEqual(
+        (await reader.listWorkerProcesses()).map((p) => p.pid).sort(),
+        [1001, 2002],
+        'a store that claimed no node sees every node',
+      )
+      await store.clearWorkerProcesses()
+      assert.deepEqual(await store.listWorkerProcesses(), [])
+      assert.deepEqual(
+        (await b.listWorkerProcesses()).map((p) => p.pid),
+        [2002],
+        "another agent's processes are not swept",
+      )
+    })
+
     it('lets exactly one of two agents that start together as the same node take it', async (t) => {
       const { url } = await openFor(t)
       const stores = await Promise.all(Array.from({ length: 6 }, () => openPostgresStore(url)))

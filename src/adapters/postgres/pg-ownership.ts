@@ -34,6 +34,11 @@ export class PostgresOwnership {
   /** The node this store claimed, once it has. */
   #node: string | null = null
 
+  /** The node this store claimed, or null before it has. */
+  get node(): string | null {
+    return this.#node
+  }
+
   constructor(guard: PgGuard, gate: StoreGate) {
     this.#guard = guard
     this.#gate = gate

@@ -31,6 +31,14 @@ const PG_STORE_SQL = {
   readEpoch: 'SELECT epoch FROM node_epochs WHERE node = $1',
   writeEpoch: `INSERT INTO node_epochs (node, epoch) VALUES ($1, $2)
     ON CONFLICT (node) DO UPDATE SET epoch = GREATEST(node_epochs.epoch, excluded.epoch)`,
+  // Worker processes are per node (0002_fleet.sql): each agent sweeps its own orphans only, so two
+  // agents on one host do not stop each other's workers. A store that claimed no node (a reader)
+  // lists every node's.
+  insertNodeProcess: `INSERT INTO worker_processes (pid, start_ticks, pool, worker_id, spawned_at, node)
+    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (pid, start_ticks) DO NOTHING`,
+  listNodeProcesses: `SELECT pid, start_ticks, pool, worker_id, spawned_at FROM worker_processes
+    WHERE $1::text IS NULL OR node = $1 ORDER BY spawned_at`,
+  clearNodeProcesses: 'DELETE FROM worker_processes WHERE node = $1',
   renew: 'UPDATE supervisor_leases SET heartbeat_at = $1, expires_at = $2 WHERE owner = $3',
   release: 'DELETE FROM supervisor_leases WHERE owner = $1',
 } as const
