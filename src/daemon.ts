@@ -26,7 +26,7 @@ import type { Clock } from './ports/clock.js'
 import type { Store } from './ports/store.js'
 import { startReportSchedule } from './report/scheduler.js'
 import { openStore } from './store/open-store.js'
-import { HEARTBEAT_MS, takeOwnership } from './store/ownership.js'
+import { HEARTBEAT_MS, LEASE_TTL_MS, takeOwnership } from './store/ownership.js'
 import { STORE_CHECK_MS, StoreMonitor } from './store/store-monitor.js'
 import { WriteBehind } from './store/write-behind.js'
 import { Supervisor } from './supervisor/supervisor.js'
@@ -86,7 +86,17 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   const store = await openStore(loaded.store)
   await store.migrate()
   // Before anything in the store is touched: a second supervisor on this store stops here.
-  const ownership = await takeOwnership(store, loaded.storePath, clock.now()).catch(async (e: unknown) => {
+  // On a shared store (PostgreSQL) the lease is the fleet's: node.lease long, renewed every third
+  // of it. On SQLite the OS lock tells at once whether the holder runs: the long lease stays.
+  const fleet = loaded.store.kind === 'postgres'
+  const leaseMs = fleet ? loaded.node.leaseMs : LEASE_TTL_MS
+  const ownership = await takeOwnership(
+    store,
+    loaded.storePath,
+    clock.now(),
+    loaded.node.name,
+    leaseMs,
+  ).catch(async (e: unknown) => {
     await store.close()
     throw e
   })
@@ -145,7 +155,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     record,
     logger,
     heartbeat: (now) => ownership.heartbeat(now),
-    heartbeatEveryMs: HEARTBEAT_MS,
+    heartbeatEveryMs: fleet ? Math.max(100, Math.floor(leaseMs / 3)) : HEARTBEAT_MS,
     dropped: () => writer.dropped,
   })
   storeMonitor.start()

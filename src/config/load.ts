@@ -24,6 +24,7 @@ import {
 import type { JobPolicy } from '../core/job.js'
 import { ShepherdError } from '../errors.js'
 import { parseWith } from '../validation.js'
+import { type NodeIdentity, nodeIdentity, placedOn } from './node-schema.js'
 import {
   type Config,
   ConfigSchema,
@@ -69,6 +70,10 @@ export interface LoadedConfig {
   storePath: string
   /** Absolute path of the log directory. */
   logDir: string
+  /** This agent: its node name (SHEPHERD_NODE, node.name or the host name), labels and lease. */
+  node: NodeIdentity
+  /** Every pool of the file; `pools` holds those placed on this node (`workers.<pool>.nodes`). */
+  allPools: ResolvedPool[]
 }
 
 /**
@@ -182,7 +187,14 @@ export function loadConfigText(
       details: [problem],
     })
   }
-  return resolveConfig(config, file, store)
+  const node = nodeIdentity(config.node, env)
+  if ('problem' in node) {
+    const problem = { path: 'node.name', line: lineOfField(text, ['node', 'name']), message: node.problem }
+    throw new ShepherdError('SHEPHERD_CONFIG_INVALID', formatProblems(file, [problem]), {
+      details: [problem],
+    })
+  }
+  return resolveConfig(config, file, store, node)
 }
 
 /** Validates without throwing: either a config, or every problem found. */
@@ -292,7 +304,7 @@ export function formatProblem(p: ConfigProblem): string {
   return `  ${p.path || '(root)'}${p.line ? ` (line ${p.line})` : ''}: ${p.message}`
 }
 
-function resolveConfig(config: Config, file: string, store: StoreTarget): LoadedConfig {
+function resolveConfig(config: Config, file: string, store: StoreTarget, node: NodeIdentity): LoadedConfig {
   const dir = path.dirname(file)
   const pools = Object.entries(config.workers).map(([name, pool]): ResolvedPool => {
     const thresholds = { ...config.thresholds, ...pool.thresholds }
@@ -309,7 +321,9 @@ function resolveConfig(config: Config, file: string, store: StoreTarget): Loaded
     file,
     dir,
     config,
-    pools,
+    pools: pools.filter((p) => placedOn(p.nodes, node)),
+    allPools: pools,
+    node,
     store,
     storePath: store.kind === 'sqlite' ? store.path : store.name,
     logDir: path.resolve(dir, config.logs.dir),

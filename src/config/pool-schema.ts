@@ -6,6 +6,7 @@
  */
 import { z } from 'zod'
 
+import { PoolNodesSchema } from './node-schema.js'
 import { optionalAll, recoveryFields, strategyFields, thresholdFields } from './policy-schema.js'
 import { duration } from './units.js'
 
@@ -139,6 +140,7 @@ export const PoolSchema = z
         'A worker is hung when its SDK heartbeats stop, or its process stays stopped (SIGSTOP) or in uninterruptible sleep, for this long.',
       ),
     probes: z.array(ProbeSchema).prefault([]).describe('Liveness probes, all of which must pass.'),
+    nodes: PoolNodesSchema,
     queue: z
       .string()
       .regex(/^[A-Za-z0-9_.-]+$/, 'expected a queue name of letters, digits, "_", "." or "-"')

@@ -14,6 +14,7 @@ import { z } from 'zod'
 
 import { STRATEGIES } from '../core/strategy.js'
 import { ApiSchema } from './api-schema.js'
+import { NodeSchema } from './node-schema.js'
 import { HookSchema, NotificationsSchema, ReportsSchema, SEVERITIES } from './notifications-schema.js'
 import { RecoveryFull, StrategiesFull, ThresholdsFull } from './policy-schema.js'
 import { PoolSchema, type ProbeSchema } from './pool-schema.js'
@@ -37,6 +38,7 @@ export const ConfigSchema = z
     strategies: StrategiesFull.prefault({}),
     api: ApiSchema,
     store: StoreSchema,
+    node: NodeSchema,
     containment: z
       .enum(['auto', 'process_groups'])
       .prefault('auto')

@@ -6,7 +6,8 @@
  *
  * ```
  * no lease                     ─> take
- * our own lease                ─> renew (a claim repeated, e.g. once the API address is known)
+ * our own lease, live          ─> renew (a claim repeated, e.g. once the API address is known)
+ * our own lease, lapsed        ─> take (a rejoin: a new epoch)
  * holder alive                 ─> refuse, naming the holder
  * holder dead                  ─> take over (reason "dead")
  * holder unknown, lease expired ─> take over (reason "expired")
@@ -16,6 +17,10 @@
  * "Unknown" is for a holder whose liveness cannot be seen from here (another host, on a shared
  * database): then only the lease's expiry, renewed by the holder's heartbeat, can tell that it is
  * gone. On one host with SQLite the OS lock tells at once.
+ *
+ * Each node's lease has an epoch: one more than the node's last on every take, take-over and rejoin,
+ * the same on a renew. The adapter keeps the node's last epoch even once its lease is released,
+ * so that an epoch is never handed out twice.
  * @module
  */
 
@@ -35,10 +40,20 @@ export interface SupervisorLease {
   heartbeatAt: number
   /** The lease is stale after this (epoch ms) unless renewed. */
   expiresAt: number
+  /**
+   * The node's lease epoch: higher on every take, take-over and rejoin after a lapse, never lower
+   * for one node. Work stamped with an older epoch is its owner's no more.
+   */
+  epoch: number
 }
 
-/** Who asks for the store. */
-export type LeaseClaim = Pick<SupervisorLease, 'owner' | 'host' | 'pid' | 'startTicks' | 'apiUrl'>
+/**
+ * Who asks for the store: a supervisor, and the node it runs as (its name in a fleet: the key of
+ * its lease on a shared store; the host name unless configured).
+ */
+export type LeaseClaim = Pick<SupervisorLease, 'owner' | 'host' | 'pid' | 'startTicks' | 'apiUrl'> & {
+  node: string
+}
 
 /** Whether the holder of a lease still runs, as far as the adapter can tell. */
 export type HolderLiveness = 'alive' | 'dead' | 'unknown'
@@ -55,6 +70,7 @@ export type LeaseDecision =
  * @param current - the lease in the store, or null.
  * @param holder - whether `current`'s holder still runs (ignored when it is ours or there is none).
  * @param ttlMs - how long the new lease lasts without a heartbeat.
+ * @param lastEpoch - the node's highest epoch handed out so far (0: none), released leases' too.
  */
 export function decideLease(
   current: SupervisorLease | null,
@@ -62,15 +78,26 @@ export function decideLease(
   now: number,
   holder: HolderLiveness,
   ttlMs: number,
+  lastEpoch: number = current?.epoch ?? 0,
 ): LeaseDecision {
-  const fresh = (acquiredAt: number): SupervisorLease => ({
-    ...claim,
+  const next = Math.max(lastEpoch, current?.epoch ?? 0) + 1
+  const fresh = (acquiredAt: number, epoch: number = next): SupervisorLease => ({
+    owner: claim.owner,
+    host: claim.host,
+    pid: claim.pid,
+    startTicks: claim.startTicks,
+    apiUrl: claim.apiUrl,
     acquiredAt,
     heartbeatAt: now,
     expiresAt: now + ttlMs,
+    epoch,
   })
   if (current === null) return { kind: 'take', lease: fresh(now) }
-  if (current.owner === claim.owner) return { kind: 'renew', lease: fresh(current.acquiredAt) }
+  if (current.owner === claim.owner) {
+    return now < current.expiresAt
+      ? { kind: 'renew', lease: fresh(current.acquiredAt, current.epoch) }
+      : { kind: 'take', lease: fresh(now) }
+  }
   switch (holder) {
     case 'alive':
       return { kind: 'refuse', holder: current }

@@ -43,23 +43,30 @@ export interface Ownership {
  * @throws ShepherdError `SHEPHERD_STORE_LOCKED` when another supervisor that runs owns it; the
  *   message names it (host, pid, API, since when). Nothing in the store was changed.
  */
-export async function takeOwnership(store: Store, storePath: string, now: number): Promise<Ownership> {
+export async function takeOwnership(
+  store: Store,
+  storePath: string,
+  now: number,
+  node: string = os.hostname(),
+  ttlMs: number = LEASE_TTL_MS,
+): Promise<Ownership> {
   const claim: LeaseClaim = {
     owner: randomUUID(),
+    node,
     host: os.hostname(),
     pid: process.pid,
     startTicks: readProcStat(process.pid)?.startTimeTicks ?? null,
     apiUrl: null,
   }
-  const decision = await store.claimOwnership(claim, now, LEASE_TTL_MS, processRunning)
+  const decision = await store.claimOwnership(claim, now, ttlMs, processRunning)
   if (decision.kind === 'refuse') {
     const who = decision.holder
       ? `another supervisor owns it: ${describeHolder(decision.holder, now)}`
       : 'another supervisor is starting on it'
     throw new ShepherdError(
       'SHEPHERD_STORE_LOCKED',
-      `Cannot start on the store ${storePath}: ${who}. Nothing was touched. ` +
-        'Stop that supervisor first, or give this config a store of its own (store.path; a PostgreSQL store takes one supervisor per host).',
+      `Cannot start on the store ${storePath} as node ${node}: ${who}. Nothing was touched. ` +
+        'Stop that supervisor first, or give this config a store of its own (store.path; on a PostgreSQL store, one supervisor per node name: give each agent its own with SHEPHERD_NODE or node.name).',
       { details: { holder: decision.holder } },
     )
   }
@@ -71,10 +78,10 @@ export async function takeOwnership(store: Store, storePath: string, now: number
     takenOver:
       decision.kind === 'take-over' ? { previous: decision.previous, reason: decision.reason } : null,
     async serving(apiUrl, at) {
-      const again = await store.claimOwnership({ ...claim, apiUrl }, at, LEASE_TTL_MS, processRunning)
+      const again = await store.claimOwnership({ ...claim, apiUrl }, at, ttlMs, processRunning)
       if (again.kind !== 'refuse') lease = again.lease
     },
-    heartbeat: (at) => store.renewOwnership(claim.owner, at, LEASE_TTL_MS),
+    heartbeat: (at) => store.renewOwnership(claim.owner, at, ttlMs),
     release: () => store.releaseOwnership(claim.owner),
   }
 }

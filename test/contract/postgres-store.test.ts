@@ -141,10 +141,11 @@ if (skip === null) {
     it('rolls a failed migration back whole, leaving the version it had', async (t) => {
       const { schema, url } = await openFor(t)
       const shipped = loadPostgresMigrations()
+      const brokenFile = `${String(shipped.length + 1).padStart(4, '0')}_broken.sql`
       const broken: Migration = {
         version: shipped.length + 1,
         name: 'broken',
-        file: `${String(shipped.length + 1).padStart(4, '0')}_broken.sql`,
+        file: brokenFile,
         sql: 'CREATE TABLE half_done (x INTEGER); SELECT * FROM no_such_table;',
       }
       const c = new pg.Client({ connectionString: parseStoreUrl(url).connectionString })
@@ -152,7 +153,7 @@ if (skip === null) {
       t.after(() => c.end())
       await assert.rejects(
         runPostgresMigrations(c, parseStoreUrl(url), [...shipped, broken]),
-        expectError('SHEPHERD_STORE_MIGRATION_FAILED', /0002_broken\.sql failed/, /42P01/),
+        expectError('SHEPHERD_STORE_MIGRATION_FAILED', new RegExp(`${brokenFile} failed`), /42P01/),
       )
       const tables = await adminQuery(
         `SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'half_done'`,
@@ -250,13 +251,34 @@ if (skip === null) {
       const web2 = await openPostgresStore(url)
       const again = await openPostgresStore(url)
       t.after(() => Promise.all([web2.close(), again.close()]))
-      const web1: LeaseClaim = { owner: 'run-1', host: 'web-1', pid: 101, startTicks: 1, apiUrl: null }
+      const web1: LeaseClaim = {
+        owner: 'run-1',
+        node: 'web-1',
+        host: 'web-1',
+        pid: 101,
+        startTicks: 1,
+        apiUrl: null,
+      }
       assert.equal((await store.claimOwnership(web1, T0, TTL, () => true)).kind, 'take')
-      const other: LeaseClaim = { owner: 'run-2', host: 'web-2', pid: 101, startTicks: 1, apiUrl: null }
+      const other: LeaseClaim = {
+        owner: 'run-2',
+        node: 'web-2',
+        host: 'web-2',
+        pid: 101,
+        startTicks: 1,
+        apiUrl: null,
+      }
       assert.equal((await web2.claimOwnership(other, T0, TTL, () => true)).kind, 'take', 'another node')
       // Where the holder's process cannot be seen (running says null, as for a holder on another
       // host), its lease decides: live, refused; expired, taken over.
-      const second: LeaseClaim = { owner: 'run-3', host: 'web-1', pid: 202, startTicks: 2, apiUrl: null }
+      const second: LeaseClaim = {
+        owner: 'run-3',
+        node: 'web-1',
+        host: 'web-1',
+        pid: 202,
+        startTicks: 2,
+        apiUrl: null,
+      }
       const refused = await again.claimOwnership(second, T0 + 1_000, TTL, () => null)
       assert.equal(refused.kind, 'refuse')
       assert.equal(refused.kind === 'refuse' ? refused.holder?.owner : null, 'run-1')
@@ -271,6 +293,97 @@ if (skip === null) {
       assert.equal(await web2.renewOwnership('run-2', T0 + TTL + 1, TTL), true, 'other nodes are untouched')
     })
 
+    it('keys the lease by node name: two agents on one host with two names both start, one name twice is refused', async (t) => {
+      const { store, url } = await openFor(t)
+      const b = await openPostgresStore(url)
+      const again = await openPostgresStore(url)
+      t.after(() => Promise.all([b.close(), again.close()]))
+      const a1: LeaseClaim = {
+        owner: 'run-a',
+        node: 'agent-a',
+        host: 'box',
+        pid: 101,
+        startTicks: 1,
+        apiUrl: null,
+      }
+      const b1: LeaseClaim = {
+        owner: 'run-b',
+        node: 'agent-b',
+        host: 'box',
+        pid: 202,
+        startTicks: 2,
+        apiUrl: null,
+      }
+      const a2: LeaseClaim = {
+        owner: 'run-c',
+        node: 'agent-a',
+        host: 'box',
+        pid: 303,
+        startTicks: 3,
+        apiUrl: null,
+      }
+      assert.equal((await store.claimOwnership(a1, T0, TTL, () => true)).kind, 'take')
+      assert.equal(
+        (await b.claimOwnership(b1, T0, TTL, () => true)).kind,
+        'take',
+        'another name on the same host',
+      )
+      const refused = await again.claimOwnership(a2, T0 + 1_000, TTL, (pid) => pid === 101)
+      assert.equal(refused.kind, 'refuse')
+      assert.equal(refused.kind === 'refuse' ? refused.holder?.owner : null, 'run-a')
+      const dead = await again.claimOwnership(a2, T0 + 2_000, TTL, () => false)
+      assert.equal(dead.kind, 'take-over', 'its holder gone, the name is free')
+    })
+
+    it('keeps worker processes per node: each agent lists and clears its own only', async (t) => {
+      const { store, url } = await openFor(t)
+      const b = await openPostgresStore(url)
+      t.after(() => b.close())
+      const a1: LeaseClaim = {
+        owner: 'run-a',
+        node: 'agent-a',
+        host: 'box',
+        pid: 101,
+        startTicks: 1,
+        apiUrl: null,
+      }
+      const b1: LeaseClaim = {
+        owner: 'run-b',
+        node: 'agent-b',
+        host: 'box',
+        pid: 202,
+        startTicks: 2,
+        apiUrl: null,
+      }
+      await store.claimOwnership(a1, T0, TTL, () => true)
+      await b.claimOwnership(b1, T0, TTL, () => true)
+      const proc = (pid: number) => ({ pid, startTicks: 7, pool: 'jobs', workerId: 'w#1', spawnedAt: T0 })
+      await store.writeBatch({ processesStarted: [proc(1001)] })
+      await b.writeBatch({ processesStarted: [proc(2002)] })
+      assert.deepEqual(
+        (await store.listWorkerProcesses()).map((p) => p.pid),
+        [1001],
+      )
+      assert.deepEqual(
+        (await b.listWorkerProcesses()).map((p) => p.pid),
+        [2002],
+      )
+      const reader = await openPostgresStore(url)
+      t.after(() => reader.close())
+      assert.deepEqual(
+        (await reader.listWorkerProcesses()).map((p) => p.pid).sort(),
+        [1001, 2002],
+        'a store that claimed no node sees every node',
+      )
+      await store.clearWorkerProcesses()
+      assert.deepEqual(await store.listWorkerProcesses(), [])
+      assert.deepEqual(
+        (await b.listWorkerProcesses()).map((p) => p.pid),
+        [2002],
+        "another agent's processes are not swept",
+      )
+    })
+
     it('lets exactly one of two agents that start together as the same node take it', async (t) => {
       const { url } = await openFor(t)
       const stores = await Promise.all(Array.from({ length: 6 }, () => openPostgresStore(url)))
@@ -278,7 +391,7 @@ if (skip === null) {
       const decisions = await Promise.all(
         stores.map((s, i) =>
           s.claimOwnership(
-            { owner: `run-${i}`, host: 'web-1', pid: 100 + i, startTicks: i, apiUrl: null },
+            { owner: `run-${i}`, node: 'web-1', host: 'web-1', pid: 100 + i, startTicks: i, apiUrl: null },
             T0,
             TTL,
             () => true,

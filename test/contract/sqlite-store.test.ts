@@ -167,6 +167,7 @@ describe('SQLite store', () => {
       'events',
       'incidents',
       'jobs',
+      'node_epochs',
       'shepherd_migrations',
       'sqlite_sequence',
       'supervisor_lease',

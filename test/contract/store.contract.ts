@@ -291,11 +291,13 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.equal(await store.readOwnership(), null)
           const first = await store.claimOwnership(A, T0, TTL, nobodyRuns)
           assert.equal(first.kind, 'take')
+          const { node: _node, ...leaseOfA } = A
           assert.deepEqual(await store.readOwnership(), {
-            ...A,
+            ...leaseOfA,
             acquiredAt: T0,
             heartbeatAt: T0,
             expiresAt: T0 + TTL,
+            epoch: 1,
           })
           // The same supervisor again, now with its API address: renewed, not taken anew.
           const again = await store.claimOwnership(
@@ -352,6 +354,28 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.equal((await next.claimOwnership(B, T0 + 1, TTL, runs(A.pid))).kind, 'take')
         }))
 
+      it('raises the lease epoch on every take, take-over and rejoin, never reusing one past a release', () =>
+        withStore(async (store, opened) => {
+          const epoch = async (s: Store): Promise<number | undefined> => (await s.readOwnership())?.epoch
+          await store.claimOwnership(A, T0, TTL, nobodyRuns)
+          assert.equal(await epoch(store), 1)
+          assert.equal(await store.renewOwnership(A.owner, T0 + 1_000, TTL), true)
+          await store.claimOwnership(A, T0 + 2_000, TTL, nobodyRuns)
+          assert.equal(await epoch(store), 1, 'a renew keeps the epoch')
+          // Its own lease, lapsed: claimed again, it is a rejoin with a new epoch.
+          await store.claimOwnership(A, T0 + 2_000 + TTL, TTL, nobodyRuns)
+          assert.equal(await epoch(store), 2)
+          await store.releaseOwnership(A.owner)
+          const next = await opened.alongside()
+          assert.equal((await next.claimOwnership(B, T0 + 2 * TTL, TTL, nobodyRuns)).kind, 'take')
+          assert.equal(await epoch(next), 3, 'the released epoch is not handed out again')
+          await next.close() // B dies without giving the store up
+          const third = await opened.alongside()
+          const C = { ...A, owner: 'owner-c', pid: 303 }
+          assert.equal((await third.claimOwnership(C, T0 + 2 * TTL + 1, TTL, nobodyRuns)).kind, 'take-over')
+          assert.equal(await epoch(third), 4)
+        }))
+
       it('tells each write to onWrite, and a healthy store passes its check', () =>
         withStore(async (store) => {
           const seen: unknown[] = []
@@ -368,8 +392,22 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
 
 const TTL = 30_000
 /** Two supervisors on one host. */
-const A: LeaseClaim = { owner: 'owner-a', host: 'host-1', pid: 101, startTicks: 5_000, apiUrl: null }
-const B: LeaseClaim = { owner: 'owner-b', host: 'host-1', pid: 202, startTicks: 6_000, apiUrl: null }
+const A: LeaseClaim = {
+  owner: 'owner-a',
+  node: 'host-1',
+  host: 'host-1',
+  pid: 101,
+  startTicks: 5_000,
+  apiUrl: null,
+}
+const B: LeaseClaim = {
+  owner: 'owner-b',
+  node: 'host-1',
+  host: 'host-1',
+  pid: 202,
+  startTicks: 6_000,
+  apiUrl: null,
+}
 const nobodyRuns = (): boolean => false
 const runs =
   (pid: number) =>

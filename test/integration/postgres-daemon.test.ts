@@ -15,7 +15,7 @@ import { stringify } from 'yaml'
 import { openPostgresStore } from '../../src/adapters/postgres/pg-store.js'
 import { CLI_ENV, freePort, runCli, startCli } from '../helpers/cli.js'
 import { fixture, NODE, tempDir } from '../helpers/daemon.js'
-import { dropSchema, postgresSkipReason, testSchema } from '../helpers/postgres.js'
+import { adminQuery, dropSchema, postgresSkipReason, testSchema } from '../helpers/postgres.js'
 import { isGone, waitFor } from '../helpers/wait.js'
 
 const skip = await postgresSkipReason()
@@ -149,6 +149,62 @@ describe('the daemon on PostgreSQL', () => {
       assert.ok(isGone(victim.pid))
       assert.equal(await store.readOwnership(), null, 'a clean stop gives the node up')
       assert.equal(existsSync(path.join(dir, 'shepherd.db')), false, 'no SQLite file was made')
+    },
+  )
+
+  it(
+    'runs two agents on one host under two node names; a third with a name in use is refused, naming it',
+    { skip: skip ?? false },
+    async (t) => {
+      const { schema, url } = testSchema()
+      const dir = tempDir(t)
+      const configFor = async (name: string): Promise<string> => {
+        const file = path.join(dir, `${name}.yaml`)
+        writeFileSync(
+          file,
+          stringify({
+            api: { port: await freePort() },
+            log: { level: 'warn' },
+            store: { url_env: 'SHEPHERD_TEST_STORE_URL' },
+            workers: { idle: { command: NODE, args: ['-e', 'setInterval(() => {}, 1000)'] } },
+          }),
+        )
+        return file
+      }
+      const env = (node: string): NodeJS.ProcessEnv => ({
+        ...CLI_ENV,
+        SHEPHERD_TEST_STORE_URL: url,
+        SHEPHERD_NODE: node,
+      })
+      const a = startCli(t, ['start', '-c', await configFor('a')], { env: env('agent-a'), built: true })
+      const b = startCli(t, ['start', '-c', await configFor('b')], { env: env('agent-b'), built: true })
+      t.after(async () => {
+        for (const d of [a, b]) if (d.child.exitCode === null) d.child.kill('SIGKILL')
+        await Promise.all([a.exited, b.exited])
+        await dropSchema(schema)
+      })
+      const leases = async (): Promise<{ node: string; pid: string }[]> =>
+        adminQuery<{ node: string; pid: string }>(
+          `SELECT node, pid FROM ${schema}.supervisor_leases ORDER BY node`,
+        ).catch(() => [])
+      await waitFor(
+        async () => (await leases()).length === 2,
+        `both agents hold their node's lease (logs: ${a.log()} ${b.log()})`,
+        30_000,
+        200,
+      )
+      assert.deepEqual(
+        (await leases()).map((l) => [l.node, Number(l.pid)]),
+        [
+          ['agent-a', a.child.pid],
+          ['agent-b', b.child.pid],
+        ],
+      )
+      const third = await runCli(['start', '-c', await configFor('c')], { env: env('agent-a'), built: true })
+      assert.notEqual(third.code, 0)
+      assert.match(third.stderr + third.stdout, /SHEPHERD_STORE_LOCKED/)
+      assert.match(third.stderr + third.stdout, /as node agent-a/)
+      assert.equal(a.child.exitCode, null, 'the holder runs on')
     },
   )
 })

@@ -6,12 +6,18 @@ import {
   describeHolder,
   holderLiveness,
   type LeaseClaim,
+  type LeaseDecision,
   type SupervisorLease,
 } from '../../src/core/supervisor-lease.js'
 
 const T0 = 1_700_000_000_000
 const TTL = 30_000
-const me: LeaseClaim = { owner: 'me', host: 'web-1', pid: 200, startTicks: 9, apiUrl: null }
+const me: LeaseClaim = { owner: 'me', node: 'web-1', host: 'web-1', pid: 200, startTicks: 9, apiUrl: null }
+/** The claim as a lease carries it: the node is the key of the lease, not a field of it. */
+function asLease(): Omit<LeaseClaim, 'node'> {
+  const { node: _node, ...rest } = me
+  return rest
+}
 const held: SupervisorLease = {
   owner: 'other',
   host: 'web-1',
@@ -21,13 +27,14 @@ const held: SupervisorLease = {
   acquiredAt: T0 - 60_000,
   heartbeatAt: T0 - 5_000,
   expiresAt: T0 + 25_000,
+  epoch: 4,
 }
 
 describe('decideLease', () => {
   it('takes a store nobody owns, with a lease of ttl', () => {
     assert.deepEqual(decideLease(null, me, T0, 'unknown', TTL), {
       kind: 'take',
-      lease: { ...me, acquiredAt: T0, heartbeatAt: T0, expiresAt: T0 + TTL },
+      lease: { ...asLease(), acquiredAt: T0, heartbeatAt: T0, expiresAt: T0 + TTL, epoch: 1 },
     })
   })
 
@@ -36,7 +43,14 @@ describe('decideLease', () => {
     const d = decideLease(mine, { ...me, apiUrl: 'http://x' }, T0, 'alive', TTL)
     assert.deepEqual(d, {
       kind: 'renew',
-      lease: { ...me, apiUrl: 'http://x', acquiredAt: held.acquiredAt, heartbeatAt: T0, expiresAt: T0 + TTL },
+      lease: {
+        ...asLease(),
+        apiUrl: 'http://x',
+        acquiredAt: held.acquiredAt,
+        heartbeatAt: T0,
+        expiresAt: T0 + TTL,
+        epoch: held.epoch,
+      },
     })
   })
 
@@ -55,6 +69,37 @@ describe('decideLease', () => {
     assert.equal(decideLease(held, me, held.expiresAt - 1, 'unknown', TTL).kind, 'refuse')
     const d = decideLease(held, me, held.expiresAt, 'unknown', TTL)
     assert.deepEqual(d.kind === 'take-over' && d.reason, 'expired')
+  })
+})
+
+/** The epoch of the lease a decision gives, or null when it refuses. */
+function epochOf(d: LeaseDecision): number | null {
+  return d.kind === 'refuse' ? null : d.lease.epoch
+}
+
+describe('lease epochs', () => {
+  it('gives a first take epoch 1, and a take after a release one more than the node had', () => {
+    assert.equal(epochOf(decideLease(null, me, T0, 'unknown', TTL)), 1)
+    assert.equal(epochOf(decideLease(null, me, T0, 'unknown', TTL, 7)), 8)
+  })
+
+  it('keeps the epoch on a renew', () => {
+    const mine = { ...held, owner: me.owner }
+    assert.equal(epochOf(decideLease(mine, me, T0, 'alive', TTL)), held.epoch)
+  })
+
+  it('raises the epoch on a take-over, dead or expired, past the last one the node had', () => {
+    assert.equal(epochOf(decideLease(held, me, T0, 'dead', TTL)), held.epoch + 1)
+    assert.equal(epochOf(decideLease(held, me, held.expiresAt, 'unknown', TTL)), held.epoch + 1)
+    assert.equal(epochOf(decideLease(held, me, T0, 'dead', TTL, 9)), 10)
+  })
+
+  it('treats a claim on its own lapsed lease as a rejoin: taken anew, with a new epoch', () => {
+    const mine = { ...held, owner: me.owner }
+    const d = decideLease(mine, me, held.expiresAt, 'alive', TTL)
+    assert.equal(d.kind, 'take')
+    assert.equal(d.kind === 'take' ? d.lease.epoch : null, held.epoch + 1)
+    assert.equal(d.kind === 'take' ? d.lease.acquiredAt : null, held.expiresAt)
   })
 })
 

@@ -1,8 +1,9 @@
 /**
  * One supervisor per node, on PostgreSQL. Many agents share the database, each the owner of its own
  * node: a lease row keyed by the node (`supervisor_leases`, sql/postgres/0001_init.sql), renewed
- * by its heartbeat. The node is the claim's host name for now (one agent per host); a second agent
- * that claims a node whose holder runs is refused, as a second supervisor on one SQLite file is.
+ * by its heartbeat. The node is the agent's name (`node.name`, SHEPHERD_NODE, else the host name),
+ * so that several agents may run on one host; a second agent that claims a node whose holder runs
+ * is refused, as a second supervisor on one SQLite file is.
  *
  * A claim is one transaction: an advisory lock on the node (so two agents starting as the same node
  * take turns even before its row exists), the node's row read FOR UPDATE, the core's decision
@@ -26,17 +27,17 @@ import type { PgGuard } from './pg-guard.js'
 import { changes, row } from './statements.js'
 import { STORE_STATEMENTS as S } from './store-queries.js'
 
-/** The node a claim is for: its host name, until agents are given names of their own. */
-export function nodeOf(claim: Pick<LeaseClaim, 'host'>): string {
-  return claim.host
-}
-
 /** The leases of one store's agent. */
 export class PostgresOwnership {
   readonly #guard: PgGuard
   readonly #gate: StoreGate
   /** The node this store claimed, once it has. */
   #node: string | null = null
+
+  /** The node this store claimed, or null before it has. */
+  get node(): string | null {
+    return this.#node
+  }
 
   constructor(guard: PgGuard, gate: StoreGate) {
     this.#guard = guard
@@ -50,7 +51,7 @@ export class PostgresOwnership {
     ttlMs: number,
     running: ProcessRunning,
   ): Promise<LeaseDecision> {
-    const node = nodeOf(claim)
+    const node = claim.node
     const decision = await this.#guard.write(`claim node ${node} for this supervisor`, async (c) => {
       await c.query({ ...S.lockNode, values: [node] })
       const r = await row<LeaseRow>(c, S.readNode, [node])
@@ -59,8 +60,12 @@ export class PostgresOwnership {
       const liveness = current
         ? holderLiveness(current, claim, here ? running(current.pid, current.startTicks) : null, false)
         : 'unknown'
-      const d = decideLease(current, claim, now, liveness, ttlMs)
-      if (d.kind !== 'refuse') await c.query({ ...S.writeNode, values: [node, ...leaseValues(d.lease)] })
+      const last = Number((await row<{ epoch: string }>(c, S.readEpoch, [node]))?.epoch ?? 0)
+      const d = decideLease(current, claim, now, liveness, ttlMs, Math.max(last, current?.epoch ?? 0))
+      if (d.kind !== 'refuse') {
+        await c.query({ ...S.writeNode, values: [node, ...leaseValues(d.lease)] })
+        await c.query({ ...S.writeEpoch, values: [node, d.lease.epoch] })
+      }
       return d
     })
     if (decision.kind !== 'refuse') this.#node = node

@@ -191,21 +191,35 @@ export class PostgresStore implements Store {
       for (const i of batch.incidents ?? []) await upsertIncident(c, i)
       for (const s of batch.workerStates ?? []) await upsertWorkerState(c, s)
       for (const p of batch.processesStarted ?? [])
-        await changes(c, S.insertProcess, [p.pid, p.startTicks, p.pool, p.workerId, storedTime(p.spawnedAt)])
+        await changes(c, S.insertNodeProcess, [
+          p.pid,
+          p.startTicks,
+          p.pool,
+          p.workerId,
+          storedTime(p.spawnedAt),
+          this.#ownership.node ?? '',
+        ])
       for (const p of batch.processesEnded ?? []) await changes(c, S.deleteProcess, [p.pid, p.startTicks])
       return events.length > 0 ? insertEvents(c, events) : []
     })
   }
 
-  /** Processes recorded as started and not as ended, oldest first. */
+  /**
+   * Processes of this store's node recorded as started and not as ended, oldest first: other
+   * agents' processes (on this host or another) are theirs to sweep. A store that claimed no node
+   * (a reader beside the agents) lists every node's.
+   */
   async listWorkerProcesses(): Promise<WorkerProcessRecord[]> {
+    const node = this.#ownership.node
     return this.#guard.read('list worker processes', async (q) =>
-      (await rows<ProcessRow>(q, S.listProcesses)).map(toWorkerProcess),
+      (await rows<ProcessRow>(q, S.listNodeProcesses, [node])).map(toWorkerProcess),
     )
   }
 
+  /** Forgets the processes of this store's node only. */
   async clearWorkerProcesses(): Promise<void> {
-    await this.#guard.write('forget worker processes', (c) => changes(c, S.clearProcesses))
+    const node = this.#ownership.node ?? ''
+    await this.#guard.write('forget worker processes', (c) => changes(c, S.clearNodeProcesses, [node]))
   }
 
   /** Oldest first by seq. An empty `types` list means any type, as an absent one does. */

@@ -159,6 +159,7 @@ export interface LeaseRow {
   acquired_at: number
   heartbeat_at: number
   expires_at: number
+  epoch: number
 }
 
 /** A row of `worker_processes`. */
@@ -180,7 +181,7 @@ export function toWorkerProcess(r: ProcessRow): WorkerProcessRecord {
   }
 }
 
-/** A lease's values in the order of the lease columns (owner … expires_at), times as stored. */
+/** A lease's values in the order of the lease columns (owner … expires_at, epoch), times as stored. */
 export function leaseValues(l: SupervisorLease): unknown[] {
   return [
     l.owner,
@@ -191,6 +192,7 @@ export function leaseValues(l: SupervisorLease): unknown[] {
     storedTime(l.acquiredAt),
     storedTime(l.heartbeatAt),
     storedTime(l.expiresAt),
+    l.epoch,
   ]
 }
 
@@ -205,6 +207,7 @@ export function toLease(r: LeaseRow): SupervisorLease {
     acquiredAt: r.acquired_at,
     heartbeatAt: r.heartbeat_at,
     expiresAt: r.expires_at,
+    epoch: Number(r.epoch),
   }
 }
 

@@ -31,6 +31,8 @@ export class SqliteOwnership {
     writeLease: Statement
     renewLease: Statement
     releaseLease: Statement
+    readEpoch: Statement<{ epoch: number }>
+    writeEpoch: Statement
   }
   readonly #claim: Database.Transaction<
     (claim: LeaseClaim, now: number, ttlMs: number, running: ProcessRunning) => LeaseDecision
@@ -46,6 +48,8 @@ export class SqliteOwnership {
       writeLease: db.prepare(LEASE_SQL.writeLease),
       renewLease: db.prepare(LEASE_SQL.renewLease),
       releaseLease: db.prepare(LEASE_SQL.releaseLease),
+      readEpoch: db.prepare(LEASE_SQL.readEpoch) as Statement<{ epoch: number }>,
+      writeEpoch: db.prepare(LEASE_SQL.writeEpoch),
     }
     this.#claim = db.transaction((claim: LeaseClaim, now: number, ttlMs: number, running: ProcessRunning) => {
       const current = this.#readLease()
@@ -54,8 +58,12 @@ export class SqliteOwnership {
       const liveness = current
         ? holderLiveness(current, claim, running(current.pid, current.startTicks), true)
         : 'unknown'
-      const decision = decideLease(current, claim, now, liveness, ttlMs)
-      if (decision.kind !== 'refuse') this.#s.writeLease.run(...leaseValues(decision.lease))
+      const last = this.#s.readEpoch.get(claim.node)?.epoch ?? 0
+      const decision = decideLease(current, claim, now, liveness, ttlMs, Math.max(last, current?.epoch ?? 0))
+      if (decision.kind !== 'refuse') {
+        this.#s.writeLease.run(...leaseValues(decision.lease))
+        this.#s.writeEpoch.run(claim.node, decision.lease.epoch)
+      }
       return decision
     })
   }
