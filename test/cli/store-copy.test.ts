@@ -300,6 +300,7 @@ describe('shepherd store copy', () => {
     const owner = await openSqliteStore(file)
     const claim = {
       owner: 'sup-1',
+      node: os.hostname(),
       host: os.hostname(),
       pid: process.pid,
       startTicks: null,
