@@ -152,7 +152,7 @@ if (skip === null) {
       t.after(() => c.end())
       await assert.rejects(
         runPostgresMigrations(c, parseStoreUrl(url), [...shipped, broken]),
-        expectError('SHEPHERD_STORE_MIGRATION_FAILED', /0002_broken\.sql failed/, /42P01/),
+        expectError('SHEPHERD_STORE_MIGRATION_FAILED', new RegExp(`${broken.file} failed`), /42P01/),
       )
       const tables = await adminQuery(
         `SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'half_done'`,
