@@ -4,6 +4,7 @@
  * @module
  */
 import type { Incident } from './incident.js'
+import type { Leadership, LeadershipLoss } from './leadership.js'
 import type { StoreProblem } from './store-health.js'
 import type { SupervisorLease } from './supervisor-lease.js'
 
@@ -20,6 +21,10 @@ export interface EventDataMap {
   'supervisor:stopped': { reason: string }
   /** This supervisor took the store over from one that died (or whose lease expired). */
   'supervisor:takeover': { previous: SupervisorLease; reason: 'dead' | 'expired' }
+  /** This agent took the fleet's leadership (src/core/leadership.ts): it runs the fleet-wide chores. */
+  'leader:elected': { leader: Leadership; previous: Leadership | null }
+  /** This agent no longer leads: its renewals failed, another agent holds it, or it resigned. */
+  'leader:lost': { leader: Leadership; reason: LeadershipLoss; now: Leadership | null }
   'worker:state': { from: string; to: string; reason: string; pid: number | null }
   'worker:spawned': { pid: number; spare: boolean }
   'worker:exit': {
@@ -78,6 +83,8 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'supervisor:stopping': true,
   'supervisor:stopped': true,
   'supervisor:takeover': true,
+  'leader:elected': true,
+  'leader:lost': true,
   'worker:state': true,
   'worker:spawned': true,
   'worker:exit': true,

@@ -17,6 +17,7 @@
  * believe they lead while their clocks agree to within the margin.
  * @module
  */
+import { standing } from './membership.js'
 
 /** The fleet's leader, as the store records it. */
 export interface Leadership {
@@ -66,4 +67,25 @@ export function decideLeadership(
 /** "node-b (epoch 3, since 12:00:01)" for messages. */
 export function describeLeader(l: Leadership): string {
   return `${l.node} (epoch ${l.epoch}, since ${new Date(l.acquiredAt).toISOString()})`
+}
+
+/** Why an agent stopped leading: another holds it, its renewals stopped succeeding, or it resigned. */
+export type LeadershipLoss = 'taken' | 'lapsed' | 'resigned'
+
+/** An agent's last claim the store answered: what it decided, and when the claim was sent. */
+export interface LastClaim {
+  decision: LeadershipDecision
+  /** When the claim was sent (the agent's steady clock). */
+  sentAt: number
+}
+
+/**
+ * Whether the agent leads now: its last answered claim made it the leader, and was sent less than
+ * `ttlMs − marginMs` ago (its standing as a member, src/core/membership.ts). The store counts the
+ * expiry from no earlier than the send, so the agent stops acting as leader before any other
+ * agent may take over.
+ */
+export function leadsNow(last: LastClaim | null, now: number, ttlMs: number, marginMs: number): boolean {
+  if (last === null || last.decision.kind === 'follow') return false
+  return standing(last.sentAt, now, ttlMs, marginMs) === 'member'
 }
