@@ -21,10 +21,6 @@ export interface EventDataMap {
   'supervisor:stopped': { reason: string }
   /** This supervisor took the store over from one that died (or whose lease expired). */
   'supervisor:takeover': { previous: SupervisorLease; reason: 'dead' | 'expired' }
-  /** This agent took the fleet's leadership (src/core/leadership.ts): it runs the fleet-wide chores. */
-  'leader:elected': { leader: Leadership; previous: Leadership | null }
-  /** This agent no longer leads: its renewals failed, another agent holds it, or it resigned. */
-  'leader:lost': { leader: Leadership; reason: LeadershipLoss; now: Leadership | null }
   'worker:state': { from: string; to: string; reason: string; pid: number | null }
   'worker:spawned': { pid: number; spare: boolean }
   'worker:exit': {
@@ -70,6 +66,10 @@ export interface EventDataMap {
   'store:failed': { problem: StoreProblem; message: string; storePath: string }
   /** Writes work again after a full or read-only store. */
   'store:recovered': { problem: StoreProblem; downMs: number; refused: number; storePath: string }
+  /** This agent took the fleet's leadership (src/core/leadership.ts): it runs the fleet-wide chores. */
+  'leader:elected': { leader: Leadership; previous: Leadership | null }
+  /** This agent no longer leads: its renewals failed, another agent holds it, or it resigned. */
+  'leader:lost': { leader: Leadership; reason: LeadershipLoss; now: Leadership | null }
 }
 
 export type EventType = keyof EventDataMap
@@ -83,8 +83,6 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'supervisor:stopping': true,
   'supervisor:stopped': true,
   'supervisor:takeover': true,
-  'leader:elected': true,
-  'leader:lost': true,
   'worker:state': true,
   'worker:spawned': true,
   'worker:exit': true,
@@ -106,6 +104,8 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'job:timeout': true,
   'store:failed': true,
   'store:recovered': true,
+  'leader:elected': true,
+  'leader:lost': true,
 }
 
 /** Every event type, in the order of {@link EventDataMap}. */
