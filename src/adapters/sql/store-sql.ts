@@ -42,7 +42,7 @@ export const SQL = {
 } as const
 
 /**
- * The fleet's leader (sql/sqlite/0005_leader.sql, sql/postgres/0002_leader.sql): one row, there from the migration on. Read (PostgreSQL
+ * The fleet's leader (sql/sqlite/0006_leader.sql, sql/postgres/0003_leader.sql): one row, there from the migration on. Read (PostgreSQL
  * locks it FOR UPDATE in the claim's transaction; SQLite's transaction holds the write lock),
  * written whole by a claim, and expired at once by a leader that resigns (kept, not deleted, so
  * that the next reign's epoch follows this one's).

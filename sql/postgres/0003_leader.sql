@@ -1,8 +1,6 @@
--- 0005_leader: the fleet's leader, the agent that runs the fleet-wide chores (src/core/leadership.ts).
---
--- One row at most. A SQLite store has one supervisor, which therefore leads; the row is the same
--- as PostgreSQL's so that one code path decides, and so that a copy to PostgreSQL has nothing to
--- translate. Append-only, like every migration.
+-- 0003_leader: the fleet's leader, the agent that runs the fleet-wide chores (pruning, reports,
+-- reclaiming dead agents' jobs) once for the fleet (src/core/leadership.ts). One row at most,
+-- read FOR UPDATE and written in the claim's transaction, so two candidates take turns.
 CREATE TABLE fleet_leader (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   -- The leading agent's run: its store lease's owner.
