@@ -25,6 +25,8 @@ import { createHookNotifiers, createNotifiers, NotificationDispatcher } from './
 import type { Clock } from './ports/clock.js'
 import type { Store } from './ports/store.js'
 import { startReportSchedule } from './report/scheduler.js'
+import { FleetChores } from './store/fleet-chores.js'
+import { LeaderElection } from './store/leader-election.js'
 import { openStore } from './store/open-store.js'
 import { HEARTBEAT_MS, LEASE_TTL_MS, takeOwnership } from './store/ownership.js'
 import { STORE_CHECK_MS, StoreMonitor } from './store/store-monitor.js'
@@ -270,19 +272,39 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   logger.info({ api: server.url, config: loaded.file, store: loaded.storePath }, 'shepherd started')
   logContainment(logger, containment)
 
-  const prune = setInterval(() => {
-    const now = clock.now()
-    store
-      .pruneEvents(now - config.store.event_retention)
-      .catch((err: unknown) => logger.warn({ err }, 'could not prune events'))
-    // Finished jobs are kept keep_done per queue (for counts, throughput and idempotency keys).
-    for (const q of configuredQueues(config)) {
-      store.jobs
-        .pruneDone(now - queueSettings(config, q).keep_done, q)
-        .catch((err: unknown) => logger.warn({ err, queue: q }, 'could not prune finished jobs'))
-    }
-  }, PRUNE_EVERY_MS)
-  prune.unref()
+  // The fleet-wide chores run on the leader alone (on SQLite, this supervisor: the only one).
+  const election = new LeaderElection({
+    store,
+    candidate: { owner: ownership.lease.owner, node: loaded.node.name },
+    // As long as a node's lease: a dead leader's chores move within about the time its jobs do.
+    ttlMs: loaded.node.leaseMs,
+    now: () => clock.now(),
+    timers: backgroundTimers,
+    record,
+    logger,
+  })
+  await election.start()
+  const chores = new FleetChores({
+    leading: () => election.leading,
+    now: () => clock.now(),
+    timers: backgroundTimers,
+    logger,
+    lookEveryMs: election.everyMs,
+    chores: [
+      {
+        name: 'prune events',
+        everyMs: PRUNE_EVERY_MS,
+        run: (now) => store.pruneEvents(now - config.store.event_retention),
+      },
+      // Finished jobs are kept keep_done per queue (for counts, throughput and idempotency keys).
+      ...configuredQueues(config).map((q) => ({
+        name: `prune finished jobs of ${q}`,
+        everyMs: PRUNE_EVERY_MS,
+        run: (now: number) => store.jobs.pruneDone(now - queueSettings(config, q).keep_done, q),
+      })),
+    ],
+  })
+  chores.start()
 
   let stopping: Promise<void> | null = null
   const daemon: Daemon = {
@@ -297,7 +319,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     stop(reason = 'stop requested', force = false) {
       if (force) void sup.stop(reason, true)
       stopping ??= (async () => {
-        clearInterval(prune)
+        await chores.stop()
         clearInterval(storeCheck)
         await reports?.stop()
         await sup.stop(reason, force)
@@ -307,6 +329,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         dispatcher.close()
         await writer.close()
         storeMonitor.stop()
+        await election.stop()
         await ownership.release().catch((err: unknown) => logger.warn({ err }, 'could not release the store'))
         await store.close()
         process.off('exit', killAll)

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Incident } from './incident.js'
+import type { Leadership, LeadershipLoss } from './leadership.js'
 import type { StoreProblem } from './store-health.js'
 import type { SupervisorLease } from './supervisor-lease.js'
 
@@ -74,6 +75,10 @@ export interface EventDataMap {
     dropped: { events: number; incidents: number }
     storePath: string
   }
+  /** This agent took the fleet's leadership (src/core/leadership.ts): it runs the fleet-wide chores. */
+  'leader:elected': { leader: Leadership; previous: Leadership | null }
+  /** This agent no longer leads: its renewals failed, another agent holds it, or it resigned. */
+  'leader:lost': { leader: Leadership; reason: LeadershipLoss; now: Leadership | null }
 }
 
 export type EventType = keyof EventDataMap
@@ -108,6 +113,8 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'job:timeout': true,
   'store:failed': true,
   'store:recovered': true,
+  'leader:elected': true,
+  'leader:lost': true,
 }
 
 /** Every event type, in the order of {@link EventDataMap}. */

@@ -8,10 +8,12 @@ import type { AnyEvent, EventType } from '../core/events.js'
 import type { ExitReport } from '../core/exit-report.js'
 import type { HealthReport } from '../core/health.js'
 import type { Incident } from '../core/incident.js'
+import type { LeaderCandidate, Leadership, LeadershipDecision } from '../core/leadership.js'
 import type { StoreWriteOutcome } from '../core/store-health.js'
 import type { LeaseClaim, LeaseDecision, SupervisorLease } from '../core/supervisor-lease.js'
 import type { JobStore } from './job-store.js'
 
+export type { LeaderCandidate, Leadership, LeadershipDecision } from '../core/leadership.js'
 export type { LeaseClaim, LeaseDecision, SupervisorLease } from '../core/supervisor-lease.js'
 
 /** The outcome of one write, as {@link Store.onWrite} tells it. */
@@ -127,6 +129,16 @@ export interface Store {
   releaseOwnership(owner: string): Promise<void>
   /** The supervisor that owns the store, or null. */
   readOwnership(): Promise<SupervisorLease | null>
+  /**
+   * Asks to lead the fleet, atomically (the core's `decideLeadership`): a free or expired
+   * leadership is taken (its epoch one more than the last), the candidate's own is renewed, a live
+   * one of another agent is followed (nothing written). The answer names the leader either way.
+   */
+  claimLeadership(candidate: LeaderCandidate, now: number, ttlMs: number): Promise<LeadershipDecision>
+  /** Ends `owner`'s leadership now (a clean stop), so that another agent takes it at its next claim. */
+  resignLeadership(owner: string, now: number): Promise<void>
+  /** The fleet's leader as recorded (its lease may have expired), or null when none has led yet. */
+  readLeadership(): Promise<Leadership | null>
   /**
    * Tells `listener` the outcome of each write from now on: done, or refused for a full disk
    * (SHEPHERD_STORE_FULL), a read-only store (SHEPHERD_STORE_READ_ONLY), a store file deleted or

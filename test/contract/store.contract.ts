@@ -387,6 +387,60 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.deepEqual(seen, [{ ok: true }])
         }))
     })
+
+    describe('leadership (one leader per fleet)', () => {
+      const a = { owner: 'owner-a', node: 'node-a' }
+      const b = { owner: 'owner-b', node: 'node-b' }
+      const LEAD = 3_000
+
+      it('is free at first; the first candidate takes it, renews it, and the next one follows', () =>
+        withStore(async (store) => {
+          assert.equal(await store.readLeadership(), null)
+          const took = await store.claimLeadership(a, T0, LEAD)
+          assert.equal(took.kind, 'take')
+          assert.deepEqual(took.leader, { ...a, epoch: 1, acquiredAt: T0, expiresAt: T0 + LEAD })
+          const renewed = await store.claimLeadership(a, T0 + 1_000, LEAD)
+          assert.deepEqual(renewed, {
+            kind: 'renew',
+            leader: { ...a, epoch: 1, acquiredAt: T0, expiresAt: T0 + 1_000 + LEAD },
+          })
+          const followed = await store.claimLeadership(b, T0 + 2_000, LEAD)
+          assert.deepEqual(followed, { kind: 'follow', leader: renewed.leader })
+          assert.deepEqual(await store.readLeadership(), renewed.leader)
+        }))
+
+      it('passes to another candidate once it expires, or at once when its leader resigns, the epoch growing', () =>
+        withStore(async (store, opened) => {
+          const other = await opened.alongside()
+          await store.claimLeadership(a, T0, LEAD)
+          const after = await other.claimLeadership(b, T0 + LEAD, LEAD)
+          assert.equal(after.kind, 'take')
+          assert.equal(after.leader.epoch, 2)
+          assert.deepEqual(after.kind === 'take' && after.previous?.owner, 'owner-a')
+          // The old leader, late: its lease expired, so it follows rather than renews.
+          assert.equal((await store.claimLeadership(a, T0 + LEAD + 10, LEAD)).kind, 'follow')
+          // A resignation by someone else changes nothing; the leader's own frees it at once.
+          await store.resignLeadership('owner-a', T0 + LEAD + 20)
+          assert.equal((await store.claimLeadership(a, T0 + LEAD + 30, LEAD)).kind, 'follow')
+          await other.resignLeadership('owner-b', T0 + LEAD + 40)
+          const back = await store.claimLeadership(a, T0 + LEAD + 50, LEAD)
+          assert.equal(back.kind, 'take')
+          assert.equal(back.leader.epoch, 3, 'the epoch is never reused')
+          assert.equal((await store.readLeadership())?.owner, 'owner-a')
+        }))
+
+      it('gives it to one of two candidates that ask at once', () =>
+        withStore(async (store, opened) => {
+          const other = await opened.alongside()
+          const [x, y] = await Promise.all([
+            store.claimLeadership(a, T0, LEAD),
+            other.claimLeadership(b, T0, LEAD),
+          ])
+          assert.deepEqual([x.kind, y.kind].sort(), ['follow', 'take'])
+          assert.equal(x.leader.owner, y.leader.owner)
+          assert.equal(x.leader.epoch, 1)
+        }))
+    })
   })
 }
 

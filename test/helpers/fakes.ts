@@ -7,6 +7,12 @@
 import type { AnyEvent } from '../../src/core/events.js'
 import type { Incident } from '../../src/core/incident.js'
 import {
+  decideLeadership,
+  type LeaderCandidate,
+  type Leadership,
+  type LeadershipDecision,
+} from '../../src/core/leadership.js'
+import {
   decideLease,
   type LeaseClaim,
   type LeaseDecision,
@@ -277,6 +283,20 @@ export class MemoryStore implements Store {
   }
   async readOwnership(): Promise<SupervisorLease | null> {
     return this.lease
+  }
+  /** The fleet's leader in memory, decided as the adapters decide it. */
+  leader: Leadership | null = null
+  async claimLeadership(candidate: LeaderCandidate, now: number, ttlMs: number): Promise<LeadershipDecision> {
+    const d = decideLeadership(this.leader, candidate, now, ttlMs)
+    if (d.kind !== 'follow') this.leader = d.leader
+    return d
+  }
+  async resignLeadership(owner: string, now: number): Promise<void> {
+    if (this.leader?.owner === owner && this.leader.expiresAt > now)
+      this.leader = { ...this.leader, expiresAt: now }
+  }
+  async readLeadership(): Promise<Leadership | null> {
+    return this.leader
   }
   onWrite(): () => void {
     return () => undefined

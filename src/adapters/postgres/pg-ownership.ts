@@ -13,6 +13,12 @@
  * @module
  */
 import {
+  decideLeadership,
+  type LeaderCandidate,
+  type Leadership,
+  type LeadershipDecision,
+} from '../../core/leadership.js'
+import {
   decideLease,
   describeHolder,
   holderLiveness,
@@ -21,7 +27,15 @@ import {
   type SupervisorLease,
 } from '../../core/supervisor-lease.js'
 import type { ProcessRunning } from '../../ports/store.js'
-import { type LeaseRow, leaseValues, storedTime, toLease } from '../sql/store-sql.js'
+import {
+  type LeaderRow,
+  leaderValues,
+  type LeaseRow,
+  leaseValues,
+  storedTime,
+  toLeadership,
+  toLease,
+} from '../sql/store-sql.js'
 import type { StoreGate } from '../store-gate.js'
 import type { PgGuard } from './pg-guard.js'
 import { changes, row } from './statements.js'
@@ -105,5 +119,29 @@ export class PostgresOwnership {
         node === null ? await row<LeaseRow>(q, S.readLatest) : await row<LeaseRow>(q, S.readOwn, [node])
       return r ? toLease(r) : null
     })
+  }
+
+  /** See Store.claimLeadership: the leader's row locked, decided by the core, written. */
+  async lead(candidate: LeaderCandidate, now: number, ttlMs: number): Promise<LeadershipDecision> {
+    return this.#guard.write('claim the fleet leadership', async (c) => {
+      const current = toLeadership(await row<LeaderRow>(c, S.readLeaderForUpdate))
+      const d = decideLeadership(current, candidate, now, ttlMs)
+      if (d.kind !== 'follow') await changes(c, S.writeLeader, leaderValues(d.leader))
+      return d
+    })
+  }
+
+  /** See Store.resignLeadership. */
+  async resign(owner: string, now: number): Promise<void> {
+    if (this.#gate.fenced) return
+    const at = storedTime(now)
+    await this.#guard.write('resign the fleet leadership', (c) => changes(c, S.resignLeader, [at, owner, at]))
+  }
+
+  /** See Store.readLeadership. */
+  async leader(): Promise<Leadership | null> {
+    return this.#guard.read('read the fleet leader', async (q) =>
+      toLeadership(await row<LeaderRow>(q, S.readLeader)),
+    )
   }
 }

@@ -9,6 +9,7 @@ import type pg from 'pg'
 
 import type { AnyEvent } from '../../core/events.js'
 import type { Incident } from '../../core/incident.js'
+import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
 import type { LeaseClaim, LeaseDecision, SupervisorLease } from '../../core/supervisor-lease.js'
 import { ShepherdError } from '../../errors.js'
 import type {
@@ -131,6 +132,21 @@ export class PostgresStore implements Store {
   /** The lease of this store's node, or before any claim the agent heard from last; null for none. */
   async readOwnership(): Promise<SupervisorLease | null> {
     return this.#ownership.read()
+  }
+
+  /** Asks to lead the fleet (see Store.claimLeadership). */
+  async claimLeadership(candidate: LeaderCandidate, now: number, ttlMs: number): Promise<LeadershipDecision> {
+    return this.#ownership.lead(candidate, now, ttlMs)
+  }
+
+  /** Ends this agent's leadership now (a clean stop). */
+  async resignLeadership(owner: string, now: number): Promise<void> {
+    await this.#ownership.resign(owner, now)
+  }
+
+  /** The fleet's leader as recorded, or null when none has led yet. */
+  async readLeadership(): Promise<Leadership | null> {
+    return this.#ownership.leader()
   }
 
   /** Applies pending migrations under the migration lock; nothing to do when another agent did. */

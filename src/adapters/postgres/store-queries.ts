@@ -4,7 +4,7 @@
  * batch insert of events, and the per-node leases. The schema is `sql/postgres/0001_init.sql` (lease epochs: 0002_fleet.sql).
  * @module
  */
-import { SQL } from '../sql/store-sql.js'
+import { LEADER_SQL, SQL } from '../sql/store-sql.js'
 import { named } from './statements.js'
 
 const LEASE_COLUMNS = 'owner, host, pid, start_ticks, api_url, acquired_at, heartbeat_at, expires_at, epoch'
@@ -41,10 +41,13 @@ const PG_STORE_SQL = {
   clearNodeProcesses: 'DELETE FROM worker_processes WHERE node = $1',
   renew: 'UPDATE supervisor_leases SET heartbeat_at = $1, expires_at = $2 WHERE owner = $3',
   release: 'DELETE FROM supervisor_leases WHERE owner = $1',
+  // The leader's row, locked until the claim's transaction ends (it exists from the migration on).
+  readLeaderForUpdate: `${LEADER_SQL.readLeader} FOR UPDATE`,
 } as const
 
 /** Every fixed statement of the PostgreSQL store, named. */
 export const STORE_STATEMENTS = {
   ...named('store', SQL, true),
+  ...named('leader', LEADER_SQL, true),
   ...named('pgstore', PG_STORE_SQL, false),
 }

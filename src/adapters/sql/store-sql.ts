@@ -8,6 +8,7 @@
  */
 import type { AnyEvent, EventType } from '../../core/events.js'
 import { INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
+import type { Leadership } from '../../core/leadership.js'
 import type { SupervisorLease } from '../../core/supervisor-lease.js'
 import type { EventQuery, IncidentQuery, StoreBatch, WorkerProcessRecord } from '../../ports/store.js'
 import { checkInteger, checkNumber } from '../../store/checks.js'
@@ -50,6 +51,39 @@ export const SQL = {
     'SELECT pid, start_ticks, pool, worker_id, spawned_at FROM worker_processes ORDER BY spawned_at',
   clearProcesses: 'DELETE FROM worker_processes',
 } as const
+
+/**
+ * The fleet's leader (sql/sqlite/0006_leader.sql, sql/postgres/0003_leader.sql): one row, there from the migration on. Read (PostgreSQL
+ * locks it FOR UPDATE in the claim's transaction; SQLite's transaction holds the write lock),
+ * written whole by a claim, and expired at once by a leader that resigns (kept, not deleted, so
+ * that the next reign's epoch follows this one's).
+ */
+export const LEADER_SQL = {
+  readLeader: 'SELECT owner, node, epoch, acquired_at, expires_at FROM fleet_leader WHERE id = 1',
+  writeLeader:
+    'UPDATE fleet_leader SET owner = ?, node = ?, epoch = ?, acquired_at = ?, expires_at = ? WHERE id = 1',
+  resignLeader: 'UPDATE fleet_leader SET expires_at = ? WHERE id = 1 AND owner = ? AND expires_at > ?',
+} as const
+
+/** A row of `fleet_leader`. */
+export interface LeaderRow {
+  owner: string
+  node: string
+  epoch: number
+  acquired_at: number
+  expires_at: number
+}
+
+/** The leader a row records; null for the row as the migration left it (nobody has led yet). */
+export function toLeadership(r: LeaderRow | undefined): Leadership | null {
+  if (!r || r.owner === '') return null
+  return { owner: r.owner, node: r.node, epoch: r.epoch, acquiredAt: r.acquired_at, expiresAt: r.expires_at }
+}
+
+/** A leader's values in the order of {@link LEADER_SQL}'s writeLeader. */
+export function leaderValues(l: Leadership): unknown[] {
+  return [l.owner, l.node, l.epoch, storedTime(l.acquiredAt), storedTime(l.expiresAt)]
+}
 
 /** Default page size of listIncidents, as the port documents. */
 const DEFAULT_INCIDENT_LIMIT = 50

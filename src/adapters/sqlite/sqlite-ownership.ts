@@ -7,6 +7,12 @@
 import type Database from 'better-sqlite3'
 
 import {
+  decideLeadership,
+  type LeaderCandidate,
+  type Leadership,
+  type LeadershipDecision,
+} from '../../core/leadership.js'
+import {
   decideLease,
   describeHolder,
   holderLiveness,
@@ -15,7 +21,16 @@ import {
   type SupervisorLease,
 } from '../../core/supervisor-lease.js'
 import type { ProcessRunning } from '../../ports/store.js'
-import { type LeaseRow, leaseValues, storedTime, toLease } from '../sql/store-sql.js'
+import {
+  LEADER_SQL,
+  type LeaderRow,
+  leaderValues,
+  type LeaseRow,
+  leaseValues,
+  storedTime,
+  toLeadership,
+  toLease,
+} from '../sql/store-sql.js'
 import { LEASE_SQL } from './lease-queries.js'
 import type { StoreGuard } from './store-guard.js'
 import { StoreLock } from './store-lock.js'
@@ -33,7 +48,13 @@ export class SqliteOwnership {
     releaseLease: Statement
     readEpoch: Statement<{ epoch: number }>
     writeEpoch: Statement
+    readLeader: Statement<LeaderRow>
+    writeLeader: Statement
+    resignLeader: Statement
   }
+  readonly #lead: Database.Transaction<
+    (candidate: LeaderCandidate, now: number, ttlMs: number) => LeadershipDecision
+  >
   readonly #claim: Database.Transaction<
     (claim: LeaseClaim, now: number, ttlMs: number, running: ProcessRunning) => LeaseDecision
   >
@@ -50,7 +71,15 @@ export class SqliteOwnership {
       releaseLease: db.prepare(LEASE_SQL.releaseLease),
       readEpoch: db.prepare(LEASE_SQL.readEpoch) as Statement<{ epoch: number }>,
       writeEpoch: db.prepare(LEASE_SQL.writeEpoch),
+      readLeader: db.prepare(LEADER_SQL.readLeader) as Statement<LeaderRow>,
+      writeLeader: db.prepare(LEADER_SQL.writeLeader),
+      resignLeader: db.prepare(LEADER_SQL.resignLeader),
     }
+    this.#lead = db.transaction((candidate: LeaderCandidate, now: number, ttlMs: number) => {
+      const d = decideLeadership(toLeadership(this.#s.readLeader.get()), candidate, now, ttlMs)
+      if (d.kind !== 'follow') this.#s.writeLeader.run(...leaderValues(d.leader))
+      return d
+    })
     this.#claim = db.transaction((claim: LeaseClaim, now: number, ttlMs: number, running: ProcessRunning) => {
       const current = this.#readLease()
       // This connection holds the OS lock (claimOwnership takes it first): no live supervisor
@@ -119,6 +148,22 @@ export class SqliteOwnership {
   /** The lease in the store, or null when no supervisor owns it. */
   read(): SupervisorLease | null {
     return this.#guard.read('read the supervisor lease', () => this.#readLease())
+  }
+
+  /** See Store.claimLeadership: one immediate transaction, so two candidates take turns. */
+  lead(candidate: LeaderCandidate, now: number, ttlMs: number): LeadershipDecision {
+    return this.#guard.write('claim the fleet leadership', () => this.#lead.immediate(candidate, now, ttlMs))
+  }
+
+  /** See Store.resignLeadership. */
+  resign(owner: string, now: number): void {
+    const at = storedTime(now)
+    this.#guard.write('resign the fleet leadership', () => this.#s.resignLeader.run(at, owner, at))
+  }
+
+  /** See Store.readLeadership. */
+  leader(): Leadership | null {
+    return this.#guard.read('read the fleet leader', () => toLeadership(this.#s.readLeader.get()))
   }
 
   /** Lets the OS lock go (a refusal, a release, the store closed). */

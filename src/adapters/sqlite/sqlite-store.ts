@@ -11,6 +11,7 @@ import type Database from 'better-sqlite3'
 
 import type { AnyEvent } from '../../core/events.js'
 import type { Incident } from '../../core/incident.js'
+import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
 import { type LeaseClaim, type LeaseDecision, type SupervisorLease } from '../../core/supervisor-lease.js'
 import { ShepherdError } from '../../errors.js'
 import type { JobStore } from '../../ports/job-store.js'
@@ -209,6 +210,21 @@ export class SqliteStore implements Store {
   /** The lease in the store, or null when no supervisor owns it. */
   async readOwnership(): Promise<SupervisorLease | null> {
     return this.#ownership.read()
+  }
+
+  /** Asks to lead the fleet (see Store.claimLeadership). */
+  async claimLeadership(candidate: LeaderCandidate, now: number, ttlMs: number): Promise<LeadershipDecision> {
+    return this.#ownership.lead(candidate, now, ttlMs)
+  }
+
+  /** Ends this agent's leadership now (a clean stop). */
+  async resignLeadership(owner: string, now: number): Promise<void> {
+    this.#ownership.resign(owner, now)
+  }
+
+  /** The fleet's leader as recorded, or null when none has led yet. */
+  async readLeadership(): Promise<Leadership | null> {
+    return this.#ownership.leader()
   }
 
   /** Applies pending migrations; nothing to do when another process or the opening already did. */
