@@ -1,0 +1,97 @@
+/**
+ * One leader per fleet, end to end: two real `shepherd start` agents (two node names) on one
+ * PostgreSQL schema; one leads (the fleet_leader row, a leader:elected event); SIGKILLed, the other
+ * takes the leadership, as a new reign, within the lease and a renewal. Skipped where no PostgreSQL
+ * answers at 127.0.0.1:5432, never under CI=true.
+ */
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { describe, it } from 'node:test'
+
+import { stringify } from 'yaml'
+
+import { CLI_ENV, freePort, startCli } from '../helpers/cli.js'
+import { fixture, NODE, tempDir } from '../helpers/daemon.js'
+import { adminQuery, dropSchema, postgresSkipReason, testSchema } from '../helpers/postgres.js'
+import { waitFor } from '../helpers/wait.js'
+
+const skip = await postgresSkipReason()
+const LEASE_MS = 2_000
+
+interface LeaderRow {
+  node: string
+  epoch: number
+}
+
+describe('the fleet leader', () => {
+  it(
+    'is one agent of two; SIGKILLed, the other leads within the lease and a renewal, as a new reign',
+    { skip: skip ?? false },
+    async (t) => {
+      const { schema, url } = testSchema()
+      const dir = tempDir(t)
+      const start = async (node: string) => {
+        const file = path.join(dir, `${node}.yaml`)
+        writeFileSync(
+          file,
+          stringify({
+            api: { port: await freePort() },
+            log: { level: 'warn' },
+            node: { lease: `${LEASE_MS}ms` },
+            store: { url_env: 'SHEPHERD_TEST_STORE_URL' },
+            workers: { api: { command: NODE, args: [fixture('sdk-ready.mjs')] } },
+          }),
+        )
+        return startCli(t, ['start', '-c', file], {
+          env: { ...CLI_ENV, SHEPHERD_TEST_STORE_URL: url, SHEPHERD_NODE: node },
+          built: true,
+        })
+      }
+      const agents = { a: await start('agent-a'), b: await start('agent-b') }
+      t.after(async () => {
+        for (const d of Object.values(agents)) if (d.child.exitCode === null) d.child.kill('SIGKILL')
+        await Promise.all(Object.values(agents).map((d) => d.exited))
+        await dropSchema(schema)
+      })
+      const leader = async (): Promise<LeaderRow | null> =>
+        (
+          await adminQuery<LeaderRow>(
+            `SELECT node, epoch FROM ${schema}.fleet_leader WHERE owner <> ''`,
+          ).catch(() => [])
+        )[0] ?? null
+      const leases = async (): Promise<number> =>
+        (await adminQuery(`SELECT node FROM ${schema}.supervisor_leases`).catch(() => [])).length
+      await waitFor(
+        async () => (await leases()) === 2 && (await leader()) !== null,
+        `both agents run and one leads (logs: ${agents.a.log()} ${agents.b.log()})`,
+        30_000,
+        100,
+      )
+      const first = (await leader())!
+      assert.equal(Number(first.epoch), 1)
+      const elected = await adminQuery<{ message: string }>(
+        `SELECT message FROM ${schema}.events WHERE type = 'leader:elected'`,
+      )
+      assert.equal(elected.length, 1, 'one agent says it leads')
+      assert.match(elected[0]!.message, new RegExp(first.node))
+
+      const [dead, survivor] = first.node === 'agent-a' ? [agents.a, agents.b] : [agents.b, agents.a]
+      const killedAt = performance.now()
+      dead.child.kill('SIGKILL')
+      await waitFor(
+        async () => (await leader())?.node !== first.node,
+        `the other agent leads (log: ${survivor.log()})`,
+        20_000,
+        50,
+      )
+      const tookMs = performance.now() - killedAt
+      t.diagnostic(`leadership moved ${Math.round(tookMs)} ms after the SIGKILL (lease ${LEASE_MS} ms)`)
+      const next = (await leader())!
+      assert.equal(Number(next.epoch), 2, 'a new reign')
+      // The lease, one renewal (a third of it) and slack for a busy machine.
+      assert.ok(tookMs < LEASE_MS + LEASE_MS / 3 + 3_000, `leadership moved in ${Math.round(tookMs)} ms`)
+      assert.equal(survivor.child.exitCode, null, 'the survivor runs on')
+    },
+  )
+})
