@@ -268,6 +268,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     now: () => clock.now(),
     logger,
     record,
+    claimRun: (dueAt, spacingMs) => store.claimChoreRun('report', dueAt, loaded.node.name, spacingMs),
   })
   logger.info({ api: server.url, config: loaded.file, store: loaded.storePath }, 'shepherd started')
   logContainment(logger, containment)

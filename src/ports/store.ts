@@ -140,6 +140,13 @@ export interface Store {
   /** The fleet's leader as recorded (its lease may have expired), or null when none has led yet. */
   readLeadership(): Promise<Leadership | null>
   /**
+   * Claims the run of the chore `name` due at `dueAt` (a scheduled report) for `node`: true when
+   * the last run claimed is at least `spacingMs` (> 0) earlier, for exactly one caller however many
+   * agents ask at once; false otherwise. Agents whose schedules started a little apart thus make
+   * one run per period between them (the scheduler passes half its period).
+   */
+  claimChoreRun(name: string, dueAt: number, node: string, spacingMs: number): Promise<boolean>
+  /**
    * Tells `listener` the outcome of each write from now on: done, or refused for a full disk
    * (SHEPHERD_STORE_FULL), a read-only store (SHEPHERD_STORE_READ_ONLY), a store file deleted or
    * replaced (SHEPHERD_STORE_GONE) or taken by another supervisor (SHEPHERD_STORE_LOCKED). Other

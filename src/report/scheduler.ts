@@ -118,6 +118,12 @@ export interface ReportScheduleDeps {
   logger: Logger
   /** Records an event (the daemon's `record`): a destination given up becomes `notifier:failed`. */
   record: (event: AnyEvent) => void
+  /**
+   * Claims the run due at `dueAt` for this agent; false when another agent of the fleet made one
+   * less than `spacingMs` (half the period) before (the store's `claimChoreRun`), and then this
+   * agent makes no report: every agent keeps the schedule, one of them makes each period's report.
+   */
+  claimRun: (dueAt: number, spacingMs: number) => Promise<boolean>
   /** @defaultValue the global fetch */
   fetch?: typeof fetch
   /**
@@ -173,6 +179,10 @@ export function startReportSchedule(d: ReportScheduleDeps): ReportSchedule | nul
     now: d.now,
     timers: d.timers,
     run: async (dueAt) => {
+      if (!(await d.claimRun(dueAt, schedule.every / 2))) {
+        d.logger.debug({ dueAt }, 'report made by another agent of the fleet')
+        return
+      }
       await d.flush()
       const report = await generateReport({
         store: d.store,

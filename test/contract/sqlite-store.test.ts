@@ -165,6 +165,7 @@ describe('SQLite store', () => {
     )
     assert.deepEqual(tables(raw(t, file)), [
       'events',
+      'fleet_chores',
       'fleet_leader',
       'incidents',
       'jobs',

@@ -429,6 +429,28 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.equal((await store.readLeadership())?.owner, 'owner-a')
         }))
 
+      it('gives each run of a scheduled chore to exactly one of the agents that ask', () =>
+        withStore(async (store, opened) => {
+          const other = await opened.alongside()
+          const due = T0 + 60_000
+          const HALF = 30_000
+          const both = await Promise.all([
+            store.claimChoreRun('report', due, 'node-a', HALF),
+            other.claimChoreRun('report', due, 'node-b', HALF),
+          ])
+          assert.deepEqual(both.sort(), [false, true])
+          assert.equal(await store.claimChoreRun('report', due, 'node-a', HALF), false, 'asked again')
+          assert.equal(await other.claimChoreRun('report', T0, 'node-b', HALF), false, 'an earlier run')
+          // An agent whose schedule started 4 s later: the same period's report, made already.
+          assert.equal(await other.claimChoreRun('report', due + 4_000, 'node-b', HALF), false)
+          assert.equal(await other.claimChoreRun('prune', due, 'node-b', HALF), true, 'another chore')
+          assert.equal(
+            await other.claimChoreRun('report', due + 60_000, 'node-b', HALF),
+            true,
+            'the next period',
+          )
+        }))
+
       it('gives it to one of two candidates that ask at once', () =>
         withStore(async (store, opened) => {
           const other = await opened.alongside()

@@ -298,6 +298,13 @@ export class MemoryStore implements Store {
   async readLeadership(): Promise<Leadership | null> {
     return this.leader
   }
+  /** The latest due time claimed per chore. */
+  choreRuns = new Map<string, number>()
+  async claimChoreRun(name: string, dueAt: number, _node: string, spacingMs: number): Promise<boolean> {
+    if ((this.choreRuns.get(name) ?? -Infinity) > dueAt - spacingMs) return false
+    this.choreRuns.set(name, dueAt)
+    return true
+  }
   onWrite(): () => void {
     return () => undefined
   }

@@ -1,11 +1,14 @@
 /**
  * One leader per fleet, end to end: two real `shepherd start` agents (two node names) on one
  * PostgreSQL schema; one leads (the fleet_leader row, a leader:elected event); SIGKILLed, the other
- * takes the leadership, as a new reign, within the lease and a renewal. Skipped where no PostgreSQL
+ * takes the leadership, as a new reign, within the lease and a renewal. Two agents that keep the
+ * same report schedule make one report per period between them. Skipped where no PostgreSQL
  * answers at 127.0.0.1:5432, never under CI=true.
  */
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { describe, it } from 'node:test'
 
@@ -92,6 +95,64 @@ describe('the fleet leader', () => {
       // The lease, one renewal (a third of it) and slack for a busy machine.
       assert.ok(tookMs < LEASE_MS + LEASE_MS / 3 + 3_000, `leadership moved in ${Math.round(tookMs)} ms`)
       assert.equal(survivor.child.exitCode, null, 'the survivor runs on')
+    },
+  )
+
+  it(
+    'makes one scheduled report per period for the fleet, not one per agent',
+    { skip: skip ?? false },
+    async (t) => {
+      let reports = 0
+      const receiver = createServer((req, res) => {
+        req.resume()
+        req.on('end', () => {
+          reports++
+          res.end('ok')
+        })
+      })
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+      t.after(() => receiver.close())
+      const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
+      const { schema, url } = testSchema()
+      const dir = tempDir(t)
+      const start = async (node: string) => {
+        const file = path.join(dir, `${node}.yaml`)
+        writeFileSync(
+          file,
+          stringify({
+            api: { port: await freePort() },
+            log: { level: 'warn' },
+            store: { url_env: 'SHEPHERD_TEST_STORE_URL' },
+            notifications: { webhooks: [{ url: hook, min_severity: 'critical' }], retries: 0 },
+            reports: { schedule: { every: '1s', since: '1h' } },
+            workers: { api: { command: NODE, args: [fixture('sdk-ready.mjs')] } },
+          }),
+        )
+        return startCli(t, ['start', '-c', file], {
+          env: { ...CLI_ENV, SHEPHERD_TEST_STORE_URL: url, SHEPHERD_NODE: node },
+          built: true,
+        })
+      }
+      const agents = [await start('agent-a'), await start('agent-b')]
+      t.after(async () => {
+        for (const d of agents) if (d.child.exitCode === null) d.child.kill('SIGKILL')
+        await Promise.all(agents.map((d) => d.exited))
+        await dropSchema(schema)
+      })
+      await waitFor(
+        async () =>
+          (await adminQuery(`SELECT node FROM ${schema}.supervisor_leases`).catch(() => [])).length === 2,
+        `both agents run (logs: ${agents[0]!.log()} ${agents[1]!.log()})`,
+        30_000,
+        100,
+      )
+      await waitFor(() => reports > 0, 'a first report', 10_000, 50)
+      const from = reports
+      await new Promise((resolve) => setTimeout(resolve, 5_000))
+      const made = reports - from
+      t.diagnostic(`${made} reports in 5 s from two agents with every: 1s`)
+      // One per second between them (a run may slip on a busy machine); one per agent would be ~10.
+      assert.ok(made >= 1 && made <= 6, `${made} reports in 5 s`)
     },
   )
 })

@@ -138,6 +138,15 @@ export class PostgresOwnership {
     await this.#guard.write('resign the fleet leadership', (c) => changes(c, S.resignLeader, [at, owner, at]))
   }
 
+  /** See Store.claimChoreRun. */
+  async claimChoreRun(name: string, dueAt: number, node: string, spacingMs: number): Promise<boolean> {
+    return this.#guard.write(
+      `claim the run of ${name} due at ${new Date(dueAt).toISOString()}`,
+      async (c) =>
+        (await changes(c, S.claimChoreRun, [name, storedTime(dueAt), node, storedTime(spacingMs)])) === 1,
+    )
+  }
+
   /** See Store.readLeadership. */
   async leader(): Promise<Leadership | null> {
     return this.#guard.read('read the fleet leader', async (q) =>

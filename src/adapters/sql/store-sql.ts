@@ -63,6 +63,11 @@ export const LEADER_SQL = {
   writeLeader:
     'UPDATE fleet_leader SET owner = ?, node = ?, epoch = ?, acquired_at = ?, expires_at = ? WHERE id = 1',
   resignLeader: 'UPDATE fleet_leader SET expires_at = ? WHERE id = 1 AND owner = ? AND expires_at > ?',
+  // A chore's run due at `due_at` is claimed by the one statement that moves the row forward to it,
+  // by at least the spacing (the last ?): agents whose schedules started apart claim one run a period.
+  claimChoreRun: `INSERT INTO fleet_chores (name, due_at, node) VALUES (?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET due_at = excluded.due_at, node = excluded.node
+    WHERE fleet_chores.due_at <= excluded.due_at - ?`,
 } as const
 
 /** A row of `fleet_leader`. */

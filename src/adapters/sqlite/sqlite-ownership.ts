@@ -51,6 +51,7 @@ export class SqliteOwnership {
     readLeader: Statement<LeaderRow>
     writeLeader: Statement
     resignLeader: Statement
+    claimChoreRun: Statement
   }
   readonly #lead: Database.Transaction<
     (candidate: LeaderCandidate, now: number, ttlMs: number) => LeadershipDecision
@@ -74,6 +75,7 @@ export class SqliteOwnership {
       readLeader: db.prepare(LEADER_SQL.readLeader) as Statement<LeaderRow>,
       writeLeader: db.prepare(LEADER_SQL.writeLeader),
       resignLeader: db.prepare(LEADER_SQL.resignLeader),
+      claimChoreRun: db.prepare(LEADER_SQL.claimChoreRun),
     }
     this.#lead = db.transaction((candidate: LeaderCandidate, now: number, ttlMs: number) => {
       const d = decideLeadership(toLeadership(this.#s.readLeader.get()), candidate, now, ttlMs)
@@ -159,6 +161,14 @@ export class SqliteOwnership {
   resign(owner: string, now: number): void {
     const at = storedTime(now)
     this.#guard.write('resign the fleet leadership', () => this.#s.resignLeader.run(at, owner, at))
+  }
+
+  /** See Store.claimChoreRun. */
+  claimChoreRun(name: string, dueAt: number, node: string, spacingMs: number): boolean {
+    return this.#guard.write(
+      `claim the run of ${name} due at ${new Date(dueAt).toISOString()}`,
+      () => this.#s.claimChoreRun.run(name, storedTime(dueAt), node, storedTime(spacingMs)).changes === 1,
+    )
   }
 
   /** See Store.readLeadership. */

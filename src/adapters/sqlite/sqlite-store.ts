@@ -222,6 +222,11 @@ export class SqliteStore implements Store {
     this.#ownership.resign(owner, now)
   }
 
+  /** Claims one run of a fleet-wide scheduled chore (see Store.claimChoreRun). */
+  async claimChoreRun(name: string, dueAt: number, node: string, spacingMs: number): Promise<boolean> {
+    return this.#ownership.claimChoreRun(name, dueAt, node, spacingMs)
+  }
+
   /** The fleet's leader as recorded, or null when none has led yet. */
   async readLeadership(): Promise<Leadership | null> {
     return this.#ownership.leader()
