@@ -28,6 +28,11 @@ export interface OpenedJobStore {
    */
   /** Opens the same database again (after close); every adapter must keep its data. */
   reopen: () => Promise<JobStore>
+  /**
+   * Opens another JobStore on the same data (`jobs` stays open) whose claims are those of an agent
+   * of the fleet: the node and lease epoch its store's claim of the node gave it.
+   */
+  asNode: (node: string, epoch: number) => Promise<JobStore>
 }
 
 /** 2023-11-14T22:13:20Z: a realistic epoch-ms time. */
@@ -82,6 +87,8 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
           delivery: 0,
           leaseWorker: null,
           leaseExpires: null,
+          ownerNode: null,
+          ownerEpoch: null,
           lastError: null,
           lastStack: null,
           checkpoint: null,
@@ -916,6 +923,52 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
           ['stale', 'stale', 'stale'],
         )
         assert.equal(await jobs.releaseAllActive(T0 + 70), 0)
+      }))
+
+    it('stamps a claimed job with the claiming node and epoch, and clears them when it leaves active', () =>
+      withJobs(async (jobs, opened) => {
+        const a = await opened.asNode('node-a', 3)
+        await a.add(
+          [
+            { queue: 'email', payload: 1, id: 'e1' },
+            { queue: 'email', payload: 2, id: 'e2' },
+            { queue: 'email', payload: 3, id: 'e3' },
+          ],
+          T0,
+          defaults,
+        )
+        const [d1] = await a.claim('email', 1, 'email#1', T0)
+        assert.deepEqual(pick(await a.getJob('e1'), ['state', 'ownerNode', 'ownerEpoch']), {
+          state: 'active',
+          ownerNode: 'node-a',
+          ownerEpoch: 3,
+        })
+        const { claimed } = await a.exchange(
+          [],
+          [{ queue: 'email', limit: 1, worker: 'email#2', suspects: 'any' }],
+          T0,
+          policy,
+          seededRandom(1),
+        )
+        assert.equal(claimed[0]![0]?.job.ownerNode, 'node-a', 'an exchange claims as the node too')
+        const [d3] = await jobs.claim('email', 1, 'email#3', T0)
+        assert.deepEqual(
+          pick(d3?.job, ['ownerNode', 'ownerEpoch']),
+          { ownerNode: null, ownerEpoch: null },
+          'a store that never claimed its node stamps nothing',
+        )
+        await settle(a, [{ kind: 'ack', token: d1!.token }], T0 + 1)
+        assert.deepEqual(pick(await a.getJob('e1'), ['state', 'ownerNode', 'ownerEpoch']), {
+          state: 'done',
+          ownerNode: null,
+          ownerEpoch: null,
+        })
+        await settle(a, [{ kind: 'crash', token: claimed[0]![0]!.token }], T0 + 2)
+        assert.deepEqual(pick(await a.getJob('e2'), ['state', 'ownerNode', 'ownerEpoch']), {
+          state: 'waiting',
+          ownerNode: null,
+          ownerEpoch: null,
+        })
       }))
 
     it('tells when the next delayed job of a queue is due', () =>

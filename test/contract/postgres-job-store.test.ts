@@ -27,6 +27,12 @@ if (skip !== null) {
         opened.push(store)
         return store.jobs
       },
+      asNode: async (node, epoch) => {
+        const store = await openPostgresStore(url)
+        opened.push(store)
+        store.jobs.ownedBy({ node, epoch })
+        return store.jobs
+      },
       cleanup: async () => {
         for (const s of opened) await s.close()
         await dropSchema(schema)

@@ -16,7 +16,8 @@ import { CLAIM_ORDER, COLUMNS, CURRENT, PORTABLE_JOB_SQL } from '../sql/job-sql.
 import { named, numbered } from './statements.js'
 
 /**
- * A claim: parameters $1 worker, $2 now, $3 queue, $4 limit. The CTE reads the first `limit` due
+ * A claim: parameters $1 worker, $2 now, $3 queue, $4 limit, $5 and $6 the claiming agent's node and
+ * lease epoch (null for a store that never claimed its node). The CTE reads the first `limit` due
  * entries of jobs_claim (or jobs_suspects) in claim order, locking each and skipping those another
  * transaction holds; the UPDATE makes them active with the next delivery number. RETURNING gives
  * rows in no particular order; the store sorts the few it got.
@@ -28,7 +29,8 @@ function claimSql(filter: string): string {
       ORDER BY ${CLAIM_ORDER} LIMIT $4
       FOR UPDATE SKIP LOCKED)
     UPDATE jobs SET state = 'active', delivery = delivery + 1, lease_worker = $1,
-      lease_expires = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $2 + timeout_ms END, updated_at = $2
+      lease_expires = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $2 + timeout_ms END, updated_at = $2,
+      owner_node = $5, owner_epoch = $6
     WHERE seq IN (SELECT seq FROM picked)
     RETURNING ${COLUMNS}`
 }
@@ -55,7 +57,7 @@ const PG_JOB_SQL = {
   // the supervisor's group commit of a busy turn. Each changes only its own job's current delivery,
   // as the single ack does.
   ackMany: `UPDATE jobs SET state = 'done', result = v.result, finished_at = $4, updated_at = $4,
-      lease_worker = NULL, lease_expires = NULL
+      lease_worker = NULL, lease_expires = NULL, owner_node = NULL, owner_epoch = NULL
     FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(id, delivery, result)
     WHERE jobs.id = v.id AND jobs.state = 'active' AND jobs.delivery = v.delivery
     RETURNING ${JOB_COLUMNS}`,
