@@ -971,6 +971,67 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         })
       }))
 
+    it("releases at a restart only its own node's active jobs and those of no owner, never another node's", () =>
+      withJobs(async (jobs, opened) => {
+        const a = await opened.asNode('node-a', 1)
+        const b = await opened.asNode('node-b', 1)
+        await jobs.add(
+          [
+            { queue: 'email', payload: 1, id: 'a1' },
+            { queue: 'email', payload: 2, id: 'a2' },
+            { queue: 'email', payload: 3, id: 'b1' },
+            { queue: 'email', payload: 4, id: 'b2' },
+            { queue: 'email', payload: 5, id: 'none' },
+          ],
+          T0,
+          defaults,
+        )
+        const mine = await a.claim('email', 2, 'email#1', T0)
+        const theirs = [
+          ...(await b.claim('email', 1, 'email#1', T0)),
+          ...(
+            await b.exchange(
+              [],
+              [{ queue: 'email', limit: 1, worker: 'email#2', suspects: 'any' }],
+              T0,
+              policy,
+              seededRandom(1),
+            )
+          ).claimed[0]!,
+        ]
+        await jobs.claim('email', 1, 'email#3', T0)
+        assert.deepEqual(
+          theirs.map((d) => d.job.id),
+          ['b1', 'b2'],
+        )
+        // node-a restarts (same node, a new epoch): its jobs and the unowned one go back, node-b's stay.
+        const again = await opened.asNode('node-a', 2)
+        assert.equal(await again.releaseAllActive(T0 + 50), 3)
+        for (const id of ['a1', 'a2', 'none']) assert.equal((await jobs.getJob(id))?.state, 'waiting', id)
+        for (const d of theirs) {
+          assert.deepEqual(pick(await jobs.getJob(d.job.id), ['state', 'ownerNode', 'delivery']), {
+            state: 'active',
+            ownerNode: 'node-b',
+            delivery: 1,
+          })
+        }
+        assert.deepEqual(
+          (
+            await settle(
+              b,
+              theirs.map((d) => ({ kind: 'ack', token: d.token })),
+              T0 + 60,
+            )
+          ).map((r) => r.outcome),
+          ['done', 'done'],
+          "node-b's deliveries are still its own",
+        )
+        assert.deepEqual(
+          (await settle(a, [{ kind: 'ack', token: mine[0]!.token }], T0 + 60)).map((r) => r.outcome),
+          ['stale'],
+        )
+      }))
+
     it('tells when the next delayed job of a queue is due', () =>
       withJobs(async (jobs) => {
         assert.equal(await jobs.nextDueAt('email', T0), null)
