@@ -39,6 +39,7 @@ jobStoreContract('sqlite', async () => {
       store.jobs.ownedBy({ node, epoch })
       return store.jobs
     },
+    sharedByAgents: false,
     cleanup: async () => {
       for (const s of opened) await s.close()
       fs.rmSync(dir, { recursive: true, force: true })

@@ -50,6 +50,12 @@ export const CHANNEL_SQL = `CASE WHEN octet_length('shepherd_jobs.' || current_s
   THEN 'shepherd_jobs.' || current_schema() ELSE 'shepherd_jobs.' || md5(current_schema()) END`
 
 const PG_JOB_SQL = {
+  // At an agent's start, the active jobs of its node ($3; null for a store that never claimed one),
+  // those of no owner (claimed before sql/postgres/0004_job_owner.sql), and those of a node with no
+  // live lease (a node renamed or gone for good): never those of another live agent.
+  releaseOwn: `${numbered(PORTABLE_JOB_SQL.releaseAll)}
+    AND (owner_node IS NULL OR owner_node = $3 OR NOT EXISTS (SELECT 1 FROM supervisor_leases l
+      WHERE l.node = jobs.owner_node AND l.expires_at > $4))`,
   // The wake of a write that put jobs in the queue ($1 the payload: the queues, as JSON), sent
   // with its transaction's commit: one per transaction, whatever the number of jobs.
   notify: `SELECT pg_notify(${CHANNEL_SQL}, $1)`,

@@ -103,7 +103,7 @@ export class PostgresJobStore implements JobStore {
 
   /**
    * The agent this store claims for from now on (its store calls this when it claims its node): its
-   * claims stamp the jobs with it, and releaseAllActive puts back that node's jobs only.
+   * claims stamp the jobs with it, and releaseAllActive leaves other live nodes' jobs alone.
    */
   ownedBy(owner: JobOwner): void {
     this.#owner = owner
@@ -215,13 +215,14 @@ export class PostgresJobStore implements JobStore {
   }
 
   /**
-   * This agent's active jobs (its node's, and those of no owner) back to waiting, due now, lease
-   * cleared, nothing counted; returns how many. Other agents' jobs stay theirs.
+   * This agent's active jobs back to waiting, due now, lease cleared, nothing counted, with those of
+   * no owner and of nodes whose lease has expired (renamed or gone); returns how many. The jobs of
+   * another agent whose lease is live stay its own.
    */
   async releaseAllActive(now: number): Promise<number> {
     const t = epochMs('now', now)
     const n = await this.#guard.write('release all active jobs', async (c) => {
-      const released = await changes(c, S.releaseAll, [t, t, this.#owner?.node ?? null])
+      const released = await changes(c, S.releaseOwn, [t, t, this.#owner?.node ?? null, t])
       if (released > 0) await notifyJobs(c, null)
       return released
     })

@@ -79,10 +79,10 @@ export const PORTABLE_JOB_SQL = {
   quarantine: `UPDATE jobs SET state = 'quarantined', crashes = crashes + 1, finished_at = ?, updated_at = ?,
       ${NO_LEASE}
     WHERE seq = ? RETURNING ${COLUMNS}`,
-  // This agent's active jobs ($3 its node; null for a store that never claimed its node), and those
-  // of no owner (claimed before sql/*/…_job_owner.sql): never another agent's.
+  // Every active job back to waiting: SQLite's rule (one supervisor per file, so whatever is active
+  // was held by a run that is gone, whatever node name it had). PostgreSQL narrows it (releaseOwn).
   releaseAll: `UPDATE jobs SET state = 'waiting', run_at = ?, updated_at = ?, ${NO_LEASE}
-    WHERE state = 'active' AND (owner_node IS NULL OR owner_node = ?)`,
+    WHERE state = 'active'`,
   nextDue: `SELECT run_at FROM jobs WHERE queue = ? AND state = 'waiting' AND run_at > ? ORDER BY run_at LIMIT 1`,
   countStates: 'SELECT state, queue, count(*) AS n FROM jobs GROUP BY state, queue',
   // The IN list turns "every state of one queue" into five seeks of jobs_state_queue_seq.

@@ -155,7 +155,7 @@ export class SqliteJobStore implements JobStore {
 
   /**
    * The agent this store claims for from now on (its store calls this when it claims its node): its
-   * claims stamp the jobs with it, and releaseAllActive puts back that node's jobs only.
+   * claims stamp the jobs with it.
    */
   ownedBy(owner: JobOwner): void {
     this.#owner = owner
@@ -278,13 +278,14 @@ export class SqliteJobStore implements JobStore {
   }
 
   /**
-   * This agent's active jobs (its node's, and those of no owner) back to waiting, due now, lease
-   * cleared, nothing counted; returns how many. Other agents' jobs stay theirs.
+   * Every active job back to waiting, due now, lease cleared, nothing counted; returns how many. A
+   * SQLite store has one supervisor (its OS lock), so whatever is active was held by a run that is
+   * gone, whatever node name that run had (a container's host name changes at every start).
    */
   async releaseAllActive(now: number): Promise<number> {
     const t = epochMs('now', now)
     const n = await this.#guard.write('release all active jobs', () =>
-      this.#tx.immediate(() => this.#s.releaseAll.run(t, t, this.#owner?.node ?? null).changes),
+      this.#tx.immediate(() => this.#s.releaseAll.run(t, t).changes),
     )
     if (n > 0) this.#wakes.tell(null)
     return n
