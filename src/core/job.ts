@@ -50,6 +50,12 @@ export interface Job {
   /** While active: the worker holding it and until when. */
   leaseWorker: string | null
   leaseExpires: number | null
+  /**
+   * While active: the node of the agent whose claim made it active, and that agent's lease epoch
+   * then (null when claimed by a store that never claimed its node: the CLI, a library).
+   */
+  ownerNode: string | null
+  ownerEpoch: number | null
   lastError: string | null
   lastStack: string | null
   /** The last checkpoint a handler saved; handed to the next delivery. */

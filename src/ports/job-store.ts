@@ -210,8 +210,10 @@ export interface JobStore {
     random: () => number,
   ): Promise<SettleResult[]>
   /**
-   * Puts every active job back in the queue (a supervisor starting after a crash: the workers that
-   * held them are gone). Returns how many.
+   * Puts this agent's active jobs back in the queue (a supervisor starting after a crash: the
+   * workers that held them are gone): those its node claimed (in any epoch) and those of no owner
+   * (claimed by a store that never claimed a node, or before jobs recorded their owner). Another
+   * node's active jobs stay its own: their workers still run. Returns how many.
    */
   releaseAllActive(now: number): Promise<number>
   /** The earliest runAt of a waiting job of the queue that is not due yet, or null. */

@@ -79,6 +79,8 @@ export function inFlightAsCrashed(job: CopyRow, poisonThreshold: number): CopyRo
     finished_at: quarantined ? job.updated_at : null,
     lease_worker: null,
     lease_expires: null,
+    owner_node: null,
+    owner_epoch: null,
   }
 }
 

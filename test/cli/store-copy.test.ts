@@ -194,6 +194,8 @@ function expectedJobs(jobs: (Job | undefined)[]): (Job | undefined)[] {
       finishedAt: quarantined ? j.updatedAt : null,
       leaseWorker: null,
       leaseExpires: null,
+      ownerNode: null,
+      ownerEpoch: null,
     }
   })
 }

@@ -28,6 +28,16 @@ export interface OpenedJobStore {
    */
   /** Opens the same database again (after close); every adapter must keep its data. */
   reopen: () => Promise<JobStore>
+  /**
+   * Opens another JobStore on the same data (`jobs` stays open) whose claims are those of an agent
+   * of the fleet: the node and lease epoch its store's claim of the node gave it.
+   */
+  asNode: (node: string, epoch: number) => Promise<JobStore>
+  /**
+   * Whether several agents share the store (PostgreSQL). SQLite has one supervisor per file, so a
+   * start puts back every active job, whichever node name held it.
+   */
+  sharedByAgents: boolean
 }
 
 /** 2023-11-14T22:13:20Z: a realistic epoch-ms time. */
@@ -82,6 +92,8 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
           delivery: 0,
           leaseWorker: null,
           leaseExpires: null,
+          ownerNode: null,
+          ownerEpoch: null,
           lastError: null,
           lastStack: null,
           checkpoint: null,
@@ -916,6 +928,118 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
           ['stale', 'stale', 'stale'],
         )
         assert.equal(await jobs.releaseAllActive(T0 + 70), 0)
+      }))
+
+    it('stamps a claimed job with the claiming node and epoch, and clears them when it leaves active', () =>
+      withJobs(async (jobs, opened) => {
+        const a = await opened.asNode('node-a', 3)
+        await a.add(
+          [
+            { queue: 'email', payload: 1, id: 'e1' },
+            { queue: 'email', payload: 2, id: 'e2' },
+            { queue: 'email', payload: 3, id: 'e3' },
+          ],
+          T0,
+          defaults,
+        )
+        const [d1] = await a.claim('email', 1, 'email#1', T0)
+        assert.deepEqual(pick(await a.getJob('e1'), ['state', 'ownerNode', 'ownerEpoch']), {
+          state: 'active',
+          ownerNode: 'node-a',
+          ownerEpoch: 3,
+        })
+        const { claimed } = await a.exchange(
+          [],
+          [{ queue: 'email', limit: 1, worker: 'email#2', suspects: 'any' }],
+          T0,
+          policy,
+          seededRandom(1),
+        )
+        assert.equal(claimed[0]![0]?.job.ownerNode, 'node-a', 'an exchange claims as the node too')
+        const [d3] = await jobs.claim('email', 1, 'email#3', T0)
+        assert.deepEqual(
+          pick(d3?.job, ['ownerNode', 'ownerEpoch']),
+          { ownerNode: null, ownerEpoch: null },
+          'a store that never claimed its node stamps nothing',
+        )
+        await settle(a, [{ kind: 'ack', token: d1!.token }], T0 + 1)
+        assert.deepEqual(pick(await a.getJob('e1'), ['state', 'ownerNode', 'ownerEpoch']), {
+          state: 'done',
+          ownerNode: null,
+          ownerEpoch: null,
+        })
+        await settle(a, [{ kind: 'crash', token: claimed[0]![0]!.token }], T0 + 2)
+        assert.deepEqual(pick(await a.getJob('e2'), ['state', 'ownerNode', 'ownerEpoch']), {
+          state: 'waiting',
+          ownerNode: null,
+          ownerEpoch: null,
+        })
+      }))
+
+    it("releases at a restart only its own node's active jobs and those of no owner, never another node's", () =>
+      withJobs(async (jobs, opened) => {
+        const a = await opened.asNode('node-a', 1)
+        const b = await opened.asNode('node-b', 1)
+        await jobs.add(
+          [
+            { queue: 'email', payload: 1, id: 'a1' },
+            { queue: 'email', payload: 2, id: 'a2' },
+            { queue: 'email', payload: 3, id: 'b1' },
+            { queue: 'email', payload: 4, id: 'b2' },
+            { queue: 'email', payload: 5, id: 'none' },
+          ],
+          T0,
+          defaults,
+        )
+        const mine = await a.claim('email', 2, 'email#1', T0)
+        const theirs = [
+          ...(await b.claim('email', 1, 'email#1', T0)),
+          ...(
+            await b.exchange(
+              [],
+              [{ queue: 'email', limit: 1, worker: 'email#2', suspects: 'any' }],
+              T0,
+              policy,
+              seededRandom(1),
+            )
+          ).claimed[0]!,
+        ]
+        await jobs.claim('email', 1, 'email#3', T0)
+        assert.deepEqual(
+          theirs.map((d) => d.job.id),
+          ['b1', 'b2'],
+        )
+        const again = await opened.asNode('node-a', 2)
+        if (!opened.sharedByAgents) {
+          // One supervisor per file: whatever was active belonged to a run that is gone.
+          assert.equal(await again.releaseAllActive(T0 + 50), 5)
+          return
+        }
+        // node-a restarts (same node, a new epoch): its jobs and the unowned one go back, node-b's stay.
+        assert.equal(await again.releaseAllActive(T0 + 50), 3)
+        for (const id of ['a1', 'a2', 'none']) assert.equal((await jobs.getJob(id))?.state, 'waiting', id)
+        for (const d of theirs) {
+          assert.deepEqual(pick(await jobs.getJob(d.job.id), ['state', 'ownerNode', 'delivery']), {
+            state: 'active',
+            ownerNode: 'node-b',
+            delivery: 1,
+          })
+        }
+        assert.deepEqual(
+          (
+            await settle(
+              b,
+              theirs.map((d) => ({ kind: 'ack', token: d.token })),
+              T0 + 60,
+            )
+          ).map((r) => r.outcome),
+          ['done', 'done'],
+          "node-b's deliveries are still its own",
+        )
+        assert.deepEqual(
+          (await settle(a, [{ kind: 'ack', token: mine[0]!.token }], T0 + 60)).map((r) => r.outcome),
+          ['stale'],
+        )
       }))
 
     it('tells when the next delayed job of a queue is due', () =>

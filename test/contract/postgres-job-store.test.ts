@@ -27,6 +27,20 @@ if (skip !== null) {
         opened.push(store)
         return store.jobs
       },
+      asNode: async (node, epoch) => {
+        const store = await openPostgresStore(url)
+        opened.push(store)
+        store.jobs.ownedBy({ node, epoch })
+        // The node's agent lives: its lease runs for an hour from T0.
+        await adminQuery(
+          `INSERT INTO ${schema}.supervisor_leases (node, owner, host, pid, acquired_at, heartbeat_at, expires_at, epoch)
+            VALUES ($1, $2, 'test-host', 1, $3, $3, $4, $5)
+            ON CONFLICT (node) DO UPDATE SET owner = excluded.owner, epoch = excluded.epoch`,
+          [node, `${node}-${epoch}`, T0, T0 + 3_600_000, epoch],
+        )
+        return store.jobs
+      },
+      sharedByAgents: true,
       cleanup: async () => {
         for (const s of opened) await s.close()
         await dropSchema(schema)

@@ -33,6 +33,13 @@ jobStoreContract('sqlite', async () => {
       opened.push(store)
       return store.jobs
     },
+    asNode: async (node, epoch) => {
+      const store = await openSqliteStore(file)
+      opened.push(store)
+      store.jobs.ownedBy({ node, epoch })
+      return store.jobs
+    },
+    sharedByAgents: false,
     cleanup: async () => {
       for (const s of opened) await s.close()
       fs.rmSync(dir, { recursive: true, force: true })

@@ -13,6 +13,8 @@ const active = {
   finished_at: null,
   lease_worker: 'email#1',
   lease_expires: 9_000,
+  owner_node: 'node-a',
+  owner_epoch: 4,
   checkpoint: '{"page":3}',
 }
 
@@ -27,6 +29,8 @@ describe('store copy plan', () => {
       finished_at: null,
       lease_worker: null,
       lease_expires: null,
+      owner_node: null,
+      owner_epoch: null,
     })
     // The same row gives the same result: a second copy finds it equal.
     assert.ok(sameRow(back, inFlightAsCrashed(active, 3), COPY_TABLES[0]!.columns))
@@ -43,6 +47,7 @@ describe('store copy plan', () => {
     const jobs = COPY_TABLES.find((t) => t.name === 'jobs')!
     assert.ok(!jobs.columns.includes('seq'))
     assert.ok(jobs.columns.includes('idempotency_key') && jobs.columns.includes('checkpoint'))
+    assert.ok(jobs.columns.includes('owner_node') && jobs.columns.includes('owner_epoch'))
     assert.deepEqual(
       COPY_TABLES.map((t) => [t.name, t.key]),
       [

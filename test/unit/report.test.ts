@@ -59,6 +59,8 @@ function quarantinedJob(id: string, queue: string, updatedAt: number): Job {
     delivery: 3,
     leaseWorker: null,
     leaseExpires: null,
+    ownerNode: null,
+    ownerEpoch: null,
     lastError: 'worker crashed | twice',
     lastStack: null,
     checkpoint: null,

@@ -225,6 +225,8 @@ export const JobSchema = z
     delivery: count('Deliveries so far.'),
     leaseWorker: z.string().nullable().describe('While active: the worker holding it.'),
     leaseExpires: time('While active: until when').nullable(),
+    ownerNode: z.string().nullable().describe('While active: the node of the agent that claimed it.'),
+    ownerEpoch: z.number().int().nullable().describe("While active: that agent's lease epoch at the claim."),
     lastError: z.string().nullable(),
     lastStack: z.string().nullable(),
     checkpoint: z.unknown().describe('The last checkpoint a handler saved (JSON), or null.'),

@@ -16,7 +16,8 @@ import { CLAIM_ORDER, COLUMNS, CURRENT, PORTABLE_JOB_SQL } from '../sql/job-sql.
 import { named, numbered } from './statements.js'
 
 /**
- * A claim: parameters $1 worker, $2 now, $3 queue, $4 limit. The CTE reads the first `limit` due
+ * A claim: parameters $1 worker, $2 now, $3 queue, $4 limit, $5 and $6 the claiming agent's node and
+ * lease epoch (null for a store that never claimed its node). The CTE reads the first `limit` due
  * entries of jobs_claim (or jobs_suspects) in claim order, locking each and skipping those another
  * transaction holds; the UPDATE makes them active with the next delivery number. RETURNING gives
  * rows in no particular order; the store sorts the few it got.
@@ -28,7 +29,8 @@ function claimSql(filter: string): string {
       ORDER BY ${CLAIM_ORDER} LIMIT $4
       FOR UPDATE SKIP LOCKED)
     UPDATE jobs SET state = 'active', delivery = delivery + 1, lease_worker = $1,
-      lease_expires = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $2 + timeout_ms END, updated_at = $2
+      lease_expires = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $2 + timeout_ms END, updated_at = $2,
+      owner_node = $5, owner_epoch = $6
     WHERE seq IN (SELECT seq FROM picked)
     RETURNING ${COLUMNS}`
 }
@@ -48,6 +50,12 @@ export const CHANNEL_SQL = `CASE WHEN octet_length('shepherd_jobs.' || current_s
   THEN 'shepherd_jobs.' || current_schema() ELSE 'shepherd_jobs.' || md5(current_schema()) END`
 
 const PG_JOB_SQL = {
+  // At an agent's start, the active jobs of its node ($3; null for a store that never claimed one),
+  // those of no owner (claimed before sql/postgres/0004_job_owner.sql), and those of a node with no
+  // live lease (a node renamed or gone for good): never those of another live agent.
+  releaseOwn: `${numbered(PORTABLE_JOB_SQL.releaseAll)}
+    AND (owner_node IS NULL OR owner_node = $3 OR NOT EXISTS (SELECT 1 FROM supervisor_leases l
+      WHERE l.node = jobs.owner_node AND l.expires_at > $4))`,
   // The wake of a write that put jobs in the queue ($1 the payload: the queues, as JSON), sent
   // with its transaction's commit: one per transaction, whatever the number of jobs.
   notify: `SELECT pg_notify(${CHANNEL_SQL}, $1)`,
@@ -55,7 +63,7 @@ const PG_JOB_SQL = {
   // the supervisor's group commit of a busy turn. Each changes only its own job's current delivery,
   // as the single ack does.
   ackMany: `UPDATE jobs SET state = 'done', result = v.result, finished_at = $4, updated_at = $4,
-      lease_worker = NULL, lease_expires = NULL
+      lease_worker = NULL, lease_expires = NULL, owner_node = NULL, owner_epoch = NULL
     FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(id, delivery, result)
     WHERE jobs.id = v.id AND jobs.state = 'active' AND jobs.delivery = v.delivery
     RETURNING ${JOB_COLUMNS}`,

@@ -10,8 +10,10 @@ import type { CheckedJob, ReadySettlement } from '../../store/job-checks.js'
 import {
   decidedStep,
   directStep,
+  type JobOwner,
   type JobRow,
   onePolicyPerQueue,
+  ownerValues,
   toDeliveries,
   toJob,
 } from '../sql/job-sql.js'
@@ -64,8 +66,14 @@ async function duplicate(c: Queryable, r: CheckedJob): Promise<AddResult> {
 }
 
 /** One claim, in claim order (see job-queries.ts for why no delivery goes to two workers). */
-export async function claimRows(c: Queryable, req: ClaimRequest, now: number): Promise<Delivery[]> {
-  const take = (s: Statement, limit: number) => rows<JobRow>(c, s, [req.worker, now, req.queue, limit])
+export async function claimRows(
+  c: Queryable,
+  req: ClaimRequest,
+  now: number,
+  owner: JobOwner | null,
+): Promise<Delivery[]> {
+  const take = (s: Statement, limit: number) =>
+    rows<JobRow>(c, s, [req.worker, now, req.queue, limit, ...ownerValues(owner)])
   switch (req.suspects) {
     case 'only':
       return toDeliveries(await take(S.claimSuspect, req.limit))
@@ -188,12 +196,13 @@ export async function notifyJobs(c: Queryable, queues: readonly string[] | null)
 export function oneStatement(
   ready: readonly ReadySettlement[],
   requests: readonly ClaimRequest[],
+  owner: JobOwner | null,
 ): ((q: Queryable, claims: readonly ClaimRequest[], now: number) => Promise<Exchange>) | null {
   const asking = requests.filter((r) => r.limit > 0)
   if (ready.length === 0 && asking.length === 1 && asking[0]!.suspects !== 'alone') {
     const req = asking[0]!
     return async (q, claims, now) => {
-      const got = await claimRows(q, req, now)
+      const got = await claimRows(q, req, now, owner)
       return { settled: [], claimed: claims.map((c) => (c.limit > 0 ? got : [])) }
     }
   }

@@ -43,7 +43,7 @@ import {
 } from '../../store/job-checks.js'
 import { countQueues } from '../../store/job-counts.js'
 import { JobWakes, queuesAdded, queuesWoken } from '../../store/job-wakes.js'
-import { type CountRow, JOB_BATCH, type JobRow, toJob } from '../sql/job-sql.js'
+import { type CountRow, JOB_BATCH, type JobOwner, type JobRow, toJob } from '../sql/job-sql.js'
 import { JobListener } from './job-listener.js'
 import { JOB_STATEMENTS as S, type WaitingRow } from './job-queries.js'
 import { claimRows, insertAll, notifyJobs, oneStatement, settleAll } from './job-transactions.js'
@@ -73,6 +73,8 @@ export class PostgresJobStore implements JobStore {
   readonly #newId: () => string
   readonly #listener: JobListener | null
   readonly #wakes: JobWakes
+  /** The agent whose claims this store makes, once its store claimed its node. */
+  #owner: JobOwner | null = null
 
   constructor(guard: PgGuard, options: PostgresJobStoreOptions = {}) {
     this.#guard = guard
@@ -97,6 +99,14 @@ export class PostgresJobStore implements JobStore {
    */
   watch(wake: JobWake): JobWatch {
     return this.#wakes.watch(wake)
+  }
+
+  /**
+   * The agent this store claims for from now on (its store calls this when it claims its node): its
+   * claims stamp the jobs with it, and releaseAllActive leaves other live nodes' jobs alone.
+   */
+  ownedBy(owner: JobOwner): void {
+    this.#owner = owner
   }
 
   /** The server process of the listening connection while it listens (for pg_terminate_backend). */
@@ -144,7 +154,7 @@ export class PostgresJobStore implements JobStore {
     const t = epochMs('now', now)
     const c = checkClaim({ queue, limit, worker, suspects })
     if (limit === 0) return []
-    return this.#guard.write(`claim jobs of ${queue} for ${worker}`, (q) => claimRows(q, c, t))
+    return this.#guard.write(`claim jobs of ${queue} for ${worker}`, (q) => claimRows(q, c, t, this.#owner))
   }
 
   /** Settlements, then claims, in one transaction: the supervisor's whole turn costs one commit. */
@@ -162,12 +172,12 @@ export class PostgresJobStore implements JobStore {
       return { settled: [], claimed: claims.map(() => []) }
     }
     const what = `settle ${plural(ready.length, 'delivery', 'deliveries')} and claim for ${plural(requests.length, 'worker', 'workers')}`
-    const alone = oneStatement(ready, requests)
+    const alone = oneStatement(ready, requests, this.#owner)
     if (alone !== null) return this.#guard.writeOne(what, (q) => alone(q, claims, t))
     const done = await this.#guard.write(what, async (c) => {
       const settled = await this.#settleAll(c, ready, t, policy, random)
       const claimed: Delivery[][] = []
-      for (const r of requests) claimed.push(r.limit > 0 ? await claimRows(c, r, t) : [])
+      for (const r of requests) claimed.push(r.limit > 0 ? await claimRows(c, r, t, this.#owner) : [])
       return { settled, claimed }
     })
     this.#wakes.tell(queuesWoken(done.settled))
@@ -204,11 +214,15 @@ export class PostgresJobStore implements JobStore {
     return settled
   }
 
-  /** Every active job back to waiting, due now, lease cleared, nothing counted; returns how many. */
+  /**
+   * This agent's active jobs back to waiting, due now, lease cleared, nothing counted, with those of
+   * no owner and of nodes whose lease has expired (renamed or gone); returns how many. The jobs of
+   * another agent whose lease is live stay its own.
+   */
   async releaseAllActive(now: number): Promise<number> {
     const t = epochMs('now', now)
     const n = await this.#guard.write('release all active jobs', async (c) => {
-      const released = await changes(c, S.releaseAll, [t, t])
+      const released = await changes(c, S.releaseOwn, [t, t, this.#owner?.node ?? null, t])
       if (released > 0) await notifyJobs(c, null)
       return released
     })

@@ -116,7 +116,10 @@ export class PostgresStore implements Store {
     ttlMs: number,
     running: ProcessRunning,
   ): Promise<LeaseDecision> {
-    return this.#ownership.claim(claim, now, ttlMs, running)
+    const d = await this.#ownership.claim(claim, now, ttlMs, running)
+    // From now on this store's claims are its node's, and its restart puts back only its node's jobs.
+    if (d.kind !== 'refuse') this.jobs.ownedBy({ node: claim.node, epoch: d.lease.epoch })
+    return d
   }
 
   /** The owner's heartbeat; false (and every later write refused) once another took its node. */

@@ -32,13 +32,13 @@ export const JOB_BATCH = 5_000
 /** Every column of `jobs`, in the order {@link JobRow} lists them. */
 export const COLUMNS = `seq, id, queue, state, priority, run_at, created_at, updated_at, finished_at, attempts,
   max_attempts, crashes, timeout_ms, idempotency_key, delivery, lease_worker, lease_expires, last_error,
-  last_stack, payload, checkpoint, progress, result`
+  last_stack, payload, checkpoint, progress, result, owner_node, owner_epoch`
 
 /** The job named by a token's id, in the delivery the token names: the only one a settlement may change. */
 export const CURRENT = `id = ? AND state = 'active' AND delivery = ?`
 
-/** Leaving the active state: the lease ends with the delivery. */
-const NO_LEASE = 'lease_worker = NULL, lease_expires = NULL'
+/** Leaving the active state: the lease ends with the delivery, and the job is no agent's any more. */
+const NO_LEASE = 'lease_worker = NULL, lease_expires = NULL, owner_node = NULL, owner_epoch = NULL'
 
 /**
  * The claim order: highest priority first, then enqueue order. Each adapter's claim picks its rows
@@ -79,7 +79,10 @@ export const PORTABLE_JOB_SQL = {
   quarantine: `UPDATE jobs SET state = 'quarantined', crashes = crashes + 1, finished_at = ?, updated_at = ?,
       ${NO_LEASE}
     WHERE seq = ? RETURNING ${COLUMNS}`,
-  releaseAll: `UPDATE jobs SET state = 'waiting', run_at = ?, updated_at = ?, ${NO_LEASE} WHERE state = 'active'`,
+  // Every active job back to waiting: SQLite's rule (one supervisor per file, so whatever is active
+  // was held by a run that is gone, whatever node name it had). PostgreSQL narrows it (releaseOwn).
+  releaseAll: `UPDATE jobs SET state = 'waiting', run_at = ?, updated_at = ?, ${NO_LEASE}
+    WHERE state = 'active'`,
   nextDue: `SELECT run_at FROM jobs WHERE queue = ? AND state = 'waiting' AND run_at > ? ORDER BY run_at LIMIT 1`,
   countStates: 'SELECT state, queue, count(*) AS n FROM jobs GROUP BY state, queue',
   // The IN list turns "every state of one queue" into five seeks of jobs_state_queue_seq.
@@ -121,6 +124,25 @@ export interface JobRow {
   checkpoint: string | null
   progress: string | null
   result: string | null
+  /** The node of the agent whose claim made the job active (null when not active, or claimed by a store with no node). */
+  owner_node: string | null
+  /** That agent's lease epoch at the claim. */
+  owner_epoch: number | null
+}
+
+/**
+ * The agent whose claims a job store stamps on the jobs it makes active: its node and its lease's
+ * epoch (see src/core/supervisor-lease.ts). A store that never claimed its node (the CLI, a
+ * library) stamps null.
+ */
+export interface JobOwner {
+  node: string
+  epoch: number
+}
+
+/** The claim parameters of an owner, or of none. */
+export function ownerValues(owner: JobOwner | null): [string | null, number | null] {
+  return owner === null ? [null, null] : [owner.node, owner.epoch]
 }
 
 export interface CountRow {
@@ -149,6 +171,8 @@ export function toJob(r: JobRow): Job {
     delivery: r.delivery,
     leaseWorker: r.lease_worker,
     leaseExpires: r.lease_expires,
+    ownerNode: r.owner_node,
+    ownerEpoch: r.owner_epoch,
     lastError: r.last_error,
     lastStack: r.last_stack,
     checkpoint: r.checkpoint === null ? null : (JSON.parse(r.checkpoint) as unknown),

@@ -13,8 +13,9 @@ export { JOB_BATCH } from '../sql/job-sql.js'
 // The subquery reads the first `limit` due entries of the index (covering: no row is read to
 // choose) and stops. RETURNING gives rows in no particular order; the store sorts the few it got.
 function claimSql(index: string, filter: string): string {
-  return `UPDATE jobs SET state = 'active', delivery = delivery + 1, lease_worker = ?,
-      lease_expires = CASE WHEN timeout_ms IS NULL THEN NULL ELSE ? + timeout_ms END, updated_at = ?
+  return `UPDATE jobs SET state = 'active', delivery = delivery + 1, lease_worker = ?, owner_node = ?,
+      owner_epoch = ?, lease_expires = CASE WHEN timeout_ms IS NULL THEN NULL ELSE ? + timeout_ms END,
+      updated_at = ?
     WHERE seq IN (
       SELECT seq FROM jobs INDEXED BY ${index}
       WHERE queue = ? AND state = 'waiting' AND run_at <= ? ${filter}

@@ -51,8 +51,10 @@ import {
   decidedStep,
   directStep,
   insertValues,
+  type JobOwner,
   type JobRow,
   onePolicyPerQueue,
+  ownerValues,
   toDeliveries,
   toJob,
 } from '../sql/job-sql.js'
@@ -85,6 +87,8 @@ export class SqliteJobStore implements JobStore {
   readonly #s: { [K in keyof typeof JOB_SQL]: Statement }
   readonly #add: Database.Transaction<(rows: readonly CheckedJob[]) => AddResult[]>
   readonly #db: Database.Database
+  /** The agent whose claims this store makes, once its store claimed its node. */
+  #owner: JobOwner | null = null
   readonly #claim: Database.Transaction<(c: ClaimRequest, now: number) => Delivery[]>
   readonly #exchange: Database.Transaction<
     (items: Ready, claims: readonly ClaimRequest[], now: number, policy: PolicyOf, random: Random) => Exchange
@@ -147,6 +151,14 @@ export class SqliteJobStore implements JobStore {
     )
     this.#wakes.tell(queuesAdded(rows, added))
     return added
+  }
+
+  /**
+   * The agent this store claims for from now on (its store calls this when it claims its node): its
+   * claims stamp the jobs with it.
+   */
+  ownedBy(owner: JobOwner): void {
+    this.#owner = owner
   }
 
   /**
@@ -215,7 +227,7 @@ export class SqliteJobStore implements JobStore {
 
   #claimRows(c: ClaimRequest, now: number): Delivery[] {
     const take = (stmt: Statement, limit: number): JobRow[] =>
-      (stmt as Statement<JobRow>).all(c.worker, now, now, c.queue, now, limit)
+      (stmt as Statement<JobRow>).all(c.worker, ...ownerValues(this.#owner), now, now, c.queue, now, limit)
     let rows: JobRow[]
     switch (c.suspects) {
       case 'only':
@@ -265,7 +277,11 @@ export class SqliteJobStore implements JobStore {
     return settled
   }
 
-  /** Every active job back to waiting, due now, lease cleared, nothing counted; returns how many. */
+  /**
+   * Every active job back to waiting, due now, lease cleared, nothing counted; returns how many. A
+   * SQLite store has one supervisor (its OS lock), so whatever is active was held by a run that is
+   * gone, whatever node name that run had (a container's host name changes at every start).
+   */
   async releaseAllActive(now: number): Promise<number> {
     const t = epochMs('now', now)
     const n = await this.#guard.write('release all active jobs', () =>

@@ -14,7 +14,6 @@ import type { Incident } from '../../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
 import { type LeaseClaim, type LeaseDecision, type SupervisorLease } from '../../core/supervisor-lease.js'
 import { ShepherdError } from '../../errors.js'
-import type { JobStore } from '../../ports/job-store.js'
 import type {
   EventQuery,
   IncidentQuery,
@@ -108,7 +107,7 @@ export class SqliteStore implements Store {
    * The durable job queue ({@link SqliteJobStore}), on this store's connection: same file, same
    * pragmas, and failures reported through this store's error mapping.
    */
-  readonly jobs: JobStore
+  readonly jobs: SqliteJobStore
   readonly #db: Database.Database
   readonly #migrations: readonly Migration[]
   readonly #s: { [K in keyof typeof SQL]: Statement }
@@ -191,7 +190,9 @@ export class SqliteStore implements Store {
     ttlMs: number,
     running: ProcessRunning,
   ): Promise<LeaseDecision> {
-    return this.#ownership.claim(claim, now, ttlMs, running)
+    const d = await this.#ownership.claim(claim, now, ttlMs, running)
+    if (d.kind !== 'refuse') this.jobs.ownedBy({ node: claim.node, epoch: d.lease.epoch })
+    return d
   }
 
   /**

@@ -246,6 +246,8 @@ export class MemoryJobs implements JobStore {
         delivery: 0,
         leaseWorker: null,
         leaseExpires: null,
+        ownerNode: null,
+        ownerEpoch: null,
         lastError: null,
         lastStack: null,
         checkpoint: null,
