@@ -292,6 +292,28 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     logger,
     lookEveryMs: election.everyMs,
     chores: [
+      // A dead or cut-off agent's jobs, back in the queue once its lease lapsed: on the leader,
+      // at every look, so within the lease and one renewal of the agent's last renewal.
+      {
+        name: 'reclaim the jobs of agents whose lease lapsed',
+        everyMs: 0,
+        run: async (now) => {
+          const byNode = await store.jobs.reclaimLapsed(now)
+          if (byNode.size === 0) return
+          const count = [...byNode.values()].reduce((a, b) => a + b, 0)
+          const nodes = Object.fromEntries(byNode)
+          record({
+            type: 'job:reclaimed',
+            at: now,
+            severity: 'warning',
+            message: `put back in the queue ${count} job(s) held by agents whose lease lapsed: ${[...byNode].map(([n, c]) => `${n} (${c})`).join(', ')}`,
+            pool: null,
+            workerId: null,
+            incidentId: null,
+            data: { count, nodes },
+          })
+        },
+      },
       {
         name: 'prune events',
         everyMs: PRUNE_EVERY_MS,

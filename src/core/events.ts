@@ -79,6 +79,8 @@ export interface EventDataMap {
   'leader:elected': { leader: Leadership; previous: Leadership | null }
   /** This agent no longer leads: its renewals failed, another agent holds it, or it resigned. */
   'leader:lost': { leader: Leadership; reason: LeadershipLoss; now: Leadership | null }
+  /** The leader put back in the queue the active jobs of agents whose lease lapsed (`nodes`: how many each). */
+  'job:reclaimed': { count: number; nodes: Record<string, number> }
 }
 
 export type EventType = keyof EventDataMap
@@ -115,6 +117,7 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'store:recovered': true,
   'leader:elected': true,
   'leader:lost': true,
+  'job:reclaimed': true,
 }
 
 /** Every event type, in the order of {@link EventDataMap}. */

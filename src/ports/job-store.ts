@@ -211,11 +211,19 @@ export interface JobStore {
   ): Promise<SettleResult[]>
   /**
    * Puts this agent's active jobs back in the queue (a supervisor starting after a crash: the
-   * workers that held them are gone): those its node claimed (in any epoch) and those of no owner
-   * (claimed by a store that never claimed a node, or before jobs recorded their owner). Another
-   * node's active jobs stay its own: their workers still run. Returns how many.
+   * workers that held them are gone): those its node claimed (in any epoch), those of no owner
+   * (claimed by a store that never claimed a node, or before jobs recorded their owner) and those
+   * of a node whose lease has expired. Another live node's active jobs stay its own: their workers
+   * still run. SQLite, one supervisor per file, puts back every active job. Returns how many.
    */
   releaseAllActive(now: number): Promise<number>
+  /**
+   * The leader's reclaim: puts back in the queue, due now, nothing counted, every active job held by
+   * a node whose lease has expired at `now` (an agent killed or cut off: its workers' results will
+   * be refused, their deliveries being over). Returns how many, by node. SQLite, whose one
+   * supervisor puts back everything at its start, has nothing to reclaim.
+   */
+  reclaimLapsed(now: number): Promise<ReadonlyMap<string, number>>
   /** The earliest runAt of a waiting job of the queue that is not due yet, or null. */
   nextDueAt(queue: string, now: number): Promise<number | null>
   /**

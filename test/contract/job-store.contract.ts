@@ -976,6 +976,48 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         })
       }))
 
+    it('reclaims the active jobs of nodes whose lease lapsed, and only those', () =>
+      withJobs(async (jobs, opened) => {
+        const a = await opened.asNode('node-a', 1)
+        const b = await opened.asNode('node-b', 1)
+        await jobs.add(
+          [1, 2, 3, 4].map((n) => ({ queue: 'email', payload: n, id: `j${n}` })),
+          T0,
+          defaults,
+        )
+        const held = [
+          ...(await a.claim('email', 2, 'email#1', T0)),
+          ...(await b.claim('email', 1, 'email#1', T0)),
+        ]
+        // Every lease is live (the test's agents hold theirs for an hour from T0): nothing to reclaim.
+        assert.deepEqual([...(await jobs.reclaimLapsed(T0 + 10))], [])
+        const later = T0 + 3_600_000 + 1
+        const reclaimed = await jobs.reclaimLapsed(later)
+        if (!opened.sharedByAgents) {
+          // One supervisor per file: its start puts everything back; there is nothing to reclaim.
+          assert.equal(reclaimed.size, 0)
+          return
+        }
+        assert.deepEqual(
+          new Map([...reclaimed].sort()),
+          new Map([
+            ['node-a', 2],
+            ['node-b', 1],
+          ]),
+        )
+        for (const d of held) {
+          assert.deepEqual(pick(await jobs.getJob(d.job.id), ['state', 'ownerNode', 'runAt']), {
+            state: 'waiting',
+            ownerNode: null,
+            runAt: later,
+          })
+        }
+        // The lapsed agent's late ack is refused: its delivery is over.
+        const [late] = await settle(a, [{ kind: 'ack', token: held[0]!.token }], later + 1)
+        assert.equal(late!.outcome, 'stale')
+        assert.equal((await jobs.getJob('j4'))?.state, 'waiting', 'a waiting job is left as it is')
+      }))
+
     it("releases at a restart only its own node's active jobs and those of no owner, never another node's", () =>
       withJobs(async (jobs, opened) => {
         const a = await opened.asNode('node-a', 1)

@@ -203,6 +203,7 @@ export class MemoryStore implements Store {
     exchange: noJobQueue,
     settle: noJobQueue,
     releaseAllActive: noJobQueue,
+    reclaimLapsed: noJobQueue,
     nextDueAt: noJobQueue,
     countDue: noJobQueue,
     counts: noJobQueue,

@@ -6,17 +6,12 @@
  * answers at 127.0.0.1:5432, never under CI=true.
  */
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import path from 'node:path'
-import { describe, it, type TestContext } from 'node:test'
+import { describe, it } from 'node:test'
 
-import { stringify } from 'yaml'
-
-import { CLI_ENV, freePort, type RunningCli, startCli } from '../helpers/cli.js'
-import { fixture, NODE, tempDir } from '../helpers/daemon.js'
-import { adminQuery, dropSchema, postgresSkipReason, testSchema } from '../helpers/postgres.js'
+import { startAgents } from '../helpers/fleet.js'
+import { adminQuery, postgresSkipReason } from '../helpers/postgres.js'
 import { waitFor } from '../helpers/wait.js'
 
 const skip = await postgresSkipReason()
@@ -25,49 +20,6 @@ const LEASE_MS = 2_000
 interface LeaderRow {
   node: string
   epoch: number
-}
-
-/**
- * Real `shepherd start` agents, one per node name, on one fresh PostgreSQL schema; `extra` is
- * merged into each agent's config. Killed and the schema dropped after the test.
- */
-async function startAgents(t: TestContext, nodes: string[], extra: Record<string, unknown>) {
-  const { schema, url } = testSchema()
-  const dir = tempDir(t)
-  const agents: RunningCli[] = []
-  t.after(async () => {
-    for (const d of agents) if (d.child.exitCode === null) d.child.kill('SIGKILL')
-    await Promise.all(agents.map((d) => d.exited))
-    await dropSchema(schema)
-  })
-  for (const node of nodes) {
-    const file = path.join(dir, `${node}.yaml`)
-    writeFileSync(
-      file,
-      stringify({
-        api: { port: await freePort() },
-        log: { level: 'warn' },
-        store: { url_env: 'SHEPHERD_TEST_STORE_URL' },
-        workers: { api: { command: NODE, args: [fixture('sdk-ready.mjs')] } },
-        ...extra,
-      }),
-    )
-    agents.push(
-      startCli(t, ['start', '-c', file], {
-        env: { ...CLI_ENV, SHEPHERD_TEST_STORE_URL: url, SHEPHERD_NODE: node },
-        built: true,
-      }),
-    )
-  }
-  await waitFor(
-    async () =>
-      (await adminQuery(`SELECT node FROM ${schema}.supervisor_leases`).catch(() => [])).length ===
-      nodes.length,
-    `every agent runs (logs: ${agents.map((a) => a.log()).join(' ')})`,
-    30_000,
-    100,
-  )
-  return { schema, agents }
 }
 
 describe('the fleet leader', () => {

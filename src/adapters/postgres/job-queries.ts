@@ -12,7 +12,7 @@
  * for the same reason: they are checked again on the row as it is when it is changed.
  * @module
  */
-import { CLAIM_ORDER, COLUMNS, CURRENT, PORTABLE_JOB_SQL } from '../sql/job-sql.js'
+import { CLAIM_ORDER, COLUMNS, CURRENT, NO_LEASE, PORTABLE_JOB_SQL } from '../sql/job-sql.js'
 import { named, numbered } from './statements.js'
 
 /**
@@ -56,6 +56,15 @@ const PG_JOB_SQL = {
   releaseOwn: `${numbered(PORTABLE_JOB_SQL.releaseAll)}
     AND (owner_node IS NULL OR owner_node = $3 OR NOT EXISTS (SELECT 1 FROM supervisor_leases l
       WHERE l.node = jobs.owner_node AND l.expires_at > $4))`,
+  // The leader's reclaim ($1, $2 now): the active jobs of nodes with no live lease, their nodes named.
+  // Rows a worker's settlement holds locked are skipped: the next round takes them.
+  reclaimLapsed: `WITH lapsed AS (SELECT seq, owner_node FROM jobs
+      WHERE state = 'active' AND owner_node IS NOT NULL AND NOT EXISTS (SELECT 1 FROM supervisor_leases l
+        WHERE l.node = jobs.owner_node AND l.expires_at > $1)
+      FOR UPDATE SKIP LOCKED)
+    UPDATE jobs SET state = 'waiting', run_at = $1, updated_at = $1, ${NO_LEASE}
+    FROM lapsed WHERE jobs.seq = lapsed.seq
+    RETURNING jobs.queue, lapsed.owner_node`,
   // The wake of a write that put jobs in the queue ($1 the payload: the queues, as JSON), sent
   // with its transaction's commit: one per transaction, whatever the number of jobs.
   notify: `SELECT pg_notify(${CHANNEL_SQL}, $1)`,

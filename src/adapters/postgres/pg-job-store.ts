@@ -230,6 +230,20 @@ export class PostgresJobStore implements JobStore {
     return n
   }
 
+  /** See JobStore.reclaimLapsed: one statement, its wake sent with its commit. */
+  async reclaimLapsed(now: number): Promise<ReadonlyMap<string, number>> {
+    const t = epochMs('now', now)
+    const reclaimed = await this.#guard.write('reclaim the jobs of agents whose lease lapsed', async (c) => {
+      const rs = await rows<{ queue: string; owner_node: string }>(c, S.reclaimLapsed, [t])
+      if (rs.length > 0) await notifyJobs(c, [...new Set(rs.map((r) => r.queue))])
+      return rs
+    })
+    const byNode = new Map<string, number>()
+    for (const r of reclaimed) byNode.set(r.owner_node, (byNode.get(r.owner_node) ?? 0) + 1)
+    if (reclaimed.length > 0) this.#wakes.tell([...new Set(reclaimed.map((r) => r.queue))])
+    return byNode
+  }
+
   /** The earliest runAt after `now` among the queue's waiting jobs, or null. */
   async nextDueAt(queue: string, now: number): Promise<number | null> {
     const t = epochMs('now', now)

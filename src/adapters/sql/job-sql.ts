@@ -38,7 +38,7 @@ export const COLUMNS = `seq, id, queue, state, priority, run_at, created_at, upd
 export const CURRENT = `id = ? AND state = 'active' AND delivery = ?`
 
 /** Leaving the active state: the lease ends with the delivery, and the job is no agent's any more. */
-const NO_LEASE = 'lease_worker = NULL, lease_expires = NULL, owner_node = NULL, owner_epoch = NULL'
+export const NO_LEASE = 'lease_worker = NULL, lease_expires = NULL, owner_node = NULL, owner_epoch = NULL'
 
 /**
  * The claim order: highest priority first, then enqueue order. Each adapter's claim picks its rows

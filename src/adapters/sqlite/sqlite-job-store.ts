@@ -291,6 +291,11 @@ export class SqliteJobStore implements JobStore {
     return n
   }
 
+  /** See JobStore.reclaimLapsed: nothing here; the one supervisor put everything back at its start. */
+  async reclaimLapsed(): Promise<ReadonlyMap<string, number>> {
+    return new Map()
+  }
+
   /** The earliest runAt after `now` among the queue's waiting jobs, or null (one index seek). */
   async nextDueAt(queue: string, now: number): Promise<number | null> {
     const t = epochMs('now', now)

@@ -306,6 +306,9 @@ export class MemoryJobs implements JobStore {
   async releaseAllActive(): Promise<number> {
     return 0
   }
+  async reclaimLapsed(): Promise<ReadonlyMap<string, number>> {
+    return new Map()
+  }
   async nextDueAt(): Promise<number | null> {
     return null
   }
