@@ -270,8 +270,6 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     record,
     claimRun: (dueAt, spacingMs) => store.claimChoreRun('report', dueAt, loaded.node.name, spacingMs),
   })
-  logger.info({ api: server.url, config: loaded.file, store: loaded.storePath }, 'shepherd started')
-  logContainment(logger, containment)
 
   // The fleet-wide chores run on the leader alone (on SQLite, this supervisor: the only one).
   const election = new LeaderElection({
@@ -328,6 +326,9 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     ],
   })
   chores.start()
+  // Last: "shepherd started" tells that everything of the start is done (tests wait for it).
+  logger.info({ api: server.url, config: loaded.file, store: loaded.storePath }, 'shepherd started')
+  logContainment(logger, containment)
 
   let stopping: Promise<void> | null = null
   const daemon: Daemon = {
