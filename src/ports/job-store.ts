@@ -219,7 +219,8 @@ export interface JobStore {
   releaseAllActive(now: number): Promise<number>
   /**
    * The leader's reclaim: puts back in the queue, due now, nothing counted, every active job held by
-   * a node whose lease has expired at `now` (an agent killed or cut off: its workers' results will
+   * another node whose lease has expired at `now` (never the caller's own: it runs, so its jobs are
+   * its own while its lease is renewed again) (an agent killed or cut off: its workers' results will
    * be refused, their deliveries being over). Returns how many, by node. SQLite, whose one
    * supervisor puts back everything at its start, has nothing to reclaim.
    */

@@ -56,10 +56,12 @@ const PG_JOB_SQL = {
   releaseOwn: `${numbered(PORTABLE_JOB_SQL.releaseAll)}
     AND (owner_node IS NULL OR owner_node = $3 OR NOT EXISTS (SELECT 1 FROM supervisor_leases l
       WHERE l.node = jobs.owner_node AND l.expires_at > $4))`,
-  // The leader's reclaim ($1, $2 now): the active jobs of nodes with no live lease, their nodes named.
+  // The leader's reclaim ($1 now, $2 its own node, whose jobs are its own while it runs): the active
+  // jobs of other nodes with no live lease, their nodes named.
   // Rows a worker's settlement holds locked are skipped: the next round takes them.
   reclaimLapsed: `WITH lapsed AS (SELECT seq, owner_node FROM jobs
-      WHERE state = 'active' AND owner_node IS NOT NULL AND NOT EXISTS (SELECT 1 FROM supervisor_leases l
+      WHERE state = 'active' AND owner_node IS NOT NULL AND owner_node IS DISTINCT FROM $2
+        AND NOT EXISTS (SELECT 1 FROM supervisor_leases l
         WHERE l.node = jobs.owner_node AND l.expires_at > $1)
       FOR UPDATE SKIP LOCKED)
     UPDATE jobs SET state = 'waiting', run_at = $1, updated_at = $1, ${NO_LEASE}
