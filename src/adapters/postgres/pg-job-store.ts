@@ -234,7 +234,10 @@ export class PostgresJobStore implements JobStore {
   async reclaimLapsed(now: number): Promise<ReadonlyMap<string, number>> {
     const t = epochMs('now', now)
     const reclaimed = await this.#guard.write('reclaim the jobs of agents whose lease lapsed', async (c) => {
-      const rs = await rows<{ queue: string; owner_node: string }>(c, S.reclaimLapsed, [t, this.#owner?.node ?? null])
+      const rs = await rows<{ queue: string; owner_node: string }>(c, S.reclaimLapsed, [
+        t,
+        this.#owner?.node ?? null,
+      ])
       if (rs.length > 0) await notifyJobs(c, [...new Set(rs.map((r) => r.queue))])
       return rs
     })
