@@ -71,6 +71,13 @@ export interface DispatcherDeps<W extends JobWorker> extends OutcomeDeps<W> {
   onJob?: (pool: string, queue: string, ok: boolean, ms: number | null) => void
   /** Whether a subscribed worker may be given jobs now (warm spares wait until they are promoted). */
   eligible: (worker: W) => boolean
+  /**
+   * Whether this agent may claim jobs at all now: in a fleet, only while its lease is surely live
+   * (src/store/fleet-membership.ts). While it may not, workers keep what they hold and the
+   * dispatcher looks again at its next poll.
+   * @defaultValue always
+   */
+  mayClaim?: () => boolean
 }
 
 interface PendingSettlement<W extends JobWorker> {
@@ -171,6 +178,17 @@ export class Dispatcher<W extends JobWorker> {
   drain(worker: W): void {
     const sub = this.subs.get(worker.key)
     if (sub) sub.draining = true
+  }
+
+  /**
+   * The tokens of every delivery this agent holds: those its workers run, and those whose outcome
+   * is not written yet (a fleet agent keeps them when it rejoins: JobStore.adopt).
+   */
+  heldTokens(): string[] {
+    const tokens = new Set<string>()
+    for (const sub of this.subs.values()) for (const token of sub.held.keys()) tokens.add(token)
+    for (const p of this.pending) tokens.add(p.item.token)
+    return [...tokens]
   }
 
   /** How many deliveries the worker holds, and how many of them have a checkpoint. */
@@ -335,6 +353,10 @@ export class Dispatcher<W extends JobWorker> {
    * spare, and one whose channel is gone take nothing.
    */
   private async claim(now: number): Promise<boolean> {
+    if (this.d.mayClaim?.() === false) {
+      this.schedulePoll()
+      return true
+    }
     const ready = [...this.subs.values()].filter(
       (s) => !s.draining && s.worker.alive && this.d.eligible(s.worker),
     )
