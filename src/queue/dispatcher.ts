@@ -97,6 +97,8 @@ export class Dispatcher<W extends JobWorker> {
   /** Workers whose jobs are being given back: a second call waits for the same work. */
   private readonly going = new Map<string, Promise<HeldSummary>>()
   private pending: PendingSettlement<W>[] = []
+  /** The settlements being written now (out of `pending` until the store answers). */
+  private writing: readonly PendingSettlement<W>[] = []
   private turnScheduled = false
   private pollTimer: LongTimeout | null = null
   /** When the poll timer fires (the dispatcher's clock). */
@@ -187,7 +189,7 @@ export class Dispatcher<W extends JobWorker> {
   heldTokens(): string[] {
     const tokens = new Set<string>()
     for (const sub of this.subs.values()) for (const token of sub.held.keys()) tokens.add(token)
-    for (const p of this.pending) tokens.add(p.item.token)
+    for (const p of [...this.writing, ...this.pending]) tokens.add(p.item.token)
     return [...tokens]
   }
 
@@ -392,6 +394,15 @@ export class Dispatcher<W extends JobWorker> {
    * result that is not JSON) is written an item at a time, so that only that item is refused.
    */
   private async writeSettlements(batch: PendingSettlement<W>[], now: number): Promise<void> {
+    this.writing = batch
+    try {
+      await this.writeOrKeep(batch, now)
+    } finally {
+      this.writing = []
+    }
+  }
+
+  private async writeOrKeep(batch: PendingSettlement<W>[], now: number): Promise<void> {
     const outcome = await this.trySettle(batch, now)
     if (outcome === 'written') return
     if (outcome === 'kept') {
