@@ -167,6 +167,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         ownership,
         jobs: store.jobs,
         held: () => supervisor?.heldDeliveries() ?? [],
+        excuse: (tokens) => supervisor?.excuseDeliveries(tokens),
         node: loaded.node.name,
         ttlMs: leaseMs,
         joinedAt,

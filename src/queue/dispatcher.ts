@@ -97,6 +97,8 @@ export class Dispatcher<W extends JobWorker> {
   /** Workers whose jobs are being given back: a second call waits for the same work. */
   private readonly going = new Map<string, Promise<HeldSummary>>()
   private pending: PendingSettlement<W>[] = []
+  /** Deliveries the agent may have lost by itself (see {@link excuse}). */
+  private excused = new Set<string>()
   /** The settlements being written now (out of `pending` until the store answers). */
   private writing: readonly PendingSettlement<W>[] = []
   private turnScheduled = false
@@ -191,6 +193,15 @@ export class Dispatcher<W extends JobWorker> {
     for (const sub of this.subs.values()) for (const token of sub.held.keys()) tokens.add(token)
     for (const p of [...this.writing, ...this.pending]) tokens.add(p.item.token)
     return [...tokens]
+  }
+
+  /**
+   * Deliveries this agent may have lost through no fault of its workers (its lease lapsed and the
+   * fleet gave them to other agents): a refused answer for one of them is told (`job:stale`) but
+   * does not stop the worker, which did nothing wrong. Replaces the last such set.
+   */
+  excuse(tokens: readonly string[]): void {
+    this.excused = new Set(tokens)
   }
 
   /** How many deliveries the worker holds, and how many of them have a checkpoint. */
@@ -448,7 +459,7 @@ export class Dispatcher<W extends JobWorker> {
           )
           return
         }
-        reportOutcomes(this.d, [r], batch[i]!.from)
+        reportOutcomes(this.d, [r], batch[i]!.from, (token) => this.excused.delete(token))
       })
       return 'written'
     } catch (e) {

@@ -25,6 +25,11 @@ export interface FleetMembershipOptions {
   jobs: Pick<JobStore, 'adopt'>
   /** The delivery tokens this agent's workers hold now, outcomes not yet written included. */
   held: () => readonly string[]
+  /**
+   * At a lapse, the deliveries held then: the fleet may give them to other agents, and a stale
+   * answer for one is no fault of its worker (Supervisor.excuseDeliveries).
+   */
+  excuse: (tokens: readonly string[]) => void
   node: string
   /** The lease's length; renewals go every third of it. */
   ttlMs: number
@@ -153,7 +158,9 @@ export class FleetMembership {
     const now = this.standing
     if (now === 'lapsed' && this.#was !== 'lapsed') {
       this.#lapsedAt = this.#o.now()
-      const held = this.#o.held().length
+      const tokens = this.#o.held()
+      this.#o.excuse(tokens)
+      const held = tokens.length
       this.#o.record({
         type: 'node:lapsed',
         at: this.#lapsedAt,

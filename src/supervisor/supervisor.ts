@@ -485,6 +485,11 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     return this.dispatcher.heldTokens()
   }
 
+  /** Deliveries the agent may have lost by itself (a lapsed lease): their workers are not stopped for them. */
+  excuseDeliveries(tokens: readonly string[]): void {
+    this.dispatcher.excuse(tokens)
+  }
+
   /** Enqueued through the API: deliver without waiting for the next poll. */
   jobsAdded(): void {
     this.dispatcher.kick()

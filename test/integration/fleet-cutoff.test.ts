@@ -163,6 +163,17 @@ describe('a fleet when a host is cut off from the database', () => {
         100,
       )
       assert.equal(cut.child.exitCode, null, 'without a restart')
+      await waitFor(
+        () => cut.log().includes('job:stale'),
+        () => `its workers' late results are refused (log: ${cut.log()})`,
+        30_000,
+        100,
+      )
+      assert.equal(
+        cut.log().match(/"event":"worker:spawned"/g)?.length,
+        1,
+        'its worker, which did nothing wrong, was not stopped for them',
+      )
       // Its late results were refused: every moved job keeps the other agent's.
       for (const j of await jobs()) {
         assert.deepEqual(
@@ -190,7 +201,12 @@ describe('a fleet when a host is cut off from the database', () => {
         'nothing after the cut ran twice',
       )
       t.diagnostic(`the cut-off agent's jobs ran on the other agent ${movedMs} ms after the cut`)
-      t.diagnostic(cut.log().split('\n').find((l) => l.includes('node:rejoined')) ?? '')
+      t.diagnostic(
+        cut
+          .log()
+          .split('\n')
+          .find((l) => l.includes('node:rejoined')) ?? '',
+      )
     },
   )
 })

@@ -68,6 +68,7 @@ async function agent(o: { hang?: boolean } = {}) {
       },
     },
     held: () => ['j1:1'],
+    excuse: () => undefined,
     node: 'a',
     ttlMs: LEASE,
     joinedAt: T0,

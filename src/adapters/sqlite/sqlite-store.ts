@@ -12,7 +12,12 @@ import type Database from 'better-sqlite3'
 import type { AnyEvent } from '../../core/events.js'
 import type { Incident } from '../../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
-import { type LeaseClaim, type LeaseDecision, type Renewal, type SupervisorLease } from '../../core/supervisor-lease.js'
+import {
+  type LeaseClaim,
+  type LeaseDecision,
+  type Renewal,
+  type SupervisorLease,
+} from '../../core/supervisor-lease.js'
 import { ShepherdError } from '../../errors.js'
 import type {
   EventQuery,
