@@ -307,10 +307,12 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     now: () => clock.now(),
     timers: backgroundTimers,
     logger,
-    lookEveryMs: election.everyMs,
+    // A tenth of the lease: the reclaim of a dead agent's jobs runs that soon after its lease lapsed.
+    lookEveryMs: Math.max(50, Math.floor(loaded.node.leaseMs / 10)),
     chores: [
-      // A dead or cut-off agent's jobs, back in the queue once its lease lapsed: on the leader,
-      // at every look, so within the lease and one renewal of the agent's last renewal.
+      // A dead or cut-off agent's jobs, back in the queue once its lease lapsed: on the leader, at
+      // every look, so within a tenth of the lease of its lapse (a leader that died with it is
+      // replaced as its own leadership runs out, which is no later).
       {
         name: 'reclaim the jobs of agents whose lease lapsed',
         everyMs: 0,
