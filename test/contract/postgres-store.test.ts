@@ -11,6 +11,7 @@ import pg from 'pg'
 import { parseStoreUrl } from '../../src/adapters/postgres/connection.js'
 import { loadPostgresMigrations, runPostgresMigrations } from '../../src/adapters/postgres/migrate.js'
 import { openPostgresStore, type PostgresStore } from '../../src/adapters/postgres/pg-store.js'
+import { STORE_STATEMENTS } from '../../src/adapters/postgres/store-queries.js'
 import type { Migration } from '../../src/adapters/sql/migration-files.js'
 import { isShepherdError, type ShepherdError } from '../../src/errors.js'
 import type { LeaseClaim, StoreWrite } from '../../src/ports/store.js'
@@ -264,6 +265,42 @@ if (skip === null) {
       assert.equal(rejoin.kind, 'take')
       assert.equal(rejoin.kind === 'take' ? rejoin.lease.epoch : null, 2)
       assert.equal(await store.renewOwnership('run-1', T0 + TTL + 1, TTL), 'renewed')
+    })
+
+    it("commits agents' events in seq order: one is never visible before a lower one another agent is still writing", async (t) => {
+      const { store, url } = await openFor(t)
+      const other = await openPostgresStore(url)
+      t.after(() => other.close())
+      // Another agent's event write, inserted and not yet committed (as the adapter writes one).
+      const writing = new pg.Client({ connectionString: parseStoreUrl(url).connectionString })
+      await writing.connect()
+      t.after(() => writing.end())
+      await writing.query('BEGIN')
+      await writing.query(STORE_STATEMENTS.lockEvents)
+      const [first] = (
+        await writing.query<{ seq: string }>(
+          `INSERT INTO events (at, type, severity, message, data) VALUES ($1, 'worker:exit', 'warning', 'first', 'null') RETURNING seq`,
+          [T0],
+        )
+      ).rows
+      const second = other.appendEvent(sampleEvents(T0)[0]!)
+      try {
+        await new Promise((r) => setTimeout(r, 300))
+        assert.deepEqual(
+          await store.listEvents({ afterSeq: 0 }),
+          [],
+          'the later event waits for the earlier one',
+        )
+      } finally {
+        // Ended here whatever happens: an open transaction would hold the schema's drop after the test.
+        await writing.query('COMMIT')
+      }
+      const seq = await second
+      assert.ok(seq > Number(first!.seq))
+      assert.deepEqual(
+        (await store.listEvents({ afterSeq: 0 })).map((e) => e.seq),
+        [Number(first!.seq), seq],
+      )
     })
 
     it('gives each node one supervisor: agents of other hosts beside it, a second one of its node refused', async (t) => {

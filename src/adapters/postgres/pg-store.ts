@@ -323,8 +323,12 @@ async function upsertWorkerState(c: Queryable, state: SavedWorkerState): Promise
   ])
 }
 
-/** Inserts events in one statement; their sequence numbers, in the order of `events`. */
+/**
+ * Inserts events in one statement, the last of its transaction, under the fleet's events lock
+ * (held until the commit: see `lockEvents`); their sequence numbers, in the order of `events`.
+ */
 async function insertEvents(c: Queryable, events: readonly AnyEvent[]): Promise<number[]> {
+  await c.query(S.lockEvents)
   const column = <T>(f: (e: AnyEvent) => T): T[] => events.map(f)
   const seqs = await rows<{ seq: number }>(c, S.insertEvents, [
     column((e) => storedTime(e.at)),

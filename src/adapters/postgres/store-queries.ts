@@ -11,6 +11,10 @@ const LEASE_COLUMNS = 'owner, host, pid, start_ticks, api_url, acquired_at, hear
 
 const PG_STORE_SQL = {
   // Events of one batch in one statement; the identity numbers them in the order of the arrays.
+  // Event writes of every agent take turns from their insert to their commit ($1 the schema): an
+  // event's seq is then never visible before every lower one is, so a reader that pages by seq
+  // (`after`) misses none. The first key spells "shev" (Shepherd events).
+  lockEvents: 'SELECT pg_advisory_xact_lock(1936221558, hashtext(current_schema()))',
   insertEvents: `INSERT INTO events (at, type, severity, pool, worker_id, incident_id, message, data)
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
       $8::text[])
