@@ -75,3 +75,59 @@ export function nodeState(node: Pick<FleetNode, 'expiresAt'>, now: number): Node
 export function heartbeatAge(node: Pick<FleetNode, 'heartbeatAt'>, now: number): number {
   return Math.max(0, now - node.heartbeatAt)
 }
+
+/** One node as the API, the CLI and the dashboard show it (`GET /api/nodes`). */
+export interface NodeView {
+  name: string
+  host: string
+  pid: number
+  version: string | null
+  apiUrl: string | null
+  state: NodeState
+  /** Whether it leads the fleet now (runs the fleet-wide chores). */
+  leader: boolean
+  acquiredAt: number
+  heartbeatAt: number
+  /** How long ago its last heartbeat was, by the answering agent's clock (ms). */
+  heartbeatAgeMs: number
+  expiresAt: number
+  epoch: number
+  /** Worker slots serving (ready or degraded); null before its first heartbeat. */
+  running: number | null
+  /** Worker slots its pools want now; null before its first heartbeat. */
+  desired: number | null
+  /** Its worker slots (spares included) as of its last heartbeat; empty before the first. */
+  workers: NodeWorker[]
+}
+
+/**
+ * A node for people, at `now`. `leaderNode` is the node whose leadership is live, if any.
+ * `live` replaces the recorded workload (the answering agent's own node, read from memory rather
+ * than as of its last heartbeat).
+ */
+export function viewNode(
+  node: FleetNode,
+  now: number,
+  leaderNode: string | null,
+  live?: NodeWorkload,
+): NodeView {
+  const workload = live ?? node.workload
+  const state = nodeState(node, now)
+  return {
+    name: node.name,
+    host: node.host,
+    pid: node.pid,
+    version: node.version,
+    apiUrl: node.apiUrl,
+    state,
+    leader: state === 'alive' && leaderNode === node.name,
+    acquiredAt: node.acquiredAt,
+    heartbeatAt: node.heartbeatAt,
+    heartbeatAgeMs: heartbeatAge(node, now),
+    expiresAt: node.expiresAt,
+    epoch: node.epoch,
+    running: workload?.running ?? null,
+    desired: workload?.desired ?? null,
+    workers: workload?.workers ?? [],
+  }
+}
