@@ -16,7 +16,7 @@ export const nodeRoutes: readonly ApiRoute[] = [
       path: '/api/nodes',
       operationId: 'listNodes',
       tag: 'fleet',
-      summary: 'Every agent sharing the store: alive or dead, its version, heartbeat and workers',
+      summary: 'Every agent sharing the store: alive or dead, version, workers',
       description:
         'One entry per node that holds a lease, by name: `alive` while its lease is live, `dead` once it expired ' +
         '(a node stopped cleanly gives its lease up and is not listed). Each node’s workers are as it recorded them ' +
