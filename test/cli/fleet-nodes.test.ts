@@ -14,8 +14,9 @@ import { describe, it } from 'node:test'
 
 import { stringify } from 'yaml'
 
+import { openPostgresStore } from '../../src/adapters/postgres/pg-store.js'
 import type { FleetWorker } from '../../src/cli/format.js'
-import type { NodeView } from '../../src/core/fleet-node.js'
+import { nodeState, type NodeView } from '../../src/core/fleet-node.js'
 import { packageVersion } from '../../src/version.js'
 import { CLI_ENV, freePort, runCli, startCli } from '../helpers/cli.js'
 import { fixture, NODE, tempDir } from '../helpers/daemon.js'
@@ -72,6 +73,15 @@ describe('shepherd nodes and status across nodes', () => {
       for (const n of listed) {
         assert.match(n.apiUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/)
         assert.ok(n.heartbeatAgeMs < 10_000, `a recent heartbeat: ${n.heartbeatAgeMs} ms`)
+      }
+      // Neither is ever taken for dead while it runs: a 1 s lease is renewed every third of it.
+      const store = await openPostgresStore(url)
+      t.after(() => store.close())
+      for (const until = Date.now() + 3_000; Date.now() < until;) {
+        const at = Date.now()
+        for (const n of await store.listNodes())
+          assert.equal(nodeState(n, at), 'alive', `${n.name}: last heartbeat ${at - n.heartbeatAt} ms ago`)
+        await new Promise((r) => setTimeout(r, 50))
       }
       const table = await cli('nodes')
       assert.equal(table.code, 0, table.stderr)
