@@ -1,8 +1,8 @@
 // The Shepherd dashboard: a page over the control API (the same JSON the CLI reads) that stays
 // live through the event stream at /api/events.
 //
-// - Data: GET /api/workers, /api/pools, /api/queues, /api/history, /api/incidents and the
-//   quarantined jobs of each queue that has some. Events mark what they affect; the marks of a
+// - Data: GET /api/workers, /api/pools, /api/nodes, /api/queues, /api/history, /api/incidents and
+//   the quarantined jobs of each queue that has some. Events mark what they affect; the marks of a
 //   burst are gathered for DEBOUNCE_MS and fetched in one refresh. Samples are polled as often as
 //   the supervisor takes them (2-10 s). A reconnected stream refetches everything, since events
 //   may have been missed meanwhile. The page never reloads.
@@ -60,9 +60,10 @@ const TOKEN_KEY = 'shepherd.token'
 const THEME_KEY = 'shepherd.theme'
 const SVG = 'http://www.w3.org/2000/svg'
 
-const ALL = ['workers', 'pools', 'queues', 'history', 'incidents', 'jobs']
-const SAMPLES = ['workers', 'pools', 'queues', 'history']
-const FLEET = ['workers', 'pools']
+const ALL = ['workers', 'pools', 'nodes', 'queues', 'history', 'incidents', 'jobs']
+// The nodes are polled with the samples: another agent's heartbeat, or its death, sends no event here.
+const SAMPLES = ['workers', 'pools', 'nodes', 'queues', 'history']
+const FLEET = ['workers', 'pools', 'nodes']
 
 /** What each event type (src/core/events.ts) makes stale. Incident events also carry the incident. */
 const EVENT_REFRESH = {
@@ -93,6 +94,8 @@ const EVENT_REFRESH = {
 const data = {
   workers: [],
   pools: [],
+  /** The agents sharing the store (one on SQLite), by name. */
+  nodes: [],
   queues: [],
   history: { workers: {}, queues: {} },
   /** id → incident; the newest INCIDENT_LIMIT are shown. */
@@ -247,6 +250,7 @@ async function load(kinds) {
   await Promise.all([
     fetchInto('workers', '/api/workers', (b) => (data.workers = b.workers)),
     fetchInto('pools', '/api/pools', (b) => (data.pools = b.pools)),
+    fetchInto('nodes', '/api/nodes', (b) => (data.nodes = b.nodes)),
     fetchInto('queues', '/api/queues', (b) => (data.queues = b.queues)),
     fetchInto('history', '/api/history', (b) => {
       data.history = b
@@ -470,6 +474,7 @@ function render(kinds, force = false) {
   const all = force || kinds.has('all')
   if (all || kinds.has('workers') || kinds.has('pools')) renderWorkers()
   if (all || kinds.has('history') || kinds.has('workers')) renderSparklines(all)
+  if (all || kinds.has('nodes')) renderNodes()
   if (all || kinds.has('pools') || kinds.has('queues')) renderPools()
   if (all || kinds.has('queues') || kinds.has('history')) renderQueues(all)
   if (all || kinds.has('jobs')) renderJobs()
@@ -587,6 +592,87 @@ function renderSummary() {
       quarantined ? 'bad' : 'good',
     )
   }
+}
+
+// Nodes ------------------------------------------------------------------------------------------
+
+const nodeCards = new Map()
+
+function createNodeCard(name) {
+  const root = el('article', 'card node')
+  root.dataset.nodeName = name
+  const head = el('header', 'card-head')
+  const title = el('h3', 'card-title', name)
+  const state = el('span', 'badge node-state')
+  const leader = label('span', 'node.leader', 'tag leader')
+  head.append(title, leader, state)
+  const dl = el('dl', 'metrics')
+  const workers = metric('node.workers')
+  const heartbeat = metric('node.heartbeat')
+  const host = metric('node.host')
+  const version = metric('node.version')
+  dl.append(workers.wrap, heartbeat.wrap, host.wrap, version.wrap)
+  const pid = el('span', 'note')
+  host.dd.append(pid)
+  root.append(head, dl)
+  return {
+    root,
+    state,
+    leader,
+    workers: workers.value,
+    heartbeat: heartbeat.value,
+    host: host.value,
+    pid,
+    version: version.value,
+  }
+}
+
+/**
+ * One card per agent sharing the store: alive or dead (its lease lapsed), the leader marked, its
+ * workers serving of those its pools want (as it recorded them with its last heartbeat).
+ */
+function renderNodes() {
+  const seen = new Set()
+  const ordered = []
+  for (const n of data.nodes) {
+    seen.add(n.name)
+    let card = nodeCards.get(n.name)
+    if (!card) {
+      card = createNodeCard(n.name)
+      nodeCards.set(n.name, card)
+    }
+    ordered.push(card.root)
+    setData(card.root, 'state', n.state)
+    setText(card.state, tValue('nodeState', n.state))
+    setHidden(card.leader, !n.leader)
+    setText(
+      card.workers,
+      n.running === null || n.desired === null
+        ? '—'
+        : `${formatNumber(n.running)} / ${formatNumber(n.desired)}`,
+    )
+    setText(card.heartbeat, t('node.ago', { age: formatDuration(n.heartbeatAgeMs) }))
+    setText(card.host, n.host)
+    setText(card.pid, t('node.pid', { pid: n.pid }))
+    setText(card.version, n.version ?? '—')
+    setData(
+      card.root,
+      'level',
+      n.state === 'dead' ? 'bad' : n.running === null || n.running >= n.desired ? 'good' : 'warn',
+    )
+  }
+  for (const [name] of nodeCards) if (!seen.has(name)) nodeCards.delete(name)
+  arrange($('nodes'), ordered)
+  const dead = data.nodes.filter((n) => n.state === 'dead').length
+  setText(
+    $('nodes-count'),
+    data.nodes.length === 0
+      ? ''
+      : dead > 0
+        ? t('nodes.countDead', { nodes: plural('nodes.count', data.nodes.length), dead: formatNumber(dead) })
+        : plural('nodes.count', data.nodes.length),
+  )
+  setHidden($('nodes-empty'), !data.loaded.has('nodes') || data.nodes.length > 0)
 }
 
 // Pools ------------------------------------------------------------------------------------------

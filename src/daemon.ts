@@ -32,6 +32,7 @@ import { openStore } from './store/open-store.js'
 import { HEARTBEAT_MS, LEASE_TTL_MS, takeOwnership } from './store/ownership.js'
 import { STORE_CHECK_MS, StoreMonitor } from './store/store-monitor.js'
 import { WriteBehind } from './store/write-behind.js'
+import { nodeWorkload } from './supervisor/node-workload.js'
 import { Supervisor } from './supervisor/supervisor.js'
 import { packageVersion } from './version.js'
 
@@ -223,6 +224,8 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     mayClaimJobs: membership ? () => membership.mayClaim() : undefined,
   })
   const sup = supervisor
+  // Each heartbeat records the workers, so that any agent shows this node's (shepherd nodes, status).
+  ownership.recordWorkload(() => nodeWorkload(sup.listWorkers(), sup.listPools()))
   // Whatever ends this process, no worker outlives it unwatched.
   const killAll = (): void => spawner.killAllSync()
   process.on('exit', killAll)
@@ -235,6 +238,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         supervisor: sup,
         store,
         config: loaded.config,
+        node: loaded.node.name,
         auth: apiTokens,
         hosts: { bindHost: loaded.config.api.host, allowedHosts: loaded.config.api.allowed_hosts },
         metrics,

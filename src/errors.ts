@@ -58,6 +58,7 @@ export const ErrorRegistry = {
   },
   SHEPHERD_WORKER_NOT_FOUND: { status: 404, summary: 'No worker has that id.' },
   SHEPHERD_INCIDENT_NOT_FOUND: { status: 404, summary: 'No incident has that id.' },
+  SHEPHERD_NODE_NOT_FOUND: { status: 404, summary: 'No agent of the fleet has that node name.' },
   SHEPHERD_JOB_NOT_FOUND: { status: 404, summary: 'No job has that id.' },
   SHEPHERD_RECOVERY_IN_PROGRESS: {
     status: 409,

@@ -6,6 +6,7 @@
  */
 import type { Config } from '../config/schema.js'
 import { formatDuration } from '../config/units.js'
+import type { NodeView, NodeWorker } from '../core/fleet-node.js'
 import { type Incident, incidentDuration } from '../core/incident.js'
 import type { Job } from '../core/job.js'
 import type { QueueCounts } from '../ports/job-store.js'
@@ -76,6 +77,52 @@ export function formatWorkers(workers: readonly WorkerView[], style: Styler): st
     w.worst === null ? '-' : w.worstDetail ? `${w.worst}: ${w.worstDetail}` : w.worst,
   ])
   return renderTable(['ID', 'POOL', 'PID', 'STATE', 'HEALTH', 'RESTARTS', 'UPTIME', 'WORST'], rows, style)
+}
+
+/**
+ * The table of `shepherd nodes`: one row per agent sharing the store, by name. HEARTBEAT is the
+ * age of its last heartbeat; WORKERS is serving/wanted (`-` before its first heartbeat).
+ */
+export function formatNodes(nodes: readonly NodeView[], style: Styler): string {
+  if (nodes.length === 0) return 'no nodes'
+  const rows = nodes.map((n): Cell[] => [
+    n.name,
+    n.host,
+    String(n.pid),
+    n.version ?? '-',
+    { text: n.leader ? `${n.state} (leader)` : n.state, style: n.state === 'alive' ? 'green' : 'red' },
+    `${formatDuration(n.heartbeatAgeMs)} ago`,
+    n.running === null || n.desired === null ? '-' : `${n.running}/${n.desired}`,
+    n.apiUrl ?? '-',
+  ])
+  return renderTable(['NODE', 'HOST', 'PID', 'VERSION', 'STATE', 'HEARTBEAT', 'WORKERS', 'API'], rows, style)
+}
+
+/** A worker as `shepherd status` shows it across nodes: what its agent recorded, with its node's name. */
+export type FleetWorker = NodeWorker & { node: string }
+
+/**
+ * The worker table of `shepherd status` on a shared store: `formatWorkers`' columns after a NODE
+ * column, from what each agent recorded with its last heartbeat. `now` dates the uptimes.
+ */
+export function formatFleetWorkers(workers: readonly FleetWorker[], now: number, style: Styler): string {
+  if (workers.length === 0) return 'no workers'
+  const rows = workers.map((w): Cell[] => [
+    w.node,
+    w.id,
+    w.pool,
+    w.pid === null ? '-' : String(w.pid),
+    { text: w.role === 'spare' ? `${w.state} (spare)` : w.state, style: stateStyle(w.state) },
+    { text: String(w.healthScore), style: scoreStyle(w.healthScore) },
+    String(w.restarts),
+    w.startedAt === null ? '-' : formatDuration(Math.max(0, now - w.startedAt)),
+    w.worst === null ? '-' : w.worstDetail ? `${w.worst}: ${w.worstDetail}` : w.worst,
+  ])
+  return renderTable(
+    ['NODE', 'ID', 'POOL', 'PID', 'STATE', 'HEALTH', 'RESTARTS', 'UPTIME', 'WORST'],
+    rows,
+    style,
+  )
 }
 
 function stateStyle(state: WorkerView['state']): Style | undefined {

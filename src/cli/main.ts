@@ -27,7 +27,8 @@ import {
 import { coerceError, isShepherdError } from '../errors.js'
 import { packageVersion } from '../version.js'
 import { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, resolveConfigPath } from './config-path.js'
-import { formatConfigSummary, formatIncidents, formatWorkers, styler } from './format.js'
+import { formatConfigSummary, formatIncidents, styler } from './format.js'
+import { addNodeCommands } from './node-commands.js'
 import { printable } from './printable.js'
 import { addQueueCommands, askOnTerminal, type QueueCommandIo } from './queue-commands.js'
 import { addReportCommand } from './report-command.js'
@@ -175,14 +176,15 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
       }
     })
 
-  program
-    .command('status')
-    .description('show every worker: pid, state, health score, restarts, uptime, worst indicator')
-    .option('--json', 'print {"workers":[...]} as JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const workers = await client(loadConfigFile(configFile(cmd))).workers()
-      io.out(opts.json ? JSON.stringify({ workers }) : formatWorkers(workers, style))
-    })
+  addNodeCommands(program, {
+    out: io.out,
+    target: (cmd) => {
+      const loaded = loadConfigFile(configFile(cmd))
+      return { client: client(loaded), shared: loaded.store.kind === 'postgres' }
+    },
+    style,
+    now: () => Date.now(),
+  })
 
   program
     .command('restart')

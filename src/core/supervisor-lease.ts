@@ -53,6 +53,8 @@ export interface SupervisorLease {
  */
 export type LeaseClaim = Pick<SupervisorLease, 'owner' | 'host' | 'pid' | 'startTicks' | 'apiUrl'> & {
   node: string
+  /** Shepherd's version on the claiming agent, recorded for `shepherd nodes`. */
+  version?: string
 }
 
 /**

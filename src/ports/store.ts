@@ -6,6 +6,7 @@
  */
 import type { AnyEvent, EventType } from '../core/events.js'
 import type { ExitReport } from '../core/exit-report.js'
+import type { FleetNode, NodeWorkload } from '../core/fleet-node.js'
 import type { HealthReport } from '../core/health.js'
 import type { Incident } from '../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../core/leadership.js'
@@ -13,6 +14,7 @@ import type { StoreWriteOutcome } from '../core/store-health.js'
 import type { LeaseClaim, LeaseDecision, Renewal, SupervisorLease } from '../core/supervisor-lease.js'
 import type { JobStore } from './job-store.js'
 
+export type { FleetNode, NodeWorker, NodeWorkload } from '../core/fleet-node.js'
 export type { LeaderCandidate, Leadership, LeadershipDecision } from '../core/leadership.js'
 export type { LeaseClaim, LeaseDecision, Renewal, SupervisorLease } from '../core/supervisor-lease.js'
 
@@ -122,16 +124,22 @@ export interface Store {
   ): Promise<LeaseDecision>
   /**
    * The owner's heartbeat: moves its lease's expiry to `now + ttlMs` while the lease is live
-   * (`renewed`). `lapsed`: the lease is the owner's but expired before `now` (a shared store only):
-   * nothing is written, and the owner may claim its node again, with a new epoch (a rejoin).
-   * `taken`: the lease is no longer `owner`'s; the store then refuses every later write
-   * (SHEPHERD_STORE_LOCKED).
+   * (`renewed`), and records `workload` (what its workers are now; kept as it was when absent).
+   * `lapsed`: the lease is the owner's but expired before `now` (a shared store only): nothing is
+   * written, and the owner may claim its node again, with a new epoch (a rejoin). `taken`: the
+   * lease is no longer `owner`'s; the store then refuses every later write (SHEPHERD_STORE_LOCKED).
    */
-  renewOwnership(owner: string, now: number, ttlMs: number): Promise<Renewal>
+  renewOwnership(owner: string, now: number, ttlMs: number, workload?: NodeWorkload): Promise<Renewal>
   /** Deletes `owner`'s lease (a clean stop) and lets any OS lock go; nothing if it is not theirs. */
   releaseOwnership(owner: string): Promise<void>
   /** The supervisor that owns the store, or null. */
   readOwnership(): Promise<SupervisorLease | null>
+  /**
+   * Every node that holds a lease, by name: live or expired (the caller tells which with
+   * `nodeState`), with its version and the workload of its last heartbeat. A lease released at a
+   * clean stop is gone, and so is its node. SQLite: the one supervisor's, or none.
+   */
+  listNodes(): Promise<FleetNode[]>
   /**
    * Asks to lead the fleet, atomically (the core's `decideLeadership`): a free or expired
    * leadership is taken (its epoch one more than the last), the candidate's own is renewed, a live

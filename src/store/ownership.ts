@@ -9,9 +9,11 @@ import { randomUUID } from 'node:crypto'
 import os from 'node:os'
 
 import { readProcStat } from '../adapters/process/proc.js'
+import type { NodeWorkload } from '../core/fleet-node.js'
 import { describeHolder, type LeaseClaim, type SupervisorLease } from '../core/supervisor-lease.js'
 import { ShepherdError } from '../errors.js'
 import type { Store } from '../ports/store.js'
+import { packageVersion } from '../version.js'
 
 /**
  * How long a lease lasts without a heartbeat. On SQLite the OS lock tells at once whether the
@@ -42,9 +44,15 @@ export interface Ownership {
   /**
    * Renews the lease. One that lapsed (the store unreachable, or this process stalled, for longer
    * than the lease) is claimed again at once: a rejoin, with a new epoch (`rejoined`, the lease as
-   * it is now). `taken`: another supervisor owns the node now, and the store is fenced.
+   * it is now). `taken`: another supervisor owns the node now, and the store is fenced. Each
+   * renewal records the workers' workload, once told where to read it ({@link Ownership.recordWorkload}).
    */
   heartbeat(now: number): Promise<Heartbeat>
+  /**
+   * From now on each heartbeat records `workload()` in the lease (`shepherd nodes`, `status` of
+   * other hosts): the supervisor's workers, once it has them.
+   */
+  recordWorkload(workload: () => NodeWorkload): void
   /** Gives the store up (a clean stop). */
   release(): Promise<void>
 }
@@ -68,6 +76,7 @@ export async function takeOwnership(
     pid: process.pid,
     startTicks: readProcStat(process.pid)?.startTimeTicks ?? null,
     apiUrl: null,
+    version: packageVersion(),
   }
   const decision = await store.claimOwnership(claim, now, ttlMs, processRunning)
   if (decision.kind === 'refuse') {
@@ -82,6 +91,7 @@ export async function takeOwnership(
     )
   }
   let lease = decision.lease
+  let workload: (() => NodeWorkload) | null = null
   return {
     get lease() {
       return lease
@@ -93,7 +103,7 @@ export async function takeOwnership(
       if (again.kind !== 'refuse') lease = again.lease
     },
     async heartbeat(at) {
-      const renewal = await store.renewOwnership(claim.owner, at, ttlMs)
+      const renewal = await store.renewOwnership(claim.owner, at, ttlMs, workload?.())
       if (renewal !== 'lapsed') return { kind: renewal }
       const previous = lease
       const again = await store.claimOwnership({ ...claim, apiUrl: lease.apiUrl }, at, ttlMs, processRunning)
@@ -103,6 +113,9 @@ export async function takeOwnership(
       // An earlier heartbeat, answered late, rejoined already: this one renewed that lease.
       if (again.kind === 'renew') return { kind: 'renewed' }
       return { kind: 'rejoined', previous, lease }
+    },
+    recordWorkload(read) {
+      workload = read
     },
     release: () => store.releaseOwnership(claim.owner),
   }

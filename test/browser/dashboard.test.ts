@@ -20,11 +20,14 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 
 import { serveHttp } from '../../src/adapters/http/node-server.js'
 import { DASHBOARD_CSP, dashboardRoutes } from '../../src/adapters/http/routes/dashboard.js'
+import type { NodeView } from '../../src/core/fleet-node.js'
 import type { Incident } from '../../src/core/incident.js'
 import type { QueueCounts } from '../../src/ports/job-store.js'
 import type { FleetHistory, PoolView, WorkerView } from '../../src/supervisor/view.js'
 import { launchChromium, skipBrowser } from '../helpers/chromium.js'
 import { fixture, NODE, startTestDaemon, tempDir } from '../helpers/daemon.js'
+import { startAgents } from '../helpers/fleet.js'
+import { adminQuery, postgresSkipReason } from '../helpers/postgres.js'
 import { waitFor } from '../helpers/wait.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
@@ -914,6 +917,90 @@ describe('dashboard in Chromium: a fleet in trouble, at a glance', { skip: skipB
 })
 
 // ---------------------------------------------------------------------------------------------
+const pgSkip = await postgresSkipReason()
+
+describe('dashboard in Chromium: the fleet’s nodes', { skip: skipBrowser || (pgSkip ?? false) }, () => {
+  it(
+    'shows every agent sharing the store with its state and workers, and one SIGKILLed turns dead',
+    { timeout: 120_000 },
+    async (t) => {
+      // A lease of 3 s (the default): a busy machine does not starve an agent that long.
+      const { schema, agents } = await startAgents(t, ['node-a', 'node-b'], {
+        node: { lease: '3s' },
+        workers: {
+          web: { command: NODE, args: [fixture('sdk-ready.mjs')], replicas: 2 },
+          batch: { command: NODE, args: [fixture('sdk-ready.mjs')], nodes: ['node-b'] },
+        },
+      })
+      // node-a's dashboard, at the API address its lease records once bound.
+      const base = await waitFor(
+        async () =>
+          (
+            await adminQuery<{ api_url: string | null }>(
+              `SELECT api_url FROM ${schema}.supervisor_leases WHERE node = 'node-a'`,
+            )
+          )[0]?.api_url ?? undefined,
+        'node-a serving its API',
+      )
+      const browser = await launch(t)
+      const context = await browser.newContext({ viewport: LAPTOP, colorScheme: 'light', locale: 'en-US' })
+      const { page, errors } = await openPage(context, `${base}/`)
+      const card = (name: string, selector: string) =>
+        page.evaluate(
+          ([name, selector]) =>
+            document.querySelector(`[data-node-name="${CSS.escape(name!)}"] ${selector}`)?.textContent ?? '',
+          [name, selector],
+        )
+      const stateOf = (name: string) =>
+        page.evaluate(
+          (name) =>
+            document.querySelector(`[data-node-name="${CSS.escape(name)}"]`)?.getAttribute('data-state'),
+          name,
+        )
+
+      // Both alive, each with its workers serving of those its pools want (node-b runs batch too).
+      await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll('#nodes [data-node-name] .metric:first-child .value')]
+            .map((e) => e.textContent)
+            .join(',') === '2 / 2,3 / 3',
+        undefined,
+        { timeout: 30_000 },
+      )
+      assert.deepEqual([await stateOf('node-a'), await stateOf('node-b')], ['alive', 'alive'])
+      assert.equal(await card('node-a', '.node-state'), 'alive')
+      assert.match(await card('node-b', '.metric:nth-child(2) .value'), /^[\d.]+ (ms|s) ago$/)
+      assert.match(await card('node-a', '.metric:nth-child(3) .note'), /^pid \d+$/)
+      const leaders = await page.evaluate(
+        () =>
+          [...document.querySelectorAll('#nodes .leader')].filter((e) => e.getAttribute('hidden') === null)
+            .length,
+      )
+      assert.equal(leaders, 1, 'one node leads')
+      assert.equal(await page.evaluate(() => document.getElementById('nodes-count')?.textContent), '2 nodes')
+      await page.screenshot({ path: path.join(tempDir(t), 'dashboard-nodes.png') })
+
+      // A host dies: node-b stays on the page, dead once its lease lapsed (the page polls the nodes).
+      agents[1]!.child.kill('SIGKILL')
+      await page.waitForFunction(
+        () => document.querySelector('[data-node-name="node-b"]')?.getAttribute('data-state') === 'dead',
+        undefined,
+        { timeout: 40_000 },
+      )
+      assert.equal(await card('node-b', '.node-state'), 'dead')
+      assert.equal(await stateOf('node-a'), 'alive')
+      assert.equal(
+        await page.evaluate(() => document.getElementById('nodes-count')?.textContent),
+        '2 nodes, 1 dead',
+      )
+      const shot = path.join(tempDir(t), 'dashboard-nodes-dead.png')
+      await page.locator('#nodes-section').screenshot({ path: shot })
+      publish(shot)
+      assert.deepEqual(errors, [])
+    },
+  )
+})
+
 // A fake API for the 200-worker measure and the token prompt: the real dashboard routes, fixed data.
 
 interface FakeFleet {
@@ -924,6 +1011,8 @@ interface FakeFleet {
   queues?: QueueCounts[]
   /** Newest first; none by default. */
   incidents?: Incident[]
+  /** The agents sharing the store; none by default. */
+  nodes?: NodeView[]
 }
 
 function fakeFleet(n: number): FakeFleet {
@@ -1235,6 +1324,7 @@ async function startFakeApi(t: TestContext, fleet: FakeFleet): Promise<FakeApi> 
     }))
   app.get('/api/workers', (c) => c.json({ workers: fleet.workers }))
   app.get('/api/pools', (c) => c.json({ pools: fleet.pools }))
+  app.get('/api/nodes', (c) => c.json({ nodes: fleet.nodes ?? [] }))
   app.get('/api/history', (c) => c.json(fleet.history))
   app.get('/api/queues', (c) => c.json({ queues }))
   app.get('/api/incidents', (c) =>

@@ -13,6 +13,7 @@ import { loadPostgresMigrations, runPostgresMigrations } from '../../src/adapter
 import { openPostgresStore, type PostgresStore } from '../../src/adapters/postgres/pg-store.js'
 import { STORE_STATEMENTS } from '../../src/adapters/postgres/store-queries.js'
 import type { Migration } from '../../src/adapters/sql/migration-files.js'
+import { nodeState } from '../../src/core/fleet-node.js'
 import { isShepherdError, type ShepherdError } from '../../src/errors.js'
 import type { LeaseClaim, StoreWrite } from '../../src/ports/store.js'
 import { adminQuery, dropSchema, postgresSkipReason, TEST_PG_URL, testSchema } from '../helpers/postgres.js'
@@ -351,6 +352,40 @@ if (skip === null) {
         await web2.renewOwnership('run-2', T0 + TTL - 1, TTL),
         'renewed',
         'other nodes are untouched',
+      )
+    })
+
+    it('lists every node of the fleet by name, each with its own workload, an expired one too', async (t) => {
+      const { store, url } = await openFor(t)
+      const web1 = await openPostgresStore(url)
+      t.after(() => web1.close())
+      const claim = (node: string, owner: string): LeaseClaim => ({
+        owner,
+        node,
+        host: node,
+        pid: 101,
+        startTicks: 1,
+        apiUrl: null,
+        version: '0.1.0',
+      })
+      // Claimed in the other order: listed by name all the same.
+      await store.claimOwnership(claim('web-2', 'run-2'), T0, TTL, () => null)
+      await web1.claimOwnership(claim('web-1', 'run-1'), T0 + 1, TTL, () => null)
+      const workload = (running: number) => ({ running, desired: 2, workers: [] })
+      await store.renewOwnership('run-2', T0 + TTL - 1, TTL, workload(2))
+      await web1.renewOwnership('run-1', T0 + 1_000, TTL, workload(1))
+      const nodes = await store.listNodes()
+      assert.deepEqual(
+        nodes.map((n) => [n.name, n.version, n.heartbeatAt, n.workload?.running]),
+        [
+          ['web-1', '0.1.0', T0 + 1_000, 1],
+          ['web-2', '0.1.0', T0 + TTL - 1, 2],
+        ],
+      )
+      // Whether each is alive is the caller's to tell from the expiry, at its own time.
+      assert.deepEqual(
+        nodes.map((n) => nodeState(n, T0 + TTL + 1_000)),
+        ['dead', 'alive'],
       )
     })
 

@@ -19,7 +19,7 @@ import {
 } from '../../src/core/incident.js'
 import type { AnomalyCause } from '../../src/core/restart-policy.js'
 import { isShepherdError } from '../../src/errors.js'
-import type { LeaseClaim, SavedWorkerState, Store } from '../../src/ports/store.js'
+import type { LeaseClaim, NodeWorkload, SavedWorkerState, Store } from '../../src/ports/store.js'
 
 /** What an adapter's factory hands the contract: a fresh, empty, migrated store of its own. */
 export interface OpenedStore {
@@ -376,6 +376,69 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.equal(await epoch(third), 4)
         }))
 
+      it('lists its node with its version and the workload of its last heartbeat; a released node is gone', () =>
+        withStore(async (store, opened) => {
+          assert.deepEqual(await store.listNodes(), [])
+          await store.claimOwnership({ ...A, version: '1.2.3' }, T0, TTL, nobodyRuns)
+          const node = {
+            name: 'host-1',
+            host: 'host-1',
+            pid: 101,
+            version: '1.2.3',
+            apiUrl: null,
+            acquiredAt: T0,
+            heartbeatAt: T0,
+            expiresAt: T0 + TTL,
+            epoch: 1,
+            workload: null,
+          }
+          assert.deepEqual(await store.listNodes(), [node], 'no workload before the first heartbeat')
+          assert.equal(await store.renewOwnership(A.owner, T0 + 1_000, TTL, WORKLOAD), 'renewed')
+          const beating = {
+            ...node,
+            heartbeatAt: T0 + 1_000,
+            expiresAt: T0 + 1_000 + TTL,
+            workload: WORKLOAD,
+          }
+          assert.deepEqual(await store.listNodes(), [beating])
+          // A heartbeat without a workload keeps the last; so does a repeated claim (the API address).
+          assert.equal(await store.renewOwnership(A.owner, T0 + 2_000, TTL), 'renewed')
+          await store.claimOwnership(
+            { ...A, version: '1.2.3', apiUrl: 'http://127.0.0.1:7717' },
+            T0 + 2_500,
+            TTL,
+            nobodyRuns,
+          )
+          const [listed] = await store.listNodes()
+          assert.deepEqual(listed?.workload, WORKLOAD)
+          assert.equal(listed?.apiUrl, 'http://127.0.0.1:7717')
+          assert.equal(listed?.heartbeatAt, T0 + 2_500)
+          // Any store on the same data sees it (the CLI's, another agent's).
+          const reader = await opened.alongside()
+          assert.deepEqual(await reader.listNodes(), [listed])
+          await store.releaseOwnership(A.owner)
+          assert.deepEqual(await reader.listNodes(), [], 'a clean stop takes the node off the list')
+        }))
+
+      it("lists a dead supervisor's node until another takes it, without the dead one's workload", () =>
+        withStore(async (store, opened) => {
+          await store.claimOwnership({ ...A, version: '1.0.0' }, T0, TTL, nobodyRuns)
+          await store.renewOwnership(A.owner, T0 + 1_000, TTL, WORKLOAD)
+          await store.close() // A dies without giving the store up
+          const next = await opened.alongside()
+          assert.deepEqual(
+            (await next.listNodes()).map((n) => [n.name, n.pid, n.expiresAt]),
+            [['host-1', 101, T0 + 1_000 + TTL]],
+            'the dead node stays listed: its lease tells when it stopped renewing',
+          )
+          assert.equal(
+            (await next.claimOwnership({ ...B, version: '2.0.0' }, T0 + 2_000, TTL, nobodyRuns)).kind,
+            'take-over',
+          )
+          const [taken] = await next.listNodes()
+          assert.deepEqual([taken?.pid, taken?.version, taken?.workload], [202, '2.0.0', null])
+        }))
+
       it('tells each write to onWrite, and a healthy store passes its check', () =>
         withStore(async (store) => {
           const seen: unknown[] = []
@@ -492,6 +555,38 @@ const runs =
 
 /** 2023-11-14T22:13:20Z: a realistic epoch-ms time. */
 export const T0 = 1_700_000_000_000
+
+/** What a supervisor records about its workers with a heartbeat. */
+const WORKLOAD: NodeWorkload = {
+  running: 1,
+  desired: 2,
+  workers: [
+    {
+      id: 'email#1',
+      pool: 'email',
+      pid: 4242,
+      state: 'ready',
+      role: 'worker',
+      healthScore: 100,
+      restarts: 0,
+      startedAt: T0 - 60_000,
+      worst: null,
+      worstDetail: null,
+    },
+    {
+      id: 'email#2',
+      pool: 'email',
+      pid: null,
+      state: 'restarting',
+      role: 'worker',
+      healthScore: 0,
+      restarts: 3,
+      startedAt: null,
+      worst: 'alive',
+      worstDetail: 'exited with code 1',
+    },
+  ],
+}
 
 const POLICY: IncidentPolicy = {
   strategies: { default: 'soft_restart', emergency: 'hard_restart' },

@@ -22,6 +22,7 @@ import {
 import { ShepherdError } from '../../src/errors.js'
 import type { JobStore } from '../../src/ports/job-store.js'
 import type {
+  FleetNode,
   IncidentQuery,
   SavedWorkerState,
   Store,
@@ -287,6 +288,11 @@ export class MemoryStore implements Store {
   }
   async readOwnership(): Promise<SupervisorLease | null> {
     return this.lease
+  }
+  /** The nodes `listNodes` answers with (tests set them). */
+  nodes: FleetNode[] = []
+  async listNodes(): Promise<FleetNode[]> {
+    return [...this.nodes]
   }
   /** The fleet's leader in memory, decided as the adapters decide it. */
   leader: Leadership | null = null

@@ -10,6 +10,7 @@ import { apiBaseUrl, ApiClient } from '../../src/adapters/http/client.js'
 import { jobPolicy, loadConfigText, queueSettings } from '../../src/config/load.js'
 import { configuredQueues } from '../../src/config/load.js'
 import type { Config } from '../../src/config/schema.js'
+import type { FleetNode, NodeView } from '../../src/core/fleet-node.js'
 import type { Incident } from '../../src/core/incident.js'
 import type { Job } from '../../src/core/job.js'
 import { type ErrorCode, ShepherdError } from '../../src/errors.js'
@@ -131,6 +132,90 @@ describe('GET /api/workers', () => {
   it('treats a raw # as the end of the path (browsers never send it), so the id is cut', async () => {
     const { app } = setup()
     await expectError(app, 'GET', '/api/workers/email#2', 404, 'SHEPHERD_WORKER_NOT_FOUND', '"email"')
+  })
+})
+
+describe('GET /api/nodes', () => {
+  const node = (name: string, heartbeatAt: number, over: Partial<FleetNode> = {}): FleetNode => ({
+    name,
+    host: `${name}.example`,
+    pid: 100,
+    version: '0.1.0',
+    apiUrl: 'http://127.0.0.1:7717',
+    acquiredAt: 0,
+    heartbeatAt,
+    expiresAt: heartbeatAt + 3_000,
+    epoch: 1,
+    workload: null,
+    ...over,
+  })
+  const recorded = {
+    running: 0,
+    desired: 1,
+    workers: [
+      {
+        id: 'old#1',
+        pool: 'old',
+        pid: null,
+        state: 'exited' as const,
+        role: 'worker' as const,
+        healthScore: 0,
+        restarts: 1,
+        startedAt: null,
+        worst: null,
+        worstDetail: null,
+      },
+    ],
+  }
+
+  it("lists every node by its lease, alive or dead, the leader marked, this agent's workers as they are now", async () => {
+    const { supervisor, store } = setup()
+    supervisor.pools = [
+      {
+        name: 'email',
+        queue: null,
+        replicas: { min: 2, max: 2 },
+        workers: 2,
+        serving: 1,
+        spares: 0,
+        availability: 1,
+        observedMs: 0,
+        fullMs: 0,
+        restartsByCause: {},
+      },
+    ]
+    const clock = new FakeClock(10_000)
+    store.nodes = [node('web-1', 9_000, { workload: recorded }), node('web-2', 5_000, { workload: recorded })]
+    store.leader = { owner: 'o', node: 'web-1', epoch: 1, acquiredAt: 0, expiresAt: 11_000 }
+    const app = createHttpApp({ supervisor, store, clock, node: 'web-1' })
+    const res = await app.request('/api/nodes')
+    assert.equal(res.status, 200)
+    const { nodes } = (await res.json()) as { nodes: NodeView[] }
+    assert.deepEqual(
+      nodes.map((n) => [n.name, n.state, n.leader, n.heartbeatAgeMs, n.running, n.desired]),
+      [
+        ['web-1', 'alive', true, 1_000, 1, 2],
+        ['web-2', 'dead', false, 5_000, 0, 1],
+      ],
+    )
+    assert.deepEqual(
+      nodes[0]!.workers.map((w) => w.id),
+      ['email#1', 'email#2', 'reports#1'],
+      'its own node: the live workers, not the recorded ones',
+    )
+    assert.deepEqual(nodes[1]!.workers, recorded.workers, "another node's: as it recorded them")
+  })
+
+  it('answers null counts for a node that has not recorded its workers yet, and no leader once its leadership lapsed', async () => {
+    const { supervisor, store } = setup()
+    store.nodes = [node('web-3', 9_000)]
+    store.leader = { owner: 'o', node: 'web-3', epoch: 1, acquiredAt: 0, expiresAt: 9_500 }
+    const app = createHttpApp({ supervisor, store, clock: new FakeClock(10_000) })
+    const { nodes } = (await (await app.request('/api/nodes')).json()) as { nodes: NodeView[] }
+    assert.deepEqual(
+      nodes.map((n) => [n.state, n.leader, n.running, n.desired, n.workers]),
+      [['alive', false, null, null, []]],
+    )
   })
 })
 

@@ -18,6 +18,8 @@ import {
   IncidentSchema,
   IndicatorSchema,
   JobSchema,
+  NodeViewSchema,
+  NodeWorkerSchema,
   PoolViewSchema,
   QueueCountsSchema,
   StoreHealthSchema,
@@ -25,6 +27,7 @@ import {
   WorkerViewSchema,
 } from '../../src/adapters/http/responses.js'
 import type { ExitReport } from '../../src/core/exit-report.js'
+import type { NodeView, NodeWorker } from '../../src/core/fleet-node.js'
 import type { HealthReport, Indicator } from '../../src/core/health.js'
 import type { Incident } from '../../src/core/incident.js'
 import type { Job } from '../../src/core/job.js'
@@ -53,6 +56,8 @@ export const agree: {
       | 'AddResult'
       | 'ErrorBody'
       | 'StoreHealth'
+      | 'NodeWorker'
+      | 'NodeView'
   ]: true
 } = {
   SupervisorInfo: true satisfies Agrees<typeof SupervisorInfoSchema, SupervisorInfo>,
@@ -68,11 +73,13 @@ export const agree: {
   AddResult: true satisfies Agrees<typeof AddResultSchema, AddResult>,
   ErrorBody: true satisfies Agrees<typeof ErrorBodySchema, ApiErrorBody>,
   StoreHealth: true satisfies Agrees<typeof StoreHealthSchema, StoreHealthView>,
+  NodeWorker: true satisfies Agrees<typeof NodeWorkerSchema, NodeWorker>,
+  NodeView: true satisfies Agrees<typeof NodeViewSchema, NodeView>,
 }
 
 describe('response schemas', () => {
   it('agree with the code’s types (checked by tsc; listed here so that none is forgotten)', () => {
-    assert.equal(Object.values(agree).length, 13)
+    assert.equal(Object.values(agree).length, 15)
   })
 
   it('take the values the code makes', () => {

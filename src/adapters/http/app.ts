@@ -59,6 +59,8 @@ export function createHttpApp(options: HttpAppOptions): OpenAPIHono<ApiEnv> {
       ),
     metrics: options.metrics,
     storeHealth: options.storeHealth ?? (() => HEALTHY_STORE),
+    clock,
+    node: options.node ?? null,
     openApiDocument,
   }
   const app = new OpenAPIHono<ApiEnv>()

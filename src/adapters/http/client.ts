@@ -6,6 +6,7 @@
  */
 import type { z } from 'zod'
 
+import type { NodeView } from '../../core/fleet-node.js'
 import type { Incident } from '../../core/incident.js'
 import type { Job } from '../../core/job.js'
 import { coerceError, type ErrorCode, ErrorRegistry, ShepherdError } from '../../errors.js'
@@ -20,6 +21,7 @@ import type {
   IncidentsResponse,
   JobResponse,
   JobsResponse,
+  NodesResponse,
   PurgeJobsResponse,
   QueuesResponse,
   RestartResponse,
@@ -157,6 +159,11 @@ export class ApiClient {
   /** `GET /api/workers`: every worker slot, spares included. */
   async workers(): Promise<WorkerView[]> {
     return (await this.#request<WorkersResponse>('GET', '/api/workers')).workers
+  }
+
+  /** `GET /api/nodes`: every agent sharing the store, by name. */
+  async nodes(): Promise<NodeView[]> {
+    return (await this.#request<NodesResponse>('GET', '/api/nodes')).nodes
   }
 
   /** `GET /api/workers/:id`; SHEPHERD_WORKER_NOT_FOUND when there is no such worker. */

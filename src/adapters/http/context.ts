@@ -44,6 +44,12 @@ export interface HttpAppOptions {
    */
   clock?: Clock
   /**
+   * This agent's node name: its entry in `GET /api/nodes` shows its workers as they are now, rather
+   * than as of its last heartbeat.
+   * @defaultValue none: every node as recorded at its last heartbeat
+   */
+  node?: string
+  /**
    * Called with every unexpected error before it is answered as a 500, so that the daemon can log
    * it with its stack (the response never carries one).
    * @defaultValue nothing is called
@@ -85,6 +91,10 @@ export interface HttpContext {
   events: EventBroadcaster | undefined
   metrics: MetricsEndpoint | undefined
   storeHealth: () => StoreHealth
+  /** The API's clock (ages, counts). */
+  clock: Clock
+  /** This agent's node name, or null when not told (HttpAppOptions.node). */
+  node: string | null
   /** The OpenAPI document (openapi.ts), built once. */
   openApiDocument: () => Record<string, unknown>
 }

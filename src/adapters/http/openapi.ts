@@ -16,6 +16,7 @@ import { API_TAGS, type ApiEnv, type ApiRoute, mountRoutes } from './route.js'
 import { eventRoutes } from './routes/events.js'
 import { incidentRoutes } from './routes/incidents.js'
 import { metricsRoutes } from './routes/metrics.js'
+import { nodeRoutes } from './routes/nodes.js'
 import { openApiRoutes } from './routes/openapi.js'
 import { queueRoutes } from './routes/queues.js'
 import { workerRoutes } from './routes/workers.js'
@@ -27,6 +28,7 @@ import { API_BODY_LIMIT } from './schemas.js'
  */
 export const API_ROUTES: readonly ApiRoute[] = [
   ...workerRoutes,
+  ...nodeRoutes,
   ...incidentRoutes,
   ...queueRoutes,
   ...eventRoutes,

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod'
 
+import { NODE_STATES } from '../../core/fleet-node.js'
 import { INDICATORS } from '../../core/health.js'
 import { INCIDENT_PHASES } from '../../core/incident.js'
 import { JOB_STATES } from '../../core/job.js'
@@ -131,6 +132,58 @@ export const PoolViewSchema = z
       .describe('Restarts of its workers by incident cause.'),
   })
   .meta({ id: 'PoolView', description: 'One pool (src/supervisor/view.ts).' })
+
+export const NodeWorkerSchema = z
+  .object({
+    id: z.string().describe('Slot id, e.g. `email#2`; spares are `email#s1`.'),
+    pool: z.string(),
+    pid: z.number().int().nullable(),
+    state: z.enum(keysOf(WORKER_STATES)),
+    role: z.enum(['worker', 'spare']),
+    healthScore: z.number().min(0).max(100),
+    restarts: count('Restarts of this slot since its supervisor started.'),
+    startedAt: time('When the current process started').nullable(),
+    worst: z
+      .enum(INDICATORS)
+      .nullable()
+      .describe('The indicator with the largest penalty; null when healthy.'),
+    worstDetail: z.string().nullable(),
+  })
+  .meta({
+    id: 'NodeWorker',
+    description: 'One worker slot as its agent records it with each heartbeat (src/core/fleet-node.ts).',
+  })
+
+export const NodeViewSchema = z
+  .object({
+    name: z.string().describe('The node’s name (`node.name`, SHEPHERD_NODE, else its host name).'),
+    host: z.string(),
+    pid: z.number().int().describe('The agent’s process id on its host.'),
+    version: z
+      .string()
+      .nullable()
+      .describe('Shepherd’s version on that agent (null: older than this field).'),
+    apiUrl: z.string().nullable().describe('Its API, once bound (usually on its own localhost).'),
+    state: z
+      .enum(keysOf(NODE_STATES))
+      .describe('`alive` while its lease is live; `dead` once it expired (its jobs are reclaimed).'),
+    leader: z.boolean().describe('Whether it leads the fleet now (runs the fleet-wide chores).'),
+    acquiredAt: time('When it took its lease'),
+    heartbeatAt: time('Its last heartbeat'),
+    heartbeatAgeMs: z.number().min(0).describe('How long ago its last heartbeat was, by this agent’s clock.'),
+    expiresAt: time('Its lease lapses then unless renewed'),
+    epoch: count('Its lease epoch.'),
+    running: count('Worker slots serving (ready or degraded).')
+      .nullable()
+      .describe('Worker slots serving (ready or degraded); null before its first heartbeat.'),
+    desired: count('Worker slots its pools want now.')
+      .nullable()
+      .describe('Worker slots its pools want now; null before its first heartbeat.'),
+    workers: z
+      .array(NodeWorkerSchema)
+      .describe('Its slots, spares included, as of its last heartbeat (this agent’s own: now).'),
+  })
+  .meta({ id: 'NodeView', description: 'One agent of the fleet (src/core/fleet-node.ts; docs/store.md).' })
 
 const WorkerSampleSchema = z
   .object({
@@ -280,6 +333,8 @@ export const HealthResponseSchema = z.object({
 export const WorkersResponseSchema = z.object({ workers: z.array(WorkerViewSchema) })
 /** Body of `GET /api/workers/:id`. */
 export const WorkerResponseSchema = z.object({ worker: WorkerViewSchema })
+/** Body of `GET /api/nodes`. */
+export const NodesResponseSchema = z.object({ nodes: z.array(NodeViewSchema) })
 /** Body of `GET /api/pools`. */
 export const PoolsResponseSchema = z.object({ pools: z.array(PoolViewSchema) })
 /** Body of `POST /api/workers/:id/restart` (202), and of a signal that opened an incident (202). */
@@ -307,6 +362,7 @@ export type HealthResponse = z.infer<typeof HealthResponseSchema>
 export type WorkersResponse = z.infer<typeof WorkersResponseSchema>
 export type WorkerResponse = z.infer<typeof WorkerResponseSchema>
 export type PoolsResponse = z.infer<typeof PoolsResponseSchema>
+export type NodesResponse = z.infer<typeof NodesResponseSchema>
 export type HistoryResponse = z.infer<typeof FleetHistorySchema>
 export type RestartResponse = z.infer<typeof IncidentOpenedSchema>
 export type SignalResponse = { incidentId: string | null }

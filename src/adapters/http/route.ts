@@ -38,6 +38,7 @@ declare module 'hono' {
 export const API_TAGS = {
   supervisor: 'The supervisor itself.',
   workers: 'Workers and pools.',
+  fleet: 'The agents (nodes) sharing the store.',
   incidents: 'Recoveries and their timelines.',
   queues: 'The job queue.',
   events: 'The live event stream.',

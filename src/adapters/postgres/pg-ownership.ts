@@ -14,6 +14,7 @@
  */
 import type pg from 'pg'
 
+import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
 import {
   decideLeadership,
   type LeaderCandidate,
@@ -35,13 +36,16 @@ import {
   leaderValues,
   type LeaseRow,
   leaseValues,
+  type NodeRow,
   storedTime,
+  storedWorkload,
+  toFleetNode,
   toLeadership,
   toLease,
 } from '../sql/store-sql.js'
 import type { StoreGate } from '../store-gate.js'
 import type { PgGuard } from './pg-guard.js'
-import { changes, row } from './statements.js'
+import { changes, row, rows } from './statements.js'
 import { STORE_STATEMENTS as S } from './store-queries.js'
 
 /** The leases of one store's agent. */
@@ -80,7 +84,7 @@ export class PostgresOwnership {
       const last = Number((await row<{ epoch: string }>(c, S.readEpoch, [node]))?.epoch ?? 0)
       const d = decideLease(current, claim, now, liveness, ttlMs, Math.max(last, current?.epoch ?? 0))
       if (d.kind !== 'refuse') {
-        await c.query({ ...S.writeNode, values: [node, ...leaseValues(d.lease)] })
+        await c.query({ ...S.writeNode, values: [node, ...leaseValues(d.lease), claim.version ?? null] })
         await c.query({ ...S.writeEpoch, values: [node, d.lease.epoch] })
       }
       return d
@@ -90,11 +94,11 @@ export class PostgresOwnership {
   }
 
   /** See Store.renewOwnership: a lease taken by another agent fences the store off. */
-  async renew(owner: string, now: number, ttlMs: number): Promise<Renewal> {
+  async renew(owner: string, now: number, ttlMs: number, workload?: NodeWorkload): Promise<Renewal> {
     // One statement; an answer that takes longer than the lease is no renewal (a link cut while it
     // was in flight): the connection is closed rather than left waiting for TCP to give up.
     const renewed = await this.#guard.writeOne('renew the lease of this supervisor', async (q) => {
-      const values = [storedTime(now), storedTime(now + ttlMs), owner]
+      const values = [storedTime(now), storedTime(now + ttlMs), owner, storedWorkload(workload)]
       const r = await q.query({ ...S.renew, values, query_timeout: ttlMs } as pg.QueryConfig)
       return r.rowCount === 1
     })
@@ -126,6 +130,13 @@ export class PostgresOwnership {
         node === null ? await row<LeaseRow>(q, S.readLatest) : await row<LeaseRow>(q, S.readOwn, [node])
       return r ? toLease(r) : null
     })
+  }
+
+  /** See Store.listNodes: every node's lease row, by name. */
+  async nodes(): Promise<FleetNode[]> {
+    return this.#guard.read('list the nodes of the fleet', async (q) =>
+      (await rows<NodeRow>(q, S.listNodes)).map(toFleetNode),
+    )
   }
 
   /** See Store.claimLeadership: the leader's row locked, decided by the core, written. */

@@ -8,6 +8,7 @@
 import type pg from 'pg'
 
 import type { AnyEvent } from '../../core/events.js'
+import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
 import type { Incident } from '../../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
 import type { LeaseClaim, LeaseDecision, Renewal, SupervisorLease } from '../../core/supervisor-lease.js'
@@ -122,9 +123,9 @@ export class PostgresStore implements Store {
     return d
   }
 
-  /** The owner's heartbeat: `taken` (and every later write refused) once another took its node. */
-  async renewOwnership(owner: string, now: number, ttlMs: number): Promise<Renewal> {
-    return this.#ownership.renew(owner, now, ttlMs)
+  /** The owner's heartbeat, with its workload: `taken` (and every later write refused) once another took its node. */
+  async renewOwnership(owner: string, now: number, ttlMs: number, workload?: NodeWorkload): Promise<Renewal> {
+    return this.#ownership.renew(owner, now, ttlMs, workload)
   }
 
   /** Gives the node up (a clean stop): its lease row is deleted. */
@@ -135,6 +136,11 @@ export class PostgresStore implements Store {
   /** The lease of this store's node, or before any claim the agent heard from last; null for none. */
   async readOwnership(): Promise<SupervisorLease | null> {
     return this.#ownership.read()
+  }
+
+  /** Every node of the fleet, live or expired, by name (see Store.listNodes). */
+  async listNodes(): Promise<FleetNode[]> {
+    return this.#ownership.nodes()
   }
 
   /** Asks to lead the fleet (see Store.claimLeadership). */

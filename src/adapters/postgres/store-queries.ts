@@ -1,7 +1,7 @@
 /**
  * The SQL of the PostgreSQL Store adapter (pg-store.ts, pg-ownership.ts), kept apart from the code
  * that runs it: the statements both adapters share (../sql/store-sql.ts), numbered and named, a
- * batch insert of events, and the per-node leases. The schema is `sql/postgres/0001_init.sql` (lease epochs: 0002_fleet.sql).
+ * batch insert of events, and the per-node leases. The schema is `sql/postgres/0001_init.sql` (lease epochs: 0002_fleet.sql; versions and workloads: 0005_nodes.sql).
  * @module
  */
 import { LEADER_SQL, SQL } from '../sql/store-sql.js'
@@ -27,10 +27,17 @@ const PG_STORE_SQL = {
   // A store that has claimed no node yet names the agent heard from last.
   readLatest: `SELECT ${LEASE_COLUMNS} FROM supervisor_leases ORDER BY heartbeat_at DESC LIMIT 1`,
   readOwn: `SELECT ${LEASE_COLUMNS} FROM supervisor_leases WHERE node = $1`,
-  writeNode: `INSERT INTO supervisor_leases (node, ${LEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+  // A new owner of the node starts without the last one's workload (0005_nodes.sql); the same
+  // owner claiming again (its API address) keeps its own.
+  writeNode: `INSERT INTO supervisor_leases (node, ${LEASE_COLUMNS}, version)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
     ON CONFLICT (node) DO UPDATE SET owner = excluded.owner, host = excluded.host, pid = excluded.pid,
       start_ticks = excluded.start_ticks, api_url = excluded.api_url, acquired_at = excluded.acquired_at,
-      heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at, epoch = excluded.epoch`,
+      heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at, epoch = excluded.epoch,
+      version = excluded.version,
+      workload = CASE WHEN supervisor_leases.owner = excluded.owner THEN supervisor_leases.workload END`,
+  // Every node of the fleet, live or expired (shepherd nodes).
+  listNodes: `SELECT node, ${LEASE_COLUMNS}, version, workload FROM supervisor_leases ORDER BY node`,
   // The last epoch of each node, kept past a release so that an epoch is never handed out twice.
   readEpoch: 'SELECT epoch FROM node_epochs WHERE node = $1',
   writeEpoch: `INSERT INTO node_epochs (node, epoch) VALUES ($1, $2)
@@ -43,9 +50,10 @@ const PG_STORE_SQL = {
   listNodeProcesses: `SELECT pid, start_ticks, pool, worker_id, spawned_at FROM worker_processes
     WHERE $1::text IS NULL OR node = $1 ORDER BY spawned_at`,
   clearNodeProcesses: 'DELETE FROM worker_processes WHERE node = $1',
-  // A live lease only: one that expired is the owner's to claim again (a rejoin, a new epoch).
-  renew:
-    'UPDATE supervisor_leases SET heartbeat_at = $1, expires_at = $2 WHERE owner = $3 AND expires_at > $1',
+  // A live lease only: one that expired is the owner's to claim again (a rejoin, a new epoch). With
+  // the agent's workload when it gives one ($4 NULL keeps the last: 0005_nodes.sql).
+  renew: `UPDATE supervisor_leases SET heartbeat_at = $1, expires_at = $2, workload = COALESCE($4::text, workload)
+    WHERE owner = $3 AND expires_at > $1`,
   release: 'DELETE FROM supervisor_leases WHERE owner = $1',
   // The leader's row, locked until the claim's transaction ends (it exists from the migration on).
   readLeaderForUpdate: `${LEADER_SQL.readLeader} FOR UPDATE`,

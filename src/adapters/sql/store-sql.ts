@@ -7,6 +7,7 @@
  * @module
  */
 import type { AnyEvent, EventType } from '../../core/events.js'
+import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
 import { INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
 import type { Leadership } from '../../core/leadership.js'
 import type { SupervisorLease } from '../../core/supervisor-lease.js'
@@ -199,6 +200,45 @@ export interface LeaseRow {
   heartbeat_at: number
   expires_at: number
   epoch: number
+}
+
+/** A lease row as `listNodes` reads it: the lease, its node, version and workload (JSON text). */
+export interface NodeRow extends LeaseRow {
+  node: string
+  version: string | null
+  workload: string | null
+}
+
+/** A node's workload as stored: JSON text, or NULL before the agent's first heartbeat. */
+export function storedWorkload(workload: NodeWorkload | undefined): string | null {
+  return workload === undefined ? null : JSON.stringify(workload)
+}
+
+/**
+ * A lease row read back into the fleet's node. A workload that is not JSON (written by hand) reads
+ * as none rather than failing the whole list.
+ */
+export function toFleetNode(r: NodeRow): FleetNode {
+  let workload: NodeWorkload | null = null
+  if (r.workload !== null) {
+    try {
+      workload = JSON.parse(r.workload) as NodeWorkload
+    } catch {
+      workload = null
+    }
+  }
+  return {
+    name: r.node,
+    host: r.host,
+    pid: Number(r.pid),
+    version: r.version,
+    apiUrl: r.api_url,
+    acquiredAt: Number(r.acquired_at),
+    heartbeatAt: Number(r.heartbeat_at),
+    expiresAt: Number(r.expires_at),
+    epoch: Number(r.epoch),
+    workload,
+  }
 }
 
 /** A row of `worker_processes`. */

@@ -6,6 +6,7 @@
  */
 import type Database from 'better-sqlite3'
 
+import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
 import {
   decideLeadership,
   type LeaderCandidate,
@@ -28,7 +29,10 @@ import {
   leaderValues,
   type LeaseRow,
   leaseValues,
+  type NodeRow,
   storedTime,
+  storedWorkload,
+  toFleetNode,
   toLeadership,
   toLease,
 } from '../sql/store-sql.js'
@@ -44,6 +48,7 @@ export class SqliteOwnership {
   readonly #guard: StoreGuard
   readonly #s: {
     readLease: Statement<LeaseRow>
+    readNode: Statement<NodeRow>
     writeLease: Statement
     renewLease: Statement
     releaseLease: Statement
@@ -68,6 +73,7 @@ export class SqliteOwnership {
     this.#guard = guard
     this.#s = {
       readLease: db.prepare(LEASE_SQL.readLease) as Statement<LeaseRow>,
+      readNode: db.prepare(LEASE_SQL.readNode) as Statement<NodeRow>,
       writeLease: db.prepare(LEASE_SQL.writeLease),
       renewLease: db.prepare(LEASE_SQL.renewLease),
       releaseLease: db.prepare(LEASE_SQL.releaseLease),
@@ -93,7 +99,7 @@ export class SqliteOwnership {
       const last = this.#s.readEpoch.get(claim.node)?.epoch ?? 0
       const decision = decideLease(current, claim, now, liveness, ttlMs, Math.max(last, current?.epoch ?? 0))
       if (decision.kind !== 'refuse') {
-        this.#s.writeLease.run(...leaseValues(decision.lease))
+        this.#s.writeLease.run(...leaseValues(decision.lease), claim.node, claim.version ?? null)
         this.#s.writeEpoch.run(claim.node, decision.lease.epoch)
       }
       return decision
@@ -120,10 +126,12 @@ export class SqliteOwnership {
   }
 
   /** See Store.renewOwnership: a lease taken by another supervisor fences the store off. */
-  renew(owner: string, now: number, ttlMs: number): Renewal {
+  renew(owner: string, now: number, ttlMs: number, workload?: NodeWorkload): Renewal {
     const renewed = this.#guard.write(
       'renew the lease of this supervisor',
-      () => this.#s.renewLease.run(storedTime(now), storedTime(now + ttlMs), owner).changes === 1,
+      () =>
+        this.#s.renewLease.run(storedTime(now), storedTime(now + ttlMs), storedWorkload(workload), owner)
+          .changes === 1,
     )
     if (!renewed) {
       const holder = this.read()
@@ -151,6 +159,14 @@ export class SqliteOwnership {
   /** The lease in the store, or null when no supervisor owns it. */
   read(): SupervisorLease | null {
     return this.#guard.read('read the supervisor lease', () => this.#readLease())
+  }
+
+  /** See Store.listNodes: the one supervisor's node, or none. */
+  nodes(): FleetNode[] {
+    return this.#guard.read('list the nodes of the fleet', () => {
+      const r = this.#s.readNode.get()
+      return r ? [toFleetNode(r)] : []
+    })
   }
 
   /** See Store.claimLeadership: one immediate transaction, so two candidates take turns. */

@@ -10,6 +10,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import type Database from 'better-sqlite3'
 
 import type { AnyEvent } from '../../core/events.js'
+import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
 import type { Incident } from '../../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
 import {
@@ -206,8 +207,8 @@ export class SqliteStore implements Store {
    * SHEPHERD_STORE_LOCKED). Never `lapsed`: while this supervisor holds the OS lock nobody else
    * can take anything, however late its heartbeat.
    */
-  async renewOwnership(owner: string, now: number, ttlMs: number): Promise<Renewal> {
-    return this.#ownership.renew(owner, now, ttlMs)
+  async renewOwnership(owner: string, now: number, ttlMs: number, workload?: NodeWorkload): Promise<Renewal> {
+    return this.#ownership.renew(owner, now, ttlMs, workload)
   }
 
   /** Gives the store up (a clean stop): the lease is deleted and the OS lock let go. */
@@ -218,6 +219,11 @@ export class SqliteStore implements Store {
   /** The lease in the store, or null when no supervisor owns it. */
   async readOwnership(): Promise<SupervisorLease | null> {
     return this.#ownership.read()
+  }
+
+  /** The one supervisor's node, or none (see Store.listNodes). */
+  async listNodes(): Promise<FleetNode[]> {
+    return this.#ownership.nodes()
   }
 
   /** Asks to lead the fleet (see Store.claimLeadership). */
