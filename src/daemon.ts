@@ -136,7 +136,9 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   const writer = new WriteBehind(store, (err, detail) =>
     logger.error({ err, detail }, 'could not write to the store'),
   )
-  function record(e: AnyEvent): void {
+  function record(event: AnyEvent): void {
+    // Every event carries the agent that recorded it: into the store, the stream and notifications.
+    const e: AnyEvent = { ...event, node: loaded.node.name }
     logEvent(logger, e)
     writer.appendEvent(e)
     metrics.observeEvent(e)

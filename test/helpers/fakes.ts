@@ -71,6 +71,7 @@ export function incidentRecord(
     id,
     workerId,
     pool: workerId.split('#')[0]!,
+    node: null,
     cause: 'crash',
     severity: 'ordinary',
     detail: 'exited with code 1',

@@ -57,6 +57,8 @@ export interface IncidentFilter {
   worker?: string
   /** Only this pool's incidents. */
   pool?: string
+  /** Only the incidents of the agent with this node name. */
+  node?: string
 }
 
 /** One job to enqueue: its payload and the enqueue options (`id`, `idempotencyKey`, `delay`, …). */
@@ -179,6 +181,7 @@ export class ApiClient {
     if (filter.limit !== undefined) q.set('limit', String(filter.limit))
     if (filter.worker !== undefined) q.set('worker', filter.worker)
     if (filter.pool !== undefined) q.set('pool', filter.pool)
+    if (filter.node !== undefined) q.set('node', filter.node)
     const qs = q.size > 0 ? `?${q.toString()}` : ''
     return (await this.#request<IncidentsResponse>('GET', `/api/incidents${qs}`)).incidents
   }

@@ -19,6 +19,8 @@ import { STRATEGIES } from '../../core/strategy.js'
 import { WORKER_STATES } from '../../core/worker-state.js'
 import { ErrorRegistry } from '../../errors.js'
 
+/** The node name of the agent that recorded an event or an incident; null before nodes were recorded. */
+const NodeNameSchema = z.string().nullable()
 const time = (what: string) => z.number().describe(`${what}, epoch ms.`)
 const count = (what: string) => z.number().int().min(0).describe(what)
 const keysOf = <T extends Record<string, unknown>>(o: T) =>
@@ -176,6 +178,9 @@ export const IncidentSchema = z
     id: z.string(),
     workerId: z.string(),
     pool: z.string(),
+    node: NodeNameSchema.describe(
+      'The agent whose supervisor recovers the worker (its node name); null for incidents stored before nodes were recorded.',
+    ),
     cause: z.enum(keysOf(ANOMALY_CAUSES)),
     severity: z.enum(['ordinary', 'severe']),
     detail: z.string().describe('What was wrong, in a sentence.'),

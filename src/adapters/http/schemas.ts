@@ -77,6 +77,9 @@ export const IncidentsQuerySchema = z
       .describe(`Newest first, at most this many (1..${MAX_INCIDENT_LIMIT}).`),
     worker: nonEmpty('a worker id').optional().describe('Only incidents of this worker id.'),
     pool: nonEmpty('a pool name').optional().describe('Only incidents of this pool.'),
+    node: nonEmpty('a node name')
+      .optional()
+      .describe('Only incidents of the agent with this node name (on a store that agents share).'),
   })
   .describe('Filters of the incident list.')
 
