@@ -112,6 +112,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   const metrics = createMetrics({
     snapshot: () => takeFleetSnapshot(supervisor!, store.jobs, clock.now(), configuredQueues(config)),
     version: packageVersion(),
+    node: loaded.node.name,
     pools: loaded.pools.map((p) => ({ name: p.name, queue: p.queue ?? null })),
     queues: configuredQueues(config),
     notifiers: notifiers.map((n) => n.name),
