@@ -10,6 +10,7 @@
  */
 import { z } from 'zod'
 
+import { EVENT_SEVERITIES, EVENT_TYPES, type EventType } from '../../core/events.js'
 import { INDICATORS } from '../../core/health.js'
 import { INCIDENT_PHASES } from '../../core/incident.js'
 import { JOB_STATES } from '../../core/job.js'
@@ -295,6 +296,34 @@ export const NoIncidentSchema = z.object({ incidentId: z.null() })
 export const IncidentsResponseSchema = z.object({ incidents: z.array(IncidentSchema) })
 /** Body of `GET /api/incidents/:id`. */
 export const IncidentResponseSchema = z.object({ incident: IncidentSchema })
+/**
+ * An event as the store recorded it (src/core/events.ts): its sequence number, and the node of the
+ * agent that recorded it.
+ */
+export const RecordedEventSchema = z
+  .object({
+    seq: z
+      .number()
+      .int()
+      .min(1)
+      .describe('Store sequence number: only grows, never reused (page with `after`).'),
+    type: z.enum(EVENT_TYPES as [EventType, ...EventType[]]),
+    at: time('When it happened'),
+    severity: z.enum(EVENT_SEVERITIES),
+    message: z.string().describe('What happened, in a sentence.'),
+    pool: z.string().nullable(),
+    workerId: z.string().nullable(),
+    incidentId: z.string().nullable(),
+    node: NodeNameSchema.describe(
+      'The agent that recorded it (its node name); null for events stored before nodes were recorded.',
+    ),
+    data: z
+      .record(z.string(), z.unknown())
+      .describe('The details, by type: `EventDataMap` in src/core/events.ts.'),
+  })
+  .meta({ id: 'RecordedEvent', description: 'An event recorded in the store (src/core/events.ts).' })
+/** Body of `GET /api/events/recorded`. */
+export const RecordedEventsResponseSchema = z.object({ events: z.array(RecordedEventSchema) })
 /** Body of `GET /api/queues`. */
 export const QueuesResponseSchema = z.object({ queues: z.array(QueueCountsSchema) })
 /** Body of `POST /api/queues/:queue/jobs` (201). `added` is false for a duplicate (by id or key). */
@@ -318,6 +347,7 @@ export type SignalResponse = { incidentId: string | null }
 export type IncidentsResponse = z.infer<typeof IncidentsResponseSchema>
 export type IncidentResponse = z.infer<typeof IncidentResponseSchema>
 export type QueuesResponse = z.infer<typeof QueuesResponseSchema>
+export type RecordedEventsResponse = z.infer<typeof RecordedEventsResponseSchema>
 export type EnqueueResponse = z.infer<typeof EnqueueResponseSchema>
 export type JobsResponse = z.infer<typeof JobsResponseSchema>
 export type JobResponse = z.infer<typeof JobResponseSchema>
