@@ -550,9 +550,6 @@ const runs =
 /** 2023-11-14T22:13:20Z: a realistic epoch-ms time. */
 export const T0 = 1_700_000_000_000
 
-/** The node name the fixtures record events and incidents as (the daemon's record() sets it). */
-export const NODE = 'web-1'
-
 const POLICY: IncidentPolicy = {
   strategies: { default: 'soft_restart', emergency: 'hard_restart' },
   max_retries: 1,
@@ -644,6 +641,9 @@ export function incident(o: {
 function ids(incidents: Incident[]): string[] {
   return incidents.map((i) => i.id)
 }
+
+/** The node name the fixtures record events and incidents as (the daemon's record() sets it). */
+export const NODE = 'web-1'
 
 /** A `worker:exit` event of the kind the supervisor records for every exit. */
 export function exitEvent(

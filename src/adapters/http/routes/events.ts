@@ -86,7 +86,7 @@ export const eventRoutes: readonly ApiRoute[] = [
       path: '/api/events/recorded',
       operationId: 'listRecordedEvents',
       tag: 'events',
-      summary: 'Events recorded in the store, oldest first: every agent’s on a store that agents share',
+      summary: 'The store’s events, oldest first: every agent’s on a shared store',
       description:
         'Page with `after` (the last `seq` of the previous page). Each event names the agent that recorded it (`node`); `?node=` keeps one agent’s.',
       request: { query: RecordedEventsQuerySchema },
