@@ -111,6 +111,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   const metrics = createMetrics({
     snapshot: () => takeFleetSnapshot(supervisor!, store.jobs, clock.now(), configuredQueues(config)),
     version: packageVersion(),
+    node: loaded.node.name,
     pools: loaded.pools.map((p) => ({ name: p.name, queue: p.queue ?? null })),
     queues: configuredQueues(config),
     notifiers: notifiers.map((n) => n.name),
@@ -135,7 +136,9 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   const writer = new WriteBehind(store, (err, detail) =>
     logger.error({ err, detail }, 'could not write to the store'),
   )
-  function record(e: AnyEvent): void {
+  function record(event: AnyEvent): void {
+    // Every event carries the agent that recorded it: into the store, the stream and notifications.
+    const e: AnyEvent = { ...event, node: loaded.node.name }
     logEvent(logger, e)
     writer.appendEvent(e)
     metrics.observeEvent(e)

@@ -6,6 +6,7 @@
  */
 import type { Config } from '../config/schema.js'
 import { formatDuration } from '../config/units.js'
+import type { ShepherdEvent } from '../core/events.js'
 import type { NodeView, NodeWorker } from '../core/fleet-node.js'
 import { type Incident, incidentDuration } from '../core/incident.js'
 import type { Job } from '../core/job.js'
@@ -157,19 +158,23 @@ export function incidentOutcome(incident: Incident): 'recovered' | 'escalated' |
  * The blocks of `shepherd incidents`, newest first as given: the facts of each incident, then its
  * timeline with each step's offset from detection. `now` dates the duration of open incidents.
  */
-export function formatIncidents(
-  incidents: readonly Incident[],
-  opts: { now: number; style: Styler; timeZone?: string },
-): string {
+export function formatIncidents(incidents: readonly Incident[], opts: IncidentFormat): string {
   if (incidents.length === 0) return 'no incidents'
   return incidents.map((inc) => formatIncident(inc, opts)).join('\n\n')
 }
 
+/** How {@link formatIncidents} shows incidents. */
+export interface IncidentFormat {
+  /** Dates the duration of open incidents. */
+  now: number
+  style: Styler
+  timeZone?: string
+  /** Shows the node of each incident: on a store that agents share, where it tells them apart. */
+  nodes?: boolean
+}
+
 /** One incident block (see {@link formatIncidents}). */
-export function formatIncident(
-  inc: Incident,
-  opts: { now: number; style: Styler; timeZone?: string },
-): string {
+export function formatIncident(inc: Incident, opts: IncidentFormat): string {
   const { style } = opts
   const outcome = incidentOutcome(inc)
   const outcomeStyle: Style = outcome === 'recovered' ? 'green' : outcome === 'open' ? 'yellow' : 'red'
@@ -178,6 +183,7 @@ export function formatIncident(
   const duration = formatDuration(incidentDuration(inc, opts.now))
   const facts: [string, string][] = [
     ['worker', `${inc.workerId} (pool ${inc.pool})`],
+    ...(opts.nodes ? [['node', inc.node ?? '-'] as [string, string]] : []),
     [
       'cause',
       `${inc.cause} (${inc.severity})${inc.manual && inc.cause !== 'manual' ? ', manual' : ''}: ${inc.detail}`,
@@ -207,6 +213,33 @@ export function formatIncident(
       `    ${(offsets[i] ?? '').padStart(offsetWidth)}  ${s.step.padEnd(stepWidth)}  ${s.detail}`.trimEnd(),
     ),
   ].join('\n')
+}
+
+/**
+ * The table of `shepherd events`, oldest first as given: sequence number, time, the node that
+ * recorded each event (with `nodes`: on a store that agents share), severity, type, worker and
+ * what happened.
+ */
+export function formatEvents(
+  events: readonly Pick<
+    ShepherdEvent,
+    'seq' | 'at' | 'severity' | 'type' | 'workerId' | 'message' | 'node'
+  >[],
+  opts: { style: Styler; timeZone?: string; nodes?: boolean },
+): string {
+  if (events.length === 0) return 'no events'
+  const severityStyle = { info: undefined, warning: 'yellow', critical: 'red' } as const
+  const rows = events.map((e): Cell[] => [
+    String(e.seq ?? '-'),
+    formatLocalTime(e.at, opts.timeZone),
+    ...(opts.nodes ? [e.node ?? '-'] : []),
+    { text: e.severity, style: severityStyle[e.severity] },
+    e.type,
+    e.workerId ?? '-',
+    e.message,
+  ])
+  const header = ['SEQ', 'TIME', ...(opts.nodes ? ['NODE'] : []), 'SEVERITY', 'TYPE', 'WORKER', 'MESSAGE']
+  return renderTable(header, rows, opts.style)
 }
 
 /**

@@ -27,7 +27,7 @@ import {
 import { coerceError, isShepherdError } from '../errors.js'
 import { packageVersion } from '../version.js'
 import { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, resolveConfigPath } from './config-path.js'
-import { formatConfigSummary, formatIncidents, styler } from './format.js'
+import { formatConfigSummary, formatEvents, formatIncidents, styler } from './format.js'
 import { addNodeCommands } from './node-commands.js'
 import { printable } from './printable.js'
 import { addQueueCommands, askOnTerminal, type QueueCommandIo } from './queue-commands.js'
@@ -204,16 +204,66 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .option('--limit <n>', 'at most this many (1..1000)', parseLimit, 50)
     .option('--worker <id>', 'only this worker')
     .option('--pool <name>', 'only this pool')
-    .action(async (opts: { json?: boolean; limit: number; worker?: string; pool?: string }, cmd: Command) => {
-      const incidents = await client(loadConfigFile(configFile(cmd))).incidents({
-        limit: opts.limit,
-        worker: opts.worker,
-        pool: opts.pool,
-      })
-      io.out(
-        opts.json ? JSON.stringify({ incidents }) : formatIncidents(incidents, { now: Date.now(), style }),
-      )
-    })
+    .option('--node <name>', "only this agent's (on a store that agents share)")
+    .action(
+      async (
+        opts: { json?: boolean; limit: number; worker?: string; pool?: string; node?: string },
+        cmd: Command,
+      ) => {
+        const loaded = loadConfigFile(configFile(cmd))
+        const incidents = await client(loaded).incidents({
+          limit: opts.limit,
+          worker: opts.worker,
+          pool: opts.pool,
+          node: opts.node,
+        })
+        // A shared store holds every agent's incidents: each block names its node.
+        const nodes = loaded.store.kind === 'postgres'
+        io.out(
+          opts.json
+            ? JSON.stringify({ incidents })
+            : formatIncidents(incidents, { now: Date.now(), style, nodes }),
+        )
+      },
+    )
+
+  program
+    .command('events')
+    .description('list the events recorded in the store, oldest first (every agent’s on a shared store)')
+    .option('--json', 'print {"events":[...]} as JSON')
+    .option('--limit <n>', 'at most this many (1..1000)', parseLimit, 100)
+    .option(
+      '--after <seq>',
+      'only events after this sequence number (the last SEQ of the previous page)',
+      parseSeq,
+    )
+    .option('--type <types>', 'only these types, comma-separated; a prefix such as incident: takes a family')
+    .option('--worker <id>', 'only this worker')
+    .option('--node <name>', "only this agent's (on a store that agents share)")
+    .action(
+      async (
+        opts: {
+          json?: boolean
+          limit: number
+          after?: number
+          type?: string
+          worker?: string
+          node?: string
+        },
+        cmd: Command,
+      ) => {
+        const loaded = loadConfigFile(configFile(cmd))
+        const events = await client(loaded).events({
+          limit: opts.limit,
+          after: opts.after,
+          types: opts.type?.split(','),
+          worker: opts.worker,
+          node: opts.node,
+        })
+        const nodes = loaded.store.kind === 'postgres'
+        io.out(opts.json ? JSON.stringify({ events }) : formatEvents(events, { style, nodes }))
+      },
+    )
 
   program
     .command('logs')
@@ -301,6 +351,13 @@ function parseLimit(value: string): number {
   const n = /^\d+$/.test(value) ? Number(value) : NaN
   if (!Number.isInteger(n) || n < 1 || n > 1000)
     throw new InvalidArgumentError('expected an integer from 1 to 1000.')
+  return n
+}
+
+function parseSeq(value: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN
+  if (!Number.isSafeInteger(n))
+    throw new InvalidArgumentError('expected an event sequence number (0 or more).')
   return n
 }
 

@@ -164,6 +164,12 @@ export interface ShepherdEvent<T extends EventType = EventType> {
   pool: string | null
   workerId: string | null
   incidentId: string | null
+  /**
+   * The agent that recorded it: its node name (`node.name`, `SHEPHERD_NODE` or the host name). The
+   * daemon's `record()` sets it on every event; events read from the store carry it (null for those
+   * stored before nodes were recorded). Absent on an event not yet recorded.
+   */
+  node?: string | null
   data: EventDataMap[T]
 }
 

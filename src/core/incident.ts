@@ -66,6 +66,11 @@ export interface Incident {
   id: string
   workerId: string
   pool: string
+  /**
+   * The agent whose supervisor recovers the worker: its node name (`node.name`, `SHEPHERD_NODE` or
+   * the host name). Null for incidents stored before nodes were recorded.
+   */
+  node: string | null
   cause: AnomalyCause
   severity: AnomalySeverity
   /** What was wrong, in a sentence. */
@@ -150,6 +155,8 @@ export interface OpenIncidentParams {
   id: string
   workerId: string
   pool: string
+  /** {@link Incident.node}; default null. */
+  node?: string | null
   cause: AnomalyCause
   detail: string
   pid: number | null
@@ -168,6 +175,7 @@ export function openIncident(p: OpenIncidentParams, ctx: IncidentContext): Trans
     id: p.id,
     workerId: p.workerId,
     pool: p.pool,
+    node: p.node ?? null,
     cause: p.cause,
     severity,
     detail: p.detail,

@@ -10,8 +10,9 @@
  *   with every event, {@link ShepherdMetrics.observeJob} with every job.
  *
  * Labels are bounded: pools, queues, causes, states and notifiers come from the config or from
- * closed lists, and worker ids (per-worker gauges only) from replicas.max + spares per pool. No job
- * id or incident id is ever a label. docs/metrics.md lists every metric.
+ * closed lists, and worker ids (per-worker gauges only) from replicas.max + spares per pool; every
+ * series carries the agent's `node` (one value per agent). No job id or incident id is ever a
+ * label. docs/metrics.md lists every metric.
  * @module
  */
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
@@ -65,6 +66,13 @@ export interface MetricsOptions {
   /** Shepherd's version, the label of `shepherd_supervisor_info`. */
   version: string
   /**
+   * The agent's node name (`node.name`, `SHEPHERD_NODE` or the host name): a `node` label on every
+   * series, prom-client's default metrics included, so that the agents of a fleet scraped into one
+   * Prometheus keep apart even when its targets carry no label of their own.
+   * @defaultValue none: no `node` label (the daemon always gives one)
+   */
+  node?: string
+  /**
    * prom-client's default process metrics (CPU, memory, event loop lag, GC, handles), under their
    * standard names (`process_*`, `nodejs_*`).
    * @defaultValue true. Tests of the exact text turn them off: their values change on every scrape.
@@ -115,6 +123,8 @@ export class ShepherdMetrics implements MetricsEndpoint {
 
   constructor(o: MetricsOptions) {
     this.#snapshot = o.snapshot
+    // The registry's default labels come last on every series it renders, the default metrics too.
+    if (o.node !== undefined) this.registry.setDefaultLabels({ node: o.node })
     const registers = [this.registry]
     const snap = () => this.#current()
     const name = (n: string) => `${METRIC_PREFIX}${n}`

@@ -65,6 +65,8 @@ export interface IncidentQuery {
   limit?: number
   workerId?: string
   pool?: string
+  /** Only incidents of this node (the agent that recorded them, {@link Incident.node}). */
+  node?: string
   /** Only incidents detected at or after this epoch ms. */
   since?: number
 }
@@ -75,6 +77,8 @@ export interface EventQuery {
   /** Only events of these types; absent or empty means any type. */
   types?: EventType[]
   workerId?: string
+  /** Only events of this node (the agent that recorded them, `ShepherdEvent.node`). */
+  node?: string
   /** Oldest first; default 100. An integer ≥ 0; anything else is refused (SHEPHERD_BAD_REQUEST). */
   limit?: number
 }
@@ -88,7 +92,12 @@ export interface Store {
   saveIncident(incident: Incident): Promise<void>
   getIncident(id: string): Promise<Incident | undefined>
   listIncidents(query?: IncidentQuery): Promise<Incident[]>
-  /** Incidents whose phase is not final (recovered, escalated, interrupted), oldest first. */
+  /**
+   * Incidents whose phase is not final (recovered, escalated, interrupted), oldest first: the ones
+   * a supervisor that starts closes as interrupted. On a store that agents share (PostgreSQL), only
+   * those of the node this store claimed and those of no node: another agent's are under way. A
+   * store of one supervisor (SQLite), or one that claimed no node, lists every one.
+   */
   listOpenIncidents(): Promise<Incident[]>
   /**
    * Appends an event and returns its sequence number (any `seq` on the argument is ignored).

@@ -58,6 +58,8 @@ export interface RecoveryDeps {
   newId: () => string
   emit: Emit
   logger: Logger
+  /** This agent's node name: every incident it opens carries it ({@link Incident.node}). */
+  node: string
   writer: WriteBehind
   /** For the incidents a previous supervisor left open. */
   store: Pick<Store, 'listOpenIncidents' | 'saveIncident'>
@@ -100,6 +102,7 @@ export class Recovery {
         id: this.d.newId(),
         workerId: slot.id,
         pool: pool.cfg.name,
+        node: this.d.node,
         cause,
         detail,
         pid: proc?.pid ?? null,

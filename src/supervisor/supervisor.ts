@@ -140,6 +140,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
       newId: deps.newId ?? (() => timeOrderedId(clock.now())),
       emit,
       logger,
+      node: deps.loaded.node.name,
       writer: deps.writer,
       store: deps.store,
       takeover: deps.takeover,

@@ -1157,6 +1157,7 @@ function flappingFleet(): FakeFleet {
       id: `inc-${String(26 - i).padStart(2, '0')}`,
       workerId: worker.id,
       pool: worker.pool,
+      node: null,
       cause: 'crash',
       severity: 'ordinary',
       detail: 'exited with code 1',

@@ -7,8 +7,10 @@ import { after, before, describe, it } from 'node:test'
 
 import { createHttpApp } from '../../src/adapters/http/app.js'
 import { type RunningHttpServer, serveHttp } from '../../src/adapters/http/node-server.js'
+import { EVENT_TYPES } from '../../src/core/events.js'
 import type { Incident } from '../../src/core/incident.js'
 import type { WorkerView } from '../../src/supervisor/view.js'
+import { exitEvent } from '../contract/store.contract.js'
 import { runCli, spawnCli } from '../helpers/cli.js'
 import { FakeSupervisor, incidentRecord, MemoryStore, workerView } from '../helpers/fakes.js'
 
@@ -268,6 +270,76 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
       ['inc-1'],
     )
     assert.deepEqual(store.queries.at(-1), { limit: 50, workerId: 'email#1' })
+  })
+
+  it('incidents --node filters by node; one store of one supervisor shows no node', async () => {
+    const r = await runCli(['incidents', '-c', config, '--node', 'web-2'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stdout, 'no incidents\n')
+    assert.deepEqual(store.queries.at(-1), { limit: 50, node: 'web-2' })
+    const all = await runCli(['incidents', '-c', config])
+    assert.doesNotMatch(all.stdout, /^ {2}node /m)
+  })
+
+  it('events prints the recorded events as a table, oldest first, and passes its filters on', async () => {
+    store.events.push(
+      { ...exitEvent(T0, 'email#1', 5101, 'web-1'), seq: 7 },
+      {
+        type: 'incident:opened',
+        at: T0 + 2,
+        severity: 'warning',
+        message: 'email#1 crashed (exit code 1); recovering with soft_restart',
+        pool: 'email',
+        workerId: 'email#1',
+        incidentId: 'inc-1',
+        node: 'web-1',
+        data: { incident: INCIDENTS[2]! },
+        seq: 8,
+      },
+    )
+    const r = await runCli(['events', '-c', config])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(
+      r.stdout,
+      [
+        'SEQ  TIME                           SEVERITY  TYPE             WORKER   MESSAGE',
+        '7    2025-01-31T09:15:02.120+00:00  warning   worker:exit      email#1  email#1 (pid 5101) was killed by SIGKILL after 3600000 ms',
+        '8    2025-01-31T09:15:02.122+00:00  warning   incident:opened  email#1  email#1 crashed (exit code 1); recovering with soft_restart',
+        '',
+      ].join('\n'),
+    )
+    assert.deepEqual(store.eventQueries.at(-1), { limit: 100 })
+    const filtered = await runCli([
+      'events',
+      '-c',
+      config,
+      '--json',
+      '--after',
+      '7',
+      '--type',
+      'incident:,worker:exit',
+      '--worker',
+      'email#1',
+      '--node',
+      'web-1',
+      '--limit',
+      '5',
+    ])
+    assert.equal(filtered.code, 0, filtered.stderr)
+    assert.deepEqual(
+      (JSON.parse(filtered.stdout) as { events: { seq: number; node: string }[] }).events.map((e) => [
+        e.seq,
+        e.node,
+      ]),
+      [[8, 'web-1']],
+    )
+    assert.deepEqual(store.eventQueries.at(-1), {
+      limit: 5,
+      afterSeq: 7,
+      types: EVENT_TYPES.filter((t) => t.startsWith('incident:') || t === 'worker:exit'),
+      workerId: 'email#1',
+      node: 'web-1',
+    })
   })
 
   it('incidents --limit 0 is a usage error (exit 2) and never reaches the API', async () => {

@@ -480,6 +480,35 @@ if (skip === null) {
       )
     })
 
+    it("lists open incidents per node: an agent's own and those of no node, never another live agent's", async (t) => {
+      const { store, url } = await openFor(t)
+      const b = await openPostgresStore(url)
+      t.after(() => b.close())
+      const claim = (owner: string, node: string, pid: number): LeaseClaim => ({
+        owner,
+        node,
+        host: 'box',
+        pid,
+        startTicks: pid,
+        apiUrl: null,
+      })
+      await store.claimOwnership(claim('run-a', 'agent-a', 101), T0, TTL, () => true)
+      await b.claimOwnership(claim('run-b', 'agent-b', 202), T0, TTL, () => true)
+      const incs = [
+        incident({ id: 'a-open', at: T0, until: 'stopping', node: 'agent-a' }),
+        incident({ id: 'b-open', at: T0 + 1, until: 'verifying', node: 'agent-b' }),
+        incident({ id: 'old-open', at: T0 + 2, until: 'saving', node: null }),
+        incident({ id: 'a-done', at: T0 + 3, until: 'recovered', node: 'agent-a' }),
+      ]
+      for (const inc of incs) await store.saveIncident(inc)
+      const ids = async (s: PostgresStore) => (await s.listOpenIncidents()).map((i) => i.id)
+      assert.deepEqual(await ids(store), ['a-open', 'old-open'])
+      assert.deepEqual(await ids(b), ['b-open', 'old-open'])
+      const reader = await openPostgresStore(url)
+      t.after(() => reader.close())
+      assert.deepEqual(await ids(reader), ['a-open', 'b-open', 'old-open'], 'a reader sees every node')
+    })
+
     it('lets exactly one of two agents that start together as the same node take it', async (t) => {
       const { url } = await openFor(t)
       const stores = await Promise.all(Array.from({ length: 6 }, () => openPostgresStore(url)))

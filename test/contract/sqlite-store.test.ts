@@ -520,6 +520,43 @@ describe('SQLite store', () => {
     assert.ok(next > seqs.at(-1)!)
   })
 
+  it('reads incidents and events stored before nodes were recorded with node null', async (t) => {
+    const file = path.join(tempDir(t), 'shepherd.db')
+    const recordNode = loadMigrations().find((m) => m.name === 'record_node')
+    assert.ok(recordNode, 'the migration that adds the node columns')
+    // A store as the Shepherd before that migration left it, with an incident and an event in it.
+    const old = new Database(file)
+    runMigrations(
+      old,
+      loadMigrations().filter((m) => m.version < recordNode.version),
+    )
+    const { node: _node, ...before } = incident({ id: 'inc-old', at: T0, until: 'recovered' })
+    old
+      .prepare(
+        `INSERT INTO incidents (id, worker_id, pool, cause, severity, strategy, phase, outcome, attempts, detected_at, data)
+         VALUES (?, 'email#1', 'email', 'crash', 'ordinary', 'soft_restart', 'recovered', 'recovered', 1, ?, ?)`,
+      )
+      .run('inc-old', T0, JSON.stringify(before))
+    old
+      .prepare(
+        "INSERT INTO events (at, type, severity, pool, worker_id, message, data) VALUES (?, 'worker:exit', 'warning', 'email', 'email#1', 'old', '{}')",
+      )
+      .run(T0)
+    old.close()
+
+    const store = await openFor(t, file)
+    assert.deepEqual(await store.getIncident('inc-old'), { ...before, node: null })
+    assert.deepEqual(
+      (await store.listIncidents()).map((i) => [i.id, i.node]),
+      [['inc-old', null]],
+    )
+    assert.deepEqual(
+      (await store.listEvents()).map((e) => [e.message, e.node]),
+      [['old', null]],
+    )
+    assert.deepEqual(await store.listIncidents({ node: 'web-1' }), [])
+  })
+
   it('prunes a large backlog of events in batches', async (t) => {
     const file = path.join(tempDir(t), 'shepherd.db')
     const store = await openFor(t, file)

@@ -184,6 +184,63 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
         assert.deepEqual(await store.listEvents({ limit: 0 }), [])
       }))
 
+    it('keeps the node that recorded each incident and event, and filters by it', () =>
+      withStore(async (store) => {
+        const incs = [
+          incident({ id: 'i1', at: T0, until: 'recovered', node: 'web-1' }),
+          incident({ id: 'i2', at: T0 + 1_000, until: 'escalated', node: 'web-2' }),
+          incident({ id: 'i3', workerId: 'reports#1', at: T0 + 2_000, until: 'stopping', node: 'web-2' }),
+          incident({ id: 'i4', at: T0 + 3_000, until: 'recovered', node: null }),
+        ]
+        for (const inc of incs) await store.saveIncident(inc)
+        assert.equal((await store.getIncident('i2'))?.node, 'web-2')
+        assert.equal((await store.getIncident('i4'))?.node, null)
+        assert.deepEqual(ids(await store.listIncidents({ node: 'web-2' })), ['i3', 'i2'])
+        assert.deepEqual(ids(await store.listIncidents({ node: 'web-1' })), ['i1'])
+        assert.deepEqual(ids(await store.listIncidents({ node: 'web-2', pool: 'email' })), ['i2'])
+        assert.deepEqual(ids(await store.listIncidents({ node: 'web-2', limit: 1 })), ['i3'])
+        assert.deepEqual(await store.listIncidents({ node: 'web-3' }), [])
+        assert.deepEqual(
+          (await store.listIncidents()).map((i) => i.node),
+          [null, 'web-2', 'web-2', 'web-1'],
+        )
+
+        const events = [
+          exitEvent(T0, 'email#1', 100, 'web-1'),
+          exitEvent(T0 + 1, 'email#1', 101, 'web-2'),
+          exitEvent(T0 + 2, 'reports#1', 102, 'web-2'),
+          exitEvent(T0 + 3, 'email#1', 103, null),
+        ]
+        const seqs = await store.writeBatch({ events })
+        const { node: _absent, ...unrecorded } = exitEvent(T0 + 4, 'email#1', 104)
+        seqs.push(await store.appendEvent(unrecorded))
+        assert.deepEqual(
+          (await store.listEvents()).map((e) => [e.seq, e.node]),
+          [
+            [seqs[0], 'web-1'],
+            [seqs[1], 'web-2'],
+            [seqs[2], 'web-2'],
+            [seqs[3], null],
+            [seqs[4], null],
+          ],
+        )
+        assert.deepEqual(
+          (await store.listEvents({ node: 'web-2' })).map((e) => e.seq),
+          [seqs[1], seqs[2]],
+        )
+        assert.deepEqual(
+          (await store.listEvents({ node: 'web-2', workerId: 'reports#1', types: ['worker:exit'] })).map(
+            (e) => e.seq,
+          ),
+          [seqs[2]],
+        )
+        assert.deepEqual(
+          (await store.listEvents({ node: 'web-2', afterSeq: seqs[1] })).map((e) => e.seq),
+          [seqs[2]],
+        )
+        assert.deepEqual(await store.listEvents({ node: 'web-3' }), [])
+      }))
+
     it('returns at most 100 events by default', () =>
       withStore(async (store) => {
         const first = await store.appendEvent(exitEvent(T0, 'email#1', 4000))
@@ -625,6 +682,8 @@ export function incident(o: {
   until: Until
   workerId?: string
   cause?: AnomalyCause
+  /** The agent that recorded it; default `web-1`. */
+  node?: string | null
 }): Incident {
   const workerId = o.workerId ?? 'email#1'
   const pool = workerId.split('#')[0] ?? workerId
@@ -636,6 +695,7 @@ export function incident(o: {
       id: o.id,
       workerId,
       pool,
+      node: o.node === undefined ? NODE : o.node,
       cause,
       detail: cause === 'crash' ? 'exited with code 1' : `${cause} detected`,
       pid: oldPid,
@@ -677,8 +737,16 @@ function ids(incidents: Incident[]): string[] {
   return incidents.map((i) => i.id)
 }
 
+/** The node name the fixtures record events and incidents as (the daemon's record() sets it). */
+export const NODE = 'web-1'
+
 /** A `worker:exit` event of the kind the supervisor records for every exit. */
-export function exitEvent(at: number, workerId: string, pid: number): ShepherdEvent<'worker:exit'> {
+export function exitEvent(
+  at: number,
+  workerId: string,
+  pid: number,
+  node: string | null = NODE,
+): ShepherdEvent<'worker:exit'> {
   return {
     type: 'worker:exit',
     at,
@@ -687,6 +755,7 @@ export function exitEvent(at: number, workerId: string, pid: number): ShepherdEv
     pool: workerId.split('#')[0] ?? null,
     workerId,
     incidentId: null,
+    node,
     data: { pid, exitCode: null, signal: 'SIGKILL', killedByUs: false, forced: false, durationMs: 3_600_000 },
   }
 }
@@ -703,6 +772,7 @@ export function sampleEvents(t0: number): AnyEvent[] {
     pool: null,
     workerId: null,
     incidentId: null,
+    node: NODE,
     data: { pools: ['email', 'reports'], workers: 3, apiUrl: 'http://127.0.0.1:7717' },
   }
   const opened: ShepherdEvent<'incident:opened'> = {
@@ -713,6 +783,7 @@ export function sampleEvents(t0: number): AnyEvent[] {
     pool: 'email',
     workerId: 'email#1',
     incidentId: 'inc-ev',
+    node: NODE,
     data: { incident: inc },
   }
   const state: ShepherdEvent<'worker:state'> = {
@@ -723,6 +794,7 @@ export function sampleEvents(t0: number): AnyEvent[] {
     pool: 'email',
     workerId: 'email#1',
     incidentId: 'inc-ev',
+    node: NODE,
     data: { from: 'exited', to: 'restarting', reason: 'crash', pid: null },
   }
   const health: ShepherdEvent<'health:changed'> = {
@@ -733,6 +805,7 @@ export function sampleEvents(t0: number): AnyEvent[] {
     pool: 'reports',
     workerId: 'reports#1',
     incidentId: null,
+    node: NODE,
     data: {
       from: 'healthy',
       to: 'warning',
@@ -749,6 +822,7 @@ export function sampleEvents(t0: number): AnyEvent[] {
     pool: 'email',
     workerId: 'email#1',
     incidentId: 'inc-ev',
+    node: NODE,
     data: { incident: done },
   }
   return [

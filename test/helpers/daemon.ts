@@ -25,6 +25,8 @@ export function fixture(name: string): string {
 
 export interface TestDaemon {
   daemon: Daemon
+  /** The agent's node name (SHEPHERD_NODE, node.name or the host name). */
+  node: string
   dir: string
   configFile: string
   events: AnyEvent[]
@@ -54,7 +56,8 @@ export async function startTestDaemon(t: TestContext, config: Record<string, unk
   }
   writeFileSync(configFile, stringify(full))
   const sink = new Writable({ write: (_c, _e, cb) => cb() })
-  const daemon = await startDaemon(loadConfigFile(configFile), { logDestination: sink })
+  const loaded = loadConfigFile(configFile)
+  const daemon = await startDaemon(loaded, { logDestination: sink })
   const events: AnyEvent[] = []
   const waiters = new Set<(e: AnyEvent) => void>()
   daemon.onEvent((e) => {
@@ -65,6 +68,7 @@ export async function startTestDaemon(t: TestContext, config: Record<string, unk
 
   const td: TestDaemon = {
     daemon,
+    node: loaded.node.name,
     dir,
     configFile,
     events,
@@ -91,16 +95,26 @@ export async function startTestDaemon(t: TestContext, config: Record<string, unk
   return td
 }
 
-/** One scrape of the daemon's /metrics, as a map from `name{labels}` to value. */
+/**
+ * One scrape of the daemon's /metrics, as a map from `name{labels}` to value. Every series must
+ * carry the agent's node (`node="…"`, the registry's default label); the keys leave it out, so that
+ * tests name the labels of their own.
+ */
 export async function scrapeMetrics(td: TestDaemon): Promise<Map<string, number>> {
   const res = await fetch(`${td.daemon.apiUrl}/metrics`)
   assert.equal(res.status, 200)
   assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8')
   const out = new Map<string, number>()
+  const node = `node="${td.node.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
   for (const line of (await res.text()).split('\n')) {
     if (line === '' || line.startsWith('#')) continue
     const at = line.lastIndexOf(' ')
-    out.set(line.slice(0, at), Number(line.slice(at + 1)))
+    const series = line.slice(0, at)
+    const labels = /\{(.*)\}$/.exec(series)?.[1]?.split(/,(?=[a-z_]+=")/) ?? []
+    assert.ok(labels.includes(node), `${series} carries ${node}`)
+    const own = labels.filter((l) => l !== node)
+    const key = `${series.slice(0, series.indexOf('{'))}${own.length > 0 ? `{${own.join(',')}}` : ''}`
+    out.set(key, Number(line.slice(at + 1)))
   }
   return out
 }

@@ -22,6 +22,7 @@ import {
 import { ShepherdError } from '../../src/errors.js'
 import type { JobStore } from '../../src/ports/job-store.js'
 import type {
+  EventQuery,
   FleetNode,
   IncidentQuery,
   SavedWorkerState,
@@ -73,6 +74,7 @@ export function incidentRecord(
     id,
     workerId,
     pool: workerId.split('#')[0]!,
+    node: null,
     cause: 'crash',
     severity: 'ordinary',
     detail: 'exited with code 1',
@@ -237,7 +239,8 @@ export class MemoryStore implements Store {
       .filter(
         (i) =>
           (q.workerId === undefined || i.workerId === q.workerId) &&
-          (q.pool === undefined || i.pool === q.pool),
+          (q.pool === undefined || i.pool === q.pool) &&
+          (q.node === undefined || i.node === q.node),
       )
       .sort((a, b) => b.detectedAt - a.detectedAt)
       .slice(0, q.limit ?? 50)
@@ -252,8 +255,21 @@ export class MemoryStore implements Store {
   async appendEvent(_event: AnyEvent): Promise<number> {
     return 0
   }
-  async listEvents(): Promise<AnyEvent[]> {
-    return []
+  /** Events the store holds (each with its seq), and the queries listEvents was asked. */
+  readonly events: AnyEvent[] = []
+  readonly eventQueries: EventQuery[] = []
+  async listEvents(q: EventQuery = {}): Promise<AnyEvent[]> {
+    this.eventQueries.push(q)
+    if (this.failWith) throw this.failWith
+    return this.events
+      .filter(
+        (e) =>
+          (e.seq ?? 0) > (q.afterSeq ?? 0) &&
+          (q.types === undefined || q.types.length === 0 || q.types.includes(e.type)) &&
+          (q.workerId === undefined || e.workerId === q.workerId) &&
+          (q.node === undefined || e.node === q.node),
+      )
+      .slice(0, q.limit ?? 100)
   }
   async pruneEvents(): Promise<number> {
     return 0

@@ -1,18 +1,22 @@
 /**
  * Shepherd's /metrics as real Prometheus tools see it: Debian's Prometheus server scrapes a real
- * daemon and evaluates the escalation alert docs/metrics.md recommends, and `promtool check
- * metrics` lints the exposition. Skips without the binaries, except under CI=true (.ci/run
+ * daemon and evaluates the escalation alert of the shipped rules (examples/prometheus/), `promtool
+ * check metrics` lints the exposition, and `promtool check rules` and `promtool test rules` pass on
+ * the rules and their unit tests (two agents of a fleet, told apart by their node label). Skips without the binaries, except under CI=true (.ci/run
  * installs Debian's `prometheus`).
  */
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 
 import { freePort } from '../helpers/cli.js'
 import { fixture, NODE, startTestDaemon, tempDir } from '../helpers/daemon.js'
 import { waitFor } from '../helpers/wait.js'
+
+/** The alerting rules Shepherd ships, and their promtool unit tests. */
+const RULES = path.resolve(import.meta.dirname, '../../examples/prometheus')
 
 function has(binary: string): boolean {
   return spawnSync(binary, ['--version'], { stdio: 'ignore' }).status === 0
@@ -84,13 +88,7 @@ describe('Prometheus reads /metrics', { skip }, () => {
     const prom = await startPrometheus(
       t,
       target,
-      [
-        'groups:',
-        '  - name: shepherd',
-        '    rules:',
-        '      - alert: ShepherdEscalation',
-        '        expr: increase(shepherd_incidents_escalated_total[1m]) > 0',
-      ].join('\n'),
+      readFileSync(path.join(RULES, 'shepherd.rules.yml'), 'utf8'),
     )
     // Prometheus has seen the escalation counter at 0 before the worker fails.
     await waitFor(
@@ -116,6 +114,7 @@ describe('Prometheus reads /metrics', { skip }, () => {
           (a) =>
             a.labels.alertname === 'ShepherdEscalation' &&
             a.labels.pool === 'billing' &&
+            a.labels.node === td.node &&
             a.state === 'firing',
         )
       },
@@ -138,7 +137,30 @@ describe('Prometheus reads /metrics', { skip }, () => {
       // prom-client's default metrics name three gauges *_total; they are not Shepherd's to rename.
       .filter((l) => !/^nodejs_active_(handles|requests|resources)_total /.test(l))
     assert.deepEqual(problems, [])
-    assert.match(text, /\nprocess_cpu_seconds_total /, 'standard process metrics, unprefixed')
-    assert.match(text, /\nshepherd_worker_cpu_seconds_total\{pool="api",worker="api#1"\} /)
+    const node = `node="${td.node}"`
+    assert.match(
+      text,
+      new RegExp(`\\nprocess_cpu_seconds_total\\{${node}\\} `),
+      'standard process metrics, unprefixed',
+    )
+    assert.match(
+      text,
+      new RegExp(`\\nshepherd_worker_cpu_seconds_total\\{pool="api",worker="api#1",${node}\\} `),
+    )
+  })
+
+  it('passes promtool check rules and promtool test rules on the shipped alerting rules', () => {
+    const check = spawnSync('promtool', ['check', 'rules', 'shepherd.rules.yml'], {
+      cwd: RULES,
+      encoding: 'utf8',
+    })
+    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`)
+    assert.match(check.stdout, /SUCCESS: 6 rules found/)
+    const test = spawnSync('promtool', ['test', 'rules', 'shepherd.rules.test.yml'], {
+      cwd: RULES,
+      encoding: 'utf8',
+    })
+    assert.equal(test.status, 0, `${test.stdout}${test.stderr}`)
+    assert.match(test.stdout, /SUCCESS/)
   })
 })

@@ -10,6 +10,7 @@ import { apiBaseUrl, ApiClient } from '../../src/adapters/http/client.js'
 import { jobPolicy, loadConfigText, queueSettings } from '../../src/config/load.js'
 import { configuredQueues } from '../../src/config/load.js'
 import type { Config } from '../../src/config/schema.js'
+import { type AnyEvent, EVENT_TYPES } from '../../src/core/events.js'
 import type { FleetNode, NodeView } from '../../src/core/fleet-node.js'
 import type { Incident } from '../../src/core/incident.js'
 import type { Job } from '../../src/core/job.js'
@@ -18,6 +19,7 @@ import { FakeClock } from '../../src/ports/clock.js'
 import { type AddResult, zeroCounts } from '../../src/ports/job-store.js'
 import type { Store } from '../../src/ports/store.js'
 import { openStore } from '../../src/store/open-store.js'
+import { exitEvent } from '../contract/store.contract.js'
 import {
   FAKE_INFO as INFO,
   FakeSupervisor,
@@ -471,6 +473,98 @@ describe('GET /api/incidents', () => {
     const { app, store } = setup()
     store.failWith = new ShepherdError('SHEPHERD_STORE_OPEN_FAILED', 'cannot open /var/lib/shepherd.db')
     await expectError(app, 'GET', '/api/incidents', 500, 'SHEPHERD_STORE_OPEN_FAILED', 'cannot open')
+  })
+})
+
+describe('node filters and the events recorded in the store', () => {
+  it('lists the incidents of one node, each carrying its node', async () => {
+    const { app, store } = setup()
+    store.incidents.push(
+      incident('inc-w2', 'email#1', 95_000, { node: 'web-2' }),
+      incident('inc-w3', 'email#1', 96_000, { node: 'web-3' }),
+    )
+    const r = await call(app, 'GET', '/api/incidents?node=web-2')
+    assert.equal(r.status, 200)
+    assert.deepEqual(
+      (r.json.incidents as Incident[]).map((i) => [i.id, i.node]),
+      [['inc-w2', 'web-2']],
+    )
+    assert.deepEqual(store.queries, [{ limit: 50, node: 'web-2' }])
+    await expectError(
+      app,
+      'GET',
+      '/api/incidents?node=',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'query.node: expected a node name',
+    )
+    await expectError(
+      app,
+      'GET',
+      '/api/incidents?nodes=web-2',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'query.nodes: unknown parameter "nodes"; did you mean "node"?',
+    )
+  })
+
+  it('lists the events recorded in the store, oldest first, filtered by after, types, worker and node', async () => {
+    const { app, store } = setup()
+    const ev = (
+      seq: number,
+      type: 'worker:exit' | 'incident:opened',
+      workerId: string,
+      node: string | null,
+    ) => ({ ...exitEvent(1000 + seq, workerId, 100 + seq, node), type, seq }) as AnyEvent
+    store.events.push(
+      ev(1, 'worker:exit', 'email#1', 'web-1'),
+      ev(2, 'incident:opened', 'email#1', 'web-2'),
+      ev(3, 'worker:exit', 'email#2', 'web-2'),
+      ev(4, 'worker:exit', 'email#1', null),
+    )
+    const all = await call(app, 'GET', '/api/events/recorded')
+    assert.equal(all.status, 200)
+    assert.deepEqual(
+      (all.json.events as AnyEvent[]).map((e) => [e.seq, e.node]),
+      [
+        [1, 'web-1'],
+        [2, 'web-2'],
+        [3, 'web-2'],
+        [4, null],
+      ],
+    )
+    const seqs = async (query: string) =>
+      ((await call(app, 'GET', `/api/events/recorded?${query}`)).json.events as AnyEvent[]).map((e) => e.seq)
+    assert.deepEqual(await seqs('node=web-2'), [2, 3])
+    assert.deepEqual(await seqs('after=2'), [3, 4])
+    assert.deepEqual(await seqs('limit=1&after=1'), [2])
+    assert.deepEqual(await seqs('types=worker:exit&worker=email%231'), [1, 4])
+    assert.deepEqual(await seqs('types=incident:'), [2], 'a prefix ending in ":"')
+    assert.deepEqual(store.eventQueries.slice(0, 6), [
+      { limit: 100 },
+      { limit: 100, node: 'web-2' },
+      { limit: 100, afterSeq: 2 },
+      { limit: 1, afterSeq: 1 },
+      { limit: 100, types: ['worker:exit'], workerId: 'email#1' },
+      { limit: 100, types: EVENT_TYPES.filter((t) => t.startsWith('incident:')) },
+    ])
+    await expectError(
+      app,
+      'GET',
+      '/api/events/recorded?types=worker:nope',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'query.types: "worker:nope" is no event type nor a prefix of one',
+    )
+    await expectError(
+      app,
+      'GET',
+      '/api/events/recorded?after=-1',
+      400,
+      'SHEPHERD_BAD_REQUEST',
+      'query.after: expected an event sequence number (an integer ≥ 0), got "-1"',
+    )
+    await expectError(app, 'GET', '/api/events/recorded?node=', 400, 'SHEPHERD_BAD_REQUEST', 'query.node')
   })
 })
 

@@ -469,6 +469,29 @@ describe('metrics rendering', () => {
     )
   })
 
+  it("labels every series with the agent's node, the default process metrics included", async () => {
+    const metrics = createMetrics({
+      snapshot: async () => SNAPSHOT,
+      version: '1.4.0',
+      node: 'web-1',
+      pools: [{ name: 'email', queue: 'email' }],
+    })
+    assert.equal(
+      await one(metrics, 'shepherd_supervisor_info'),
+      [
+        '# HELP shepherd_supervisor_info Always 1; the label says which version of Shepherd runs.',
+        '# TYPE shepherd_supervisor_info gauge',
+        'shepherd_supervisor_info{version="1.4.0",node="web-1"} 1',
+      ].join('\n'),
+    )
+    const text = await metrics.render()
+    const series = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+    assert.ok(series.length > 100, `${series.length} series`)
+    for (const line of series) assert.match(line, /[{,]node="web-1"[,}]/, line)
+    assert.match(text, /\nprocess_cpu_seconds_total\{node="web-1"\} /)
+    assert.match(text, /\nshepherd_incidents_opened_total\{pool="email",cause="crash",node="web-1"\} 0\n/)
+  })
+
   it('takes one snapshot per scrape, however many gauges read it', async () => {
     const { metrics, calls } = metricsFor()
     const text = await metrics.render()

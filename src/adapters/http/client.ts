@@ -24,6 +24,7 @@ import type {
   NodesResponse,
   PurgeJobsResponse,
   QueuesResponse,
+  RecordedEventsResponse,
   RestartResponse,
   RetryJobsResponse,
   WorkerResponse,
@@ -59,7 +60,26 @@ export interface IncidentFilter {
   worker?: string
   /** Only this pool's incidents. */
   pool?: string
+  /** Only the incidents of the agent with this node name. */
+  node?: string
 }
+
+/** Filters of {@link ApiClient.events}. */
+export interface EventFilter {
+  /** Only events after this sequence number (the last `seq` of the previous page). */
+  after?: number
+  /** At most this many, oldest first (1..1000). @defaultValue 100 (the API's default) */
+  limit?: number
+  /** Event types, or prefixes ending in `:` (`incident:`). @defaultValue every type */
+  types?: readonly string[]
+  /** Only this worker's events. */
+  worker?: string
+  /** Only the events of the agent with this node name. */
+  node?: string
+}
+
+/** An event as the store recorded it: its sequence number and the node of the agent that recorded it. */
+export type RecordedEvent = RecordedEventsResponse['events'][number]
 
 /** One job to enqueue: its payload and the enqueue options (`id`, `idempotencyKey`, `delay`, …). */
 export type EnqueueJob = z.input<typeof EnqueueBodySchema>
@@ -186,8 +206,21 @@ export class ApiClient {
     if (filter.limit !== undefined) q.set('limit', String(filter.limit))
     if (filter.worker !== undefined) q.set('worker', filter.worker)
     if (filter.pool !== undefined) q.set('pool', filter.pool)
+    if (filter.node !== undefined) q.set('node', filter.node)
     const qs = q.size > 0 ? `?${q.toString()}` : ''
     return (await this.#request<IncidentsResponse>('GET', `/api/incidents${qs}`)).incidents
+  }
+
+  /** `GET /api/events/recorded`: events the store holds, oldest first (every agent's on a shared store). */
+  async events(filter: EventFilter = {}): Promise<RecordedEvent[]> {
+    const q = new URLSearchParams()
+    if (filter.after !== undefined) q.set('after', String(filter.after))
+    if (filter.limit !== undefined) q.set('limit', String(filter.limit))
+    if (filter.types !== undefined && filter.types.length > 0) q.set('types', filter.types.join(','))
+    if (filter.worker !== undefined) q.set('worker', filter.worker)
+    if (filter.node !== undefined) q.set('node', filter.node)
+    const qs = q.size > 0 ? `?${q.toString()}` : ''
+    return (await this.#request<RecordedEventsResponse>('GET', `/api/events/recorded${qs}`)).events
   }
 
   /** `GET /api/incidents/:id`; SHEPHERD_INCIDENT_NOT_FOUND when there is no such incident. */

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod'
 
+import { EVENT_SEVERITIES, EVENT_TYPES, type EventType } from '../../core/events.js'
 import { NODE_STATES } from '../../core/fleet-node.js'
 import { INDICATORS } from '../../core/health.js'
 import { INCIDENT_PHASES } from '../../core/incident.js'
@@ -20,6 +21,8 @@ import { STRATEGIES } from '../../core/strategy.js'
 import { WORKER_STATES } from '../../core/worker-state.js'
 import { ErrorRegistry } from '../../errors.js'
 
+/** The node name of the agent that recorded an event or an incident; null before nodes were recorded. */
+const NodeNameSchema = z.string().nullable()
 const time = (what: string) => z.number().describe(`${what}, epoch ms.`)
 const count = (what: string) => z.number().int().min(0).describe(what)
 const keysOf = <T extends Record<string, unknown>>(o: T) =>
@@ -229,6 +232,9 @@ export const IncidentSchema = z
     id: z.string(),
     workerId: z.string(),
     pool: z.string(),
+    node: NodeNameSchema.describe(
+      'The agent whose supervisor recovers the worker (its node name); null for incidents stored before nodes were recorded.',
+    ),
     cause: z.enum(keysOf(ANOMALY_CAUSES)),
     severity: z.enum(['ordinary', 'severe']),
     detail: z.string().describe('What was wrong, in a sentence.'),
@@ -345,6 +351,34 @@ export const NoIncidentSchema = z.object({ incidentId: z.null() })
 export const IncidentsResponseSchema = z.object({ incidents: z.array(IncidentSchema) })
 /** Body of `GET /api/incidents/:id`. */
 export const IncidentResponseSchema = z.object({ incident: IncidentSchema })
+/**
+ * An event as the store recorded it (src/core/events.ts): its sequence number, and the node of the
+ * agent that recorded it.
+ */
+export const RecordedEventSchema = z
+  .object({
+    seq: z
+      .number()
+      .int()
+      .min(1)
+      .describe('Store sequence number: only grows, never reused (page with `after`).'),
+    type: z.enum(EVENT_TYPES as [EventType, ...EventType[]]),
+    at: time('When it happened'),
+    severity: z.enum(EVENT_SEVERITIES),
+    message: z.string().describe('What happened, in a sentence.'),
+    pool: z.string().nullable(),
+    workerId: z.string().nullable(),
+    incidentId: z.string().nullable(),
+    node: NodeNameSchema.describe(
+      'The agent that recorded it (its node name); null for events stored before nodes were recorded.',
+    ),
+    data: z
+      .record(z.string(), z.unknown())
+      .describe('The details, by type: `EventDataMap` in src/core/events.ts.'),
+  })
+  .meta({ id: 'RecordedEvent', description: 'An event recorded in the store (src/core/events.ts).' })
+/** Body of `GET /api/events/recorded`. */
+export const RecordedEventsResponseSchema = z.object({ events: z.array(RecordedEventSchema) })
 /** Body of `GET /api/queues`. */
 export const QueuesResponseSchema = z.object({ queues: z.array(QueueCountsSchema) })
 /** Body of `POST /api/queues/:queue/jobs` (201). `added` is false for a duplicate (by id or key). */
@@ -369,6 +403,7 @@ export type SignalResponse = { incidentId: string | null }
 export type IncidentsResponse = z.infer<typeof IncidentsResponseSchema>
 export type IncidentResponse = z.infer<typeof IncidentResponseSchema>
 export type QueuesResponse = z.infer<typeof QueuesResponseSchema>
+export type RecordedEventsResponse = z.infer<typeof RecordedEventsResponseSchema>
 export type EnqueueResponse = z.infer<typeof EnqueueResponseSchema>
 export type JobsResponse = z.infer<typeof JobsResponseSchema>
 export type JobResponse = z.infer<typeof JobResponseSchema>

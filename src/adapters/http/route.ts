@@ -41,7 +41,7 @@ export const API_TAGS = {
   fleet: 'The agents (nodes) sharing the store.',
   incidents: 'Recoveries and their timelines.',
   queues: 'The job queue.',
-  events: 'The live event stream.',
+  events: 'Events: the live stream, and those recorded in the store.',
   metrics: 'Prometheus metrics.',
 } as const
 

@@ -5,7 +5,13 @@
  */
 import { z } from 'zod'
 
-import { EVENT_SEVERITIES } from '../../core/events.js'
+import {
+  EVENT_SEVERITIES,
+  EVENT_TYPES,
+  eventMatches,
+  type EventType,
+  isEventPattern,
+} from '../../core/events.js'
 import { JOB_LIST_STATES, PURGE_STATES } from '../../ports/job-store.js'
 import { EnqueueBodySchema, QueueNameSchema } from '../../queue/enqueue.js'
 
@@ -21,6 +27,12 @@ export const MAX_INCIDENT_LIMIT = 1000
 
 /** `limit` of `GET /api/incidents` when the query has none. */
 export const DEFAULT_INCIDENT_LIMIT = 50
+
+/** Largest `limit` of `GET /api/events/recorded`, as of the incident list. */
+export const MAX_EVENT_LIMIT = 1000
+
+/** `limit` of `GET /api/events/recorded` when the query has none (the store's own default). */
+export const DEFAULT_EVENT_LIMIT = 100
 
 /**
  * Most jobs one `POST /api/queues/:queue/jobs` adds, and most ids a retry or purge names. One
@@ -69,6 +81,46 @@ const limitParam = (max: number) =>
 
 const nonEmpty = (what: string) => z.string().min(1, `expected ${what}, got an empty string`)
 
+/** An event sequence number in the query (`?after=120`): digits only, as {@link limitParam}. */
+const seqParam = z
+  .string()
+  .transform((s, ctx) => {
+    const n = /^\d+$/.test(s) ? Number(s) : NaN
+    if (!Number.isSafeInteger(n)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected an event sequence number (an integer ≥ 0), got ${JSON.stringify(s)}`,
+      })
+      return z.NEVER
+    }
+    return n
+  })
+  .meta({ type: 'integer', minimum: 0 })
+
+/**
+ * Event types in the query, comma-separated, each an exact type or a prefix ending in `:`
+ * (`incident:`), as the event stream takes them; taken as the types they name. A pattern that names
+ * no type is refused rather than matching nothing.
+ */
+const eventTypesParam = z
+  .string()
+  .transform((s, ctx) => {
+    const patterns = s
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)
+    const unknown = patterns.find((p) => !isEventPattern(p))
+    if (unknown !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${JSON.stringify(unknown)} is no event type nor a prefix of one`,
+      })
+      return z.NEVER
+    }
+    return EVENT_TYPES.filter((t) => eventMatches(t, patterns)) as EventType[]
+  })
+  .meta({ type: 'string' })
+
 /** Query of `GET /api/incidents`. */
 export const IncidentsQuerySchema = z
   .strictObject({
@@ -77,6 +129,9 @@ export const IncidentsQuerySchema = z
       .describe(`Newest first, at most this many (1..${MAX_INCIDENT_LIMIT}).`),
     worker: nonEmpty('a worker id').optional().describe('Only incidents of this worker id.'),
     pool: nonEmpty('a pool name').optional().describe('Only incidents of this pool.'),
+    node: nonEmpty('a node name')
+      .optional()
+      .describe('Only incidents of the agent with this node name (on a store that agents share).'),
   })
   .describe('Filters of the incident list.')
 
@@ -149,6 +204,25 @@ export const SignalBodySchema = z
     source: z.string().min(1).max(100).optional().describe('Who says so, e.g. `grafana`; default `api`.'),
   })
   .meta({ id: 'SignalBody', description: 'An outside health signal.' })
+
+/** Query of `GET /api/events/recorded`. */
+export const RecordedEventsQuerySchema = z
+  .strictObject({
+    after: seqParam
+      .optional()
+      .describe('Only events after this sequence number: the last `seq` of the previous page.'),
+    limit: limitParam(MAX_EVENT_LIMIT)
+      .optional()
+      .describe(`Oldest first, at most this many (1..${MAX_EVENT_LIMIT}); default ${DEFAULT_EVENT_LIMIT}.`),
+    types: eventTypesParam
+      .optional()
+      .describe('Comma-separated event types, or prefixes such as `incident:`; default every type.'),
+    worker: nonEmpty('a worker id').optional().describe('Only events of this worker id.'),
+    node: nonEmpty('a node name')
+      .optional()
+      .describe('Only events of the agent with this node name (on a store that agents share).'),
+  })
+  .describe('Filters of the recorded events.')
 
 /** Query of `GET /api/events`. */
 export const EventsQuerySchema = z

@@ -32,10 +32,12 @@ import {
   type EventRow,
   FINAL_PHASES,
   incidentQuery,
+  type IncidentRow,
   type ProcessRow,
   PRUNE_BATCH,
   storedTime,
   toEvent,
+  toIncident,
   toWorkerProcess,
 } from '../sql/store-sql.js'
 import { StoreGate } from '../store-gate.js'
@@ -184,8 +186,8 @@ export class PostgresStore implements Store {
   /** The incident as last saved, or undefined for an unknown id. */
   async getIncident(id: string): Promise<Incident | undefined> {
     return this.#guard.read(`read incident ${id}`, async (q) => {
-      const r = await row<DataRow>(q, S.getIncident, [id])
-      return r ? (JSON.parse(r.data) as Incident) : undefined
+      const r = await row<IncidentRow>(q, S.getIncident, [id])
+      return r ? toIncident(r) : undefined
     })
   }
 
@@ -193,14 +195,19 @@ export class PostgresStore implements Store {
   async listIncidents(query: IncidentQuery = {}): Promise<Incident[]> {
     const { sql, params } = incidentQuery(query)
     return this.#guard.read('list incidents', async (q) =>
-      (await q.query<DataRow>(numbered(sql), params)).rows.map((r) => JSON.parse(r.data) as Incident),
+      (await q.query<IncidentRow>(numbered(sql), params)).rows.map(toIncident),
     )
   }
 
-  /** Incidents not yet recovered, escalated or interrupted, oldest first (detection order). */
+  /**
+   * Incidents not yet recovered, escalated or interrupted, oldest first (detection order): those of
+   * this store's node and those of no node (stored before nodes were recorded). Another agent's
+   * open incidents are its own, under way. A store that claimed no node (a reader) lists every one.
+   */
   async listOpenIncidents(): Promise<Incident[]> {
+    const node = this.#ownership.node
     return this.#guard.read('list open incidents', async (q) =>
-      (await rows<DataRow>(q, S.listOpenIncidents, FINAL_PHASES)).map((r) => JSON.parse(r.data) as Incident),
+      (await rows<IncidentRow>(q, S.listOpenNodeIncidents, [...FINAL_PHASES, node])).map(toIncident),
     )
   }
 
@@ -316,6 +323,7 @@ async function upsertIncident(c: Queryable, incident: Incident): Promise<void> {
     incident.recoveredAt === null ? null : storedTime(incident.recoveredAt),
     incident.endedAt === null ? null : storedTime(incident.endedAt),
     JSON.stringify(incident),
+    incident.node ?? null,
   ])
 }
 
@@ -345,6 +353,7 @@ async function insertEvents(c: Queryable, events: readonly AnyEvent[]): Promise<
     column((e) => e.incidentId),
     column((e) => e.message),
     column((e) => JSON.stringify(e.data ?? null)),
+    column((e) => e.node ?? null),
   ])
   // The identity numbers the rows as unnest gives them, in array order.
   return seqs.map((r) => r.seq).sort((a, b) => a - b)

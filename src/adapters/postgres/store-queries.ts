@@ -4,21 +4,28 @@
  * batch insert of events, and the per-node leases. The schema is `sql/postgres/0001_init.sql` (lease epochs: 0002_fleet.sql; versions and workloads: 0005_nodes.sql).
  * @module
  */
-import { LEADER_SQL, SQL } from '../sql/store-sql.js'
+import { FINAL_PHASES, LEADER_SQL, SQL } from '../sql/store-sql.js'
 import { named } from './statements.js'
 
 const LEASE_COLUMNS = 'owner, host, pid, start_ticks, api_url, acquired_at, heartbeat_at, expires_at, epoch'
 
 const PG_STORE_SQL = {
-  // Events of one batch in one statement; the identity numbers them in the order of the arrays.
-  // Event writes of every agent take turns from their insert to their commit ($1 the schema): an
-  // event's seq is then never visible before every lower one is, so a reader that pages by seq
-  // (`after`) misses none. The first key spells "shev" (Shepherd events).
+  // Event writes of every agent take turns from their insert to their commit: an event's seq is
+  // then never visible before every lower one is, so a reader that pages by seq (`after`) misses
+  // none. The first key spells "shev" (Shepherd events); the second is the schema.
   lockEvents: 'SELECT pg_advisory_xact_lock(1936221558, hashtext(current_schema()))',
-  insertEvents: `INSERT INTO events (at, type, severity, pool, worker_id, incident_id, message, data)
+  // Events of one batch in one statement; the identity numbers them in the order of the arrays.
+  insertEvents: `INSERT INTO events (at, type, severity, pool, worker_id, incident_id, message, data, node)
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-      $8::text[])
+      $8::text[], $9::text[])
     RETURNING seq`,
+  // Open incidents are per node, as worker processes are (0006_record_node.sql): an agent that
+  // starts closes its own node's (and those of no node), never another live agent's. A store that
+  // claimed no node (the last parameter null: a reader) lists every one.
+  listOpenNodeIncidents: `SELECT data, node FROM incidents
+    WHERE phase NOT IN (${FINAL_PHASES.map((_, i) => `$${i + 1}`).join(', ')})
+      AND ($${FINAL_PHASES.length + 1}::text IS NULL OR node = $${FINAL_PHASES.length + 1} OR node IS NULL)
+    ORDER BY detected_at, id`,
   // Claims of one node wait for each other ($1 the node): two agents starting as the same node
   // cannot both find its row free. The first key spells "shle" (Shepherd lease).
   lockNode: 'SELECT pg_advisory_xact_lock(1936222565, hashtext($1))',

@@ -8,7 +8,7 @@
  */
 import type { AnyEvent, EventType } from '../../core/events.js'
 import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
-import { INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
+import { type Incident, INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
 import type { Leadership } from '../../core/leadership.js'
 import type { SupervisorLease } from '../../core/supervisor-lease.js'
 import type { EventQuery, IncidentQuery, StoreBatch, WorkerProcessRecord } from '../../ports/store.js'
@@ -23,24 +23,24 @@ export const FINAL_PHASES = (Object.keys(INCIDENT_PHASES) as IncidentPhase[]).fi
  * lacks arrives NULL).
  */
 export const INCIDENT_COLUMNS = `id, worker_id, pool, cause, severity, strategy, phase, outcome, attempts,
-  detected_at, recovered_at, ended_at, data`
+  detected_at, recovered_at, ended_at, data, node`
 /** See {@link INCIDENT_COLUMNS}. */
-export const EVENT_COLUMNS = 'seq, at, type, severity, pool, worker_id, incident_id, message, data'
+export const EVENT_COLUMNS = 'seq, at, type, severity, pool, worker_id, incident_id, message, data, node'
 /** See {@link INCIDENT_COLUMNS}. */
 export const WORKER_STATE_COLUMNS = 'worker_id, pool, saved_at, data'
 
 export const SQL = {
   upsertIncident: `INSERT INTO incidents (${INCIDENT_COLUMNS})
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET worker_id = excluded.worker_id, pool = excluded.pool, cause = excluded.cause,
       severity = excluded.severity, strategy = excluded.strategy, phase = excluded.phase, outcome = excluded.outcome,
       attempts = excluded.attempts, detected_at = excluded.detected_at, recovered_at = excluded.recovered_at,
-      ended_at = excluded.ended_at, data = excluded.data`,
-  getIncident: 'SELECT data FROM incidents WHERE id = ?',
-  listOpenIncidents: `SELECT data FROM incidents WHERE phase NOT IN (${FINAL_PHASES.map(() => '?').join(', ')})
+      ended_at = excluded.ended_at, data = excluded.data, node = excluded.node`,
+  getIncident: 'SELECT data, node FROM incidents WHERE id = ?',
+  listOpenIncidents: `SELECT data, node FROM incidents WHERE phase NOT IN (${FINAL_PHASES.map(() => '?').join(', ')})
     ORDER BY detected_at, id`,
-  insertEvent: `INSERT INTO events (at, type, severity, pool, worker_id, incident_id, message, data)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+  insertEvent: `INSERT INTO events (at, type, severity, pool, worker_id, incident_id, message, data, node)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
   pruneEvents: 'DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < ? ORDER BY seq LIMIT ?)',
   upsertWorkerState: `INSERT INTO worker_state (${WORKER_STATE_COLUMNS}) VALUES (?, ?, ?, ?)
     ON CONFLICT (worker_id) DO UPDATE SET pool = excluded.pool, saved_at = excluded.saved_at, data = excluded.data`,
@@ -112,11 +112,13 @@ export function incidentQuery(query: IncidentQuery): { sql: string; params: unkn
   const params: unknown[] = []
   if (query.workerId !== undefined) params.push(query.workerId)
   if (query.pool !== undefined) params.push(query.pool)
+  if (query.node !== undefined) params.push(query.node)
   if (query.since !== undefined) params.push(Math.ceil(checkNumber('since', query.since)))
   params.push(limit)
   const sql = incidentListSql({
     workerId: query.workerId !== undefined,
     pool: query.pool !== undefined,
+    node: query.node !== undefined,
     since: query.since !== undefined,
   })
   return { sql, params }
@@ -131,8 +133,14 @@ export function eventQuery(query: EventQuery): { sql: string; params: unknown[] 
   const types = [...new Set(query.types ?? [])]
   const params: unknown[] = [Math.floor(checkNumber('afterSeq', query.afterSeq ?? 0)), ...types]
   if (query.workerId !== undefined) params.push(query.workerId)
+  if (query.node !== undefined) params.push(query.node)
   params.push(limit)
-  return { sql: eventListSql({ types: types.length, workerId: query.workerId !== undefined }), params }
+  const filters = {
+    types: types.length,
+    workerId: query.workerId !== undefined,
+    node: query.node !== undefined,
+  }
+  return { sql: eventListSql(filters), params }
 }
 
 /** What a batch holds, for the operation a store error names; null for an empty batch. */
@@ -153,22 +161,29 @@ export function describeBatch(batch: StoreBatch): string | null {
 }
 
 /** listIncidents for one combination of filters; parameters in the order of the filters, then the limit. */
-export function incidentListSql(filters: { workerId: boolean; pool: boolean; since: boolean }): string {
+export function incidentListSql(filters: {
+  workerId: boolean
+  pool: boolean
+  node: boolean
+  since: boolean
+}): string {
   const where = [
     filters.workerId ? 'worker_id = ?' : null,
     filters.pool ? 'pool = ?' : null,
+    filters.node ? 'node = ?' : null,
     filters.since ? 'detected_at >= ?' : null,
   ].filter((c) => c !== null)
-  return `SELECT data FROM incidents${where.length ? ` WHERE ${where.join(' AND ')}` : ''}
+  return `SELECT data, node FROM incidents${where.length ? ` WHERE ${where.join(' AND ')}` : ''}
     ORDER BY detected_at DESC, id DESC LIMIT ?`
 }
 
-/** listEvents for one combination of filters; parameters: afterSeq, the types, the worker, then the limit. */
-export function eventListSql(filters: { types: number; workerId: boolean }): string {
+/** listEvents for one combination of filters; parameters: afterSeq, the types, the worker, the node, then the limit. */
+export function eventListSql(filters: { types: number; workerId: boolean; node: boolean }): string {
   const where = [
     'seq > ?',
     filters.types > 0 ? `type IN (${Array.from({ length: filters.types }, () => '?').join(', ')})` : null,
     filters.workerId ? 'worker_id = ?' : null,
+    filters.node ? 'node = ?' : null,
   ].filter((c) => c !== null)
   return `SELECT ${EVENT_COLUMNS} FROM events
     WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`
@@ -176,6 +191,20 @@ export function eventListSql(filters: { types: number; workerId: boolean }): str
 
 export interface DataRow {
   data: string
+}
+
+/** A row of `incidents` as the readers select it: the whole record, and the node that recorded it. */
+export interface IncidentRow {
+  data: string
+  node: string | null
+}
+
+/**
+ * A row of `incidents` read back into the incident; its node is the column's (null for rows from
+ * before nodes were recorded, whose JSON has none).
+ */
+export function toIncident(r: IncidentRow): Incident {
+  return { ...(JSON.parse(r.data) as Incident), node: r.node }
 }
 
 export interface EventRow {
@@ -188,6 +217,7 @@ export interface EventRow {
   incident_id: string | null
   message: string
   data: string
+  node: string | null
 }
 
 export interface LeaseRow {
@@ -301,6 +331,7 @@ export function toEvent(r: EventRow): AnyEvent {
     pool: r.pool,
     workerId: r.worker_id,
     incidentId: r.incident_id,
+    node: r.node,
     data: JSON.parse(r.data) as unknown,
   } as AnyEvent
 }

@@ -38,11 +38,13 @@ import {
   type EventRow,
   FINAL_PHASES,
   incidentQuery,
+  type IncidentRow,
   type ProcessRow,
   PRUNE_BATCH,
   SQL,
   storedTime,
   toEvent,
+  toIncident,
   toWorkerProcess,
 } from '../sql/store-sql.js'
 import {
@@ -277,14 +279,15 @@ export class SqliteStore implements Store {
       incident.recoveredAt === null ? null : storedTime(incident.recoveredAt),
       incident.endedAt === null ? null : storedTime(incident.endedAt),
       JSON.stringify(incident),
+      incident.node ?? null,
     )
   }
 
   /** The incident as last saved, or undefined for an unknown id. */
   async getIncident(id: string): Promise<Incident | undefined> {
     return this.#guard.read(`read incident ${id}`, () => {
-      const row = (this.#s.getIncident as Statement<DataRow>).get(id)
-      return row ? (JSON.parse(row.data) as Incident) : undefined
+      const row = (this.#s.getIncident as Statement<IncidentRow>).get(id)
+      return row ? toIncident(row) : undefined
     })
   }
 
@@ -292,18 +295,16 @@ export class SqliteStore implements Store {
   async listIncidents(query: IncidentQuery = {}): Promise<Incident[]> {
     const { sql, params } = incidentQuery(query)
     return this.#guard.read('list incidents', () =>
-      this.#query<DataRow>(sql)
+      this.#query<IncidentRow>(sql)
         .all(...params)
-        .map((r) => JSON.parse(r.data) as Incident),
+        .map(toIncident),
     )
   }
 
   /** Incidents not yet recovered, escalated or interrupted, oldest first (detection order). */
   async listOpenIncidents(): Promise<Incident[]> {
     return this.#guard.read('list open incidents', () =>
-      (this.#s.listOpenIncidents as Statement<DataRow>)
-        .all(...FINAL_PHASES)
-        .map((r) => JSON.parse(r.data) as Incident),
+      (this.#s.listOpenIncidents as Statement<IncidentRow>).all(...FINAL_PHASES).map(toIncident),
     )
   }
 
@@ -414,6 +415,7 @@ export class SqliteStore implements Store {
       event.incidentId,
       event.message,
       JSON.stringify(event.data ?? null),
+      event.node ?? null,
     )
     if (!row) throw new Error('INSERT … RETURNING gave no row')
     return row.seq

@@ -4,15 +4,21 @@
  * prefixes ending in `:` such as `incident:`), `severity` (the least severity sent). With tokens
  * configured, `access_token` in the query stands in for the Authorization header (auth.ts).
  * The fan-out, its bounds and why it stays off the recovery path: event-broadcaster.ts.
+ *
+ * `GET /api/events/recorded`: the events the store holds, oldest first, paged by `after`; on a
+ * store that agents share, every agent's, each naming its node (`?node=` keeps one agent's).
  * @module
  */
 import { z } from 'zod'
 
+import type { AnyEvent } from '../../../core/events.js'
 import { ShepherdError } from '../../../errors.js'
+import type { EventQuery } from '../../../ports/store.js'
 import { QUERY_TOKEN_PARAM } from '../auth.js'
 import { errorResponse } from '../errors.js'
-import { type ApiRoute, defineRoute } from '../route.js'
-import { EventsQuerySchema } from '../schemas.js'
+import { RecordedEventsResponseSchema } from '../responses.js'
+import { type ApiRoute, defineRoute, json } from '../route.js'
+import { DEFAULT_EVENT_LIMIT, EventsQuerySchema, RecordedEventsQuerySchema } from '../schemas.js'
 
 export { EventsQuerySchema }
 
@@ -73,4 +79,33 @@ export const eventRoutes: readonly ApiRoute[] = [
       })
     },
   ),
+
+  defineRoute(
+    {
+      method: 'get',
+      path: '/api/events/recorded',
+      operationId: 'listRecordedEvents',
+      tag: 'events',
+      summary: 'The store’s events, oldest first: every agent’s on a shared store',
+      description:
+        'Page with `after` (the last `seq` of the previous page). Each event names the agent that recorded it (`node`); `?node=` keeps one agent’s.',
+      request: { query: RecordedEventsQuerySchema },
+      responses: { 200: json(RecordedEventsResponseSchema, 'The events.') },
+    },
+    async (c) => {
+      const { after, limit = DEFAULT_EVENT_LIMIT, types, worker, node } = c.req.valid('query')
+      const filter: EventQuery = { limit }
+      if (after !== undefined) filter.afterSeq = after
+      if (types !== undefined) filter.types = types
+      if (worker !== undefined) filter.workerId = worker
+      if (node !== undefined) filter.node = node
+      const events = await c.var.ctx.store.listEvents(filter)
+      return c.json({ events: events.map(recorded) }, 200)
+    },
+  ),
 ]
+
+/** An event read from the store, which always gives it its seq and node (null before nodes were recorded). */
+function recorded(e: AnyEvent) {
+  return { ...e, seq: e.seq ?? 0, node: e.node ?? null }
+}

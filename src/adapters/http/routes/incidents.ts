@@ -22,10 +22,11 @@ export const incidentRoutes: readonly ApiRoute[] = [
       responses: { 200: json(IncidentsResponseSchema, 'The incidents.') },
     },
     async (c) => {
-      const { limit = DEFAULT_INCIDENT_LIMIT, worker, pool } = c.req.valid('query')
+      const { limit = DEFAULT_INCIDENT_LIMIT, worker, pool, node } = c.req.valid('query')
       const filter: IncidentQuery = { limit }
       if (worker !== undefined) filter.workerId = worker
       if (pool !== undefined) filter.pool = pool
+      if (node !== undefined) filter.node = node
       return c.json({ incidents: await c.var.ctx.store.listIncidents(filter) }, 200)
     },
   ),
