@@ -7,6 +7,12 @@
 import type { AnyEvent } from '../../src/core/events.js'
 import type { Incident } from '../../src/core/incident.js'
 import {
+  decideFleetClaim,
+  type FleetNotificationClaim,
+  type FleetNotificationDecision,
+  type FleetNotificationRow,
+} from '../../src/core/fleet-notification.js'
+import {
   decideLeadership,
   type LeaderCandidate,
   type Leadership,
@@ -305,6 +311,13 @@ export class MemoryStore implements Store {
     if ((this.choreRuns.get(name) ?? -Infinity) > dueAt - spacingMs) return false
     this.choreRuns.set(name, dueAt)
     return true
+  }
+  /** The rows of fleet-wide notifications, by key. */
+  notificationRows = new Map<string, FleetNotificationRow>()
+  async claimNotification(claim: FleetNotificationClaim): Promise<FleetNotificationDecision> {
+    const d = decideFleetClaim(this.notificationRows.get(claim.key), claim)
+    this.notificationRows.set(claim.key, d.row)
+    return d.decision
   }
   onWrite(): () => void {
     return () => undefined

@@ -13,6 +13,11 @@
  * @module
  */
 import {
+  decideFleetClaim,
+  type FleetNotificationClaim,
+  type FleetNotificationDecision,
+} from '../../core/fleet-notification.js'
+import {
   decideLeadership,
   type LeaderCandidate,
   type Leadership,
@@ -28,12 +33,15 @@ import {
 } from '../../core/supervisor-lease.js'
 import type { ProcessRunning } from '../../ports/store.js'
 import {
+  type FleetNotificationDbRow,
+  fleetNotificationValues,
   type LeaderRow,
   leaderValues,
   type LeaseRow,
   leaseValues,
   storedTime,
   toLeadership,
+  toFleetNotificationRow,
   toLease,
 } from '../sql/store-sql.js'
 import type { StoreGate } from '../store-gate.js'
@@ -145,6 +153,19 @@ export class PostgresOwnership {
       async (c) =>
         (await changes(c, S.claimChoreRun, [name, storedTime(dueAt), node, storedTime(spacingMs)])) === 1,
     )
+  }
+
+  /** See Store.claimNotification: the key's row made sure of, locked, decided by the core, written. */
+  async claimNotification(claim: FleetNotificationClaim): Promise<FleetNotificationDecision> {
+    return this.#guard.write('claim a fleet-wide notification', async (c) => {
+      await changes(c, S.ensureNotification, [claim.key])
+      const current = toFleetNotificationRow(
+        await row<FleetNotificationDbRow>(c, S.readNotificationForUpdate, [claim.key]),
+      )
+      const d = decideFleetClaim(current, claim)
+      await changes(c, S.writeNotification, fleetNotificationValues(claim.key, d.row))
+      return d.decision
+    })
   }
 
   /** See Store.readLeadership. */

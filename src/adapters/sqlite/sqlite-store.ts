@@ -10,6 +10,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import type Database from 'better-sqlite3'
 
 import type { AnyEvent } from '../../core/events.js'
+import type { FleetNotificationClaim, FleetNotificationDecision } from '../../core/fleet-notification.js'
 import type { Incident } from '../../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
 import { type LeaseClaim, type LeaseDecision, type SupervisorLease } from '../../core/supervisor-lease.js'
@@ -221,6 +222,11 @@ export class SqliteStore implements Store {
   /** Ends this agent's leadership now (a clean stop). */
   async resignLeadership(owner: string, now: number): Promise<void> {
     this.#ownership.resign(owner, now)
+  }
+
+  /** Claims the message of a fleet-wide notification (see Store.claimNotification). */
+  async claimNotification(claim: FleetNotificationClaim): Promise<FleetNotificationDecision> {
+    return this.#ownership.claimNotification(claim)
   }
 
   /** Claims one run of a fleet-wide scheduled chore (see Store.claimChoreRun). */
