@@ -33,7 +33,12 @@ export {
   type PolicyState,
   retryDelay,
 } from '../core/notification-policy.js'
-export { createHookNotifiers, createNotifiers, type CreateNotifiersOptions } from './create-notifiers.js'
+export {
+  createHookNotifiers,
+  createNotifiers,
+  type CreateNotifiersOptions,
+  fleetIdOf,
+} from './create-notifiers.js'
 export {
   DEFAULT_RETRY_BASE_MS,
   DEFAULT_RETRY_CAP_MS,
@@ -44,8 +49,10 @@ export {
   type RetryOutcome,
 } from './deliver-with-retries.js'
 export {
+  type DispatcherFleet,
   type DispatcherOptions,
   type DispatcherSettings,
+  FLEET_CLAIM_TIMEOUT_MS,
   NotificationDispatcher,
   type NotifierStats,
 } from './dispatcher.js'
@@ -55,6 +62,7 @@ export {
   DeliveryError,
   Destination,
   type DestinationOptions,
+  type FleetDeliveryContext,
   type Notifier,
   parseRetryAfter,
   postJson,

@@ -5,13 +5,13 @@
  * tests and the notifier's and metrics' tests feed in: worker views, incidents, incident events.
  */
 import type { AnyEvent } from '../../src/core/events.js'
-import type { Incident } from '../../src/core/incident.js'
 import {
   decideFleetClaim,
   type FleetNotificationClaim,
   type FleetNotificationDecision,
   type FleetNotificationRow,
 } from '../../src/core/fleet-notification.js'
+import type { Incident } from '../../src/core/incident.js'
 import {
   decideLeadership,
   type LeaderCandidate,

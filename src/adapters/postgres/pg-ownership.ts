@@ -40,8 +40,8 @@ import {
   type LeaseRow,
   leaseValues,
   storedTime,
-  toLeadership,
   toFleetNotificationRow,
+  toLeadership,
   toLease,
 } from '../sql/store-sql.js'
 import type { StoreGate } from '../store-gate.js'

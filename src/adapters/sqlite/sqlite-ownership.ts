@@ -36,8 +36,8 @@ import {
   type LeaseRow,
   leaseValues,
   storedTime,
-  toLeadership,
   toFleetNotificationRow,
+  toLeadership,
   toLease,
 } from '../sql/store-sql.js'
 import { LEASE_SQL } from './lease-queries.js'
