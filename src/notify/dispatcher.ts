@@ -32,20 +32,19 @@ import {
 } from './deliver-with-retries.js'
 import type { FleetDeliveryContext, Notifier } from './notifier.js'
 
-/**
- * How long a message waits for its fleet claim before it is sent anyway. A store that is down or
- * slow must never hold back a notification (a duplicate beats a lost escalation); a claim on a live
- * PostgreSQL takes a few ms, and 2 s covers a busy one without delaying an alert noticeably.
- */
-export const FLEET_CLAIM_TIMEOUT_MS = 2_000
-
 /** Options of {@link DispatcherOptions.fleet}. */
 export interface DispatcherFleet {
   /** This agent's node name (`node.name`). */
   node: string
   /** The store's claim (Store.claimNotification). May reject or hang: the message is then sent. */
   claim: (claim: FleetNotificationClaim) => Promise<FleetNotificationDecision>
-  /** @defaultValue {@link FLEET_CLAIM_TIMEOUT_MS} */
+  /**
+   * How long a message waits for its claim before it is sent anyway, ms. A store that is down or
+   * slow must never hold back a notification (a duplicate beats a lost escalation); a claim on a
+   * live PostgreSQL takes a few ms.
+   * @defaultValue the destination's time limit of one delivery attempt (`notifications.timeout`,
+   * 5 s): a claim may take as long as the delivery it stands before.
+   */
   timeoutMs?: number
 }
 
@@ -313,7 +312,7 @@ export class NotificationDispatcher {
     const key = fleetKeyOf(event, lane.notifier.fleetId)
     const windowMs = lane.destination.dedupWindow ?? this.#policy.dedupWindow
     if (key === null || !(windowMs > 0)) return undefined
-    const timeoutMs = fleet.timeoutMs ?? FLEET_CLAIM_TIMEOUT_MS
+    const timeoutMs = fleet.timeoutMs ?? lane.notifier.timeoutMs ?? this.#settings.timeout
     return new Promise<FleetClaimOutcome>((resolve) => {
       const timer = this.#timers.set(
         () =>

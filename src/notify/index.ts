@@ -52,7 +52,6 @@ export {
   type DispatcherFleet,
   type DispatcherOptions,
   type DispatcherSettings,
-  FLEET_CLAIM_TIMEOUT_MS,
   NotificationDispatcher,
   type NotifierStats,
 } from './dispatcher.js'

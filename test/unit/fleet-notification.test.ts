@@ -21,7 +21,6 @@ import { silentLogger } from '../../src/logger.js'
 import {
   type DeliveryContext,
   type DispatcherFleet,
-  FLEET_CLAIM_TIMEOUT_MS,
   fleetIdOf,
   NotificationDispatcher,
   type Notifier,
@@ -33,6 +32,8 @@ import { incidentEvent, incidentRecord } from '../helpers/fakes.js'
 const T0 = 1_700_000_000_000
 const DEST = 'slack:0123456789abcdef'
 const WINDOW = 300_000
+/** notifications.timeout in these tests: the time limit of a delivery attempt, and so of a claim. */
+const CLAIM_LIMIT = 5_000
 
 function escalated(workerId: string, cause: 'crash' | 'memory' = 'crash', id = `inc-${workerId}-${cause}`) {
   return incidentEvent('incident:escalated', incidentRecord(id, workerId, T0, { cause, phase: 'escalated' }))
@@ -189,7 +190,12 @@ function fleetOf(nodes: string[], claim: DispatcherFleet['claim'] | null, fleetI
     const notifier = new RecordingNotifier('slack', fleetId ?? undefined)
     const d = new NotificationDispatcher({
       notifiers: [notifier],
-      settings: { rate_limit: { max: 5, window: 600_000 }, dedup_window: WINDOW, retries: 0, timeout: 5_000 },
+      settings: {
+        rate_limit: { max: 5, window: 600_000 },
+        dedup_window: WINDOW,
+        retries: 0,
+        timeout: CLAIM_LIMIT,
+      },
       now: () => clock.now(),
       random: seededRandom(1),
       logger: silentLogger(),
@@ -269,7 +275,7 @@ describe('NotificationDispatcher in a fleet', () => {
     )
   })
 
-  it('sends when the claim fails, and when the store does not answer within the time limit, in order', async () => {
+  it('sends when the claim fails, and when the store does not answer within the time limit of a delivery, in order', async () => {
     const failing = fleetOf(['node-a'], () => Promise.reject(new Error('connection refused')))
     failing.agents[0]!.d.publish(escalated('billing#1'))
     await failing.timers.run(0)
@@ -281,7 +287,7 @@ describe('NotificationDispatcher in a fleet', () => {
     const { d, notifier } = hanging.agents[0]!
     d.publish(escalated('billing#1'))
     d.publish(storeFailed())
-    await hanging.timers.run(FLEET_CLAIM_TIMEOUT_MS - 1)
+    await hanging.timers.run(CLAIM_LIMIT - 1)
     assert.equal(notifier.calls.length, 0, 'the lane waits for the claim, and keeps its order')
     await hanging.timers.run(1)
     await settle()
