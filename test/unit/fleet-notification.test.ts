@@ -316,20 +316,26 @@ describe('what a fleet-wide message says', () => {
     const en = formatSlackMessage(event, { suppressedBefore: 0, fleet, configFile: '/etc/shepherd.yaml' })
     assert.match(
       en.text,
-      /Sent once for the fleet: 3 messages of the same from other nodes \(node-b, node-c\) not sent since the last one \(dedup_window\)\./,
+      /Sent once for the fleet by node-a: 3 messages of the same from other nodes \(node-b, node-c\) not sent since the last one \(dedup_window\)\./,
     )
     assert.ok(JSON.stringify(en.blocks).includes('Sent once for the fleet'), 'in the blocks too')
     const ja = formatSlackMessage(event, { suppressedBefore: 0, fleet, configFile: '/x.yaml', locale: 'ja' })
     assert.match(
       ja.text,
-      /フリート全体で 1 回だけ送信しています。.*（node-b、node-c）からの同じメッセージ 3 件/,
+      /node-a がフリート全体で 1 回だけ送信しています。.*（node-b、node-c）からの同じメッセージ 3 件/,
     )
     const quiet = formatSlackMessage(event, {
       suppressedBefore: 0,
       fleet: { ...fleet, suppressedBefore: 0, nodes: [] },
       configFile: '/x.yaml',
     })
-    assert.ok(!quiet.text.includes('fleet'), 'nothing to say when nothing was suppressed')
+    assert.match(
+      quiet.text,
+      /Sent once for the fleet by node-a: the same message from other nodes within dedup_window is not sent\./,
+      'the first message of a fact says it stands for the fleet',
+    )
+    const own = formatSlackMessage(event, { suppressedBefore: 0, configFile: '/x.yaml' })
+    assert.ok(!own.text.includes('fleet'), "a host's own message says nothing of the fleet")
   })
 
   it('webhook: a `fleet` field, only on a fleet-wide message', () => {

@@ -350,7 +350,7 @@ function suppressedNote(workerId: string | null, ctx: SlackFormatContext): strin
   const n = ctx.suppressedBefore
   const notes = n <= 0 ? [] : [t.suppressed(n, workerId)]
   const f = ctx.fleet
-  if (f !== undefined && f.suppressedBefore > 0) notes.push(t.fleetSuppressed(f.suppressedBefore, f.nodes))
+  if (f !== undefined) notes.push(t.fleetSuppressed(f.node, f.suppressedBefore, f.nodes))
   return notes.length === 0 ? null : notes.join(' ')
 }
 
