@@ -21,7 +21,9 @@
  *   no other agent's claim is live; the others, within `windowMs` of that send, are suppressed and
  *   counted in the store, and the next message sent for the key says how many and from which
  *   nodes. The agent that holds the key always sends: with one agent nothing changes, the local
- *   policy alone decides.
+ *   policy alone decides. Nothing is held back to gather the other nodes first: an escalation goes
+ *   out at once, and a message one agent held while the others stayed quiet would be lost for the
+ *   whole fleet if that agent died during the hold.
  *
  * Pure: time comes in as `now`.
  * @module
