@@ -15,6 +15,7 @@ import {
   type FleetNotificationClaim,
   type FleetNotificationDecision,
   type FleetNotificationRow,
+  MAX_FLEET_KEY_CHARS,
   MAX_NAMED_NODES,
 } from '../../src/core/fleet-notification.js'
 import { silentLogger } from '../../src/logger.js'
@@ -90,6 +91,26 @@ describe('fleetKeyOf', () => {
     }
     assert.equal(fleetKeyOf(exit, DEST), null)
     assert.equal(fleetKeyOf(escalated('billing#1'), undefined), null, 'a command hook: the host its own')
+  })
+
+  it('keys a revival by its worker, and refuses a key too long to be a primary key', () => {
+    const revived = (workerId: string): AnyEvent => ({
+      type: 'worker:revived',
+      at: T0,
+      severity: 'warning',
+      message: 'running again',
+      pool: 'billing',
+      workerId,
+      incidentId: null,
+      data: { afterMs: 1_000, incidentId: null, attempts: 1 },
+    })
+    assert.equal(fleetKeyOf(revived('billing#1'), DEST), fleetKeyOf(revived('billing#1'), DEST))
+    assert.notEqual(fleetKeyOf(revived('billing#1'), DEST), null)
+    assert.equal(
+      fleetKeyOf(revived(`${'x'.repeat(MAX_FLEET_KEY_CHARS)}#1`), DEST),
+      null,
+      'sent as the host its own',
+    )
   })
 
   it('names a destination the same on every host without showing its URL', () => {
