@@ -121,6 +121,8 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     settings: config.notifications,
     now: () => clock.now(),
     logger,
+    // On a shared store the fleet-wide facts are sent by one agent (docs/notifications.md, "In a fleet").
+    fleet: fleet ? { node: loaded.node.name, claim: (c) => store.claimNotification(c) } : undefined,
     onDeliveryFailed: (f) =>
       record({
         type: 'notifier:failed',

@@ -3,6 +3,7 @@
  * `hooks:`, each named so that logs and `notifier:failed` events never show a URL or an argument.
  * @module
  */
+import { createHash } from 'node:crypto'
 import path from 'node:path'
 
 import { CommandNotifier } from '../adapters/notify/command.js'
@@ -43,6 +44,7 @@ export function createNotifiers(n: Config['notifications'], o: CreateNotifiersOp
         fetch: o.fetch,
         now: o.now,
         locale: n.locale,
+        fleetId: fleetIdOf('slack', n.slack.webhook_url),
       }),
     )
   }
@@ -59,6 +61,7 @@ export function createNotifiers(n: Config['notifications'], o: CreateNotifiersOp
         headers: w.headers,
         fetch: o.fetch,
         now: o.now,
+        fleetId: fleetIdOf('webhook', w.url),
       }),
     )
   }
@@ -95,9 +98,11 @@ export function createHookNotifiers(hooks: readonly HookConfig[], o: CreateNotif
         headers: h.headers,
         fetch: o.fetch,
         now: o.now,
+        fleetId: fleetIdOf('hook', h.url),
       })
     }
-    // The schema guarantees exactly one of url and command.
+    // The schema guarantees exactly one of url and command. A command runs on its own host: it is
+    // no destination of the fleet's (no fleetId), and gets each host's messages.
     const command = h.command!
     return new CommandNotifier({
       ...common,
@@ -108,4 +113,13 @@ export function createHookNotifiers(hooks: readonly HookConfig[], o: CreateNotif
       env: o.env,
     })
   })
+}
+
+/**
+ * A destination's name in the fleet (Notifier.fleetId): the same on every host whose config posts
+ * to the same URL, and no secret (a URL may carry a token): the first 64 bits of a SHA-256 of the
+ * kind and the URL, enough to keep a fleet's few destinations apart.
+ */
+export function fleetIdOf(kind: 'slack' | 'webhook' | 'hook', url: string): string {
+  return `${kind}:${createHash('sha256').update(url).digest('hex').slice(0, 16)}`
 }

@@ -10,6 +10,11 @@ import { backgroundTimers, nodeTimers } from '../adapters/timers.js'
 import { formatDuration } from '../config/units.js'
 import type { AnyEvent } from '../core/events.js'
 import {
+  fleetKeyOf,
+  type FleetNotificationClaim,
+  type FleetNotificationDecision,
+} from '../core/fleet-notification.js'
+import {
   decide,
   emptyPolicyState,
   type PolicyDestination,
@@ -25,7 +30,23 @@ import {
   deliverWithRetries,
   type DeliveryFailure,
 } from './deliver-with-retries.js'
-import type { Notifier } from './notifier.js'
+import type { FleetDeliveryContext, Notifier } from './notifier.js'
+
+/** Options of {@link DispatcherOptions.fleet}. */
+export interface DispatcherFleet {
+  /** This agent's node name (`node.name`). */
+  node: string
+  /** The store's claim (Store.claimNotification). May reject or hang: the message is then sent. */
+  claim: (claim: FleetNotificationClaim) => Promise<FleetNotificationDecision>
+  /**
+   * How long a message waits for its claim before it is sent anyway, ms. A store that is down or
+   * slow must never hold back a notification (a duplicate beats a lost escalation); a claim on a
+   * live PostgreSQL takes a few ms.
+   * @defaultValue the destination's time limit of one delivery attempt (`notifications.timeout`,
+   * 5 s): a claim may take as long as the delivery it stands before.
+   */
+  timeoutMs?: number
+}
 
 /** The `notifications` settings the dispatcher uses (durations in ms), as the config yields them. */
 export interface DispatcherSettings {
@@ -73,6 +94,14 @@ export interface DispatcherOptions {
   maxQueue?: number
   /** Called once per delivery given up (not retryable, or out of retries). Must not throw; if it does, it is logged. */
   onDeliveryFailed?: (f: DeliveryFailure) => void
+  /**
+   * Sends the fleet-wide facts (src/core/fleet-notification.ts) once for the fleet: before it is
+   * delivered, a message the policy passed is claimed in the store, and another node's live claim
+   * suppresses it. `now` must then be epoch ms (agents compare claims). Only destinations with a
+   * `fleetId` take part, and only with a dedup window > 0.
+   * @defaultValue none: every message the policy passes is sent (one agent alone).
+   */
+  fleet?: DispatcherFleet
 }
 
 /** Counters of one notifier, for metrics and tests. */
@@ -86,12 +115,19 @@ export interface NotifierStats {
   failed: number
   /** Deliveries dropped because the queue was full. */
   dropped: number
+  /** Messages not sent because another node sent the same fleet-wide fact. */
+  fleetSuppressed: number
 }
 
 interface Pending {
   event: AnyEvent
   suppressedBefore: number
+  /** The fleet claim, made when the event was published; it never rejects. */
+  claim?: Promise<FleetClaimOutcome>
 }
+
+/** A claim's outcome: the store's decision, or `unclaimed` when it could not be made (sent anyway). */
+type FleetClaimOutcome = FleetNotificationDecision | { send: true; unclaimed: string }
 
 interface Lane {
   notifier: Notifier
@@ -102,6 +138,7 @@ interface Lane {
   delivered: number
   failed: number
   dropped: number
+  fleetSuppressed: number
 }
 
 /**
@@ -135,6 +172,7 @@ export class NotificationDispatcher {
   readonly #onDeliveryFailed: ((f: DeliveryFailure) => void) | undefined
   readonly #timers: TimerPort
   readonly #drainTimers: TimerPort
+  readonly #fleet: DispatcherFleet | undefined
   /** Aborted by close: ends every delivery in flight and every retry wait. */
   readonly #closing = new AbortController()
   readonly #idleWaiters = new Set<() => void>()
@@ -155,6 +193,7 @@ export class NotificationDispatcher {
       delivered: 0,
       failed: 0,
       dropped: 0,
+      fleetSuppressed: 0,
     }))
     this.#settings = o.settings
     this.#policy = {
@@ -170,6 +209,7 @@ export class NotificationDispatcher {
     this.#onDeliveryFailed = o.onDeliveryFailed
     this.#timers = o.timers ?? backgroundTimers
     this.#drainTimers = o.drainTimers ?? nodeTimers
+    this.#fleet = o.fleet
   }
 
   get #closed(): boolean {
@@ -188,7 +228,12 @@ export class NotificationDispatcher {
       for (const lane of this.#lanes) {
         const d = decide(this.#state, event, lane.destination, now, this.#policy)
         this.#state = d.state
-        if (d.send) this.#enqueue(lane, { event, suppressedBefore: d.suppressedBefore })
+        if (d.send)
+          this.#enqueue(lane, {
+            event,
+            suppressedBefore: d.suppressedBefore,
+            claim: this.#claim(lane, event, now),
+          })
         else if (d.reason === 'duplicate' || d.reason === 'rate-limited') {
           this.#logger.debug(
             {
@@ -252,7 +297,40 @@ export class NotificationDispatcher {
       delivered: l.delivered,
       failed: l.failed,
       dropped: l.dropped,
+      fleetSuppressed: l.fleetSuppressed,
     }))
+  }
+
+  /**
+   * Claims the message of a fleet-wide fact in the store, at once (claims of several agents are
+   * ordered by when each saw the fact); undefined when the event or the destination is the host's
+   * own. The promise never rejects: a claim that fails or outlasts the time limit sends.
+   */
+  #claim(lane: Lane, event: AnyEvent, now: number): Promise<FleetClaimOutcome> | undefined {
+    const fleet = this.#fleet
+    if (fleet === undefined) return undefined
+    const key = fleetKeyOf(event, lane.notifier.fleetId)
+    const windowMs = lane.destination.dedupWindow ?? this.#policy.dedupWindow
+    if (key === null || !(windowMs > 0)) return undefined
+    const timeoutMs = fleet.timeoutMs ?? lane.notifier.timeoutMs ?? this.#settings.timeout
+    return new Promise<FleetClaimOutcome>((resolve) => {
+      const timer = this.#timers.set(
+        () =>
+          resolve({ send: true, unclaimed: `no answer from the store within ${formatDuration(timeoutMs)}` }),
+        timeoutMs,
+      )
+      const settle = (o: FleetClaimOutcome) => {
+        this.#timers.clear(timer)
+        resolve(o)
+      }
+      let claimed: Promise<FleetNotificationDecision>
+      try {
+        claimed = fleet.claim({ key, node: fleet.node, now, windowMs })
+      } catch (e) {
+        claimed = Promise.reject(e)
+      }
+      claimed.then(settle, (e: unknown) => settle({ send: true, unclaimed: coerceError(e).message }))
+    })
   }
 
   #enqueue(lane: Lane, item: Pending): void {
@@ -278,7 +356,9 @@ export class NotificationDispatcher {
     lane.busy = true
     try {
       for (let item = lane.queue.shift(); item !== undefined && !this.#closed; item = lane.queue.shift()) {
-        await this.#deliver(lane, item)
+        const fleet = item.claim === undefined ? undefined : await this.#fleetContext(lane, item, item.claim)
+        if (fleet === null || this.#closed) continue
+        await this.#deliver(lane, item, fleet)
       }
     } catch (e) {
       // #deliver catches everything it expects; this is the last line so a lane never dies silently.
@@ -289,10 +369,38 @@ export class NotificationDispatcher {
     }
   }
 
-  async #deliver(lane: Lane, item: Pending): Promise<void> {
+  /**
+   * What a claimed message tells about the fleet, or null when another node sent it (it is counted
+   * and logged, not sent). A claim that could not be made is logged and the message goes out as the
+   * host's own.
+   */
+  async #fleetContext(
+    lane: Lane,
+    item: Pending,
+    claim: Promise<FleetClaimOutcome>,
+  ): Promise<FleetDeliveryContext | undefined | null> {
+    const c = await claim
+    const log = { notifier: lane.notifier.name, eventType: item.event.type, workerId: item.event.workerId }
+    if ('unclaimed' in c) {
+      this.#logger.warn({ ...log, error: c.unclaimed }, 'fleet notification claim failed; sending anyway')
+      return undefined
+    }
+    if (!c.send) {
+      lane.fleetSuppressed++
+      this.#logger.debug({ ...log, reason: 'fleet-duplicate' }, 'notification suppressed')
+      return null
+    }
+    return { node: this.#fleet?.node ?? '', suppressedBefore: c.suppressedBefore, nodes: c.nodes }
+  }
+
+  async #deliver(lane: Lane, item: Pending, fleet: FleetDeliveryContext | undefined): Promise<void> {
     const { notifier } = lane
+    const ctx =
+      fleet === undefined
+        ? { suppressedBefore: item.suppressedBefore }
+        : { suppressedBefore: item.suppressedBefore, fleet }
     const outcome = await deliverWithRetries({
-      send: (signal) => notifier.deliver(item.event, { suppressedBefore: item.suppressedBefore }, signal),
+      send: (signal) => notifier.deliver(item.event, ctx, signal),
       retries: this.#settings.retries,
       timeoutMs: notifier.timeoutMs ?? this.#settings.timeout,
       timers: this.#timers,

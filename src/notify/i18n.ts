@@ -70,6 +70,11 @@ export interface MessageTable {
   contextIncident(incidentId: string, date: string): string
   contextAt(date: string): string
   suppressed(count: number, workerId: string | null): string
+  /**
+   * A fleet-wide message, sent by `node`: says that it stands for the fleet, and how many messages
+   * of other nodes for the same fact were not sent since its last one.
+   */
+  fleetSuppressed(node: string, count: number, nodes: readonly string[]): string
   quarantineWrong(workerId: string | null, crashes: number): string
   quarantineToDo(lookCommand: string, retryCommand: string): string
 }
@@ -119,6 +124,10 @@ const en: MessageTable = {
   contextAt: (date) => `At ${date}`,
   suppressed: (n, w) =>
     `${n} similar event${n === 1 ? '' : 's'}${w === null ? '' : ` of ${w}`} suppressed since the last message (dedup_window, rate_limit).`,
+  fleetSuppressed: (node, n, nodes) =>
+    n <= 0
+      ? `Sent once for the fleet by ${node}: the same message from other nodes within dedup_window is not sent.`
+      : `Sent once for the fleet by ${node}: ${n} message${n === 1 ? '' : 's'} of the same from other nodes${nodes.length === 0 ? '' : ` (${nodes.join(', ')})`} not sent since the last one (dedup_window).`,
   quarantineWrong: (w, n) =>
     `the worker running it (last ${w ?? 'a worker'}) crashed or hung ${n} times; it is not retried, so it can no longer take workers down.`,
   quarantineToDo: (look, retry) =>
@@ -170,6 +179,10 @@ const ja: MessageTable = {
   contextAt: (date) => `日時 ${date}`,
   suppressed: (n, w) =>
     `前回のメッセージ以降、${w === null ? '' : `${w} の`}同様のイベント ${n} 件を抑制しました（dedup_window, rate_limit）。`,
+  fleetSuppressed: (node, n, nodes) =>
+    n <= 0
+      ? `${node} がフリート全体で 1 回だけ送信しています。dedup_window の間、他のノードからの同じメッセージは送信しません。`
+      : `${node} がフリート全体で 1 回だけ送信しています。前回のメッセージ以降、他のノード${nodes.length === 0 ? '' : `（${nodes.join('、')}）`}からの同じメッセージ ${n} 件は送信していません（dedup_window）。`,
   quarantineWrong: (w, n) =>
     `このジョブを処理していたワーカー${w === null ? '' : `（最後は ${w}）`}が ${n} 回クラッシュまたはハングしました。再試行はしないので、これ以上ワーカーを落とすことはありません。`,
   quarantineToDo: (look, retry) =>

@@ -33,7 +33,12 @@ export {
   type PolicyState,
   retryDelay,
 } from '../core/notification-policy.js'
-export { createHookNotifiers, createNotifiers, type CreateNotifiersOptions } from './create-notifiers.js'
+export {
+  createHookNotifiers,
+  createNotifiers,
+  type CreateNotifiersOptions,
+  fleetIdOf,
+} from './create-notifiers.js'
 export {
   DEFAULT_RETRY_BASE_MS,
   DEFAULT_RETRY_CAP_MS,
@@ -44,6 +49,7 @@ export {
   type RetryOutcome,
 } from './deliver-with-retries.js'
 export {
+  type DispatcherFleet,
   type DispatcherOptions,
   type DispatcherSettings,
   NotificationDispatcher,
@@ -55,6 +61,7 @@ export {
   DeliveryError,
   Destination,
   type DestinationOptions,
+  type FleetDeliveryContext,
   type Notifier,
   parseRetryAfter,
   postJson,

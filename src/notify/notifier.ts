@@ -10,6 +10,22 @@ import type { AnyEvent, EventSeverity } from '../core/events.js'
 export interface DeliveryContext {
   /** Events of the same worker suppressed at this destination since its last message (dedup, rate limit). */
   suppressedBefore: number
+  /**
+   * Present when the message is a fleet-wide fact that this agent claimed in the store
+   * (src/core/fleet-notification.ts): the messages of other nodes for the same fact that were not
+   * sent since the fact's last message, and their nodes.
+   */
+  fleet?: FleetDeliveryContext
+}
+
+/** What a fleet-wide message says about the other nodes (see {@link DeliveryContext.fleet}). */
+export interface FleetDeliveryContext {
+  /** The node that sends this message. */
+  node: string
+  /** Other nodes' messages for the same fact not sent since its last message. */
+  suppressedBefore: number
+  /** Their nodes, each once, at most 20. */
+  nodes: string[]
 }
 
 /**
@@ -33,13 +49,19 @@ export interface Notifier {
   readonly dedupWindow?: number
   /** Time limit of one attempt, ms. @defaultValue `notifications.timeout` */
   readonly timeoutMs?: number
+  /**
+   * The destination as every host of a fleet names it, never a secret (a digest of its URL), so
+   * that hosts posting to the same place send a fleet-wide fact once between them.
+   * @defaultValue none: the destination is a host's own, and it gets every host's messages
+   */
+  readonly fleetId?: string
   deliver(event: AnyEvent, ctx: DeliveryContext, signal: AbortSignal): Promise<void>
 }
 
 /** A notifier's name, severity floor and limits, as its options give them. */
 export type DestinationOptions = Pick<
   Notifier,
-  'name' | 'events' | 'rateLimit' | 'dedupWindow' | 'timeoutMs'
+  'name' | 'events' | 'rateLimit' | 'dedupWindow' | 'timeoutMs' | 'fleetId'
 > & {
   minSeverity?: EventSeverity
 }
@@ -52,6 +74,7 @@ export abstract class Destination implements Notifier {
   readonly rateLimit: { max: number; window: number } | undefined
   readonly dedupWindow: number | undefined
   readonly timeoutMs: number | undefined
+  readonly fleetId: string | undefined
 
   /** @param defaultSeverity - the floor when the options set none. */
   constructor(o: DestinationOptions, defaultSeverity: EventSeverity) {
@@ -61,6 +84,7 @@ export abstract class Destination implements Notifier {
     this.rateLimit = o.rateLimit
     this.dedupWindow = o.dedupWindow
     this.timeoutMs = o.timeoutMs
+    this.fleetId = o.fleetId
   }
 
   abstract deliver(event: AnyEvent, ctx: DeliveryContext, signal: AbortSignal): Promise<void>

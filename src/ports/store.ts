@@ -7,6 +7,7 @@
 import type { AnyEvent, EventType } from '../core/events.js'
 import type { ExitReport } from '../core/exit-report.js'
 import type { FleetNode, NodeWorkload } from '../core/fleet-node.js'
+import type { FleetNotificationClaim, FleetNotificationDecision } from '../core/fleet-notification.js'
 import type { HealthReport } from '../core/health.js'
 import type { Incident } from '../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../core/leadership.js'
@@ -15,6 +16,7 @@ import type { LeaseClaim, LeaseDecision, Renewal, SupervisorLease } from '../cor
 import type { JobStore } from './job-store.js'
 
 export type { FleetNode, NodeWorker, NodeWorkload } from '../core/fleet-node.js'
+export type { FleetNotificationClaim, FleetNotificationDecision } from '../core/fleet-notification.js'
 export type { LeaderCandidate, Leadership, LeadershipDecision } from '../core/leadership.js'
 export type { LeaseClaim, LeaseDecision, Renewal, SupervisorLease } from '../core/supervisor-lease.js'
 
@@ -166,6 +168,14 @@ export interface Store {
    * one run per period between them (the scheduler passes half its period).
    */
   claimChoreRun(name: string, dueAt: number, node: string, spacingMs: number): Promise<boolean>
+  /**
+   * Claims the message of a fleet-wide notification (src/core/fleet-notification.ts) for
+   * `claim.node`, atomically, the core's `decideFleetClaim` deciding: the first node to claim the
+   * key, the node that sent its last message, or anyone once `claim.windowMs` has passed since
+   * that message sends (with the count and nodes of the claims suppressed since); another node
+   * within the window does not, and is counted. Exactly one of several agents claiming at once sends.
+   */
+  claimNotification(claim: FleetNotificationClaim): Promise<FleetNotificationDecision>
   /**
    * Tells `listener` the outcome of each write from now on: done, or refused for a full disk
    * (SHEPHERD_STORE_FULL), a read-only store (SHEPHERD_STORE_READ_ONLY), a store file deleted or

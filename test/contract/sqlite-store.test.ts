@@ -167,6 +167,7 @@ describe('SQLite store', () => {
       'events',
       'fleet_chores',
       'fleet_leader',
+      'fleet_notifications',
       'incidents',
       'jobs',
       'node_epochs',

@@ -571,6 +571,48 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           )
         }))
 
+      it('sends a fleet-wide notification once per window, counting the nodes it suppressed', () =>
+        withStore(async (store, opened) => {
+          const other = await opened.alongside()
+          const WINDOW = 300_000
+          const key = 'dest\u241fincident:escalated\u241fbilling#1\u241fcrash'
+          const claim = (s: Store, node: string, now: number, k = key) =>
+            s.claimNotification({ key: k, node, now, windowMs: WINDOW })
+          const both = await Promise.all([claim(store, 'node-a', T0), claim(other, 'node-b', T0)])
+          assert.deepEqual(both.map((d) => d.send).sort(), [false, true], 'one of two at once')
+          const first = both[0]?.send === true ? 'node-a' : 'node-b'
+          const [winner, loser] = first === 'node-a' ? [store, other] : [other, store]
+          const second = first === 'node-a' ? 'node-b' : 'node-a'
+          assert.deepEqual(await claim(loser, 'node-c', T0 + 1_000), {
+            send: false,
+            suppressedBefore: 0,
+            nodes: [],
+          })
+          assert.equal((await claim(loser, 'node-c', T0 + 2_000)).send, false, 'node-c again')
+          assert.deepEqual(
+            await claim(store, 'node-a', T0 + 3_000, `${key}-other`),
+            { send: true, suppressedBefore: 0, nodes: [] },
+            'another key',
+          )
+          // The node that sent sends again, and carries the count of what it suppressed elsewhere.
+          assert.deepEqual(await claim(winner, first, T0 + 4_000), {
+            send: true,
+            suppressedBefore: 3,
+            nodes: [second, 'node-c'],
+          })
+          assert.equal((await claim(loser, second, T0 + 4_000 + WINDOW - 1)).send, false, 'within its window')
+          assert.deepEqual(
+            await claim(loser, second, T0 + 4_000 + WINDOW),
+            { send: true, suppressedBefore: 1, nodes: [second] },
+            'once the window has passed',
+          )
+          assert.equal(
+            (await claim(winner, first, T0 + 5_000 + WINDOW)).send,
+            false,
+            'now the other holds it',
+          )
+        }))
+
       it('gives it to one of two candidates that ask at once', () =>
         withStore(async (store, opened) => {
           const other = await opened.alongside()

@@ -5,6 +5,12 @@
  * tests and the notifier's and metrics' tests feed in: worker views, incidents, incident events.
  */
 import type { AnyEvent } from '../../src/core/events.js'
+import {
+  decideFleetClaim,
+  type FleetNotificationClaim,
+  type FleetNotificationDecision,
+  type FleetNotificationRow,
+} from '../../src/core/fleet-notification.js'
 import type { Incident } from '../../src/core/incident.js'
 import {
   decideLeadership,
@@ -330,6 +336,13 @@ export class MemoryStore implements Store {
     if ((this.choreRuns.get(name) ?? -Infinity) > dueAt - spacingMs) return false
     this.choreRuns.set(name, dueAt)
     return true
+  }
+  /** The rows of fleet-wide notifications, by key. */
+  notificationRows = new Map<string, FleetNotificationRow>()
+  async claimNotification(claim: FleetNotificationClaim): Promise<FleetNotificationDecision> {
+    const d = decideFleetClaim(this.notificationRows.get(claim.key), claim)
+    this.notificationRows.set(claim.key, d.row)
+    return d.decision
   }
   onWrite(): () => void {
     return () => undefined

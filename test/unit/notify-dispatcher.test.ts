@@ -146,6 +146,7 @@ describe('NotificationDispatcher under fake time', () => {
       delivered: 1,
       failed: 0,
       dropped: 0,
+      fleetSuppressed: 0,
     })
     assert.equal(timers.size, 0, 'no timer is left behind')
   })
@@ -306,6 +307,7 @@ describe('NotificationDispatcher under fake time', () => {
       delivered: 0,
       failed: 0,
       dropped: 0,
+      fleetSuppressed: 0,
     })
     assert.equal(timers.size, 0, 'no time limit or retry wait is left armed')
     assert.deepEqual(failures, [])

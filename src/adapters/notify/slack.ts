@@ -9,7 +9,13 @@ import { formatDuration } from '../../config/units.js'
 import type { AnyEvent, EventSeverity, ShepherdEvent } from '../../core/events.js'
 import type { Incident, IncidentStep } from '../../core/incident.js'
 import { messagesFor, type MessageTable } from '../../notify/i18n.js'
-import { type DeliveryContext, DeliveryError, Destination, postJson } from '../../notify/notifier.js'
+import {
+  type DeliveryContext,
+  DeliveryError,
+  Destination,
+  type FleetDeliveryContext,
+  postJson,
+} from '../../notify/notifier.js'
 import { shellArg } from '../../shell-words.js'
 import type { SlackBlock, SlackMessage, SlackText } from './slack-blocks.js'
 import { fitSlackLimits } from './slack-limits.js'
@@ -18,6 +24,8 @@ import { fitSlackLimits } from './slack-limits.js'
 export interface SlackFormatContext {
   /** Events of the same worker held back since the last message (dedup, rate limit). */
   suppressedBefore: number
+  /** For a fleet-wide fact: other nodes' messages not sent since its last one (Notifier DeliveryContext.fleet). */
+  fleet?: FleetDeliveryContext
   /** The config file path, as the reader must pass it to the CLI. */
   configFile: string
   /** The language of the message (`notifications.locale`). @defaultValue 'en' */
@@ -97,6 +105,8 @@ export interface SlackNotifierOptions {
   name?: string
   /** Language of the messages. @defaultValue 'en' */
   locale?: Locale
+  /** See Notifier.fleetId. @defaultValue none */
+  fleetId?: string
 }
 
 /** Delivers events to a Slack incoming webhook as {@link formatSlackMessage} renders them. */
@@ -108,7 +118,7 @@ export class SlackNotifier extends Destination {
   readonly #locale: Locale
 
   constructor(o: SlackNotifierOptions) {
-    super({ name: o.name ?? 'slack', minSeverity: o.minSeverity }, 'warning')
+    super({ name: o.name ?? 'slack', minSeverity: o.minSeverity, fleetId: o.fleetId }, 'warning')
     this.#url = o.webhookUrl
     this.#configFile = o.configFile
     this.#fetch = o.fetch ?? fetch
@@ -124,6 +134,7 @@ export class SlackNotifier extends Destination {
   async deliver(event: AnyEvent, ctx: DeliveryContext, signal: AbortSignal): Promise<void> {
     const message = formatSlackMessage(event, {
       suppressedBefore: ctx.suppressedBefore,
+      fleet: ctx.fleet,
       configFile: this.#configFile,
       locale: this.#locale,
     })
@@ -335,8 +346,12 @@ function contextElements(first: string, workerId: string | null, ctx: SlackForma
 }
 
 function suppressedNote(workerId: string | null, ctx: SlackFormatContext): string | null {
+  const t = tableOf(ctx)
   const n = ctx.suppressedBefore
-  return n <= 0 ? null : tableOf(ctx).suppressed(n, workerId)
+  const notes = n <= 0 ? [] : [t.suppressed(n, workerId)]
+  const f = ctx.fleet
+  if (f !== undefined) notes.push(t.fleetSuppressed(f.node, f.suppressedBefore, f.nodes))
+  return notes.length === 0 ? null : notes.join(' ')
 }
 
 function tableOf(ctx: SlackFormatContext): MessageTable {

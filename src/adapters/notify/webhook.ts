@@ -4,7 +4,12 @@
  * @module
  */
 import type { AnyEvent, EventSeverity } from '../../core/events.js'
-import { type DeliveryContext, Destination, postJson } from '../../notify/notifier.js'
+import {
+  type DeliveryContext,
+  Destination,
+  type FleetDeliveryContext,
+  postJson,
+} from '../../notify/notifier.js'
 
 /** The JSON body a webhook receives. */
 export interface WebhookPayload {
@@ -12,6 +17,12 @@ export interface WebhookPayload {
   event: AnyEvent
   /** Events of the same worker suppressed at this webhook since its previous message (dedup, rate limit). */
   suppressedBefore: number
+  /**
+   * Present when the event is a fleet-wide fact this agent claimed (docs/notifications.md, "In a
+   * fleet"): the sending node, and how many messages of the same fact other nodes did not send
+   * since its last one, and their nodes.
+   */
+  fleet?: FleetDeliveryContext
   source: 'shepherd'
 }
 
@@ -36,11 +47,15 @@ export interface WebhookNotifierOptions {
   dedupWindow?: number
   /** An event hook's own time limit per attempt, ms. @defaultValue `notifications.timeout` */
   timeoutMs?: number
+  /** See Notifier.fleetId. @defaultValue none */
+  fleetId?: string
 }
 
 /** Builds the body a webhook receives. */
 export function webhookPayload(event: AnyEvent, ctx: DeliveryContext): WebhookPayload {
-  return { event, suppressedBefore: ctx.suppressedBefore, source: 'shepherd' }
+  return ctx.fleet === undefined
+    ? { event, suppressedBefore: ctx.suppressedBefore, source: 'shepherd' }
+    : { event, suppressedBefore: ctx.suppressedBefore, fleet: ctx.fleet, source: 'shepherd' }
 }
 
 /**

@@ -16,6 +16,11 @@ import type pg from 'pg'
 
 import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
 import {
+  decideFleetClaim,
+  type FleetNotificationClaim,
+  type FleetNotificationDecision,
+} from '../../core/fleet-notification.js'
+import {
   decideLeadership,
   type LeaderCandidate,
   type Leadership,
@@ -32,6 +37,8 @@ import {
 } from '../../core/supervisor-lease.js'
 import type { ProcessRunning } from '../../ports/store.js'
 import {
+  type FleetNotificationDbRow,
+  fleetNotificationValues,
   type LeaderRow,
   leaderValues,
   type LeaseRow,
@@ -40,6 +47,7 @@ import {
   storedTime,
   storedWorkload,
   toFleetNode,
+  toFleetNotificationRow,
   toLeadership,
   toLease,
 } from '../sql/store-sql.js'
@@ -163,6 +171,19 @@ export class PostgresOwnership {
       async (c) =>
         (await changes(c, S.claimChoreRun, [name, storedTime(dueAt), node, storedTime(spacingMs)])) === 1,
     )
+  }
+
+  /** See Store.claimNotification: the key's row made sure of, locked, decided by the core, written. */
+  async claimNotification(claim: FleetNotificationClaim): Promise<FleetNotificationDecision> {
+    return this.#guard.write('claim a fleet-wide notification', async (c) => {
+      await changes(c, S.ensureNotification, [claim.key])
+      const current = toFleetNotificationRow(
+        await row<FleetNotificationDbRow>(c, S.readNotificationForUpdate, [claim.key]),
+      )
+      const d = decideFleetClaim(current, claim)
+      await changes(c, S.writeNotification, fleetNotificationValues(claim.key, d.row))
+      return d.decision
+    })
   }
 
   /** See Store.readLeadership. */

@@ -9,6 +9,7 @@ import type pg from 'pg'
 
 import type { AnyEvent } from '../../core/events.js'
 import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
+import type { FleetNotificationClaim, FleetNotificationDecision } from '../../core/fleet-notification.js'
 import type { Incident } from '../../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
 import type { LeaseClaim, LeaseDecision, Renewal, SupervisorLease } from '../../core/supervisor-lease.js'
@@ -153,6 +154,11 @@ export class PostgresStore implements Store {
   /** Ends this agent's leadership now (a clean stop). */
   async resignLeadership(owner: string, now: number): Promise<void> {
     await this.#ownership.resign(owner, now)
+  }
+
+  /** Claims the message of a fleet-wide notification (see Store.claimNotification). */
+  async claimNotification(claim: FleetNotificationClaim): Promise<FleetNotificationDecision> {
+    return this.#ownership.claimNotification(claim)
   }
 
   /** Claims one run of a fleet-wide scheduled chore (see Store.claimChoreRun). */

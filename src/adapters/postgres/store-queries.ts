@@ -4,7 +4,7 @@
  * batch insert of events, and the per-node leases. The schema is `sql/postgres/0001_init.sql` (lease epochs: 0002_fleet.sql; versions and workloads: 0005_nodes.sql).
  * @module
  */
-import { FINAL_PHASES, LEADER_SQL, SQL } from '../sql/store-sql.js'
+import { FINAL_PHASES, FLEET_NOTIFICATION_SQL, LEADER_SQL, SQL } from '../sql/store-sql.js'
 import { named } from './statements.js'
 
 const LEASE_COLUMNS = 'owner, host, pid, start_ticks, api_url, acquired_at, heartbeat_at, expires_at, epoch'
@@ -64,11 +64,14 @@ const PG_STORE_SQL = {
   release: 'DELETE FROM supervisor_leases WHERE owner = $1',
   // The leader's row, locked until the claim's transaction ends (it exists from the migration on).
   readLeaderForUpdate: `${LEADER_SQL.readLeader} FOR UPDATE`,
+  // A fleet key's row, locked until the claim's transaction ends (ensureNotification made sure of it).
+  readNotificationForUpdate: `${FLEET_NOTIFICATION_SQL.readNotification.replace('?', '$1')} FOR UPDATE`,
 } as const
 
 /** Every fixed statement of the PostgreSQL store, named. */
 export const STORE_STATEMENTS = {
   ...named('store', SQL, true),
   ...named('leader', LEADER_SQL, true),
+  ...named('fleetnotify', FLEET_NOTIFICATION_SQL, true),
   ...named('pgstore', PG_STORE_SQL, false),
 }

@@ -8,6 +8,7 @@
  */
 import type { AnyEvent, EventType } from '../../core/events.js'
 import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
+import type { FleetNotificationRow } from '../../core/fleet-notification.js'
 import { type Incident, INCIDENT_PHASES, type IncidentPhase, isFinal } from '../../core/incident.js'
 import type { Leadership } from '../../core/leadership.js'
 import type { SupervisorLease } from '../../core/supervisor-lease.js'
@@ -70,6 +71,50 @@ export const LEADER_SQL = {
     ON CONFLICT (name) DO UPDATE SET due_at = excluded.due_at, node = excluded.node
     WHERE fleet_chores.due_at <= excluded.due_at - ?`,
 } as const
+
+/**
+ * Fleet-wide notifications (sql/sqlite/0010_fleet_notifications.sql,
+ * sql/postgres/0007_fleet_notifications.sql): one row per fleet key, made sure of first (so that
+ * PostgreSQL always finds a row to lock and two first claims cannot both insert one), then read
+ * (PostgreSQL: FOR UPDATE), decided by the core (`decideFleetClaim`) and written, in one transaction.
+ */
+export const FLEET_NOTIFICATION_SQL = {
+  ensureNotification: `INSERT INTO fleet_notifications (key, node, sent_at, expires_at, suppressed, nodes)
+    VALUES (?, '', 0, 0, 0, '[]') ON CONFLICT (key) DO NOTHING`,
+  readNotification:
+    'SELECT node, sent_at, expires_at, suppressed, nodes FROM fleet_notifications WHERE key = ?',
+  writeNotification:
+    'UPDATE fleet_notifications SET node = ?, sent_at = ?, expires_at = ?, suppressed = ?, nodes = ? WHERE key = ?',
+} as const
+
+/** A row of `fleet_notifications`. */
+export interface FleetNotificationDbRow {
+  node: string
+  sent_at: number
+  expires_at: number
+  suppressed: number
+  nodes: string
+}
+
+/** The row as the core sees it; undefined for one never claimed (the row {@link FLEET_NOTIFICATION_SQL} makes sure of). */
+export function toFleetNotificationRow(
+  r: FleetNotificationDbRow | undefined,
+): FleetNotificationRow | undefined {
+  if (!r || r.node === '') return undefined
+  const nodes: unknown = JSON.parse(r.nodes)
+  return {
+    node: r.node,
+    sentAt: Number(r.sent_at),
+    expiresAt: Number(r.expires_at),
+    suppressed: Number(r.suppressed),
+    nodes: Array.isArray(nodes) ? nodes.filter((n): n is string => typeof n === 'string') : [],
+  }
+}
+
+/** A row's values in the order of {@link FLEET_NOTIFICATION_SQL}'s writeNotification, the key last. */
+export function fleetNotificationValues(key: string, r: FleetNotificationRow): unknown[] {
+  return [r.node, storedTime(r.sentAt), storedTime(r.expiresAt), r.suppressed, JSON.stringify(r.nodes), key]
+}
 
 /** A row of `fleet_leader`. */
 export interface LeaderRow {

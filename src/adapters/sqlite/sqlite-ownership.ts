@@ -8,6 +8,11 @@ import type Database from 'better-sqlite3'
 
 import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
 import {
+  decideFleetClaim,
+  type FleetNotificationClaim,
+  type FleetNotificationDecision,
+} from '../../core/fleet-notification.js'
+import {
   decideLeadership,
   type LeaderCandidate,
   type Leadership,
@@ -24,6 +29,9 @@ import {
 } from '../../core/supervisor-lease.js'
 import type { ProcessRunning } from '../../ports/store.js'
 import {
+  FLEET_NOTIFICATION_SQL,
+  type FleetNotificationDbRow,
+  fleetNotificationValues,
   LEADER_SQL,
   type LeaderRow,
   leaderValues,
@@ -33,6 +41,7 @@ import {
   storedTime,
   storedWorkload,
   toFleetNode,
+  toFleetNotificationRow,
   toLeadership,
   toLease,
 } from '../sql/store-sql.js'
@@ -58,7 +67,11 @@ export class SqliteOwnership {
     writeLeader: Statement
     resignLeader: Statement
     claimChoreRun: Statement
+    ensureNotification: Statement
+    readNotification: Statement<FleetNotificationDbRow>
+    writeNotification: Statement
   }
+  readonly #notify: Database.Transaction<(claim: FleetNotificationClaim) => FleetNotificationDecision>
   readonly #lead: Database.Transaction<
     (candidate: LeaderCandidate, now: number, ttlMs: number) => LeadershipDecision
   >
@@ -83,7 +96,18 @@ export class SqliteOwnership {
       writeLeader: db.prepare(LEADER_SQL.writeLeader),
       resignLeader: db.prepare(LEADER_SQL.resignLeader),
       claimChoreRun: db.prepare(LEADER_SQL.claimChoreRun),
+      ensureNotification: db.prepare(FLEET_NOTIFICATION_SQL.ensureNotification),
+      readNotification: db.prepare(
+        FLEET_NOTIFICATION_SQL.readNotification,
+      ) as Statement<FleetNotificationDbRow>,
+      writeNotification: db.prepare(FLEET_NOTIFICATION_SQL.writeNotification),
     }
+    this.#notify = db.transaction((claim: FleetNotificationClaim) => {
+      this.#s.ensureNotification.run(claim.key)
+      const d = decideFleetClaim(toFleetNotificationRow(this.#s.readNotification.get(claim.key)), claim)
+      this.#s.writeNotification.run(...fleetNotificationValues(claim.key, d.row))
+      return d.decision
+    })
     this.#lead = db.transaction((candidate: LeaderCandidate, now: number, ttlMs: number) => {
       const d = decideLeadership(toLeadership(this.#s.readLeader.get()), candidate, now, ttlMs)
       if (d.kind !== 'follow') this.#s.writeLeader.run(...leaderValues(d.leader))
@@ -186,6 +210,11 @@ export class SqliteOwnership {
       `claim the run of ${name} due at ${new Date(dueAt).toISOString()}`,
       () => this.#s.claimChoreRun.run(name, storedTime(dueAt), node, storedTime(spacingMs)).changes === 1,
     )
+  }
+
+  /** See Store.claimNotification: one immediate transaction. */
+  claimNotification(claim: FleetNotificationClaim): FleetNotificationDecision {
+    return this.#guard.write('claim a fleet-wide notification', () => this.#notify.immediate(claim))
   }
 
   /** See Store.readLeadership. */

@@ -11,6 +11,7 @@ import type Database from 'better-sqlite3'
 
 import type { AnyEvent } from '../../core/events.js'
 import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
+import type { FleetNotificationClaim, FleetNotificationDecision } from '../../core/fleet-notification.js'
 import type { Incident } from '../../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
 import {
@@ -236,6 +237,11 @@ export class SqliteStore implements Store {
   /** Ends this agent's leadership now (a clean stop). */
   async resignLeadership(owner: string, now: number): Promise<void> {
     this.#ownership.resign(owner, now)
+  }
+
+  /** Claims the message of a fleet-wide notification (see Store.claimNotification). */
+  async claimNotification(claim: FleetNotificationClaim): Promise<FleetNotificationDecision> {
+    return this.#ownership.claimNotification(claim)
   }
 
   /** Claims one run of a fleet-wide scheduled chore (see Store.claimChoreRun). */
