@@ -1,12 +1,13 @@
 /**
  * A backlog drained by a fleet that grows: one real agent runs a queue's jobs; two more agents start
- * on the same PostgreSQL schema while it holds jobs, and all three drain the rest. No fault is
+ * on the same PostgreSQL schema while it holds jobs (held until the test lets them finish), and
+ * they drain the rest. No fault is
  * injected, so every job runs exactly once: an agent's start puts back only its own node's jobs,
  * the leader reclaims none (every lease is live), no answer is refused as stale, and none is left
  * open. Skipped where no PostgreSQL answers at 127.0.0.1:5432, never under CI=true.
  */
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, it } from 'node:test'
@@ -19,6 +20,7 @@ import { waitFor } from '../helpers/wait.js'
 
 const skip = await postgresSkipReason()
 const JOBS = 800
+const HELD = 8
 
 describe('a fleet draining a backlog', () => {
   it(
@@ -41,12 +43,12 @@ describe('a fleet draining a backlog', () => {
       const { schema, url } = fleet
       const store = await openPostgresStore(url)
       t.after(() => store.close())
+      // The first 8 jobs (agent-a's 8 slots) run until the gate opens: agent-a holds them while
+      // the others start, however long their starts take on a busy machine.
+      const gate = path.join(fleet.dir, 'gate')
+      const job = (i: number) => (i < HELD ? { op: 'gate', path: gate } : { op: 'sleep', ms: 20 })
       await store.jobs.add(
-        Array.from({ length: JOBS }, (_, i) => ({
-          queue: 'work',
-          id: `j${i}`,
-          payload: { op: 'sleep', ms: 50 },
-        })),
+        Array.from({ length: JOBS }, (_, i) => ({ queue: 'work', id: `j${i}`, payload: job(i) })),
         Date.now(),
         () => ({ maxAttempts: 5, timeoutMs: null }),
       )
@@ -54,16 +56,19 @@ describe('a fleet draining a backlog', () => {
         Number(
           (await adminQuery<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.jobs WHERE ${where}`))[0]!.n,
         )
-      await waitFor(
-        async () => (await count(`state = 'active' AND owner_node = 'agent-a'`)) >= 8,
-        'agent-a holds jobs',
-        20_000,
-        10,
-      )
+      const heldByA = `state = 'active' AND owner_node = 'agent-a' AND delivery = 1 AND id IN (${Array.from({ length: HELD }, (_, i) => `'j${i}'`).join(', ')})`
+      await waitFor(async () => (await count(heldByA)) === HELD, 'agent-a holds the gated jobs', 20_000, 10)
       // Each start puts back its own node's jobs: never those agent-a runs meanwhile.
       await fleet.join('agent-b')
-      assert.ok((await count(`state = 'active' AND owner_node = 'agent-a'`)) > 0, 'agent-a still busy')
       await fleet.join('agent-c')
+      await waitFor(
+        async () => (await count(`state = 'done'`)) === JOBS - HELD,
+        'agents b and c run the rest',
+        60_000,
+        100,
+      )
+      assert.equal(await count(heldByA), HELD, 'agent-a still holds its jobs, first delivery')
+      writeFileSync(gate, '')
 
       await waitFor(
         async () => (await count(`state = 'done'`)) === JOBS,
