@@ -156,7 +156,7 @@ describe('prefetch', () => {
     assert.equal(prefetchAllowance(50, 1), 0)
   })
 
-  it('covers about 50 ms of the worker\'s work ahead: hundreds of tiny jobs, at most 256', () => {
+  it("covers about 50 ms of the worker's work ahead: hundreds of tiny jobs, at most 256", () => {
     assert.equal(prefetchAllowance(10, 1), 8, '5 jobs cover 50 ms: still a batch of 8')
     assert.equal(prefetchAllowance(5, 8), 80, '8 at a time, 5 ms each')
     assert.equal(prefetchAllowance(1, 8), 256, '400 would cover 50 ms: capped')
