@@ -26,6 +26,7 @@ import type { Clock } from './ports/clock.js'
 import type { Store } from './ports/store.js'
 import { startReportSchedule } from './report/scheduler.js'
 import { FleetChores } from './store/fleet-chores.js'
+import { FleetMembership } from './store/fleet-membership.js'
 import { LeaderElection } from './store/leader-election.js'
 import { openStore } from './store/open-store.js'
 import { HEARTBEAT_MS, LEASE_TTL_MS, takeOwnership } from './store/ownership.js'
@@ -92,16 +93,13 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   // of it. On SQLite the OS lock tells at once whether the holder runs: the long lease stays.
   const fleet = loaded.store.kind === 'postgres'
   const leaseMs = fleet ? loaded.node.leaseMs : LEASE_TTL_MS
-  const ownership = await takeOwnership(
-    store,
-    loaded.storePath,
-    clock.now(),
-    loaded.node.name,
-    leaseMs,
-  ).catch(async (e: unknown) => {
-    await store.close()
-    throw e
-  })
+  const joinedAt = clock.now()
+  const ownership = await takeOwnership(store, loaded.storePath, joinedAt, loaded.node.name, leaseMs).catch(
+    async (e: unknown) => {
+      await store.close()
+      throw e
+    },
+  )
 
   const listeners = new Set<(e: AnyEvent) => void>()
   // Gauges are read from the supervisor at each scrape; the API (and so a scrape) starts after it.
@@ -156,11 +154,30 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     now: () => clock.now(),
     record,
     logger,
-    heartbeat: (now) => ownership.heartbeat(now),
-    heartbeatEveryMs: fleet ? Math.max(100, Math.floor(leaseMs / 3)) : HEARTBEAT_MS,
+    // In a fleet the membership renews the lease, on a timer of its own.
+    heartbeat: fleet ? undefined : (now) => ownership.heartbeat(now),
+    heartbeatEveryMs: HEARTBEAT_MS,
     dropped: () => writer.dropped,
   })
   storeMonitor.start()
+  // In a fleet: the lease renewed every third of it, jobs claimed only while it is surely live, and
+  // a rejoin after it lapsed (src/store/fleet-membership.ts).
+  const membership = fleet
+    ? new FleetMembership({
+        ownership,
+        jobs: store.jobs,
+        held: () => supervisor?.heldDeliveries() ?? [],
+        excuse: (tokens) => supervisor?.excuseDeliveries(tokens),
+        node: loaded.node.name,
+        ttlMs: leaseMs,
+        joinedAt,
+        now: () => clock.now(),
+        timers: backgroundTimers,
+        record,
+        logger,
+      })
+    : null
+  membership?.start()
 
   let supervisor: Supervisor | null = null
   const containment = openContainment({
@@ -203,6 +220,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     logger,
     version: packageVersion(),
     takeover: ownership.takenOver ? describeHolder(ownership.takenOver.previous, clock.now()) : undefined,
+    mayClaimJobs: membership ? () => membership.mayClaim() : undefined,
   })
   const sup = supervisor
   // Whatever ends this process, no worker outlives it unwatched.
@@ -235,6 +253,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     process.off('exit', killAll)
     await spawner.close()
     storeMonitor.stop()
+    membership?.stop()
     await ownership.release().catch(() => undefined)
     await store.close()
     throw e
@@ -288,10 +307,12 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     now: () => clock.now(),
     timers: backgroundTimers,
     logger,
-    lookEveryMs: election.everyMs,
+    // A tenth of the lease: the reclaim of a dead agent's jobs runs that soon after its lease lapsed.
+    lookEveryMs: Math.max(50, Math.floor(loaded.node.leaseMs / 10)),
     chores: [
-      // A dead or cut-off agent's jobs, back in the queue once its lease lapsed: on the leader,
-      // at every look, so within the lease and one renewal of the agent's last renewal.
+      // A dead or cut-off agent's jobs, back in the queue once its lease lapsed: on the leader, at
+      // every look, so within a tenth of the lease of its lapse (a leader that died with it is
+      // replaced as its own leadership runs out, which is no later).
       {
         name: 'reclaim the jobs of agents whose lease lapsed',
         everyMs: 0,
@@ -353,6 +374,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
         dispatcher.close()
         await writer.close()
         storeMonitor.stop()
+        membership?.stop()
         await election.stop()
         await ownership.release().catch((err: unknown) => logger.warn({ err }, 'could not release the store'))
         await store.close()

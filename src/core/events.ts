@@ -79,6 +79,16 @@ export interface EventDataMap {
   'leader:elected': { leader: Leadership; previous: Leadership | null }
   /** This agent no longer leads: its renewals failed, another agent holds it, or it resigned. */
   'leader:lost': { leader: Leadership; reason: LeadershipLoss; now: Leadership | null }
+  /**
+   * This agent's lease may have lapsed (no renewal answered for a lease's length): it claims
+   * nothing, its workers run on, and the `held` jobs they hold may be given to other agents.
+   */
+  'node:lapsed': { node: string; epoch: number; held: number }
+  /**
+   * This agent holds its lease again, with a new epoch (a rejoin): `kept` jobs its workers still
+   * held and nobody took are its own again; `released` others of its node went back to the queue.
+   */
+  'node:rejoined': { node: string; epoch: number; previousEpoch: number; kept: number; released: number }
   /** The leader put back in the queue the active jobs of agents whose lease lapsed (`nodes`: how many each). */
   'job:reclaimed': { count: number; nodes: Record<string, number> }
 }
@@ -117,6 +127,8 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'store:recovered': true,
   'leader:elected': true,
   'leader:lost': true,
+  'node:lapsed': true,
+  'node:rejoined': true,
   'job:reclaimed': true,
 }
 

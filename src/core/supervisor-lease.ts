@@ -55,6 +55,19 @@ export type LeaseClaim = Pick<SupervisorLease, 'owner' | 'host' | 'pid' | 'start
   node: string
 }
 
+/**
+ * What the store said to an owner's heartbeat:
+ * - `renewed`: the lease was live and is the owner's; its expiry moved on;
+ * - `lapsed`: the lease is still the owner's but had expired by the heartbeat (it was cut off, or
+ *   stalled, for longer than the lease): nothing was written. Other agents may have taken its
+ *   jobs; it may claim its node again (a rejoin, with a new epoch) if no other agent did;
+ * - `taken`: another supervisor holds the lease now: the store refuses this one's writes.
+ *
+ * A store whose holder can be seen (SQLite's OS lock) never says `lapsed`: nobody else could
+ * have taken anything while the lock was held.
+ */
+export type Renewal = 'renewed' | 'lapsed' | 'taken'
+
 /** Whether the holder of a lease still runs, as far as the adapter can tell. */
 export type HolderLiveness = 'alive' | 'dead' | 'unknown'
 

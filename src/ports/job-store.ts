@@ -225,6 +225,15 @@ export interface JobStore {
    * supervisor puts back everything at its start, has nothing to reclaim.
    */
   reclaimLapsed(now: number): Promise<ReadonlyMap<string, number>>
+  /**
+   * After a rejoin (this agent's lease lapsed and it claimed its node again, with a new epoch: see
+   * ownedBy): the deliveries its workers still hold (`tokens`) that no other agent was given
+   * meanwhile become the new epoch's, so their results count; every other active job of its node
+   * from an earlier epoch goes back to the queue, due now, nothing counted (a claim whose answer
+   * never arrived). Returns how many were kept and how many put back. SQLite, whose one supervisor
+   * never lapses (its OS lock is held throughout), has nothing to adopt.
+   */
+  adopt(tokens: readonly string[], now: number): Promise<{ kept: number; released: number }>
   /** The earliest runAt of a waiting job of the queue that is not due yet, or null. */
   nextDueAt(queue: string, now: number): Promise<number | null>
   /**

@@ -10,11 +10,11 @@ import type { HealthReport } from '../core/health.js'
 import type { Incident } from '../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../core/leadership.js'
 import type { StoreWriteOutcome } from '../core/store-health.js'
-import type { LeaseClaim, LeaseDecision, SupervisorLease } from '../core/supervisor-lease.js'
+import type { LeaseClaim, LeaseDecision, Renewal, SupervisorLease } from '../core/supervisor-lease.js'
 import type { JobStore } from './job-store.js'
 
 export type { LeaderCandidate, Leadership, LeadershipDecision } from '../core/leadership.js'
-export type { LeaseClaim, LeaseDecision, SupervisorLease } from '../core/supervisor-lease.js'
+export type { LeaseClaim, LeaseDecision, Renewal, SupervisorLease } from '../core/supervisor-lease.js'
 
 /** The outcome of one write, as {@link Store.onWrite} tells it. */
 export type StoreWrite = StoreWriteOutcome
@@ -121,10 +121,13 @@ export interface Store {
     running: ProcessRunning,
   ): Promise<LeaseDecision>
   /**
-   * The owner's heartbeat: moves its lease's expiry to `now + ttlMs`. False when the lease is no
-   * longer `owner`'s; the store then refuses every later write (SHEPHERD_STORE_LOCKED).
+   * The owner's heartbeat: moves its lease's expiry to `now + ttlMs` while the lease is live
+   * (`renewed`). `lapsed`: the lease is the owner's but expired before `now` (a shared store only):
+   * nothing is written, and the owner may claim its node again, with a new epoch (a rejoin).
+   * `taken`: the lease is no longer `owner`'s; the store then refuses every later write
+   * (SHEPHERD_STORE_LOCKED).
    */
-  renewOwnership(owner: string, now: number, ttlMs: number): Promise<boolean>
+  renewOwnership(owner: string, now: number, ttlMs: number): Promise<Renewal>
   /** Deletes `owner`'s lease (a clean stop) and lets any OS lock go; nothing if it is not theirs. */
   releaseOwnership(owner: string): Promise<void>
   /** The supervisor that owns the store, or null. */

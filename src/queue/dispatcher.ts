@@ -71,6 +71,13 @@ export interface DispatcherDeps<W extends JobWorker> extends OutcomeDeps<W> {
   onJob?: (pool: string, queue: string, ok: boolean, ms: number | null) => void
   /** Whether a subscribed worker may be given jobs now (warm spares wait until they are promoted). */
   eligible: (worker: W) => boolean
+  /**
+   * Whether this agent may claim jobs at all now: in a fleet, only while its lease is surely live
+   * (src/store/fleet-membership.ts). While it may not, workers keep what they hold and the
+   * dispatcher looks again at its next poll.
+   * @defaultValue always
+   */
+  mayClaim?: () => boolean
 }
 
 interface PendingSettlement<W extends JobWorker> {
@@ -90,6 +97,10 @@ export class Dispatcher<W extends JobWorker> {
   /** Workers whose jobs are being given back: a second call waits for the same work. */
   private readonly going = new Map<string, Promise<HeldSummary>>()
   private pending: PendingSettlement<W>[] = []
+  /** Deliveries the agent may have lost by itself (see {@link excuse}). */
+  private excused = new Set<string>()
+  /** The settlements being written now (out of `pending` until the store answers). */
+  private writing: readonly PendingSettlement<W>[] = []
   private turnScheduled = false
   private pollTimer: LongTimeout | null = null
   /** When the poll timer fires (the dispatcher's clock). */
@@ -173,6 +184,26 @@ export class Dispatcher<W extends JobWorker> {
   drain(worker: W): void {
     const sub = this.subs.get(worker.key)
     if (sub) sub.draining = true
+  }
+
+  /**
+   * The tokens of every delivery this agent holds: those its workers run, and those whose outcome
+   * is not written yet (a fleet agent keeps them when it rejoins: JobStore.adopt).
+   */
+  heldTokens(): string[] {
+    const tokens = new Set<string>()
+    for (const sub of this.subs.values()) for (const token of sub.held.keys()) tokens.add(token)
+    for (const p of [...this.writing, ...this.pending]) tokens.add(p.item.token)
+    return [...tokens]
+  }
+
+  /**
+   * Deliveries this agent may have lost through no fault of its workers (its lease lapsed and the
+   * fleet gave them to other agents): a refused answer for one of them is told (`job:stale`) but
+   * does not stop the worker, which did nothing wrong. Replaces the last such set.
+   */
+  excuse(tokens: readonly string[]): void {
+    this.excused = new Set(tokens)
   }
 
   /** How many deliveries the worker holds, and how many of them have a checkpoint. */
@@ -360,6 +391,10 @@ export class Dispatcher<W extends JobWorker> {
    * spare, and one whose channel is gone take nothing.
    */
   private async claim(now: number): Promise<boolean> {
+    if (this.d.mayClaim?.() === false) {
+      this.schedulePoll()
+      return true
+    }
     const ready = [...this.subs.values()].filter(
       (s) => !s.draining && s.worker.alive && this.d.eligible(s.worker),
     )
@@ -395,6 +430,15 @@ export class Dispatcher<W extends JobWorker> {
    * result that is not JSON) is written an item at a time, so that only that item is refused.
    */
   private async writeSettlements(batch: PendingSettlement<W>[], now: number): Promise<void> {
+    this.writing = batch
+    try {
+      await this.writeOrKeep(batch, now)
+    } finally {
+      this.writing = []
+    }
+  }
+
+  private async writeOrKeep(batch: PendingSettlement<W>[], now: number): Promise<void> {
     const outcome = await this.trySettle(batch, now)
     if (outcome === 'written') return
     if (outcome === 'kept') {
@@ -440,7 +484,7 @@ export class Dispatcher<W extends JobWorker> {
           )
           return
         }
-        reportOutcomes(this.d, [r], batch[i]!.from)
+        reportOutcomes(this.d, [r], batch[i]!.from, (token) => this.excused.delete(token))
       })
       return 'written'
     } catch (e) {

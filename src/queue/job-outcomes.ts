@@ -48,6 +48,8 @@ export function reportOutcomes<W extends JobWorker>(
   d: OutcomeDeps<W>,
   results: SettleResult[],
   from: Subscription<W> | null,
+  /** The agent lost the deliveries itself (its lease lapsed): a stale answer is no fault of the worker. */
+  excused: (token: string) => boolean = () => false,
 ): void {
   const origin = { pool: from?.pool ?? null, workerId: from?.worker.currentId ?? null }
   for (const r of results) {
@@ -62,7 +64,8 @@ export function reportOutcomes<W extends JobWorker>(
         `${who} answered (${r.kind}) for delivery ${r.token} of job ${jobId}, which was given away: refused`,
         { jobId, queue: job?.queue ?? from?.queue ?? '', token: r.token, kind: r.kind },
       )
-      if (from && from.worker.alive && (r.kind === 'ack' || r.kind === 'fail' || r.kind === 'checkpoint')) {
+      const answered = r.kind === 'ack' || r.kind === 'fail' || r.kind === 'checkpoint'
+      if (from && from.worker.alive && answered && !excused(r.token)) {
         d.onStaleWorker(from.worker, `answered for job ${jobId} after it was given to another worker`)
       }
     } else if (r.outcome === 'dead' && job) {

@@ -22,6 +22,9 @@ import type { Logger } from '../logger.js'
 import type { TimerPort } from '../ports/clock.js'
 import type { Store } from '../ports/store.js'
 
+/** How long after the leader's expiry a follower asks (and the least wait between two asks). */
+const FOLLOW_SLACK_MS = 10
+
 export interface LeaderElectionOptions {
   store: Pick<Store, 'claimLeadership' | 'resignLeadership'>
   candidate: LeaderCandidate
@@ -102,8 +105,20 @@ export class LeaderElection {
       void this.leading
     } finally {
       this.#claiming = false
-      if (!this.#stopped) this.#timer = this.#o.timers.set(() => void this.#claim(), this.everyMs)
+      if (!this.#stopped) this.#timer = this.#o.timers.set(() => void this.#claim(), this.#nextClaimIn())
     }
+  }
+
+  /**
+   * When to claim next: every {@link everyMs}, but a follower asks again as soon as the leader's
+   * lease runs out (by its own clock), so that a dead leader is replaced within its lease and a few
+   * milliseconds rather than up to a renewal interval later.
+   */
+  #nextClaimIn(): number {
+    const last = this.#last
+    if (last === null || last.decision.kind !== 'follow') return this.everyMs
+    const untilExpiry = last.decision.leader.expiresAt - this.#o.now() + FOLLOW_SLACK_MS
+    return Math.min(this.everyMs, Math.max(FOLLOW_SLACK_MS, untilExpiry))
   }
 
   #elected(leader: Leadership, previous: Leadership | null): void {

@@ -25,6 +25,13 @@ export const LEASE_TTL_MS = 30_000
 /** The owner renews its lease this often: a third of the TTL, so two heartbeats may be missed. */
 export const HEARTBEAT_MS = 10_000
 
+/** What a heartbeat did (see {@link Ownership.heartbeat}). */
+export type Heartbeat =
+  | { kind: 'renewed' }
+  | { kind: 'rejoined'; previous: SupervisorLease; lease: SupervisorLease }
+  | { kind: 'lapsed' }
+  | { kind: 'taken' }
+
 /** The store as this supervisor holds it. */
 export interface Ownership {
   readonly lease: SupervisorLease
@@ -32,8 +39,12 @@ export interface Ownership {
   readonly takenOver: { previous: SupervisorLease; reason: 'dead' | 'expired' } | null
   /** Records the API address in the lease once the API is bound: a refused start names it. */
   serving(apiUrl: string, now: number): Promise<void>
-  /** Renews the lease; false when another supervisor owns the store now (the store is fenced). */
-  heartbeat(now: number): Promise<boolean>
+  /**
+   * Renews the lease. One that lapsed (the store unreachable, or this process stalled, for longer
+   * than the lease) is claimed again at once: a rejoin, with a new epoch (`rejoined`, the lease as
+   * it is now). `taken`: another supervisor owns the node now, and the store is fenced.
+   */
+  heartbeat(now: number): Promise<Heartbeat>
   /** Gives the store up (a clean stop). */
   release(): Promise<void>
 }
@@ -81,7 +92,18 @@ export async function takeOwnership(
       const again = await store.claimOwnership({ ...claim, apiUrl }, at, ttlMs, processRunning)
       if (again.kind !== 'refuse') lease = again.lease
     },
-    heartbeat: (at) => store.renewOwnership(claim.owner, at, ttlMs),
+    async heartbeat(at) {
+      const renewal = await store.renewOwnership(claim.owner, at, ttlMs)
+      if (renewal !== 'lapsed') return { kind: renewal }
+      const previous = lease
+      const again = await store.claimOwnership({ ...claim, apiUrl: lease.apiUrl }, at, ttlMs, processRunning)
+      // Another supervisor took the node between the two: the renewal says so, and fences the store.
+      if (again.kind === 'refuse') return { kind: await store.renewOwnership(claim.owner, at, ttlMs) }
+      lease = again.lease
+      // An earlier heartbeat, answered late, rejoined already: this one renewed that lease.
+      if (again.kind === 'renew') return { kind: 'renewed' }
+      return { kind: 'rejoined', previous, lease }
+    },
     release: () => store.releaseOwnership(claim.owner),
   }
 }

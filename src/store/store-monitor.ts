@@ -35,8 +35,8 @@ export interface StoreMonitorOptions {
   now: () => number
   record: (e: AnyEvent) => void
   logger: Logger
-  /** The owner's lease renewal. */
-  heartbeat: (now: number) => Promise<boolean>
+  /** The owner's lease renewal; none where another part renews it (a fleet's membership). */
+  heartbeat?: (now: number) => Promise<unknown>
   heartbeatEveryMs: number
   /**
    * Records dropped so far because the store took no writes for too long (the write-behind's
@@ -79,7 +79,7 @@ export class StoreMonitor {
     try {
       await this.o.store.check()
       const failing = this.#health.problem !== null
-      if (!failing && now - this.#lastHeartbeat < this.o.heartbeatEveryMs) return
+      if (!this.o.heartbeat || (!failing && now - this.#lastHeartbeat < this.o.heartbeatEveryMs)) return
       this.#lastHeartbeat = now
       await this.o.heartbeat(now)
     } catch (err) {

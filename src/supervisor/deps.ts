@@ -41,6 +41,11 @@ export interface SupervisorDeps {
   apiUrl?: string
   /** The supervisor whose store this one took over (it died), for the incidents it left open. */
   takeover?: string
+  /**
+   * Whether jobs may be claimed now: in a fleet, only while this agent's lease is surely live.
+   * @defaultValue always
+   */
+  mayClaimJobs?: () => boolean
 }
 
 export interface EventOrigin {

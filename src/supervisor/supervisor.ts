@@ -96,6 +96,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
       logger,
       onStaleWorker: (worker, detail) => this.onStale(worker, detail),
       eligible: (worker) => this.servesJobs(worker),
+      mayClaim: deps.mayClaimJobs,
       onJob: deps.onJob,
     })
     this.processes = new Processes({
@@ -477,6 +478,16 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     const what = `${wp.currentId} ${detail}`
     if (slot) this.slots.dispatch(slot, { type: 'stale', proc: wp, detail: what })
     else if (wp.alive && !wp.stopping) void wp.stop({ mode: 'hard', timeoutMs: 0 }, detail, this.clock.now())
+  }
+
+  /** The tokens of every job delivery this supervisor's workers hold, outcomes not yet written included. */
+  heldDeliveries(): string[] {
+    return this.dispatcher.heldTokens()
+  }
+
+  /** Deliveries the agent may have lost by itself (a lapsed lease): their workers are not stopped for them. */
+  excuseDeliveries(tokens: readonly string[]): void {
+    this.dispatcher.excuse(tokens)
   }
 
   /** Enqueued through the API: deliver without waiting for the next poll. */

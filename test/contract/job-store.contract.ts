@@ -1018,6 +1018,68 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         assert.equal((await jobs.getJob('j4'))?.state, 'waiting', 'a waiting job is left as it is')
       }))
 
+    it('claims nothing for a node whose lease lapsed, or under an epoch that is no longer its lease', () =>
+      withJobs(async (jobs, opened) => {
+        const a = await opened.asNode('node-a', 1)
+        await jobs.add(
+          [1, 2, 3].map((n) => ({ queue: 'email', payload: n, id: `f${n}` })),
+          T0,
+          defaults,
+        )
+        assert.equal((await a.claim('email', 1, 'email#1', T0)).length, 1, 'its lease is live')
+        const lapsed = await a.claim('email', 1, 'email#1', T0 + 3_600_000 + 1)
+        // The rejoin: the same node, the next epoch. The claim of the old one, arriving late, takes nothing.
+        await opened.asNode('node-a', 2)
+        const stale = await a.claim('email', 1, 'email#1', T0 + 10)
+        if (!opened.sharedByAgents) {
+          // One supervisor per file, its OS lock held throughout: no lease to check.
+          assert.deepEqual([lapsed.length, stale.length], [1, 1])
+          return
+        }
+        assert.deepEqual([lapsed.length, stale.length], [0, 0])
+        assert.equal((await jobs.counts(T0 + 10)).find((c) => c.queue === 'email')?.waiting, 2)
+      }))
+
+    it('after a rejoin keeps the deliveries its workers still hold and puts back the others of its node', () =>
+      withJobs(async (jobs, opened) => {
+        const a = await opened.asNode('node-a', 1)
+        const b = await opened.asNode('node-b', 1)
+        await jobs.add(
+          [1, 2, 3, 4].map((n) => ({ queue: 'email', payload: n, id: `r${n}` })),
+          T0,
+          defaults,
+        )
+        const [kept, lost, given] = await a.claim('email', 3, 'email#1', T0)
+        const theirs = await b.claim('email', 1, 'email#2', T0)
+        // While node-a was cut off, the leader gave r3 to another agent (here: back to the queue and claimed by b).
+        const again = await opened.asNode('node-a', 2)
+        const adopted = await again.adopt([kept!.token, given!.token, 'not-a-token'], T0 + 100)
+        if (!opened.sharedByAgents) {
+          assert.deepEqual(adopted, { kept: 0, released: 0 })
+          return
+        }
+        assert.deepEqual(adopted, { kept: 2, released: 1 })
+        assert.deepEqual(pick(await jobs.getJob(kept!.job.id), ['state', 'ownerNode', 'ownerEpoch']), {
+          state: 'active',
+          ownerNode: 'node-a',
+          ownerEpoch: 2,
+        })
+        assert.deepEqual(pick(await jobs.getJob(lost!.job.id), ['state', 'ownerNode', 'runAt']), {
+          state: 'waiting',
+          ownerNode: null,
+          runAt: T0 + 100,
+        })
+        assert.equal(
+          (await jobs.getJob(theirs[0]!.job.id))?.ownerNode,
+          'node-b',
+          "another node's job is untouched",
+        )
+        const [ack] = await settle(again, [{ kind: 'ack', token: kept!.token }], T0 + 200)
+        assert.equal(ack!.outcome, 'done', 'the result of a kept delivery counts')
+        const [late] = await settle(a, [{ kind: 'ack', token: lost!.token }], T0 + 200)
+        assert.equal(late!.outcome, 'stale', 'the result of one put back does not')
+      }))
+
     it("releases at a restart only its own node's active jobs and those of no owner, never another node's", () =>
       withJobs(async (jobs, opened) => {
         const a = await opened.asNode('node-a', 1)

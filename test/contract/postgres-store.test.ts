@@ -246,6 +246,26 @@ if (skip === null) {
       assert.equal((await store.listEvents()).length, 2)
     })
 
+    it('refuses to renew a lease that lapsed, without fencing: the agent claims its node again with a new epoch', async (t) => {
+      const { store } = await openFor(t)
+      const web1: LeaseClaim = {
+        owner: 'run-1',
+        node: 'web-1',
+        host: 'web-1',
+        pid: 101,
+        startTicks: 1,
+        apiUrl: null,
+      }
+      assert.equal((await store.claimOwnership(web1, T0, TTL, () => null)).kind, 'take')
+      assert.equal(await store.renewOwnership('run-1', T0 + TTL, TTL), 'lapsed')
+      assert.equal((await store.readOwnership())?.expiresAt, T0 + TTL, 'nothing was written')
+      await store.appendEvent(sampleEvents(T0)[0]!)
+      const rejoin = await store.claimOwnership(web1, T0 + TTL, TTL, () => null)
+      assert.equal(rejoin.kind, 'take')
+      assert.equal(rejoin.kind === 'take' ? rejoin.lease.epoch : null, 2)
+      assert.equal(await store.renewOwnership('run-1', T0 + TTL + 1, TTL), 'renewed')
+    })
+
     it('gives each node one supervisor: agents of other hosts beside it, a second one of its node refused', async (t) => {
       const { store, url } = await openFor(t)
       const web2 = await openPostgresStore(url)
@@ -285,12 +305,16 @@ if (skip === null) {
       const later = await again.claimOwnership(second, T0 + TTL, TTL, () => null)
       assert.equal(later.kind, 'take-over')
       assert.equal(later.kind === 'take-over' ? later.reason : null, 'expired')
-      assert.equal(await store.renewOwnership('run-1', T0 + TTL + 1, TTL), false)
+      assert.equal(await store.renewOwnership('run-1', T0 + TTL + 1, TTL), 'taken')
       await assert.rejects(
         store.appendEvent(sampleEvents(T0)[0]!),
         expectError('SHEPHERD_STORE_LOCKED', /node web-1/),
       )
-      assert.equal(await web2.renewOwnership('run-2', T0 + TTL + 1, TTL), true, 'other nodes are untouched')
+      assert.equal(
+        await web2.renewOwnership('run-2', T0 + TTL - 1, TTL),
+        'renewed',
+        'other nodes are untouched',
+      )
     })
 
     it('keys the lease by node name: two agents on one host with two names both start, one name twice is refused', async (t) => {

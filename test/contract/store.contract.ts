@@ -325,9 +325,9 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       it('renews only its own lease; a supervisor that lost it refuses every write from then on', () =>
         withStore(async (store) => {
           await store.claimOwnership(A, T0, TTL, nobodyRuns)
-          assert.equal(await store.renewOwnership(A.owner, T0 + 1_000, TTL), true)
+          assert.equal(await store.renewOwnership(A.owner, T0 + 1_000, TTL), 'renewed')
           assert.equal((await store.readOwnership())?.expiresAt, T0 + 1_000 + TTL)
-          assert.equal(await store.renewOwnership('someone-else', T0 + 2_000, TTL), false)
+          assert.equal(await store.renewOwnership('someone-else', T0 + 2_000, TTL), 'taken')
           await assert.rejects(store.appendEvent(sampleEvents(T0)[0]!), (e: unknown) =>
             isShepherdError(e, 'SHEPHERD_STORE_LOCKED'),
           )
@@ -359,7 +359,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           const epoch = async (s: Store): Promise<number | undefined> => (await s.readOwnership())?.epoch
           await store.claimOwnership(A, T0, TTL, nobodyRuns)
           assert.equal(await epoch(store), 1)
-          assert.equal(await store.renewOwnership(A.owner, T0 + 1_000, TTL), true)
+          assert.equal(await store.renewOwnership(A.owner, T0 + 1_000, TTL), 'renewed')
           await store.claimOwnership(A, T0 + 2_000, TTL, nobodyRuns)
           assert.equal(await epoch(store), 1, 'a renew keeps the epoch')
           // Its own lease, lapsed: claimed again, it is a rejoin with a new epoch.

@@ -30,12 +30,15 @@ export interface CliOptions {
   stdin?: string
   /** Run the built command (bin/shepherd.js, from dist/) rather than the source. */
   built?: boolean
+  /** A command that runs it (`['ip', 'netns', 'exec', '<name>']`: on a host of its own). */
+  prefix?: string[]
 }
 
 /** Spawns `shepherd <args>`; stdout and stderr are pipes in UTF-8. */
 export function spawnCli(args: string[], o: CliOptions = {}): ChildProcessWithoutNullStreams {
   const entry = o.built ? [BIN] : ['--import', TSX, RUN]
-  const child = spawn(process.execPath, [...entry, ...args], {
+  const [command, ...rest] = [...(o.prefix ?? []), process.execPath, ...entry, ...args]
+  const child = spawn(command!, rest, {
     cwd: o.cwd,
     env: o.env ?? CLI_ENV,
   })

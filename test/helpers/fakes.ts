@@ -16,6 +16,7 @@ import {
   decideLease,
   type LeaseClaim,
   type LeaseDecision,
+  type Renewal,
   type SupervisorLease,
 } from '../../src/core/supervisor-lease.js'
 import { ShepherdError } from '../../src/errors.js'
@@ -204,6 +205,7 @@ export class MemoryStore implements Store {
     settle: noJobQueue,
     releaseAllActive: noJobQueue,
     reclaimLapsed: noJobQueue,
+    adopt: noJobQueue,
     nextDueAt: noJobQueue,
     countDue: noJobQueue,
     counts: noJobQueue,
@@ -274,10 +276,11 @@ export class MemoryStore implements Store {
     if (d.kind !== 'refuse') this.lease = d.lease
     return d
   }
-  async renewOwnership(owner: string, now: number, ttlMs: number): Promise<boolean> {
-    if (this.lease?.owner !== owner) return false
+  async renewOwnership(owner: string, now: number, ttlMs: number): Promise<Renewal> {
+    if (this.lease?.owner !== owner) return 'taken'
+    if (now >= this.lease.expiresAt) return 'lapsed'
     this.lease = { ...this.lease, heartbeatAt: now, expiresAt: now + ttlMs }
-    return true
+    return 'renewed'
   }
   async releaseOwnership(owner: string): Promise<void> {
     if (this.lease?.owner === owner) this.lease = null

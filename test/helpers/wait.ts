@@ -6,11 +6,11 @@ import { readFileSync } from 'node:fs'
 
 /**
  * Polls `check` until it returns something other than `false` or `undefined`, and resolves with
- * that; fails naming `what` after `timeoutMs`.
+ * that; fails naming `what` after `timeoutMs` (a function: what it says then, such as a log).
  */
 export async function waitFor<T>(
   check: () => T | false | undefined | Promise<T | false | undefined>,
-  what: string,
+  what: string | (() => string),
   timeoutMs = 20_000,
   pollMs = 20,
 ): Promise<T> {
@@ -18,7 +18,10 @@ export async function waitFor<T>(
   for (;;) {
     const value = await check()
     if (value !== false && value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`,
+      )
     await new Promise((r) => setTimeout(r, pollMs))
   }
 }

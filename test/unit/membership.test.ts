@@ -2,8 +2,16 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
+import type { AnyEvent } from '../../src/core/events.js'
 import { standing } from '../../src/core/membership.js'
+import type { Logger } from '../../src/logger.js'
+import { FakeClock } from '../../src/ports/clock.js'
+import { FleetMembership } from '../../src/store/fleet-membership.js'
+import { takeOwnership } from '../../src/store/ownership.js'
+import { FakeTimers, settle } from '../helpers/fake-timers.js'
+import { MemoryStore } from '../helpers/fakes.js'
 
+const T0 = 1_700_000_000_000
 const TTL = 10_000
 const MARGIN = 3_000
 
@@ -35,4 +43,87 @@ describe('standing', () => {
     assert.equal(standing(0, 0, TTL, 50_000), 'unsure')
     assert.equal(standing(0, 9_999, TTL, -5), 'member')
   })
+})
+
+/** One agent's membership on a store in memory whose link the test cuts (renewals fail or hang). */
+async function agent(o: { hang?: boolean } = {}) {
+  const clock = new FakeClock(T0)
+  const timers = new FakeTimers(clock)
+  const store = new MemoryStore([])
+  const link = { up: true }
+  const renew = store.renewOwnership.bind(store)
+  store.renewOwnership = (owner, now, ttl) => {
+    if (link.up) return renew(owner, now, ttl)
+    return o.hang ? new Promise(() => undefined) : Promise.reject(new Error('ECONNREFUSED'))
+  }
+  const ownership = await takeOwnership(store, 'memory', T0, 'a', LEASE)
+  const events: AnyEvent[] = []
+  const adopted: Array<readonly string[]> = []
+  const membership = new FleetMembership({
+    ownership,
+    jobs: {
+      adopt: async (tokens) => {
+        adopted.push(tokens)
+        return { kept: 1, released: 2 }
+      },
+    },
+    held: () => ['j1:1'],
+    excuse: () => undefined,
+    node: 'a',
+    ttlMs: LEASE,
+    joinedAt: T0,
+    now: () => clock.now(),
+    timers,
+    record: (e) => void events.push(e),
+    logger: { debug: () => undefined } as unknown as Logger,
+  })
+  membership.start()
+  /** Moves time on in steps of 100 ms, letting the renewals' promises settle between them. */
+  const pass = async (ms: number): Promise<void> => {
+    for (let t = 0; t < ms; t += 100) {
+      timers.advance(100)
+      await settle()
+    }
+  }
+  return { clock, store, link, membership, events, adopted, pass }
+}
+
+const LEASE = 3_000
+
+describe('FleetMembership, under fake time', () => {
+  for (const hang of [false, true]) {
+    it(`stops claiming once a renewal is overdue, tells a lapse once, and rejoins with a new epoch (renewals ${hang ? 'hang' : 'fail'})`, async () => {
+      const a = await agent({ hang })
+      await a.pass(10_000)
+      assert.equal(a.membership.mayClaim(), true, 'renewed every second, it claims')
+      assert.equal(a.events.length, 0)
+      a.link.up = false
+      const cut = a.clock.now()
+      await a.pass(900)
+      assert.equal(a.membership.mayClaim(), true, 'its last renewal is recent')
+      await a.pass(1_200)
+      assert.equal(a.membership.standing, 'unsure')
+      assert.equal(a.membership.mayClaim(), false, 'a renewal is overdue: it claims nothing more')
+      await a.pass(5_000)
+      assert.equal(a.membership.standing, 'lapsed')
+      assert.deepEqual(
+        a.events.map((e) => [e.type, e.data]),
+        [['node:lapsed', { node: 'a', epoch: 1, held: 1 }]],
+      )
+      const lapsedAt = a.events[0]!.at
+      assert.ok(lapsedAt - cut <= LEASE + 100, `told within the lease of the cut (${lapsedAt - cut} ms)`)
+      a.link.up = true
+      // A hung renewal is never answered: the next ones go out all the same.
+      await a.pass(1_100)
+      assert.equal(a.membership.mayClaim(), true, 'it rejoined')
+      assert.equal((await a.store.readOwnership())?.epoch, 2, 'with a new epoch')
+      assert.deepEqual(a.adopted, [['j1:1']], 'keeping what its workers hold')
+      assert.deepEqual(
+        a.events.slice(1).map((e) => [e.type, e.data]),
+        [['node:rejoined', { node: 'a', epoch: 2, previousEpoch: 1, kept: 1, released: 2 }]],
+      )
+      await a.pass(10_000)
+      assert.equal(a.events.length, 2, 'nothing more to tell')
+    })
+  }
 })

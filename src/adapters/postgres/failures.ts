@@ -31,7 +31,7 @@ export function isUnreachable(e: unknown): boolean {
   if (state !== null) return state.startsWith('08') || /^57P0[123]$/.test(state) || state === '53300'
   if (socketCode(e) !== null) return true
   const message = coerceError(e).message
-  return /Connection terminated|connection error|timeout exceeded when trying to connect|Connection ended|not queryable/i.test(
+  return /Connection terminated|connection error|timeout exceeded when trying to connect|Connection ended|not queryable|Query read timeout/i.test(
     message,
   )
 }

@@ -16,6 +16,16 @@ import { CLAIM_ORDER, COLUMNS, CURRENT, NO_LEASE, PORTABLE_JOB_SQL } from '../sq
 import { named, numbered } from './statements.js'
 
 /**
+ * The claim's fence: an agent claims only under its node's current epoch and while its lease is
+ * live at the claim's `now` (one row of supervisor_leases, read once per statement). A claim sent
+ * before the agent was cut off and run by the server after its lease lapsed, or after it rejoined
+ * with a new epoch, takes nothing: no job is stamped with an owner that no longer holds it. A
+ * store that never claimed a node ($5 null: a library enqueuing, the contract tests) is not fenced.
+ */
+const LEASE_HELD = `($5::text IS NULL OR EXISTS (SELECT 1 FROM supervisor_leases l
+        WHERE l.node = $5 AND l.epoch = $6 AND l.expires_at > $2))`
+
+/**
  * A claim: parameters $1 worker, $2 now, $3 queue, $4 limit, $5 and $6 the claiming agent's node and
  * lease epoch (null for a store that never claimed its node). The CTE reads the first `limit` due
  * entries of jobs_claim (or jobs_suspects) in claim order, locking each and skipping those another
@@ -33,7 +43,7 @@ import { named, numbered } from './statements.js'
 function claimSql(filter: string, unsynced = false): string {
   return `WITH ${unsynced ? UNSYNCED_CTE : ''}picked AS (
       SELECT seq FROM jobs
-      WHERE queue = $3 AND state = 'waiting' AND run_at <= $2 ${filter}
+      WHERE queue = $3 AND state = 'waiting' AND run_at <= $2 ${filter} AND ${LEASE_HELD}
       ORDER BY ${CLAIM_ORDER} LIMIT $4
       FOR UPDATE SKIP LOCKED)
     UPDATE jobs SET state = 'active', delivery = delivery + 1, lease_worker = $1,
@@ -79,6 +89,17 @@ const PG_JOB_SQL = {
     UPDATE jobs SET state = 'waiting', run_at = $1, updated_at = $1, ${NO_LEASE}
     FROM lapsed WHERE jobs.seq = lapsed.seq
     RETURNING jobs.queue, lapsed.owner_node`,
+  // A rejoin ($1 node, $2 its new epoch, $3 ids and $4 deliveries its workers still hold): the
+  // deliveries its workers hold, not given to another agent meanwhile, are the new epoch's…
+  adoptHeld: `UPDATE jobs SET owner_epoch = $2
+    FROM unnest($3::text[], $4::bigint[]) AS h(id, delivery)
+    WHERE jobs.id = h.id AND jobs.delivery = h.delivery AND jobs.state = 'active'
+      AND jobs.owner_node = $1 AND jobs.owner_epoch < $2`,
+  // …and the node's other active jobs of earlier epochs, which no worker here holds (claims whose
+  // answer was lost with the link), go back to the queue ($3 now), nothing counted.
+  releaseStale: `UPDATE jobs SET state = 'waiting', run_at = $3, updated_at = $3, ${NO_LEASE}
+    WHERE state = 'active' AND owner_node = $1 AND owner_epoch < $2
+    RETURNING queue`,
   // The wake of a write that put jobs in the queue ($1 the payload: the queues, as JSON), sent
   // with its transaction's commit: one per transaction, whatever the number of jobs.
   notify: `SELECT pg_notify(${CHANNEL_SQL}, $1)`,

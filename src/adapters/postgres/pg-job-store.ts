@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto'
 
 import type pg from 'pg'
 
+import { parseDeliveryToken } from '../../core/ids.js'
 import type { Delivery, Job, JobPolicy, NewJob } from '../../core/job.js'
 import type {
   AddResult,
@@ -252,6 +253,32 @@ export class PostgresJobStore implements JobStore {
     for (const r of reclaimed) byNode.set(r.owner_node, (byNode.get(r.owner_node) ?? 0) + 1)
     if (reclaimed.length > 0) this.#wakes.tell([...new Set(reclaimed.map((r) => r.queue))])
     return byNode
+  }
+
+  /** See JobStore.adopt: one transaction, the wake of what it put back sent with its commit. */
+  async adopt(tokens: readonly string[], now: number): Promise<{ kept: number; released: number }> {
+    const owner = this.#owner
+    if (owner === null) return { kept: 0, released: 0 }
+    const held = tokens.flatMap((token) => {
+      const p = parseDeliveryToken(token)
+      return p?.delivery ? [{ id: p.jobId, delivery: p.delivery }] : []
+    })
+    const t = epochMs('now', now)
+    const ids = held.map((h) => h.id)
+    const deliveries = held.map((h) => h.delivery)
+    const [kept, released] = await this.#guard.write(
+      'keep the jobs this agent holds after its rejoin',
+      async (c) => {
+        const kept = await changes(c, S.adoptHeld, [owner.node, owner.epoch, ids, deliveries])
+        const released = (await rows<{ queue: string }>(c, S.releaseStale, [owner.node, owner.epoch, t])).map(
+          (r) => r.queue,
+        )
+        if (released.length > 0) await notifyJobs(c, [...new Set(released)])
+        return [kept, released] as const
+      },
+    )
+    if (released.length > 0) this.#wakes.tell([...new Set(released)])
+    return { kept, released: released.length }
   }
 
   /** The earliest runAt after `now` among the queue's waiting jobs, or null. */

@@ -12,6 +12,8 @@
  * OS lock: a database shared by hosts has no file to lock.
  * @module
  */
+import type pg from 'pg'
+
 import {
   decideLeadership,
   type LeaderCandidate,
@@ -24,6 +26,7 @@ import {
   holderLiveness,
   type LeaseClaim,
   type LeaseDecision,
+  type Renewal,
   type SupervisorLease,
 } from '../../core/supervisor-lease.js'
 import type { ProcessRunning } from '../../ports/store.js'
@@ -87,22 +90,26 @@ export class PostgresOwnership {
   }
 
   /** See Store.renewOwnership: a lease taken by another agent fences the store off. */
-  async renew(owner: string, now: number, ttlMs: number): Promise<boolean> {
-    const renewed = await this.#guard.write(
-      'renew the lease of this supervisor',
-      async (c) => (await changes(c, S.renew, [storedTime(now), storedTime(now + ttlMs), owner])) === 1,
-    )
-    if (!renewed) {
-      const holder = await this.read()
-      this.#gate.fence({
-        problem: 'taken',
-        what: `is owned by another supervisor for node ${this.#node ?? '(none)'} now${holder ? ` (${describeHolder(holder, now)})` : ''}`,
-        advice:
-          'This supervisor no longer owns its node and writes nothing more; its workers keep running. Stop it: ' +
-          'the other supervisor takes over its work.',
-      })
-    }
-    return renewed
+  async renew(owner: string, now: number, ttlMs: number): Promise<Renewal> {
+    // One statement; an answer that takes longer than the lease is no renewal (a link cut while it
+    // was in flight): the connection is closed rather than left waiting for TCP to give up.
+    const renewed = await this.#guard.writeOne('renew the lease of this supervisor', async (q) => {
+      const values = [storedTime(now), storedTime(now + ttlMs), owner]
+      const r = await q.query({ ...S.renew, values, query_timeout: ttlMs } as pg.QueryConfig)
+      return r.rowCount === 1
+    })
+    if (renewed) return 'renewed'
+    const holder = await this.read()
+    // Still its own, expired: cut off or stalled past the lease. It may claim its node again.
+    if (holder?.owner === owner) return 'lapsed'
+    this.#gate.fence({
+      problem: 'taken',
+      what: `is owned by another supervisor for node ${this.#node ?? '(none)'} now${holder ? ` (${describeHolder(holder, now)})` : ''}`,
+      advice:
+        'This supervisor no longer owns its node and writes nothing more; its workers keep running. Stop it: ' +
+        'the other supervisor takes over its work.',
+    })
+    return 'taken'
   }
 
   /** See Store.releaseOwnership. */

@@ -10,7 +10,7 @@ import type pg from 'pg'
 import type { AnyEvent } from '../../core/events.js'
 import type { Incident } from '../../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
-import type { LeaseClaim, LeaseDecision, SupervisorLease } from '../../core/supervisor-lease.js'
+import type { LeaseClaim, LeaseDecision, Renewal, SupervisorLease } from '../../core/supervisor-lease.js'
 import { ShepherdError } from '../../errors.js'
 import type {
   EventQuery,
@@ -122,8 +122,8 @@ export class PostgresStore implements Store {
     return d
   }
 
-  /** The owner's heartbeat; false (and every later write refused) once another took its node. */
-  async renewOwnership(owner: string, now: number, ttlMs: number): Promise<boolean> {
+  /** The owner's heartbeat: `taken` (and every later write refused) once another took its node. */
+  async renewOwnership(owner: string, now: number, ttlMs: number): Promise<Renewal> {
     return this.#ownership.renew(owner, now, ttlMs)
   }
 

@@ -39,7 +39,9 @@ const PG_STORE_SQL = {
   listNodeProcesses: `SELECT pid, start_ticks, pool, worker_id, spawned_at FROM worker_processes
     WHERE $1::text IS NULL OR node = $1 ORDER BY spawned_at`,
   clearNodeProcesses: 'DELETE FROM worker_processes WHERE node = $1',
-  renew: 'UPDATE supervisor_leases SET heartbeat_at = $1, expires_at = $2 WHERE owner = $3',
+  // A live lease only: one that expired is the owner's to claim again (a rejoin, a new epoch).
+  renew:
+    'UPDATE supervisor_leases SET heartbeat_at = $1, expires_at = $2 WHERE owner = $3 AND expires_at > $1',
   release: 'DELETE FROM supervisor_leases WHERE owner = $1',
   // The leader's row, locked until the claim's transaction ends (it exists from the migration on).
   readLeaderForUpdate: `${LEADER_SQL.readLeader} FOR UPDATE`,

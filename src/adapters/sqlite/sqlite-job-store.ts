@@ -296,6 +296,11 @@ export class SqliteJobStore implements JobStore {
     return new Map()
   }
 
+  /** See JobStore.adopt: nothing here; the one supervisor's lease never lapses. */
+  async adopt(): Promise<{ kept: number; released: number }> {
+    return { kept: 0, released: 0 }
+  }
+
   /** The earliest runAt after `now` among the queue's waiting jobs, or null (one index seek). */
   async nextDueAt(queue: string, now: number): Promise<number | null> {
     const t = epochMs('now', now)

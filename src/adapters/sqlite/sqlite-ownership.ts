@@ -18,6 +18,7 @@ import {
   holderLiveness,
   type LeaseClaim,
   type LeaseDecision,
+  type Renewal,
   type SupervisorLease,
 } from '../../core/supervisor-lease.js'
 import type { ProcessRunning } from '../../ports/store.js'
@@ -119,7 +120,7 @@ export class SqliteOwnership {
   }
 
   /** See Store.renewOwnership: a lease taken by another supervisor fences the store off. */
-  renew(owner: string, now: number, ttlMs: number): boolean {
+  renew(owner: string, now: number, ttlMs: number): Renewal {
     const renewed = this.#guard.write(
       'renew the lease of this supervisor',
       () => this.#s.renewLease.run(storedTime(now), storedTime(now + ttlMs), owner).changes === 1,
@@ -134,7 +135,7 @@ export class SqliteOwnership {
           'the other supervisor takes over its work.',
       })
     }
-    return renewed
+    return renewed ? 'renewed' : 'taken'
   }
 
   /** See Store.releaseOwnership. */

@@ -12,7 +12,12 @@ import type Database from 'better-sqlite3'
 import type { AnyEvent } from '../../core/events.js'
 import type { Incident } from '../../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
-import { type LeaseClaim, type LeaseDecision, type SupervisorLease } from '../../core/supervisor-lease.js'
+import {
+  type LeaseClaim,
+  type LeaseDecision,
+  type Renewal,
+  type SupervisorLease,
+} from '../../core/supervisor-lease.js'
 import { ShepherdError } from '../../errors.js'
 import type {
   EventQuery,
@@ -196,10 +201,12 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * The owner's heartbeat. False when the lease is no longer `owner`'s: another supervisor took
-   * the store, and this one fences itself off (every later write refused, SHEPHERD_STORE_LOCKED).
+   * The owner's heartbeat: `renewed`, or `taken` when the lease is no longer `owner`'s (another
+   * supervisor took the store, and this one fences itself off: every later write refused,
+   * SHEPHERD_STORE_LOCKED). Never `lapsed`: while this supervisor holds the OS lock nobody else
+   * can take anything, however late its heartbeat.
    */
-  async renewOwnership(owner: string, now: number, ttlMs: number): Promise<boolean> {
+  async renewOwnership(owner: string, now: number, ttlMs: number): Promise<Renewal> {
     return this.#ownership.renew(owner, now, ttlMs)
   }
 

@@ -309,6 +309,9 @@ export class MemoryJobs implements JobStore {
   async reclaimLapsed(): Promise<ReadonlyMap<string, number>> {
     return new Map()
   }
+  async adopt(): Promise<{ kept: number; released: number }> {
+    return { kept: 0, released: 0 }
+  }
   async nextDueAt(): Promise<number | null> {
     return null
   }
