@@ -107,19 +107,26 @@ function before(takers: readonly Taker[], given: number[], order: number[], i: n
 }
 
 /**
- * Short jobs are sent one batch ahead: a worker whose recent jobs took under PREFETCH_BELOW_MS on
- * average may hold as many extra deliveries as it runs at once (at least PREFETCH_MIN), so that it
- * starts its next job the moment it finishes one instead of waiting for a round trip through the
- * supervisor (and its disk sync). Long jobs are not prefetched: one would wait in a busy worker
- * while another sits idle. Prefetched jobs a worker never started are released, counting nothing,
- * when it stops gracefully, and are not counted as in flight when it crashes.
+ * Short jobs are sent a batch ahead: a worker whose recent jobs took under PREFETCH_BELOW_MS on
+ * average may hold extra deliveries, so that it starts its next job the moment it finishes one
+ * instead of waiting for a round trip through the supervisor (and its store). The batch covers
+ * about PREFETCH_BELOW_MS of the worker's work at its recent pace (concurrency × that time over the
+ * average job time), at least as many as it runs at once (and PREFETCH_MIN), at most PREFETCH_MAX:
+ * tiny jobs come hundreds at a time, in few, large claims, and none waits in a worker much longer
+ * than the longest job that is prefetched at all. Long jobs are not prefetched: one would wait in a
+ * busy worker while another sits idle. Prefetched jobs a worker never started are released,
+ * counting nothing, when it stops gracefully, and are not counted as in flight when it crashes.
  */
 export const PREFETCH_BELOW_MS = 50
 export const PREFETCH_MIN = 8
+export const PREFETCH_MAX = 256
 
 /** Deliveries a worker may hold beyond its concurrency, from its average job time (null: no job yet). */
 export function prefetchAllowance(avgJobMs: number | null, concurrency: number): number {
-  return avgJobMs !== null && avgJobMs < PREFETCH_BELOW_MS ? Math.max(PREFETCH_MIN, concurrency) : 0
+  if (avgJobMs === null || avgJobMs >= PREFETCH_BELOW_MS) return 0
+  const least = Math.max(PREFETCH_MIN, concurrency)
+  const covering = Math.ceil((concurrency * PREFETCH_BELOW_MS) / Math.max(avgJobMs, 0.1))
+  return Math.max(least, Math.min(PREFETCH_MAX, covering))
 }
 
 /** The new average job time: exponentially weighted, so one slow job does not switch prefetch off alone. */

@@ -111,8 +111,10 @@ export class Dispatcher<W extends JobWorker> {
   private lastSettleAt = 0
   private dueTimers = new Map<string, LongTimeout>()
   private stopped = false
-  /** Serialises store work: settlements and claims never interleave. */
+  /** Serialises the turns (claims) and the put-backs of gone workers. */
   private chain: Promise<unknown> = Promise.resolve()
+  /** The write of settlements under way, beside the turns; null when none is. */
+  private settling: Promise<void> | null = null
   /** Deliveries so far: the order in which workers were last given jobs. */
   private given = 0
   private readonly backoff: StoreBackoff
@@ -258,6 +260,8 @@ export class Dispatcher<W extends JobWorker> {
     // were in flight at the crash; the others go back counting nothing, so prefetch never makes an
     // innocent job a suspect (or, with poison_threshold 1, a quarantined one).
     const done = this.enqueue(async () => {
+      // What its worker reported before it went (a checkpoint) is written first.
+      await this.settling
       const items: Settlement[] = tokens.map((token, i) => ({
         kind: why === 'crash' && i < sub.capacity ? 'crash' : 'release',
         token,
@@ -325,39 +329,60 @@ export class Dispatcher<W extends JobWorker> {
   }
 
   /**
-   * One turn: a claim for every worker with free slots, sent out at once, then the settlements that
-   * came in. Claims go first and without waiting for the disk (a lost claim only leaves its jobs
-   * waiting), so a worker has its next job while the acks it sent are being synced: the fsync that
-   * makes acknowledged work durable overlaps with the workers' own work instead of delaying it.
+   * One turn: a claim for every worker with free slots, sent out at once, and the settlements that
+   * came in, written alongside (see {@link startSettle}): a worker has its next job while the acks
+   * it sent are being synced, so the commit that makes acknowledged work durable overlaps with the
+   * workers' own work and with the next claim instead of delaying them.
    */
   private async turn(claim = !this.stopped): Promise<void> {
     // Group commit: settlements are written together at most every SETTLE_EVERY_MS (or once
-    // SETTLE_BATCH are waiting), so one fsync covers many acks. Nobody waits on them: workers have
-    // their next jobs already, and an ack lost to a crash within that window only means the job,
-    // in flight at the crash, runs again, which at-least-once allows. Shutdown writes at once.
-    // While the store fails, nothing is written before the backoff's retryAt.
+    // SETTLE_BATCH are waiting), one write at a time, so one commit covers many acks. Nobody waits
+    // on them: workers have their next jobs already, and an ack lost to a crash within that window
+    // only means the job, in flight at the crash, runs again, which at-least-once allows. Shutdown
+    // writes at once. While the store fails, nothing is written before the backoff's retryAt.
     const now = this.d.now()
+    if (!claim) {
+      await this.settling
+      const batch = latestOnly(this.pending)
+      this.pending = []
+      if (batch.length > 0) {
+        this.lastSettleAt = now
+        await this.writeSettlements(batch, now)
+      }
+      return
+    }
     const retryAt = this.backoff.retryAt
-    if (claim && now < retryAt) {
+    if (now < retryAt) {
       if (this.pending.length > 0) this.scheduleSettle(retryAt - now)
       else this.schedulePoll(retryAt - now)
       return
     }
-    const settleNow =
-      !claim || this.pending.length >= SETTLE_BATCH || now - this.lastSettleAt >= SETTLE_EVERY_MS
-    const batch = settleNow ? latestOnly(this.pending) : []
-    if (settleNow) this.pending = []
+    const claiming = this.claim(now)
+    if (this.pending.length >= SETTLE_BATCH || now - this.lastSettleAt >= SETTLE_EVERY_MS)
+      this.startSettle(now)
     else if (this.pending.length > 0) this.scheduleSettle(SETTLE_EVERY_MS - (now - this.lastSettleAt))
-    if (claim && !(await this.claim(now))) {
-      // Claims failed: the store takes no writes. The settlements wait for the backoff too.
-      this.pending = latestOnly([...batch, ...this.pending])
-      if (this.pending.length > 0) this.scheduleSettle(this.backoff.retryAt - now)
-      return
-    }
-    if (batch.length > 0) {
-      this.lastSettleAt = now
-      await this.writeSettlements(batch, now)
-    }
+    // Claims failed: the store takes no writes; the settlements not yet started wait for the backoff.
+    if (!(await claiming) && this.pending.length > 0) this.scheduleSettle(this.backoff.retryAt - now)
+  }
+
+  /**
+   * Writes the pending settlements, unless a write of them is under way (what comes in meanwhile
+   * goes in the next one, as soon as it ends): beside the claims, not after them. On PostgreSQL the
+   * two go on two pooled connections at once; a settlement and a claim never touch the same row
+   * (claims take waiting jobs, settlements change active ones), and what a settlement puts back is
+   * claimed once it is committed.
+   */
+  private startSettle(now: number): void {
+    if (this.settling !== null || this.pending.length === 0) return
+    const batch = latestOnly(this.pending)
+    this.pending = []
+    this.lastSettleAt = now
+    this.settling = this.writeSettlements(batch, now)
+      .catch((e: unknown) => this.d.logger.error({ err: e }, 'job store operation failed'))
+      .finally(() => {
+        this.settling = null
+        if (this.pending.length > 0) this.kick()
+      })
   }
 
   /**

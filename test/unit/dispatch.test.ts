@@ -152,8 +152,15 @@ describe('prefetch', () => {
   it('applies to short jobs only: under 50 ms on average, a batch of at least 8', () => {
     assert.equal(prefetchAllowance(null, 1), 0, 'no job seen yet')
     assert.equal(prefetchAllowance(49, 1), 8)
-    assert.equal(prefetchAllowance(49, 32), 32)
+    assert.equal(prefetchAllowance(49, 32), 33)
     assert.equal(prefetchAllowance(50, 1), 0)
+  })
+
+  it("covers about 50 ms of the worker's work ahead: hundreds of tiny jobs, at most 256", () => {
+    assert.equal(prefetchAllowance(10, 1), 8, '5 jobs cover 50 ms: still a batch of 8')
+    assert.equal(prefetchAllowance(5, 8), 80, '8 at a time, 5 ms each')
+    assert.equal(prefetchAllowance(1, 8), 256, '400 would cover 50 ms: capped')
+    assert.equal(prefetchAllowance(0, 1), 256, 'a no-op handler (0 ms, rounded)')
   })
 
   it('follows the recent job times, one slow job not switching it off alone', () => {

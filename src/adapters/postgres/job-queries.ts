@@ -31,9 +31,17 @@ const LEASE_HELD = `($5::text IS NULL OR EXISTS (SELECT 1 FROM supervisor_leases
  * entries of jobs_claim (or jobs_suspects) in claim order, locking each and skipping those another
  * transaction holds; the UPDATE makes them active with the next delivery number. RETURNING gives
  * rows in no particular order; the store sorts the few it got.
+ *
+ * The `unsynced` variant commits without waiting for the WAL to reach the disk (the setting is the
+ * transaction's own: `set_config(…, true)`), for a transaction that only claims. A claim lost to a
+ * crash of the server in the moment before the next synced commit (any agent's ack flushes the WAL
+ * through) leaves its jobs waiting, as they were; the worker that ran one meanwhile is refused as
+ * stale and the job runs again: a duplicate of work in flight at a fault, as at-least-once allows.
+ * The claim is visible to every other transaction at once, synced or not, so it changes nothing of
+ * who may take a job.
  */
-function claimSql(filter: string): string {
-  return `WITH picked AS (
+function claimSql(filter: string, unsynced = false): string {
+  return `WITH ${unsynced ? UNSYNCED_CTE : ''}picked AS (
       SELECT seq FROM jobs
       WHERE queue = $3 AND state = 'waiting' AND run_at <= $2 ${filter} AND ${LEASE_HELD}
       ORDER BY ${CLAIM_ORDER} LIMIT $4
@@ -41,9 +49,13 @@ function claimSql(filter: string): string {
     UPDATE jobs SET state = 'active', delivery = delivery + 1, lease_worker = $1,
       lease_expires = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $2 + timeout_ms END, updated_at = $2,
       owner_node = $5, owner_epoch = $6
-    WHERE seq IN (SELECT seq FROM picked)
+    ${unsynced ? 'FROM unsynced ' : ''}WHERE seq IN (SELECT seq FROM picked)
     RETURNING ${COLUMNS}`
 }
+
+/** The transaction's commit does not wait for the WAL flush (see {@link claimSql}). */
+const UNSYNCED_CTE = `unsynced AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS off),
+    `
 
 /** Every column of `jobs`, named with the table (for statements that join it). */
 const JOB_COLUMNS = COLUMNS.split(',')
@@ -116,6 +128,9 @@ const PG_JOB_SQL = {
   claim: claimSql(''),
   claimClean: claimSql('AND crashes = 0'),
   claimSuspect: claimSql('AND crashes > 0'),
+  claimUnsynced: claimSql('', true),
+  claimCleanUnsynced: claimSql('AND crashes = 0', true),
+  claimSuspectUnsynced: claimSql('AND crashes > 0', true),
   // The first $3 due entries of jobs_claim for queue $1 at $2, and no further (a bounded range).
   countDue: `SELECT count(*) AS n FROM (SELECT 1 FROM jobs
     WHERE queue = $1 AND state = 'waiting' AND run_at <= $2 LIMIT $3) AS due`,

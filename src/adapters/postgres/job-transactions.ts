@@ -65,26 +65,33 @@ async function duplicate(c: Queryable, r: CheckedJob): Promise<AddResult> {
   return { id: r.id, added: false }
 }
 
-/** One claim, in claim order (see job-queries.ts for why no delivery goes to two workers). */
+/**
+ * One claim, in claim order (see job-queries.ts for why no delivery goes to two workers). `synced`
+ * false: the transaction only claims, and its commit need not wait for the disk (job-queries.ts).
+ */
 export async function claimRows(
   c: Queryable,
   req: ClaimRequest,
   now: number,
   owner: JobOwner | null,
+  synced = true,
 ): Promise<Delivery[]> {
   const take = (s: Statement, limit: number) =>
     rows<JobRow>(c, s, [req.worker, now, req.queue, limit, ...ownerValues(owner)])
+  const any = synced ? S.claim : S.claimUnsynced
+  const clean = synced ? S.claimClean : S.claimCleanUnsynced
+  const suspects = synced ? S.claimSuspect : S.claimSuspectUnsynced
   switch (req.suspects) {
     case 'only':
-      return toDeliveries(await take(S.claimSuspect, req.limit))
+      return toDeliveries(await take(suspects, req.limit))
     case 'exclude':
-      return toDeliveries(await take(S.claimClean, req.limit))
+      return toDeliveries(await take(clean, req.limit))
     case 'alone': {
-      const suspect = await take(S.claimSuspect, 1)
-      return toDeliveries(suspect.length > 0 ? suspect : await take(S.claimClean, req.limit))
+      const suspect = await take(suspects, 1)
+      return toDeliveries(suspect.length > 0 ? suspect : await take(clean, req.limit))
     }
     case 'any':
-      return toDeliveries(await take(S.claim, req.limit))
+      return toDeliveries(await take(any, req.limit))
   }
 }
 
@@ -202,7 +209,7 @@ export function oneStatement(
   if (ready.length === 0 && asking.length === 1 && asking[0]!.suspects !== 'alone') {
     const req = asking[0]!
     return async (q, claims, now) => {
-      const got = await claimRows(q, req, now, owner)
+      const got = await claimRows(q, req, now, owner, false)
       return { settled: [], claimed: claims.map((c) => (c.limit > 0 ? got : [])) }
     }
   }

@@ -155,10 +155,15 @@ export class PostgresJobStore implements JobStore {
     const t = epochMs('now', now)
     const c = checkClaim({ queue, limit, worker, suspects })
     if (limit === 0) return []
-    return this.#guard.write(`claim jobs of ${queue} for ${worker}`, (q) => claimRows(q, c, t, this.#owner))
+    return this.#guard.write(`claim jobs of ${queue} for ${worker}`, (q) =>
+      claimRows(q, c, t, this.#owner, false),
+    )
   }
 
-  /** Settlements, then claims, in one transaction: the supervisor's whole turn costs one commit. */
+  /**
+   * Settlements, then claims, in one transaction: the supervisor's whole turn costs one commit. One
+   * that only claims commits without waiting for the WAL flush (job-queries.ts says why that is safe).
+   */
   async exchange(
     settlements: readonly Settlement[],
     claims: readonly ClaimRequest[],
@@ -178,7 +183,9 @@ export class PostgresJobStore implements JobStore {
     const done = await this.#guard.write(what, async (c) => {
       const settled = await this.#settleAll(c, ready, t, policy, random)
       const claimed: Delivery[][] = []
-      for (const r of requests) claimed.push(r.limit > 0 ? await claimRows(c, r, t, this.#owner) : [])
+      // Claims alone commit without waiting for the disk; with settlements, the commit waits.
+      const synced = ready.length > 0
+      for (const r of requests) claimed.push(r.limit > 0 ? await claimRows(c, r, t, this.#owner, synced) : [])
       return { settled, claimed }
     })
     this.#wakes.tell(queuesWoken(done.settled))
