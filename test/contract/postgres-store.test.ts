@@ -15,7 +15,7 @@ import { STORE_STATEMENTS } from '../../src/adapters/postgres/store-queries.js'
 import type { Migration } from '../../src/adapters/sql/migration-files.js'
 import { nodeState } from '../../src/core/fleet-node.js'
 import { isShepherdError, type ShepherdError } from '../../src/errors.js'
-import type { LeaseClaim, StoreWrite } from '../../src/ports/store.js'
+import type { LeaseClaim, SavedWorkerState, StoreWrite } from '../../src/ports/store.js'
 import { adminQuery, dropSchema, postgresSkipReason, TEST_PG_URL, testSchema } from '../helpers/postgres.js'
 import { defaults } from './job-store.contract.js'
 import { incident, sampleEvents, storeContract, T0 } from './store.contract.js'
@@ -302,6 +302,41 @@ if (skip === null) {
         (await store.listEvents({ afterSeq: 0 })).map((e) => e.seq),
         [Number(first!.seq), seq],
       )
+    })
+
+    it("keeps each node's saved worker state apart: two agents' billing#1 are two workers", async (t) => {
+      const { store, url } = await openFor(t)
+      const b = await openPostgresStore(url)
+      const reader = await openPostgresStore(url)
+      t.after(() => Promise.all([b.close(), reader.close()]))
+      const claim = (node: string): LeaseClaim => ({
+        owner: `run-${node}`,
+        node,
+        host: node,
+        pid: 1,
+        startTicks: 1,
+        apiUrl: null,
+      })
+      await store.claimOwnership(claim('web-1'), T0, TTL, () => null)
+      await b.claimOwnership(claim('web-2'), T0, TTL, () => null)
+      const state = (checkpoint: string): SavedWorkerState => ({
+        workerId: 'billing#1',
+        pool: 'billing',
+        savedAt: T0,
+        incidentId: null,
+        logTail: [],
+        lastReport: null,
+        exit: null,
+        checkpoint,
+      })
+      // Saved before nodes (or copied from an embedded store): no node.
+      await reader.saveWorkerState(state('from before'))
+      assert.equal((await store.loadWorkerState('billing#1'))?.checkpoint, 'from before')
+      await store.saveWorkerState(state('web-1'))
+      await b.saveWorkerState(state('web-2'))
+      assert.equal((await store.loadWorkerState('billing#1'))?.checkpoint, 'web-1')
+      assert.equal((await b.loadWorkerState('billing#1'))?.checkpoint, 'web-2')
+      assert.equal((await reader.loadWorkerState('billing#1'))?.checkpoint, 'from before')
     })
 
     it('gives each node one supervisor: agents of other hosts beside it, a second one of its node refused', async (t) => {

@@ -232,7 +232,7 @@ export class PostgresStore implements Store {
     const events = batch.events ?? []
     return this.#guard.write(`write ${what}`, async (c) => {
       for (const i of batch.incidents ?? []) await upsertIncident(c, i)
-      for (const s of batch.workerStates ?? []) await upsertWorkerState(c, s)
+      for (const s of batch.workerStates ?? []) await upsertWorkerState(c, s, this.#ownership.node)
       for (const p of batch.processesStarted ?? [])
         await changes(c, S.insertNodeProcess, [
           p.pid,
@@ -289,13 +289,15 @@ export class PostgresStore implements Store {
 
   /** Inserts or replaces the worker's saved state. The checkpoint must be a JSON value. */
   async saveWorkerState(state: SavedWorkerState): Promise<void> {
-    await this.#guard.write(`save the state of worker ${state.workerId}`, (c) => upsertWorkerState(c, state))
+    await this.#guard.write(`save the state of worker ${state.workerId}`, (c) =>
+      upsertWorkerState(c, state, this.#ownership.node),
+    )
   }
 
   /** The state last saved for the worker slot, or undefined when none was. */
   async loadWorkerState(workerId: string): Promise<SavedWorkerState | undefined> {
     return this.#guard.read(`read the state of worker ${workerId}`, async (q) => {
-      const r = await row<DataRow>(q, S.loadWorkerState, [workerId])
+      const r = await row<DataRow>(q, S.loadNodeWorkerState, [workerId, this.#ownership.node ?? ''])
       return r ? (JSON.parse(r.data) as SavedWorkerState) : undefined
     })
   }
@@ -333,8 +335,10 @@ async function upsertIncident(c: Queryable, incident: Incident): Promise<void> {
   ])
 }
 
-async function upsertWorkerState(c: Queryable, state: SavedWorkerState): Promise<void> {
-  await changes(c, S.upsertWorkerState, [
+/** Saves a worker's state as `node`'s (null: a store that claimed no node). */
+async function upsertWorkerState(c: Queryable, state: SavedWorkerState, node: string | null): Promise<void> {
+  await changes(c, S.upsertNodeWorkerState, [
+    node ?? '',
     state.workerId,
     state.pool,
     storedTime(state.savedAt),

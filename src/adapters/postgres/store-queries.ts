@@ -4,12 +4,25 @@
  * batch insert of events, and the per-node leases. The schema is `sql/postgres/0001_init.sql` (lease epochs: 0002_fleet.sql; versions and workloads: 0005_nodes.sql).
  * @module
  */
-import { FINAL_PHASES, FLEET_NOTIFICATION_SQL, LEADER_SQL, SQL } from '../sql/store-sql.js'
+import {
+  FINAL_PHASES,
+  FLEET_NOTIFICATION_SQL,
+  LEADER_SQL,
+  SQL,
+  WORKER_STATE_COLUMNS,
+} from '../sql/store-sql.js'
 import { named } from './statements.js'
 
 const LEASE_COLUMNS = 'owner, host, pid, start_ticks, api_url, acquired_at, heartbeat_at, expires_at, epoch'
 
 const PG_STORE_SQL = {
+  // A worker's saved state is its node's ($1; '' for a store that claimed none): every agent of a
+  // fleet has the config's worker ids (0008_worker_state_node.sql).
+  upsertNodeWorkerState: `INSERT INTO worker_state (node, ${WORKER_STATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (node, worker_id) DO UPDATE SET pool = excluded.pool, saved_at = excluded.saved_at, data = excluded.data`,
+  // Its own node's first, else one of no node (saved before nodes, or copied from an embedded store).
+  loadNodeWorkerState: `SELECT data FROM worker_state WHERE worker_id = $1 AND node IN ($2, '')
+    ORDER BY node = $2 DESC LIMIT 1`,
   // Event writes of every agent take turns from their insert to their commit: an event's seq is
   // then never visible before every lower one is, so a reader that pages by seq (`after`) misses
   // none. The first key spells "shev" (Shepherd events); the second is the schema.
