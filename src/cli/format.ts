@@ -67,17 +67,30 @@ export function renderTable(
 /** The worker table of `shepherd status`: one row per slot, spares included. */
 export function formatWorkers(workers: readonly WorkerView[], style: Styler): string {
   if (workers.length === 0) return 'no workers'
-  const rows = workers.map((w): Cell[] => [
+  const rows = workers.map((w) => workerCells(w, w.uptimeMs))
+  return renderTable(WORKER_COLUMNS, rows, style)
+}
+
+const WORKER_COLUMNS = ['ID', 'POOL', 'PID', 'STATE', 'HEALTH', 'RESTARTS', 'UPTIME', 'WORST']
+
+/** One worker's row of the `shepherd status` tables, from its id to its worst indicator. */
+function workerCells(
+  w: Pick<
+    NodeWorker,
+    'id' | 'pool' | 'pid' | 'state' | 'role' | 'healthScore' | 'restarts' | 'worst' | 'worstDetail'
+  >,
+  uptimeMs: number | null,
+): Cell[] {
+  return [
     w.id,
     w.pool,
     w.pid === null ? '-' : String(w.pid),
     { text: w.role === 'spare' ? `${w.state} (spare)` : w.state, style: stateStyle(w.state) },
     { text: String(w.healthScore), style: scoreStyle(w.healthScore) },
     String(w.restarts),
-    w.uptimeMs === null ? '-' : formatDuration(w.uptimeMs),
+    uptimeMs === null ? '-' : formatDuration(uptimeMs),
     w.worst === null ? '-' : w.worstDetail ? `${w.worst}: ${w.worstDetail}` : w.worst,
-  ])
-  return renderTable(['ID', 'POOL', 'PID', 'STATE', 'HEALTH', 'RESTARTS', 'UPTIME', 'WORST'], rows, style)
+  ]
 }
 
 /**
@@ -108,22 +121,11 @@ export type FleetWorker = NodeWorker & { node: string }
  */
 export function formatFleetWorkers(workers: readonly FleetWorker[], now: number, style: Styler): string {
   if (workers.length === 0) return 'no workers'
-  const rows = workers.map((w): Cell[] => [
+  const rows = workers.map((w) => [
     w.node,
-    w.id,
-    w.pool,
-    w.pid === null ? '-' : String(w.pid),
-    { text: w.role === 'spare' ? `${w.state} (spare)` : w.state, style: stateStyle(w.state) },
-    { text: String(w.healthScore), style: scoreStyle(w.healthScore) },
-    String(w.restarts),
-    w.startedAt === null ? '-' : formatDuration(Math.max(0, now - w.startedAt)),
-    w.worst === null ? '-' : w.worstDetail ? `${w.worst}: ${w.worstDetail}` : w.worst,
+    ...workerCells(w, w.startedAt === null ? null : Math.max(0, now - w.startedAt)),
   ])
-  return renderTable(
-    ['NODE', 'ID', 'POOL', 'PID', 'STATE', 'HEALTH', 'RESTARTS', 'UPTIME', 'WORST'],
-    rows,
-    style,
-  )
+  return renderTable(['NODE', ...WORKER_COLUMNS], rows, style)
 }
 
 function stateStyle(state: WorkerView['state']): Style | undefined {
