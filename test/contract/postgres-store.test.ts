@@ -61,6 +61,11 @@ async function openFor(
   return { store, url: made.url, schema: made.schema }
 }
 
+/** A supervisor's claim of `node`: on the host of the same name, pid 1, unless `o` says otherwise. */
+function leaseClaim(owner: string, node: string, o: Partial<LeaseClaim> = {}): LeaseClaim {
+  return { owner, node, host: node, pid: 1, startTicks: 1, apiUrl: null, ...o }
+}
+
 function expectError(code: ShepherdError['code'], ...patterns: RegExp[]) {
   return (e: unknown): boolean => {
     assert.ok(isShepherdError(e, code), `expected ${code}, got ${String(e)}`)
@@ -250,14 +255,7 @@ if (skip === null) {
 
     it('refuses to renew a lease that lapsed, without fencing: the agent claims its node again with a new epoch', async (t) => {
       const { store } = await openFor(t)
-      const web1: LeaseClaim = {
-        owner: 'run-1',
-        node: 'web-1',
-        host: 'web-1',
-        pid: 101,
-        startTicks: 1,
-        apiUrl: null,
-      }
+      const web1 = leaseClaim('run-1', 'web-1', { pid: 101 })
       assert.equal((await store.claimOwnership(web1, T0, TTL, () => null)).kind, 'take')
       assert.equal(await store.renewOwnership('run-1', T0 + TTL, TTL), 'lapsed')
       assert.equal((await store.readOwnership())?.expiresAt, T0 + TTL, 'nothing was written')
@@ -309,16 +307,8 @@ if (skip === null) {
       const b = await openPostgresStore(url)
       const reader = await openPostgresStore(url)
       t.after(() => Promise.all([b.close(), reader.close()]))
-      const claim = (node: string): LeaseClaim => ({
-        owner: `run-${node}`,
-        node,
-        host: node,
-        pid: 1,
-        startTicks: 1,
-        apiUrl: null,
-      })
-      await store.claimOwnership(claim('web-1'), T0, TTL, () => null)
-      await b.claimOwnership(claim('web-2'), T0, TTL, () => null)
+      await store.claimOwnership(leaseClaim('run-1', 'web-1'), T0, TTL, () => null)
+      await b.claimOwnership(leaseClaim('run-2', 'web-2'), T0, TTL, () => null)
       const state = (checkpoint: string): SavedWorkerState => ({
         workerId: 'billing#1',
         pool: 'billing',
@@ -344,34 +334,13 @@ if (skip === null) {
       const web2 = await openPostgresStore(url)
       const again = await openPostgresStore(url)
       t.after(() => Promise.all([web2.close(), again.close()]))
-      const web1: LeaseClaim = {
-        owner: 'run-1',
-        node: 'web-1',
-        host: 'web-1',
-        pid: 101,
-        startTicks: 1,
-        apiUrl: null,
-      }
+      const web1 = leaseClaim('run-1', 'web-1', { pid: 101 })
       assert.equal((await store.claimOwnership(web1, T0, TTL, () => true)).kind, 'take')
-      const other: LeaseClaim = {
-        owner: 'run-2',
-        node: 'web-2',
-        host: 'web-2',
-        pid: 101,
-        startTicks: 1,
-        apiUrl: null,
-      }
+      const other = leaseClaim('run-2', 'web-2', { pid: 101 })
       assert.equal((await web2.claimOwnership(other, T0, TTL, () => true)).kind, 'take', 'another node')
       // Where the holder's process cannot be seen (running says null, as for a holder on another
       // host), its lease decides: live, refused; expired, taken over.
-      const second: LeaseClaim = {
-        owner: 'run-3',
-        node: 'web-1',
-        host: 'web-1',
-        pid: 202,
-        startTicks: 2,
-        apiUrl: null,
-      }
+      const second = leaseClaim('run-3', 'web-1', { pid: 202, startTicks: 2 })
       const refused = await again.claimOwnership(second, T0 + 1_000, TTL, () => null)
       assert.equal(refused.kind, 'refuse')
       assert.equal(refused.kind === 'refuse' ? refused.holder?.owner : null, 'run-1')
@@ -429,30 +398,9 @@ if (skip === null) {
       const b = await openPostgresStore(url)
       const again = await openPostgresStore(url)
       t.after(() => Promise.all([b.close(), again.close()]))
-      const a1: LeaseClaim = {
-        owner: 'run-a',
-        node: 'agent-a',
-        host: 'box',
-        pid: 101,
-        startTicks: 1,
-        apiUrl: null,
-      }
-      const b1: LeaseClaim = {
-        owner: 'run-b',
-        node: 'agent-b',
-        host: 'box',
-        pid: 202,
-        startTicks: 2,
-        apiUrl: null,
-      }
-      const a2: LeaseClaim = {
-        owner: 'run-c',
-        node: 'agent-a',
-        host: 'box',
-        pid: 303,
-        startTicks: 3,
-        apiUrl: null,
-      }
+      const a1 = leaseClaim('run-a', 'agent-a', { host: 'box', pid: 101 })
+      const b1 = leaseClaim('run-b', 'agent-b', { host: 'box', pid: 202, startTicks: 2 })
+      const a2 = leaseClaim('run-c', 'agent-a', { host: 'box', pid: 303, startTicks: 3 })
       assert.equal((await store.claimOwnership(a1, T0, TTL, () => true)).kind, 'take')
       assert.equal(
         (await b.claimOwnership(b1, T0, TTL, () => true)).kind,
@@ -470,22 +418,8 @@ if (skip === null) {
       const { store, url } = await openFor(t)
       const b = await openPostgresStore(url)
       t.after(() => b.close())
-      const a1: LeaseClaim = {
-        owner: 'run-a',
-        node: 'agent-a',
-        host: 'box',
-        pid: 101,
-        startTicks: 1,
-        apiUrl: null,
-      }
-      const b1: LeaseClaim = {
-        owner: 'run-b',
-        node: 'agent-b',
-        host: 'box',
-        pid: 202,
-        startTicks: 2,
-        apiUrl: null,
-      }
+      const a1 = leaseClaim('run-a', 'agent-a', { host: 'box', pid: 101 })
+      const b1 = leaseClaim('run-b', 'agent-b', { host: 'box', pid: 202, startTicks: 2 })
       await store.claimOwnership(a1, T0, TTL, () => true)
       await b.claimOwnership(b1, T0, TTL, () => true)
       const proc = (pid: number) => ({ pid, startTicks: 7, pool: 'jobs', workerId: 'w#1', spawnedAt: T0 })
