@@ -15,6 +15,7 @@ import { stringify } from 'yaml'
 import { openPostgresStore } from '../../src/adapters/postgres/pg-store.js'
 import { CLI_ENV, freePort, runCli, startCli } from '../helpers/cli.js'
 import { fixture, NODE, tempDir } from '../helpers/daemon.js'
+import { startAgents } from '../helpers/fleet.js'
 import { adminQuery, dropSchema, postgresSkipReason, testSchema } from '../helpers/postgres.js'
 import { isGone, waitFor } from '../helpers/wait.js'
 
@@ -156,55 +157,41 @@ describe('the daemon on PostgreSQL', () => {
     'runs two agents on one host under two node names; a third with a name in use is refused, naming it',
     { skip: skip ?? false },
     async (t) => {
-      const { schema, url } = testSchema()
-      const dir = tempDir(t)
-      const configFor = async (name: string): Promise<string> => {
-        const file = path.join(dir, `${name}.yaml`)
-        writeFileSync(
-          file,
-          stringify({
-            api: { port: await freePort() },
-            log: { level: 'warn' },
-            store: { url_env: 'SHEPHERD_TEST_STORE_URL' },
-            workers: { idle: { command: NODE, args: ['-e', 'setInterval(() => {}, 1000)'] } },
-          }),
-        )
-        return file
-      }
-      const env = (node: string): NodeJS.ProcessEnv => ({
-        ...CLI_ENV,
-        SHEPHERD_TEST_STORE_URL: url,
-        SHEPHERD_NODE: node,
-      })
-      const a = startCli(t, ['start', '-c', await configFor('a')], { env: env('agent-a'), built: true })
-      const b = startCli(t, ['start', '-c', await configFor('b')], { env: env('agent-b'), built: true })
-      t.after(async () => {
-        for (const d of [a, b]) if (d.child.exitCode === null) d.child.kill('SIGKILL')
-        await Promise.all([a.exited, b.exited])
-        await dropSchema(schema)
-      })
+      const idle = { command: NODE, args: ['-e', 'setInterval(() => {}, 1000)'] }
+      const {
+        schema,
+        url,
+        dir,
+        agents: [a, b],
+      } = await startAgents(t, ['agent-a', 'agent-b'], { workers: { idle } })
       const leases = async (): Promise<{ node: string; pid: string }[]> =>
         adminQuery<{ node: string; pid: string }>(
           `SELECT node, pid FROM ${schema}.supervisor_leases ORDER BY node`,
         ).catch(() => [])
-      await waitFor(
-        async () => (await leases()).length === 2,
-        `both agents hold their node's lease (logs: ${a.log()} ${b.log()})`,
-        30_000,
-        200,
-      )
       assert.deepEqual(
         (await leases()).map((l) => [l.node, Number(l.pid)]),
         [
-          ['agent-a', a.child.pid],
-          ['agent-b', b.child.pid],
+          ['agent-a', a!.child.pid],
+          ['agent-b', b!.child.pid],
         ],
       )
-      const third = await runCli(['start', '-c', await configFor('c')], { env: env('agent-a'), built: true })
-      assert.notEqual(third.code, 0)
-      assert.match(third.stderr + third.stdout, /SHEPHERD_STORE_LOCKED/)
-      assert.match(third.stderr + third.stdout, /as node agent-a/)
-      assert.equal(a.child.exitCode, null, 'the holder runs on')
+      const third = path.join(dir, 'c.yaml')
+      writeFileSync(
+        third,
+        stringify({
+          api: { port: await freePort() },
+          store: { url_env: 'SHEPHERD_TEST_STORE_URL' },
+          workers: { idle },
+        }),
+      )
+      const refused = await runCli(['start', '-c', third], {
+        env: { ...CLI_ENV, SHEPHERD_TEST_STORE_URL: url, SHEPHERD_NODE: 'agent-a' },
+        built: true,
+      })
+      assert.notEqual(refused.code, 0)
+      assert.match(refused.stderr + refused.stdout, /SHEPHERD_STORE_LOCKED/)
+      assert.match(refused.stderr + refused.stdout, /as node agent-a/)
+      assert.equal(a!.child.exitCode, null, 'the holder runs on')
     },
   )
 })
