@@ -76,7 +76,7 @@ describe('a fleet when a host is cut off from the database', () => {
           stringify({
             node: { lease: `${LEASE_MS}ms` },
             api: { port: await freePort() },
-            log: { level: process.env.SHEPHERD_TEST_LOG ?? 'info' },
+            log: { level: 'info' },
             store: { url_env: 'SHEPHERD_TEST_STORE_URL' },
             queues: { work: { retry_delay: '20ms' } },
             workers: {
