@@ -21,7 +21,7 @@ import type { JobStore } from '../ports/job-store.js'
 import type { Heartbeat, Ownership } from './ownership.js'
 
 export interface FleetMembershipOptions {
-  ownership: Pick<Ownership, 'heartbeat' | 'lease'>
+  ownership: Pick<Ownership, 'heartbeat' | 'rejoin' | 'lease'>
   jobs: Pick<JobStore, 'adopt'>
   /** The delivery tokens this agent's workers hold now, outcomes not yet written included. */
   held: () => readonly string[]
@@ -50,6 +50,8 @@ export class FleetMembership {
   #was: Standing = 'member'
   #lapsedAt: number | null = null
   #timer: unknown = null
+  /** The rejoin under way, if any. */
+  #rejoining: Promise<void> | null = null
   /** When the renewal still unanswered was sent, or null. */
   #pendingSince: number | null = null
   #stopped = true
@@ -125,8 +127,22 @@ export class FleetMembership {
       this.#renewedSentAt = Math.max(this.#renewedSentAt, sentAt)
       this.#lapsedAt = null
     }
+    // A lapse found by a renewal sent before the last rejoin is old news.
+    if (beat.kind === 'lapsed' && sentAt >= this.#renewedSentAt) await this.#rejoin()
+  }
+
+  /** Claims the node again, once however many renewals found the lapse, at the time of the claim. */
+  #rejoin(): Promise<void> {
+    this.#rejoining ??= this.#claimAgain().finally(() => (this.#rejoining = null))
+    return this.#rejoining
+  }
+
+  async #claimAgain(): Promise<void> {
+    const at = this.#o.now()
+    const beat = await this.#o.ownership.rejoin(at)
+    if (beat.kind === 'renewed') this.#renewedSentAt = Math.max(this.#renewedSentAt, at)
     if (beat.kind !== 'rejoined') return
-    this.#renewedSentAt = sentAt
+    this.#renewedSentAt = at
     const { kept, released } = await this.#o.jobs.adopt(this.#o.held(), this.#o.now())
     const away = this.#lapsedAt === null ? null : this.#o.now() - this.#lapsedAt
     this.#lapsedAt = null

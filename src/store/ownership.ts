@@ -42,12 +42,19 @@ export interface Ownership {
   /** Records the API address in the lease once the API is bound: a refused start names it. */
   serving(apiUrl: string, now: number): Promise<void>
   /**
-   * Renews the lease. One that lapsed (the store unreachable, or this process stalled, for longer
-   * than the lease) is claimed again at once: a rejoin, with a new epoch (`rejoined`, the lease as
-   * it is now). `taken`: another supervisor owns the node now, and the store is fenced. Each
-   * renewal records the workers' workload, once told where to read it ({@link Ownership.recordWorkload}).
+   * Renews the lease: `renewed`; `lapsed` when it had expired by `now` (the store unreachable, or
+   * this process stalled, for longer than the lease: see {@link Ownership.rejoin}); `taken` when
+   * another supervisor owns the node now, and the store is fenced. Each renewal records the
+   * workers' workload, once told where to read it ({@link Ownership.recordWorkload}).
    */
   heartbeat(now: number): Promise<Heartbeat>
+  /**
+   * Claims the node again after its lease lapsed: a rejoin, with a new epoch (`rejoined`, the lease
+   * as it is now). `now` must be the time of the call, not of the renewal that found the lapse (an
+   * answer that came late would rejoin with a lease already expired). `renewed` when another call
+   * rejoined already; `taken` when another supervisor took the node.
+   */
+  rejoin(now: number): Promise<Heartbeat>
   /**
    * From now on each heartbeat records `workload()` in the lease (`shepherd nodes`, `status` of
    * other hosts): the supervisor's workers, once it has them.
@@ -103,14 +110,15 @@ export async function takeOwnership(
       if (again.kind !== 'refuse') lease = again.lease
     },
     async heartbeat(at) {
-      const renewal = await store.renewOwnership(claim.owner, at, ttlMs, workload?.())
-      if (renewal !== 'lapsed') return { kind: renewal }
+      return { kind: await store.renewOwnership(claim.owner, at, ttlMs, workload?.()) }
+    },
+    async rejoin(at) {
       const previous = lease
       const again = await store.claimOwnership({ ...claim, apiUrl: lease.apiUrl }, at, ttlMs, processRunning)
       // Another supervisor took the node between the two: the renewal says so, and fences the store.
       if (again.kind === 'refuse') return { kind: await store.renewOwnership(claim.owner, at, ttlMs) }
       lease = again.lease
-      // An earlier heartbeat, answered late, rejoined already: this one renewed that lease.
+      // Rejoined already: this claim renewed that lease.
       if (again.kind === 'renew') return { kind: 'renewed' }
       return { kind: 'rejoined', previous, lease }
     },

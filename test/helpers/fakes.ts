@@ -302,7 +302,12 @@ export class MemoryStore implements Store {
   async renewOwnership(owner: string, now: number, ttlMs: number): Promise<Renewal> {
     if (this.lease?.owner !== owner) return 'taken'
     if (now >= this.lease.expiresAt) return 'lapsed'
-    this.lease = { ...this.lease, heartbeatAt: now, expiresAt: now + ttlMs }
+    // As the stores do: a renewal answered late never moves the lease back.
+    this.lease = {
+      ...this.lease,
+      heartbeatAt: Math.max(this.lease.heartbeatAt, now),
+      expiresAt: Math.max(this.lease.expiresAt, now + ttlMs),
+    }
     return 'renewed'
   }
   async releaseOwnership(owner: string): Promise<void> {

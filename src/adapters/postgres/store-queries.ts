@@ -72,7 +72,9 @@ const PG_STORE_SQL = {
   clearNodeProcesses: 'DELETE FROM worker_processes WHERE node = $1',
   // A live lease only: one that expired is the owner's to claim again (a rejoin, a new epoch). With
   // the agent's workload when it gives one ($4 NULL keeps the last: 0005_nodes.sql).
-  renew: `UPDATE supervisor_leases SET heartbeat_at = $1, expires_at = $2, workload = COALESCE($4::text, workload)
+  // A renewal answered late (several may be under way) never moves the lease back.
+  renew: `UPDATE supervisor_leases SET heartbeat_at = GREATEST(heartbeat_at, $1), expires_at = GREATEST(expires_at, $2),
+      workload = COALESCE($4::text, workload)
     WHERE owner = $3 AND expires_at > $1`,
   release: 'DELETE FROM supervisor_leases WHERE owner = $1',
   // The leader's row, locked until the claim's transaction ends (it exists from the migration on).
