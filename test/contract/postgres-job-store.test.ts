@@ -5,9 +5,12 @@
 import assert from 'node:assert/strict'
 import { describe, it, type TestContext } from 'node:test'
 
+import pg from 'pg'
+
+import { JOB_STATEMENTS as S } from '../../src/adapters/postgres/job-queries.js'
 import { openPostgresStore, type PostgresStore } from '../../src/adapters/postgres/pg-store.js'
 import { seededRandom } from '../../src/ports/clock.js'
-import { adminQuery, dropSchema, postgresSkipReason, testSchema } from '../helpers/postgres.js'
+import { adminQuery, dropSchema, postgresSkipReason, TEST_PG_URL, testSchema } from '../helpers/postgres.js'
 import { waitFor } from '../helpers/wait.js'
 import { defaults, jobStoreContract, POLICY, T0 } from './job-store.contract.js'
 
@@ -228,6 +231,47 @@ if (skip === null) {
       await front.jobs.add([{ queue: 'marker', payload: 0 }], T0, defaults)
       await waitFor(() => heard.some((q) => q?.includes('marker')), 'the marker', 5_000, 1)
       assert.ok(!heard.some((q) => q?.includes('crashy')), 'an ack puts nothing back: no wake')
+    })
+
+    it('claims from jobs_claim alone, whatever the statistics say: never a sort of the backlog', async (t) => {
+      const { schema, url } = testSchema()
+      const store = await openPostgresStore(url)
+      t.after(async () => {
+        await store.close()
+        await dropSchema(schema)
+      })
+      const add = (from: number, n: number) =>
+        store.jobs.add(
+          Array.from({ length: n }, (_, k) => ({ queue: 'q', payload: from + k })),
+          T0,
+          defaults,
+        )
+      const reader = new pg.Client({ connectionString: TEST_PG_URL, options: `-c search_path=${schema}` })
+      await reader.connect()
+      t.after(() => reader.end())
+      const plans = async (when: string) => {
+        for (const s of [S.claim, S.claimClean, S.claimSuspectUnsynced, S.claimCleanUnsynced]) {
+          const explained = await reader.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${s.text}`, [
+            'w#1',
+            T0 + 1,
+            'q',
+            8,
+            null,
+            null,
+          ])
+          const plan = explained.rows.map((r) => r['QUERY PLAN']).join('\n')
+          assert.match(plan, /Index Scan using jobs_(claim|suspects) on jobs/, `${s.name} ${when}:\n${plan}`)
+          assert.doesNotMatch(plan, /Sort/, `${s.name} ${when}:\n${plan}`)
+        }
+      }
+      // A backlog the planner has never counted: the table was never analyzed.
+      for (let i = 0; i < 40_000; i += 5_000) await add(i, 5_000)
+      await plans('before any analyze')
+      // A backlog that came after an analyze saw none waiting: 'waiting' looks rare.
+      await adminQuery(`UPDATE ${schema}.jobs SET state = 'done', finished_at = ${T0}`)
+      await adminQuery(`ANALYZE ${schema}.jobs`)
+      for (let i = 40_000; i < 80_000; i += 5_000) await add(i, 5_000)
+      await plans('after an analyze of done jobs')
     })
   })
 }

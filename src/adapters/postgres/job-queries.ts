@@ -149,12 +149,19 @@ const PG_JOB_SQL = {
   doneSince: `SELECT queue, count(*) AS n FROM jobs WHERE state = 'done' AND finished_at > $1 GROUP BY queue`,
   doneSinceOf: `SELECT queue, count(*) AS n FROM jobs
     WHERE state = 'done' AND finished_at > $1 AND queue = $2 GROUP BY queue`,
+  // Every state of one queue ($1): the waiting jobs counted in jobs_claim, the others in
+  // jobs_state_queue_seq, which leaves the waiting ones out (sql/postgres/0009_claim_index_alone.sql).
+  countQueueStates: `SELECT 'waiting' AS state, queue, count(*) AS n FROM jobs
+      WHERE state = 'waiting' AND queue = $1 GROUP BY queue
+    UNION ALL SELECT state, queue, count(*) AS n FROM jobs
+      WHERE state IN ('active', 'done', 'dead', 'quarantined') AND queue = $1 GROUP BY state, queue`,
   // A state's jobs newest first (jobs_state_queue_seq backwards; jobs_retrying for failed).
   listState: `SELECT ${COLUMNS} FROM jobs WHERE state = $1 AND queue = $2 ORDER BY seq DESC LIMIT $3`,
   listDue: `SELECT ${COLUMNS} FROM jobs
     WHERE state = 'waiting' AND queue = $1 AND run_at <= $2 ORDER BY seq DESC LIMIT $3`,
+  // run_at > created_at: as nextDue says, so that jobs_delayed serves it.
   listDelayed: `SELECT ${COLUMNS} FROM jobs
-    WHERE state = 'waiting' AND queue = $1 AND run_at > $2 ORDER BY seq DESC LIMIT $3`,
+    WHERE state = 'waiting' AND queue = $1 AND run_at > $2 AND run_at > created_at ORDER BY seq DESC LIMIT $3`,
   listFailed: `SELECT ${COLUMNS} FROM jobs
     WHERE state = 'waiting' AND attempts > 0 AND queue = $1 ORDER BY seq DESC LIMIT $2`,
   // Batches of a whole state ($1 now, $2 state, $3 queue, $4 batch size). Retried jobs leave the

@@ -311,7 +311,7 @@ export class PostgresJobStore implements JobStore {
     return this.#guard.snapshot(
       queue === undefined ? 'count jobs' : `count the jobs of ${queue}`,
       async (c) => {
-        const states = await rows<CountRow>(c, queue === undefined ? S.countStates : S.countStatesOf, one)
+        const states = await rows<CountRow>(c, queue === undefined ? S.countStates : S.countQueueStates, one)
         const waiting = new Map(
           (await rows<WaitingRow>(c, queue === undefined ? S.waiting : S.waitingOf, [t, ...one])).map((w) => [
             w.queue,

@@ -83,9 +83,14 @@ export const PORTABLE_JOB_SQL = {
   // was held by a run that is gone, whatever node name it had). PostgreSQL narrows it (releaseOwn).
   releaseAll: `UPDATE jobs SET state = 'waiting', run_at = ?, updated_at = ?, ${NO_LEASE}
     WHERE state = 'active'`,
-  nextDue: `SELECT run_at FROM jobs WHERE queue = ? AND state = 'waiting' AND run_at > ? ORDER BY run_at LIMIT 1`,
+  // The earliest run_at after now. run_at > created_at holds for every such job (created at or
+  // before now by a clock that never runs backwards); said here, it lets PostgreSQL read its index
+  // of put-off jobs alone (sql/postgres/0009_claim_index_alone.sql).
+  nextDue: `SELECT run_at FROM jobs WHERE queue = ? AND state = 'waiting' AND run_at > ? AND run_at > created_at
+    ORDER BY run_at LIMIT 1`,
   countStates: 'SELECT state, queue, count(*) AS n FROM jobs GROUP BY state, queue',
-  // The IN list turns "every state of one queue" into five seeks of jobs_state_queue_seq.
+  // The IN list turns "every state of one queue" into five seeks of jobs_state_queue_seq (SQLite;
+  // PostgreSQL's index leaves the waiting jobs out: pg's countQueueStates).
   countStatesOf: `SELECT state, queue, count(*) AS n FROM jobs
     WHERE state IN ('waiting', 'active', 'done', 'dead', 'quarantined') AND queue = ? GROUP BY state, queue`,
   // Newest first is the enqueue order backwards, stopping at `limit` jobs of the queue. No index on
