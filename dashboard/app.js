@@ -442,14 +442,51 @@ function setHidden(node, hidden) {
   if (node.hidden !== hidden) node.hidden = hidden
 }
 
-/** Keeps `container`'s children in `ordered` order, moving nodes only when the order changed. */
+/**
+ * Keeps `container`'s children in `ordered` order, moving nodes only when the order changed. An
+ * empty container takes them all at once, through a fragment (the first render of a long list).
+ */
 function arrange(container, ordered) {
+  if (container.children.length === 0) {
+    const fragment = document.createDocumentFragment()
+    fragment.append(...ordered)
+    container.append(fragment)
+    return
+  }
   let i = 0
   for (const node of ordered) {
     if (container.children[i] !== node) container.insertBefore(node, container.children[i] ?? null)
     i++
   }
   while (container.children.length > ordered.length) container.lastElementChild.remove()
+}
+
+/**
+ * Shows one card per item in `container`, in `items`' order, the cards kept in `cards` by
+ * `key(item)`: a new key gets `create(item)`, every card gets `update(card, item)`, and a card
+ * whose key is gone is forgotten (after `remove(card, key)`, when given) and taken off the page.
+ * A card is an object whose `root` is its element; cards are updated in place, never rebuilt.
+ */
+function reconcileCards(container, cards, items, { key, create, update, remove }) {
+  const seen = new Set()
+  const ordered = []
+  for (const item of items) {
+    const k = key(item)
+    seen.add(k)
+    let card = cards.get(k)
+    if (!card) {
+      card = create(item)
+      cards.set(k, card)
+    }
+    update(card, item)
+    ordered.push(card.root)
+  }
+  for (const [k, card] of cards) {
+    if (seen.has(k)) continue
+    remove?.(card, k)
+    cards.delete(k)
+  }
+  arrange(container, ordered)
 }
 
 /** A dt/dd pair in a div; `value` is the span that holds the value, `dd` takes extra notes. */
@@ -632,37 +669,11 @@ function createNodeCard(name) {
  * workers serving of those its pools want (as it recorded them with its last heartbeat).
  */
 function renderNodes() {
-  const seen = new Set()
-  const ordered = []
-  for (const n of data.nodes) {
-    seen.add(n.name)
-    let card = nodeCards.get(n.name)
-    if (!card) {
-      card = createNodeCard(n.name)
-      nodeCards.set(n.name, card)
-    }
-    ordered.push(card.root)
-    setData(card.root, 'state', n.state)
-    setText(card.state, tValue('nodeState', n.state))
-    setHidden(card.leader, !n.leader)
-    setText(
-      card.workers,
-      n.running === null || n.desired === null
-        ? '—'
-        : `${formatNumber(n.running)} / ${formatNumber(n.desired)}`,
-    )
-    setText(card.heartbeat, t('node.ago', { age: formatDuration(n.heartbeatAgeMs) }))
-    setText(card.host, n.host)
-    setText(card.pid, t('node.pid', { pid: n.pid }))
-    setText(card.version, n.version ?? '—')
-    setData(
-      card.root,
-      'level',
-      n.state === 'dead' ? 'bad' : n.running === null || n.running >= n.desired ? 'good' : 'warn',
-    )
-  }
-  for (const [name] of nodeCards) if (!seen.has(name)) nodeCards.delete(name)
-  arrange($('nodes'), ordered)
+  reconcileCards($('nodes'), nodeCards, data.nodes, {
+    key: (n) => n.name,
+    create: (n) => createNodeCard(n.name),
+    update: updateNodeCard,
+  })
   const dead = data.nodes.filter((n) => n.state === 'dead').length
   setText(
     $('nodes-count'),
@@ -673,6 +684,27 @@ function renderNodes() {
         : plural('nodes.count', data.nodes.length),
   )
   setHidden($('nodes-empty'), !data.loaded.has('nodes') || data.nodes.length > 0)
+}
+
+function updateNodeCard(card, n) {
+  setData(card.root, 'state', n.state)
+  setText(card.state, tValue('nodeState', n.state))
+  setHidden(card.leader, !n.leader)
+  setText(
+    card.workers,
+    n.running === null || n.desired === null
+      ? '—'
+      : `${formatNumber(n.running)} / ${formatNumber(n.desired)}`,
+  )
+  setText(card.heartbeat, t('node.ago', { age: formatDuration(n.heartbeatAgeMs) }))
+  setText(card.host, n.host)
+  setText(card.pid, t('node.pid', { pid: n.pid }))
+  setText(card.version, n.version ?? '—')
+  setData(
+    card.root,
+    'level',
+    n.state === 'dead' ? 'bad' : n.running === null || n.running >= n.desired ? 'good' : 'warn',
+  )
 }
 
 // Pools ------------------------------------------------------------------------------------------
@@ -713,47 +745,42 @@ function createPoolCard(name) {
 }
 
 function renderPools() {
-  const container = $('pools')
-  const seen = new Set()
-  const ordered = []
   const queues = new Map(data.queues.map((q) => [q.queue, q]))
-  for (const p of data.pools) {
-    seen.add(p.name)
-    let card = poolCards.get(p.name)
-    if (!card) {
-      card = createPoolCard(p.name)
-      poolCards.set(p.name, card)
-    }
-    ordered.push(card.root)
-    const { min, max } = p.replicas
-    setText(
-      card.replicas,
-      min === max
-        ? t('pool.replicasFixed', { n: formatNumber(min) })
-        : t('pool.replicas', { min: formatNumber(min), max: formatNumber(max) }),
-    )
-    setText(card.serving, `${formatNumber(p.serving)} / ${formatNumber(p.workers)}`)
-    setText(card.spares, p.spares ? plural('workers.spares', p.spares) : '')
-    setText(card.availability, formatPercent(p.availability))
-    const restarts = Object.values(p.restartsByCause).reduce((s, n) => s + n, 0)
-    setText(card.restarts, formatNumber(restarts))
-    setText(
-      card.causes,
-      Object.entries(p.restartsByCause)
-        .map(([cause, n]) => t('cause.restartsBy', { cause: tValue('cause', cause), n }))
-        .join(' · '),
-    )
-    setText(card.queue, p.queue ?? t('pool.noQueue'))
-    const counts = p.queue === null ? undefined : queues.get(p.queue)
-    setText(
-      card.depth,
-      counts ? t('pool.queueDepth', { waiting: counts.waiting, inFlight: counts.inFlight }) : '',
-    )
-    setData(card.root, 'level', p.serving >= p.replicas.min ? 'good' : p.serving > 0 ? 'warn' : 'bad')
-  }
-  for (const [name] of poolCards) if (!seen.has(name)) poolCards.delete(name)
-  arrange(container, ordered)
+  reconcileCards($('pools'), poolCards, data.pools, {
+    key: (p) => p.name,
+    create: (p) => createPoolCard(p.name),
+    update: (card, p) => updatePoolCard(card, p, queues),
+  })
   setHidden($('pools-empty'), !data.loaded.has('pools') || data.pools.length > 0)
+}
+
+/** `queues`: the queues' counts by name, for the depth of the pool's queue. */
+function updatePoolCard(card, p, queues) {
+  const { min, max } = p.replicas
+  setText(
+    card.replicas,
+    min === max
+      ? t('pool.replicasFixed', { n: formatNumber(min) })
+      : t('pool.replicas', { min: formatNumber(min), max: formatNumber(max) }),
+  )
+  setText(card.serving, `${formatNumber(p.serving)} / ${formatNumber(p.workers)}`)
+  setText(card.spares, p.spares ? plural('workers.spares', p.spares) : '')
+  setText(card.availability, formatPercent(p.availability))
+  const restarts = Object.values(p.restartsByCause).reduce((s, n) => s + n, 0)
+  setText(card.restarts, formatNumber(restarts))
+  setText(
+    card.causes,
+    Object.entries(p.restartsByCause)
+      .map(([cause, n]) => t('cause.restartsBy', { cause: tValue('cause', cause), n }))
+      .join(' · '),
+  )
+  setText(card.queue, p.queue ?? t('pool.noQueue'))
+  const counts = p.queue === null ? undefined : queues.get(p.queue)
+  setText(
+    card.depth,
+    counts ? t('pool.queueDepth', { waiting: counts.waiting, inFlight: counts.inFlight }) : '',
+  )
+  setData(card.root, 'level', p.serving >= p.replicas.min ? 'good' : p.serving > 0 ? 'warn' : 'bad')
 }
 
 // Workers ----------------------------------------------------------------------------------------
@@ -878,40 +905,16 @@ function workerOrder(pools) {
   }
 }
 
-let workerOrderKey = ''
-
 function renderWorkers() {
-  const seen = new Set()
-  for (const w of data.workers) {
-    seen.add(w.id)
-    let card = workerCards.get(w.id)
-    if (!card) {
-      card = createWorkerCard(w.id)
-      workerCards.set(w.id, card)
-    }
-    updateWorkerCard(card, w)
-  }
-  for (const [id, card] of workerCards) {
-    if (!seen.has(id)) {
+  reconcileCards($('workers'), workerCards, [...data.workers].sort(workerOrder(data.pools)), {
+    key: (w) => w.id,
+    create: (w) => createWorkerCard(w.id),
+    update: updateWorkerCard,
+    remove: (card, id) => {
       sparkObserver?.unobserve(card.root)
       visibleWorkers.delete(id)
-      workerCards.delete(id)
-    }
-  }
-  const sorted = [...data.workers].sort(workerOrder(data.pools))
-  const key = sorted.map((w) => w.id).join('\n')
-  if (key !== workerOrderKey) {
-    workerOrderKey = key
-    const container = $('workers')
-    const nodes = sorted.map((w) => workerCards.get(w.id).root)
-    if (container.children.length === 0) {
-      const fragment = document.createDocumentFragment()
-      fragment.append(...nodes)
-      container.append(fragment)
-    } else {
-      arrange(container, nodes)
-    }
-  }
+    },
+  })
   // Spares are counted apart: "Serving 9 / 9" next to "10 workers" would leave one unexplained.
   const spares = data.workers.filter((w) => w.role === 'spare').length
   const serving = plural('workers.count', data.workers.length - spares)
@@ -1033,40 +1036,31 @@ function chartBox(key) {
 }
 
 function renderQueues(force) {
-  const seen = new Set()
-  const ordered = []
-  for (const q of data.queues) {
-    seen.add(q.queue)
-    let card = queueCards.get(q.queue)
-    if (!card) {
-      card = createQueueCard(q.queue)
-      queueCards.set(q.queue, card)
-    }
-    ordered.push(card.root)
-    for (const [field, node] of Object.entries(card.fields)) {
-      const v = q[field]
-      setText(
-        node,
-        field === 'oldestWaitingMs'
-          ? v > 0
-            ? formatDuration(v)
-            : t('none')
-          : field === 'throughputPerMinute'
-            ? t('queue.perMinute', { n: formatNumber(v) })
-            : formatNumber(v),
-      )
-    }
-    setData(card.root, 'level', q.quarantined > 0 || q.deadLettered > 0 ? 'bad' : 'good')
-  }
-  for (const [name, card] of queueCards) {
-    if (!seen.has(name)) {
-      destroyCharts(card)
-      queueCards.delete(name)
-    }
-  }
-  arrange($('queues'), ordered)
+  reconcileCards($('queues'), queueCards, data.queues, {
+    key: (q) => q.queue,
+    create: (q) => createQueueCard(q.queue),
+    update: updateQueueCard,
+    remove: destroyCharts,
+  })
   setHidden($('queues-empty'), !data.loaded.has('queues') || data.queues.length > 0)
   for (const card of queueCards.values()) drawQueueCharts(card, force)
+}
+
+function updateQueueCard(card, q) {
+  for (const [field, node] of Object.entries(card.fields)) {
+    const v = q[field]
+    setText(
+      node,
+      field === 'oldestWaitingMs'
+        ? v > 0
+          ? formatDuration(v)
+          : t('none')
+        : field === 'throughputPerMinute'
+          ? t('queue.perMinute', { n: formatNumber(v) })
+          : formatNumber(v),
+    )
+  }
+  setData(card.root, 'level', q.quarantined > 0 || q.deadLettered > 0 ? 'bad' : 'good')
 }
 
 function chartColors() {
@@ -1263,34 +1257,27 @@ function createJobRow(queue, id) {
 }
 
 function renderJobs() {
-  const ordered = []
-  const seen = new Set()
-  for (const [queue, jobs] of data.jobs) {
-    for (const job of jobs) {
-      const key = `${queue}\n${job.id}`
-      seen.add(key)
-      let row = jobRows.get(key)
-      if (!row) {
-        row = createJobRow(queue, job.id)
-        jobRows.set(key, row)
-      }
-      ordered.push(row.root)
-      setText(row.crashes, formatNumber(job.crashes))
-      setText(row.attempts, `${formatNumber(job.attempts)} / ${formatNumber(job.maxAttempts)}`)
-      setText(row.at, formatDateTime(job.finishedAt ?? job.updatedAt))
-      setText(row.error, job.lastError ?? t('job.noError'))
-      setData(row.error, 'empty', job.lastError === null)
-      if (row.payloadSource !== job.payload) {
-        row.payloadSource = job.payload
-        setText(row.payload, payloadText(job.payload))
-      }
-      setAttr(row.retry, 'aria-label', t('job.retryLabel', { id: job.id }))
-      setAttr(row.purge, 'aria-label', t('job.purgeLabel', { id: job.id }))
-    }
+  const held = [...data.jobs].flatMap(([queue, jobs]) => jobs.map((job) => ({ queue, job })))
+  reconcileCards($('jobs'), jobRows, held, {
+    key: ({ queue, job }) => `${queue}\n${job.id}`,
+    create: ({ queue, job }) => createJobRow(queue, job.id),
+    update: (row, { job }) => updateJobRow(row, job),
+  })
+  setHidden($('jobs-empty'), held.length > 0)
+}
+
+function updateJobRow(row, job) {
+  setText(row.crashes, formatNumber(job.crashes))
+  setText(row.attempts, `${formatNumber(job.attempts)} / ${formatNumber(job.maxAttempts)}`)
+  setText(row.at, formatDateTime(job.finishedAt ?? job.updatedAt))
+  setText(row.error, job.lastError ?? t('job.noError'))
+  setData(row.error, 'empty', job.lastError === null)
+  if (row.payloadSource !== job.payload) {
+    row.payloadSource = job.payload
+    setText(row.payload, payloadText(job.payload))
   }
-  for (const key of [...jobRows.keys()]) if (!seen.has(key)) jobRows.delete(key)
-  arrange($('jobs'), ordered)
-  setHidden($('jobs-empty'), ordered.length > 0)
+  setAttr(row.retry, 'aria-label', t('job.retryLabel', { id: job.id }))
+  setAttr(row.purge, 'aria-label', t('job.purgeLabel', { id: job.id }))
 }
 
 // Incidents --------------------------------------------------------------------------------------
@@ -1375,20 +1362,11 @@ function renderIncidents() {
   const shown = incidents.slice(0, INCIDENT_LIMIT)
   // Forget what falls off the list, so the map does not grow with every event.
   for (const dropped of incidents.slice(INCIDENT_LIMIT)) data.incidents.delete(dropped.id)
-  const seen = new Set()
-  const ordered = []
-  for (const inc of shown) {
-    seen.add(inc.id)
-    let row = incidentRows.get(inc.id)
-    if (!row) {
-      row = createIncidentRow(inc.id)
-      incidentRows.set(inc.id, row)
-    }
-    updateIncidentRow(row, inc)
-    ordered.push(row.root)
-  }
-  for (const id of [...incidentRows.keys()]) if (!seen.has(id)) incidentRows.delete(id)
-  arrange($('incidents'), ordered)
+  reconcileCards($('incidents'), incidentRows, shown, {
+    key: (inc) => inc.id,
+    create: (inc) => createIncidentRow(inc.id),
+    update: updateIncidentRow,
+  })
   setHidden($('incidents-empty'), !data.loaded.has('incidents') || shown.length > 0)
 }
 

@@ -312,7 +312,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   })
   await election.start()
   const chores = new FleetChores({
-    leading: () => election.leading,
+    leading: () => election.checkStanding(),
     now: () => clock.now(),
     timers: backgroundTimers,
     logger,

@@ -23,7 +23,10 @@ export interface Chore {
 
 export interface FleetChoresOptions {
   chores: readonly Chore[]
-  /** Whether this agent leads the fleet now. */
+  /**
+   * Whether this agent leads the fleet now, asked once per look: the election's
+   * `checkStanding()`, which records a leadership found lapsed.
+   */
   leading: () => boolean
   now: () => number
   timers: TimerPort

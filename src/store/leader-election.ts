@@ -1,8 +1,9 @@
 /**
  * The agent's side of the fleet's leadership (src/core/leadership.ts): it asks the store to lead
- * every third of the lease, and says whether it leads now, which the fleet-wide chores ask before
- * they run (src/store/fleet-chores.ts). Under the timer port and the agent's clock, so that it runs
- * under fake time in tests.
+ * every third of the lease, and says whether it leads now ({@link LeaderElection.leading}, a plain
+ * read). The fleet-wide chores check its standing before they run (src/store/fleet-chores.ts),
+ * which is when a leadership whose renewals went unanswered is found lapsed. Under the timer port
+ * and the agent's clock, so that it runs under fake time in tests.
  *
  * A leader that stops leading (another agent took it, or its claims stopped getting answers for
  * longer than the margin allows) records `leader:lost`; one that takes it, `leader:elected`. A
@@ -61,9 +62,18 @@ export class LeaderElection {
     return this.#claim()
   }
 
-  /** Whether this agent leads now (asked before each chore). */
+  /** Whether this agent leads now, by its last answered claim and its clock. Records nothing. */
   get leading(): boolean {
-    const leads = leadsNow(this.#last, this.#o.now(), this.#o.ttlMs, this.everyMs)
+    return leadsNow(this.#last, this.#o.now(), this.#o.ttlMs, this.everyMs)
+  }
+
+  /**
+   * Whether this agent leads now, recording `leader:lost` once when its standing ran out since it
+   * last looked: its renewals went unanswered past the margin. A claim that fails checks; one that
+   * hangs never answers, so the chores check before each round (src/store/fleet-chores.ts).
+   */
+  checkStanding(): boolean {
+    const leads = this.leading
     if (this.#led && !leads) this.#lost('lapsed', null)
     return leads
   }
@@ -102,7 +112,7 @@ export class LeaderElection {
     } catch (err) {
       // The store says why through its own events (store:failed); the standing runs out by itself.
       this.#o.logger.debug({ err }, 'could not claim the fleet leadership')
-      void this.leading
+      this.checkStanding()
     } finally {
       this.#claiming = false
       if (!this.#stopped) this.#timer = this.#o.timers.set(() => void this.#claim(), this.#nextClaimIn())

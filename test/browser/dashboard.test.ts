@@ -767,6 +767,61 @@ work(async (job) => {
       assert.deepEqual(errors, [])
     },
   )
+
+  it(
+    'adds, drops and reorders cards as the fleet changes, keeping the cards of those that stay',
+    { timeout: 60_000 },
+    async (t) => {
+      const fleet = fakeFleet(10)
+      const fake = await startFakeApi(t, fleet)
+      const browser = await launch(t)
+      const context = await browser.newContext({ viewport: LAPTOP })
+      const { page, errors } = await openPage(context, `${fake.url}/`)
+      await waitFor(() => fake.streams.size === 1, 'the page listens to the event stream')
+      const ids = (selector: string, key: string) =>
+        page.$$eval(selector, (cards, k) => cards.map((c) => c.getAttribute(k)!), key)
+      assert.deepEqual(await ids('#workers [data-worker-id]', 'data-worker-id'), [
+        ...['api#1', 'api#2', 'email#1', 'email#2', 'reports#1', 'reports#2'],
+        ...['billing#1', 'billing#2', 'search#1', 'search#2'],
+      ])
+      await page.evaluate(() => {
+        window.__cards = [
+          ...document.querySelectorAll('#workers [data-worker-id]'),
+          ...document.querySelectorAll('#pools [data-pool-name]'),
+        ]
+      })
+
+      // email#1 goes, api#3 comes, and the pools change order (the workers follow their pools).
+      const gone = fleet.workers.findIndex((w) => w.id === 'email#1')
+      fleet.workers.splice(gone, 1)
+      fleet.workers.push({ ...fleet.workers[0]!, id: 'api#3', pid: 20_000 })
+      fleet.history.workers['api#3'] = []
+      fleet.pools.reverse()
+      fake.send('pool:scaled', { type: 'pool:scaled', data: {} })
+      await page.waitForFunction(() => document.querySelector('[data-worker-id="api#3"]') !== null)
+
+      assert.deepEqual(await ids('#workers [data-worker-id]', 'data-worker-id'), [
+        ...['search#1', 'search#2', 'billing#1', 'billing#2', 'reports#1', 'reports#2'],
+        ...['email#2', 'api#1', 'api#2', 'api#3'],
+      ])
+      assert.deepEqual(await ids('#pools [data-pool-name]', 'data-pool-name'), [
+        ...['search', 'billing', 'reports', 'email', 'api'],
+      ])
+      const kept = await page.evaluate(() => {
+        const before = window.__cards!
+        const now = [
+          ...document.querySelectorAll('#workers [data-worker-id]'),
+          ...document.querySelectorAll('#pools [data-pool-name]'),
+        ]
+        return {
+          same: now.filter((c) => before.includes(c)).length,
+          dropped: before.filter((c) => !now.includes(c)).map((c) => c.getAttribute('data-worker-id')),
+        }
+      })
+      assert.deepEqual(kept, { same: 9 + 5, dropped: ['email#1'] })
+      assert.deepEqual(errors, [])
+    },
+  )
 })
 
 describe('dashboard in Chromium: a fleet in trouble, at a glance', { skip: skipBrowser }, () => {

@@ -14,12 +14,13 @@ export const TEST_PG_URL = process.env.SHEPHERD_TEST_PG_URL || 'postgres://postg
 
 const PREFIX = 'shepherd_test_'
 
-/** Runs one statement on a short-lived connection of its own. */
+/** Runs one statement on a short-lived connection of its own (to the test server, or to `database`). */
 export async function adminQuery<R extends pg.QueryResultRow>(
   sql: string,
   values: unknown[] = [],
+  database = TEST_PG_URL,
 ): Promise<R[]> {
-  const client = new pg.Client({ connectionString: TEST_PG_URL, connectionTimeoutMillis: 5_000 })
+  const client = new pg.Client({ connectionString: database, connectionTimeoutMillis: 5_000 })
   await client.connect()
   try {
     return (await client.query<R>(sql, values)).rows

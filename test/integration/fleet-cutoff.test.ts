@@ -15,11 +15,10 @@ import path from 'node:path'
 import { describe, it } from 'node:test'
 
 import pg from 'pg'
-import { stringify } from 'yaml'
 
 import { openPostgresStore } from '../../src/adapters/postgres/pg-store.js'
-import { CLI_ENV, freePort, type RunningCli, startCli } from '../helpers/cli.js'
 import { fixture, NODE, tempDir } from '../helpers/daemon.js'
+import { startAgents } from '../helpers/fleet.js'
 import { createNetnsHost, netnsSkipReason } from '../helpers/netns.js'
 import { createPgCluster, pgClusterSupport } from '../helpers/postgres-cluster.js'
 import { waitFor } from '../helpers/wait.js'
@@ -69,44 +68,31 @@ describe('a fleet when a host is cut off from the database', () => {
           ).rows.map((r) => [r.node, Number(r.epoch)]),
         )
 
-      const start = async (node: string, url: string, prefix?: string[]): Promise<RunningCli> => {
-        const file = path.join(dir, `${node}.yaml`)
-        writeFileSync(
-          file,
-          stringify({
-            node: { lease: `${LEASE_MS}ms` },
-            api: { port: await freePort() },
-            log: { level: 'info' },
-            store: { url_env: 'SHEPHERD_TEST_STORE_URL' },
-            queues: { work: { retry_delay: '20ms' } },
-            workers: {
-              jobs: {
-                command: NODE,
-                args: [fixture('sdk-jobs.mjs')],
-                queue: 'work',
-                replicas: 1,
-                concurrency: 3,
-                env: { LEDGER: ledger },
-              },
+      // The agent to be cut off starts alone, on its host, and takes the first three jobs.
+      const fleet = await startAgents(
+        t,
+        ['cut'],
+        {
+          node: { lease: `${LEASE_MS}ms` },
+          log: { level: 'info' },
+          queues: { work: { retry_delay: '20ms' } },
+          workers: {
+            jobs: {
+              command: NODE,
+              args: [fixture('sdk-jobs.mjs')],
+              queue: 'work',
+              replicas: 1,
+              concurrency: 3,
+              env: { LEDGER: ledger },
             },
-          }),
-        )
-        const agent = startCli(t, ['start', '-c', file], {
-          env: { ...CLI_ENV, SHEPHERD_TEST_STORE_URL: url, SHEPHERD_NODE: node },
-          built: true,
-          prefix,
-        })
-        await waitFor(
-          async () => (await leases().catch(() => new Map())).has(node),
-          () => `agent ${node} runs (log: ${agent.log()})`,
-          30_000,
-          100,
-        )
-        return agent
-      }
-
-      // The agent to be cut off starts alone, and takes the first three jobs.
-      const cut = await start('cut', cluster.url({ host: host.hostAddress }), host.prefix)
+          },
+        },
+        {
+          database: cluster.url(),
+          agents: { cut: { url: cluster.url({ host: host.hostAddress }), prefix: host.prefix } },
+        },
+      )
+      const cut = fleet.agents[0]!
       const store = await openPostgresStore(cluster.url())
       t.after(() => store.close())
       const add = (ids: string[], ms: number) =>
@@ -122,7 +108,7 @@ describe('a fleet when a host is cut off from the database', () => {
         30_000,
         50,
       )
-      const stay = await start('stay', cluster.url())
+      const stay = await fleet.join('stay')
 
       await host.cut()
       const cutAt = Date.now()

@@ -82,7 +82,7 @@ function fleet(names: string[]) {
       logger: quiet,
     })
     const chores = new FleetChores({
-      leading: () => election.leading,
+      leading: () => election.checkStanding(),
       now: () => clock.now(),
       timers: own,
       logger: quiet,
@@ -165,5 +165,25 @@ describe('leader election and fleet chores, under fake time', () => {
     const lost = f.events.find((e) => e.type === 'leader:lost')
     assert.equal(lost?.severity, 'warning')
     assert.match(lost!.message, /lease may have lapsed/)
+  })
+
+  it('reading whether it leads records nothing; checking its standing records a lapse once', async () => {
+    const f = fleet(['a'])
+    const [x] = f.agents
+    await x!.election.start()
+    await settle()
+    // Its renewals hang: no answer, no failure, so only a look at the clock tells the lapse.
+    f.store.claimLeadership = () => new Promise(() => undefined)
+    await f.timers.run(TTL)
+    assert.equal(x!.election.leading, false)
+    assert.equal(x!.election.leading, false)
+    const lost = () => f.events.filter((e) => e.type === 'leader:lost')
+    assert.deepEqual(lost(), [], 'a read is only a read')
+    assert.equal(x!.election.checkStanding(), false)
+    assert.equal(x!.election.checkStanding(), false)
+    assert.deepEqual(
+      lost().map((e) => e.data),
+      [{ leader: x!.election.leader, reason: 'lapsed', now: null }],
+    )
   })
 })

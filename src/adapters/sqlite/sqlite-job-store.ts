@@ -1,7 +1,8 @@
 /**
  * The embedded JobStore adapter: the durable queue in the store's SQLite file, on the store's own
  * connection (same pragmas: WAL, synchronous=FULL, busy_timeout). The schema is
- * `sql/sqlite/0002_jobs.sql`; its comments say which query each index serves.
+ * `sql/sqlite/0002_jobs.sql`; the SQL is job-queries.ts; what runs inside the transactions (an
+ * insert, a claim, the settlements, the reads of the counts) is job-transactions.ts.
  *
  * Every statement is prepared once, in the constructor. Every write method is one
  * `BEGIN IMMEDIATE` transaction (the write lock is taken before the first read, so a concurrent
@@ -44,21 +45,19 @@ import {
   type JobDefaults,
   type ReadySettlement,
 } from '../../store/job-checks.js'
-import { countQueues, type CountSource } from '../../store/job-counts.js'
+import { countQueues } from '../../store/job-counts.js'
 import { JobWakes, queuesAdded, queuesWoken } from '../../store/job-wakes.js'
+import { type JobOwner, type JobRow, toJob } from '../sql/job-sql.js'
+import { JOB_BATCH } from './job-queries.js'
 import {
-  type CountRow,
-  decidedStep,
-  directStep,
-  insertValues,
-  type JobOwner,
-  type JobRow,
-  onePolicyPerQueue,
-  ownerValues,
-  toDeliveries,
-  toJob,
-} from '../sql/job-sql.js'
-import { JOB_BATCH, JOB_SQL } from './job-queries.js'
+  claimRows,
+  countSource,
+  insertJob,
+  type JobStatements,
+  prepareJobStatements,
+  settleAll,
+  type Statement,
+} from './job-transactions.js'
 import type { SqliteGuard } from './store-guard.js'
 
 /** Options of {@link SqliteJobStore}. */
@@ -70,7 +69,6 @@ export interface SqliteJobStoreOptions {
   newId?: () => string
 }
 
-type Statement<R = unknown> = Database.Statement<unknown[], R>
 type Ready = readonly ReadySettlement[]
 type PolicyOf = (queue: string) => JobPolicy
 type Random = () => number
@@ -84,7 +82,7 @@ export class SqliteJobStore implements JobStore {
   readonly #newId: () => string
   /** Wakes for what this object commits: other processes' adds are found by polling. */
   readonly #wakes = new JobWakes()
-  readonly #s: { [K in keyof typeof JOB_SQL]: Statement }
+  readonly #s: JobStatements
   readonly #add: Database.Transaction<(rows: readonly CheckedJob[]) => AddResult[]>
   readonly #db: Database.Database
   /** The agent whose claims this store makes, once its store claimed its node. */
@@ -110,22 +108,21 @@ export class SqliteJobStore implements JobStore {
   constructor(db: Database.Database, guard: SqliteGuard, options: SqliteJobStoreOptions = {}) {
     this.#guard = guard
     this.#newId = options.newId ?? randomUUID
-    this.#s = Object.fromEntries(Object.entries(JOB_SQL).map(([name, sql]) => [name, db.prepare(sql)])) as {
-      [K in keyof typeof JOB_SQL]: Statement
-    }
-    this.#add = db.transaction((rows: readonly CheckedJob[]) => rows.map((r) => this.#insert(r)))
-    this.#claim = db.transaction((c: ClaimRequest, now: number) => this.#claimRows(c, now))
+    const s = prepareJobStatements(db)
+    this.#s = s
+    this.#add = db.transaction((rows: readonly CheckedJob[]) => rows.map((r) => insertJob(s, r)))
+    this.#claim = db.transaction((c: ClaimRequest, now: number) => claimRows(s, c, now, this.#owner))
     this.#settle = db.transaction((items: Ready, now: number, policy: PolicyOf, random: Random) =>
-      this.#settleAll(items, now, policy, random),
+      settleAll(s, items, now, policy, random),
     )
     this.#exchange = db.transaction(
       (items: Ready, claims: readonly ClaimRequest[], now: number, policy: PolicyOf, random: Random) => ({
-        settled: this.#settleAll(items, now, policy, random),
-        claimed: claims.map((c) => this.#claimRows(c, now)),
+        settled: settleAll(s, items, now, policy, random),
+        claimed: claims.map((c) => claimRows(s, c, now, this.#owner)),
       }),
     )
     this.#db = db
-    const source = this.#countSource()
+    const source = countSource(s)
     this.#counts = db.transaction((now: number, queue: string | undefined) => countQueues(source, now, queue))
     this.#tx = db.transaction((run: () => number) => run())
   }
@@ -223,34 +220,6 @@ export class SqliteJobStore implements JobStore {
     } finally {
       this.#db.pragma('synchronous = FULL')
     }
-  }
-
-  #claimRows(c: ClaimRequest, now: number): Delivery[] {
-    const take = (stmt: Statement, limit: number): JobRow[] =>
-      (stmt as Statement<JobRow>).all(c.worker, ...ownerValues(this.#owner), now, now, c.queue, now, limit)
-    let rows: JobRow[]
-    switch (c.suspects) {
-      case 'only':
-        rows = take(this.#s.claimSuspect, c.limit)
-        break
-      case 'exclude':
-        rows = take(this.#s.claimClean, c.limit)
-        break
-      case 'alone': {
-        const suspect = take(this.#s.claimSuspect, 1)
-        rows = suspect.length > 0 ? suspect : take(this.#s.claimClean, c.limit)
-        break
-      }
-      case 'any':
-        rows = take(this.#s.claim, c.limit)
-        break
-    }
-    return toDeliveries(rows)
-  }
-
-  #settleAll(items: Ready, now: number, policy: PolicyOf, random: Random): SettleResult[] {
-    const policyOf = onePolicyPerQueue(policy)
-    return items.map((r) => this.#settleOne(r, now, policyOf, random))
   }
 
   /**
@@ -434,64 +403,6 @@ export class SqliteJobStore implements JobStore {
         ? this.#s.pruneDone.run(bound, JOB_BATCH).changes
         : this.#s.pruneDoneOf.run(bound, queue, JOB_BATCH).changes,
     )
-  }
-
-  #insert(r: CheckedJob): AddResult {
-    const inserted = this.#s.insert.run(...insertValues(r))
-    if (inserted.changes === 1) return { id: r.id, added: true }
-    if (r.idempotencyKey !== null) {
-      const existing = (this.#s.idByKey as Statement<{ id: string }>).get(r.queue, r.idempotencyKey)
-      if (existing) return { id: existing.id, added: false }
-    }
-    return { id: r.id, added: false }
-  }
-
-  /**
-   * One settlement, as ../sql/job-sql.ts plans it: an ack, checkpoint, progress or release changes
-   * the current delivery directly; a failure or a crash reads it and the core decides. A token that
-   * is not its job's current delivery gives `stale` and changes nothing.
-   */
-  #settleOne(
-    r: ReadySettlement,
-    now: number,
-    policyOf: (queue: string) => JobPolicy,
-    random: () => number,
-  ): SettleResult {
-    if (r.id === null) return this.#stale(r)
-    const s = this.#s as { [K in keyof typeof JOB_SQL]: Statement<JobRow> }
-    let step = directStep({ ...r, id: r.id }, now)
-    if (step === null) {
-      const current = s.current.get(r.id, r.delivery)
-      if (!current) return this.#stale(r)
-      step = decidedStep(r, current, now, policyOf, random)
-    }
-    const changed = s[step.statement].get(...step.values)
-    return changed
-      ? { token: r.item.token, kind: r.item.kind, outcome: step.outcome, job: toJob(changed) }
-      : this.#stale(r)
-  }
-
-  /** A refused settlement: the job as it is (undefined when the token names no job). */
-  #stale(r: ReadySettlement): SettleResult {
-    const row = r.id === null ? undefined : (this.#s.byId as Statement<JobRow>).get(r.id)
-    return { token: r.item.token, kind: r.item.kind, outcome: 'stale', job: row ? toJob(row) : undefined }
-  }
-
-  /** What counts reads, from the indexes (see JOB_SQL). */
-  #countSource(): CountSource {
-    const one = (stmt: Statement, ...params: unknown[]): number | null =>
-      (stmt as Statement<{ n: number | null }>).get(...params)?.n ?? null
-    return {
-      states: (queue) =>
-        (queue === undefined ? this.#s.countStates.all() : this.#s.countStatesOf.all(queue)) as CountRow[],
-      delayed: (queue, now) => one(this.#s.countDelayedOf, queue, now) ?? 0,
-      failed: (queue) => one(this.#s.countFailedOf, queue) ?? 0,
-      oldestDue: (queue, now) => one(this.#s.oldestDueOf, queue, now),
-      doneSince: (since, queue) =>
-        (queue === undefined
-          ? this.#s.countThroughput.all(since)
-          : this.#s.countThroughputOf.all(since, queue)) as { queue: string; n: number }[],
-    }
   }
 
   /** Applies `one` to each distinct id, all in one transaction; returns how many jobs changed. */
