@@ -145,4 +145,30 @@ describe('FleetMembership, under fake time', () => {
       assert.equal(a.events.length, 2, 'nothing more to tell')
     })
   }
+
+  it('rejoins after a cut of between one and two leases, though the renewals held up in the link renew the old lease', async () => {
+    const a = await agent('late')
+    await a.pass(10_000)
+    a.link.up = false
+    // A lease and a half: the renewals sent in the second half of the cut are younger than a lease
+    // when the link is back, and each finds the lease live by its send time: the store takes them
+    // in order and the old epoch's lease runs on. The leader may have reclaimed its jobs meanwhile.
+    await a.pass(LEASE + LEASE / 2)
+    assert.deepEqual(
+      a.events.map((e) => e.type),
+      ['node:lapsed'],
+    )
+    a.restore()
+    await a.pass(100)
+    assert.equal((await a.store.readOwnership())?.epoch, 2, 'a new epoch, not the old one renewed')
+    assert.deepEqual(a.adopted, [['j1:1']], 'its jobs adopted by the new epoch')
+    assert.deepEqual(
+      a.events.slice(1).map((e) => [e.type, e.data]),
+      [['node:rejoined', { node: 'a', epoch: 2, previousEpoch: 1, kept: 1, released: 2 }]],
+    )
+    await a.pass(10_000)
+    assert.equal(a.membership.mayClaim(), true)
+    assert.equal((await a.store.readOwnership())?.epoch, 2, 'rejoined once')
+    assert.equal(a.events.length, 2, 'nothing more to tell')
+  })
 })
