@@ -8,6 +8,7 @@
  * no lease                     ─> take
  * our own lease, live          ─> renew (a claim repeated, e.g. once the API address is known)
  * our own lease, lapsed        ─> take (a rejoin: a new epoch)
+ * our own lease, of the epoch the claim rejoins ─> take (a rejoin, though it was renewed again late)
  * holder alive                 ─> refuse, naming the holder
  * holder dead                  ─> take over (reason "dead")
  * holder unknown, lease expired ─> take over (reason "expired")
@@ -55,6 +56,13 @@ export type LeaseClaim = Pick<SupervisorLease, 'owner' | 'host' | 'pid' | 'start
   node: string
   /** Shepherd's version on the claiming agent, recorded for `shepherd nodes`. */
   version?: string
+  /**
+   * A rejoin: the epoch of the claimant's lease that lapsed (by the claimant's own clock). Its own
+   * lease still of that epoch is taken anew, with a new epoch, even when it is live again:
+   * renewals sent before the lapse and answered after it renewed it, while the fleet's leader may
+   * have given its jobs to other agents. A later epoch (a rejoin whose answer was lost) is renewed.
+   */
+  rejoins?: number
 }
 
 /**
@@ -109,9 +117,10 @@ export function decideLease(
   })
   if (current === null) return { kind: 'take', lease: fresh(now) }
   if (current.owner === claim.owner) {
-    return now < current.expiresAt
-      ? { kind: 'renew', lease: fresh(current.acquiredAt, current.epoch) }
-      : { kind: 'take', lease: fresh(now) }
+    const over = now >= current.expiresAt || (claim.rejoins !== undefined && current.epoch <= claim.rejoins)
+    return over
+      ? { kind: 'take', lease: fresh(now) }
+      : { kind: 'renew', lease: fresh(current.acquiredAt, current.epoch) }
   }
   switch (holder) {
     case 'alive':

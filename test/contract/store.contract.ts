@@ -429,10 +429,13 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           // The link is cut; the leader (another agent) finds the lease expired and reclaims.
           const leader = await opened.alongside()
           const reclaimed = await leader.jobs.reclaimLapsed(T0 + 1_000 + TTL + 1)
-          // Renewals and a claim held up in the dead link, sent before the lease expired by the
-          // agent's clock, reach the store once the link is back.
+          // Renewals and claims held up in the dead link, sent before the lease expired by the
+          // agent's clock (some even before its last renewal, on another connection), reach the
+          // store once the link is back.
           const late = await store.renewOwnership(A.owner, T0 + 1_000 + TTL / 2, TTL)
           const lateClaim = await store.jobs.claim('email', 1, 'email#2', T0 + 1_000 + TTL / 2)
+          const older = await store.renewOwnership(A.owner, T0 + 500, TTL)
+          const olderClaim = await store.jobs.claim('email', 1, 'email#2', T0 + 500)
           if (!opened.sharedByAgents) {
             assert.equal(reclaimed.size, 0)
             assert.equal(late, 'renewed', 'its OS lock held throughout, nobody could take anything')
@@ -442,6 +445,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.equal((await store.jobs.getJob(held!.job.id))?.state, 'waiting')
           assert.equal(late, 'lapsed', 'the reclaimed lease is over, whatever the send time')
           assert.deepEqual(lateClaim, [], 'so is its claim')
+          assert.deepEqual([older, olderClaim], ['lapsed', []], 'even sent before its last renewal')
           assert.equal(
             await store.renewOwnership(A.owner, T0 + 1_000 + TTL - 1, TTL),
             'lapsed',
