@@ -5,14 +5,14 @@
  * outcome; this module only decides.
  *
  * ```
- * no lease                     ─> take
- * our own lease, live          ─> renew (a claim repeated, e.g. once the API address is known)
- * our own lease, lapsed        ─> take (a rejoin: a new epoch)
- * our own lease, of the epoch the claim rejoins ─> take (a rejoin, though it was renewed again late)
- * holder alive                 ─> refuse, naming the holder
- * holder dead                  ─> take over (reason "dead")
- * holder unknown, lease expired ─> take over (reason "expired")
- * holder unknown, lease live    ─> refuse
+ * no lease                               ─> take
+ * our own lease, live                    ─> renew (a claim repeated, e.g. once the API address is known)
+ * our own lease, lapsed                  ─> take (a rejoin: a new epoch)
+ * our own lease, of the epoch it rejoins ─> take (a rejoin, though late renewals made it live again)
+ * holder alive                           ─> refuse, naming the holder
+ * holder dead                            ─> take over (reason "dead")
+ * holder unknown, lease expired          ─> take over (reason "expired")
+ * holder unknown, lease live             ─> refuse
  * ```
  *
  * "Unknown" is for a holder whose liveness cannot be seen from here (another host, on a shared
@@ -69,7 +69,8 @@ export type LeaseClaim = Pick<SupervisorLease, 'owner' | 'host' | 'pid' | 'start
  * What the store said to an owner's heartbeat:
  * - `renewed`: the lease was live and is the owner's; its expiry moved on;
  * - `lapsed`: the lease is still the owner's but had expired by the heartbeat (it was cut off, or
- *   stalled, for longer than the lease): nothing was written. Other agents may have taken its
+ *   stalled, for longer than the lease), or the fleet's leader ended it when it reclaimed its jobs,
+ *   whenever the heartbeat was sent: nothing was written. Other agents may have taken its
  *   jobs; it may claim its node again (a rejoin, with a new epoch) if no other agent did;
  * - `taken`: another supervisor holds the lease now: the store refuses this one's writes.
  *

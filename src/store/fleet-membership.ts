@@ -7,10 +7,11 @@
  * is overdue (standing `unsure`), keeps its workers supervised, and once its lease may have lapsed
  * records `node:lapsed`: the jobs it holds may be given to other agents by the fleet's leader, and
  * its workers' results for those are refused by the store (their deliveries are over). When the
- * store answers again, its renewal is refused (`lapsed`) and it claims its node again with a new
- * epoch (a rejoin, without a restart): the deliveries its workers still hold that nobody else took
- * become the new epoch's, the node's other active jobs from before go back to the queue
- * (JobStore.adopt), and `node:rejoined` says how many of each.
+ * store answers again, it claims its node again with a new epoch (a rejoin, without a restart),
+ * whether its renewal is refused (`lapsed`) or, sent before the lapse and answered after it,
+ * accepted: the deliveries its workers still hold that nobody else took become the new epoch's,
+ * the node's other active jobs from before go back to the queue (JobStore.adopt: claims whose
+ * answer was lost with the link), and `node:rejoined` says how many of each.
  * @module
  */
 import type { AnyEvent } from '../core/events.js'
