@@ -463,6 +463,18 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.equal((await store.jobs.claim('email', 1, 'email#2', T0 + 2_001 + TTL)).length, 1)
         }))
 
+      it('takes its own lease anew when a rejoin names its epoch, though renewals answered late made it live again', () =>
+        withStore(async (store) => {
+          await store.claimOwnership(A, T0, TTL, nobodyRuns)
+          const rejoin = await store.claimOwnership({ ...A, rejoins: 1 }, T0 + 1_000, TTL, nobodyRuns)
+          assert.equal(rejoin.kind, 'take')
+          assert.equal((await store.readOwnership())?.epoch, 2)
+          // The same rejoin again (its answer lost with the link): the new epoch is renewed.
+          const again = await store.claimOwnership({ ...A, rejoins: 1 }, T0 + 2_000, TTL, nobodyRuns)
+          assert.equal(again.kind, 'renew')
+          assert.equal((await store.readOwnership())?.epoch, 2)
+        }))
+
       it('raises the lease epoch on every take, take-over and rejoin, never reusing one past a release', () =>
         withStore(async (store, opened) => {
           const epoch = async (s: Store): Promise<number | undefined> => (await s.readOwnership())?.epoch
