@@ -5,13 +5,14 @@
  * outcome; this module only decides.
  *
  * ```
- * no lease                     ─> take
- * our own lease, live          ─> renew (a claim repeated, e.g. once the API address is known)
- * our own lease, lapsed        ─> take (a rejoin: a new epoch)
- * holder alive                 ─> refuse, naming the holder
- * holder dead                  ─> take over (reason "dead")
- * holder unknown, lease expired ─> take over (reason "expired")
- * holder unknown, lease live    ─> refuse
+ * no lease                               ─> take
+ * our own lease, live                    ─> renew (a claim repeated, e.g. once the API address is known)
+ * our own lease, lapsed                  ─> take (a rejoin: a new epoch)
+ * our own lease, of the epoch it rejoins ─> take (a rejoin, though late renewals made it live again)
+ * holder alive                           ─> refuse, naming the holder
+ * holder dead                            ─> take over (reason "dead")
+ * holder unknown, lease expired          ─> take over (reason "expired")
+ * holder unknown, lease live             ─> refuse
  * ```
  *
  * "Unknown" is for a holder whose liveness cannot be seen from here (another host, on a shared
@@ -55,13 +56,21 @@ export type LeaseClaim = Pick<SupervisorLease, 'owner' | 'host' | 'pid' | 'start
   node: string
   /** Shepherd's version on the claiming agent, recorded for `shepherd nodes`. */
   version?: string
+  /**
+   * A rejoin: the epoch of the claimant's lease that lapsed (by the claimant's own clock). Its own
+   * lease still of that epoch is taken anew, with a new epoch, even when it is live again:
+   * renewals sent before the lapse and answered after it renewed it, while the fleet's leader may
+   * have given its jobs to other agents. A later epoch (a rejoin whose answer was lost) is renewed.
+   */
+  rejoins?: number
 }
 
 /**
  * What the store said to an owner's heartbeat:
  * - `renewed`: the lease was live and is the owner's; its expiry moved on;
  * - `lapsed`: the lease is still the owner's but had expired by the heartbeat (it was cut off, or
- *   stalled, for longer than the lease): nothing was written. Other agents may have taken its
+ *   stalled, for longer than the lease), or the fleet's leader ended it when it reclaimed its jobs,
+ *   whenever the heartbeat was sent: nothing was written. Other agents may have taken its
  *   jobs; it may claim its node again (a rejoin, with a new epoch) if no other agent did;
  * - `taken`: another supervisor holds the lease now: the store refuses this one's writes.
  *
@@ -109,9 +118,10 @@ export function decideLease(
   })
   if (current === null) return { kind: 'take', lease: fresh(now) }
   if (current.owner === claim.owner) {
-    return now < current.expiresAt
-      ? { kind: 'renew', lease: fresh(current.acquiredAt, current.epoch) }
-      : { kind: 'take', lease: fresh(now) }
+    const over = now >= current.expiresAt || (claim.rejoins !== undefined && current.epoch <= claim.rejoins)
+    return over
+      ? { kind: 'take', lease: fresh(now) }
+      : { kind: 'renew', lease: fresh(current.acquiredAt, current.epoch) }
   }
   switch (holder) {
     case 'alive':

@@ -221,8 +221,10 @@ export interface JobStore {
    * The leader's reclaim: puts back in the queue, due now, nothing counted, every active job held by
    * another node whose lease has expired at `now` (never the caller's own: it runs, so its jobs are
    * its own while its lease is renewed again) (an agent killed or cut off: its workers' results will
-   * be refused, their deliveries being over). Returns how many, by node. SQLite, whose one
-   * supervisor puts back everything at its start, has nothing to reclaim.
+   * be refused, their deliveries being over). First it ends those nodes' leases, in the same
+   * transaction: no renewal or claim of theirs is taken from then on, however late it arrives (one
+   * sent before the cut), so their agents rejoin with a new epoch. Returns how many, by node.
+   * SQLite, whose one supervisor puts back everything at its start, has nothing to reclaim.
    */
   reclaimLapsed(now: number): Promise<ReadonlyMap<string, number>>
   /**

@@ -136,7 +136,8 @@ export interface Store {
   /**
    * The owner's heartbeat: moves its lease's expiry to `now + ttlMs` while the lease is live
    * (`renewed`), and records `workload` (what its workers are now; kept as it was when absent).
-   * `lapsed`: the lease is the owner's but expired before `now` (a shared store only): nothing is
+   * `lapsed`: the lease is the owner's but expired before `now`, or the fleet's leader ended it
+   * when it reclaimed the node's jobs, whatever `now` says (a shared store only): nothing is
    * written, and the owner may claim its node again, with a new epoch (a rejoin). `taken`: the
    * lease is no longer `owner`'s; the store then refuses every later write (SHEPHERD_STORE_LOCKED).
    */

@@ -7,10 +7,11 @@
  * is overdue (standing `unsure`), keeps its workers supervised, and once its lease may have lapsed
  * records `node:lapsed`: the jobs it holds may be given to other agents by the fleet's leader, and
  * its workers' results for those are refused by the store (their deliveries are over). When the
- * store answers again, its renewal is refused (`lapsed`) and it claims its node again with a new
- * epoch (a rejoin, without a restart): the deliveries its workers still hold that nobody else took
- * become the new epoch's, the node's other active jobs from before go back to the queue
- * (JobStore.adopt), and `node:rejoined` says how many of each.
+ * store answers again, it claims its node again with a new epoch (a rejoin, without a restart),
+ * whether its renewal is refused (`lapsed`) or, sent before the lapse and answered after it,
+ * accepted: the deliveries its workers still hold that nobody else took become the new epoch's,
+ * the node's other active jobs from before go back to the queue (JobStore.adopt: claims whose
+ * answer was lost with the link), and `node:rejoined` says how many of each.
  * @module
  */
 import type { AnyEvent } from '../core/events.js'
@@ -100,9 +101,10 @@ export class FleetMembership {
     const sentAt = this.#o.now()
     if (this.#pendingSince !== null && sentAt - this.#pendingSince < this.everyMs) return
     this.#pendingSince = sentAt
+    const { epoch } = this.#o.ownership.lease
     try {
       const beat = await this.#o.ownership.heartbeat(sentAt)
-      await this.#heard(beat, sentAt)
+      await this.#heard(beat, sentAt, epoch)
     } catch (err) {
       // The store says why through its own events (store:failed); the standing runs out by itself.
       this.#o.logger.debug({ err }, 'could not renew the lease of this agent')
@@ -121,14 +123,23 @@ export class FleetMembership {
     }, this.everyMs)
   }
 
-  async #heard(beat: Heartbeat, sentAt: number): Promise<void> {
-    if (beat.kind === 'renewed') {
-      // Sent while the lease was live: nobody could have taken anything, lapsed here or not.
+  /**
+   * The store's answer to a renewal sent at `sentAt` under the lease of `epoch`. After a lapse seen
+   * here, a renewal of that lease is no proof that nobody took anything: sent while the lease was
+   * live and answered once the link was back, it renewed a lease that had expired meanwhile, and
+   * the fleet's leader may have given its jobs to other agents. So a lapse, the store's or this
+   * agent's, is followed by a rejoin, never by the old lease renewed.
+   */
+  async #heard(beat: Heartbeat, sentAt: number, epoch: number): Promise<void> {
+    // An answer to a renewal sent before the last rejoin is old news.
+    if (epoch !== this.#o.ownership.lease.epoch) return
+    // A lapse by this agent's clock is told before the answer counts: the answer may come late.
+    this.#look()
+    if (beat.kind === 'renewed' && this.#lapsedAt === null) {
       this.#renewedSentAt = Math.max(this.#renewedSentAt, sentAt)
-      this.#lapsedAt = null
+      return
     }
-    // A lapse found by a renewal sent before the last rejoin is old news.
-    if (beat.kind === 'lapsed' && sentAt >= this.#renewedSentAt) await this.#rejoin()
+    if (beat.kind === 'renewed' || beat.kind === 'lapsed') await this.#rejoin()
   }
 
   /** Claims the node again, once however many renewals found the lapse, at the time of the claim. */
@@ -140,7 +151,6 @@ export class FleetMembership {
   async #claimAgain(): Promise<void> {
     const at = this.#o.now()
     const beat = await this.#o.ownership.rejoin(at)
-    if (beat.kind === 'renewed') this.#renewedSentAt = Math.max(this.#renewedSentAt, at)
     if (beat.kind !== 'rejoined') return
     this.#renewedSentAt = at
     const { kept, released } = await this.#o.jobs.adopt(this.#o.held(), this.#o.now())

@@ -50,9 +50,10 @@ export interface Ownership {
   heartbeat(now: number): Promise<Heartbeat>
   /**
    * Claims the node again after its lease lapsed: a rejoin, with a new epoch (`rejoined`, the lease
-   * as it is now). `now` must be the time of the call, not of the renewal that found the lapse (an
-   * answer that came late would rejoin with a lease already expired). `renewed` when another call
-   * rejoined already; `taken` when another supervisor took the node.
+   * as it is now), even when renewals answered late renewed the lapsed one (`LeaseClaim.rejoins`).
+   * `now` must be the time of the call, not of the renewal that found the lapse (an answer that
+   * came late would rejoin with a lease already expired). `rejoined` too when a rejoin whose answer
+   * was lost took the new epoch already; `taken` when another supervisor took the node.
    */
   rejoin(now: number): Promise<Heartbeat>
   /**
@@ -114,12 +115,15 @@ export async function takeOwnership(
     },
     async rejoin(at) {
       const previous = lease
-      const again = await store.claimOwnership({ ...claim, apiUrl: lease.apiUrl }, at, ttlMs, processRunning)
+      const again = await store.claimOwnership(
+        { ...claim, apiUrl: lease.apiUrl, rejoins: previous.epoch },
+        at,
+        ttlMs,
+        processRunning,
+      )
       // Another supervisor took the node between the two: the renewal says so, and fences the store.
       if (again.kind === 'refuse') return { kind: await store.renewOwnership(claim.owner, at, ttlMs) }
       lease = again.lease
-      // Rejoined already: this claim renewed that lease.
-      if (again.kind === 'renew') return { kind: 'renewed' }
       return { kind: 'rejoined', previous, lease }
     },
     recordWorkload(read) {

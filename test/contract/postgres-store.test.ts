@@ -39,6 +39,7 @@ if (skip !== null) {
       store: opened[0]!,
       reopen: open,
       alongside: open,
+      sharedByAgents: true,
       cleanup: async () => {
         for (const s of opened) await s.close()
         await dropSchema(schema)

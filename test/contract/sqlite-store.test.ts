@@ -108,6 +108,7 @@ storeContract('sqlite', async () => {
       for (const s of opened) await s.close()
       fs.rmSync(dir, { recursive: true, force: true })
     },
+    sharedByAgents: false,
   }
 })
 

@@ -30,6 +30,11 @@ export interface OpenedStore {
   reopen: () => Promise<Store>
   /** Opens another Store on the same data while `store` stays open: a second supervisor's. */
   alongside: () => Promise<Store>
+  /**
+   * Whether several agents share the store (PostgreSQL), a lease lapsing there. SQLite has one
+   * supervisor per file, held by its OS lock: its lease never lapses and there is nothing to reclaim.
+   */
+  sharedByAgents: boolean
 }
 
 /**
@@ -409,6 +414,65 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.equal(await store.readOwnership(), null)
           const next = await opened.alongside()
           assert.equal((await next.claimOwnership(B, T0 + 1, TTL, runs(A.pid))).kind, 'take')
+        }))
+
+      it("refuses a renewal sent while its lease was live once the leader reclaimed the node's jobs: it rejoins", () =>
+        withStore(async (store, opened) => {
+          await store.claimOwnership(A, T0, TTL, nobodyRuns)
+          await store.jobs.add(
+            [1, 2].map((n) => ({ queue: 'email', payload: n, id: `l${n}` })),
+            T0,
+            () => ({ maxAttempts: 3, timeoutMs: null }),
+          )
+          const [held] = await store.jobs.claim('email', 1, 'email#1', T0 + 1)
+          assert.equal(await store.renewOwnership(A.owner, T0 + 1_000, TTL), 'renewed')
+          // The link is cut; the leader (another agent) finds the lease expired and reclaims.
+          const leader = await opened.alongside()
+          const reclaimed = await leader.jobs.reclaimLapsed(T0 + 1_000 + TTL + 1)
+          // Renewals and claims held up in the dead link, sent before the lease expired by the
+          // agent's clock (some even before its last renewal, on another connection), reach the
+          // store once the link is back.
+          const late = await store.renewOwnership(A.owner, T0 + 1_000 + TTL / 2, TTL)
+          const lateClaim = await store.jobs.claim('email', 1, 'email#2', T0 + 1_000 + TTL / 2)
+          const older = await store.renewOwnership(A.owner, T0 + 500, TTL)
+          const olderClaim = await store.jobs.claim('email', 1, 'email#2', T0 + 500)
+          if (!opened.sharedByAgents) {
+            assert.equal(reclaimed.size, 0)
+            assert.equal(late, 'renewed', 'its OS lock held throughout, nobody could take anything')
+            return
+          }
+          assert.deepEqual([...reclaimed], [[A.node, 1]])
+          assert.equal((await store.jobs.getJob(held!.job.id))?.state, 'waiting')
+          assert.equal(late, 'lapsed', 'the reclaimed lease is over, whatever the send time')
+          assert.deepEqual(lateClaim, [], 'so is its claim')
+          assert.deepEqual([older, olderClaim], ['lapsed', []], 'even sent before its last renewal')
+          assert.equal(
+            await store.renewOwnership(A.owner, T0 + 1_000 + TTL - 1, TTL),
+            'lapsed',
+            'however many renewals were held up',
+          )
+          assert.equal(
+            await store.appendEvent(sampleEvents(T0)[0]!).then(() => 'written'),
+            'written',
+            'not fenced',
+          )
+          const rejoin = await store.claimOwnership(A, T0 + 2_000 + TTL, TTL, nobodyRuns)
+          assert.equal(rejoin.kind, 'take')
+          assert.equal(rejoin.kind === 'take' ? rejoin.lease.epoch : null, 2, 'a rejoin, with a new epoch')
+          assert.equal(await store.renewOwnership(A.owner, T0 + 2_001 + TTL, TTL), 'renewed')
+          assert.equal((await store.jobs.claim('email', 1, 'email#2', T0 + 2_001 + TTL)).length, 1)
+        }))
+
+      it('takes its own lease anew when a rejoin names its epoch, though renewals answered late made it live again', () =>
+        withStore(async (store) => {
+          await store.claimOwnership(A, T0, TTL, nobodyRuns)
+          const rejoin = await store.claimOwnership({ ...A, rejoins: 1 }, T0 + 1_000, TTL, nobodyRuns)
+          assert.equal(rejoin.kind, 'take')
+          assert.equal((await store.readOwnership())?.epoch, 2)
+          // The same rejoin again (its answer lost with the link): the new epoch is renewed.
+          const again = await store.claimOwnership({ ...A, rejoins: 1 }, T0 + 2_000, TTL, nobodyRuns)
+          assert.equal(again.kind, 'renew')
+          assert.equal((await store.readOwnership())?.epoch, 2)
         }))
 
       it('raises the lease epoch on every take, take-over and rejoin, never reusing one past a release', () =>

@@ -101,6 +101,18 @@ describe('lease epochs', () => {
     assert.equal(d.kind === 'take' ? d.lease.epoch : null, held.epoch + 1)
     assert.equal(d.kind === 'take' ? d.lease.acquiredAt : null, held.expiresAt)
   })
+
+  it('takes its own lease anew when the claim rejoins its epoch, live again or not; a later epoch is renewed', () => {
+    const mine = { ...held, owner: me.owner }
+    // Renewals sent before the lapse, answered after it, renewed the lapsed epoch's lease.
+    const d = decideLease(mine, { ...me, rejoins: held.epoch }, T0, 'alive', TTL)
+    assert.equal(d.kind, 'take')
+    assert.equal(d.kind === 'take' ? d.lease.epoch : null, held.epoch + 1)
+    // A rejoin whose answer was lost already took the next epoch: this one renews it.
+    const again = decideLease(mine, { ...me, rejoins: held.epoch - 1 }, T0, 'alive', TTL)
+    assert.equal(again.kind, 'renew')
+    assert.equal(again.kind === 'renew' ? again.lease.epoch : null, held.epoch)
+  })
 })
 
 describe('holderLiveness', () => {

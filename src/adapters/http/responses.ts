@@ -174,7 +174,9 @@ export const NodeViewSchema = z
     acquiredAt: time('When it took its lease'),
     heartbeatAt: time('Its last heartbeat'),
     heartbeatAgeMs: z.number().min(0).describe('How long ago its last heartbeat was, by this agent’s clock.'),
-    expiresAt: time('Its lease lapses then unless renewed'),
+    expiresAt: time(
+      'Its lease lapses then unless renewed; its last heartbeat once the leader ended it (reclaiming its jobs)',
+    ),
     epoch: count('Its lease epoch.'),
     running: count('Worker slots serving (ready or degraded).')
       .nullable()

@@ -17,13 +17,15 @@ import { named, numbered } from './statements.js'
 
 /**
  * The claim's fence: an agent claims only under its node's current epoch and while its lease is
- * live at the claim's `now` (one row of supervisor_leases, read once per statement). A claim sent
- * before the agent was cut off and run by the server after its lease lapsed, or after it rejoined
- * with a new epoch, takes nothing: no job is stamped with an owner that no longer holds it. A
- * store that never claimed a node ($5 null: a library enqueuing, the contract tests) is not fenced.
+ * live at the claim's `now` and not ended by the leader (its expiry after its last heartbeat: see
+ * endLapsedLeases; one row of supervisor_leases, read once per statement). A claim sent before the
+ * agent was cut off and run by the server after its lease lapsed, or after the leader reclaimed
+ * its jobs, or after it rejoined with a new epoch, takes nothing: no job is stamped with an owner
+ * that no longer holds it. A store that never claimed a node ($5 null: a library enqueuing, the
+ * contract tests) is not fenced.
  */
 const LEASE_HELD = `($5::text IS NULL OR EXISTS (SELECT 1 FROM supervisor_leases l
-        WHERE l.node = $5 AND l.epoch = $6 AND l.expires_at > $2))`
+        WHERE l.node = $5 AND l.epoch = $6 AND l.expires_at > $2 AND l.expires_at > l.heartbeat_at))`
 
 /**
  * A claim: parameters $1 worker, $2 now, $3 queue, $4 limit, $5 and $6 the claiming agent's node and
@@ -78,8 +80,16 @@ const PG_JOB_SQL = {
   releaseOwn: `${numbered(PORTABLE_JOB_SQL.releaseAll)}
     AND (owner_node IS NULL OR owner_node = $3 OR NOT EXISTS (SELECT 1 FROM supervisor_leases l
       WHERE l.node = jobs.owner_node AND l.expires_at > $4))`,
-  // The leader's reclaim ($1 now, $2 its own node, whose jobs are its own while it runs): the active
-  // jobs of other nodes with no live lease, their nodes named.
+  // The leader's reclaim, first ($1 now, $2 its own node): the leases of other nodes that expired
+  // by $1 are ended, their expiry set to their last heartbeat (a live lease's is always later). No
+  // renewal or claim of an ended lease is taken (see renew and LEASE_HELD), however late it
+  // arrives and whatever its send time says (one held up in a link that was cut): its holder's next
+  // renewal is refused (lapsed) and it claims its node again, with a new epoch. Run before the
+  // jobs' reclaim, in its transaction: a renewal that comes between waits for the row, then finds
+  // it ended; one that came before left the lease live, and its jobs are not reclaimed.
+  endLapsedLeases: `UPDATE supervisor_leases SET expires_at = heartbeat_at
+    WHERE expires_at <= $1 AND expires_at > heartbeat_at AND node IS DISTINCT FROM $2`,
+  // Then the active jobs of other nodes with no live lease, their nodes named.
   // Rows a worker's settlement holds locked are skipped: the next round takes them.
   reclaimLapsed: `WITH lapsed AS (SELECT seq, owner_node FROM jobs
       WHERE state = 'active' AND owner_node IS NOT NULL AND owner_node IS DISTINCT FROM $2

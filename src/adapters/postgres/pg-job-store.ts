@@ -238,14 +238,16 @@ export class PostgresJobStore implements JobStore {
     return n
   }
 
-  /** See JobStore.reclaimLapsed: one statement, its wake sent with its commit. */
+  /**
+   * See JobStore.reclaimLapsed: the lapsed leases ended, then their jobs put back, in one
+   * transaction (job-queries.ts says why in this order), its wake sent with its commit.
+   */
   async reclaimLapsed(now: number): Promise<ReadonlyMap<string, number>> {
     const t = epochMs('now', now)
+    const own = this.#owner?.node ?? null
     const reclaimed = await this.#guard.write('reclaim the jobs of agents whose lease lapsed', async (c) => {
-      const rs = await rows<{ queue: string; owner_node: string }>(c, S.reclaimLapsed, [
-        t,
-        this.#owner?.node ?? null,
-      ])
+      await changes(c, S.endLapsedLeases, [t, own])
+      const rs = await rows<{ queue: string; owner_node: string }>(c, S.reclaimLapsed, [t, own])
       if (rs.length > 0) await notifyJobs(c, [...new Set(rs.map((r) => r.queue))])
       return rs
     })

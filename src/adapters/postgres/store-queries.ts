@@ -70,12 +70,15 @@ const PG_STORE_SQL = {
   listNodeProcesses: `SELECT pid, start_ticks, pool, worker_id, spawned_at FROM worker_processes
     WHERE $1::text IS NULL OR node = $1 ORDER BY spawned_at`,
   clearNodeProcesses: 'DELETE FROM worker_processes WHERE node = $1',
-  // A live lease only: one that expired is the owner's to claim again (a rejoin, a new epoch). With
-  // the agent's workload when it gives one ($4 NULL keeps the last: 0005_nodes.sql).
-  // A renewal answered late (several may be under way) never moves the lease back.
+  // A live lease only: one that expired by the renewal's send time ($1), or that the leader ended
+  // when it reclaimed the node's jobs (its expiry set to its last heartbeat: job-queries.ts,
+  // endLapsedLeases), is the owner's to claim again (a rejoin, a new epoch), whatever the send time
+  // of a renewal held up in a link that was cut. With the agent's workload when it gives one ($4
+  // NULL keeps the last: 0005_nodes.sql). A renewal answered late (several may be under way) never
+  // moves the lease back.
   renew: `UPDATE supervisor_leases SET heartbeat_at = GREATEST(heartbeat_at, $1), expires_at = GREATEST(expires_at, $2),
       workload = COALESCE($4::text, workload)
-    WHERE owner = $3 AND expires_at > $1`,
+    WHERE owner = $3 AND expires_at > $1 AND expires_at > heartbeat_at`,
   release: 'DELETE FROM supervisor_leases WHERE owner = $1',
   // The leader's row, locked until the claim's transaction ends (it exists from the migration on).
   readLeaderForUpdate: `${LEADER_SQL.readLeader} FOR UPDATE`,
