@@ -12,6 +12,7 @@
 import type pg from 'pg'
 
 import { ShepherdError } from '../../errors.js'
+import { packageFile } from '../../package-root.js'
 import {
   type LedgerRow,
   type Migration,
@@ -22,11 +23,8 @@ import {
 import type { PostgresTarget } from './connection.js'
 import { describePgError } from './failures.js'
 
-/**
- * The folder of PostgreSQL migration files, `sql/postgres/` at the package root, three levels
- * above this module both as `src/adapters/postgres/migrate.ts` and as `dist/adapters/postgres/migrate.js`.
- */
-export const POSTGRES_MIGRATIONS_DIR: URL = new URL('../../../sql/postgres/', import.meta.url)
+/** The folder of PostgreSQL migration files, `sql/postgres/` at the package root. */
+export const POSTGRES_MIGRATIONS_DIR: URL = packageFile('sql/postgres/')
 
 /**
  * The first key of the migration lock (`pg_advisory_xact_lock(key, hashtext(schema))`): any fixed

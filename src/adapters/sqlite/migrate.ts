@@ -8,6 +8,7 @@
 import Database from 'better-sqlite3'
 
 import { coerceError, ShepherdError } from '../../errors.js'
+import { packageFile } from '../../package-root.js'
 import {
   type LedgerRow,
   type Migration,
@@ -19,12 +20,10 @@ import {
 export type { Migration, MigrationRun } from '../sql/migration-files.js'
 
 /**
- * The folder of SQLite migration files, `sql/sqlite/` at the package root. Resolved from this
- * module, which sits three levels below the root both as `src/adapters/sqlite/migrate.ts` (run through
- * tsx) and as `dist/adapters/sqlite/migrate.js` (after `tsc -p tsconfig.build.json`), so the package
- * must ship `sql/` beside `dist/`.
+ * The folder of SQLite migration files, `sql/sqlite/` at the package root: the package must ship
+ * `sql/` beside `dist/`.
  */
-export const SQLITE_MIGRATIONS_DIR: URL = new URL('../../../sql/sqlite/', import.meta.url)
+export const SQLITE_MIGRATIONS_DIR: URL = packageFile('sql/sqlite/')
 
 // The ledger. version is the file's number, name the part after it; applied_at is epoch ms.
 const LEDGER_DDL = `CREATE TABLE IF NOT EXISTS shepherd_migrations (

@@ -18,12 +18,10 @@ import { fileURLToPath } from 'node:url'
 import type { Context, Hono } from 'hono'
 
 import { ShepherdError } from '../../../errors.js'
+import { packageFile } from '../../../package-root.js'
 
-/**
- * The dashboard folder at the package root. This module sits at the same depth in src/ (run by
- * tsx) and in dist/ (after the build), so one relative URL finds it from both.
- */
-const DASHBOARD_DIR = new URL('../../../../dashboard/', import.meta.url)
+/** The dashboard folder at the package root. */
+const DASHBOARD_DIR = packageFile('dashboard/')
 
 /**
  * Applies to the page and, harmlessly, to every other asset. `require-trusted-types-for` makes the
