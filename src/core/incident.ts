@@ -199,12 +199,22 @@ export function openIncident(p: OpenIncidentParams, ctx: IncidentContext): Trans
   return { incident, effects: [{ kind: 'save-state' }] }
 }
 
+/**
+ * Closes an incident whose recovery nobody carries on as `interrupted`, its last step saying why:
+ * its supervisor stopped, restarted, or (in a fleet) died with its lease. An incident that is over
+ * is returned as it is. The one way an incident is interrupted: {@link advance} on an `interrupt`
+ * input, a supervisor's start for its own leftovers, and the fleet's leader for a dead agent's.
+ */
+export function interruptIncident(inc: Incident, now: number, reason: string): Incident {
+  if (isFinal(inc.phase)) return inc
+  return finish(inc, now, 'interrupted', 'interrupted', reason).incident
+}
+
 /** Applies one input. An input that does not fit the current phase is recorded and ignored. */
 export function advance(inc: Incident, input: IncidentInput, ctx: IncidentContext): Transition {
   if (isFinal(inc.phase)) return { incident: inc, effects: [] }
-  if (input.type === 'interrupt') {
-    return finish(inc, ctx.now, 'interrupted', 'interrupted', input.reason)
-  }
+  if (input.type === 'interrupt')
+    return { incident: interruptIncident(inc, ctx.now, input.reason), effects: [] }
   switch (inc.phase) {
     case 'saving':
       if (input.type !== 'state-saved') return ignored(inc, input, ctx.now)
