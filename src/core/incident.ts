@@ -12,7 +12,7 @@
  *                          └─> escalated                                           (attempt = max)
  * starting ─start-failed─> as verify-failed
  * any attempt start over the worker's restart budget ─> escalated
- * any non-final phase ─interrupt─> interrupted (the supervisor stopped mid-flow)
+ * any non-final phase ─interrupt─> interrupted (its supervisor stopped mid-flow, or its agent died)
  * ```
  *
  * The machine never acts: `openIncident` and `advance` return the next incident and the effects the
@@ -44,7 +44,7 @@ export const INCIDENT_PHASES = {
   retiring: 'retiring the sick worker after its replacement is ready (scale recovery)',
   recovered: 'recovered',
   escalated: 'escalated: retries or restart budget exhausted',
-  interrupted: 'interrupted: the supervisor stopped during the recovery',
+  interrupted: 'interrupted: its supervisor stopped, or its agent died, during the recovery',
 } as const
 
 export type IncidentPhase = keyof typeof INCIDENT_PHASES
