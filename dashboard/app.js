@@ -82,6 +82,7 @@ const EVENT_REFRESH = {
   'incident:recovered': FLEET,
   'incident:escalated': FLEET,
   'incident:interrupted': FLEET,
+  'node:incidents-closed': ['incidents'],
   'pool:scaled': [...FLEET, 'history'],
   'notifier:failed': [],
   'job:dead-lettered': ['queues'],

@@ -27,6 +27,7 @@ import type { Store } from './ports/store.js'
 import { startReportSchedule } from './report/scheduler.js'
 import { FleetChores } from './store/fleet-chores.js'
 import { FleetMembership } from './store/fleet-membership.js'
+import { closeLapsedIncidents } from './store/lapsed-incidents.js'
 import { LeaderElection } from './store/leader-election.js'
 import { openStore } from './store/open-store.js'
 import { HEARTBEAT_MS, LEASE_TTL_MS, takeOwnership } from './store/ownership.js'
@@ -342,10 +343,24 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
           })
         },
       },
+      // A dead agent's open incidents, closed as interrupted: nothing waits on them, so once a lease
+      // is soon enough (the store's partial index makes each look a handful of rows).
+      {
+        name: 'close the open incidents of agents whose lease lapsed',
+        everyMs: loaded.node.leaseMs,
+        run: (now) => closeLapsedIncidents({ store, leader: loaded.node.name, now, record }),
+      },
       {
         name: 'prune events',
         everyMs: PRUNE_EVERY_MS,
         run: (now) => store.pruneEvents(now - config.store.event_retention),
+      },
+      // The dedup claims of fleet-wide notifications, once past their window (and the counts they
+      // carry once as old as the events kept).
+      {
+        name: 'prune fleet-wide notifications past their window',
+        everyMs: PRUNE_EVERY_MS,
+        run: (now) => store.pruneFleetNotifications(now, now - config.store.event_retention),
       },
       // Finished jobs are kept keep_done per queue (for counts, throughput and idempotency keys).
       ...configuredQueues(config).map((q) => ({

@@ -59,6 +59,11 @@ export const ErrorRegistry = {
   SHEPHERD_WORKER_NOT_FOUND: { status: 404, summary: 'No worker has that id.' },
   SHEPHERD_INCIDENT_NOT_FOUND: { status: 404, summary: 'No incident has that id.' },
   SHEPHERD_NODE_NOT_FOUND: { status: 404, summary: 'No agent of the fleet has that node name.' },
+  SHEPHERD_NODE_ALIVE: {
+    status: 409,
+    summary:
+      'The node to forget is alive (its lease is live): stop its agent, whose clean stop takes it off the list, or forget it once its lease has expired.',
+  },
   SHEPHERD_JOB_NOT_FOUND: { status: 404, summary: 'No job has that id.' },
   SHEPHERD_RECOVERY_IN_PROGRESS: {
     status: 409,

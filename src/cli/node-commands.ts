@@ -18,14 +18,15 @@ export interface NodeCommandContext {
   /** Writes one block of standard output (a newline is added). */
   out(text: string): void
   /** The API client of the config a command names, and whether its store is shared (PostgreSQL). */
-  target(cmd: Command): { client: Pick<ApiClient, 'nodes' | 'workers'>; shared: boolean }
+  target(cmd: Command): { client: Pick<ApiClient, 'nodes' | 'workers' | 'forgetNode'>; shared: boolean }
   style: Styler
   /** The time uptimes are dated at. */
   now(): number
 }
 
 /**
- * Adds `shepherd status [--json] [--node NAME]` and `shepherd nodes [--json]` to the program.
+ * Adds `shepherd status [--json] [--node NAME]` and `shepherd nodes [--json] [--forget NAME]` to the
+ * program.
  * @example
  * ```ts
  * addNodeCommands(program, { out: io.out, target, style, now: () => Date.now() })
@@ -81,11 +82,32 @@ export function addNodeCommands(program: Command, ctx: NodeCommandContext): void
     .description(
       'show every agent sharing the store: node, host, pid, version, state (alive or dead), heartbeat, workers, API',
     )
-    .option('--json', 'print {"nodes":[...]} as JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const nodes = await ctx.target(cmd).client.nodes()
+    .option('--json', 'print {"nodes":[...]} as JSON (with --forget: {"forgotten":{...},"workerStates":N})')
+    .option(
+      '--forget <name>',
+      'take a dead node off the list: deletes its lease and, on PostgreSQL, its workers’ saved state ' +
+        '(checkpoints); keeps its incidents (the leader closed its open ones), its events, its lease epoch ' +
+        'and the records of its worker processes. Refused while the node is alive (stop its agent instead)',
+    )
+    .action(async (opts: { json?: boolean; forget?: string }, cmd: Command) => {
+      const { client } = ctx.target(cmd)
+      if (opts.forget !== undefined) {
+        const done = await client.forgetNode(opts.forget)
+        ctx.out(opts.json ? JSON.stringify(done) : describeForgotten(done.forgotten, done.workerStates))
+        return
+      }
+      const nodes = await client.nodes()
       ctx.out(opts.json ? JSON.stringify({ nodes }) : formatNodes(nodes, ctx.style))
     })
+}
+
+/** What `shepherd nodes --forget` did, in a line. */
+function describeForgotten(node: NodeView, workerStates: number): string {
+  const states = workerStates === 0 ? '' : ` and the saved state of ${workerStates} worker(s)`
+  return (
+    `forgot node ${node.name} (dead, last heartbeat ${formatDuration(node.heartbeatAgeMs)} ago): ` +
+    `its lease${states} deleted; its incidents and events kept`
+  )
 }
 
 /** What the status table of a shared store does not show about a node, in a line; none when it shows it all. */

@@ -91,6 +91,11 @@ export interface EventDataMap {
   'node:rejoined': { node: string; epoch: number; previousEpoch: number; kept: number; released: number }
   /** The leader put back in the queue the active jobs of agents whose lease lapsed (`nodes`: how many each). */
   'job:reclaimed': { count: number; nodes: Record<string, number> }
+  /**
+   * The leader closed as interrupted the open incidents of an agent whose lease lapsed (`node`):
+   * nobody carried their recovery on. `incidents`: their ids, oldest first.
+   */
+  'node:incidents-closed': { node: string; incidents: string[] }
 }
 
 export type EventType = keyof EventDataMap
@@ -130,6 +135,7 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'node:lapsed': true,
   'node:rejoined': true,
   'job:reclaimed': true,
+  'node:incidents-closed': true,
 }
 
 /** Every event type, in the order of {@link EventDataMap}. */

@@ -71,6 +71,16 @@ export function nodeState(node: Pick<FleetNode, 'expiresAt'>, now: number): Node
   return now < node.expiresAt ? 'alive' : 'dead'
 }
 
+/**
+ * What forgetting a node did (`shepherd nodes --forget`, Store.forgetNode): `forgotten`, with the
+ * node as it was and how many saved worker states of it went with it; `alive`, nothing changed
+ * (its lease is live: {@link nodeState}); `unknown`, no node of that name holds a lease.
+ */
+export type ForgetOutcome =
+  | { kind: 'forgotten'; node: FleetNode; workerStates: number }
+  | { kind: 'alive'; node: FleetNode }
+  | { kind: 'unknown' }
+
 /** How long ago the node's last heartbeat was (ms, never negative: hosts' clocks may differ a little). */
 export function heartbeatAge(node: Pick<FleetNode, 'heartbeatAt'>, now: number): number {
   return Math.max(0, now - node.heartbeatAt)

@@ -12,7 +12,7 @@
  *                          └─> escalated                                           (attempt = max)
  * starting ─start-failed─> as verify-failed
  * any attempt start over the worker's restart budget ─> escalated
- * any non-final phase ─interrupt─> interrupted (the supervisor stopped mid-flow)
+ * any non-final phase ─interrupt─> interrupted (its supervisor stopped mid-flow, or its agent died)
  * ```
  *
  * The machine never acts: `openIncident` and `advance` return the next incident and the effects the
@@ -44,7 +44,7 @@ export const INCIDENT_PHASES = {
   retiring: 'retiring the sick worker after its replacement is ready (scale recovery)',
   recovered: 'recovered',
   escalated: 'escalated: retries or restart budget exhausted',
-  interrupted: 'interrupted: the supervisor stopped during the recovery',
+  interrupted: 'interrupted: its supervisor stopped, or its agent died, during the recovery',
 } as const
 
 export type IncidentPhase = keyof typeof INCIDENT_PHASES
@@ -199,12 +199,22 @@ export function openIncident(p: OpenIncidentParams, ctx: IncidentContext): Trans
   return { incident, effects: [{ kind: 'save-state' }] }
 }
 
+/**
+ * Closes an incident whose recovery nobody carries on as `interrupted`, its last step saying why:
+ * its supervisor stopped, restarted, or (in a fleet) died with its lease. An incident that is over
+ * is returned as it is. The one way an incident is interrupted: {@link advance} on an `interrupt`
+ * input, a supervisor's start for its own leftovers, and the fleet's leader for a dead agent's.
+ */
+export function interruptIncident(inc: Incident, now: number, reason: string): Incident {
+  if (isFinal(inc.phase)) return inc
+  return finish(inc, now, 'interrupted', 'interrupted', reason).incident
+}
+
 /** Applies one input. An input that does not fit the current phase is recorded and ignored. */
 export function advance(inc: Incident, input: IncidentInput, ctx: IncidentContext): Transition {
   if (isFinal(inc.phase)) return { incident: inc, effects: [] }
-  if (input.type === 'interrupt') {
-    return finish(inc, ctx.now, 'interrupted', 'interrupted', input.reason)
-  }
+  if (input.type === 'interrupt')
+    return { incident: interruptIncident(inc, ctx.now, input.reason), effects: [] }
   switch (inc.phase) {
     case 'saving':
       if (input.type !== 'state-saved') return ignored(inc, input, ctx.now)

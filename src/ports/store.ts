@@ -6,7 +6,7 @@
  */
 import type { AnyEvent, EventType } from '../core/events.js'
 import type { ExitReport } from '../core/exit-report.js'
-import type { FleetNode, NodeWorkload } from '../core/fleet-node.js'
+import type { FleetNode, ForgetOutcome, NodeWorkload } from '../core/fleet-node.js'
 import type { FleetNotificationClaim, FleetNotificationDecision } from '../core/fleet-notification.js'
 import type { HealthReport } from '../core/health.js'
 import type { Incident } from '../core/incident.js'
@@ -15,7 +15,7 @@ import type { StoreWriteOutcome } from '../core/store-health.js'
 import type { LeaseClaim, LeaseDecision, Renewal, SupervisorLease } from '../core/supervisor-lease.js'
 import type { JobStore } from './job-store.js'
 
-export type { FleetNode, NodeWorker, NodeWorkload } from '../core/fleet-node.js'
+export type { FleetNode, ForgetOutcome, NodeWorker, NodeWorkload } from '../core/fleet-node.js'
 export type { FleetNotificationClaim, FleetNotificationDecision } from '../core/fleet-notification.js'
 export type { LeaderCandidate, Leadership, LeadershipDecision } from '../core/leadership.js'
 export type { LeaseClaim, LeaseDecision, Renewal, SupervisorLease } from '../core/supervisor-lease.js'
@@ -102,6 +102,14 @@ export interface Store {
    */
   listOpenIncidents(): Promise<Incident[]>
   /**
+   * The leader's look for a dead agent's leftovers: the open incidents of nodes other than this
+   * store's whose lease is not live at `now` (expired, or gone: a node forgotten), oldest first.
+   * Nobody carries their recovery on; the leader closes them as interrupted. Those of no node are
+   * left to the next agent that starts. SQLite: none (its one supervisor closed every open incident
+   * at its start).
+   */
+  listLapsedIncidents(now: number): Promise<Incident[]>
+  /**
    * Appends an event and returns its sequence number (any `seq` on the argument is ignored).
    * Sequence numbers only grow and are never reused, even after pruning.
    */
@@ -153,6 +161,17 @@ export interface Store {
    */
   listNodes(): Promise<FleetNode[]>
   /**
+   * Takes a dead node off the fleet (`shepherd nodes --forget`), atomically, and only while it is
+   * dead at `now` (`nodeState`; on SQLite, also while no supervisor holds the file's lock): its lease
+   * row (the listing) and its workers' saved state (PostgreSQL, where it is the node's: nobody else
+   * reads it) are deleted. Kept: its incidents and events (history: the leader closed its open
+   * incidents as interrupted), its last epoch (an agent that later starts under the name gets a new
+   * one) and the records of its worker processes (only an agent of that name on its host can stop
+   * any that outlived it). Its active jobs are the leader's to put back, as for any node without a
+   * live lease. A live node is left as it is (`alive`); a name no lease holds is `unknown`.
+   */
+  forgetNode(node: string, now: number): Promise<ForgetOutcome>
+  /**
    * Asks to lead the fleet, atomically (the core's `decideLeadership`): a free or expired
    * leadership is taken (its epoch one more than the last), the candidate's own is renewed, a live
    * one of another agent is followed (nothing written). The answer names the leader either way.
@@ -177,6 +196,14 @@ export interface Store {
    * within the window does not, and is counted. Exactly one of several agents claiming at once sends.
    */
   claimNotification(claim: FleetNotificationClaim): Promise<FleetNotificationDecision>
+  /**
+   * The leader's retention of {@link Store.claimNotification}'s rows; returns how many it deleted.
+   * A row whose dedup window ended by `now` and that suppressed nothing since its message decides
+   * the next claim exactly as no row does, and goes. One that counts suppressed claims carries them
+   * to the key's next message, and stays until its window ended before `before` (the leader passes
+   * `store.event_retention` ago: a count of messages that old goes with the events of then).
+   */
+  pruneFleetNotifications(now: number, before: number): Promise<number>
   /**
    * Tells `listener` the outcome of each write from now on: done, or refused for a full disk
    * (SHEPHERD_STORE_FULL), a read-only store (SHEPHERD_STORE_READ_ONLY), a store file deleted or

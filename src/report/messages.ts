@@ -137,7 +137,7 @@ const en: ReportMessages = {
   mttrLine: (p50, p95, max, n) =>
     `Median ${p50} · 95th percentile ${p95} · longest ${max}, over ${n} recovered incident${n === 1 ? '' : 's'}.`,
   mttrNone: 'No incident was recovered in this period.',
-  otherNote: 'Other: interrupted by a supervisor stop, or still under way.',
+  otherNote: 'Other: interrupted (its supervisor stopped, or its agent died), or still under way.',
   jobsNote:
     'Jobs quarantined during the period (in flight in repeated worker crashes or hangs) or dead-lettered (failed max_attempts times).',
   noJobs: 'No job was quarantined or dead-lettered in this period.',
@@ -207,7 +207,8 @@ const ja: ReportMessages = {
   mttrLine: (p50, p95, max, n) =>
     `中央値 ${p50} · 95パーセンタイル ${p95} · 最長 ${max}（復旧したインシデント ${n} 件）`,
   mttrNone: 'この期間に復旧したインシデントはありません。',
-  otherNote: 'その他: スーパーバイザーの停止で中断したもの、または対応中のもの。',
+  otherNote:
+    'その他: 中断したもの（スーパーバイザーの停止、またはエージェントが落ちたため）、または対応中のもの。',
   jobsNote:
     '期間中に隔離されたジョブ（ワーカーのクラッシュやハングの際に繰り返し処理中だったもの）と、デッドレターになったジョブ（max_attempts 回失敗したもの）です。',
   noJobs: 'この期間に隔離・デッドレターになったジョブはありません。',

@@ -31,7 +31,7 @@ export interface MttrFigures {
 export interface PeriodFigures {
   /** Incidents detected in the period. */
   incidents: number
-  /** Of those, how many ended recovered, escalated, interrupted (the supervisor stopped), or are still open. */
+  /** Of those, how many ended recovered, escalated, interrupted (the supervisor stopped, or its agent died), or are still open. */
   recovered: number
   escalated: number
   interrupted: number

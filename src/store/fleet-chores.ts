@@ -1,6 +1,7 @@
 /**
  * The fleet-wide chores: work that must run once for the whole fleet, not once per agent (pruning
- * old events and finished jobs today; putting dead agents' jobs back). Every agent keeps the
+ * old events, finished jobs and notification claims past their window; putting dead agents' jobs
+ * back and closing their open incidents). Every agent keeps the
  * schedule; only the leader (src/store/leader-election.ts) runs a chore when it falls due. A
  * chore runs at once when its agent becomes the leader, so killing the leader moves the chores to
  * another agent within the leadership's lease and one renewal.

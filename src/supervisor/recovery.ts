@@ -16,6 +16,7 @@ import {
   type IncidentEffect,
   type IncidentInput,
   type IncidentPolicy,
+  interruptIncident,
   isFinal,
   openIncident,
   type Transition,
@@ -128,24 +129,14 @@ export class Recovery {
   }
 
   /** Closes incidents a previous supervisor left open: its processes are gone. */
-  async closeLeftovers(pools: readonly ResolvedPool[]): Promise<void> {
+  async closeLeftovers(): Promise<void> {
     const now = this.d.clock.now()
-    for (const inc of await this.d.store.listOpenIncidents()) {
-      const cfg = pools.find((p) => p.name === inc.pool) ?? pools[0]!
-      const ctx: IncidentContext = {
-        now,
-        policy: policyOf(cfg),
-        random: this.d.random,
-        restartTimes: [],
-        consecutiveRestarts: 0,
-      }
-      const { takeover } = this.d
-      const reason = takeover
-        ? `the supervisor died during the recovery: this one took its store over from ${takeover}`
-        : 'the supervisor restarted during the recovery'
-      const t = advance(inc, { type: 'interrupt', reason }, ctx)
-      await this.d.store.saveIncident(t.incident)
-    }
+    const { takeover } = this.d
+    const reason = takeover
+      ? `the supervisor died during the recovery: this one took its store over from ${takeover}`
+      : 'the supervisor restarted during the recovery'
+    for (const inc of await this.d.store.listOpenIncidents())
+      await this.d.store.saveIncident(interruptIncident(inc, now, reason))
   }
 
   /** Carries out a transition's effects and feeds each outcome back into the machine until it rests. */

@@ -174,7 +174,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     this.startedAt = this.clock.now()
     // Availability counts from the start of supervision, not from the construction of the pools.
     for (const pool of this.pools.values()) pool.availability = startAvailability(this.startedAt, false)
-    await this.recovery.closeLeftovers(this.deps.loaded.pools)
+    await this.recovery.closeLeftovers()
     await this.stopOrphans()
     // The previous supervisor's deliveries died with its workers: back to the queue, counting nothing.
     const released = await this.deps.store.jobs.releaseAllActive(this.startedAt)

@@ -3,7 +3,8 @@
  * `shepherd start` agents on one PostgreSQL schema (a 1 s lease) are listed alive with their
  * version, host, pid and workers; `status` shows both nodes' workers from what each recorded in
  * the store, `--node` one node's. One agent SIGKILLed is listed dead once its lease lapses, and
- * `status` leaves its workers out but says so. On SQLite, the one supervisor is the one node.
+ * `status` leaves its workers out but says so. On SQLite, the one supervisor is the one node, which
+ * `nodes --forget` refuses (it is alive).
  * The PostgreSQL case is skipped where no server answers at 127.0.0.1:5432, never under CI=true.
  */
 import assert from 'node:assert/strict'
@@ -213,5 +214,21 @@ describe('shepherd nodes and status across nodes', () => {
     const other = await cli('status', '--node', 'elsewhere')
     assert.equal(other.code, 1)
     assert.match(other.stderr, /the nodes are: solo .*\[SHEPHERD_NODE_NOT_FOUND\]/)
+
+    // nodes --forget (test/cli/fleet-forget.test.ts): the one supervisor answers, so it is alive.
+    const alive = await cli('nodes', '--forget', 'solo')
+    assert.equal(alive.code, 1)
+    assert.match(
+      alive.stderr,
+      /node "solo" is alive: it is the agent answering this request.*\[SHEPHERD_NODE_ALIVE\]/,
+    )
+    const unknown = await cli('nodes', '--forget', 'elsewhere')
+    assert.equal(unknown.code, 1)
+    assert.match(unknown.stderr, /no node "elsewhere" .*the nodes are: solo .*\[SHEPHERD_NODE_NOT_FOUND\]/)
+    const help = await cli('nodes', '--help')
+    assert.match(
+      help.stdout.replace(/\s+/g, ' '),
+      /--forget <name> take a dead node off the list: deletes its lease/,
+    )
   })
 })

@@ -267,6 +267,27 @@ if (skip === null) {
       assert.equal(await store.renewOwnership('run-1', T0 + TTL + 1, TTL), 'renewed')
     })
 
+    it('lets an agent whose node was forgotten while it was cut off rejoin, with a new epoch', async (t) => {
+      const { store, url } = await openFor(t)
+      const other = await openPostgresStore(url)
+      t.after(() => other.close())
+      const web1 = leaseClaim('run-1', 'web-1', { pid: 101 })
+      await store.claimOwnership(web1, T0, TTL, () => null)
+      assert.equal((await other.forgetNode('web-1', T0 + TTL)).kind, 'forgotten')
+      assert.equal(
+        await store.renewOwnership('run-1', T0 + TTL + 1, TTL),
+        'lapsed',
+        'not taken: nobody holds it',
+      )
+      assert.equal(
+        (await store.check().then(() => store.appendEvent(sampleEvents(T0)[0]!))) > 0,
+        true,
+        'not fenced',
+      )
+      const rejoin = await store.claimOwnership(web1, T0 + TTL + 1, TTL, () => null)
+      assert.deepEqual([rejoin.kind, rejoin.kind === 'take' && rejoin.lease.epoch], ['take', 2])
+    })
+
     it("commits agents' events in seq order: one is never visible before a lower one another agent is still writing", async (t) => {
       const { store, url } = await openFor(t)
       const other = await openPostgresStore(url)

@@ -20,6 +20,7 @@ import {
 import type { AnomalyCause } from '../../src/core/restart-policy.js'
 import { isShepherdError } from '../../src/errors.js'
 import type { LeaseClaim, NodeWorkload, SavedWorkerState, Store } from '../../src/ports/store.js'
+import { closeLapsedIncidents } from '../../src/store/lapsed-incidents.js'
 
 /** What an adapter's factory hands the contract: a fresh, empty, migrated store of its own. */
 export interface OpenedStore {
@@ -560,6 +561,90 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.deepEqual([taken?.pid, taken?.version, taken?.workload], [202, '2.0.0', null])
         }))
 
+      it('forgets a dead node: its lease, and its saved worker state where that is its own; never a live one', () =>
+        withStore(async (store, opened) => {
+          await store.claimOwnership(A, T0, TTL, nobodyRuns)
+          await store.saveWorkerState(workerState('email#1', T0))
+          assert.deepEqual(await store.forgetNode('host-9', T0), { kind: 'unknown' })
+          const alive = await store.forgetNode('host-1', T0 + 1_000)
+          assert.equal(alive.kind, 'alive', 'its own live node')
+          assert.equal(alive.kind === 'alive' && alive.node.pid, 101)
+          await store.close() // A dies without giving the store up
+          const next = await opened.alongside()
+          assert.equal((await next.forgetNode('host-1', T0 + TTL - 1)).kind, 'alive', 'its lease is live')
+          assert.equal((await next.listNodes()).length, 1, 'nothing changed')
+          const gone = await next.forgetNode('host-1', T0 + TTL)
+          assert.equal(gone.kind, 'forgotten')
+          assert.deepEqual(
+            gone.kind === 'forgotten' && [gone.node.name, gone.node.expiresAt, gone.workerStates],
+            // PostgreSQL: the node's saved state is its own; SQLite: the store's (the next supervisor's).
+            ['host-1', T0 + TTL, opened.sharedByAgents ? 1 : 0],
+          )
+          assert.deepEqual(await next.listNodes(), [])
+          assert.deepEqual(await next.forgetNode('host-1', T0 + TTL), { kind: 'unknown' }, 'once')
+          // An agent that starts under the name later takes it as new, with an epoch never used.
+          const again = await next.claimOwnership(B, T0 + TTL + 1, TTL, nobodyRuns)
+          assert.deepEqual([again.kind, again.kind !== 'refuse' && again.lease.epoch], ['take', 2])
+          assert.equal(
+            (await next.loadWorkerState('email#1')) === undefined,
+            opened.sharedByAgents === true,
+            'the forgotten node’s saved state went with it (PostgreSQL)',
+          )
+        }))
+
+      it('lists the open incidents of other nodes whose lease lapsed, for the leader to close', () =>
+        withStore(async (store, opened) => {
+          const claim = (owner: string, node: string): LeaseClaim => ({ ...A, owner, node, host: node })
+          await store.claimOwnership(claim('run-a', 'node-a'), T0, TTL, nobodyRuns)
+          const incs = [
+            incident({ id: 'a-open', at: T0, until: 'stopping', node: 'node-a' }),
+            incident({ id: 'b-open', at: T0 + 1, until: 'verifying', node: 'node-b' }),
+            incident({ id: 'b-done', at: T0 + 2, until: 'recovered', node: 'node-b' }),
+            incident({ id: 'old-open', at: T0 + 3, until: 'saving', node: null }),
+            incident({ id: 'gone-open', at: T0 + 4, until: 'saving', node: 'node-gone' }),
+          ]
+          for (const inc of incs) await store.saveIncident(inc)
+          const lapsed = async (now: number) => ids(await store.listLapsedIncidents(now))
+          if (!opened.sharedByAgents) {
+            // One supervisor per file: its start closed every open incident; nothing is another's.
+            assert.deepEqual(await lapsed(T0 + 2 * TTL), [])
+            return
+          }
+          const b = await opened.alongside()
+          await b.claimOwnership(claim('run-b', 'node-b'), T0, TTL, nobodyRuns)
+          // node-b is live: only the node that holds no lease at all (forgotten) is nobody's.
+          assert.deepEqual(await lapsed(T0 + 10), ['gone-open'])
+          // Both leases expired: node-b's open one too, never this store's own nor one of no node.
+          assert.deepEqual(await lapsed(T0 + TTL), ['b-open', 'gone-open'])
+          const recorded: AnyEvent[] = []
+          const closed = await closeLapsedIncidents({
+            store,
+            leader: 'node-a',
+            now: T0 + TTL,
+            record: (e) => recorded.push(e),
+          })
+          assert.equal(closed, 2)
+          assert.deepEqual(await lapsed(T0 + TTL + 1), [], 'closed once')
+          const b1 = await store.getIncident('b-open')
+          assert.deepEqual([b1?.phase, b1?.outcome, b1?.endedAt], ['interrupted', 'interrupted', T0 + TTL])
+          assert.match(
+            b1?.timeline.at(-1)?.detail ?? '',
+            /its agent node-b died .*the leader node-a closed it/,
+          )
+          assert.deepEqual(
+            recorded.map((e) => [e.type, e.severity, e.data]),
+            [
+              ['node:incidents-closed', 'warning', { node: 'node-b', incidents: ['b-open'] }],
+              ['node:incidents-closed', 'warning', { node: 'node-gone', incidents: ['gone-open'] }],
+            ],
+          )
+          assert.deepEqual(
+            ids(await store.listOpenIncidents()),
+            ['a-open', 'old-open'],
+            'its own and those of no node are left to the agents that start',
+          )
+        }))
+
       it('tells each write to onWrite, and a healthy store passes its check', () =>
         withStore(async (store) => {
           const seen: unknown[] = []
@@ -674,6 +759,40 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
             (await claim(winner, first, T0 + 5_000 + WINDOW)).send,
             false,
             'now the other holds it',
+          )
+        }))
+
+      it('prunes the claims of fleet-wide notifications past their window, keeping the counts still to tell', () =>
+        withStore(async (store) => {
+          const WINDOW = 300_000
+          const claim = (key: string, node: string, now: number) =>
+            store.claimNotification({ key, node, now, windowMs: WINDOW })
+          await claim('k1', 'node-a', T0)
+          await claim('k2', 'node-a', T0)
+          assert.equal((await claim('k2', 'node-b', T0 + 1)).send, false, 'suppressed, and counted')
+          await claim('k3', 'node-a', T0 + WINDOW)
+          assert.equal(await store.pruneFleetNotifications(T0 + WINDOW - 1, T0), 0, 'all within their window')
+          // k1's window ended and it counts nothing: it goes. k2 carries a count; k3 is live.
+          assert.equal(await store.pruneFleetNotifications(T0 + WINDOW, T0), 1)
+          assert.deepEqual(
+            await claim('k1', 'node-b', T0 + WINDOW + 1),
+            { send: true, suppressedBefore: 0, nodes: [] },
+            'a pruned key decides as a new one',
+          )
+          assert.deepEqual(
+            await claim('k2', 'node-a', T0 + WINDOW + 1),
+            { send: true, suppressedBefore: 1, nodes: ['node-b'] },
+            'the kept count reaches the next message',
+          )
+          assert.equal((await claim('k2', 'node-b', T0 + WINDOW + 2)).send, false)
+          // k1 and k3 (windows ended, nothing counted) go; k2 counts one, and is kept until its window
+          // ended before `before`.
+          assert.equal(await store.pruneFleetNotifications(T0 + 2 * WINDOW + 1, T0 + 2 * WINDOW + 1), 2)
+          assert.equal(await store.pruneFleetNotifications(T0 + 2 * WINDOW + 1, T0 + 2 * WINDOW + 2), 1)
+          assert.equal(
+            await store.pruneFleetNotifications(T0 + 10 * WINDOW, T0 + 10 * WINDOW),
+            0,
+            'none left',
           )
         }))
 

@@ -5,6 +5,7 @@
  * tests and the notifier's and metrics' tests feed in: worker views, incidents, incident events.
  */
 import type { AnyEvent } from '../../src/core/events.js'
+import { type ForgetOutcome, nodeState } from '../../src/core/fleet-node.js'
 import {
   decideFleetClaim,
   type FleetNotificationClaim,
@@ -254,6 +255,10 @@ export class MemoryStore implements Store {
   async listOpenIncidents(): Promise<Incident[]> {
     return this.incidents.filter((i) => i.outcome === null)
   }
+  /** One supervisor, as on SQLite: it closed every open incident at its start. */
+  async listLapsedIncidents(): Promise<Incident[]> {
+    return []
+  }
   async writeBatch(batch: StoreBatch): Promise<number[]> {
     for (const i of batch.incidents ?? []) await this.saveIncident(i)
     return (batch.events ?? []).map(() => 0)
@@ -321,6 +326,13 @@ export class MemoryStore implements Store {
   async listNodes(): Promise<FleetNode[]> {
     return [...this.nodes]
   }
+  async forgetNode(name: string, now: number): Promise<ForgetOutcome> {
+    const node = this.nodes.find((n) => n.name === name)
+    if (!node) return { kind: 'unknown' }
+    if (nodeState(node, now) === 'alive') return { kind: 'alive', node }
+    this.nodes = this.nodes.filter((n) => n !== node)
+    return { kind: 'forgotten', node, workerStates: 0 }
+  }
   /** The fleet's leader in memory, decided as the adapters decide it. */
   leader: Leadership | null = null
   async claimLeadership(candidate: LeaderCandidate, now: number, ttlMs: number): Promise<LeadershipDecision> {
@@ -348,6 +360,13 @@ export class MemoryStore implements Store {
     const d = decideFleetClaim(this.notificationRows.get(claim.key), claim)
     this.notificationRows.set(claim.key, d.row)
     return d.decision
+  }
+  async pruneFleetNotifications(now: number, before: number): Promise<number> {
+    const gone = [...this.notificationRows].filter(
+      ([, r]) => r.expiresAt <= now && (r.suppressed === 0 || r.expiresAt < before),
+    )
+    for (const [key] of gone) this.notificationRows.delete(key)
+    return gone.length
   }
   onWrite(): () => void {
     return () => undefined

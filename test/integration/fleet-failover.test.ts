@@ -2,8 +2,9 @@
  * A host dies: two real agents on one PostgreSQL schema run a queue's jobs; one is SIGKILLed while
  * its workers hold jobs (its SDK workers end with it). Once its lease lapses the leader puts those
  * jobs back and the surviving agent runs them; every job is done, the only ones done twice are
- * those in flight at the kill. Skipped where no PostgreSQL answers at 127.0.0.1:5432, never under
- * CI=true.
+ * those in flight at the kill. An agent killed during a recovery has its open incident closed by
+ * the leader, as interrupted, with an event naming it. Skipped where no PostgreSQL answers at
+ * 127.0.0.1:5432, never under CI=true.
  */
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
@@ -12,6 +13,7 @@ import path from 'node:path'
 import { describe, it } from 'node:test'
 
 import { openPostgresStore } from '../../src/adapters/postgres/pg-store.js'
+import type { Incident } from '../../src/core/incident.js'
 import { fixture, NODE } from '../helpers/daemon.js'
 import { startAgents } from '../helpers/fleet.js'
 import { adminQuery, postgresSkipReason } from '../helpers/postgres.js'
@@ -109,6 +111,69 @@ describe('a fleet when a host dies', () => {
       assert.ok(
         twice.every((id) => dead.includes(id)),
         `only jobs in flight at the kill ran twice: ${twice.join(', ')}`,
+      )
+    },
+  )
+
+  it(
+    "closes the dead agent's open incidents as interrupted, and says so in an event naming it",
+    { skip: skip ?? false },
+    async (t) => {
+      const { schema, agents } = await startAgents(t, ['agent-a', 'agent-b'], {
+        node: { lease: `${LEASE_MS}ms` },
+        // A failed verification waits a minute before the retry: the incident stays open meanwhile.
+        recovery: { retry_delay: 60, jitter: 0 },
+        workers: {
+          flaky: { command: NODE, args: [fixture('exit-with.mjs'), '1', '300'], nodes: ['agent-a'] },
+        },
+      })
+      const incidents = () =>
+        adminQuery<{ id: string; phase: string; data: string }>(
+          `SELECT id, phase, data FROM ${schema}.incidents WHERE node = 'agent-a' ORDER BY detected_at`,
+        )
+      const [open] = await waitFor(
+        async () => {
+          const found = await incidents()
+          return found.some((i) => i.phase === 'backoff') && found.filter((i) => i.phase === 'backoff')
+        },
+        `agent-a's incident waits for its retry (log: ${agents[0]!.log()})`,
+        30_000,
+        50,
+      )
+      const killedAt = performance.now()
+      agents[0]!.child.kill('SIGKILL')
+      const closed = await waitFor(
+        async () => {
+          const rows = await adminQuery<{ data: string; node: string }>(
+            `SELECT data, node FROM ${schema}.events WHERE type = 'node:incidents-closed'`,
+          )
+          return rows.length > 0 && rows
+        },
+        `the leader closes agent-a's incident (log: ${agents[1]!.log()})`,
+        20_000,
+        50,
+      )
+      const tookMs = performance.now() - killedAt
+      t.diagnostic(
+        `agent-a's open incident closed ${Math.round(tookMs)} ms after the kill (lease ${LEASE_MS} ms)`,
+      )
+      // Its lease, the leadership moving (agent-a led: it started first) and a look a lease apart.
+      assert.ok(tookMs < 3 * LEASE_MS + 3_000, `took ${Math.round(tookMs)} ms`)
+      assert.equal(closed.length, 1, 'one event')
+      assert.equal(closed[0]!.node, 'agent-b', 'recorded by the leader')
+      assert.deepEqual(JSON.parse(closed[0]!.data), { node: 'agent-a', incidents: [open!.id] })
+      const [after] = (await incidents()).filter((i) => i.id === open!.id)
+      const inc = JSON.parse(after!.data) as Incident
+      assert.deepEqual([after!.phase, inc.outcome], ['interrupted', 'interrupted'])
+      assert.match(
+        inc.timeline.at(-1)!.detail,
+        /its agent agent-a died during the recovery .*the leader agent-b closed it/,
+      )
+      assert.equal(
+        (await incidents()).filter(
+          (i) => i.phase !== 'interrupted' && i.phase !== 'escalated' && i.phase !== 'recovered',
+        ).length,
+        0,
       )
     },
   )

@@ -137,8 +137,9 @@ describe('GET /api/workers', () => {
   })
 })
 
-describe('GET /api/nodes', () => {
-  const node = (name: string, heartbeatAt: number, over: Partial<FleetNode> = {}): FleetNode => ({
+/** A node's lease with a 3 s lease from its last heartbeat. */
+function node(name: string, heartbeatAt: number, over: Partial<FleetNode> = {}): FleetNode {
+  return {
     name,
     host: `${name}.example`,
     pid: 100,
@@ -150,7 +151,10 @@ describe('GET /api/nodes', () => {
     epoch: 1,
     workload: null,
     ...over,
-  })
+  }
+}
+
+describe('GET /api/nodes', () => {
   const recorded = {
     running: 0,
     desired: 1,
@@ -217,6 +221,58 @@ describe('GET /api/nodes', () => {
     assert.deepEqual(
       nodes.map((n) => [n.state, n.leader, n.running, n.desired, n.workers]),
       [['alive', false, null, null, []]],
+    )
+  })
+})
+
+describe('DELETE /api/nodes/:name', () => {
+  it('forgets a dead node, refuses a live one saying what to do, and names the nodes for an unknown one', async () => {
+    const { supervisor, store } = setup()
+    store.nodes = [node('web-1', 9_000), node('web-2', 5_000)]
+    const app = createHttpApp({ supervisor, store, clock: new FakeClock(10_000), node: 'web-1' })
+    await expectError(
+      app,
+      'DELETE',
+      '/api/nodes/web-1',
+      409,
+      'SHEPHERD_NODE_ALIVE',
+      /node "web-1" is alive: it is the agent answering this request/,
+    )
+    const gone = await call(app, 'DELETE', '/api/nodes/web-2')
+    assert.equal(gone.status, 200)
+    assert.deepEqual(
+      [
+        (gone.json.forgotten as NodeView).name,
+        (gone.json.forgotten as NodeView).state,
+        gone.json.workerStates,
+      ],
+      ['web-2', 'dead', 0],
+    )
+    assert.deepEqual(
+      store.nodes.map((n) => n.name),
+      ['web-1'],
+    )
+    await expectError(
+      app,
+      'DELETE',
+      '/api/nodes/web-2',
+      404,
+      'SHEPHERD_NODE_NOT_FOUND',
+      /no node "web-2" .*the nodes are: web-1/,
+    )
+  })
+
+  it("refuses a live node of another agent with its lease's end, host and pid", async () => {
+    const { supervisor, store } = setup()
+    store.nodes = [node('web-2', 9_000)]
+    const app = createHttpApp({ supervisor, store, clock: new FakeClock(10_000), node: 'web-1' })
+    await expectError(
+      app,
+      'DELETE',
+      '/api/nodes/web-2',
+      409,
+      'SHEPHERD_NODE_ALIVE',
+      /its lease is live for another 2\.00s \(last heartbeat 1\.00s ago; pid 100 on host web-2\.example\)\. .*Stop its agent instead/,
     )
   })
 })

@@ -364,7 +364,7 @@ Share of the time the supervisor ran during which the pool had at least replicas
 | \`memory\` | 1 | 1 | 0 | 0 | 1 | 5.00s |
 | \`probe\` | 0 | 0 | 0 | 0 | 1 | – |
 
-Other: interrupted by a supervisor stop, or still under way.
+Other: interrupted (its supervisor stopped, or its agent died), or still under way.
 
 ## Time to recover
 
@@ -434,7 +434,7 @@ const EXPECTED_JA = `# Shepherd レポート
 | \`memory\` | 1 | 1 | 0 | 0 | 1 | 5.00秒 |
 | \`probe\` | 0 | 0 | 0 | 0 | 1 | – |
 
-その他: スーパーバイザーの停止で中断したもの、または対応中のもの。
+その他: 中断したもの（スーパーバイザーの停止、またはエージェントが落ちたため）、または対応中のもの。
 
 ## 復旧時間
 

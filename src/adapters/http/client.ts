@@ -16,6 +16,7 @@ import type { EnqueueBodySchema } from '../../queue/enqueue.js'
 import type { SupervisorInfo, WorkerView } from '../../supervisor/view.js'
 import type {
   EnqueueResponse,
+  ForgetNodeResponse,
   HealthResponse,
   IncidentResponse,
   IncidentsResponse,
@@ -186,6 +187,14 @@ export class ApiClient {
     return (await this.#request<NodesResponse>('GET', '/api/nodes')).nodes
   }
 
+  /**
+   * `DELETE /api/nodes/:name`: takes a dead node off the fleet's list. Fails with
+   * SHEPHERD_NODE_ALIVE for a node whose lease is live, SHEPHERD_NODE_NOT_FOUND for a name no lease holds.
+   */
+  async forgetNode(name: string): Promise<ForgetNodeResponse> {
+    return this.#request<ForgetNodeResponse>('DELETE', `/api/nodes/${encodeURIComponent(name)}`)
+  }
+
   /** `GET /api/workers/:id`; SHEPHERD_WORKER_NOT_FOUND when there is no such worker. */
   async worker(id: string): Promise<WorkerView> {
     return (await this.#request<WorkerResponse>('GET', `/api/workers/${encodeURIComponent(id)}`)).worker
@@ -282,7 +291,7 @@ export class ApiClient {
     return (await this.#request<PurgeJobsResponse>('POST', queuePath(queue, 'purge'), body)).purged
   }
 
-  async #request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  async #request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     if (new URL(this.baseUrl).port === '0') {
       throw new ShepherdError(
         'SHEPHERD_SUPERVISOR_UNREACHABLE',

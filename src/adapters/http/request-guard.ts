@@ -71,8 +71,9 @@ export function requestGuard(o: RequestGuardOptions = {}): MiddlewareHandler {
  */
 export function requireJson(): MiddlewareHandler {
   return async (c, next) => {
-    // POST is the only method of the API's state-changing routes (all under /api/); any other
-    // method or path is answered 405 or 404.
+    // POST is the only method of the API's state-changing routes (all under /api/) that takes a
+    // body; DELETE takes none, and a browser sends one across origins only after a preflight that
+    // the API never allows. Any other method or path is answered 405 or 404.
     if (c.req.method === 'POST' && c.req.path.startsWith('/api/')) {
       const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
       if (type !== 'application/json') {

@@ -343,6 +343,13 @@ export const WorkersResponseSchema = z.object({ workers: z.array(WorkerViewSchem
 export const WorkerResponseSchema = z.object({ worker: WorkerViewSchema })
 /** Body of `GET /api/nodes`. */
 export const NodesResponseSchema = z.object({ nodes: z.array(NodeViewSchema) })
+/** Body of `DELETE /api/nodes/:name`. */
+export const ForgetNodeResponseSchema = z.object({
+  forgotten: NodeViewSchema.describe('The node as it was listed, dead.'),
+  workerStates: count(
+    'Saved worker states of the node deleted with it (PostgreSQL; 0 on SQLite, where they are the store’s).',
+  ),
+})
 /** Body of `GET /api/pools`. */
 export const PoolsResponseSchema = z.object({ pools: z.array(PoolViewSchema) })
 /** Body of `POST /api/workers/:id/restart` (202), and of a signal that opened an incident (202). */
@@ -399,6 +406,7 @@ export type WorkersResponse = z.infer<typeof WorkersResponseSchema>
 export type WorkerResponse = z.infer<typeof WorkerResponseSchema>
 export type PoolsResponse = z.infer<typeof PoolsResponseSchema>
 export type NodesResponse = z.infer<typeof NodesResponseSchema>
+export type ForgetNodeResponse = z.infer<typeof ForgetNodeResponseSchema>
 export type HistoryResponse = z.infer<typeof FleetHistorySchema>
 export type RestartResponse = z.infer<typeof IncidentOpenedSchema>
 export type SignalResponse = { incidentId: string | null }

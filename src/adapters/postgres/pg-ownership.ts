@@ -14,7 +14,7 @@
  */
 import type pg from 'pg'
 
-import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
+import { type FleetNode, type ForgetOutcome, nodeState, type NodeWorkload } from '../../core/fleet-node.js'
 import {
   decideFleetClaim,
   type FleetNotificationClaim,
@@ -112,11 +112,13 @@ export class PostgresOwnership {
     })
     if (renewed) return 'renewed'
     const holder = await this.read()
-    // Still its own, expired: cut off or stalled past the lease. It may claim its node again.
-    if (holder?.owner === owner) return 'lapsed'
+    // Still its own, expired: cut off or stalled past the lease. It may claim its node again. So
+    // may an agent whose node was forgotten meanwhile (shepherd nodes --forget deletes a dead
+    // node's lease, and only that): nobody else holds it.
+    if (holder === null || holder.owner === owner) return 'lapsed'
     this.#gate.fence({
       problem: 'taken',
-      what: `is owned by another supervisor for node ${this.#node ?? '(none)'} now${holder ? ` (${describeHolder(holder, now)})` : ''}`,
+      what: `is owned by another supervisor for node ${this.#node ?? '(none)'} now (${describeHolder(holder, now)})`,
       advice:
         'This supervisor no longer owns its node and writes nothing more; its workers keep running. Stop it: ' +
         'the other supervisor takes over its work.',
@@ -145,6 +147,22 @@ export class PostgresOwnership {
     return this.#guard.read('list the nodes of the fleet', async (q) =>
       (await rows<NodeRow>(q, S.listNodes)).map(toFleetNode),
     )
+  }
+
+  /**
+   * See Store.forgetNode: under the node's advisory lock (a claim of the node waits), its lease read
+   * FOR UPDATE, judged by the core's `nodeState`, and if dead deleted with its workers' saved state.
+   */
+  async forget(name: string, now: number): Promise<ForgetOutcome> {
+    return this.#guard.write(`forget node ${name}`, async (c): Promise<ForgetOutcome> => {
+      await c.query({ ...S.lockNode, values: [name] })
+      const r = await row<NodeRow>(c, S.readNodeForUpdate, [name])
+      if (!r) return { kind: 'unknown' }
+      const node = toFleetNode(r)
+      if (nodeState(node, now) === 'alive') return { kind: 'alive', node }
+      await changes(c, S.forgetNode, [name])
+      return { kind: 'forgotten', node, workerStates: await changes(c, S.forgetWorkerStates, [name]) }
+    })
   }
 
   /** See Store.claimLeadership: the leader's row locked, decided by the core, written. */
@@ -176,14 +194,26 @@ export class PostgresOwnership {
   /** See Store.claimNotification: the key's row made sure of, locked, decided by the core, written. */
   async claimNotification(claim: FleetNotificationClaim): Promise<FleetNotificationDecision> {
     return this.#guard.write('claim a fleet-wide notification', async (c) => {
-      await changes(c, S.ensureNotification, [claim.key])
-      const current = toFleetNotificationRow(
-        await row<FleetNotificationDbRow>(c, S.readNotificationForUpdate, [claim.key]),
-      )
-      const d = decideFleetClaim(current, claim)
+      let found: FleetNotificationDbRow | undefined
+      // A row the leader's retention deletes between the two statements is not there to lock: made
+      // sure of again, in a new snapshot, it is ours, or a claim's that began meanwhile (READ
+      // COMMITTED: the insert waits for that one's commit and finds it). Twice at most: nobody
+      // else can delete a row this transaction inserted.
+      while (found === undefined) {
+        await changes(c, S.ensureNotification, [claim.key])
+        found = await row<FleetNotificationDbRow>(c, S.readNotificationForUpdate, [claim.key])
+      }
+      const d = decideFleetClaim(toFleetNotificationRow(found), claim)
       await changes(c, S.writeNotification, fleetNotificationValues(claim.key, d.row))
       return d.decision
     })
+  }
+
+  /** See Store.pruneFleetNotifications: one statement. */
+  async pruneNotifications(now: number, before: number): Promise<number> {
+    return this.#guard.write('prune fleet-wide notifications past their window', (c) =>
+      changes(c, S.pruneNotifications, [storedTime(now), storedTime(before)]),
+    )
   }
 
   /** See Store.readLeadership. */

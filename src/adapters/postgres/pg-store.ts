@@ -8,7 +8,7 @@
 import type pg from 'pg'
 
 import type { AnyEvent } from '../../core/events.js'
-import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
+import type { FleetNode, ForgetOutcome, NodeWorkload } from '../../core/fleet-node.js'
 import type { FleetNotificationClaim, FleetNotificationDecision } from '../../core/fleet-notification.js'
 import type { Incident } from '../../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
@@ -146,6 +146,11 @@ export class PostgresStore implements Store {
     return this.#ownership.nodes()
   }
 
+  /** Takes a dead node off the fleet (see Store.forgetNode). */
+  async forgetNode(node: string, now: number): Promise<ForgetOutcome> {
+    return this.#ownership.forget(node, now)
+  }
+
   /** Asks to lead the fleet (see Store.claimLeadership). */
   async claimLeadership(candidate: LeaderCandidate, now: number, ttlMs: number): Promise<LeadershipDecision> {
     return this.#ownership.lead(candidate, now, ttlMs)
@@ -159,6 +164,11 @@ export class PostgresStore implements Store {
   /** Claims the message of a fleet-wide notification (see Store.claimNotification). */
   async claimNotification(claim: FleetNotificationClaim): Promise<FleetNotificationDecision> {
     return this.#ownership.claimNotification(claim)
+  }
+
+  /** Deletes the rows of fleet-wide notifications past their window (see Store.pruneFleetNotifications). */
+  async pruneFleetNotifications(now: number, before: number): Promise<number> {
+    return this.#ownership.pruneNotifications(now, before)
   }
 
   /** Claims one run of a fleet-wide scheduled chore (see Store.claimChoreRun). */
@@ -214,6 +224,14 @@ export class PostgresStore implements Store {
     const node = this.#ownership.node
     return this.#guard.read('list open incidents', async (q) =>
       (await rows<IncidentRow>(q, S.listOpenNodeIncidents, [...FINAL_PHASES, node])).map(toIncident),
+    )
+  }
+
+  /** See Store.listLapsedIncidents: the open incidents of other nodes with no live lease. */
+  async listLapsedIncidents(now: number): Promise<Incident[]> {
+    const node = this.#ownership.node
+    return this.#guard.read('list the open incidents of nodes whose lease lapsed', async (q) =>
+      (await rows<IncidentRow>(q, S.listLapsedIncidents, [storedTime(now), node])).map(toIncident),
     )
   }
 

@@ -39,6 +39,14 @@ const PG_STORE_SQL = {
     WHERE phase NOT IN (${FINAL_PHASES.map((_, i) => `$${i + 1}`).join(', ')})
       AND ($${FINAL_PHASES.length + 1}::text IS NULL OR node = $${FINAL_PHASES.length + 1} OR node IS NULL)
     ORDER BY detected_at, id`,
+  // The leader's look ($1 now, $2 its own node): the open incidents of other nodes with no live
+  // lease (expired, or none: a node forgotten), oldest first. The final phases are literals, as in
+  // the partial index incidents_open_node (0010_open_incidents.sql), which only they let it use.
+  listLapsedIncidents: `SELECT data, node FROM incidents
+    WHERE phase NOT IN (${FINAL_PHASES.map((p) => `'${p}'`).join(', ')})
+      AND node IS NOT NULL AND node IS DISTINCT FROM $2
+      AND NOT EXISTS (SELECT 1 FROM supervisor_leases l WHERE l.node = incidents.node AND l.expires_at > $1)
+    ORDER BY detected_at, id`,
   // Claims of one node wait for each other ($1 the node): two agents starting as the same node
   // cannot both find its row free. The first key spells "shle" (Shepherd lease).
   lockNode: 'SELECT pg_advisory_xact_lock(1936222565, hashtext($1))',
@@ -80,6 +88,11 @@ const PG_STORE_SQL = {
       workload = COALESCE($4::text, workload)
     WHERE owner = $3 AND expires_at > $1 AND expires_at > heartbeat_at`,
   release: 'DELETE FROM supervisor_leases WHERE owner = $1',
+  // shepherd nodes --forget ($1 the node): its lease, locked until the transaction ends (a claim of
+  // the node waits for it, under lockNode), then deleted with its workers' saved state.
+  readNodeForUpdate: `SELECT node, ${LEASE_COLUMNS}, version, workload FROM supervisor_leases WHERE node = $1 FOR UPDATE`,
+  forgetNode: 'DELETE FROM supervisor_leases WHERE node = $1',
+  forgetWorkerStates: 'DELETE FROM worker_state WHERE node = $1',
   // The leader's row, locked until the claim's transaction ends (it exists from the migration on).
   readLeaderForUpdate: `${LEADER_SQL.readLeader} FOR UPDATE`,
   // A fleet key's row, locked until the claim's transaction ends (ensureNotification made sure of it).

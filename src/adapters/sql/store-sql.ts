@@ -77,6 +77,7 @@ export const LEADER_SQL = {
  * sql/postgres/0007_fleet_notifications.sql): one row per fleet key, made sure of first (so that
  * PostgreSQL always finds a row to lock and two first claims cannot both insert one), then read
  * (PostgreSQL: FOR UPDATE), decided by the core (`decideFleetClaim`) and written, in one transaction.
+ * The leader prunes the rows past their window (Store.pruneFleetNotifications).
  */
 export const FLEET_NOTIFICATION_SQL = {
   ensureNotification: `INSERT INTO fleet_notifications (key, node, sent_at, expires_at, suppressed, nodes)
@@ -85,6 +86,10 @@ export const FLEET_NOTIFICATION_SQL = {
     'SELECT node, sent_at, expires_at, suppressed, nodes FROM fleet_notifications WHERE key = ?',
   writeNotification:
     'UPDATE fleet_notifications SET node = ?, sent_at = ?, expires_at = ?, suppressed = ?, nodes = ? WHERE key = ?',
+  // The leader's retention (now, then before): rows whose window ended and that count nothing
+  // (they decide as no row does), and those whose window ended before the events' retention.
+  pruneNotifications:
+    'DELETE FROM fleet_notifications WHERE expires_at <= ? AND (suppressed = 0 OR expires_at < ?)',
 } as const
 
 /** A row of `fleet_notifications`. */

@@ -29,4 +29,6 @@ export const LEASE_SQL = {
   renewLease: `UPDATE supervisor_lease SET heartbeat_at = ?, expires_at = ?, workload = COALESCE(?, workload)
     WHERE id = 1 AND owner = ?`,
   releaseLease: 'DELETE FROM supervisor_lease WHERE id = 1 AND owner = ?',
+  // shepherd nodes --forget: the one lease, whoever held it (the caller checked that it is dead).
+  forgetLease: 'DELETE FROM supervisor_lease WHERE id = 1',
 } as const

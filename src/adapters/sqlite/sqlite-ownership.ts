@@ -6,7 +6,7 @@
  */
 import type Database from 'better-sqlite3'
 
-import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
+import { type FleetNode, type ForgetOutcome, nodeState, type NodeWorkload } from '../../core/fleet-node.js'
 import {
   decideFleetClaim,
   type FleetNotificationClaim,
@@ -47,7 +47,7 @@ import {
 } from '../sql/store-sql.js'
 import { LEASE_SQL } from './lease-queries.js'
 import type { StoreGuard } from './store-guard.js'
-import { StoreLock } from './store-lock.js'
+import { isStoreLocked, StoreLock } from './store-lock.js'
 
 type Statement<R = unknown> = Database.Statement<unknown[], R>
 
@@ -61,6 +61,7 @@ export class SqliteOwnership {
     writeLease: Statement
     renewLease: Statement
     releaseLease: Statement
+    forgetLease: Statement
     readEpoch: Statement<{ epoch: number }>
     writeEpoch: Statement
     readLeader: Statement<LeaderRow>
@@ -70,6 +71,7 @@ export class SqliteOwnership {
     ensureNotification: Statement
     readNotification: Statement<FleetNotificationDbRow>
     writeNotification: Statement
+    pruneNotifications: Statement
   }
   readonly #notify: Database.Transaction<(claim: FleetNotificationClaim) => FleetNotificationDecision>
   readonly #lead: Database.Transaction<
@@ -78,6 +80,7 @@ export class SqliteOwnership {
   readonly #claim: Database.Transaction<
     (claim: LeaseClaim, now: number, ttlMs: number, running: ProcessRunning) => LeaseDecision
   >
+  readonly #forget: Database.Transaction<(name: string, now: number, locked: boolean) => ForgetOutcome>
   /** The OS lock, while this store's supervisor owns it. */
   #lock: StoreLock | null = null
 
@@ -90,6 +93,7 @@ export class SqliteOwnership {
       writeLease: db.prepare(LEASE_SQL.writeLease),
       renewLease: db.prepare(LEASE_SQL.renewLease),
       releaseLease: db.prepare(LEASE_SQL.releaseLease),
+      forgetLease: db.prepare(LEASE_SQL.forgetLease),
       readEpoch: db.prepare(LEASE_SQL.readEpoch) as Statement<{ epoch: number }>,
       writeEpoch: db.prepare(LEASE_SQL.writeEpoch),
       readLeader: db.prepare(LEADER_SQL.readLeader) as Statement<LeaderRow>,
@@ -101,7 +105,16 @@ export class SqliteOwnership {
         FLEET_NOTIFICATION_SQL.readNotification,
       ) as Statement<FleetNotificationDbRow>,
       writeNotification: db.prepare(FLEET_NOTIFICATION_SQL.writeNotification),
+      pruneNotifications: db.prepare(FLEET_NOTIFICATION_SQL.pruneNotifications),
     }
+    this.#forget = db.transaction((name: string, now: number, locked: boolean): ForgetOutcome => {
+      const r = this.#s.readNode.get()
+      if (!r || r.node !== name) return { kind: 'unknown' }
+      const node = toFleetNode(r)
+      if (locked || nodeState(node, now) === 'alive') return { kind: 'alive', node }
+      this.#s.forgetLease.run()
+      return { kind: 'forgotten', node, workerStates: 0 }
+    })
     this.#notify = db.transaction((claim: FleetNotificationClaim) => {
       this.#s.ensureNotification.run(claim.key)
       const d = decideFleetClaim(toFleetNotificationRow(this.#s.readNotification.get(claim.key)), claim)
@@ -193,6 +206,16 @@ export class SqliteOwnership {
     })
   }
 
+  /**
+   * See Store.forgetNode: the one lease, if it is `name`'s and dead, and no supervisor holds the
+   * file's lock (one that holds it runs, however late its heartbeat). Saved worker states are the
+   * store's, not a node's (the next supervisor takes them, whatever its name): they stay.
+   */
+  forget(name: string, now: number): ForgetOutcome {
+    const locked = this.#lock !== null || isStoreLocked(this.#file)
+    return this.#guard.write(`forget node ${name}`, () => this.#forget.immediate(name, now, locked))
+  }
+
   /** See Store.claimLeadership: one immediate transaction, so two candidates take turns. */
   lead(candidate: LeaderCandidate, now: number, ttlMs: number): LeadershipDecision {
     return this.#guard.write('claim the fleet leadership', () => this.#lead.immediate(candidate, now, ttlMs))
@@ -215,6 +238,14 @@ export class SqliteOwnership {
   /** See Store.claimNotification: one immediate transaction. */
   claimNotification(claim: FleetNotificationClaim): FleetNotificationDecision {
     return this.#guard.write('claim a fleet-wide notification', () => this.#notify.immediate(claim))
+  }
+
+  /** See Store.pruneFleetNotifications. */
+  pruneNotifications(now: number, before: number): number {
+    return this.#guard.write(
+      'prune fleet-wide notifications past their window',
+      () => this.#s.pruneNotifications.run(storedTime(now), storedTime(before)).changes,
+    )
   }
 
   /** See Store.readLeadership. */

@@ -10,7 +10,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import type Database from 'better-sqlite3'
 
 import type { AnyEvent } from '../../core/events.js'
-import type { FleetNode, NodeWorkload } from '../../core/fleet-node.js'
+import type { FleetNode, ForgetOutcome, NodeWorkload } from '../../core/fleet-node.js'
 import type { FleetNotificationClaim, FleetNotificationDecision } from '../../core/fleet-notification.js'
 import type { Incident } from '../../core/incident.js'
 import type { LeaderCandidate, Leadership, LeadershipDecision } from '../../core/leadership.js'
@@ -229,6 +229,11 @@ export class SqliteStore implements Store {
     return this.#ownership.nodes()
   }
 
+  /** Takes the dead supervisor's node off the list (see Store.forgetNode). */
+  async forgetNode(node: string, now: number): Promise<ForgetOutcome> {
+    return this.#ownership.forget(node, now)
+  }
+
   /** Asks to lead the fleet (see Store.claimLeadership). */
   async claimLeadership(candidate: LeaderCandidate, now: number, ttlMs: number): Promise<LeadershipDecision> {
     return this.#ownership.lead(candidate, now, ttlMs)
@@ -242,6 +247,11 @@ export class SqliteStore implements Store {
   /** Claims the message of a fleet-wide notification (see Store.claimNotification). */
   async claimNotification(claim: FleetNotificationClaim): Promise<FleetNotificationDecision> {
     return this.#ownership.claimNotification(claim)
+  }
+
+  /** Deletes the rows of fleet-wide notifications past their window (see Store.pruneFleetNotifications). */
+  async pruneFleetNotifications(now: number, before: number): Promise<number> {
+    return this.#ownership.pruneNotifications(now, before)
   }
 
   /** Claims one run of a fleet-wide scheduled chore (see Store.claimChoreRun). */
@@ -312,6 +322,11 @@ export class SqliteStore implements Store {
     return this.#guard.read('list open incidents', () =>
       (this.#s.listOpenIncidents as Statement<IncidentRow>).all(...FINAL_PHASES).map(toIncident),
     )
+  }
+
+  /** See Store.listLapsedIncidents: none here; the one supervisor closed every open one at its start. */
+  async listLapsedIncidents(): Promise<Incident[]> {
+    return []
   }
 
   /** Stores the event (its `seq`, if set, is ignored) and returns the sequence number it was given. */
