@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The `shepherd` command, from the build (dist/). src/cli/run.ts is the same from source.
-import { main } from '../dist/cli/main.js'
+// The `shepherd` command, from the build: dist/shepherd-cli.js is dist/cli/main.js bundled into one
+// file, which starts faster (scripts/bundle-cli.mjs). src/cli/run.ts is the same from source.
+import { main } from '../dist/shepherd-cli.js'
 
 // `shepherd logs -f | head` closes the pipe early: that is the reader's way of saying "enough".
 process.stdout.on('error', (err) => {
