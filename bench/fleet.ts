@@ -96,6 +96,7 @@ for (const setting of settings) {
     results.set(key(system, setting), r)
     console.log(
       `${system.key} agents=${setting.agents} concurrency=${setting.concurrency}: ${Math.round(r.jobsPerSecond)} jobs/s`,
+      `(drain ${r.drainPerSecond === null ? '?' : Math.round(r.drainPerSecond)} jobs/s)`,
       `(${r.done} done in ${Math.round(r.elapsedMs)} ms${r.complete ? '' : ', capped'};`,
       `open ${r.tally.open}, failed ${r.tally.failed}, duplicates ${r.duplicates ?? '?'})`,
       ...r.agentFailures.map((f) => `\n  ✗ ${f}`),
@@ -116,17 +117,25 @@ if (process.env.BENCH_DRY !== '1') writeSection('fleet', body)
 console.log(body)
 process.exit(0)
 
-function cell(s: System, x: Setting): string {
+/** A figure of a run: jobs per second end to end, or the drain rate (null where unknown). */
+type Figure = (r: ThroughputResult) => number | null
+const endToEnd: Figure = (r) => r.jobsPerSecond
+const drain: Figure = (r) => r.drainPerSecond
+
+function cell(s: System, x: Setting, figure: Figure): string {
   const r = results.get(key(s, x))
-  if (!r) return '–'
-  return `${Math.round(r.jobsPerSecond)}${r.complete ? '' : ' †'}${r.agentFailures.length > 0 ? ' ✗' : ''}`
+  const v = r && figure(r)
+  if (!r || v === null || v === undefined) return '–'
+  return `${Math.round(v)}${r.complete ? '' : ' †'}${r.agentFailures.length > 0 ? ' ✗' : ''}`
 }
 
-function ratio(a: System, b: System, x: Setting): string {
+function ratio(a: System, b: System, x: Setting, figure: Figure): string {
   const ra = results.get(key(a, x))
   const rb = results.get(key(b, x))
   const ran = (r: ThroughputResult | undefined) => r !== undefined && r.agentFailures.length === 0
-  return ran(ra) && ran(rb) ? `${(ra!.jobsPerSecond / rb!.jobsPerSecond).toFixed(2)}×` : '–'
+  const va = ra && figure(ra)
+  const vb = rb && figure(rb)
+  return ran(ra) && ran(rb) && va && vb ? `${(va / vb).toFixed(2)}×` : '–'
 }
 
 /** An agent's error in a line: its first sentence and its code. */
@@ -142,8 +151,9 @@ function checks(): string {
     const lost = N - r.tally.done - r.tally.open - r.tally.failed
     const dup = r.duplicates ?? 'not visible'
     const first = r.firstJobMs === null ? '?' : Math.round(r.firstJobMs)
+    const last = r.lastJobMs === null ? '?' : Math.round(r.lastJobMs)
     lines.push(
-      `| ${k.replace(/ /g, ' | ')} | ${r.done} | ${Math.round(r.elapsedMs)} | ${first} | ${Math.round(r.enqueueMs)} | ${r.tally.open} | ${r.tally.failed} | ${lost} | ${dup} |`,
+      `| ${k.replace(/ /g, ' | ')} | ${r.done} | ${Math.round(r.elapsedMs)} | ${first} | ${last} | ${Math.round(r.enqueueMs)} | ${r.tally.open} | ${r.tally.failed} | ${lost} | ${dup} |`,
     )
   }
   const failures = [...results].flatMap(([k, r]) =>
@@ -170,14 +180,20 @@ function render(): string {
     [shepherdPg, shepherdSqlite, 'Shepherd PG / SQLite'],
   ]
   const shown = ratios.filter(([a, b]) => has(a) && has(b))
-  const rows = settings.map((x) =>
+  const table = (figure: Figure) =>
     [
-      x.agents,
-      x.concurrency,
-      ...SYSTEMS.map((s) => cell(s, x)),
-      ...shown.map(([a, b]) => ratio(a, b, x)),
-    ].join(' | '),
-  )
+      `| ${[...heads, ...shown.map(([, , h]) => h)].join(' | ')} |`,
+      `| ${[...heads, ...shown].map(() => '---').join(' | ')} |`,
+      ...settings.map(
+        (x) =>
+          `| ${[
+            x.agents,
+            x.concurrency,
+            ...SYSTEMS.map((s) => cell(s, x, figure)),
+            ...shown.map(([a, b]) => ratio(a, b, x, figure)),
+          ].join(' | ')} |`,
+      ),
+    ].join('\n')
   const latencyRows = latencies.map(({ system, result }) => {
     if (result.failure) return `| ${system.label} | ${result.how} | ✗ ${brief(result.failure)} | | | |`
     const s = summarize(result.ms)
@@ -196,20 +212,26 @@ then the agents (separate OS processes) are started; timed from the first start 
 capped at ${CAP_S} s (†: the cap was reached; the figure is the jobs done by then over the cap). Process start-up
 is inside the time for every system. Jobs per second:
 
-| ${[...heads, ...shown.map(([, , h]) => h)].join(' | ')} |
-| ${[...heads, ...shown].map(() => '---').join(' | ')} |
-${rows.map((r) => `| ${r} |`).join('\n')}
+${table(endToEnd)}
+
+**Drain rate**, the same runs with the start-up left out: the jobs over the time from the first job
+to the last (the first as in the table of runs below; the last: Shepherd's latest \`finished_at\` in the
+store, the competitors' latest job end as their agents say once stopped). With several agents, those
+that start later still start inside it. Jobs per second:
+
+${table(drain)}
 
 ${SETTINGS_TEXT}
 
 Each run, checked once its agents stopped: done and ms (elapsed) make the figure; first job: ms from the
 first start to the first job (competitors: started, as their agents say; Shepherd: done, from the store),
-the start-up inside the elapsed time; enqueue: how long the bulk enqueue before the run took (library
+the start-up inside the elapsed time; last job: ms from the first start to the last job done (as in the drain
+rate); enqueue: how long the bulk enqueue before the run took (library
 calls in batches of 1,000 from the benchmark's process, not in the figure); open: not yet done, which only a capped run may leave; lost = jobs −
 done − open − failed; duplicates: deliveries of done jobs beyond the first.
 
-| system | agents | concurrency | done | ms | first job ms | enqueue ms | open | failed | lost | duplicates |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| system | agents | concurrency | done | ms | first job ms | last job ms | enqueue ms | open | failed | lost | duplicates |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${checks()}
 
 **Latency**, enqueue in one process → the job started in another: ${LATENCY_JOBS} single jobs (after 10 not

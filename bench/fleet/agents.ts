@@ -30,6 +30,8 @@ export interface Agent {
   ready: Promise<void>
   /** When it started its first job (epoch ms), if it says (competitors only). */
   firstJobAt(): number | null
+  /** When its last job ended (epoch ms), as it says once stopped (competitors only). */
+  lastJobAt(): number | null
   /** How it ended, if it exited before it was asked to stop (e.g. "exit code 1"); else null. */
   exitedEarly(): string | null
   /** Stops the agent and resolves once it exited, with the jobs it said it ran (competitors). */
@@ -85,13 +87,16 @@ export function forkAgent(
   })
   let ran: number | null = null
   let first: number | null = null
+  let last: number | null = null
   const exit = earlyExit(child)
   const ready = new Promise<void>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${script} exited with code ${code} before it was ready`)))
     child.on('message', (m: unknown) => {
       if (m === 'ready') resolve()
-      else if (typeof m === 'object' && m !== null && 'ran' in m) ran = Number(m.ran)
-      else if (typeof m === 'object' && m !== null && 'first' in m) first = Number(m.first)
+      else if (typeof m === 'object' && m !== null && 'ran' in m) {
+        ran = Number(m.ran)
+        last = 'last' in m && m.last !== null ? Number(m.last) : null
+      } else if (typeof m === 'object' && m !== null && 'first' in m) first = Number(m.first)
       else if (typeof m === 'object' && m !== null && 'startedAt' in m && 'i' in m)
         onStamp?.(Number(m.i), Number(m.startedAt))
     })
@@ -101,6 +106,7 @@ export function forkAgent(
     child,
     ready,
     firstJobAt: () => first,
+    lastJobAt: () => last,
     exitedEarly: exit.early,
     stop: async () => {
       exit.stopping()
@@ -136,6 +142,7 @@ export function shepherdAgent(config: string, node: string): Agent {
     child,
     ready: Promise.resolve(),
     firstJobAt: () => null,
+    lastJobAt: () => null,
     exitedEarly: exit.early,
     stop: async () => {
       exit.stopping()

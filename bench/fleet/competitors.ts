@@ -95,6 +95,7 @@ export const graphile: System = {
         )) > 0,
       done: async () => n - (await left('')),
       firstDoneAt: async () => null,
+      lastDoneAt: async () => null,
       tally: async () => {
         const failed = await left('WHERE attempts >= max_attempts')
         const open = (await left('')) - failed
@@ -172,6 +173,7 @@ export const pgBoss: System = {
         )) > 0,
       done: () => count(`state = 'completed'`),
       firstDoneAt: async () => null,
+      lastDoneAt: async () => null,
       tally: async () => ({
         done: await count(`state = 'completed'`),
         open: await count(`state < 'completed'`),

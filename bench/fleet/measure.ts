@@ -33,6 +33,8 @@ export interface Backlog {
   done(): Promise<number>
   /** When the first job was done (epoch ms), where the store says; else the agents are asked. */
   firstDoneAt(): Promise<number | null>
+  /** When the last job was done (epoch ms), where the store says; else the agents are asked. */
+  lastDoneAt(): Promise<number | null>
   tally(): Promise<Tally>
   /**
    * Deliveries of done jobs beyond their first, where the system lets one see them (Shepherd:
@@ -74,6 +76,13 @@ export interface ThroughputResult {
   agentFailures: string[]
   /** From the first agent's start to the first job started or done: the start-up inside elapsedMs. */
   firstJobMs: number | null
+  /** From the first agent's start to the last job done. */
+  lastJobMs: number | null
+  /**
+   * The drain rate: jobs done from the first job to the last over that time, start-up left out
+   * (null where a time is unknown or the run was capped).
+   */
+  drainPerSecond: number | null
   tally: Tally
   duplicates: number | null
 }
@@ -105,9 +114,14 @@ export async function throughput(
     const tally = await backlog.tally()
     const firsts = agents.map((a) => a.firstJobAt()).filter((t) => t !== null)
     const first = firsts.length > 0 ? Math.min(...firsts) : await backlog.firstDoneAt()
+    const lasts = agents.map((a) => a.lastJobAt()).filter((t) => t !== null)
+    const last = lasts.length > 0 ? Math.max(...lasts) : await backlog.lastDoneAt()
+    const drained = complete && first !== null && last !== null && last > first
     return {
       enqueueMs: backlog.enqueueMs,
       firstJobMs: first === null ? null : first - epoch0,
+      lastJobMs: last === null ? null : last - epoch0,
+      drainPerSecond: drained ? done / ((last - first) / 1000) : null,
       jobsPerSecond: done / (elapsedMs / 1000),
       done,
       elapsedMs,

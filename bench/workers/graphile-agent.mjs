@@ -1,12 +1,13 @@
 // A graphile-worker agent for bench/fleet.ts: one runner with the settings of graphile-worker's own
 // performance page (local queue of 500, completions batched), running a no-op task. It says
 // 'ready' once running, sends the start time of each job when BENCH_STAMP is set (the latency
-// part), and on 'stop' stops, reports how many jobs it ran and exits.
+// part), and on 'stop' stops, reports how many jobs it ran and when the last one ended, and exits.
 import { Logger, run } from 'graphile-worker'
 
 const concurrency = Number(process.env.BENCH_CONCURRENCY)
 const stamp = process.env.BENCH_STAMP === '1'
 let ran = 0
+let last = null
 const runner = await run({
   noHandleSignals: true,
   logger: new Logger(() => () => undefined),
@@ -14,6 +15,7 @@ const runner = await run({
     noop: async (payload) => {
       if (ran++ === 0) process.send({ first: performance.timeOrigin + performance.now() })
       if (stamp) process.send({ i: payload.i, startedAt: performance.timeOrigin + performance.now() })
+      last = performance.timeOrigin + performance.now()
     },
   },
   preset: {
@@ -30,6 +32,6 @@ const runner = await run({
 process.on('message', async (m) => {
   if (m !== 'stop') return
   await runner.stop()
-  process.send({ ran }, () => process.exit(0))
+  process.send({ ran, last }, () => process.exit(0))
 })
 process.send('ready')
