@@ -101,6 +101,7 @@ export function jobPolicy(q: QueueConfig, jitter: number): JobPolicy {
     maxRetryDelay: q.max_retry_delay,
     jitter,
     poisonThreshold: q.poison_threshold,
+    keepDone: q.keep_done > 0,
   }
 }
 

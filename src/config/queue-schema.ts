@@ -36,6 +36,8 @@ export const QueueSchema = z
       ),
     keep_done: duration({ max: LONG_DURATION_LIMIT })
       .prefault('24h')
-      .describe('Finished jobs are kept this long (for counts, throughput and idempotency), then deleted.'),
+      .describe(
+        'Finished jobs are kept this long (for their result, counts, throughput and idempotency), then deleted. 0: deleted by their ack, the fastest finish (docs/store.md).',
+      ),
   })
   .describe('Settings of one queue.')

@@ -92,6 +92,13 @@ export interface JobPolicy {
   jitter: number
   /** Crashes or hangs a job may be in flight for before it is quarantined. */
   poisonThreshold: number
+  /**
+   * Whether a finished job stays in the store, done, until the prune (`keep_done` > 0). When
+   * false (`keep_done: 0`), its ack deletes it: the cheapest finish, one row deleted where a kept
+   * one is rewritten, at the price of its result, its place in counts and throughput, and its
+   * idempotency key (a job with the same key may be added again once it is done).
+   */
+  keepDone: boolean
 }
 
 export type FailureDecision = { kind: 'retry'; runAt: number } | { kind: 'dead' }

@@ -25,8 +25,12 @@ export interface AddResult {
 
 /** What a worker (or the supervisor on its behalf) reports about one delivery. */
 export type Settlement =
-  /** The handler finished. */
-  | { kind: 'ack'; token: string; result?: unknown }
+  /**
+   * The handler finished. `queue` is the job's queue, where the caller knows it: a queue whose
+   * policy keeps no done jobs (`JobPolicy.keepDone` false, `keep_done: 0`) has the job deleted by
+   * the ack; without it the job is kept done until the prune.
+   */
+  | { kind: 'ack'; token: string; result?: unknown; queue?: string }
   /** The handler threw, or the delivery ran past its timeout: retry with backoff or dead-letter. */
   | { kind: 'fail'; token: string; error: string; stack?: string; timedOut?: boolean }
   /** The handler saved progress state, handed to the next delivery if this one does not finish. */

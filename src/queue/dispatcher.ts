@@ -234,7 +234,7 @@ export class Dispatcher<W extends JobWorker> {
         const h = sub?.held.get(i.token)
         if (h) h.checkpointed = true
       }
-      this.pending.push({ item: toSettlement(i), from: sub })
+      this.pending.push({ item: toSettlement(i, sub?.queue), from: sub })
     }
     this.kick()
   }
@@ -598,18 +598,22 @@ function retried<W extends JobWorker>(p: PendingSettlement<W>): PendingSettlemen
 /**
  * Whether a stale answer to a settlement written again means that its first write took effect:
  * the token is still the job's current delivery (nobody was given the job since), so the only
- * settlement that can have ended it is this one.
+ * settlement that can have ended it is this one. An ack that finds no job at all deleted it the
+ * first time (`keep_done: 0`): nothing else takes an active job's row away.
  */
 function appliedBefore(r: SettleResult): boolean {
-  return (
-    r.outcome === 'stale' && r.job !== undefined && parseDeliveryToken(r.token)?.delivery === r.job.delivery
-  )
+  if (r.outcome !== 'stale') return false
+  if (r.job === undefined) return r.kind === 'ack'
+  return parseDeliveryToken(r.token)?.delivery === r.job.delivery
 }
 
-function toSettlement(i: SettleItem): Settlement {
+/** The store's form of a worker's answer; an ack names the queue, whose keep_done it follows. */
+function toSettlement(i: SettleItem, queue: string | undefined): Settlement {
   switch (i.k) {
     case 'ack':
-      return { kind: 'ack', token: i.token, result: i.result }
+      return queue === undefined
+        ? { kind: 'ack', token: i.token, result: i.result }
+        : { kind: 'ack', token: i.token, result: i.result, queue }
     case 'fail':
       return { kind: 'fail', token: i.token, error: i.error, stack: i.stack }
     case 'checkpoint':

@@ -23,7 +23,13 @@ import { adminQuery, dropSchema, postgresSkipReason, TEST_PG_URL, testSchema } f
 import { waitFor } from '../helpers/wait.js'
 
 const T0 = 1_700_000_000_000
-const POLICY: JobPolicy = { retryDelay: 60_000, maxRetryDelay: 600_000, jitter: 0, poisonThreshold: 3 }
+const POLICY: JobPolicy = {
+  retryDelay: 60_000,
+  maxRetryDelay: 600_000,
+  jitter: 0,
+  poisonThreshold: 3,
+  keepDone: true,
+}
 const policy = () => POLICY
 const random = () => 0.5
 const defaults = () => ({ maxAttempts: 3, timeoutMs: null })

@@ -48,8 +48,14 @@ export function defaults(queue: string): { maxAttempts: number; timeoutMs: numbe
   return { maxAttempts: 3, timeoutMs: queue === 'timed' ? 30_000 : null }
 }
 
-/** Retry after 1 s, doubling to 60 s, no jitter; quarantine at the third crash. */
-export const POLICY: JobPolicy = { retryDelay: 1_000, maxRetryDelay: 60_000, jitter: 0, poisonThreshold: 3 }
+/** Retry after 1 s, doubling to 60 s, no jitter; quarantine at the third crash; done jobs kept. */
+export const POLICY: JobPolicy = {
+  retryDelay: 1_000,
+  maxRetryDelay: 60_000,
+  jitter: 0,
+  poisonThreshold: 3,
+  keepDone: true,
+}
 
 const policy = (): JobPolicy => POLICY
 
@@ -1211,6 +1217,69 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
           deadLettered: 1,
           quarantined: 1,
         })
+      }))
+
+    it('deletes a job at its ack when its queue keeps no done jobs (keep_done 0), alone or in a batch', () =>
+      withJobs(async (jobs) => {
+        const fleeting = (q: string): JobPolicy =>
+          q === 'fleeting' ? { ...POLICY, keepDone: false } : POLICY
+        const settleAs = (items: Settlement[], now: number) =>
+          jobs.settle(items, now, fleeting, seededRandom(7))
+        await jobs.add(
+          [
+            ...['f1', 'f2', 'f3', 'f4', 'f5'].map((id) => ({ queue: 'fleeting', payload: id, id })),
+            { queue: 'fleeting', payload: 'keyed', id: 'f6', idempotencyKey: 'once' },
+            { queue: 'kept', payload: 'k1', id: 'k1' },
+          ],
+          T0,
+          defaults,
+        )
+        const held = [
+          ...(await jobs.claim('fleeting', 6, 'f#1', T0)),
+          ...(await jobs.claim('kept', 1, 'k#1', T0)),
+        ]
+        const token = (id: string) => held.find((d) => d.job.id === id)!.token
+        const batch = await settleAs(
+          [
+            { kind: 'ack', token: token('f1'), result: 1, queue: 'fleeting' },
+            { kind: 'ack', token: token('f2'), queue: 'fleeting' },
+            { kind: 'ack', token: token('k1'), result: 'kept', queue: 'kept' },
+            { kind: 'ack', token: token('f6'), queue: 'fleeting' },
+          ],
+          T0 + 1,
+        )
+        assert.deepEqual(
+          batch.map((r) => r.outcome),
+          ['done', 'done', 'done', 'done'],
+        )
+        assert.equal(await jobs.getJob('f1'), undefined, 'deleted by its ack')
+        assert.equal(await jobs.getJob('f2'), undefined)
+        assert.equal((await jobs.getJob('k1'))?.result, 'kept', 'a queue that keeps done jobs keeps it')
+        const [alone] = await settleAs([{ kind: 'ack', token: token('f3'), queue: 'fleeting' }], T0 + 2)
+        assert.equal(alone?.outcome, 'done')
+        assert.equal(await jobs.getJob('f3'), undefined, 'deleted by an ack alone too')
+        const [unnamed] = await settleAs([{ kind: 'ack', token: token('f4') }], T0 + 2)
+        assert.equal(unnamed?.outcome, 'done')
+        assert.equal((await jobs.getJob('f4'))?.state, 'done', 'an ack that names no queue keeps the job')
+        // A late ack of an earlier delivery deletes nothing: only the current delivery's ack does.
+        await settleAs([{ kind: 'release', token: token('f5') }], T0 + 3)
+        const [again] = await jobs.claim('fleeting', 1, 'f#2', T0 + 4)
+        const [late] = await settleAs([{ kind: 'ack', token: token('f5'), queue: 'fleeting' }], T0 + 5)
+        assert.equal(late?.outcome, 'stale')
+        assert.equal((await jobs.getJob('f5'))?.state, 'active', 'the later delivery runs on')
+        // A second ack of a deleted job finds nothing: stale, with no job.
+        const [twice] = await settleAs([{ kind: 'ack', token: token('f1'), queue: 'fleeting' }], T0 + 5)
+        assert.deepEqual([twice?.outcome, twice?.job], ['stale', undefined])
+        // The key of a deleted job may be used again.
+        const [re] = await jobs.add(
+          [{ queue: 'fleeting', payload: 'keyed again', idempotencyKey: 'once' }],
+          T0 + 6,
+          defaults,
+        )
+        assert.equal(re?.added, true)
+        await settleAs([{ kind: 'ack', token: again!.token, queue: 'fleeting' }], T0 + 7)
+        const [c] = await jobs.counts(T0 + 8, 'fleeting')
+        assert.deepEqual(pick(c, ['inFlight', 'done']), { inFlight: 0, done: 1 })
       }))
 
     it('refuses a bad add with SHEPHERD_BAD_REQUEST, naming the job, and adds none of the batch', () =>

@@ -181,6 +181,39 @@ describe('the dispatcher under fake time', () => {
     )
   })
 
+  it('names the queue on an ack, for its keep_done; an ack written again that finds its job deleted was applied', async (t) => {
+    const { timers, jobs, events, dispatcher } = setup(t, { storeFails: true })
+    jobs.put('q', 1)
+    const w = new TestWorker('q:1')
+    dispatcher.watch(w, { pool: 'q', queue: 'q', concurrency: 1 })
+    w.say({ t: 'work', concurrency: 1 })
+    await timers.run(0)
+    const written: unknown[] = []
+    const exchange = jobs.exchange.bind(jobs)
+    let lost = 1
+    jobs.exchange = async (settlements, claims, ...rest) => {
+      written.push(...settlements)
+      const r = await exchange(settlements, claims, ...rest)
+      if (settlements.length > 0 && lost-- > 0) {
+        // keep_done 0: the ack deleted the job; its answer is lost with the connection.
+        jobs.jobs.delete('job-1')
+        throw new ShepherdError('SHEPHERD_STORE_UNREACHABLE', 'Connection terminated unexpectedly')
+      }
+      return r
+    }
+    w.say({ t: 'settle', items: [{ k: 'ack', token: 'job-1:1', ms: 5, result: 7 }] })
+    await timers.run(0)
+    assert.deepEqual(written[0], { kind: 'ack', token: 'job-1:1', result: 7, queue: 'q' })
+    // Written again: the store finds no job for the token, which only the first ack can have deleted.
+    await timers.run(2_000)
+    assert.equal(written.length, 2, 'written again once')
+    assert.deepEqual(
+      events.filter((e) => e.type === 'job:stale'),
+      [],
+      'not a worker that answered after its job was given away',
+    )
+  })
+
   it('hears a worker ask for work, and delivers on the next turn, at most its concurrency', async (t) => {
     const { timers, jobs, dispatcher } = setup(t)
     jobs.put('q', 5)

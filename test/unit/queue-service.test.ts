@@ -71,6 +71,7 @@ describe('Queue, the one queue service', () => {
         maxRetryDelay: 1,
         jitter: 0,
         poisonThreshold: 3,
+        keepDone: true,
       }),
       () => 0,
     )
@@ -85,6 +86,7 @@ describe('Queue, the one queue service', () => {
         maxRetryDelay: 1,
         jitter: 0,
         poisonThreshold: 3,
+        keepDone: true,
       }),
       () => 0,
     )

@@ -121,6 +121,11 @@ const PG_JOB_SQL = {
     FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(id, delivery, result)
     WHERE jobs.id = v.id AND jobs.state = 'active' AND jobs.delivery = v.delivery
     RETURNING ${JOB_COLUMNS}`,
+  // The acks of several jobs of queues that keep no done jobs ($1 ids, $2 deliveries): deleted, each
+  // only at its current delivery, as ackDrop alone.
+  ackDropMany: `DELETE FROM jobs USING unnest($1::text[], $2::bigint[]) AS v(id, delivery)
+    WHERE jobs.id = v.id AND jobs.state = 'active' AND jobs.delivery = v.delivery
+    RETURNING jobs.id`,
   // The jobs of one add in one statement, in the order given ($1…$9: one array per column). Rows
   // are inserted in that order (WITH ORDINALITY), so seq keeps enqueue order and, of two rows with
   // the same id or key in one add, the first is the one added.

@@ -10,6 +10,7 @@ import type { CheckedJob, ReadySettlement } from '../../store/job-checks.js'
 import {
   decidedStep,
   directStep,
+  dropsDone,
   type JobOwner,
   type JobRow,
   onePolicyPerQueue,
@@ -105,9 +106,9 @@ export async function settleAll(
   const policyOf = onePolicyPerQueue(policy)
   const out: SettleResult[] = []
   for (let i = 0; i < items.length;) {
-    const acks = ackRun(items, i)
+    const acks = ackRun(items, i, policyOf)
     if (acks.length > 1) {
-      out.push(...(await ackMany(c, acks, now)))
+      out.push(...(await ackMany(c, acks, now, policyOf)))
       i += acks.length
     } else {
       out.push(await settleOne(c, items[i]!, now, policyOf, random))
@@ -119,22 +120,43 @@ export async function settleAll(
 
 /**
  * The acks from `start` on that can go in one statement: consecutive, each naming a job, no job
- * twice. Acks of distinct jobs touch distinct rows, so one statement does what they would one by one.
+ * twice, all deleting their jobs or all keeping them (dropsDone). Acks of distinct jobs touch
+ * distinct rows, so one statement does what they would one by one.
  */
-function ackRun(items: readonly ReadySettlement[], start: number): ReadySettlement[] {
+function ackRun(items: readonly ReadySettlement[], start: number, policyOf: PolicyOf): ReadySettlement[] {
   const run: ReadySettlement[] = []
   const ids = new Set<string>()
+  const drop = items[start] !== undefined && dropsDone(items[start], policyOf)
   for (let i = start; i < items.length; i++) {
     const r = items[i]!
-    if (r.item.kind !== 'ack' || r.id === null || ids.has(r.id)) break
+    if (r.item.kind !== 'ack' || r.id === null || ids.has(r.id) || dropsDone(r, policyOf) !== drop) break
     ids.add(r.id)
     run.push(r)
   }
   return run
 }
 
-/** Acks several jobs in one statement; an ack that changed nothing is stale, as alone. */
-async function ackMany(c: Queryable, acks: readonly ReadySettlement[], now: number): Promise<SettleResult[]> {
+/**
+ * Acks several jobs in one statement (an ackRun: kept as done, or deleted); an ack that changed
+ * nothing is stale, as alone.
+ */
+async function ackMany(
+  c: Queryable,
+  acks: readonly ReadySettlement[],
+  now: number,
+  policyOf: PolicyOf,
+): Promise<SettleResult[]> {
+  if (dropsDone(acks[0]!, policyOf)) {
+    const gone = await rows<{ id: string }>(c, S.ackDropMany, [
+      acks.map((r) => r.id),
+      acks.map((r) => r.delivery),
+    ])
+    const deleted = new Set(gone.map((r) => r.id))
+    const out: SettleResult[] = []
+    for (const r of acks)
+      out.push(deleted.has(r.id!) ? { token: r.item.token, kind: 'ack', outcome: 'done' } : await stale(c, r))
+    return out
+  }
   const changed = await rows<JobRow>(c, S.ackMany, [
     acks.map((r) => r.id),
     acks.map((r) => r.delivery),
@@ -167,15 +189,21 @@ async function settleOne(
 ): Promise<SettleResult> {
   if (r.id === null) return stale(c, r)
   const named = { ...r, id: r.id }
-  let step = directStep(named, now)
+  let step = directStep(named, now, policyOf)
   if (step === null) {
     const current = await row<JobRow>(c, S.current, [r.id, r.delivery])
     if (!current) return stale(c, r)
     step = decidedStep(r, current, now, policyOf, random)
   }
-  const changed = await row<JobRow>(c, S[step.statement], step.values)
+  const changed = await row<JobRow | { id: string }>(c, S[step.statement], step.values)
+  // A deleted job (ackDrop) gives its id alone, and no job.
   return changed
-    ? { token: r.item.token, kind: r.item.kind, outcome: step.outcome, job: toJob(changed) }
+    ? {
+        token: r.item.token,
+        kind: r.item.kind,
+        outcome: step.outcome,
+        job: 'seq' in changed ? toJob(changed) : undefined,
+      }
     : stale(c, r)
 }
 
@@ -204,6 +232,7 @@ export function oneStatement(
   ready: readonly ReadySettlement[],
   requests: readonly ClaimRequest[],
   owner: JobOwner | null,
+  policy: PolicyOf,
 ): ((q: Queryable, claims: readonly ClaimRequest[], now: number) => Promise<Exchange>) | null {
   const asking = requests.filter((r) => r.limit > 0)
   if (ready.length === 0 && asking.length === 1 && asking[0]!.suspects !== 'alone') {
@@ -213,9 +242,10 @@ export function oneStatement(
       return { settled: [], claimed: claims.map((c) => (c.limit > 0 ? got : [])) }
     }
   }
-  if (asking.length === 0 && ready.length > 1 && ackRun(ready, 0).length === ready.length) {
+  const policyOf = onePolicyPerQueue(policy)
+  if (asking.length === 0 && ready.length > 1 && ackRun(ready, 0, policyOf).length === ready.length) {
     return async (q, claims, now) => ({
-      settled: await ackMany(q, ready, now),
+      settled: await ackMany(q, ready, now, policyOf),
       claimed: claims.map(() => []),
     })
   }

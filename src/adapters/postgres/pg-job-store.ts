@@ -178,7 +178,7 @@ export class PostgresJobStore implements JobStore {
       return { settled: [], claimed: claims.map(() => []) }
     }
     const what = `settle ${plural(ready.length, 'delivery', 'deliveries')} and claim for ${plural(requests.length, 'worker', 'workers')}`
-    const alone = oneStatement(ready, requests, this.#owner)
+    const alone = oneStatement(ready, requests, this.#owner, policy)
     if (alone !== null) return this.#guard.writeOne(what, (q) => alone(q, claims, t))
     const done = await this.#guard.write(what, async (c) => {
       const settled = await this.#settleAll(c, ready, t, policy, random)

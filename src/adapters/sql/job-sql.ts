@@ -62,6 +62,9 @@ export const PORTABLE_JOB_SQL = {
   byId: `SELECT ${COLUMNS} FROM jobs WHERE id = ?`,
   ack: `UPDATE jobs SET state = 'done', result = ?, finished_at = ?, updated_at = ?, ${NO_LEASE}
     WHERE ${CURRENT} RETURNING ${COLUMNS}`,
+  // The ack of a job whose queue keeps no done jobs (keep_done 0): the row goes, as a prune would
+  // take it later, and with it its idempotency key.
+  ackDrop: `DELETE FROM jobs WHERE ${CURRENT} RETURNING id`,
   checkpoint: `UPDATE jobs SET checkpoint = ?, updated_at = ? WHERE ${CURRENT} RETURNING ${COLUMNS}`,
   progress: `UPDATE jobs SET progress = ?, updated_at = ? WHERE ${CURRENT} RETURNING ${COLUMNS}`,
   release: `UPDATE jobs SET state = 'waiting', run_at = ?, updated_at = ?, ${NO_LEASE}
@@ -230,7 +233,15 @@ export function onePolicyPerQueue(policy: (queue: string) => JobPolicy): (queue:
 /** A statement a settlement runs (a key of PORTABLE_JOB_SQL), its values, and its outcome if it changes a row. */
 export interface SettleStep {
   statement:
-    'ack' | 'checkpoint' | 'progress' | 'release' | 'retryLater' | 'deadLetter' | 'requeue' | 'quarantine'
+    | 'ack'
+    | 'ackDrop'
+    | 'checkpoint'
+    | 'progress'
+    | 'release'
+    | 'retryLater'
+    | 'deadLetter'
+    | 'requeue'
+    | 'quarantine'
   values: unknown[]
   outcome: SettleOutcome
 }
@@ -240,11 +251,17 @@ export interface SettleStep {
  * (if it is one) without reading it first; null for a failure or a crash, which the core decides on
  * the current row ({@link decidedStep}). `r.id` is the token's job id (not null).
  */
-export function directStep(r: ReadySettlement & { id: string }, now: number): SettleStep | null {
+export function directStep(
+  r: ReadySettlement & { id: string },
+  now: number,
+  policyOf: (queue: string) => JobPolicy,
+): SettleStep | null {
   const { id, delivery } = r
   switch (r.item.kind) {
     case 'ack':
-      return { statement: 'ack', values: [r.json, now, now, id, delivery], outcome: 'done' }
+      return dropsDone(r, policyOf)
+        ? { statement: 'ackDrop', values: [id, delivery], outcome: 'done' }
+        : { statement: 'ack', values: [r.json, now, now, id, delivery], outcome: 'done' }
     case 'checkpoint':
       return { statement: 'checkpoint', values: [r.json, now, id, delivery], outcome: 'saved' }
     case 'progress':
@@ -259,6 +276,11 @@ export function directStep(r: ReadySettlement & { id: string }, now: number): Se
       throw new Error(`unhandled settlement ${JSON.stringify(never)}`)
     }
   }
+}
+
+/** Whether an ack deletes its job: it names a queue that keeps no done jobs (JobPolicy.keepDone). */
+export function dropsDone(r: ReadySettlement, policyOf: (queue: string) => JobPolicy): boolean {
+  return r.item.kind === 'ack' && r.item.queue !== undefined && !policyOf(r.item.queue).keepDone
 }
 
 /**

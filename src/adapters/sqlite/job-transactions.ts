@@ -107,15 +107,21 @@ function settleOne(
 ): SettleResult {
   if (r.id === null) return stale(s, r)
   const rows = s as { [K in keyof typeof JOB_SQL]: Statement<JobRow> }
-  let step = directStep({ ...r, id: r.id }, now)
+  let step = directStep({ ...r, id: r.id }, now, policyOf)
   if (step === null) {
     const current = rows.current.get(r.id, r.delivery)
     if (!current) return stale(s, r)
     step = decidedStep(r, current, now, policyOf, random)
   }
   const changed = rows[step.statement].get(...step.values)
+  // A deleted job (ackDrop) gives its id alone, and no job.
   return changed
-    ? { token: r.item.token, kind: r.item.kind, outcome: step.outcome, job: toJob(changed) }
+    ? {
+        token: r.item.token,
+        kind: r.item.kind,
+        outcome: step.outcome,
+        job: 'seq' in changed ? toJob(changed) : undefined,
+      }
     : stale(s, r)
 }
 
