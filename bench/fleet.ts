@@ -27,7 +27,7 @@ import {
   type ThroughputResult,
 } from './fleet/measure.js'
 import { serverVersion } from './fleet/pg.js'
-import { shepherdPg, shepherdSqlite, WORKERS_PER_AGENT } from './fleet/shepherd.js'
+import { shepherdPg, shepherdPgDrop, shepherdSqlite, WORKERS_PER_AGENT } from './fleet/shepherd.js'
 import { fmtMs, machine, summarize, writeSection } from './lib.js'
 
 const list = (v: string | undefined, fallback: string) => (v ?? fallback).split(',').map((s) => s.trim())
@@ -38,7 +38,7 @@ const AGENTS = list(process.env.BENCH_AGENTS, '1,2,4')
   .filter((n) => n > 0)
 const CONCURRENCY = list(process.env.BENCH_CONCURRENCY, '1,8,32').map(Number)
 const LATENCY_JOBS = Number(process.env.BENCH_LATENCY ?? 200)
-const ALL: System[] = [graphile, pgBoss, shepherdPg, shepherdSqlite]
+const ALL: System[] = [graphile, pgBoss, shepherdPg, shepherdPgDrop, shepherdSqlite]
 const SYSTEMS = list(process.env.BENCH_SYSTEMS, ALL.map((s) => s.key).join(',')).map((key) => {
   const s = ALL.find((x) => x.key === key)
   if (!s) throw new Error(`BENCH_SYSTEMS: no system "${key}" (${ALL.map((x) => x.key).join(', ')})`)
@@ -76,7 +76,10 @@ const SETTINGS_TEXT = `Settings, each system's best documented ones for a backlo
   agent runs at most \`batchSize\` jobs per 0.5 s, ≤ 2 × agents × concurrency jobs/s.
 - Shepherd on PostgreSQL: per agent one \`shepherd start\` (the built CLI, its own node name and API port) with one
   pool of ${WORKERS_PER_AGENT} worker process${WORKERS_PER_AGENT === 1 ? '' : 'es'} (\`bench/workers/noop-jobs.mjs\`, the SDK's \`work()\`) at the concurrency, every agent on the
-  same database${SEPARATE_HOSTS ? HOSTS_TEXT : ''}. Shepherd on SQLite: one \`shepherd start\` with agents × ${WORKERS_PER_AGENT} worker processes.
+  same database${SEPARATE_HOSTS ? HOSTS_TEXT : ''}; done jobs kept 24 h (\`keep_done\`'s default).
+  Shepherd on PostgreSQL, keep_done 0: the same with \`queues.q.keep_done: 0\`, so that an ack deletes its job
+  as graphile-worker's completion does (its workers, \`bench/workers/noop-counted.mjs\`, say how many jobs they ran
+  and when, since no row is left to tell). Shepherd on SQLite: one \`shepherd start\` with agents × ${WORKERS_PER_AGENT} worker processes.
 - graphile-worker 0.17.3 and pg-boss 10.4.2 are the newest releases that run on Node 20, this project's Node.`
 const SHARED_NOTE =
   os.loadavg()[0]! > 1
@@ -176,6 +179,7 @@ function render(): string {
   const heads = ['agents', 'concurrency', ...SYSTEMS.map((s) => s.label)]
   const ratios: Array<[System, System, string]> = [
     [shepherdPg, graphile, 'Shepherd PG / graphile-worker'],
+    [shepherdPgDrop, graphile, 'Shepherd PG keep_done 0 / graphile-worker'],
     [shepherdPg, pgBoss, 'Shepherd PG / pg-boss'],
     [shepherdPg, shepherdSqlite, 'Shepherd PG / SQLite'],
   ]

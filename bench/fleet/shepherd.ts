@@ -7,7 +7,7 @@
  * - shepherd-pg: one `shepherd start` per agent, every one on the same PostgreSQL database, each
  *   with its own node name, API port and directory (logs), each running the same pool.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -45,6 +45,10 @@ interface PoolSpec {
   queue?: string
   /** The API's port. @defaultValue 0: any free one */
   port?: number
+  /** The queue's keep_done. @defaultValue the config's (24 h) */
+  keepDone?: string
+  /** The workers' environment, beside the agent's. */
+  env?: Record<string, string>
 }
 
 /** A config file for one agent in `dir`, with one pool `w`. */
@@ -62,8 +66,10 @@ function writeConfig(dir: string, store: Store, pool: PoolSpec) {
         queue: pool.queue ?? 'q',
         replicas: pool.replicas,
         concurrency: pool.concurrency,
+        ...(pool.env ? { env: pool.env } : {}),
       },
     },
+    ...(pool.keepDone === undefined ? {} : { queues: { [pool.queue ?? 'q']: { keep_done: pool.keepDone } } }),
   }
   writeFileSync(file, stringify(config))
   return file
@@ -177,6 +183,76 @@ export const shepherdPg: System = {
     )
   },
   latency: pgLatency,
+}
+
+/** What the workers of bench/workers/noop-counted.mjs said as they exited, summed over them. */
+function counted(dir: string): { ran: number; first: number | null; last: number | null } {
+  const said = readdirSync(dir).map(
+    (f) =>
+      JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as {
+        ran: number
+        first: number | null
+        last: number | null
+      },
+  )
+  const times = (k: 'first' | 'last') => said.map((s) => s[k]).filter((t): t is number => t !== null)
+  return {
+    ran: said.reduce((n, s) => n + s.ran, 0),
+    first: times('first').length > 0 ? Math.min(...times('first')) : null,
+    last: times('last').length > 0 ? Math.max(...times('last')) : null,
+  }
+}
+
+/**
+ * Shepherd on PostgreSQL with `keep_done: 0`: an ack deletes its job, as graphile-worker's completion
+ * does. The rows cannot tell what was done, so the workers (bench/workers/noop-counted.mjs) say, once
+ * stopped, how many jobs they ran and when; done is the jobs minus those left.
+ */
+export const shepherdPgDrop: System = {
+  key: 'shepherd-pg-drop',
+  label: 'Shepherd on PostgreSQL, keep_done 0',
+  async backlog(n) {
+    const db = await freshDatabase('shepherd_drop')
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'shepherd-fleet-'))
+    const counts = path.join(dir, 'counts')
+    mkdirSync(counts)
+    const store: Store = { kind: 'pg', url: db.url }
+    const pool = (concurrency: number): PoolSpec => ({
+      replicas: WORKERS_PER_AGENT,
+      concurrency,
+      worker: 'noop-counted.mjs',
+      keepDone: '0s',
+      env: { BENCH_COUNT_DIR: counts },
+    })
+    const enqueueMs = await enqueue(writeConfig(path.join(dir, 'agent-1'), store, pool(1)), n)
+    const read = (sql: string) => scalar(db.client, sql)
+    const left = (states: string) =>
+      read(`SELECT count(*) FROM jobs WHERE queue = 'q' AND state IN (${states})`)
+    const open = () => left(`'waiting', 'active'`)
+    const failed = () => left(`'dead', 'quarantined'`)
+    const done = async () => n - (await open()) - (await failed()) - (await left(`'done'`))
+    return {
+      enqueueMs,
+      start: (s) =>
+        Array.from({ length: s.agents }, (_, k) =>
+          shepherdAgent(
+            writeConfig(path.join(dir, `agent-${k + 1}`), store, pool(s.concurrency)),
+            `agent-${k + 1}`,
+          ),
+        ),
+      pending: async () => (await read(PENDING)) > 0,
+      done,
+      // Asked once the agents stopped (their workers wrote what they ran as they exited).
+      firstDoneAt: async () => counted(counts).first,
+      lastDoneAt: async () => counted(counts).last,
+      tally: async () => ({ done: await done(), open: await open(), failed: await failed() }),
+      duplicates: async () => counted(counts).ran - (await done()),
+      close: async () => {
+        rmSync(dir, { recursive: true, force: true })
+        await db.drop()
+      },
+    }
+  },
 }
 
 /** A port nothing listens on now, for an agent whose API the benchmark calls. */
