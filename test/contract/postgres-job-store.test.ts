@@ -252,7 +252,14 @@ if (skip === null) {
       await reader.connect()
       t.after(() => reader.end())
       const plans = async (when: string) => {
-        for (const s of [S.claim, S.claimClean, S.claimSuspectUnsynced, S.claimCleanUnsynced, S.claimAlone, S.claimAloneUnsynced]) {
+        for (const s of [
+          S.claim,
+          S.claimClean,
+          S.claimSuspectUnsynced,
+          S.claimCleanUnsynced,
+          S.claimAlone,
+          S.claimAloneUnsynced,
+        ]) {
           const explained = await reader.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${s.text}`, [
             'w#1',
             T0 + 1,

@@ -152,7 +152,8 @@ async function ackMany(c: Queryable, acks: readonly ReadySettlement[], now: numb
   ])
   const done = new Set(changed.map((r) => r.id))
   const out: SettleResult[] = []
-  for (const r of acks) out.push(done.has(r.id!) ? changedResult(r, 'done', { id: r.id! }) : await stale(c, r))
+  for (const r of acks)
+    out.push(done.has(r.id!) ? changedResult(r, 'done', { id: r.id! }) : await stale(c, r))
   return out
 }
 
