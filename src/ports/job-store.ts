@@ -56,7 +56,12 @@ export interface SettleResult {
   token: string
   kind: Settlement['kind']
   outcome: SettleOutcome
-  /** The job after the settlement (undefined for an unknown job). */
+  /**
+   * The job after the settlement; for a `stale` one, the job as it is (undefined for an unknown
+   * job). A `done` result carries no job: a finished job is nobody's business in the turn that
+   * finished it, and a batch of acks would otherwise read every column of every job back (read it
+   * with getJob).
+   */
   job?: Job
 }
 

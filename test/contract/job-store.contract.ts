@@ -11,6 +11,7 @@ import { decideFailure, type Delivery, type Job, type JobPolicy, type NewJob } f
 import { isShepherdError } from '../../src/errors.js'
 import { seededRandom } from '../../src/ports/clock.js'
 import {
+  type ClaimRequest,
   type JobStore,
   type QueueCounts,
   type Settlement,
@@ -491,6 +492,59 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         )
       }))
 
+    it('claims a suspect alone when one is due, else jobs never in a crash', () =>
+      withJobs(async (jobs) => {
+        await jobs.add(
+          ['a', 'b', 'c', 'd', 'e', 'f'].map((id, i) => ({
+            queue: 'email',
+            payload: id,
+            id,
+            priority: i === 0 ? -1 : 0,
+          })),
+          T0,
+          defaults,
+        )
+        const ids = (ds: Delivery[]) => ds.map((d) => [d.job.id, d.job.leaseWorker, d.job.delivery])
+        const alone = (worker: string, limit: number) => ({
+          queue: 'email',
+          limit,
+          worker,
+          suspects: 'alone' as const,
+        })
+        const exchange = (claims: ClaimRequest[], now: number) =>
+          jobs.exchange([], claims, now, policy, seededRandom(7)).then((r) => r.claimed.map(ids))
+        const first = await jobs.claim('email', 3, 'email#1', T0, 'exclude')
+        assert.deepEqual(ids(first), [
+          ['b', 'email#1', 1],
+          ['c', 'email#1', 1],
+          ['d', 'email#1', 1],
+        ])
+        await settle(
+          jobs,
+          first.map((d) => ({ kind: 'crash', token: d.token })),
+          T0 + 1,
+        )
+        // b, c and d are suspects now; a (priority -1), e and f never were in a crash.
+        assert.deepEqual(ids(await jobs.claim('email', 5, 'email#2', T0 + 2, 'alone')), [['b', 'email#2', 2]])
+        assert.deepEqual(await exchange([alone('email#3', 5)], T0 + 3), [[['c', 'email#3', 2]]])
+        assert.deepEqual(
+          await exchange([alone('email#4', 5), alone('email#5', 1)], T0 + 4),
+          [[['d', 'email#4', 2]], [['e', 'email#5', 1]]],
+          'the last suspect for the first, jobs never in a crash for the second',
+        )
+        assert.deepEqual(
+          await exchange([alone('email#6', 5)], T0 + 5),
+          [
+            [
+              ['f', 'email#6', 1],
+              ['a', 'email#6', 1],
+            ],
+          ],
+          'no suspect is due: the others, in claim order',
+        )
+        assert.deepEqual(await exchange([alone('email#7', 5)], T0 + 6), [[]], 'nothing is due')
+      }))
+
     it('releases a delivery back to the queue at once, counting nothing', () =>
       withJobs(async (jobs) => {
         await jobs.add([{ queue: 'email', payload: 1, id: 'r', delay: 1_000 }], T0, defaults)
@@ -604,12 +658,23 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         assert.deepEqual(
           results.map((r) => [r.token, r.outcome, r.job?.state ?? null, r.job?.result ?? null]),
           [
-            [token('a'), 'done', 'done', 'A'],
+            [token('a'), 'done', null, null],
             ['nope:1', 'stale', null, null],
             [token('b'), 'stale', 'active', null],
-            [token('c'), 'done', 'done', 'C'],
+            [token('c'), 'done', null, null],
             [token('c'), 'stale', 'done', 'C'],
-            [token('d'), 'done', 'done', null],
+            [token('d'), 'done', null, null],
+          ],
+          'a done result carries no job; a stale one carries the job as it is',
+        )
+        assert.deepEqual(
+          await Promise.all(
+            ['a', 'c', 'd'].map(async (id) => pick(await jobs.getJob(id), ['state', 'result'])),
+          ),
+          [
+            { state: 'done', result: 'A' },
+            { state: 'done', result: 'C' },
+            { state: 'done', result: null },
           ],
         )
         assert.equal((await jobs.getJob('b'))?.delivery, 2, 'the later delivery of b is untouched')
@@ -624,7 +689,7 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         assert.equal((await settle(jobs, [{ kind: 'ack', token: d!.token }], T0 + 1))[0]?.outcome, 'done')
       }))
 
-    it('applies a batch in order, each result carrying the job as it is after its item', () =>
+    it('applies a batch in order, each result but a done one carrying the job as it is after its item', () =>
       withJobs(async (jobs) => {
         await jobs.add(
           [
@@ -667,7 +732,8 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
           checkpoint: { offset: 10 },
           progress: 0.5,
         })
-        const acked = results[2]!.job!
+        assert.equal(results[2]!.job, undefined, 'a done result carries no job')
+        const acked = (await jobs.getJob('a'))!
         assert.deepEqual(
           pick(acked, [
             'state',
@@ -690,7 +756,6 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
           'an ack keeps the checkpoint and progress',
         )
         assert.deepEqual(results[3]?.job, acked)
-        assert.deepEqual(await jobs.getJob('a'), acked)
         assert.deepEqual(await jobs.getJob('b'), results[4]?.job)
         assert.deepEqual(await jobs.settle([], T0, policy, seededRandom(7)), [])
       }))
@@ -1451,7 +1516,7 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         assert.equal(await again.nextDueAt('email', T0 + 2), T0 + 10_000)
         const [r] = await again.settle([{ kind: 'ack', token: d!.token }], T0 + 3, policy, seededRandom(7))
         assert.equal(r?.outcome, 'done', 'a delivery survives a restart of the store')
-        assert.deepEqual(r?.job?.checkpoint, ['kept'])
+        assert.deepEqual((await again.getJob('a'))?.checkpoint, ['kept'])
       }))
   })
 }

@@ -75,7 +75,9 @@ if (skip === null) {
       let exchanges = 0
       const started = performance.now()
       // Each loop is one worker of one agent: it acks what it got last time and claims again, in one
-      // exchange, until the queue gives nothing, as the dispatcher does.
+      // exchange, until the queue gives nothing, as the dispatcher does. The workers' claims are of
+      // every kind (no job here was in a crash: each takes the jobs it is given in claim order).
+      const RULES = ['any', 'alone', 'exclude'] as const
       const loop = async (agent: number, worker: number): Promise<void> => {
         const jobs = agents[agent]!.jobs
         const name = `hard#${agent}.${worker}`
@@ -84,7 +86,7 @@ if (skip === null) {
           const limit = 1 + ((exchanges * 7 + worker) % 16)
           const r = await jobs.exchange(
             held.map((token) => ({ kind: 'ack' as const, token })),
-            [{ queue: 'hard', limit, worker: name, suspects: 'any' }],
+            [{ queue: 'hard', limit, worker: name, suspects: RULES[worker % RULES.length]! }],
             T0 + 1,
             () => POLICY,
             seededRandom(1),
@@ -250,7 +252,14 @@ if (skip === null) {
       await reader.connect()
       t.after(() => reader.end())
       const plans = async (when: string) => {
-        for (const s of [S.claim, S.claimClean, S.claimSuspectUnsynced, S.claimCleanUnsynced]) {
+        for (const s of [
+          S.claim,
+          S.claimClean,
+          S.claimSuspectUnsynced,
+          S.claimCleanUnsynced,
+          S.claimAlone,
+          S.claimAloneUnsynced,
+        ]) {
           const explained = await reader.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${s.text}`, [
             'w#1',
             T0 + 1,

@@ -43,26 +43,48 @@ const LEASE_HELD = `($5::text IS NULL OR EXISTS (SELECT 1 FROM supervisor_leases
  * who may take a job.
  */
 function claimSql(filter: string, unsynced = false): string {
-  return `WITH ${unsynced ? UNSYNCED_CTE : ''}picked AS (
-      SELECT seq FROM jobs
+  return claimPicked(`picked AS (${due(filter)} LIMIT $4 FOR UPDATE SKIP LOCKED)`, unsynced)
+}
+
+/**
+ * The claim of a worker that holds nothing (`alone`), in one statement: one suspect if one is due,
+ * else up to `limit` jobs never in a crash. The suspect is looked for first and kept (MATERIALIZED:
+ * both later parts read the one row it locked); the clean jobs are read only when there is none (an
+ * uncorrelated NOT EXISTS: a one-time filter, so no clean row is locked beside a suspect).
+ */
+function claimAloneSql(unsynced = false): string {
+  return claimPicked(
+    `suspect AS MATERIALIZED (${due('AND crashes > 0')} LIMIT 1 FOR UPDATE SKIP LOCKED),
+    clean AS MATERIALIZED (${due('AND crashes = 0 AND NOT EXISTS (SELECT 1 FROM suspect)')} LIMIT $4
+      FOR UPDATE SKIP LOCKED),
+    picked AS (SELECT seq FROM suspect UNION ALL SELECT seq FROM clean)`,
+    unsynced,
+  )
+}
+
+/** The due jobs of a claim's queue that pass `filter`, in claim order, under the lease's fence. */
+function due(filter: string): string {
+  return `SELECT seq FROM jobs
       WHERE queue = $3 AND state = 'waiting' AND run_at <= $2 ${filter} AND ${LEASE_HELD}
-      ORDER BY ${CLAIM_ORDER} LIMIT $4
-      FOR UPDATE SKIP LOCKED)
+      ORDER BY ${CLAIM_ORDER}`
+}
+
+/**
+ * The claim of the rows the CTEs `ctes` name `picked` (distinct rows: a join, with nothing to make
+ * unique): made active, every column returned.
+ */
+function claimPicked(ctes: string, unsynced: boolean): string {
+  return `WITH ${unsynced ? UNSYNCED_CTE : ''}${ctes}
     UPDATE jobs SET state = 'active', delivery = delivery + 1, lease_worker = $1,
       lease_expires = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $2 + timeout_ms END, updated_at = $2,
       owner_node = $5, owner_epoch = $6
-    ${unsynced ? 'FROM unsynced ' : ''}WHERE seq IN (SELECT seq FROM picked)
+    FROM ${unsynced ? 'unsynced, ' : ''}picked AS p(picked) WHERE jobs.seq = p.picked
     RETURNING ${COLUMNS}`
 }
 
 /** The transaction's commit does not wait for the WAL flush (see {@link claimSql}). */
 const UNSYNCED_CTE = `unsynced AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS off),
     `
-
-/** Every column of `jobs`, named with the table (for statements that join it). */
-const JOB_COLUMNS = COLUMNS.split(',')
-  .map((c) => `jobs.${c.trim()}`)
-  .join(', ')
 
 /**
  * The store's notification channel, as SQL: computed by the server from the schema the
@@ -115,12 +137,12 @@ const PG_JOB_SQL = {
   notify: `SELECT pg_notify(${CHANNEL_SQL}, $1)`,
   // Acks of several jobs in one statement ($1 ids, $2 deliveries, $3 results as JSON text, $4 now):
   // the supervisor's group commit of a busy turn. Each changes only its own job's current delivery,
-  // as the single ack does.
+  // as the single ack does, and returns only the id of the job it finished, as the single ack does.
   ackMany: `UPDATE jobs SET state = 'done', result = v.result, finished_at = $4, updated_at = $4,
       lease_worker = NULL, lease_expires = NULL, owner_node = NULL, owner_epoch = NULL
     FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(id, delivery, result)
     WHERE jobs.id = v.id AND jobs.state = 'active' AND jobs.delivery = v.delivery
-    RETURNING ${JOB_COLUMNS}`,
+    RETURNING jobs.id`,
   // The acks of several jobs of queues that keep no done jobs ($1 ids, $2 deliveries): deleted, each
   // only at its current delivery, as ackDrop alone.
   ackDropMany: `DELETE FROM jobs USING unnest($1::text[], $2::bigint[]) AS v(id, delivery)
@@ -146,6 +168,8 @@ const PG_JOB_SQL = {
   claimUnsynced: claimSql('', true),
   claimCleanUnsynced: claimSql('AND crashes = 0', true),
   claimSuspectUnsynced: claimSql('AND crashes > 0', true),
+  claimAlone: claimAloneSql(),
+  claimAloneUnsynced: claimAloneSql(true),
   // The first $3 due entries of jobs_claim for queue $1 at $2, and no further (a bounded range).
   countDue: `SELECT count(*) AS n FROM (SELECT 1 FROM jobs
     WHERE queue = $1 AND state = 'waiting' AND run_at <= $2 LIMIT $3) AS due`,

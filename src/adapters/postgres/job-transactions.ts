@@ -5,9 +5,11 @@
  * @module
  */
 import type { Delivery, JobPolicy } from '../../core/job.js'
-import type { AddResult, ClaimRequest, Exchange, SettleResult } from '../../ports/job-store.js'
+import type { AddResult, ClaimRequest, Exchange, SettleResult, SuspectRule } from '../../ports/job-store.js'
 import type { CheckedJob, ReadySettlement } from '../../store/job-checks.js'
 import {
+  changedResult,
+  type ChangedRow,
   decidedStep,
   directStep,
   dropsDone,
@@ -66,9 +68,26 @@ async function duplicate(c: Queryable, r: CheckedJob): Promise<AddResult> {
   return { id: r.id, added: false }
 }
 
+/** The one statement of each kind of claim (job-queries.ts: `alone` too is one statement). */
+const CLAIMS: Record<SuspectRule, Statement> = {
+  any: S.claim,
+  exclude: S.claimClean,
+  only: S.claimSuspect,
+  alone: S.claimAlone,
+}
+
+/** The same, for a transaction that only claims (its commit does not wait for the disk). */
+const UNSYNCED_CLAIMS: Record<SuspectRule, Statement> = {
+  any: S.claimUnsynced,
+  exclude: S.claimCleanUnsynced,
+  only: S.claimSuspectUnsynced,
+  alone: S.claimAloneUnsynced,
+}
+
 /**
- * One claim, in claim order (see job-queries.ts for why no delivery goes to two workers). `synced`
- * false: the transaction only claims, and its commit need not wait for the disk (job-queries.ts).
+ * One claim, in claim order, in one statement (see job-queries.ts for why no delivery goes to two
+ * workers). `synced` false: the transaction only claims, and its commit need not wait for the disk
+ * (job-queries.ts).
  */
 export async function claimRows(
   c: Queryable,
@@ -77,23 +96,10 @@ export async function claimRows(
   owner: JobOwner | null,
   synced = true,
 ): Promise<Delivery[]> {
-  const take = (s: Statement, limit: number) =>
-    rows<JobRow>(c, s, [req.worker, now, req.queue, limit, ...ownerValues(owner)])
-  const any = synced ? S.claim : S.claimUnsynced
-  const clean = synced ? S.claimClean : S.claimCleanUnsynced
-  const suspects = synced ? S.claimSuspect : S.claimSuspectUnsynced
-  switch (req.suspects) {
-    case 'only':
-      return toDeliveries(await take(suspects, req.limit))
-    case 'exclude':
-      return toDeliveries(await take(clean, req.limit))
-    case 'alone': {
-      const suspect = await take(suspects, 1)
-      return toDeliveries(suspect.length > 0 ? suspect : await take(clean, req.limit))
-    }
-    case 'any':
-      return toDeliveries(await take(any, req.limit))
-  }
+  const statement = synced ? CLAIMS[req.suspects] : UNSYNCED_CLAIMS[req.suspects]
+  return toDeliveries(
+    await rows<JobRow>(c, statement, [req.worker, now, req.queue, req.limit, ...ownerValues(owner)]),
+  )
 }
 
 export async function settleAll(
@@ -138,7 +144,8 @@ function ackRun(items: readonly ReadySettlement[], start: number, policyOf: Poli
 
 /**
  * Acks several jobs in one statement (an ackRun: kept as done, or deleted); an ack that changed
- * nothing is stale, as alone.
+ * nothing is stale, as alone. The statement returns the ids of the jobs it finished, and nothing
+ * else: a done result carries no job.
  */
 async function ackMany(
   c: Queryable,
@@ -146,31 +153,15 @@ async function ackMany(
   now: number,
   policyOf: PolicyOf,
 ): Promise<SettleResult[]> {
-  if (dropsDone(acks[0]!, policyOf)) {
-    const gone = await rows<{ id: string }>(c, S.ackDropMany, [
-      acks.map((r) => r.id),
-      acks.map((r) => r.delivery),
-    ])
-    const deleted = new Set(gone.map((r) => r.id))
-    const out: SettleResult[] = []
-    for (const r of acks)
-      out.push(deleted.has(r.id!) ? { token: r.item.token, kind: 'ack', outcome: 'done' } : await stale(c, r))
-    return out
-  }
-  const changed = await rows<JobRow>(c, S.ackMany, [
-    acks.map((r) => r.id),
-    acks.map((r) => r.delivery),
-    acks.map((r) => r.json),
-    now,
-  ])
-  const byId = new Map(changed.map((r) => [r.id, r]))
+  const ids = acks.map((r) => r.id)
+  const deliveries = acks.map((r) => r.delivery)
+  const changed = dropsDone(acks[0]!, policyOf)
+    ? await rows<{ id: string }>(c, S.ackDropMany, [ids, deliveries])
+    : await rows<{ id: string }>(c, S.ackMany, [ids, deliveries, acks.map((r) => r.json), now])
+  const done = new Set(changed.map((r) => r.id))
   const out: SettleResult[] = []
-  for (const r of acks) {
-    const done = byId.get(r.id!)
-    out.push(
-      done ? { token: r.item.token, kind: 'ack', outcome: 'done', job: toJob(done) } : await stale(c, r),
-    )
-  }
+  for (const r of acks)
+    out.push(done.has(r.id!) ? changedResult(r, 'done', { id: r.id! }) : await stale(c, r))
   return out
 }
 
@@ -195,16 +186,8 @@ async function settleOne(
     if (!current) return stale(c, r)
     step = decidedStep(r, current, now, policyOf, random)
   }
-  const changed = await row<JobRow | { id: string }>(c, S[step.statement], step.values)
-  // A deleted job (ackDrop) gives its id alone, and no job.
-  return changed
-    ? {
-        token: r.item.token,
-        kind: r.item.kind,
-        outcome: step.outcome,
-        job: 'seq' in changed ? toJob(changed) : undefined,
-      }
-    : stale(c, r)
+  const changed = await row<ChangedRow>(c, S[step.statement], step.values)
+  return changed ? changedResult(r, step.outcome, changed) : stale(c, r)
 }
 
 /** A refused settlement: the job as it is (undefined when the token names no job). */
@@ -235,7 +218,7 @@ export function oneStatement(
   policy: PolicyOf,
 ): ((q: Queryable, claims: readonly ClaimRequest[], now: number) => Promise<Exchange>) | null {
   const asking = requests.filter((r) => r.limit > 0)
-  if (ready.length === 0 && asking.length === 1 && asking[0]!.suspects !== 'alone') {
+  if (ready.length === 0 && asking.length === 1) {
     const req = asking[0]!
     return async (q, claims, now) => {
       const got = await claimRows(q, req, now, owner, false)

@@ -17,7 +17,7 @@ import {
   type JobPolicy,
   type JobState,
 } from '../../core/job.js'
-import type { SettleOutcome } from '../../ports/job-store.js'
+import type { SettleOutcome, SettleResult } from '../../ports/job-store.js'
 import type { CheckedJob, ReadySettlement } from '../../store/job-checks.js'
 
 /**
@@ -60,8 +60,9 @@ export const PORTABLE_JOB_SQL = {
     ON CONFLICT DO NOTHING`,
   idByKey: 'SELECT id FROM jobs WHERE queue = ? AND idempotency_key = ?',
   byId: `SELECT ${COLUMNS} FROM jobs WHERE id = ?`,
+  // An ack returns only the id of the job it finished: a done result carries no job (SettleResult).
   ack: `UPDATE jobs SET state = 'done', result = ?, finished_at = ?, updated_at = ?, ${NO_LEASE}
-    WHERE ${CURRENT} RETURNING ${COLUMNS}`,
+    WHERE ${CURRENT} RETURNING id`,
   // The ack of a job whose queue keeps no done jobs (keep_done 0): the row goes, as a prune would
   // take it later, and with it its idempotency key.
   ackDrop: `DELETE FROM jobs WHERE ${CURRENT} RETURNING id`,
@@ -244,6 +245,22 @@ export interface SettleStep {
     | 'quarantine'
   values: unknown[]
   outcome: SettleOutcome
+}
+
+/**
+ * What a settlement's statement returned of the row it changed: every column, but an ack's returns
+ * the id alone.
+ */
+export type ChangedRow = JobRow | { id: string }
+
+/**
+ * The result of a settlement that changed its job: with the job as it is after it, but for an ack,
+ * whose done result carries no job (the port's SettleResult).
+ */
+export function changedResult(r: ReadySettlement, outcome: SettleOutcome, changed: ChangedRow): SettleResult {
+  const result: SettleResult = { token: r.item.token, kind: r.item.kind, outcome }
+  if ('seq' in changed) result.job = toJob(changed)
+  return result
 }
 
 /**

@@ -12,6 +12,8 @@ import type { AddResult, ClaimRequest, SettleResult } from '../../ports/job-stor
 import type { CheckedJob, ReadySettlement } from '../../store/job-checks.js'
 import type { CountSource } from '../../store/job-counts.js'
 import {
+  changedResult,
+  type ChangedRow,
   type CountRow,
   decidedStep,
   directStep,
@@ -106,23 +108,14 @@ function settleOne(
   random: () => number,
 ): SettleResult {
   if (r.id === null) return stale(s, r)
-  const rows = s as { [K in keyof typeof JOB_SQL]: Statement<JobRow> }
   let step = directStep({ ...r, id: r.id }, now, policyOf)
   if (step === null) {
-    const current = rows.current.get(r.id, r.delivery)
+    const current = (s.current as Statement<JobRow>).get(r.id, r.delivery)
     if (!current) return stale(s, r)
     step = decidedStep(r, current, now, policyOf, random)
   }
-  const changed = rows[step.statement].get(...step.values)
-  // A deleted job (ackDrop) gives its id alone, and no job.
-  return changed
-    ? {
-        token: r.item.token,
-        kind: r.item.kind,
-        outcome: step.outcome,
-        job: 'seq' in changed ? toJob(changed) : undefined,
-      }
-    : stale(s, r)
+  const changed = (s[step.statement] as Statement<ChangedRow>).get(...step.values)
+  return changed ? changedResult(r, step.outcome, changed) : stale(s, r)
 }
 
 /** A refused settlement: the job as it is (undefined when the token names no job). */

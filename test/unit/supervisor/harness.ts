@@ -287,7 +287,7 @@ export class MemoryJobs implements JobStore {
       switch (s.kind) {
         case 'ack':
           job.state = 'done'
-          return { token: s.token, kind: s.kind, outcome: 'done' as const, job: { ...job } }
+          return { token: s.token, kind: s.kind, outcome: 'done' as const }
         case 'crash':
         case 'release':
           job.state = 'waiting'
