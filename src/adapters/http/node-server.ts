@@ -2,10 +2,9 @@
  * The thin adapter that serves the web-standard API app on a Node HTTP server.
  * @module
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, type RequestListener, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-import { getRequestListener } from '@hono/node-server'
 import type { Hono } from 'hono'
 
 import { coerceError, ShepherdError } from '../../errors.js'
@@ -53,7 +52,7 @@ export const CLOSE_GRACE_MS = 2000
  * ```
  */
 export async function serveHttp(app: Hono, options: ServeOptions): Promise<RunningHttpServer> {
-  const server = createServer(getRequestListener(app.fetch))
+  const server = createServer(listenerOnFirstRequest(app))
   const wanted = httpUrl(options.host, options.port)
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => {
@@ -74,6 +73,26 @@ export async function serveHttp(app: Hono, options: ServeOptions): Promise<Runni
     url: httpUrl(connectHost(options.host), port),
     port,
     close: () => (closing ??= closeServer(server)),
+  }
+}
+
+/**
+ * The request listener, loaded at the first request. @hono/node-server reads the global Request and
+ * Response as it loads, which loads node's fetch (undici): about 60 ms of CPU that a supervisor's
+ * start need not pay, since its API may not be called for a while (or at all, on a busy fleet agent).
+ * Requests that come meanwhile wait for it; if it cannot load, they get a 500.
+ */
+function listenerOnFirstRequest(app: Hono): RequestListener {
+  let loaded: Promise<RequestListener> | undefined
+  return (req, res) => {
+    loaded ??= import('@hono/node-server').then((m) => m.getRequestListener(app.fetch))
+    loaded.then(
+      (listener) => listener(req, res),
+      () => {
+        res.statusCode = 500
+        res.end()
+      },
+    )
   }
 }
 
