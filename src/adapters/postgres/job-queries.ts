@@ -188,13 +188,17 @@ const PG_JOB_SQL = {
   doneSince: `SELECT queue, count(*) AS n FROM jobs WHERE state = 'done' AND finished_at > $1 GROUP BY queue`,
   doneSinceOf: `SELECT queue, count(*) AS n FROM jobs
     WHERE state = 'done' AND finished_at > $1 AND queue = $2 GROUP BY queue`,
-  // Every state of one queue ($1): the waiting jobs counted in jobs_claim, the others in
-  // jobs_state_queue_seq, which leaves the waiting ones out (sql/postgres/0009_claim_index_alone.sql).
+  // Every state of one queue ($1), each where an index holds it: the waiting jobs in jobs_claim, the
+  // done ones in jobs_done_finished_at, the others in jobs_state_queue_seq (sql/postgres/0009 and
+  // 0011 say why each left it).
   countQueueStates: `SELECT 'waiting' AS state, queue, count(*) AS n FROM jobs
       WHERE state = 'waiting' AND queue = $1 GROUP BY queue
+    UNION ALL SELECT 'done' AS state, queue, count(*) AS n FROM jobs
+      WHERE state = 'done' AND queue = $1 GROUP BY queue
     UNION ALL SELECT state, queue, count(*) AS n FROM jobs
-      WHERE state IN ('active', 'done', 'dead', 'quarantined') AND queue = $1 GROUP BY state, queue`,
-  // A state's jobs newest first (jobs_state_queue_seq backwards; jobs_retrying for failed).
+      WHERE state IN ('active', 'dead', 'quarantined') AND queue = $1 GROUP BY state, queue`,
+  // A state's jobs newest first (jobs_state_queue_seq backwards; done jobs: the primary key
+  // backwards, or jobs_done_finished_at; jobs_retrying for failed).
   listState: `SELECT ${COLUMNS} FROM jobs WHERE state = $1 AND queue = $2 ORDER BY seq DESC LIMIT $3`,
   listDue: `SELECT ${COLUMNS} FROM jobs
     WHERE state = 'waiting' AND queue = $1 AND run_at <= $2 ORDER BY seq DESC LIMIT $3`,
