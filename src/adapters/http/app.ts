@@ -47,9 +47,7 @@ export function createHttpApp(options: HttpAppOptions): OpenAPIHono<ApiEnv> {
   const ctx: HttpContext = {
     supervisor: options.supervisor,
     store: options.store,
-    queue: new Queue(options.store, options.config && { config: options.config }, clock, {
-      onJobsAdded: () => options.supervisor.jobsAdded(),
-    }),
+    queue: new Queue(options.store, options.config && { config: options.config }, clock),
     events:
       options.events &&
       new EventBroadcaster(
