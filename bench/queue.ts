@@ -82,7 +82,6 @@ async function shepherdThroughput(workers: number, concurrency: number): Promise
         'q',
         Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ payload: { i: i + j } })),
       )
-      d.supervisor.jobsAdded()
     }
     // Two index lookups, not a count: counting done jobs walks them all and would steal the
     // supervisor's time (it shares this process). Nothing waiting and nothing in flight: all done.
@@ -194,7 +193,6 @@ async function redelivery(faults: number): Promise<{ back: number[]; started: nu
       await until(() => d.supervisor.listWorkers().every((w) => w.state === 'ready'), 'workers ready')
       await sleep(250)
       const { id } = await q.add('q', { i })
-      d.supervisor.jobsAdded()
       await until(
         async () => (await d.store.jobs.getJob(id))?.state === 'active',
         'the job to be in flight',

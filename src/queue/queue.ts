@@ -4,9 +4,10 @@
  * the HTTP API and by the `shepherd` commands. Each job's defaults (`queues.<name>.max_attempts`,
  * `timeout`) are computed here, and every bad argument is refused here, in the same words.
  *
- * It writes the store directly, so it works whether the supervisor runs or not. A supervisor in
- * another process finds new and retried jobs at its next poll (tens of milliseconds); one in this
- * process is woken at once through {@link QueueOptions.onJobsAdded}, as the HTTP API does.
+ * It writes the store directly, so it works whether the supervisor runs or not. The store wakes
+ * the dispatchers that watch it after each commit that put jobs in a queue (`JobStore.watch`): the
+ * supervisor of this process at once, and on PostgreSQL every agent of the fleet (LISTEN/NOTIFY);
+ * a supervisor that hears nothing (SQLite, another process) finds the jobs at its next poll.
  * @module
  */
 import { systemClock } from '../adapters/system-clock.js'
@@ -52,13 +53,6 @@ export interface QueueOptions {
    * @defaultValue false: the caller owns the store
    */
   ownsStore?: boolean
-  /**
-   * Called after jobs were added or put back in a queue, so that a dispatcher in the same process
-   * delivers them at once rather than at its next poll. Jobs are in the store already when it is
-   * called; a dispatcher that never hears of them still finds them.
-   * @defaultValue nothing is called (the supervisor, if any, runs in another process)
-   */
-  onJobsAdded?: () => void
 }
 
 export class Queue implements AsyncDisposable {
@@ -120,9 +114,7 @@ export class Queue implements AsyncDisposable {
   async addChecked(queue: string, jobs: readonly CheckedJob[]): Promise<AddResult[]> {
     checkQueueName(queue)
     const items = jobs.map((job) => toNewJob(queue, job.payload, job))
-    const added = await this.store.jobs.add(items, this.clock.now(), this.#defaults)
-    if (added.some((r) => r.added)) this.options.onJobsAdded?.()
-    return added
+    return this.store.jobs.add(items, this.clock.now(), this.#defaults)
   }
 
   /** The queue's jobs, newest first: at most `limit` (default 50, at most 1000), of `state` if given. */
@@ -166,9 +158,7 @@ export class Queue implements AsyncDisposable {
    */
   async retry(queue: string, from: 'dead' | 'quarantined', ids?: readonly string[]): Promise<number> {
     checkQueueName(queue)
-    const retried = await this.store.jobs.retry(queue, from, this.clock.now(), ids)
-    if (retried > 0) this.options.onJobsAdded?.()
-    return retried
+    return this.store.jobs.retry(queue, from, this.clock.now(), ids)
   }
 
   /**

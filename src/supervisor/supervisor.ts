@@ -491,11 +491,6 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
     this.dispatcher.excuse(tokens)
   }
 
-  /** Enqueued through the API: deliver without waiting for the next poll. */
-  jobsAdded(): void {
-    this.dispatcher.kick()
-  }
-
   private poolOf(wp: WorkerProcess): PoolRuntime | undefined {
     return this.pools.get(poolOfProcessKey(wp.key) ?? '')
   }

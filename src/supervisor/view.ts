@@ -119,10 +119,4 @@ export interface SupervisorControl {
    * Throws like restartWorker.
    */
   signal(id: string, request: SignalRequest): Promise<{ incidentId: string | null }>
-  /**
-   * Says that jobs were just added or put back in a queue (through the API), so that they are
-   * delivered at once rather than at the dispatcher's next poll. It only wakes the dispatcher:
-   * jobs are in the store already, and a supervisor that never hears of them still finds them.
-   */
-  jobsAdded(): void
 }

@@ -225,6 +225,30 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
         )
       }))
 
+    it('adds a batch larger than one insert statement takes, in order, duplicates found across it', () =>
+      withJobs(async (jobs) => {
+        // 2,501 jobs: several statements' worth on PostgreSQL (1,000 a statement, in one
+        // transaction); the last has the key of the first.
+        const batch: NewJob[] = Array.from({ length: 2_500 }, (_, i) => ({
+          queue: 'bulk',
+          payload: i,
+          id: `b${i}`,
+          idempotencyKey: `k${i}`,
+        }))
+        batch.push({ queue: 'bulk', payload: 'again', id: 'b-again', idempotencyKey: 'k0' })
+        const results = await jobs.add(batch, T0, defaults)
+        assert.equal(results.length, 2_501)
+        assert.ok(results.slice(0, 2_500).every((r, i) => r.added && r.id === `b${i}`))
+        assert.deepEqual(results[2_500], { id: 'b0', added: false })
+        const claimed = await jobs.claim('bulk', 1_000, 'bulk#1', T0)
+        assert.deepEqual(
+          claimed.map((d) => d.job.payload),
+          Array.from({ length: 1_000 }, (_, i) => i),
+          'claimed in enqueue order',
+        )
+        assert.equal((await jobs.counts(T0, 'bulk'))[0]?.waiting, 1_500)
+      }))
+
     it('does not deliver a delayed job before its time', () =>
       withJobs(async (jobs) => {
         const [r] = await jobs.add([{ queue: 'email', payload: 1, delay: 5_000 }], T0, defaults)

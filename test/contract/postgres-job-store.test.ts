@@ -209,6 +209,62 @@ if (skip === null) {
       }, 'the listening connection to close with the last watcher')
     })
 
+    it('adds in one round trip, its wake included, and wakes only the queues that got jobs', async (t) => {
+      const [front, back] = await twoStores(t)
+      const heard: Array<readonly string[] | null> = []
+      const watch = back.jobs.watch((queues) => heard.push(queues))
+      t.after(() => watch.close())
+      await waitFor(() => watch.everywhere, 'the back store to listen', 10_000)
+      await front.jobs.add([{ queue: 'dup', payload: 0, id: 'one', idempotencyKey: 'k' }], T0, defaults)
+
+      // Every statement the front store sends, counted at the driver (the back store's listening
+      // connection is left out: it sends its own `SELECT 1` now and then).
+      const sent: string[] = []
+      const query = pg.Client.prototype.query
+      const listener = back.jobs.listenerPid
+      pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+        const c = this as pg.Client & { processID: number | null }
+        const q = args[0] as string | { name?: string; text: string }
+        if (c.processID !== listener) sent.push(typeof q === 'string' ? q : (q.name ?? q.text))
+        return (query as (...a: unknown[]) => unknown).apply(this, args)
+      } as typeof query
+      let added
+      try {
+        added = await front.jobs.add([{ queue: 'fresh', payload: 1 }], T0, defaults)
+        assert.deepEqual(sent, [S.insertNotify.name], 'one statement: no BEGIN, notify or COMMIT of its own')
+        sent.length = 0
+        heard.length = 0
+        added = await front.jobs.add(
+          [
+            { queue: 'dup', payload: 2, idempotencyKey: 'k' },
+            { queue: 'other', payload: 3 },
+          ],
+          T0,
+          defaults,
+        )
+        assert.deepEqual(
+          sent,
+          [S.insertNotify.name, S.idByKey.name],
+          'a duplicate by key: the lookup of the job that has the key, after the commit',
+        )
+      } finally {
+        pg.Client.prototype.query = query
+      }
+      assert.deepEqual(
+        added.map((r) => r.added),
+        [false, true],
+      )
+      assert.equal(added[0]!.id, 'one')
+      const wake = await waitFor(
+        () => heard.find((q) => q?.includes('other')),
+        'the wake of the add',
+        5_000,
+        1,
+      )
+      assert.deepEqual(wake, ['other'], 'dup got no job: not woken')
+      assert.equal((await front.jobs.getJob(added[1]!.id))?.state, 'waiting', 'committed')
+    })
+
     it('wakes a watcher of another store when a settlement puts a job back, not when it finishes one', async (t) => {
       const [front, back] = await twoStores(t)
       const heard: Array<readonly string[] | null> = []

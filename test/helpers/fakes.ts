@@ -150,11 +150,9 @@ export const FAKE_INFO: SupervisorInfo = {
 
 /**
  * Records restart calls; `busy` ids answer 409, unknown ids 404, and `failWith` overrides both.
- * Counts the `jobsAdded()` wake-ups the API sends after an enqueue or a retry.
  */
 export class FakeSupervisor implements SupervisorControl {
   readonly restarts: { id: string; request: RestartRequest }[] = []
-  jobsAddedCalls = 0
   readonly busy = new Set<string>()
   failWith: Error | null = null
   constructor(readonly workers: WorkerView[]) {}
@@ -178,9 +176,6 @@ export class FakeSupervisor implements SupervisorControl {
       )
     }
     return { incidentId: `inc-${this.restarts.length}` }
-  }
-  jobsAdded(): void {
-    this.jobsAddedCalls++
   }
   readonly signals: { id: string; request: SignalRequest }[] = []
   pools: PoolView[] = []

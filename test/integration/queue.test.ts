@@ -175,8 +175,8 @@ describe('jobs', () => {
     // About 25 jobs a second of 30 ms each: a light load that one worker alone could carry.
     const ids: string[] = []
     for (let i = 0; i < 100; i++) {
+      // The daemon's store wakes its dispatcher at once: the queue adds through that store.
       ids.push((await queue.add('work', { op: 'sleep', ms: 30, i })).id)
-      td.daemon.supervisor.jobsAdded()
       await new Promise((r) => setTimeout(r, 40))
     }
     const ranBy = new Map<string, number>()

@@ -327,7 +327,7 @@ describe('the dispatcher under fake time', () => {
     }
     for (let i = 0; i < 100; i++) {
       jobs.put('q', 1)
-      dispatcher.kick() // what the supervisor's jobsAdded does
+      dispatcher.kick() // what the store's wake of an add does
       await timers.run(40)
     }
     await timers.run(1_000)

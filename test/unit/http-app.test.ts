@@ -869,6 +869,8 @@ interface QueueSetup {
   app: ReturnType<typeof createHttpApp>
   store: Store
   supervisor: FakeSupervisor
+  /** The dispatcher's wakes since the last call: the store's, after each commit that put jobs in a queue. */
+  wakes: () => number
   clock: FakeClock
   config: Config
 }
@@ -884,7 +886,14 @@ async function queueSetup(t: TestContext): Promise<QueueSetup> {
   const clock = new FakeClock(T0)
   const supervisor = new FakeSupervisor([])
   const app = createHttpApp({ supervisor, store, config, clock })
-  return { app, store, supervisor, clock, config }
+  let wakes = 0
+  store.jobs.watch(() => void wakes++)
+  const since = (): number => {
+    const n = wakes
+    wakes = 0
+    return n
+  }
+  return { app, store, supervisor, clock, config, wakes: since }
 }
 
 /** Each job these helpers add outranks every earlier one, so that the next claim takes it. */
@@ -984,7 +993,7 @@ describe('POST /api/queues/:queue/jobs', () => {
         idempotencyKey: 'welcome:42',
       },
     )
-    assert.equal(s.supervisor.jobsAddedCalls, 1)
+    assert.equal(s.wakes(), 1)
   })
 
   it('answers a duplicate (same key, or same id) with added: false and the existing id, and wakes no one', async (t) => {
@@ -999,7 +1008,7 @@ describe('POST /api/queues/:queue/jobs', () => {
     const byId = await call(s.app, 'POST', '/api/queues/email/jobs', '{"payload":3,"id":"j-1"}')
     assert.deepEqual(byId.json, { jobs: [{ id: 'j-1', added: false }] })
     assert.equal((await s.store.jobs.getJob('j-1'))?.payload, 1, 'the existing job is left as it was')
-    assert.equal(s.supervisor.jobsAddedCalls, 2)
+    assert.equal(s.wakes(), 2)
   })
 
   it('adds a batch in order, with duplicates inside it, each queue with its own defaults', async (t) => {
@@ -1030,7 +1039,7 @@ describe('POST /api/queues/:queue/jobs', () => {
     const b = await s.store.jobs.getJob(jobs[1]!.id)
     assert.deepEqual([b?.maxAttempts, b?.timeoutMs, b?.payload], [9, 2000, 'b'])
     assert.equal((await s.store.jobs.getJob('c'))?.runAt, T0 + 1500)
-    assert.equal(s.supervisor.jobsAddedCalls, 1, 'one wake-up per request')
+    assert.equal(s.wakes(), 1, 'one wake-up per request')
   })
 
   it('takes a batch of exactly 1000 and refuses 1001 or none, adding nothing', async (t) => {
@@ -1085,7 +1094,7 @@ describe('POST /api/queues/:queue/jobs', () => {
     )
     assert.match(e.message as string, /body\.jobs\[2\]\.x: unknown key "x" \(known: id, idempotencyKey/)
     assert.equal(await jobCount(s.store, T0), 0)
-    assert.equal(s.supervisor.jobsAddedCalls, 0)
+    assert.equal(s.wakes(), 0)
   })
 
   it('refuses malformed JSON, an unknown key, a missing payload and a bad option, with reasons', async (t) => {
@@ -1197,6 +1206,36 @@ describe('POST /api/queues/:queue/jobs', () => {
     )
     assert.equal(await jobCount(s.store, T0), 0)
   })
+
+  it('enqueues with one call of the store and nothing else: no read, no event, no call of the supervisor', async (t) => {
+    const s = await queueSetup(t)
+    // What the route asks of the store and of the supervisor, each call by name.
+    const calls: string[] = []
+    const counting = <T extends object>(target: T, name: string): T =>
+      new Proxy(target, {
+        get(obj, key) {
+          const value: unknown = Reflect.get(obj, key, obj)
+          if (key === 'jobs' && name === 'store') return counting(value as object, 'jobs')
+          if (typeof value !== 'function') return value
+          return (...args: unknown[]) => {
+            calls.push(`${name}.${String(key)}`)
+            return (value as (...a: unknown[]) => unknown).apply(obj, args)
+          }
+        },
+      })
+    const app = createHttpApp({
+      supervisor: counting(s.supervisor, 'supervisor'),
+      store: counting(s.store, 'store'),
+      config: s.config,
+      clock: s.clock,
+    })
+    const r = await call(app, 'POST', '/api/queues/email/jobs', '{"payload":1}')
+    assert.equal(r.status, 201, JSON.stringify(r.json))
+    const batch = await call(app, 'POST', '/api/queues/email/jobs', '{"jobs":[{"payload":2},{"payload":3}]}')
+    assert.equal(batch.status, 201, JSON.stringify(batch.json))
+    assert.deepEqual(calls, ['jobs.add', 'jobs.add'])
+    assert.equal(s.wakes(), 2, "the store's wake, one per add, is the dispatcher's")
+  })
 })
 
 describe('GET /api/queues', () => {
@@ -1307,6 +1346,7 @@ describe('POST /api/queues/:queue/retry and /purge', () => {
     await makeDead(s, 'email', 'dead-2')
     await makeDead(s, 'email', 'dead-3')
     await makeQuarantined(s, 'email', 'poison-1')
+    s.wakes()
     const retry = async (body: unknown) => {
       const r = await call(s.app, 'POST', '/api/queues/email/retry', JSON.stringify(body))
       assert.equal(r.status, 200, JSON.stringify(r.json))
@@ -1315,10 +1355,10 @@ describe('POST /api/queues/:queue/retry and /purge', () => {
     assert.deepEqual(await retry({ from: 'dead', ids: ['dead-1', 'poison-1', 'unknown'] }), { retried: 1 })
     assert.equal(await stateOf(s.store, 'dead-1'), 'waiting')
     assert.equal(await stateOf(s.store, 'poison-1'), 'quarantined', 'only jobs of the state named')
-    assert.equal(s.supervisor.jobsAddedCalls, 1)
+    assert.equal(s.wakes(), 1)
     assert.deepEqual(await retry({ from: 'dead' }), { retried: 2 })
     assert.deepEqual(await retry({ from: 'dead' }), { retried: 0 })
-    assert.equal(s.supervisor.jobsAddedCalls, 2, 'no wake-up for nothing')
+    assert.equal(s.wakes(), 1, 'no wake-up for nothing')
     assert.deepEqual(await retry({ from: 'quarantined' }), { retried: 1 })
     const poison = await s.store.jobs.getJob('poison-1')
     assert.deepEqual([poison?.state, poison?.crashes, poison?.attempts], ['waiting', 0, 0])
@@ -1330,6 +1370,7 @@ describe('POST /api/queues/:queue/retry and /purge', () => {
     await makeDead(s, 'email', 'dead-2')
     await makeDead(s, 'reports', 'dead-r')
     await makeQuarantined(s, 'email', 'poison-1')
+    s.wakes()
     const purge = async (body: unknown) => {
       const r = await call(s.app, 'POST', '/api/queues/email/purge', JSON.stringify(body))
       assert.equal(r.status, 200, JSON.stringify(r.json))
@@ -1342,7 +1383,7 @@ describe('POST /api/queues/:queue/retry and /purge', () => {
     assert.deepEqual(await purge({ state: 'quarantined' }), { purged: 1 })
     assert.deepEqual(await purge({ state: 'done' }), { purged: 0 })
     assert.equal(await stateOf(s.store, 'dead-r'), 'dead')
-    assert.equal(s.supervisor.jobsAddedCalls, 0)
+    assert.equal(s.wakes(), 0)
   })
 
   it('purges waiting jobs (by id, then all), never one in flight', async (t) => {
@@ -1372,6 +1413,7 @@ describe('POST /api/queues/:queue/retry and /purge', () => {
   it('refuses bad bodies with their reasons and changes nothing', async (t) => {
     const s = await queueSetup(t)
     await makeDead(s, 'email', 'dead-1')
+    s.wakes()
     const post = (url: string, body: string, message: string | RegExp) =>
       expectError(s.app, 'POST', url, 400, 'SHEPHERD_BAD_REQUEST', message, body)
     await post('/api/queues/email/retry', '', 'body.from: required: expected one of "dead", "quarantined"')
@@ -1418,7 +1460,7 @@ describe('POST /api/queues/:queue/retry and /purge', () => {
     )
     await post('/api/queues/e%2Fmail/purge', '{"state":"dead"}', 'path.queue: expected a queue name')
     assert.equal(await stateOf(s.store, 'dead-1'), 'dead')
-    assert.equal(s.supervisor.jobsAddedCalls, 0)
+    assert.equal(s.wakes(), 0)
   })
 
   it('answers a wrong method on a queue route with 405 and the allowed ones', async (t) => {

@@ -30,8 +30,10 @@ async function setup(t: TestContext) {
     rmSync(dir, { recursive: true, force: true })
   })
   const loaded = loadConfigText(CONFIG, path.join(dir, 'shepherd.yaml'))
+  // The dispatcher's wakes: the store's, after each commit that put jobs in a queue.
   let wakes = 0
-  const queue = new Queue(store, loaded, new FakeClock(1_000_000), { onJobsAdded: () => void wakes++ })
+  store.jobs.watch(() => void wakes++)
+  const queue = new Queue(store, loaded, new FakeClock(1_000_000))
   return { store, queue, wakes: () => wakes }
 }
 
@@ -54,7 +56,7 @@ describe('Queue, the one queue service', () => {
     assert.deepEqual([jb.maxAttempts, jb.timeoutMs], [3, null])
   })
 
-  it('wakes the dispatcher after an add or a retry that changed something, and only then', async (t) => {
+  it('wakes the dispatcher (through the store) after an add or a retry that changed something, and only then', async (t) => {
     const { store, queue, wakes } = await setup(t)
     await queue.add('email', 1, { id: 'j1' })
     assert.equal(wakes(), 1)

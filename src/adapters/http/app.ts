@@ -11,7 +11,6 @@
  * @module
  */
 import { OpenAPIHono } from '@hono/zod-openapi'
-import { bodyLimit } from 'hono/body-limit'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 
 import { DEFAULT_MAX_EVENT_CLIENTS } from '../../config/schema.js'
@@ -20,6 +19,7 @@ import { coerceError } from '../../errors.js'
 import { Queue } from '../../queue/queue.js'
 import { systemClock } from '../system-clock.js'
 import { apiAuth } from './auth.js'
+import { bodyLimit } from './body-limit.js'
 import type { HttpAppOptions, HttpContext } from './context.js'
 import { bodyTooLargeMessage, errorResponse, toErrorResponse } from './errors.js'
 import { EventBroadcaster } from './event-broadcaster.js'
@@ -47,9 +47,7 @@ export function createHttpApp(options: HttpAppOptions): OpenAPIHono<ApiEnv> {
   const ctx: HttpContext = {
     supervisor: options.supervisor,
     store: options.store,
-    queue: new Queue(options.store, options.config && { config: options.config }, clock, {
-      onJobsAdded: () => options.supervisor.jobsAdded(),
-    }),
+    queue: new Queue(options.store, options.config && { config: options.config }, clock),
     events:
       options.events &&
       new EventBroadcaster(
@@ -87,11 +85,9 @@ export function createHttpApp(options: HttpAppOptions): OpenAPIHono<ApiEnv> {
   )
   app.use(requireJson())
   app.use(
-    bodyLimit({
-      maxSize: API_BODY_LIMIT,
-      onError: (c) =>
-        errorResponse(c, 'SHEPHERD_PAYLOAD_TOO_LARGE', bodyTooLargeMessage(API_BODY_LIMIT), { status: 413 }),
-    }),
+    bodyLimit(API_BODY_LIMIT, (c) =>
+      errorResponse(c, 'SHEPHERD_PAYLOAD_TOO_LARGE', bodyTooLargeMessage(API_BODY_LIMIT), { status: 413 }),
+    ),
   )
 
   mountRoutes(app, API_ROUTES)

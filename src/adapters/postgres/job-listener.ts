@@ -24,13 +24,12 @@ import pg from 'pg'
 import type { Scheduler } from '../../ports/clock.js'
 import type { JobWake } from '../../ports/job-store.js'
 import { backgroundTimers } from '../timers.js'
-import { CHANNEL_SQL } from './job-queries.js'
+import { CHANNEL_SQL, WAKE_PAYLOAD_MAX_BYTES } from './job-queries.js'
 
 /** The payload of a notification that woke these queues (null: any). */
 export function wakePayload(queues: readonly string[] | null): string {
   const text = queues === null ? '' : JSON.stringify(queues)
-  // PostgreSQL refuses payloads of 8000 bytes and more: a wake for so many queues wakes them all.
-  return Buffer.byteLength(text) < 7_900 ? text : ''
+  return Buffer.byteLength(text) <= WAKE_PAYLOAD_MAX_BYTES ? text : ''
 }
 
 /** The queues a payload names; null (any queue) for an empty or unreadable one. */

@@ -95,6 +95,28 @@ const UNSYNCED_CTE = `unsynced AS MATERIALIZED (SELECT set_config('synchronous_c
 export const CHANNEL_SQL = `CASE WHEN octet_length('shepherd_jobs.' || current_schema()) <= 63
   THEN 'shepherd_jobs.' || current_schema() ELSE 'shepherd_jobs.' || md5(current_schema()) END`
 
+/**
+ * The longest payload of a wake, in bytes: PostgreSQL refuses payloads of 8000 bytes and more, and
+ * a wake for so many queues that their list would be longer wakes them all (an empty payload).
+ */
+export const WAKE_PAYLOAD_MAX_BYTES = 7_899
+
+/**
+ * The rows of one add, in the order given ($1…$9: one array per column). Rows are inserted in that
+ * order (WITH ORDINALITY), so seq keeps enqueue order and, of two rows with the same id or key in
+ * one add, the first is the one added.
+ */
+const INSERT_JOBS = `INSERT INTO jobs (id, queue, state, priority, run_at, created_at, updated_at, attempts,
+      max_attempts, crashes, timeout_ms, idempotency_key, delivery, payload)
+    SELECT v.id, v.queue, 'waiting', v.priority, v.run_at, v.created_at, v.created_at, 0, v.max_attempts, 0,
+      v.timeout_ms, v.idempotency_key, 0, v.payload
+    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+      $7::bigint[], $8::text[], $9::text[])
+      WITH ORDINALITY AS v(id, queue, priority, run_at, created_at, max_attempts, timeout_ms,
+        idempotency_key, payload, n)
+    ORDER BY v.n
+    ON CONFLICT DO NOTHING`
+
 const PG_JOB_SQL = {
   // At an agent's start, the active jobs of its node ($3; null for a store that never claimed one),
   // those of no owner (claimed before sql/postgres/0004_job_owner.sql), and those of a node with no
@@ -148,20 +170,20 @@ const PG_JOB_SQL = {
   ackDropMany: `DELETE FROM jobs USING unnest($1::text[], $2::bigint[]) AS v(id, delivery)
     WHERE jobs.id = v.id AND jobs.state = 'active' AND jobs.delivery = v.delivery
     RETURNING jobs.id`,
-  // The jobs of one add in one statement, in the order given ($1…$9: one array per column). Rows
-  // are inserted in that order (WITH ORDINALITY), so seq keeps enqueue order and, of two rows with
-  // the same id or key in one add, the first is the one added.
-  insertMany: `INSERT INTO jobs (id, queue, state, priority, run_at, created_at, updated_at, attempts,
-      max_attempts, crashes, timeout_ms, idempotency_key, delivery, payload)
-    SELECT v.id, v.queue, 'waiting', v.priority, v.run_at, v.created_at, v.created_at, 0, v.max_attempts, 0,
-      v.timeout_ms, v.idempotency_key, 0, v.payload
-    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
-      $7::bigint[], $8::text[], $9::text[])
-      WITH ORDINALITY AS v(id, queue, priority, run_at, created_at, max_attempts, timeout_ms,
-        idempotency_key, payload, n)
-    ORDER BY v.n
-    ON CONFLICT DO NOTHING
+  // A chunk of the jobs of one add (INSERT_JOBS), in a transaction that notifies (notify) once.
+  insertMany: `${INSERT_JOBS}
     RETURNING id`,
+  // The jobs of one add and its wake in one statement, which commits by itself (autocommit): one
+  // round trip. The wake names the queues that got jobs (as `notify` does; the list as JSON, or ''
+  // for any queue when it is too long) and is sent only when some job was added; the CTE that sends
+  // it is computed once (MATERIALIZED), and only if the insert returned a row (the join reads it for
+  // the first). PostgreSQL delivers it at the commit, as with `notify`.
+  insertNotify: `WITH inserted AS (${INSERT_JOBS}
+      RETURNING id, queue),
+    woken AS MATERIALIZED (SELECT pg_notify(${CHANNEL_SQL},
+        CASE WHEN octet_length(list) <= ${WAKE_PAYLOAD_MAX_BYTES} THEN list ELSE '' END)
+      FROM (SELECT json_agg(DISTINCT queue)::text AS list FROM inserted) AS queues WHERE list IS NOT NULL)
+    SELECT inserted.id FROM inserted LEFT JOIN woken ON true`,
   claim: claimSql(''),
   claimClean: claimSql('AND crashes = 0'),
   claimSuspect: claimSql('AND crashes > 0'),

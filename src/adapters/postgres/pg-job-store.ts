@@ -47,7 +47,15 @@ import { JobWakes, queuesAdded, queuesWoken } from '../../store/job-wakes.js'
 import { type CountRow, JOB_BATCH, type JobOwner, type JobRow, toJob } from '../sql/job-sql.js'
 import { JobListener } from './job-listener.js'
 import { JOB_STATEMENTS as S, type WaitingRow } from './job-queries.js'
-import { claimRows, insertAll, notifyJobs, oneStatement, settleAll } from './job-transactions.js'
+import {
+  claimRows,
+  insertAll,
+  insertOne,
+  isOneStatement,
+  notifyJobs,
+  oneStatement,
+  settleAll,
+} from './job-transactions.js'
 import type { PgGuard } from './pg-guard.js'
 import { changes, type Queryable, row, rows, type Statement } from './statements.js'
 
@@ -133,14 +141,15 @@ export class PostgresJobStore implements JobStore {
     const checked = checkNewJobs(jobs, epochMs('now', now), defaults, this.#newId)
     if (checked.length === 0) return []
     const queues = [...new Set(checked.map((r) => r.queue))].join(', ')
-    let woken: string[] = []
-    const added = await this.#guard.write(`add ${plural(checked.length, 'job')} to ${queues}`, async (c) => {
-      const out = await insertAll(c, checked)
-      woken = queuesAdded(checked, out)
-      await notifyJobs(c, woken)
-      return out
-    })
-    this.#wakes.tell(woken)
+    const what = `add ${plural(checked.length, 'job')} to ${queues}`
+    const added = isOneStatement(checked)
+      ? await this.#guard.writeOne(what, (q) => insertOne(q, checked))
+      : await this.#guard.write(what, async (c) => {
+          const out = await insertAll(c, checked)
+          await notifyJobs(c, queuesAdded(checked, out))
+          return out
+        })
+    this.#wakes.tell(queuesAdded(checked, added))
     return added
   }
 
