@@ -122,8 +122,12 @@ process.exit(0)
 
 /** A figure of a run: jobs per second end to end, or the drain rate (null where unknown). */
 type Figure = (r: ThroughputResult) => number | null
-const endToEnd: Figure = (r) => r.jobsPerSecond
-const drain: Figure = (r) => r.drainPerSecond
+function endToEnd(r: ThroughputResult): number | null {
+  return r.jobsPerSecond
+}
+function drain(r: ThroughputResult): number | null {
+  return r.drainPerSecond
+}
 
 function cell(s: System, x: Setting, figure: Figure): string {
   const r = results.get(key(s, x))
