@@ -266,7 +266,8 @@ export function changedResult(r: ReadySettlement, outcome: SettleOutcome, change
 /**
  * The step of an ack, checkpoint, progress or release, which changes the token's current delivery
  * (if it is one) without reading it first; null for a failure or a crash, which the core decides on
- * the current row ({@link decidedStep}). `r.id` is the token's job id (not null).
+ * the current row ({@link decidedStep}). `r.id` is the token's job id (not null). The ack of a
+ * queue that keeps no done jobs deletes its job (`ackDrop`: {@link dropsDone}).
  */
 export function directStep(
   r: ReadySettlement & { id: string },
