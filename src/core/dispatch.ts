@@ -9,8 +9,11 @@
  *   is sent jobs ahead (prefetch); a job prefetched by a busy worker while another worker sits idle
  *   would only wait.
  * - **Prefetch where it pays**: for short jobs only (see {@link prefetchAllowance}), where the round
- *   trip through the supervisor between two jobs would otherwise cost as much as a job. A worker
- *   that holds a full batch ahead is refilled once half of it is used: fewer, larger claims.
+ *   trip through the supervisor between two jobs would otherwise cost as much as a job. A claim
+ *   brings at most half a batch ahead and the next one follows at once, so the store answers one
+ *   claim while the worker runs the jobs of the last (a worker that drains a whole batch in one go
+ *   would otherwise sit idle for every claim). A worker that holds a full batch ahead is refilled
+ *   once half of it is used: fewer, larger claims.
  * - **Suspects run alone.** A job that was in flight in a worker crash goes only to a worker that
  *   holds nothing (its claim is `alone`: one suspect if one is due, else jobs never in a crash), and
  *   that worker gets nothing else until it is done. A further crash is then the suspect's own.
@@ -46,14 +49,16 @@ export interface Share {
 
 /**
  * How many jobs the worker would take now (0: it asks for none this turn). A worker holding a
- * suspect asks for nothing; one with free slots asks for what it has room for; one that is full
- * but prefetches asks once it has room for half a batch.
+ * suspect asks for nothing; one with free slots asks for what it has room for, up to its
+ * concurrency and half a batch ahead; one that is full but prefetches asks once it has room for
+ * half a batch.
  */
 export function openings(t: Taker): number {
   if (t.holdsSuspect) return 0
   const free = t.concurrency + t.prefetch - t.inFlight
-  const wanted = t.prefetch > 0 && t.inFlight >= t.concurrency ? Math.ceil(t.prefetch / 2) : 1
-  return free >= wanted ? free : 0
+  const half = Math.ceil(t.prefetch / 2)
+  const wanted = t.prefetch > 0 && t.inFlight >= t.concurrency ? half : 1
+  return free >= wanted ? Math.min(free, t.concurrency + half) : 0
 }
 
 /**
@@ -73,7 +78,9 @@ export function spreadJobs(takers: readonly Taker[], due: number): Share[] {
   let left = due
   // Up to concurrency, then up to concurrency + prefetch.
   for (const limit of [(t: Taker) => t.concurrency, (t: Taker) => t.concurrency + t.prefetch]) {
-    const room = takers.map((t, i) => (open[i] === 0 ? 0 : Math.max(0, limit(t) - t.inFlight - given[i]!)))
+    const room = takers.map((t, i) =>
+      Math.max(0, Math.min(open[i]! - given[i]!, limit(t) - t.inFlight - given[i]!)),
+    )
     const total = room.reduce((a, b) => a + b, 0)
     if (left >= total) {
       // Enough for everyone: no need to choose.
@@ -119,7 +126,7 @@ function before(takers: readonly Taker[], given: number[], order: number[], i: n
  */
 export const PREFETCH_BELOW_MS = 50
 export const PREFETCH_MIN = 8
-export const PREFETCH_MAX = 256
+export const PREFETCH_MAX = 1024
 
 /** Deliveries a worker may hold beyond its concurrency, from its average job time (null: no job yet). */
 export function prefetchAllowance(avgJobMs: number | null, concurrency: number): number {

@@ -419,6 +419,10 @@ export class Dispatcher<W extends JobWorker> {
     if (starved.size > 0 && !this.stopped) {
       this.schedulePoll()
       for (const q of starved) await this.watchDue(q, now)
+    } else if (plan.claims.length > 0) {
+      // Every claim got all it asked for, and a claim asks for at most half a batch ahead (see
+      // core/dispatch.ts): the next one goes out now, while the workers run what this one brought.
+      this.kick()
     }
     return true
   }

@@ -59,10 +59,10 @@ const cases: Array<{ name: string; takers: Taker[]; due: number; take: number[] 
     take: [0, 1],
   },
   {
-    name: 'everyone gets what it asks for when enough are due',
+    name: 'everyone gets what it asks for when enough are due: at most half a batch ahead',
     takers: [w({ concurrency: 2 }), w({ concurrency: 2, inFlight: 1 }), w({ prefetch: 8 })],
     due: 100,
-    take: [2, 1, 9],
+    take: [2, 1, 5],
   },
   {
     name: 'uncounted (Infinity): everyone gets what it asks for',
@@ -141,9 +141,10 @@ describe('the dispatch policy', () => {
   it('says how many jobs a worker asks for', () => {
     assert.equal(openings(w({ concurrency: 4, inFlight: 1 })), 3)
     assert.equal(openings(w({ inFlight: 1 })), 0)
-    assert.equal(openings(w({ prefetch: 8 })), 9, 'with free slots: its concurrency and a batch ahead')
-    assert.equal(openings(w({ prefetch: 8, inFlight: 5 })), 4)
+    assert.equal(openings(w({ prefetch: 8 })), 5, 'with free slots: its concurrency and half a batch ahead')
+    assert.equal(openings(w({ prefetch: 8, inFlight: 5 })), 4, 'the other half, while it runs the first')
     assert.equal(openings(w({ prefetch: 8, inFlight: 6 })), 0, 'less than half a batch: not yet')
+    assert.equal(openings(w({ concurrency: 4, prefetch: 8, inFlight: 2 })), 8, 'one claim: at most its concurrency and half a batch')
     assert.equal(openings(w({ concurrency: 4, holdsSuspect: true })), 0)
   })
 })
@@ -156,11 +157,12 @@ describe('prefetch', () => {
     assert.equal(prefetchAllowance(50, 1), 0)
   })
 
-  it("covers about 50 ms of the worker's work ahead: hundreds of tiny jobs, at most 256", () => {
+  it("covers about 50 ms of the worker's work ahead: hundreds of tiny jobs, at most 1,024", () => {
     assert.equal(prefetchAllowance(10, 1), 8, '5 jobs cover 50 ms: still a batch of 8')
     assert.equal(prefetchAllowance(5, 8), 80, '8 at a time, 5 ms each')
-    assert.equal(prefetchAllowance(1, 8), 256, '400 would cover 50 ms: capped')
-    assert.equal(prefetchAllowance(0, 1), 256, 'a no-op handler (0 ms, rounded)')
+    assert.equal(prefetchAllowance(1, 8), 400, '8 at a time, 1 ms each')
+    assert.equal(prefetchAllowance(0.1, 8), 1024, '4,000 would cover 50 ms: capped')
+    assert.equal(prefetchAllowance(0, 1), 500, 'a no-op handler (0 ms, taken as 0.1 ms)')
   })
 
   it('follows the recent job times, one slow job not switching it off alone', () => {

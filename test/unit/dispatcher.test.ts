@@ -339,6 +339,30 @@ describe('the dispatcher under fake time', () => {
     )
   })
 
+  it('claims the next half batch of tiny jobs while the worker still holds the last: it never waits for a claim', async (t) => {
+    const { timers, jobs, dispatcher } = setup(t)
+    jobs.put('q', 2000)
+    const w = asking(dispatcher, 'q:1')
+    await timers.run(0)
+    assert.deepEqual(w.tokens, ['job-1:1'], 'no job seen yet: no prefetch')
+    w.say({ t: 'settle', items: [{ k: 'ack', token: 'job-1:1', ms: 0 }] })
+    await timers.run(0)
+    // A no-op handler: 500 ahead (50 ms at 0.1 ms a job). One claim brings concurrency + 250, and
+    // the next, 250 more, goes out at once, before the worker has said anything of the first.
+    assert.deepEqual(
+      w.received.map((m) => (m.t === 'jobs' ? m.jobs.length : 0)),
+      [1, 251, 250],
+    )
+    const held = w.tokens.slice(1)
+    w.say({ t: 'settle', items: held.slice(0, 251).map((token) => ({ k: 'ack' as const, token, ms: 0 })) })
+    await timers.run(0)
+    assert.deepEqual(
+      w.received.map((m) => (m.t === 'jobs' ? m.jobs.length : 0)),
+      [1, 251, 250, 251],
+      'half a batch done: the next half',
+    )
+  })
+
   it('spreads a burst: every worker runs jobs before any worker holds more than it runs at once', async (t) => {
     const { timers, jobs, dispatcher } = setup(t)
     const workers = [1, 2, 3].map((i) => new TestWorker(`q:${i}`))
