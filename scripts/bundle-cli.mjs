@@ -1,27 +1,28 @@
-// The `shepherd` command as one file: dist/shepherd-cli.js, every module of dist/cli/main.js and
-// its dependencies in one ES module, which bin/shepherd.js runs. Why: a node process spends most of
-// an agent's start loading modules one by one (about 240 files: resolve, read, compile, link); one
-// file cuts the CPU time from start to the first job by about a third (docs/benchmarks.md, fleet).
-// The library (dist/index.js, dist/worker/) stays tsc's output, module by module.
+// The `shepherd` command as one file: dist/shepherd-cli.cjs, every module of dist/cli/main.js and
+// its dependencies in one CommonJS script, which bin/shepherd.js runs with V8's code cache
+// (bin/load-cli.js). Why: a node process spends most of an agent's start loading modules one by
+// one (about 240 files: resolve, read, compile, link); one file cuts the CPU time from start to
+// the first job by about a third, and the code cache saves most of what is left of compiling it
+// (docs/benchmarks.md, fleet). A script rather than an ES module because node 20 can give a code
+// cache to a script only (vm.Script's cachedData). The library (dist/index.js, dist/worker/) stays
+// tsc's output, module by module.
 //
 // Left outside the bundle: better-sqlite3 (a native addon found through its own package) and
-// pg-native (pg's optional native driver, loaded only when asked for). CommonJS dependencies (pg,
-// pino) call require() for node's built-ins, which an ES module lacks: the banner gives the bundle
-// one. Files shipped beside the code (sql/, dashboard/, package.json) are found from the package
-// root (src/package-root.ts), so the bundle finds them as the modules do.
+// pg-native (pg's optional native driver, loaded only when asked for). Files shipped beside the
+// code (sql/, dashboard/, package.json) are found from the package root (src/package-root.ts),
+// from `import.meta.url`: in the script, the URL of the bundle's own file, as the loader names it.
 import { build } from 'esbuild'
 
 await build({
   entryPoints: ['dist/cli/main.js'],
-  outfile: 'dist/shepherd-cli.js',
+  outfile: 'dist/shepherd-cli.cjs',
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  format: 'cjs',
   target: 'node20',
   external: ['better-sqlite3', 'pg-native'],
-  banner: {
-    js: "import { createRequire as shepherdCreateRequire } from 'node:module'; const require = shepherdCreateRequire(import.meta.url);",
-  },
+  define: { 'import.meta.url': 'shepherdBundleUrl' },
+  banner: { js: "const shepherdBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   sourcemap: true,
   logLevel: 'warning',
 })

@@ -1,7 +1,7 @@
 /**
  * Files that ship beside the code (package.json, sql/, dashboard/), found from wherever the code
  * runs: a module of src/ (under tsx), of dist/ (the build), or the CLI's bundle
- * (dist/shepherd-cli.js, one file for every module: see scripts/bundle-cli.mjs). Each sits at its
+ * (dist/shepherd-cli.cjs, one file for every module: see scripts/bundle-cli.mjs). Each sits at its
  * own depth below the package root, so no one relative URL serves them all: the root is the nearest
  * folder above this code that holds a package.json.
  * @module
