@@ -132,7 +132,7 @@ export const PREFETCH_MAX = 1024
 export function prefetchAllowance(avgJobMs: number | null, concurrency: number): number {
   if (avgJobMs === null || avgJobMs >= PREFETCH_BELOW_MS) return 0
   const least = Math.max(PREFETCH_MIN, concurrency)
-  const covering = Math.ceil((concurrency * PREFETCH_BELOW_MS) / Math.max(avgJobMs, 0.1))
+  const covering = Math.ceil((concurrency * PREFETCH_BELOW_MS) / Math.max(avgJobMs, 0.01))
   return Math.max(least, Math.min(PREFETCH_MAX, covering))
 }
 

@@ -162,7 +162,7 @@ describe('prefetch', () => {
     assert.equal(prefetchAllowance(5, 8), 80, '8 at a time, 5 ms each')
     assert.equal(prefetchAllowance(1, 8), 400, '8 at a time, 1 ms each')
     assert.equal(prefetchAllowance(0.1, 8), 1024, '4,000 would cover 50 ms: capped')
-    assert.equal(prefetchAllowance(0, 1), 500, 'a no-op handler (0 ms, taken as 0.1 ms)')
+    assert.equal(prefetchAllowance(0, 1), 1024, 'a no-op handler (0 ms, taken as 0.01 ms)')
   })
 
   it('follows the recent job times, one slow job not switching it off alone', () => {

@@ -347,18 +347,18 @@ describe('the dispatcher under fake time', () => {
     assert.deepEqual(w.tokens, ['job-1:1'], 'no job seen yet: no prefetch')
     w.say({ t: 'settle', items: [{ k: 'ack', token: 'job-1:1', ms: 0 }] })
     await timers.run(0)
-    // A no-op handler: 500 ahead (50 ms at 0.1 ms a job). One claim brings concurrency + 250, and
-    // the next, 250 more, goes out at once, before the worker has said anything of the first.
+    // A no-op handler: 1,024 ahead (the most). One claim brings concurrency + 512, and the next,
+    // 512 more, goes out at once, before the worker has said anything of the first.
     assert.deepEqual(
       w.received.map((m) => (m.t === 'jobs' ? m.jobs.length : 0)),
-      [1, 251, 250],
+      [1, 513, 512],
     )
     const held = w.tokens.slice(1)
-    w.say({ t: 'settle', items: held.slice(0, 251).map((token) => ({ k: 'ack' as const, token, ms: 0 })) })
+    w.say({ t: 'settle', items: held.slice(0, 513).map((token) => ({ k: 'ack' as const, token, ms: 0 })) })
     await timers.run(0)
     assert.deepEqual(
       w.received.map((m) => (m.t === 'jobs' ? m.jobs.length : 0)),
-      [1, 251, 250, 251],
+      [1, 513, 512, 513],
       'half a batch done: the next half',
     )
   })
