@@ -223,7 +223,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
       }),
     emit: record,
     baseEnv: childEnv,
-    onJob: (pool, queue, ok, ms) => metrics.observeJob(pool, queue, ok, ms),
+    onJobs: (pool, queue, jobs) => metrics.observeJobs(pool, queue, jobs.ok, jobs.failed, jobs.ms),
     logger,
     version: packageVersion(),
     takeover: ownership.takenOver ? describeHolder(ownership.takenOver.previous, clock.now()) : undefined,

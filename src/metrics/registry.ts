@@ -7,7 +7,7 @@
  *   {@link FleetSnapshot} per scrape (fleet-gauges.ts).
  * - Counters and histograms of things that happen (incidents, detection latency, time to recover,
  *   jobs, quarantines, notifier failures) are fed as they happen: {@link ShepherdMetrics.observeEvent}
- *   with every event, {@link ShepherdMetrics.observeJob} with every job.
+ *   with every event, {@link ShepherdMetrics.observeJobs} with the jobs of every worker's message.
  *
  * Labels are bounded: pools, queues, causes, states and notifiers come from the config or from
  * closed lists, and worker ids (per-worker gauges only) from replicas.max + spares per pool; every
@@ -290,14 +290,16 @@ export class ShepherdMetrics implements MetricsEndpoint {
   }
 
   /**
-   * Counts one job a worker finished (`ok`) or failed, and observes its run time when known (`ms`
-   * null: the run time is unknown, and only the counters move). The daemon passes it as the
-   * supervisor's `onJob` hook.
+   * Counts the jobs of a pool's worker that finished (`ok`) or failed, and observes the run times
+   * known (`ms`, one per job whose run time is known). The daemon passes it as the supervisor's
+   * `onJobs` hook, once per message of a worker's: a counter moves once for hundreds of jobs.
    */
-  observeJob(pool: string, queue: string, ok: boolean, ms: number | null): void {
-    this.#processed.inc({ pool, queue })
-    if (!ok) this.#failed.inc({ pool, queue })
-    if (ms !== null && Number.isFinite(ms)) this.#jobDuration.observe({ queue }, seconds(ms))
+  observeJobs(pool: string, queue: string, ok: number, failed: number, ms: readonly number[]): void {
+    const labels = { pool, queue }
+    this.#processed.inc(labels, ok + failed)
+    if (failed > 0) this.#failed.inc(labels, failed)
+    const byQueue = { queue }
+    for (const m of ms) if (Number.isFinite(m)) this.#jobDuration.observe(byQueue, seconds(m))
   }
 
   /**

@@ -67,8 +67,8 @@ export interface DispatcherDeps<W extends JobWorker> extends OutcomeDeps<W> {
   random: () => number
   policy: (queue: string) => JobPolicy
   logger: Logger
-  /** Every job a worker finished (ok) or failed, with how long its handler ran when known: for metrics. */
-  onJob?: (pool: string, queue: string, ok: boolean, ms: number | null) => void
+  /** The jobs a worker finished, per settle message it sent: for metrics. */
+  onJobs?: (pool: string, queue: string, jobs: FinishedJobs) => void
   /** Whether a subscribed worker may be given jobs now (warm spares wait until they are promoted). */
   eligible: (worker: W) => boolean
   /**
@@ -78,6 +78,14 @@ export interface DispatcherDeps<W extends JobWorker> extends OutcomeDeps<W> {
    * @defaultValue always
    */
   mayClaim?: () => boolean
+}
+
+/** The jobs one settle message of a worker finished: counted once, not job by job. */
+export interface FinishedJobs {
+  ok: number
+  failed: number
+  /** How long each handler ran, where known. */
+  ms: number[]
 }
 
 interface PendingSettlement<W extends JobWorker> {
@@ -215,6 +223,7 @@ export class Dispatcher<W extends JobWorker> {
   receive(worker: W, items: SettleItem[]): void {
     const sub = this.subs.get(worker.key) ?? null
     const now = this.d.now()
+    const finished: FinishedJobs = { ok: 0, failed: 0, ms: [] }
     for (const i of items) {
       if (i.k === 'release') {
         sub?.release(i.token)
@@ -224,8 +233,12 @@ export class Dispatcher<W extends JobWorker> {
         // The handler's own run time when the worker says it; else delivery to ack.
         const ms = typeof i.ms === 'number' ? i.ms : h ? now - h.deliveredAt : null
         if (sub && h) {
-          if (ms !== null) sub.noteJobMs(ms)
-          this.d.onJob?.(sub.pool, sub.queue, i.k === 'ack', ms)
+          if (i.k === 'ack') finished.ok++
+          else finished.failed++
+          if (ms !== null) {
+            sub.noteJobMs(ms)
+            finished.ms.push(ms)
+          }
         }
         // The slot is free as soon as the worker says so; the write and the next claim follow on
         // the next turn.
@@ -236,6 +249,7 @@ export class Dispatcher<W extends JobWorker> {
       }
       this.pending.push({ item: toSettlement(i, sub?.queue), from: sub })
     }
+    if (sub && finished.ok + finished.failed > 0) this.d.onJobs?.(sub.pool, sub.queue, finished)
     this.kick()
   }
 
@@ -480,7 +494,10 @@ export class Dispatcher<W extends JobWorker> {
         this.d.random,
       )
       this.backoff.worked()
+      const excused = (token: string) => this.excused.delete(token)
       settled.forEach((r, i) => {
+        // The common answer, an ack that finished its job, has nothing to report.
+        if (r.outcome === 'done') return
         if (batch[i]!.retried && appliedBefore(r)) {
           this.d.logger.debug(
             { token: r.token, kind: r.kind },
@@ -488,7 +505,7 @@ export class Dispatcher<W extends JobWorker> {
           )
           return
         }
-        reportOutcomes(this.d, [r], batch[i]!.from, (token) => this.excused.delete(token))
+        reportOutcomes(this.d, [r], batch[i]!.from, excused)
       })
       return 'written'
     } catch (e) {

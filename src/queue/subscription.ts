@@ -50,6 +50,8 @@ export class Subscription<W extends JobWorker> {
   draining = false
   /** When it was last given jobs, as the dispatcher's count of deliveries then (0: never). */
   lastGiven = 0
+  /** How many of the deliveries it holds are suspects: known without a walk over `held` every turn. */
+  private suspects = 0
 
   constructor(
     readonly worker: W,
@@ -63,12 +65,14 @@ export class Subscription<W extends JobWorker> {
   hold(deliveries: Delivery[], now: number, timerOf: (d: Delivery) => LongTimeout | null): JobMessage[] {
     return deliveries.map((d) => {
       const { job, token } = d
+      const suspect = job.crashes > 0
+      if (suspect) this.suspects++
       this.held.set(token, {
         jobId: job.id,
         queue: job.queue,
         timer: timerOf(d),
         checkpointed: job.checkpoint !== null,
-        suspect: job.crashes > 0,
+        suspect,
         deliveredAt: now,
       })
       return {
@@ -91,6 +95,7 @@ export class Subscription<W extends JobWorker> {
     if (!h) return undefined
     h.timer?.clear()
     this.held.delete(token)
+    if (h.suspect) this.suspects--
     return h
   }
 
@@ -107,14 +112,12 @@ export class Subscription<W extends JobWorker> {
 
   /** The worker as the dispatch policy sees it. */
   taker(): Taker {
-    let holdsSuspect = false
-    for (const h of this.held.values()) if (h.suspect) holdsSuspect = true
     return {
       inFlight: this.held.size,
       concurrency: this.capacity,
       prefetch: prefetchAllowance(this.avgJobMs, this.capacity),
       lastGiven: this.lastGiven,
-      holdsSuspect,
+      holdsSuspect: this.suspects > 0,
     }
   }
 }

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import type { LoadedConfig } from '../config/load.js'
 import type { AnyEvent, EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import type { Logger } from '../logger.js'
+import type { FinishedJobs } from '../queue/dispatcher.js'
 import type { Clock, Scheduler } from '../ports/clock.js'
 import type { PoolLog, ProbeRunner, ProcessSpawner, ProcPort } from '../ports/process.js'
 import type { Store } from '../ports/store.js'
@@ -30,8 +31,8 @@ export interface SupervisorDeps {
   openLog: (pool: string) => PoolLog
   /** Receives every event: the daemon logs, persists and notifies. Must not throw. */
   emit: (event: AnyEvent) => void
-  /** Every job a worker finished or failed (for metrics); jobs are too many to be events. */
-  onJob?: (pool: string, queue: string, ok: boolean, ms: number | null) => void
+  /** The jobs a worker finished or failed, per message of its (for metrics); jobs are too many to be events. */
+  onJobs?: (pool: string, queue: string, jobs: FinishedJobs) => void
   logger: Logger
   /** Environment every worker inherits (default: process.env). */
   baseEnv?: Record<string, string | undefined>

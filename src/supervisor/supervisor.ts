@@ -97,7 +97,7 @@ export class Supervisor implements SupervisorControl, AsyncDisposable {
       onStaleWorker: (worker, detail) => this.onStale(worker, detail),
       eligible: (worker) => this.servesJobs(worker),
       mayClaim: deps.mayClaimJobs,
-      onJob: deps.onJob,
+      onJobs: deps.onJobs,
     })
     this.processes = new Processes({
       spawner: deps.spawner,

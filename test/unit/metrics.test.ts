@@ -381,9 +381,8 @@ describe('metrics rendering', () => {
         'shepherd_jobs_processed_total{pool="email",queue="email"} 0',
       ].join('\n'),
     )
-    metrics.observeJob('email', 'email', true, 40)
-    metrics.observeJob('email', 'email', false, null)
-    metrics.observeJob('email', 'email', true, 2_000)
+    metrics.observeJobs('email', 'email', 1, 1, [40])
+    metrics.observeJobs('email', 'email', 1, 0, [2_000])
     assert.match(
       await one(metrics, 'shepherd_jobs_processed_total'),
       /\nshepherd_jobs_processed_total\{pool="email",queue="email"\} 3$/,
