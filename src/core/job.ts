@@ -79,9 +79,28 @@ export interface NewJob {
   timeout?: number
 }
 
+/**
+ * What a delivery carries of its job: what the worker is sent and the dispatcher keeps of it. The
+ * claim sets the rest (state active, the lease, the owner) and reads none of it back: a claim of
+ * hundreds of jobs parses and keeps half the columns, and none of a previous attempt's error.
+ */
+export type DeliveredJob = Pick<
+  Job,
+  | 'id'
+  | 'queue'
+  | 'payload'
+  | 'priority'
+  | 'delivery'
+  | 'attempts'
+  | 'maxAttempts'
+  | 'crashes'
+  | 'timeoutMs'
+  | 'checkpoint'
+>
+
 /** One delivery of a job to a worker. */
 export interface Delivery {
-  job: Job
+  job: DeliveredJob
   token: string
 }
 
@@ -107,7 +126,12 @@ export type FailureDecision = { kind: 'retry'; runAt: number } | { kind: 'dead' 
  * After a handler error or a timeout (`job.attempts` not yet counting it): retry with exponential
  * backoff while attempts remain, else dead-letter.
  */
-export function decideFailure(job: Job, now: number, p: JobPolicy, random: () => number): FailureDecision {
+export function decideFailure(
+  job: Pick<Job, 'attempts' | 'maxAttempts'>,
+  now: number,
+  p: JobPolicy,
+  random: () => number,
+): FailureDecision {
   const attempts = job.attempts + 1
   if (attempts >= job.maxAttempts) return { kind: 'dead' }
   const delay = backoffDelay(

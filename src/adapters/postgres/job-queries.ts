@@ -12,7 +12,7 @@
  * for the same reason: they are checked again on the row as it is when it is changed.
  * @module
  */
-import { CLAIM_ORDER, COLUMNS, CURRENT, NO_LEASE, PORTABLE_JOB_SQL } from '../sql/job-sql.js'
+import { CLAIM_ORDER, CLAIMED_COLUMNS, COLUMNS, CURRENT, NO_LEASE, PORTABLE_JOB_SQL } from '../sql/job-sql.js'
 import { named, numbered } from './statements.js'
 
 /**
@@ -79,7 +79,7 @@ function claimPicked(ctes: string, unsynced: boolean): string {
       lease_expires = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $2 + timeout_ms END, updated_at = $2,
       owner_node = $5, owner_epoch = $6
     FROM ${unsynced ? 'unsynced, ' : ''}picked AS p(picked) WHERE jobs.seq = p.picked
-    RETURNING ${COLUMNS}`
+    RETURNING ${CLAIMED_COLUMNS}`
 }
 
 /** The transaction's commit does not wait for the WAL flush (see {@link claimSql}). */

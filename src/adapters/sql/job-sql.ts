@@ -34,6 +34,10 @@ export const COLUMNS = `seq, id, queue, state, priority, run_at, created_at, upd
   max_attempts, crashes, timeout_ms, idempotency_key, delivery, lease_worker, lease_expires, last_error,
   last_stack, payload, checkpoint, progress, result, owner_node, owner_epoch`
 
+/** The columns a claim returns, in the order {@link ClaimedRow} lists them: a DeliveredJob's, and seq. */
+export const CLAIMED_COLUMNS = `seq, id, queue, priority, payload, delivery, attempts, max_attempts, crashes, timeout_ms,
+  checkpoint`
+
 /** The job named by a token's id, in the delivery the token names: the only one a settlement may change. */
 export const CURRENT = `id = ? AND state = 'active' AND delivery = ?`
 
@@ -206,13 +210,40 @@ export function insertValues(r: CheckedJob): unknown[] {
   ]
 }
 
+/** A row a claim returns ({@link CLAIMED_COLUMNS}). */
+export type ClaimedRow = Pick<
+  JobRow,
+  | 'seq'
+  | 'id'
+  | 'queue'
+  | 'priority'
+  | 'payload'
+  | 'delivery'
+  | 'attempts'
+  | 'max_attempts'
+  | 'crashes'
+  | 'timeout_ms'
+  | 'checkpoint'
+>
+
 /** Claimed rows as deliveries, in claim order (highest priority first, then enqueue order). */
-export function toDeliveries(rows: JobRow[]): Delivery[] {
+export function toDeliveries(rows: ClaimedRow[]): Delivery[] {
   rows.sort((a, b) => b.priority - a.priority || a.seq - b.seq)
-  return rows.map((r) => {
-    const job = toJob(r)
-    return { job, token: deliveryToken(job.id, job.delivery) }
-  })
+  return rows.map((r) => ({
+    job: {
+      id: r.id,
+      queue: r.queue,
+      payload: JSON.parse(r.payload) as unknown,
+      priority: r.priority,
+      delivery: r.delivery,
+      attempts: r.attempts,
+      maxAttempts: r.max_attempts,
+      crashes: r.crashes,
+      timeoutMs: r.timeout_ms,
+      checkpoint: r.checkpoint === null ? null : (JSON.parse(r.checkpoint) as unknown),
+    },
+    token: deliveryToken(r.id, r.delivery),
+  }))
 }
 
 /**

@@ -6,7 +6,7 @@
  * comments say which query each index serves.
  * @module
  */
-import { CLAIM_ORDER, COLUMNS, CURRENT, PORTABLE_JOB_SQL } from '../sql/job-sql.js'
+import { CLAIM_ORDER, CLAIMED_COLUMNS, COLUMNS, CURRENT, PORTABLE_JOB_SQL } from '../sql/job-sql.js'
 
 export { JOB_BATCH } from '../sql/job-sql.js'
 
@@ -20,7 +20,7 @@ function claimSql(index: string, filter: string): string {
       SELECT seq FROM jobs INDEXED BY ${index}
       WHERE queue = ? AND state = 'waiting' AND run_at <= ? ${filter}
       ORDER BY ${CLAIM_ORDER} LIMIT ?)
-    RETURNING ${COLUMNS}`
+    RETURNING ${CLAIMED_COLUMNS}`
 }
 
 /**
