@@ -8,7 +8,11 @@
  * 2. Latency: single jobs enqueued one at a time from one process; each timed from just before its
  *    enqueue to its start in another process (the worker's `performance.timeOrigin + now()`).
  *
- * Knobs: BENCH_JOBS (20000), BENCH_SECONDS (the cap, 30), BENCH_AGENTS (1,2,4; 0: no throughput
+ * Each setting is run BENCH_RUNS times (3) per system, the systems in a rotating order so that no
+ * system always runs first or last, and the tables give the median of a figure over the runs (a run
+ * that reached the cap is not repeated: its figure is the cap's).
+ *
+ * Knobs: BENCH_JOBS (20000), BENCH_SECONDS (the cap, 30), BENCH_RUNS (3), BENCH_AGENTS (1,2,4; 0: no throughput
  * part), BENCH_CONCURRENCY (1,8,32), BENCH_SYSTEMS (graphile,pgboss,shepherd-pg,shepherd-sqlite),
  * BENCH_WORKERS (Shepherd's worker processes per agent, 1), BENCH_LATENCY (jobs, 200; 0: none),
  * BENCH_SHEPHERD_HOSTS=uts (each Shepherd agent a host of its own: see bench/fleet/agents.ts),
@@ -33,6 +37,7 @@ import { fmtMs, machine, summarize, writeSection } from './lib.js'
 const list = (v: string | undefined, fallback: string) => (v ?? fallback).split(',').map((s) => s.trim())
 const N = Number(process.env.BENCH_JOBS ?? 20_000)
 const CAP_S = Number(process.env.BENCH_SECONDS ?? 30)
+const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const AGENTS = list(process.env.BENCH_AGENTS, '1,2,4')
   .map(Number)
   .filter((n) => n > 0)
@@ -48,6 +53,7 @@ const has = (s: System) => SYSTEMS.includes(s)
 const KNOBS = [
   'BENCH_JOBS',
   'BENCH_SECONDS',
+  'BENCH_RUNS',
   'BENCH_AGENTS',
   'BENCH_CONCURRENCY',
   'BENCH_SYSTEMS',
@@ -91,20 +97,31 @@ const loadBefore = os.loadavg()[0]!
 const settings: Setting[] = AGENTS.flatMap((agents) =>
   CONCURRENCY.map((concurrency) => ({ agents, concurrency })),
 )
-const results = new Map<string, ThroughputResult>()
+/** Every run of a system at a setting, in the order they ran. */
+const results = new Map<string, ThroughputResult[]>()
 const key = (s: System, x: Setting) => `${s.key} ${x.agents} ${x.concurrency}`
 for (const setting of settings) {
-  for (const system of SYSTEMS) {
-    const r = await throughput(system, setting, N, CAP_S * 1000)
-    results.set(key(system, setting), r)
-    console.log(
-      `${system.key} agents=${setting.agents} concurrency=${setting.concurrency}: ${Math.round(r.jobsPerSecond)} jobs/s`,
-      `(drain ${r.drainPerSecond === null ? '?' : Math.round(r.drainPerSecond)} jobs/s)`,
-      `(${r.done} done in ${Math.round(r.elapsedMs)} ms${r.complete ? '' : ', capped'};`,
-      `open ${r.tally.open}, failed ${r.tally.failed}, duplicates ${r.duplicates ?? '?'})`,
-      ...r.agentFailures.map((f) => `\n  ✗ ${f}`),
-    )
+  for (let run = 0; run < RUNS; run++) {
+    // Rotated: each system runs first in one round, last in another.
+    const order = SYSTEMS.map((_, i) => SYSTEMS[(i + run) % SYSTEMS.length]!)
+    for (const system of order) {
+      const earlier = results.get(key(system, setting)) ?? []
+      if (earlier.some((r) => !r.complete)) continue
+      const r = await throughput(system, setting, N, CAP_S * 1000)
+      results.set(key(system, setting), [...earlier, r])
+      log(system, setting, r)
+    }
   }
+}
+
+function log(system: System, setting: Setting, r: ThroughputResult): void {
+  console.log(
+    `${system.key} agents=${setting.agents} concurrency=${setting.concurrency}: ${Math.round(r.jobsPerSecond)} jobs/s`,
+    `(drain ${r.drainPerSecond === null ? '?' : Math.round(r.drainPerSecond)} jobs/s)`,
+    `(${r.done} done in ${Math.round(r.elapsedMs)} ms${r.complete ? '' : ', capped'};`,
+    `open ${r.tally.open}, failed ${r.tally.failed}, duplicates ${r.duplicates ?? '?'})`,
+    ...r.agentFailures.map((f) => `\n  ✗ ${f}`),
+  )
 }
 
 const latencies: Array<{ system: System; result: LatencyResult }> = []
@@ -129,19 +146,29 @@ function drain(r: ThroughputResult): number | null {
   return r.drainPerSecond
 }
 
+/** The median of a figure over a system's runs at a setting (null where a run does not know it). */
+function median(runs: readonly ThroughputResult[] | undefined, figure: Figure): number | null {
+  const values = (runs ?? []).map(figure)
+  if (values.length === 0 || values.some((v) => v === null)) return null
+  const sorted = (values as number[]).sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
 function cell(s: System, x: Setting, figure: Figure): string {
-  const r = results.get(key(s, x))
-  const v = r && figure(r)
-  if (!r || v === null || v === undefined) return '–'
-  return `${Math.round(v)}${r.complete ? '' : ' †'}${r.agentFailures.length > 0 ? ' ✗' : ''}`
+  const runs = results.get(key(s, x))
+  const v = median(runs, figure)
+  if (!runs || v === null) return '–'
+  return `${Math.round(v)}${runs.every((r) => r.complete) ? '' : ' †'}${runs.some((r) => r.agentFailures.length > 0) ? ' ✗' : ''}`
 }
 
 function ratio(a: System, b: System, x: Setting, figure: Figure): string {
   const ra = results.get(key(a, x))
   const rb = results.get(key(b, x))
-  const ran = (r: ThroughputResult | undefined) => r !== undefined && r.agentFailures.length === 0
-  const va = ra && figure(ra)
-  const vb = rb && figure(rb)
+  const ran = (runs: ThroughputResult[] | undefined) =>
+    runs !== undefined && runs.every((r) => r.agentFailures.length === 0)
+  const va = median(ra, figure)
+  const vb = median(rb, figure)
   return ran(ra) && ran(rb) && va && vb ? `${(va / vb).toFixed(2)}×` : '–'
 }
 
@@ -154,20 +181,23 @@ function brief(error: string): string {
 
 function checks(): string {
   const lines: string[] = []
-  for (const [k, r] of results) {
-    const lost = N - r.tally.done - r.tally.open - r.tally.failed
-    const dup = r.duplicates ?? 'not visible'
-    const first = r.firstJobMs === null ? '?' : Math.round(r.firstJobMs)
-    const last = r.lastJobMs === null ? '?' : Math.round(r.lastJobMs)
-    lines.push(
-      `| ${k.replace(/ /g, ' | ')} | ${r.done} | ${Math.round(r.elapsedMs)} | ${first} | ${last} | ${Math.round(r.enqueueMs)} | ${r.tally.open} | ${r.tally.failed} | ${lost} | ${dup} |`,
-    )
-  }
-  const failures = [...results].flatMap(([k, r]) =>
-    r.agentFailures.map((f) => {
-      const [system, agents, concurrency] = k.split(' ')
-      return `- ${system}, ${agents} agents at concurrency ${concurrency}, ${brief(f)}`
-    }),
+  for (const [k, runs] of results)
+    runs.forEach((r, i) => {
+      const lost = N - r.tally.done - r.tally.open - r.tally.failed
+      const dup = r.duplicates ?? 'not visible'
+      const first = r.firstJobMs === null ? '?' : Math.round(r.firstJobMs)
+      const last = r.lastJobMs === null ? '?' : Math.round(r.lastJobMs)
+      lines.push(
+        `| ${k.replace(/ /g, ' | ')} | ${i + 1} | ${r.done} | ${Math.round(r.elapsedMs)} | ${first} | ${last} | ${Math.round(r.enqueueMs)} | ${r.tally.open} | ${r.tally.failed} | ${lost} | ${dup} |`,
+      )
+    })
+  const failures = [...results].flatMap(([k, runs]) =>
+    runs
+      .flatMap((r) => r.agentFailures)
+      .map((f) => {
+        const [system, agents, concurrency] = k.split(' ')
+        return `- ${system}, ${agents} agents at concurrency ${concurrency}, ${brief(f)}`
+      }),
   )
   if (failures.length > 0)
     lines.push(
@@ -218,7 +248,8 @@ Command: \`${COMMAND}\`.
 into a fresh database of the system's own (\`CREATE DATABASE bench_<system>_<pid>\`, dropped after the run),
 then the agents (separate OS processes) are started; timed from the first start until every job is done,
 capped at ${CAP_S} s (†: the cap was reached; the figure is the jobs done by then over the cap). Process start-up
-is inside the time for every system. Jobs per second:
+is inside the time for every system. Each figure is the median of ${RUNS} runs (the systems taking turns to run
+first; a capped run is not repeated), each ratio the ratio of two medians. Jobs per second:
 
 ${table(endToEnd)}
 
@@ -231,15 +262,15 @@ ${table(drain)}
 
 ${SETTINGS_TEXT}
 
-Each run, checked once its agents stopped: done and ms (elapsed) make the figure; first job: ms from the
+Every run, checked once its agents stopped (run: its number at that setting): done and ms (elapsed) make the figure; first job: ms from the
 first start to the first job (competitors: started, as their agents say; Shepherd: done, from the store),
 the start-up inside the elapsed time; last job: ms from the first start to the last job done (as in the drain
 rate); enqueue: how long the bulk enqueue before the run took (library
 calls in batches of 1,000 from the benchmark's process, not in the figure); open: not yet done, which only a capped run may leave; lost = jobs −
 done − open − failed; duplicates: deliveries of done jobs beyond the first.
 
-| system | agents | concurrency | done | ms | first job ms | last job ms | enqueue ms | open | failed | lost | duplicates |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| system | agents | concurrency | run | done | ms | first job ms | last job ms | enqueue ms | open | failed | lost | duplicates |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${checks()}
 
 **Latency**, enqueue in one process → the job started in another: ${LATENCY_JOBS} single jobs (after 10 not
