@@ -9,10 +9,10 @@ import { randomBytes } from 'node:crypto'
 import type { LoadedConfig } from '../config/load.js'
 import type { AnyEvent, EventDataMap, EventSeverity, EventType } from '../core/events.js'
 import type { Logger } from '../logger.js'
-import type { FinishedJobs } from '../queue/dispatcher.js'
 import type { Clock, Scheduler } from '../ports/clock.js'
 import type { PoolLog, ProbeRunner, ProcessSpawner, ProcPort } from '../ports/process.js'
 import type { Store } from '../ports/store.js'
+import type { FinishedJobs } from '../queue/dispatcher.js'
 import type { WriteBehind } from '../store/write-behind.js'
 
 export interface SupervisorDeps {
