@@ -144,7 +144,11 @@ describe('the dispatch policy', () => {
     assert.equal(openings(w({ prefetch: 8 })), 5, 'with free slots: its concurrency and half a batch ahead')
     assert.equal(openings(w({ prefetch: 8, inFlight: 5 })), 4, 'the other half, while it runs the first')
     assert.equal(openings(w({ prefetch: 8, inFlight: 6 })), 0, 'less than half a batch: not yet')
-    assert.equal(openings(w({ concurrency: 4, prefetch: 8, inFlight: 2 })), 8, 'one claim: at most its concurrency and half a batch')
+    assert.equal(
+      openings(w({ concurrency: 4, prefetch: 8, inFlight: 2 })),
+      8,
+      'one claim: at most its concurrency and half a batch',
+    )
     assert.equal(openings(w({ concurrency: 4, holdsSuspect: true })), 0)
   })
 })
