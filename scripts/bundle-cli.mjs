@@ -11,7 +11,27 @@
 // pg-native (pg's optional native driver, loaded only when asked for). Files shipped beside the
 // code (sql/, dashboard/, package.json) are found from the package root (src/package-root.ts),
 // from `import.meta.url`: in the script, the URL of the bundle's own file, as the loader names it.
+import { readFile } from 'node:fs/promises'
+
 import { build } from 'esbuild'
+
+/**
+ * pg asks, as its stream module loads, whether it runs in a Cloudflare Worker: `typeof Response`,
+ * which on node 20 loads undici (fetch) for that one question, about 20 ms of every start (measured:
+ * `node -e "typeof Response"`). The bundle runs on node only, so the answer is built in. The build
+ * fails if pg's code no longer reads as expected, rather than bundle it unchanged.
+ */
+const nodeOnlyPg = {
+  name: 'pg-on-node',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async ({ path }) => {
+      const source = await readFile(path, 'utf8')
+      const check = 'if (isCloudflareRuntime()) {'
+      if (!source.includes(check)) throw new Error(`${path}: no "${check}" to answer (pg changed)`)
+      return { contents: source.replace(check, 'if (false) {'), loader: 'js' }
+    })
+  },
+}
 
 await build({
   entryPoints: ['dist/cli/main.js'],
@@ -23,6 +43,7 @@ await build({
   external: ['better-sqlite3', 'pg-native'],
   define: { 'import.meta.url': 'shepherdBundleUrl' },
   banner: { js: "const shepherdBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [nodeOnlyPg],
   sourcemap: true,
   logLevel: 'warning',
 })
