@@ -3,7 +3,6 @@
  * injects them into the supervisor, and owns the process lifecycle (signals, shutdown, exit code).
  * @module
  */
-import { createHttpApp } from './adapters/http/app.js'
 import { apiTokensFor, withoutApiTokens } from './adapters/http/auth.js'
 import { serveHttp } from './adapters/http/node-server.js'
 import { nodeSignals, type SignalSource } from './adapters/node-signals.js'
@@ -239,24 +238,26 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
   let server: Awaited<ReturnType<typeof serveHttp>>
   try {
     // The API binds before anything is spawned (a second supervisor was refused by the store already).
+    // The app (its routes, schemas and OpenAPI document) is loaded and made at the first request.
     server = await serveHttp(
-      createHttpApp({
-        supervisor: sup,
-        store,
-        config: loaded.config,
-        node: loaded.node.name,
-        auth: apiTokens,
-        hosts: { bindHost: loaded.config.api.host, allowedHosts: loaded.config.api.allowed_hosts },
-        metrics,
-        storeHealth: () => storeMonitor.health,
-        onInternalError: (err, request) => logger.error({ err, ...request }, 'API request failed'),
-        onEventClientDropped: (reason, clients) =>
-          logger.warn({ reason, clients }, 'dropped an event stream client that stopped reading'),
-        events: (listener) => {
-          listeners.add(listener)
-          return () => listeners.delete(listener)
-        },
-      }),
+      async () =>
+        (await import('./adapters/http/app.js')).createHttpApp({
+          supervisor: sup,
+          store,
+          config: loaded.config,
+          node: loaded.node.name,
+          auth: apiTokens,
+          hosts: { bindHost: loaded.config.api.host, allowedHosts: loaded.config.api.allowed_hosts },
+          metrics,
+          storeHealth: () => storeMonitor.health,
+          onInternalError: (err, request) => logger.error({ err, ...request }, 'API request failed'),
+          onEventClientDropped: (reason, clients) =>
+            logger.warn({ reason, clients }, 'dropped an event stream client that stopped reading'),
+          events: (listener) => {
+            listeners.add(listener)
+            return () => listeners.delete(listener)
+          },
+        }),
       { host: config.api.host, port: config.api.port },
     )
   } catch (e) {

@@ -42,7 +42,7 @@ Promise.allSettled([
 ]).then(() => { document.getElementById('f').submit(); setTimeout(() => { window.done = true }, 500) })
 </script></body></html>`
       const evil = new Hono().get('/', (c) => c.html(evilPage))
-      const evilServer = await serveHttp(evil, { host: '127.0.0.1', port: 0 })
+      const evilServer = await serveHttp(() => evil, { host: '127.0.0.1', port: 0 })
       t.after(() => evilServer.close())
 
       const port = new URL(api).port

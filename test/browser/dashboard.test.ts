@@ -1393,7 +1393,7 @@ async function startFakeApi(t: TestContext, fleet: FakeFleet): Promise<FakeApi> 
       fake.streams.delete(stream)
     }),
   )
-  const server = await serveHttp(app, { host: '127.0.0.1', port: 0 })
+  const server = await serveHttp(() => app, { host: '127.0.0.1', port: 0 })
   t.after(() => server.close())
   fake.url = server.url
   return fake

@@ -136,7 +136,7 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'shepherd-cli-'))
-    server = await serveHttp(createHttpApp({ supervisor, store }), { host: '127.0.0.1', port: 0 })
+    server = await serveHttp(() => createHttpApp({ supervisor, store }), { host: '127.0.0.1', port: 0 })
     config = path.join(dir, 'worker_recovery.yaml')
     writeFileSync(config, configText(server.port))
   })
@@ -368,7 +368,7 @@ describe('shepherd commands that talk to the API', { timeout: 180_000 }, () => {
 
   it('a second API server on the same port is refused with SHEPHERD_API_PORT_IN_USE', async () => {
     await assert.rejects(
-      serveHttp(createHttpApp({ supervisor, store }), { host: '127.0.0.1', port: server.port }),
+      serveHttp(() => createHttpApp({ supervisor, store }), { host: '127.0.0.1', port: server.port }),
       {
         code: 'SHEPHERD_API_PORT_IN_USE',
         message: new RegExp(

@@ -106,7 +106,7 @@ describe('the API body limit', () => {
   })
 
   it('holds on the Node server, with Content-Length and chunked', async (t) => {
-    const server = await serveHttp(echoLength(), { host: '127.0.0.1', port: 0 })
+    const server = await serveHttp(echoLength, { host: '127.0.0.1', port: 0 })
     t.after(() => server.close())
     for (const chunked of [false, true]) {
       assert.deepEqual(await post(server.url, 'y'.repeat(LIMIT), chunked), {

@@ -42,16 +42,20 @@ export interface RunningHttpServer {
 export const CLOSE_GRACE_MS = 2000
 
 /**
- * Serves `app` on `host:port`. A port already taken (usually by a supervisor on the same config)
+ * Serves the app that `app` makes on `host:port`; it is made at the first request (see
+ * {@link listenerOnFirstRequest}). A port already taken (usually by a supervisor on the same config)
  * is SHEPHERD_API_PORT_IN_USE; any other listen failure is SHEPHERD_INTERNAL.
  * @example
  * ```ts
- * const server = await serveHttp(createHttpApp({ supervisor, store }), { host: '127.0.0.1', port: 7717 })
+ * const server = await serveHttp(() => createHttpApp({ supervisor, store }), { host: '127.0.0.1', port: 7717 })
  * // ... later
  * await server.close()
  * ```
  */
-export async function serveHttp(app: Hono, options: ServeOptions): Promise<RunningHttpServer> {
+export async function serveHttp(
+  app: () => Hono | Promise<Hono>,
+  options: ServeOptions,
+): Promise<RunningHttpServer> {
   const server = createServer(listenerOnFirstRequest(app))
   const wanted = httpUrl(options.host, options.port)
   await new Promise<void>((resolve, reject) => {
@@ -77,15 +81,18 @@ export async function serveHttp(app: Hono, options: ServeOptions): Promise<Runni
 }
 
 /**
- * The request listener, loaded at the first request. @hono/node-server reads the global Request and
- * Response as it loads, which loads node's fetch (undici): about 60 ms of CPU that a supervisor's
- * start need not pay, since its API may not be called for a while (or at all, on a busy fleet agent).
- * Requests that come meanwhile wait for it; if it cannot load, they get a 500.
+ * The request listener, made at the first request, with the app. @hono/node-server reads the global
+ * Request and Response as it loads, which loads node's fetch (undici): about 60 ms of CPU; the app's
+ * routes, their schemas and the OpenAPI document take some 30 ms more to build. A supervisor's start
+ * need not pay either, since its API may not be called for a while (or at all, on a busy fleet
+ * agent). Requests that come meanwhile wait for it; if it cannot be made, they get a 500.
  */
-function listenerOnFirstRequest(app: Hono): RequestListener {
+function listenerOnFirstRequest(app: () => Hono | Promise<Hono>): RequestListener {
   let loaded: Promise<RequestListener> | undefined
   return (req, res) => {
-    loaded ??= import('@hono/node-server').then((m) => m.getRequestListener(app.fetch))
+    loaded ??= Promise.all([import('@hono/node-server'), app()]).then(([m, made]) =>
+      m.getRequestListener(made.fetch),
+    )
     loaded.then(
       (listener) => listener(req, res),
       () => {
