@@ -251,6 +251,7 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
           metrics,
           storeHealth: () => storeMonitor.health,
           onInternalError: (err, request) => logger.error({ err, ...request }, 'API request failed'),
+          record,
           onEventClientDropped: (reason, clients) =>
             logger.warn({ reason, clients }, 'dropped an event stream client that stopped reading'),
           events: (listener) => {

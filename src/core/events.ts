@@ -96,6 +96,11 @@ export interface EventDataMap {
    * nobody carried their recovery on. `incidents`: their ids, oldest first.
    */
   'node:incidents-closed': { node: string; incidents: string[] }
+  /**
+   * A dead node was taken off the fleet (`shepherd nodes --forget`, `DELETE /api/nodes/{name}`),
+   * through this agent's API: its lease (at `epoch`) and `workerStates` saved worker states went.
+   */
+  'node:forgotten': { node: string; epoch: number; workerStates: number }
 }
 
 export type EventType = keyof EventDataMap
@@ -136,6 +141,7 @@ const EVENT_TYPE_TABLE: Record<EventType, true> = {
   'node:rejoined': true,
   'job:reclaimed': true,
   'node:incidents-closed': true,
+  'node:forgotten': true,
 }
 
 /** Every event type, in the order of {@link EventDataMap}. */

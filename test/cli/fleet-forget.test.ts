@@ -93,6 +93,19 @@ describe('shepherd nodes --forget', () => {
       assert.equal(await count(`worker_state WHERE node = 'node-b'`), 0, 'its saved state went with it')
       assert.equal(await count(`incidents WHERE node = 'node-b'`), incidents, 'its incidents are kept')
       assert.equal(await count(`incidents WHERE phase NOT IN ('recovered', 'escalated', 'interrupted')`), 0)
+      // The agent that answered records it, once: who forgot what stays in the fleet's history.
+      await waitFor(
+        async () => (await count(`events WHERE type = 'node:forgotten'`)) === 1,
+        'the node:forgotten event is written',
+        10_000,
+        50,
+      )
+      const [event] = await adminQuery<{ node: string; data: string }>(
+        `SELECT node, data FROM ${schema}.events WHERE type = 'node:forgotten'`,
+      )
+      assert.equal(event!.node, 'node-a')
+      const data = JSON.parse(event!.data) as { node: string; workerStates: number }
+      assert.deepEqual([data.node, data.workerStates], ['node-b', 1])
 
       const again = await cli('nodes', '--forget', 'node-b')
       assert.equal(again.code, 1)

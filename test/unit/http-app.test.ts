@@ -228,8 +228,15 @@ describe('GET /api/nodes', () => {
 describe('DELETE /api/nodes/:name', () => {
   it('forgets a dead node, refuses a live one saying what to do, and names the nodes for an unknown one', async () => {
     const { supervisor, store } = setup()
-    store.nodes = [node('web-1', 9_000), node('web-2', 5_000)]
-    const app = createHttpApp({ supervisor, store, clock: new FakeClock(10_000), node: 'web-1' })
+    store.nodes = [node('web-1', 9_000), node('web-2', 5_000, { epoch: 4 })]
+    const recorded: AnyEvent[] = []
+    const app = createHttpApp({
+      supervisor,
+      store,
+      clock: new FakeClock(10_000),
+      node: 'web-1',
+      record: (e) => recorded.push(e),
+    })
     await expectError(
       app,
       'DELETE',
@@ -251,6 +258,19 @@ describe('DELETE /api/nodes/:name', () => {
     assert.deepEqual(
       store.nodes.map((n) => n.name),
       ['web-1'],
+    )
+    assert.deepEqual(
+      recorded.map((e) => [e.type, e.severity, e.at, e.data, e.message]),
+      [
+        [
+          'node:forgotten',
+          'info',
+          10_000,
+          { node: 'web-2', epoch: 4, workerStates: 0 },
+          'node web-2 forgotten: it was dead (last heartbeat 5.00s ago); 0 saved worker state(s) went with its lease',
+        ],
+      ],
+      'one event, for the node forgotten; none for the refusals',
     )
     await expectError(
       app,

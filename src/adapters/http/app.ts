@@ -60,6 +60,7 @@ export function createHttpApp(options: HttpAppOptions): OpenAPIHono<ApiEnv> {
     clock,
     node: options.node ?? null,
     openApiDocument,
+    record: options.record ?? (() => undefined),
   }
   const app = new OpenAPIHono<ApiEnv>()
   app.use(async (c, next) => {

@@ -76,6 +76,12 @@ export interface HttpAppOptions {
    * @defaultValue the store counts as taking writes: nothing watches it
    */
   storeHealth?: () => StoreHealth
+  /**
+   * Records an event that a request caused (a node forgotten): the daemon passes its own record,
+   * which logs, stores and notifies it as any other event of this agent's.
+   * @defaultValue nothing is recorded
+   */
+  record?: (event: AnyEvent) => void
 }
 
 /** Subscribes to every event; returns the unsubscribe function. */
@@ -97,4 +103,6 @@ export interface HttpContext {
   node: string | null
   /** The OpenAPI document (openapi.ts), built once. */
   openApiDocument: () => Record<string, unknown>
+  /** Records an event a request caused (HttpAppOptions.record). */
+  record: (event: AnyEvent) => void
 }

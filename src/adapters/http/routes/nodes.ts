@@ -59,18 +59,29 @@ export const nodeRoutes: readonly ApiRoute[] = [
         'checkpoint: nobody else reads it). Kept: its incidents and events (the leader closed its open incidents as ' +
         'interrupted), its last lease epoch (an agent that later starts under the name gets a new one), and the ' +
         'records of its worker processes (only an agent of that name on its host can stop any that outlived it). ' +
-        'Its jobs in flight are the leader’s to put back, as for any dead node.',
+        'Its jobs in flight are the leader’s to put back, as for any dead node. The agent that answers records a ' +
+        '`node:forgotten` event.',
       request: { params: NodeParams },
       responses: { 200: json(ForgetNodeResponseSchema, 'The node was forgotten.') },
       errors: ['SHEPHERD_NODE_NOT_FOUND', 'SHEPHERD_NODE_ALIVE', ...STORE_WRITE_ERRORS],
     },
     async (c) => {
       const { name } = c.req.valid('param')
-      const { store, clock, node: self } = c.var.ctx
+      const { store, clock, node: self, record } = c.var.ctx
       const now = clock.now()
       const outcome = await store.forgetNode(name, now)
       switch (outcome.kind) {
         case 'forgotten':
+          record({
+            type: 'node:forgotten',
+            at: now,
+            severity: 'info',
+            message: `node ${name} forgotten: it was dead (last heartbeat ${formatDuration(heartbeatAge(outcome.node, now))} ago); ${outcome.workerStates} saved worker state(s) went with its lease`,
+            pool: null,
+            workerId: null,
+            incidentId: null,
+            data: { node: name, epoch: outcome.node.epoch, workerStates: outcome.workerStates },
+          })
           return c.json(
             { forgotten: viewNode(outcome.node, now, null), workerStates: outcome.workerStates },
             200,
