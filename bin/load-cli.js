@@ -4,10 +4,11 @@
 // belongs to this source and this V8, and rejects it otherwise (a rebuild, a node upgrade): the
 // script is then compiled as if there were none. V8 tells sources apart by their length alone, so
 // the cache starts with the SHA-256 of the bundle it was made from, and one made from another
-// bundle (a rebuild that changed a constant but not the length) is not used. A run writes the cache as it exits when it found
-// none it could use, or when it ran long enough to have compiled more than the cache holds (an
-// agent, after a short command wrote the first one); to a temporary file renamed into place, so
-// that runs at once never read half a file. Where dist/ is read-only, it runs without one.
+// bundle (a rebuild that changed a constant but not the length) is not used. A run writes the
+// cache as it exits when it found none it could use, or when it ran long enough to have compiled
+// more than the cache holds (an agent, after a short command wrote the first one); to a temporary
+// file renamed into place, so that runs at once never read half a file. Where dist/ is read-only,
+// it runs without one.
 import { createHash } from 'node:crypto'
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'

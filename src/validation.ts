@@ -59,8 +59,7 @@ export function parseWith<S extends z.ZodType>(
 ): ParseResult<z.output<S>> {
   // jitless: zod would otherwise compile a fast path (new Function) for every object schema at its
   // first parse. That pays for a schema parsed in a hot loop, not for a config parsed once per start
-  // or a request body now and then: loading config/worker_recovery.yaml took 23 ms with it and
-  // 18 ms without (the first load in a fresh process; 6 and 4 ms the second time).
+  // or a request body now and then, where the compiling costs more than it saves.
   const parsed = schema.safeParse(data, { error: errorMap(data, options), jitless: true })
   if (parsed.success) return { success: true, data: parsed.data }
   return { success: false, issues: parsed.error.issues.flatMap((i) => finish(i, schema, data, options)) }

@@ -83,8 +83,8 @@ export async function serveHttp(
 /**
  * The request listener, made at the first request, with the app. @hono/node-server reads the global
  * Request and Response as it loads, which loads node's fetch (undici): about 60 ms of CPU; the app's
- * routes, their schemas and the OpenAPI document take some 30 ms more to build. A supervisor's start
- * need not pay either, since its API may not be called for a while (or at all, on a busy fleet
+ * routes, their schemas and the OpenAPI document are built then too. A supervisor's start need not
+ * pay for either, since its API may not be called for a while (or at all, on a busy fleet
  * agent). Requests that come meanwhile wait for it; if it cannot be made, they get a 500.
  */
 function listenerOnFirstRequest(app: () => Hono | Promise<Hono>): RequestListener {

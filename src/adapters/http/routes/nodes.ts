@@ -76,7 +76,7 @@ export const nodeRoutes: readonly ApiRoute[] = [
             type: 'node:forgotten',
             at: now,
             severity: 'info',
-            message: `node ${name} forgotten: it was dead (last heartbeat ${formatDuration(heartbeatAge(outcome.node, now))} ago); ${outcome.workerStates} saved worker state(s) went with its lease`,
+            message: `node ${name} forgotten: it was dead (${lastHeartbeat(outcome.node, now)}); ${outcome.workerStates} saved worker state(s) went with its lease`,
             pool: null,
             workerId: null,
             incidentId: null,
@@ -104,11 +104,16 @@ export const nodeRoutes: readonly ApiRoute[] = [
   ),
 ]
 
+/** `last heartbeat 1.00s ago`, as both answers say it. */
+function lastHeartbeat(node: FleetNode, now: number): string {
+  return `last heartbeat ${formatDuration(heartbeatAge(node, now))} ago`
+}
+
 /** Why a live node is not forgotten, and what to do instead. */
 function aliveMessage(node: FleetNode, now: number, answering: boolean): string {
   const who = answering
     ? 'it is the agent answering this request'
-    : `its lease is live for another ${formatDuration(Math.max(0, node.expiresAt - now))} (last heartbeat ${formatDuration(heartbeatAge(node, now))} ago; pid ${node.pid} on host ${node.host})`
+    : `its lease is live for another ${formatDuration(Math.max(0, node.expiresAt - now))} (${lastHeartbeat(node, now)}; pid ${node.pid} on host ${node.host})`
   return (
     `node "${node.name}" is alive: ${who}. Only a dead node can be forgotten. Stop its agent instead: a clean ` +
     'stop (SIGTERM) gives its lease up and the node leaves the list by itself. An agent that was killed or cut off ' +
