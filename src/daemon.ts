@@ -27,6 +27,7 @@ import { startReportSchedule } from './report/scheduler.js'
 import { FleetChores } from './store/fleet-chores.js'
 import { FleetMembership } from './store/fleet-membership.js'
 import { closeLapsedIncidents } from './store/lapsed-incidents.js'
+import { reclaimLapsedJobs } from './store/lapsed-jobs.js'
 import { LeaderElection } from './store/leader-election.js'
 import { openStore } from './store/open-store.js'
 import { HEARTBEAT_MS, LEASE_TTL_MS, takeOwnership } from './store/ownership.js'
@@ -324,26 +325,17 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
     chores: [
       // A dead or cut-off agent's jobs, back in the queue once its lease lapsed: on the leader, at
       // every look, so within a tenth of the lease of its lapse (a leader that died with it is
-      // replaced as its own leadership runs out, which is no later).
+      // replaced as its own leadership runs out, which is no later). A look reads the jobs only
+      // when it ended a lease; the sweep, once a lease, takes what a look left (JobStore says what).
       {
         name: 'reclaim the jobs of agents whose lease lapsed',
         everyMs: 0,
-        run: async (now) => {
-          const byNode = await store.jobs.reclaimLapsed(now)
-          if (byNode.size === 0) return
-          const count = [...byNode.values()].reduce((a, b) => a + b, 0)
-          const nodes = Object.fromEntries(byNode)
-          record({
-            type: 'job:reclaimed',
-            at: now,
-            severity: 'warning',
-            message: `put back in the queue ${count} job(s) held by agents whose lease lapsed: ${[...byNode].map(([n, c]) => `${n} (${c})`).join(', ')}`,
-            pool: null,
-            workerId: null,
-            incidentId: null,
-            data: { count, nodes },
-          })
-        },
+        run: (now) => reclaimLapsedJobs({ jobs: store.jobs, now, scope: 'look', record }),
+      },
+      {
+        name: 'sweep for the jobs of agents without a live lease',
+        everyMs: loaded.node.leaseMs,
+        run: (now) => reclaimLapsedJobs({ jobs: store.jobs, now, scope: 'sweep', record }),
       },
       // A dead agent's open incidents, closed as interrupted: nothing waits on them, so once a lease
       // is soon enough (the store's partial index makes each look a handful of rows).

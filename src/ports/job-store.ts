@@ -233,9 +233,14 @@ export interface JobStore {
    * be refused, their deliveries being over). First it ends those nodes' leases, in the same
    * transaction: no renewal or claim of theirs is taken from then on, however late it arrives (one
    * sent before the cut), so their agents rejoin with a new epoch. Returns how many, by node.
+   *
+   * Looking for those jobs reads every active job of the fleet, so a `look` does it only when it
+   * ended a lease itself (a lapse nobody had seen): while every lease is live it reads one row per
+   * node. A `sweep` looks whatever it ended: for the jobs a look left behind (rows a settlement
+   * held locked just then, skipped) and those of a node forgotten before they were reclaimed.
    * SQLite, whose one supervisor puts back everything at its start, has nothing to reclaim.
    */
-  reclaimLapsed(now: number): Promise<ReadonlyMap<string, number>>
+  reclaimLapsed(now: number, scope: 'look' | 'sweep'): Promise<ReadonlyMap<string, number>>
   /**
    * After a rejoin (this agent's lease lapsed and it claimed its node again, with a new epoch: see
    * ownedBy): the deliveries its workers still hold (`tokens`) that no other agent was given

@@ -1088,9 +1088,9 @@ export function jobStoreContract(name: string, open: () => Promise<OpenedJobStor
           ...(await b.claim('email', 1, 'email#1', T0)),
         ]
         // Every lease is live (the test's agents hold theirs for an hour from T0): nothing to reclaim.
-        assert.deepEqual([...(await jobs.reclaimLapsed(T0 + 10))], [])
+        assert.deepEqual([...(await jobs.reclaimLapsed(T0 + 10, 'sweep'))], [])
         const later = T0 + 3_600_000 + 1
-        const reclaimed = await jobs.reclaimLapsed(later)
+        const reclaimed = await jobs.reclaimLapsed(later, 'look')
         if (!opened.sharedByAgents) {
           // One supervisor per file: its start puts everything back; there is nothing to reclaim.
           assert.equal(reclaimed.size, 0)

@@ -429,7 +429,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           assert.equal(await store.renewOwnership(A.owner, T0 + 1_000, TTL), 'renewed')
           // The link is cut; the leader (another agent) finds the lease expired and reclaims.
           const leader = await opened.alongside()
-          const reclaimed = await leader.jobs.reclaimLapsed(T0 + 1_000 + TTL + 1)
+          const reclaimed = await leader.jobs.reclaimLapsed(T0 + 1_000 + TTL + 1, 'look')
           // Renewals and claims held up in the dead link, sent before the lease expired by the
           // agent's clock (some even before its last renewal, on another connection), reach the
           // store once the link is back.
@@ -559,6 +559,31 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
           )
           const [taken] = await next.listNodes()
           assert.deepEqual([taken?.pid, taken?.version, taken?.workload], [202, '2.0.0', null])
+        }))
+
+      it("leaves a look that ends no lease to read no job; a sweep takes a forgotten node's jobs", () =>
+        withStore(async (store, opened) => {
+          await store.claimOwnership(A, T0, TTL, nobodyRuns)
+          await store.jobs.add(
+            [1, 2].map((n) => ({ queue: 'email', payload: n, id: `f${n}` })),
+            T0,
+            () => ({ maxAttempts: 3, timeoutMs: null }),
+          )
+          const held = await store.jobs.claim('email', 2, 'email#1', T0 + 1)
+          await store.close() // A dies with its jobs
+          const leader = await opened.alongside()
+          // Forgotten before any leader reclaimed its jobs: its lease is gone, so no look ends it.
+          assert.equal((await leader.forgetNode(A.node, T0 + TTL)).kind, 'forgotten')
+          const later = T0 + TTL + 1
+          assert.deepEqual([...(await leader.jobs.reclaimLapsed(later, 'look'))], [])
+          const swept = await leader.jobs.reclaimLapsed(later, 'sweep')
+          if (!opened.sharedByAgents) {
+            assert.equal(swept.size, 0, 'one supervisor per file: its start puts everything back')
+            return
+          }
+          assert.deepEqual([...swept], [[A.node, 2]])
+          for (const d of held) assert.equal((await leader.jobs.getJob(d.job.id))?.state, 'waiting')
+          assert.deepEqual([...(await leader.jobs.reclaimLapsed(later + 1, 'sweep'))], [], 'once')
         }))
 
       it('forgets a dead node: its lease, and its saved worker state where that is its own; never a live one', () =>

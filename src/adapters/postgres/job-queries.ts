@@ -133,8 +133,9 @@ const PG_JOB_SQL = {
   // it ended; one that came before left the lease live, and its jobs are not reclaimed.
   endLapsedLeases: `UPDATE supervisor_leases SET expires_at = heartbeat_at
     WHERE expires_at <= $1 AND expires_at > heartbeat_at AND node IS DISTINCT FROM $2`,
-  // Then the active jobs of other nodes with no live lease, their nodes named.
-  // Rows a worker's settlement holds locked are skipped: the next round takes them.
+  // Then the active jobs of other nodes with no live lease, their nodes named: run by a look that
+  // ended a lease, and by the leader's sweep once a lease (JobStore.reclaimLapsed), since it reads
+  // every active job. Rows a worker's settlement holds locked are skipped: the sweep takes them.
   reclaimLapsed: `WITH lapsed AS (SELECT seq, owner_node FROM jobs
       WHERE state = 'active' AND owner_node IS NOT NULL AND owner_node IS DISTINCT FROM $2
         AND NOT EXISTS (SELECT 1 FROM supervisor_leases l

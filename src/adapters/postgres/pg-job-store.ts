@@ -249,13 +249,15 @@ export class PostgresJobStore implements JobStore {
 
   /**
    * See JobStore.reclaimLapsed: the lapsed leases ended, then their jobs put back, in one
-   * transaction (job-queries.ts says why in this order), its wake sent with its commit.
+   * transaction (job-queries.ts says why in this order), its wake sent with its commit. A look that
+   * ended no lease reads no job.
    */
-  async reclaimLapsed(now: number): Promise<ReadonlyMap<string, number>> {
+  async reclaimLapsed(now: number, scope: 'look' | 'sweep'): Promise<ReadonlyMap<string, number>> {
     const t = epochMs('now', now)
     const own = this.#owner?.node ?? null
     const reclaimed = await this.#guard.write('reclaim the jobs of agents whose lease lapsed', async (c) => {
-      await changes(c, S.endLapsedLeases, [t, own])
+      const ended = await changes(c, S.endLapsedLeases, [t, own])
+      if (ended === 0 && scope === 'look') return []
       const rs = await rows<{ queue: string; owner_node: string }>(c, S.reclaimLapsed, [t, own])
       if (rs.length > 0) await notifyJobs(c, [...new Set(rs.map((r) => r.queue))])
       return rs
