@@ -167,6 +167,9 @@ export interface JobWatch {
   close(): void
 }
 
+/** How far the leader's reclaim looks (JobStore.reclaimLapsed): after a lapse it ended, or always. */
+export type ReclaimScope = 'look' | 'sweep'
+
 export interface JobStore {
   /**
    * Adds jobs in one transaction. An id or (queue, idempotency key) that exists already is a
@@ -240,7 +243,7 @@ export interface JobStore {
    * held locked just then, skipped) and those of a node forgotten before they were reclaimed.
    * SQLite, whose one supervisor puts back everything at its start, has nothing to reclaim.
    */
-  reclaimLapsed(now: number, scope: 'look' | 'sweep'): Promise<ReadonlyMap<string, number>>
+  reclaimLapsed(now: number, scope: ReclaimScope): Promise<ReadonlyMap<string, number>>
   /**
    * After a rejoin (this agent's lease lapsed and it claimed its node again, with a new epoch: see
    * ownedBy): the deliveries its workers still hold (`tokens`) that no other agent was given

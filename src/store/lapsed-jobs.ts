@@ -6,7 +6,7 @@
  * @module
  */
 import type { AnyEvent } from '../core/events.js'
-import type { JobStore } from '../ports/job-store.js'
+import type { JobStore, ReclaimScope } from '../ports/job-store.js'
 
 /**
  * Reclaims (see JobStore.reclaimLapsed for `scope`) and records one `job:reclaimed` for what it put
@@ -16,7 +16,7 @@ import type { JobStore } from '../ports/job-store.js'
 export async function reclaimLapsedJobs(o: {
   jobs: Pick<JobStore, 'reclaimLapsed'>
   now: number
-  scope: 'look' | 'sweep'
+  scope: ReclaimScope
   record: (event: AnyEvent) => void
 }): Promise<ReadonlyMap<string, number>> {
   const byNode = await o.jobs.reclaimLapsed(o.now, o.scope)

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
 import type { AnyEvent } from '../../src/core/events.js'
+import type { ReclaimScope } from '../../src/ports/job-store.js'
 import { reclaimLapsedJobs } from '../../src/store/lapsed-jobs.js'
 
 const T0 = 1_700_000_000_000
@@ -15,7 +16,7 @@ function storeAnswering(byNode: Map<string, number>) {
   return {
     asked,
     jobs: {
-      reclaimLapsed: async (now: number, scope: 'look' | 'sweep') => {
+      reclaimLapsed: async (now: number, scope: ReclaimScope) => {
         asked.push([now, scope])
         return byNode
       },

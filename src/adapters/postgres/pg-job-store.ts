@@ -27,6 +27,7 @@ import type {
   JobWatch,
   PurgeState,
   QueueCounts,
+  ReclaimScope,
   Settlement,
   SettleResult,
   SuspectRule,
@@ -252,7 +253,7 @@ export class PostgresJobStore implements JobStore {
    * transaction (job-queries.ts says why in this order), its wake sent with its commit. A look that
    * ended no lease reads no job.
    */
-  async reclaimLapsed(now: number, scope: 'look' | 'sweep'): Promise<ReadonlyMap<string, number>> {
+  async reclaimLapsed(now: number, scope: ReclaimScope): Promise<ReadonlyMap<string, number>> {
     const t = epochMs('now', now)
     const own = this.#owner?.node ?? null
     const reclaimed = await this.#guard.write('reclaim the jobs of agents whose lease lapsed', async (c) => {
