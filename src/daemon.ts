@@ -423,11 +423,36 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
     process.stderr.write(`${[`shepherd: ${head}${code}`, ...rest].join('\n')}\n`)
     return isShepherdError(e) ? 2 : 1
   }
+  // Listened to before the start, not after: a SIGTERM while starting (a service manager's stop,
+  // a ^C) would otherwise kill the process by the signal's default action, its workers left to
+  // the guardian. The first one stops the daemon as soon as it has started; a second one, still
+  // starting, exits at once (the exit handler kills the workers spawned so far).
   const signals = opts.signals ?? nodeSignals
-  let daemon: Daemon
+  let daemon: Daemon | null = null
+  // Set by the listener (so `as`, not an annotation, which TypeScript would narrow to null here).
+  let early = null as { signal: NodeJS.Signals; count: number } | null
+  let stopped!: (code: number) => void
+  const exitCode = new Promise<number>((resolve) => (stopped = resolve))
+  const stopOn = (d: Daemon, signal: NodeJS.Signals, count: number): void => {
+    d.logger.info({ signal, count }, count === 1 ? 'stopping gracefully' : 'stopping now (second signal)')
+    void d.stop(`received ${signal}`, count > 1).then(() => {
+      off()
+      exitEvenIfHeld(d.logger, 0)
+      stopped(0)
+    })
+  }
+  const off = signals.onShutdown((signal, count) => {
+    if (daemon !== null) return stopOn(daemon, signal, count)
+    if (count > 1) {
+      process.stderr.write(`shepherd: ${signal} again while starting; exiting now\n`)
+      process.exit(1)
+    }
+    early = { signal, count }
+  })
   try {
     daemon = await startDaemon(loaded, opts)
   } catch (e) {
+    off()
     const code = isShepherdError(e) ? ` [${e.code}]` : ''
     process.stderr.write(`shepherd: ${(e as Error).message}${code}\n`)
     // A token required by api.host, or a malformed one in the environment, is a config problem.
@@ -435,19 +460,8 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
       ? 2
       : 1
   }
-  return new Promise<number>((resolve) => {
-    const off = signals.onShutdown((signal, count) => {
-      daemon.logger.info(
-        { signal, count },
-        count === 1 ? 'stopping gracefully' : 'stopping now (second signal)',
-      )
-      void daemon.stop(`received ${signal}`, count > 1).then(() => {
-        off()
-        exitEvenIfHeld(daemon.logger, 0)
-        resolve(0)
-      })
-    })
-  })
+  if (early !== null) stopOn(daemon, early.signal, early.count)
+  return exitCode
 }
 
 /** The containment in force, and why not cgroups when they were wanted (docs/recovery.md#containment). */

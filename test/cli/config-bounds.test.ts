@@ -162,7 +162,7 @@ describe('config bounds', { timeout: 180_000 }, () => {
       30_000,
     )
     assert.equal(readFileSync(out, 'utf8'), '01234|1.10|0x1F|12345678901234567890|True|1e400')
-    // Stopped once it has started (its signal handlers are set), so that its worker goes with it.
+    // Stopped once it has started: the usual stop, its worker going with it.
     await waitFor(() => daemon.log().includes('shepherd started'), 'the supervisor to have started', 30_000)
     daemon.child.kill('SIGTERM')
     assert.equal(await daemon.exited, 0)

@@ -1,12 +1,14 @@
 /**
  * `shepherd start` for real: the CLI runs the supervisor in the foreground; the other commands
- * find it through the control API; SIGTERM stops every worker and exits 0; incidents survive a
- * restart of the supervisor.
+ * find it through the control API; SIGTERM stops every worker and exits 0, also when it comes
+ * while the supervisor is still starting; incidents survive a restart of the supervisor.
  */
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 import { stringify } from 'yaml'
 
@@ -133,6 +135,45 @@ describe('shepherd start', () => {
     )
     second.child.kill('SIGINT')
     assert.equal(await second.exited, 0)
+  })
+
+  it('stops cleanly on a SIGTERM that comes while it is still starting (exit 0, its worker gone)', async (t) => {
+    const config = await writeConfig(t)
+    const sup = startCli(t, ['start', '-c', config])
+    // The first worker is spawned in the middle of the start: the API, the leader's election and
+    // "shepherd started" come after it.
+    await waitFor(() => /spawned \(pid \d+\)/.test(sup.log()), 'a worker to be spawned', 30_000, 1)
+    sup.child.kill('SIGTERM')
+    assert.equal(await sup.exited, 0, sup.log())
+    assert.match(sup.log(), /shepherd stopped/)
+    for (const [, pid] of sup.log().matchAll(/spawned \(pid (\d+)\)/g))
+      assert.ok(isGone(Number(pid)), `worker ${pid} was stopped`)
+  })
+
+  it('exits at once with code 1 on a second signal while it is still starting (a store that never answers)', async (t) => {
+    // A "PostgreSQL" that takes the connection and never says a word: the start waits on it.
+    const silent = net.createServer(() => undefined)
+    const connected = new Promise<void>((resolve) => silent.once('connection', () => resolve()))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    t.after(() => silent.close())
+    const port = (silent.address() as net.AddressInfo).port
+    const file = path.join(tempDir(t), 'shepherd.yaml')
+    writeFileSync(
+      file,
+      stringify({
+        store: { url: `postgres://postgres@127.0.0.1:${port}/shepherd` },
+        api: { port: 0 },
+        workers: { plain: { command: NODE, args: [fixture('forever.mjs')] } },
+      }),
+    )
+    const sup = startCli(t, ['start', '-c', file])
+    await connected
+    sup.child.kill('SIGTERM')
+    await sleep(300)
+    assert.equal(sup.child.exitCode, null, 'one signal waits for the start to end')
+    sup.child.kill('SIGTERM')
+    assert.equal(await sup.exited, 1, sup.log())
+    assert.match(sup.log(), /shepherd: SIGTERM again while starting; exiting now/)
   })
 
   it('refuses an invalid config with exit code 2 before starting anything', async (t) => {
