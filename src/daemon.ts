@@ -448,6 +448,7 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
       process.exit(1)
     }
     early = { signal, count }
+    process.stderr.write(`shepherd: ${signal} while starting; stopping once started (again: exit now)\n`)
   })
   try {
     daemon = await startDaemon(loaded, opts)

@@ -171,6 +171,7 @@ describe('shepherd start', () => {
     sup.child.kill('SIGTERM')
     await sleep(300)
     assert.equal(sup.child.exitCode, null, 'one signal waits for the start to end')
+    assert.match(sup.log(), /shepherd: SIGTERM while starting; stopping once started \(again: exit now\)/)
     sup.child.kill('SIGTERM')
     assert.equal(await sup.exited, 1, sup.log())
     assert.match(sup.log(), /shepherd: SIGTERM again while starting; exiting now/)
