@@ -87,10 +87,18 @@ describe('a fleet when a host dies', () => {
       )
       // The lease (counted from its last renewal, before the kill), a leader's look, and slack.
       assert.ok(tookMs < LEASE_MS + 1_000 + 3_000, `took ${Math.round(tookMs)} ms`)
-      const reclaimed = await adminQuery<{ data: string }>(
-        `SELECT data FROM ${schema}.events WHERE type = 'job:reclaimed'`,
+      // The reclaim is an event, in the store a moment after the fact (the write-behind's next batch).
+      await waitFor(
+        async () =>
+          (
+            await adminQuery<{ data: string }>(
+              `SELECT data FROM ${schema}.events WHERE type = 'job:reclaimed'`,
+            )
+          ).length >= 1,
+        'the job:reclaimed event',
+        10_000,
+        50,
       )
-      assert.ok(reclaimed.length >= 1, 'the reclaim is an event')
 
       await waitFor(
         async () =>

@@ -46,9 +46,11 @@ describe('the fleet leader', () => {
       )
       const first = (await leader())!
       assert.equal(Number(first.epoch), 1)
-      const elected = await adminQuery<{ message: string }>(
-        `SELECT message FROM ${schema}.events WHERE type = 'leader:elected'`,
-      )
+      // Events reach the store a moment after the fact (the write-behind's next batch).
+      const electedEvents = () =>
+        adminQuery<{ message: string }>(`SELECT message FROM ${schema}.events WHERE type = 'leader:elected'`)
+      await waitFor(async () => (await electedEvents()).length > 0, 'the leader:elected event', 10_000, 50)
+      const elected = await electedEvents()
       assert.equal(elected.length, 1, 'one agent says it leads')
       assert.match(elected[0]!.message, new RegExp(first.node))
 
