@@ -419,13 +419,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
 
       it("refuses a renewal sent while its lease was live once the leader reclaimed the node's jobs: it rejoins", () =>
         withStore(async (store, opened) => {
-          await store.claimOwnership(A, T0, TTL, nobodyRuns)
-          await store.jobs.add(
-            [1, 2].map((n) => ({ queue: 'email', payload: n, id: `l${n}` })),
-            T0,
-            () => ({ maxAttempts: 3, timeoutMs: null }),
-          )
-          const [held] = await store.jobs.claim('email', 1, 'email#1', T0 + 1)
+          const [held] = await holdingJobs(store, 'l', 1)
           assert.equal(await store.renewOwnership(A.owner, T0 + 1_000, TTL), 'renewed')
           // The link is cut; the leader (another agent) finds the lease expired and reclaims.
           const leader = await opened.alongside()
@@ -563,13 +557,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
 
       it("leaves a look that ends no lease to read no job; a sweep takes a forgotten node's jobs", () =>
         withStore(async (store, opened) => {
-          await store.claimOwnership(A, T0, TTL, nobodyRuns)
-          await store.jobs.add(
-            [1, 2].map((n) => ({ queue: 'email', payload: n, id: `f${n}` })),
-            T0,
-            () => ({ maxAttempts: 3, timeoutMs: null }),
-          )
-          const held = await store.jobs.claim('email', 2, 'email#1', T0 + 1)
+          const held = await holdingJobs(store, 'f', 2)
           await store.close() // A dies with its jobs
           const leader = await opened.alongside()
           // Forgotten before any leader reclaimed its jobs: its lease is gone, so no look ends it.
@@ -855,6 +843,20 @@ const B: LeaseClaim = {
   apiUrl: null,
 }
 const nobodyRuns = (): boolean => false
+
+/**
+ * Agent A owns the store, two email jobs (`<prefix>1`, `<prefix>2`) are added at T0, and its worker
+ * claims `count` of them: what an agent whose lease then lapses leaves for the leader.
+ */
+async function holdingJobs(store: Store, prefix: string, count: number) {
+  await store.claimOwnership(A, T0, TTL, nobodyRuns)
+  await store.jobs.add(
+    [1, 2].map((n) => ({ queue: 'email', payload: n, id: `${prefix}${n}` })),
+    T0,
+    () => ({ maxAttempts: 3, timeoutMs: null }),
+  )
+  return store.jobs.claim('email', count, 'email#1', T0 + 1)
+}
 const runs =
   (pid: number) =>
   (p: number): boolean =>
