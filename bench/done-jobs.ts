@@ -35,7 +35,7 @@ import { performance } from 'node:perf_hooks'
 import { JOB_STATEMENTS } from '../src/adapters/postgres/job-queries.js'
 import { loadPostgresMigrations } from '../src/adapters/postgres/migrate.js'
 import { COLUMNS } from '../src/adapters/sql/job-sql.js'
-import { freshDatabase, serverVersion } from './fleet/pg.js'
+import { describeServer, freshDatabase } from './fleet/pg.js'
 import { machine, summarize, writeSection } from './lib.js'
 
 const JOBS = Number(process.env.BENCH_DONE_JOBS ?? 20_000)
@@ -167,8 +167,7 @@ try {
   })
   const body = `## Keeping done jobs in PostgreSQL (\`npm run bench:done-jobs\`)
 
-Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; PostgreSQL ${await serverVersion()} on
-127.0.0.1, one connection with \`synchronous_commit\` off (the server's work, not the disk's flush).
+Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; ${await describeServer()}, one connection with \`synchronous_commit\` off (the server's work, not the disk's flush).
 Command: \`npm run bench:done-jobs\`.
 
 What an ack costs the server, by where the done job goes: ${JOBS.toLocaleString('en-US')} active jobs acked in

@@ -8,7 +8,7 @@
 import os from 'node:os'
 
 import { failover, FAILOVER_RUNS, failoverSection } from './fleet/failover.js'
-import { serverVersion } from './fleet/pg.js'
+import { describeServer } from './fleet/pg.js'
 import { machine, writeSection } from './lib.js'
 
 const KNOBS = ['BENCH_FAILOVER', 'BENCH_LEASE', 'BENCH_SHEPHERD_HOSTS']
@@ -23,7 +23,7 @@ const runs = await failover(FAILOVER_RUNS)
 const loadAfter = os.loadavg()[0]!
 const body = `## Fleet failover (\`npm run bench:failover\`)
 
-Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; PostgreSQL ${await serverVersion()} on 127.0.0.1.
+Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; ${await describeServer()}.
 Load average ${loadBefore.toFixed(2)} at the start and ${loadAfter.toFixed(2)} at the end (2 cores: above 2, other work shared the machine).
 Command: \`${COMMAND}\`.
 

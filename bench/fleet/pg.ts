@@ -60,10 +60,47 @@ export async function scalar(c: pg.Client, sql: string, params: unknown[] = []):
   return Number(row ? Object.values(row)[0] : NaN)
 }
 
-/** The server's version number, e.g. "15.20" (without the distribution's build note). */
-export async function serverVersion(): Promise<string> {
-  const full = await admin(
-    async (c) => (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version,
+/**
+ * The settings of the server that weigh on a queue's throughput, as the figures were taken with
+ * them (its version, where it listens, durability and cleanup): each with its value, and
+ * PostgreSQL's own default after it where the server differs, e.g. "PostgreSQL 15.20 on 127.0.0.1:5432
+ * (`fsync` on, `synchronous_commit` on, `autovacuum` off (PostgreSQL's default: on), …)".
+ */
+export async function describeServer(): Promise<string> {
+  const rows = await admin(
+    async (c) =>
+      (
+        await c.query<{ name: string; setting: string; unit: string | null; boot_val: string }>(
+          `SELECT name, setting, unit, boot_val FROM pg_settings WHERE name = ANY($1)
+          UNION ALL SELECT 'server_version', current_setting('server_version'), NULL, ''`,
+          [DESCRIBED_SETTINGS],
+        )
+      ).rows,
   )
-  return full.split(' ')[0]!
+  const version = rows.find((r) => r.name === 'server_version')!.setting
+  const shown = DESCRIBED_SETTINGS.flatMap((name) => {
+    const r = rows.find((x) => x.name === name)
+    if (!r) return []
+    const value = (v: string) => settingText(v, r.unit)
+    const differs = r.setting === r.boot_val ? '' : ` (PostgreSQL's default: ${value(r.boot_val)})`
+    return [`\`${name}\` ${value(r.setting)}${differs}`]
+  })
+  const url = new URL(SERVER_URL)
+  return `PostgreSQL ${version.split(' ')[0]!} on ${url.hostname}:${url.port || 5432} (${shown.join(', ')})`
+}
+
+const DESCRIBED_SETTINGS = [
+  'fsync',
+  'synchronous_commit',
+  'full_page_writes',
+  'autovacuum',
+  'shared_buffers',
+  'max_connections',
+]
+
+/** A pg_settings value with its unit: shared_buffers' "16384" in units of "8kB" as "128 MiB". */
+function settingText(value: string, unit: string | null): string {
+  if (unit !== '8kB') return value
+  const mib = (Number(value) * 8) / 1024
+  return Number.isInteger(mib) ? `${mib} MiB` : `${Number(value) * 8} KiB`
 }
