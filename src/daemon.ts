@@ -102,6 +102,8 @@ export async function startDaemon(loaded: LoadedConfig, opts: DaemonOptions = {}
       throw e
     },
   )
+  // What the store's server is set to that works against it (autovacuum off): said, never fatal.
+  for (const advice of await store.advise().catch(() => [])) logger.warn({ store: loaded.storePath }, advice)
 
   const listeners = new Set<(e: AnyEvent) => void>()
   // Gauges are read from the supervisor at each scrape; the API (and so a scrape) starts after it.

@@ -217,5 +217,12 @@ export interface Store {
    * through {@link Store.onWrite}. Writes check it too; this finds it without waiting for one.
    */
   check(): Promise<void>
+  /**
+   * What the store's server is set to that works against the store, each as a sentence a person
+   * can act on; none when all is well. A supervisor reads it once as it starts and logs each as a
+   * warning. PostgreSQL: autovacuum off, for the server or for one of the store's tables
+   * (src/adapters/postgres/vacuum-advice.ts); SQLite: none.
+   */
+  advise(): Promise<string[]>
   close(): Promise<void>
 }

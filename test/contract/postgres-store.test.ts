@@ -517,5 +517,31 @@ if (skip === null) {
       assert.equal(decisions.filter((d) => d.kind === 'take').length, 1)
       assert.equal(decisions.filter((d) => d.kind === 'refuse').length, 5)
     })
+
+    it("advises on autovacuum as the server and the store's own tables have it, spelled any way", async (t) => {
+      const { store, schema } = await openFor(t)
+      const [server] = await adminQuery<{ on: boolean }>("SELECT current_setting('autovacuum') = 'on' AS on")
+      const serverAdvice = (advice: string[]) =>
+        advice.filter((a) => a.includes('autovacuum is off on the server'))
+      // Whichever way this server is set, the advice says it as it is.
+      assert.equal(serverAdvice(await store.advise()).length, server!.on ? 0 : 1)
+      assert.ok(!(await store.advise()).some((a) => a.startsWith('Autovacuum is off for')))
+
+      // A table's own setting, in two of the spellings PostgreSQL keeps as written; another schema's
+      // table is not the store's.
+      await adminQuery(`ALTER TABLE ${schema}.jobs SET (autovacuum_enabled = 'no')`)
+      await adminQuery(`ALTER TABLE ${schema}.events SET (autovacuum_enabled = 0)`)
+      await adminQuery(`ALTER TABLE ${schema}.incidents SET (autovacuum_enabled = on)`)
+      const other = await openFor(t)
+      await adminQuery(`ALTER TABLE ${other.schema}.worker_state SET (autovacuum_enabled = off)`)
+      const tables = (await store.advise()).filter((a) => a.startsWith('Autovacuum is off for'))
+      assert.equal(tables.length, 1)
+      assert.match(tables[0]!, /^Autovacuum is off for `events`, `jobs` in the store postgres:/)
+      assert.match(tables[0]!, /ALTER TABLE events RESET \(autovacuum_enabled\); ALTER TABLE jobs RESET/)
+
+      await adminQuery(`ALTER TABLE ${schema}.jobs RESET (autovacuum_enabled)`)
+      await adminQuery(`ALTER TABLE ${schema}.events RESET (autovacuum_enabled)`)
+      assert.ok(!(await store.advise()).some((a) => a.startsWith('Autovacuum is off for')))
+    })
   })
 }

@@ -143,6 +143,11 @@ describe('SQLite store', () => {
     assert.equal(raw(t, file).pragma('journal_mode', { simple: true }), 'wal', 'WAL is recorded in the file')
   })
 
+  it('has no advice to give: its settings are its own, set at every open', async (t) => {
+    const store = await openFor(t, path.join(tempDir(t), 'shepherd.db'))
+    assert.deepEqual(await store.advise(), [])
+  })
+
   it('applies each migration once, however often it is opened and migrated', async (t) => {
     const file = path.join(tempDir(t), 'shepherd.db')
     const known = loadMigrations()

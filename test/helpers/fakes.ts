@@ -367,5 +367,8 @@ export class MemoryStore implements Store {
     return () => undefined
   }
   async check(): Promise<void> {}
+  async advise(): Promise<string[]> {
+    return []
+  }
   async close(): Promise<void> {}
 }

@@ -194,4 +194,51 @@ describe('the daemon on PostgreSQL', () => {
       assert.equal(a!.child.exitCode, null, 'the holder runs on')
     },
   )
+
+  it(
+    "warns at start, once per problem, where PostgreSQL does not vacuum the store's tables",
+    { skip: skip ?? false },
+    async (t) => {
+      const { schema, url } = testSchema()
+      t.after(() => dropSchema(schema))
+      // The schema made as an agent makes it, then one of its tables set not to be vacuumed.
+      await (await openPostgresStore(url)).close()
+      await adminQuery(`ALTER TABLE ${schema}.jobs SET (autovacuum_enabled = off)`)
+      const [server] = await adminQuery<{ on: boolean }>("SELECT current_setting('autovacuum') = 'on' AS on")
+      const config = path.join(tempDir(t), 'shepherd.yaml')
+      writeFileSync(
+        config,
+        stringify({
+          api: { port: await freePort() },
+          log: { level: 'warn' },
+          store: { url_env: 'SHEPHERD_TEST_STORE_URL' },
+          workers: { idle: { command: NODE, args: ['-e', 'setInterval(() => {}, 1000)'] } },
+        }),
+      )
+      const daemon = startCli(t, ['start', '-c', config], {
+        env: { ...CLI_ENV, SHEPHERD_TEST_STORE_URL: url },
+        built: true,
+      })
+      t.after(async () => {
+        if (daemon.child.exitCode === null) daemon.child.kill('SIGKILL')
+        await daemon.exited
+      })
+      await waitFor(
+        () => /Autovacuum is off for `jobs` in the store postgres:/.test(daemon.log()),
+        () => `the warning about jobs (log: ${daemon.log()})`,
+        30_000,
+        50,
+      )
+      assert.match(daemon.log(), /ALTER TABLE jobs RESET \(autovacuum_enabled\)/)
+      // The server's own setting, whichever way this one is set, is said as it is.
+      assert.equal(
+        /autovacuum is off on the server of the store/.test(daemon.log()),
+        !server!.on,
+        daemon.log(),
+      )
+      daemon.child.kill('SIGTERM')
+      assert.equal(await daemon.exited, 0, daemon.log())
+      assert.equal(daemon.log().match(/Autovacuum is off for/g)?.length, 1, 'said once')
+    },
+  )
 })

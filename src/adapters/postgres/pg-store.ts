@@ -50,6 +50,7 @@ import { PostgresJobStore } from './pg-job-store.js'
 import { PostgresOwnership } from './pg-ownership.js'
 import { changes, numbered, type Queryable, row, rows } from './statements.js'
 import { STORE_STATEMENTS as S } from './store-queries.js'
+import { readVacuumSettings, vacuumAdvice } from './vacuum-advice.js'
 
 /**
  * Opens the PostgreSQL store at `url` (creating its schema if `?schema=` names one that is missing)
@@ -111,6 +112,11 @@ export class PostgresStore implements Store {
    */
   async check(): Promise<void> {
     await this.#guard.check()
+  }
+
+  /** Autovacuum off for the server or a table of the store (see vacuum-advice.ts). */
+  async advise(): Promise<string[]> {
+    return vacuumAdvice(this.name, await this.#guard.read('read the vacuum settings', readVacuumSettings))
   }
 
   /** Makes this supervisor the owner of its node (see pg-ownership.ts). */

@@ -97,6 +97,13 @@ const PG_STORE_SQL = {
   readLeaderForUpdate: `${LEADER_SQL.readLeader} FOR UPDATE`,
   // A fleet key's row, locked until the claim's transaction ends (ensureNotification made sure of it).
   readNotificationForUpdate: `${FLEET_NOTIFICATION_SQL.readNotification.replace('?', '$1')} FOR UPDATE`,
+  // What vacuum-advice.ts advises on: the server's autovacuum and track_counts, and the tables of the
+  // store's schema whose own autovacuum_enabled is off (stored as written: off, false, no, 0…, each
+  // read back as PostgreSQL reads a boolean).
+  vacuumSettings: `SELECT current_setting('autovacuum') AS autovacuum, current_setting('track_counts') AS track_counts,
+      coalesce((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c, unnest(c.reloptions) AS o
+        WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) AND c.relkind = 'r'
+          AND o LIKE 'autovacuum\\_enabled=%' AND NOT split_part(o, '=', 2)::boolean), '{}') AS tables_off`,
 } as const
 
 /** Every fixed statement of the PostgreSQL store, named. */

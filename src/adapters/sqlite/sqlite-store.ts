@@ -187,6 +187,11 @@ export class SqliteStore implements Store {
     this.#guard.check()
   }
 
+  /** Nothing: the file's settings are the store's own (docs/store.md#settings-and-why). */
+  async advise(): Promise<string[]> {
+    return []
+  }
+
   /**
    * Makes this supervisor the store's owner: takes the OS lock on `<store>.lock`, then decides on
    * the lease in the store (src/core/supervisor-lease.ts) in one transaction. A lock held
