@@ -537,7 +537,12 @@ if (skip === null) {
       const tables = (await store.advise()).filter((a) => a.startsWith('Autovacuum is off for'))
       assert.equal(tables.length, 1)
       assert.match(tables[0]!, /^Autovacuum is off for `events`, `jobs` in the store postgres:/)
-      assert.match(tables[0]!, /ALTER TABLE events RESET \(autovacuum_enabled\); ALTER TABLE jobs RESET/)
+      assert.match(
+        tables[0]!,
+        new RegExp(
+          `ALTER TABLE ${schema}\\.events RESET \\(autovacuum_enabled\\); ALTER TABLE ${schema}\\.jobs RESET`,
+        ),
+      )
 
       await adminQuery(`ALTER TABLE ${schema}.jobs RESET (autovacuum_enabled)`)
       await adminQuery(`ALTER TABLE ${schema}.events RESET (autovacuum_enabled)`)

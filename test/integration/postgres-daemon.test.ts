@@ -229,7 +229,7 @@ describe('the daemon on PostgreSQL', () => {
         30_000,
         50,
       )
-      assert.match(daemon.log(), /ALTER TABLE jobs RESET \(autovacuum_enabled\)/)
+      assert.match(daemon.log(), new RegExp(`ALTER TABLE ${schema}\\.jobs RESET \\(autovacuum_enabled\\)`))
       // The server's own setting, whichever way this one is set, is said as it is.
       assert.equal(
         /autovacuum is off on the server of the store/.test(daemon.log()),

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test'
 import { vacuumAdvice } from '../../src/adapters/postgres/vacuum-advice.js'
 
 const STORE = 'postgres://shepherd:***@db:5432/shepherd'
-const ALL_WELL = { autovacuum: true, trackCounts: true, tablesOff: [] }
+const ALL_WELL = { autovacuum: true, trackCounts: true, tablesOff: [], schema: 'fleet' }
 
 describe('vacuumAdvice', () => {
   it('says nothing when the server and every table vacuum themselves', () => {
@@ -37,20 +37,20 @@ describe('vacuumAdvice', () => {
     assert.match(both[0]!, /autovacuum is off on the server/)
   })
 
-  it('names the tables whose own autovacuum is off, with the statements that turn it back on', () => {
+  it('names the tables whose own autovacuum is off, with the statements that turn it back on, in their schema', () => {
     const [advice] = vacuumAdvice(STORE, { ...ALL_WELL, tablesOff: ['events', 'jobs'] })
     assert.match(advice!, /^Autovacuum is off for `events`, `jobs` in the store postgres:/)
     assert.match(advice!, /dead row version in `jobs`/, 'the cost is said where `jobs` is one of them')
     assert.match(
       advice!,
-      /ALTER TABLE events RESET \(autovacuum_enabled\); ALTER TABLE jobs RESET \(autovacuum_enabled\);$/,
+      /ALTER TABLE fleet\.events RESET \(autovacuum_enabled\); ALTER TABLE fleet\.jobs RESET \(autovacuum_enabled\);$/,
     )
     const [events] = vacuumAdvice(STORE, { ...ALL_WELL, tablesOff: ['events'] })
     assert.doesNotMatch(events!, /dead row version/)
   })
 
   it('gives the server and the tables one sentence each', () => {
-    const advice = vacuumAdvice(STORE, { autovacuum: false, trackCounts: true, tablesOff: ['jobs'] })
+    const advice = vacuumAdvice(STORE, { ...ALL_WELL, autovacuum: false, tablesOff: ['jobs'] })
     assert.equal(advice.length, 2)
   })
 })

@@ -101,6 +101,7 @@ const PG_STORE_SQL = {
   // store's schema whose own autovacuum_enabled is off (stored as written: off, false, no, 0…, each
   // read back as PostgreSQL reads a boolean).
   vacuumSettings: `SELECT current_setting('autovacuum') AS autovacuum, current_setting('track_counts') AS track_counts,
+      current_schema() AS schema,
       coalesce((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c, unnest(c.reloptions) AS o
         WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) AND c.relkind = 'r'
           AND o LIKE 'autovacuum\\_enabled=%' AND NOT split_part(o, '=', 2)::boolean), '{}') AS tables_off`,

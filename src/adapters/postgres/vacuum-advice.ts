@@ -21,6 +21,8 @@ export interface VacuumSettings {
   trackCounts: boolean
   /** The store's tables with `autovacuum_enabled` off (a table's storage parameter), by name. */
   tablesOff: string[]
+  /** The schema the store's tables are in. */
+  schema: string
 }
 
 /** Advice on `settings` for the store named `store` (its URL without the password); none when all is well. */
@@ -42,7 +44,9 @@ export function vacuumAdvice(store: string, settings: VacuumSettings): string[] 
     )
   if (settings.tablesOff.length > 0) {
     const tables = settings.tablesOff.map((t) => `\`${t}\``).join(', ')
-    const reset = settings.tablesOff.map((t) => `ALTER TABLE ${t} RESET (autovacuum_enabled);`).join(' ')
+    const reset = settings.tablesOff
+      .map((t) => `ALTER TABLE ${settings.schema}.${t} RESET (autovacuum_enabled);`)
+      .join(' ')
     advice.push(
       `Autovacuum is off for ${tables} in the store ${store} (the table's autovacuum_enabled)` +
         `${settings.tablesOff.includes('jobs') ? `: ${grow}` : ''}. Turn it back on: ${reset}`,
@@ -53,7 +57,7 @@ export function vacuumAdvice(store: string, settings: VacuumSettings): string[] 
 
 /** Reads {@link VacuumSettings} on `q` (a connection of the store's pool). */
 export async function readVacuumSettings(q: Queryable): Promise<VacuumSettings> {
-  const r = await row<{ autovacuum: string; track_counts: string; tables_off: string[] }>(
+  const r = await row<{ autovacuum: string; track_counts: string; tables_off: string[]; schema: string }>(
     q,
     STORE_STATEMENTS.vacuumSettings,
   )
@@ -61,5 +65,6 @@ export async function readVacuumSettings(q: Queryable): Promise<VacuumSettings> 
     autovacuum: r?.autovacuum === 'on',
     trackCounts: r?.track_counts === 'on',
     tablesOff: r?.tables_off ?? [],
+    schema: r?.schema ?? 'public',
   }
 }
