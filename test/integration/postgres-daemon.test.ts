@@ -199,46 +199,33 @@ describe('the daemon on PostgreSQL', () => {
     "warns at start, once per problem, where PostgreSQL does not vacuum the store's tables",
     { skip: skip ?? false },
     async (t) => {
-      const { schema, url } = testSchema()
-      t.after(() => dropSchema(schema))
-      // The schema made as an agent makes it, then one of its tables set not to be vacuumed.
-      await (await openPostgresStore(url)).close()
-      await adminQuery(`ALTER TABLE ${schema}.jobs SET (autovacuum_enabled = off)`)
+      const idle = { command: NODE, args: ['-e', 'setInterval(() => {}, 1000)'] }
+      const fleet = await startAgents(t, ['before'], { workers: { idle } })
       const [server] = await adminQuery<{ on: boolean }>("SELECT current_setting('autovacuum') = 'on' AS on")
-      const config = path.join(tempDir(t), 'shepherd.yaml')
-      writeFileSync(
-        config,
-        stringify({
-          api: { port: await freePort() },
-          log: { level: 'warn' },
-          store: { url_env: 'SHEPHERD_TEST_STORE_URL' },
-          workers: { idle: { command: NODE, args: ['-e', 'setInterval(() => {}, 1000)'] } },
-        }),
-      )
-      const daemon = startCli(t, ['start', '-c', config], {
-        env: { ...CLI_ENV, SHEPHERD_TEST_STORE_URL: url },
-        built: true,
-      })
-      t.after(async () => {
-        if (daemon.child.exitCode === null) daemon.child.kill('SIGKILL')
-        await daemon.exited
-      })
+      // One of the store's tables set not to be vacuumed, then an agent that starts on it.
+      await adminQuery(`ALTER TABLE ${fleet.schema}.jobs SET (autovacuum_enabled = off)`)
+      const after = await fleet.join('after')
       await waitFor(
-        () => /Autovacuum is off for `jobs` in the store postgres:/.test(daemon.log()),
-        () => `the warning about jobs (log: ${daemon.log()})`,
+        () => /Autovacuum is off for `jobs` in the store postgres:/.test(after.log()),
+        () => `the warning about jobs (log: ${after.log()})`,
         30_000,
         50,
       )
-      assert.match(daemon.log(), new RegExp(`ALTER TABLE ${schema}\\.jobs RESET \\(autovacuum_enabled\\)`))
-      // The server's own setting, whichever way this one is set, is said as it is.
-      assert.equal(
-        /autovacuum is off on the server of the store/.test(daemon.log()),
-        !server!.on,
-        daemon.log(),
+      assert.match(
+        after.log(),
+        new RegExp(`ALTER TABLE ${fleet.schema}\\.jobs RESET \\(autovacuum_enabled\\)`),
       )
-      daemon.child.kill('SIGTERM')
-      assert.equal(await daemon.exited, 0, daemon.log())
-      assert.equal(daemon.log().match(/Autovacuum is off for/g)?.length, 1, 'said once')
+      // The server's own setting, whichever way this one is set, is said as it is, by both.
+      for (const agent of fleet.agents)
+        assert.equal(
+          /autovacuum is off on the server of the store/.test(agent.log()),
+          !server!.on,
+          agent.log(),
+        )
+      after.child.kill('SIGTERM')
+      assert.equal(await after.exited, 0, after.log())
+      assert.equal(after.log().match(/Autovacuum is off for/g)?.length, 1, 'said once')
+      assert.doesNotMatch(fleet.agents[0]!.log(), /Autovacuum is off for/, 'read as an agent starts')
     },
   )
 })
