@@ -55,16 +55,16 @@ export function vacuumAdvice(store: string, settings: VacuumSettings): string[] 
   return advice
 }
 
-/** Reads {@link VacuumSettings} on `q` (a connection of the store's pool). */
+/** Reads {@link VacuumSettings} on `q` (a connection of the store's pool): one row, always. */
 export async function readVacuumSettings(q: Queryable): Promise<VacuumSettings> {
-  const r = await row<{ autovacuum: string; track_counts: string; tables_off: string[]; schema: string }>(
+  const r = (await row<{ autovacuum: string; track_counts: string; tables_off: string[]; schema: string }>(
     q,
     STORE_STATEMENTS.vacuumSettings,
-  )
+  ))!
   return {
-    autovacuum: r?.autovacuum === 'on',
-    trackCounts: r?.track_counts === 'on',
-    tablesOff: r?.tables_off ?? [],
-    schema: r?.schema ?? 'public',
+    autovacuum: r.autovacuum === 'on',
+    trackCounts: r.track_counts === 'on',
+    tablesOff: r.tables_off,
+    schema: r.schema,
   }
 }
